@@ -1,0 +1,157 @@
+"""modelport: one fast async interface to chat-completion models from many providers.
+
+Every public name is importable from here and loaded on first use, so ``import modelport`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # messages
+    "AssistantMessage": "messages",
+    "ChatCompletionTokenLogprob": "messages",
+    "CreateResult": "messages",
+    "FinishReasons": "messages",
+    "FunctionCall": "messages",
+    "FunctionExecutionResult": "messages",
+    "FunctionExecutionResultMessage": "messages",
+    "Image": "messages",
+    "LLMMessage": "messages",
+    "RequestUsage": "messages",
+    "SystemMessage": "messages",
+    "ThoughtChunk": "messages",
+    "TopLogprob": "messages",
+    "UserMessage": "messages",
+    # model info
+    "ModelFamily": "model_info",
+    "ModelInfo": "model_info",
+    "UnknownModelWarning": "model_info",
+    # tools
+    "FunctionTool": "tools",
+    "Tool": "tools",
+    "ToolSchema": "tools",
+    # cancellation and events
+    "CancellationToken": "cancellation",
+    "EVENT_LOGGER_NAME": "events",
+    "LLMCallErrorEvent": "events",
+    "LLMCallEvent": "events",
+    "LLMStreamEndEvent": "events",
+    "LLMStreamStartEvent": "events",
+    # tokens
+    "TokenCount": "tokens",
+    "TokenEstimateWarning": "tokens",
+    # clients
+    "ChatCompletionClient": "client",
+    "ChatCompletionStream": "client",
+    "RetryPolicy": "_http",
+    "OpenAIChatCompletionClient": "providers.openai",
+    "AzureOpenAIChatCompletionClient": "providers.azure",
+    # errors
+    "APIConnectionError": "errors",
+    "APIError": "errors",
+    "APIStatusError": "errors",
+    "APITimeoutError": "errors",
+    "AuthenticationError": "errors",
+    "BadRequestError": "errors",
+    "CapabilityError": "errors",
+    "ConflictError": "errors",
+    "ContentFilterError": "errors",
+    "ContextLengthExceededError": "errors",
+    "IncompleteStreamError": "errors",
+    "InvalidRequestError": "errors",
+    "LengthLimitError": "errors",
+    "ModelportError": "errors",
+    "NotFoundError": "errors",
+    "OutputParseError": "errors",
+    "OverloadedError": "errors",
+    "PermissionDeniedError": "errors",
+    "QuotaExceededError": "errors",
+    "RateLimitError": "errors",
+    "RequestTimeoutError": "errors",
+    "RequestTooLargeError": "errors",
+    "ResponseValidationError": "errors",
+    "ServerError": "errors",
+    "StreamProtocolError": "errors",
+    "UnprocessableEntityError": "errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelport' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ._http import RetryPolicy
+    from .cancellation import CancellationToken
+    from .client import ChatCompletionClient, ChatCompletionStream
+    from .errors import (
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        CapabilityError,
+        ConflictError,
+        ContentFilterError,
+        ContextLengthExceededError,
+        IncompleteStreamError,
+        InvalidRequestError,
+        LengthLimitError,
+        ModelportError,
+        NotFoundError,
+        OutputParseError,
+        OverloadedError,
+        PermissionDeniedError,
+        QuotaExceededError,
+        RateLimitError,
+        RequestTimeoutError,
+        RequestTooLargeError,
+        ResponseValidationError,
+        ServerError,
+        StreamProtocolError,
+        UnprocessableEntityError,
+    )
+    from .events import (
+        EVENT_LOGGER_NAME,
+        LLMCallErrorEvent,
+        LLMCallEvent,
+        LLMStreamEndEvent,
+        LLMStreamStartEvent,
+    )
+    from .messages import (
+        AssistantMessage,
+        ChatCompletionTokenLogprob,
+        CreateResult,
+        FinishReasons,
+        FunctionCall,
+        FunctionExecutionResult,
+        FunctionExecutionResultMessage,
+        Image,
+        LLMMessage,
+        RequestUsage,
+        SystemMessage,
+        ThoughtChunk,
+        TopLogprob,
+        UserMessage,
+    )
+    from .model_info import ModelFamily, ModelInfo, UnknownModelWarning
+    from .providers.azure import AzureOpenAIChatCompletionClient
+    from .providers.openai import OpenAIChatCompletionClient
+    from .tokens import TokenCount, TokenEstimateWarning
+    from .tools import FunctionTool, Tool, ToolSchema

@@ -1,0 +1,311 @@
+"""The provider-neutral assembler: deltas in, one ``CreateResult`` out.
+
+A wire module (``providers/openai_wire.py``) turns each stream chunk, or a whole non-streamed response, into calls
+on :class:`Assembler`: ``add_text``, ``add_thought``, ``add_tool_call``, ``add_logprobs``, ``finish``,
+``set_usage``. Both ``create`` and ``create_stream`` finish through :meth:`Assembler.result`, so the two can only
+agree. What a stream should yield to the caller is appended to :attr:`Assembler.out` in order.
+
+Rules it enforces (wire-behaviour B5 to B8):
+- tool calls are keyed by index; a repeated id or name is not appended again; a new id on a used index starts a
+  new call; a delta with no index continues the last call unless it brings a new id; arguments that arrive as a
+  JSON object are serialised; empty arguments mean ``{}``;
+- the turn is a tool turn when complete tool calls exist, whatever the finish reason says;
+- ``<think>...</think>`` at the start of the content is reasoning, split identically however the tags are chunked;
+- usage reported twice counts once; no usage means ``usage_reported=False``, not zero;
+- logprobs are appended across chunks, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from .messages import ChatCompletionTokenLogprob, CreateResult, FinishReasons, FunctionCall, RequestUsage, ThoughtChunk
+
+__all__ = ["Assembler"]
+
+logger = logging.getLogger("modelport")
+
+_FINISH: dict[str, FinishReasons] = {
+    "stop": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "eos": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_calls": "function_calls",
+    "function_call": "function_calls",
+    "tool_use": "function_calls",
+    "content_filter": "content_filter",
+}
+
+_OPEN, _CLOSE = "<think>", "</think>"
+_START, _THINK, _AFTER = 0, 1, 2
+
+
+class _ThinkSplitter:
+    """Splits ``<think>...</think>`` at the start of the content from the answer, across any chunking."""
+
+    __slots__ = ("buf", "state")
+
+    def __init__(self) -> None:
+        self.state = _START
+        self.buf = ""
+
+    def feed(self, text: str) -> tuple[list[tuple[bool, str]], bool]:
+        """Returns ([(is_thought, text)], done); ``done`` means all later text is plain answer."""
+        if self.state == _START:
+            self.buf += text
+            stripped = self.buf.lstrip()
+            if not stripped or (_OPEN.startswith(stripped) and stripped != _OPEN):
+                return [], False
+            if not stripped.startswith(_OPEN):
+                return [(False, self.buf)], True
+            self.state, self.buf = _THINK, ""
+            return self._think(stripped[len(_OPEN) :])
+        if self.state == _THINK:
+            return self._think(text)
+        rest = text.lstrip()
+        return ([(False, rest)], True) if rest else ([], False)
+
+    def _think(self, text: str) -> tuple[list[tuple[bool, str]], bool]:
+        text = self.buf + text
+        end = text.find(_CLOSE)
+        if end >= 0:
+            out = [(True, text[:end])] if end else []
+            self.state, self.buf = _AFTER, ""
+            more, done = self.feed(text[end + len(_CLOSE) :])
+            return out + more, done
+        hold = _held_back(text)
+        self.buf = text[len(text) - hold :] if hold else ""
+        emit = text[: len(text) - hold]
+        return ([(True, emit)] if emit else []), False
+
+    def flush(self) -> list[tuple[bool, str]]:
+        buf, self.buf = self.buf, ""
+        if not buf:
+            return []
+        return [(self.state == _THINK, buf)]
+
+
+def _held_back(text: str) -> int:
+    """Length of the longest suffix of ``text`` that could be the start of ``</think>``."""
+    for size in range(min(len(_CLOSE) - 1, len(text)), 0, -1):
+        if _CLOSE.startswith(text[-size:]):
+            return size
+    return 0
+
+
+class _ToolCall:
+    __slots__ = ("arguments", "id", "index", "name", "provider_fields")
+
+    def __init__(self, index: int, call_id: str) -> None:
+        self.index = index
+        self.id = call_id
+        self.name = ""
+        self.arguments: list[str] = []
+        self.provider_fields: dict[str, Any] | None = None
+
+
+class _Choice:
+    __slots__ = ("by_index", "calls", "finish_raw", "logprobs", "refusal", "splitter", "text", "thought")
+
+    def __init__(self, split_think_tags: bool) -> None:
+        self.text: list[str] = []
+        self.thought: list[str] = []
+        self.refusal: list[str] = []
+        self.splitter: _ThinkSplitter | None = _ThinkSplitter() if split_think_tags else None
+        self.calls: list[_ToolCall] = []
+        self.by_index: dict[int, _ToolCall] = {}
+        self.finish_raw: str | None = None
+        self.logprobs: list[dict[str, Any]] | None = None
+
+
+class Assembler:
+    """Collects the deltas of one response (all its choices) and builds the ``CreateResult`` of choice 0."""
+
+    __slots__ = ("_choices", "_split", "model", "out", "request_id", "usage")
+
+    def __init__(self, *, split_think_tags: bool = True) -> None:
+        self._split = split_think_tags
+        self._choices: dict[int, _Choice] = {}
+        self.out: list[str] = []
+        self.model: str | None = None
+        self.request_id: str | None = None
+        self.usage: dict[str, Any] | None = None
+
+    def _choice(self, index: int) -> _Choice:
+        choice = self._choices.get(index)
+        if choice is None:
+            choice = self._choices[index] = _Choice(self._split)
+        return choice
+
+    def add_text(self, index: int, text: str) -> None:
+        choice = self._choice(index)
+        splitter = choice.splitter
+        if splitter is None:
+            choice.text.append(text)
+            if index == 0:
+                self.out.append(text)
+            return
+        pieces, done = splitter.feed(text)
+        if done:
+            choice.splitter = None
+        self._route(index, choice, pieces)
+
+    def _route(self, index: int, choice: _Choice, pieces: list[tuple[bool, str]]) -> None:
+        for is_thought, piece in pieces:
+            if is_thought:
+                choice.thought.append(piece)
+                if index == 0:
+                    self.out.append(ThoughtChunk(piece))
+            else:
+                choice.text.append(piece)
+                if index == 0:
+                    self.out.append(piece)
+
+    def add_thought(self, index: int, text: str) -> None:
+        self._choice(index).thought.append(text)
+        if index == 0:
+            self.out.append(ThoughtChunk(text))
+
+    def add_refusal(self, index: int, text: str) -> None:
+        self._choice(index).refusal.append(text)
+
+    def add_tool_call(
+        self,
+        index: int,
+        call_index: int | None,
+        call_id: str | None,
+        name: str | None,
+        arguments: Any,
+        provider_fields: dict[str, Any] | None = None,
+    ) -> None:
+        choice = self._choice(index)
+        call = self._call_for(choice, call_index, call_id or "")
+        if call_id and not call.id:
+            call.id = call_id
+        if name and name != call.name:
+            call.name += name
+        if isinstance(arguments, str):
+            if arguments:
+                call.arguments.append(arguments)
+        elif arguments is not None:
+            call.arguments = [orjson.dumps(arguments).decode()]
+        if provider_fields:
+            call.provider_fields = {**(call.provider_fields or {}), **provider_fields}
+
+    @staticmethod
+    def _call_for(choice: _Choice, call_index: int | None, call_id: str) -> _ToolCall:
+        if call_index is None:
+            last = choice.calls[-1] if choice.calls else None
+            if last is not None and (not call_id or call_id == last.id or not last.id):
+                return last
+            call_index = (max(choice.by_index) + 1) if choice.by_index else 0
+        call = choice.by_index.get(call_index)
+        if call is not None and not (call_id and call.id and call_id != call.id):
+            return call
+        call = _ToolCall(call_index, call_id)
+        choice.by_index[call_index] = call
+        choice.calls.append(call)
+        return call
+
+    def add_logprobs(self, index: int, content: list[dict[str, Any]] | None) -> None:
+        if content:
+            choice = self._choice(index)
+            if choice.logprobs is None:
+                choice.logprobs = []
+            choice.logprobs.extend(content)
+
+    def finish(self, index: int, raw_reason: str) -> None:
+        self._choice(index).finish_raw = raw_reason
+
+    def set_usage(self, usage: dict[str, Any]) -> None:
+        """The latest usage report wins: providers that repeat it are counted once."""
+        self.usage = usage
+
+    @property
+    def finished(self) -> bool:
+        """True once the first choice has a finish reason."""
+        choice = self._choices.get(0)
+        return choice is not None and choice.finish_raw is not None
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self.out) or any(c.calls or c.text or c.refusal for c in self._choices.values())
+
+    def flush(self) -> None:
+        """End of the response: text held back while looking for a ``</think>`` tag is released (to :attr:`out`)."""
+        for index, choice in self._choices.items():
+            if choice.splitter is not None:
+                self._route(index, choice, choice.splitter.flush())
+                choice.splitter = None
+
+    def result(self) -> CreateResult:
+        """The ``CreateResult`` of the first choice (held-back text is flushed first)."""
+        self.flush()
+        choice = self._choices.get(0) or (self._choices[min(self._choices)] if self._choices else _Choice(False))
+        text = "".join(choice.text)
+        thought = "".join(choice.thought).strip() or None
+        calls = _function_calls(choice.calls)
+        raw = choice.finish_raw
+        finish: FinishReasons = _FINISH.get(raw, "unknown") if raw else "unknown"
+        if calls:
+            finish = "function_calls"
+            if text.strip():
+                thought = f"{thought}\n{text}" if thought else text
+        elif finish == "function_calls":
+            finish = "stop"
+        usage, reported = _usage(self.usage)
+        return CreateResult(
+            finish_reason=finish,
+            content=calls or text,
+            usage=usage,
+            usage_reported=reported,
+            logprobs=[ChatCompletionTokenLogprob.model_validate(lp) for lp in choice.logprobs]
+            if choice.logprobs is not None
+            else None,
+            thought=thought,
+            model=self.model,
+            request_id=self.request_id,
+            raw_finish_reason=raw,
+            refusal="".join(choice.refusal) or None,
+        )
+
+
+def _function_calls(calls: list[_ToolCall]) -> list[FunctionCall]:
+    result = []
+    for position, call in enumerate(sorted(calls, key=lambda c: c.index)):
+        if not call.name:
+            logger.warning(
+                "dropped a streamed tool call with no function name (arguments: %.200s)", "".join(call.arguments)
+            )
+            continue
+        result.append(
+            FunctionCall(
+                id=call.id or f"call_{position}",
+                name=call.name,
+                arguments="".join(call.arguments) or "{}",
+                provider_fields=call.provider_fields,
+            )
+        )
+    return result
+
+
+def _usage(raw: dict[str, Any] | None) -> tuple[RequestUsage, bool]:
+    if not raw:
+        return RequestUsage(), False
+    prompt = raw.get("prompt_tokens")
+    completion = raw.get("completion_tokens")
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    usage = RequestUsage(
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion or 0,
+        cached_prompt_tokens=prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None,
+        reasoning_tokens=completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None,
+    )
+    return usage, prompt is not None and completion is not None

@@ -1,0 +1,298 @@
+"""The one transport: aiohttp session and pool, timeouts, deadline and the retry policy.
+
+The retry policy is pure functions (:func:`parse_retry_after`, :func:`retry_delay`) over a :class:`RetryPolicy`
+whose ``sleep``, ``clock`` and ``random`` can be replaced, so tests never wait on a real clock.
+
+Timeouts, as a caller means them:
+- ``connect_timeout`` bounds opening the connection;
+- ``timeout`` is the longest wait for the next piece of the answer: the response head, then each next event of a
+  stream (or the whole body of a plain response). Keep-alive comments are not progress;
+- ``deadline`` (optional) bounds the whole call, retries and back-off included. Retries never stretch it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import math
+import random
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from . import errors
+from .providers._status import error_from_response
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout_at
+else:  # pragma: no cover - exercised on Python 3.10 only
+    from async_timeout import timeout_at
+
+__all__ = ["RetryPolicy", "Transport", "parse_retry_after", "retry_delay", "timeout_at"]
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+@dataclass
+class RetryPolicy:
+    """When and how long to wait before trying again.
+
+    Retried: 408, 409, 429 (not a quota or billing 429), 5xx and connection failures, unless the server says
+    ``x-should-retry: false``; anything with ``x-should-retry: true``. Waits are capped exponential back-off with
+    jitter, or exactly what ``retry-after-ms`` / ``Retry-After`` / ``x-ratelimit-reset-*`` ask. A server-directed
+    wait longer than ``max_retry_after`` is not slept through: the error is raised at once with ``retry_after`` set.
+    """
+
+    max_retries: int = 3
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    random: Callable[[], float] = field(default=random.random, repr=False)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> float | None:
+    """Groq/OpenAI reset headers: ``6s``, ``1m30s``, ``1.57s``, ``250ms``, or a bare number of seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNIT[u] for n, u in parts)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds the server asked us to wait, or ``None`` when it said nothing usable (0, negative, garbage)."""
+    value: float | None = None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000
+        except ValueError:
+            value = None
+    if value is None and headers.get("retry-after"):
+        raw = headers["retry-after"]
+        try:
+            value = float(raw)
+        except ValueError:
+            try:
+                parsed = email.utils.parsedate_tz(raw)
+                value = email.utils.mktime_tz(parsed) - now if parsed else None
+            except (OverflowError, ValueError):
+                value = None
+    if value is None:
+        resets = [
+            _duration(headers[h]) for h in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens") if headers.get(h)
+        ]
+        known = [r for r in resets if r is not None]
+        value = max(known) if known else None
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    return value
+
+
+def backoff(retry_number: int, policy: RetryPolicy) -> float:
+    """Exponential back-off for the ``retry_number``-th retry (0-based), with jitter in (75%, 100%]."""
+    delay = min(policy.initial_delay * 2.0 ** min(retry_number, 30), policy.max_delay)
+    return delay * (1 - 0.25 * policy.random())
+
+
+def should_retry(status: int, headers: Mapping[str, str], error: errors.APIError | None = None) -> bool:
+    verdict = headers.get("x-should-retry")
+    if verdict == "true":
+        return True
+    if verdict == "false":
+        return False
+    if isinstance(error, errors.QuotaExceededError):
+        return False
+    return status in RETRYABLE_STATUS or status >= 500
+
+
+def retry_delay(
+    error: errors.APIError, headers: Mapping[str, str], retry_number: int, policy: RetryPolicy
+) -> float | None:
+    """How long to wait before the next attempt, or ``None`` if the error must be raised now.
+
+    ``retry_number`` counts the retries already made. Sets ``error.retry_after`` when the server asked for a wait.
+    """
+    if retry_number >= policy.max_retries:
+        return None
+    if isinstance(error, errors.APIStatusError):
+        if not should_retry(error.status_code, headers, error):
+            return None
+        directed = parse_retry_after(headers, policy.clock())
+        if directed is not None:
+            error.retry_after = directed
+            return directed if directed <= policy.max_retry_after else None
+    return backoff(retry_number, policy)
+
+
+class Transport:
+    """Sends requests with retries; owns (or borrows) one aiohttp session per event loop."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        timeout: float,
+        connect_timeout: float,
+        retry: RetryPolicy,
+        deadline: float | None = None,
+        max_connections: int = 1000,
+        session: aiohttp.ClientSession | None = None,
+        verify_ssl: bool = True,
+    ) -> None:
+        self.provider = provider
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.deadline = deadline
+        self.retry = retry
+        self.max_connections = max_connections
+        self.verify_ssl = verify_ssl
+        self._given_session = session
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session of the running event loop, made on first use (a given session is always used as is)."""
+        if self._given_session is not None:
+            return self._given_session
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is not None:
+            return session
+        for old_loop in [old for old in self._sessions if old.is_closed()]:
+            _abandon(self._sessions.pop(old_loop))
+        connector = aiohttp.TCPConnector(limit=self.max_connections, ssl=self.verify_ssl)
+        session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
+            auto_decompress=True,
+        )
+        self._sessions[loop] = session
+        return session
+
+    async def close(self) -> None:
+        """Close the running loop's session; sessions of loops that have ended are dropped."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.pop(loop, None)
+        if session is not None:
+            await session.close()
+        for old_loop in [old for old in self._sessions if old.is_closed()]:
+            _abandon(self._sessions.pop(old_loop))
+
+    def call_deadline(self, loop: asyncio.AbstractEventLoop) -> float | None:
+        return loop.time() + self.deadline if self.deadline is not None else None
+
+    async def send(
+        self, url: URL, body: bytes, headers: Mapping[str, str], *, deadline_at: float | None
+    ) -> tuple[aiohttp.ClientResponse, int]:
+        """POST ``body`` and return the first successful response (head read, body not) and the retries made."""
+        session = self.session()
+        loop = asyncio.get_running_loop()
+        retries = 0
+        while True:
+            try:
+                response = await self._attempt(session, loop, url, body, headers, deadline_at)
+            except errors.APIConnectionError as exc:
+                error: errors.APIError = exc
+                response_headers: Mapping[str, str] = {}
+            else:
+                if response.status < 400:
+                    return response, retries
+                raw = await self.read_body(response, loop, deadline_at)
+                error = error_from_response(response.status, response.headers, raw, provider=self.provider)
+                response_headers = response.headers
+            delay = retry_delay(error, response_headers, retries, self.retry)
+            if isinstance(error, errors.APITimeoutError) and error.phase == "deadline":
+                delay = None
+            if delay is not None and deadline_at is not None and loop.time() + delay >= deadline_at:
+                delay = None
+            if delay is None:
+                error.attempts = retries + 1
+                raise error
+            await self.retry.sleep(delay)
+            retries += 1
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        loop: asyncio.AbstractEventLoop,
+        url: URL,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline_at: float | None,
+    ) -> aiohttp.ClientResponse:
+        wait_until = loop.time() + self.timeout
+        phase = "response"
+        if deadline_at is not None and deadline_at <= wait_until:
+            wait_until, phase = deadline_at, "deadline"
+        try:
+            async with timeout_at(wait_until):
+                return await session.post(url, data=body, headers=headers)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise self.timeout_error("connect", exc) from exc
+        except asyncio.TimeoutError as exc:
+            raise self.timeout_error(phase, exc) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.APIConnectionError(
+                f"could not reach {self.provider}: {_describe(exc)}", provider=self.provider
+            ) from exc
+
+    async def read_body(
+        self, response: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop, deadline_at: float | None
+    ) -> bytes:
+        wait_until = loop.time() + self.timeout
+        phase = "response"
+        if deadline_at is not None and deadline_at <= wait_until:
+            wait_until, phase = deadline_at, "deadline"
+        try:
+            async with timeout_at(wait_until):
+                return await response.read()
+        except asyncio.TimeoutError as exc:
+            raise self.timeout_error(phase, exc) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.APIConnectionError(
+                f"connection to {self.provider} failed while reading the response: {_describe(exc)}",
+                provider=self.provider,
+            ) from exc
+        finally:
+            response.release()
+
+    def timeout_error(self, phase: str, exc: BaseException | None = None) -> errors.APITimeoutError:
+        what = {
+            "connect": f"could not connect within {self.connect_timeout} s",
+            "response": f"no response within {self.timeout} s",
+            "stream": f"no stream event within {self.timeout} s",
+            "deadline": f"the call's deadline of {self.deadline} s passed",
+        }[phase]
+        return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _abandon(session: aiohttp.ClientSession) -> None:
+    """Drop a session whose event loop is gone (a client reused across ``asyncio.run`` calls, B-31)."""
+    connector = session.connector
+    if connector is None or connector.closed:
+        return
+    with contextlib.suppress(RuntimeError):  # its loop is closed: the sockets go with it
+        connector._close()
+    session._connector = None

@@ -1,0 +1,120 @@
+"""A sans-I/O server-sent-events decoder: ``feed(bytes) -> [SSEEvent]``, no sockets, no asyncio.
+
+It follows the WHATWG event-stream rules: lines end in CR, LF or CRLF (also when a CRLF is split between two
+reads); a blank line dispatches an event if it has data; ``:`` lines are comments; ``data`` lines are joined with
+``\\n``; one space after the colon is dropped. Lines are split before anything is decoded, so a multi-byte character
+split across reads is safe, and an unterminated line is kept as a list of pieces, so a huge event costs linear time.
+
+One lenient extension: llama.cpp's server writes errors as a bare ``error: {...}`` line; that becomes an event
+named ``error``, so it cannot pass silently (wire-behaviour B-40).
+"""
+
+from __future__ import annotations
+
+__all__ = ["SSEDecoder", "SSEEvent"]
+
+
+class SSEEvent:
+    """One dispatched event: its name (``"message"`` when none was given), its data bytes and the last id."""
+
+    __slots__ = ("data", "event", "id", "retry")
+
+    def __init__(self, event: str, data: bytes, id: str | None = None, retry: int | None = None) -> None:
+        self.event = event
+        self.data = data
+        self.id = id
+        self.retry = retry
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SSEEvent):
+            return NotImplemented
+        return (self.event, self.data, self.id, self.retry) == (other.event, other.data, other.id, other.retry)
+
+    def __repr__(self) -> str:
+        return f"SSEEvent(event={self.event!r}, data={self.data!r}, id={self.id!r})"
+
+
+class SSEDecoder:
+    """Feed it bytes as they arrive; it returns the events each read completes."""
+
+    __slots__ = ("_data", "_event", "_id", "_pending", "_retry", "_skip_lf")
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+        self._skip_lf = False
+        self._event: str | None = None
+        self._data: list[bytes] = []
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            self._skip_lf = chunk[-1:] == b"\r"
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._pending.append(chunk)
+            return []
+        complete = chunk[:end]
+        if self._pending:
+            self._pending.append(complete)
+            complete = b"".join(self._pending)
+            self._pending.clear()
+        if end + 1 < len(chunk):
+            self._pending.append(chunk[end + 1 :])
+        return self._lines(complete.split(b"\n"))
+
+    def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        data = self._data
+        for line in lines:
+            if line.startswith(b"data: "):
+                data.append(line[6:])
+            elif not line:
+                if data:
+                    events.append(self._dispatch())
+                    data = self._data
+                else:
+                    self._event = None
+            elif line[0] != 58:  # not a ':' comment
+                self._field(line)
+        return events
+
+    def _field(self, line: bytes) -> None:
+        name, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
+            if b"\0" not in value:
+                self._id = value.decode("utf-8", "replace")
+        elif name == b"retry":
+            if value.isdigit():
+                self._retry = int(value)
+        elif name == b"error":
+            self._event = "error"
+            self._data.append(value)
+
+    def _dispatch(self) -> SSEEvent:
+        data = self._data
+        payload = data[0] if len(data) == 1 else b"\n".join(data)
+        event = SSEEvent(self._event or "message", payload, self._id, self._retry)
+        self._data = []
+        self._event = None
+        return event
+
+    def unterminated(self) -> bytes:
+        """What was received after the last complete event: a partial line, or lines not yet dispatched.
+
+        Non-empty at end of stream means the server stopped in the middle of an event (wire-behaviour B-39)."""
+        parts = [b"data: " + d for d in self._data]
+        parts.extend(self._pending)
+        return b"\n".join(parts)

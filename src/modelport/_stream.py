@@ -1,0 +1,310 @@
+"""The stream half of the pipeline: bytes → SSE events → chunks → the shared assembler → deltas, then the result.
+
+Rules (DESIGN section 5, wire-behaviour B2 to B4):
+- a failure before any delta reached the caller is retried like a failed request (B-28); after that, it is raised
+  with ``partial`` set to what arrived;
+- ``timeout`` bounds the wait for the next event; keep-alive comments do not reset it (B-27);
+- a stream that ends without ``[DONE]`` and without a finish reason, or inside an event, is an
+  :class:`~modelport.IncompleteStreamError` (B-38, B-39);
+- the response is closed on exhaustion, error, cancellation, ``aclose()``, and as soon as the stream object is
+  dropped after a plain ``break`` (B-29, B-30).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from . import errors, events
+from ._assembly import Assembler
+from ._http import retry_delay, timeout_at
+from ._sse import SSEDecoder, SSEEvent
+from .cancellation import CancellationToken
+from .client import ChatCompletionStream
+from .messages import CreateResult
+from .providers import openai_wire
+from .providers._status import error_from_payload, request_id_from
+
+if TYPE_CHECKING:
+    from .client import Prepared, WireClient
+
+__all__ = ["WireStream"]
+
+
+def _only_comments(chunk: bytes) -> bool:
+    return all(not line.strip() or line.lstrip()[:1] == b":" for line in chunk.splitlines())
+
+
+class WireStream(ChatCompletionStream):
+    def __init__(self, client: WireClient, prepared: Prepared, token: CancellationToken | None) -> None:
+        self._client = client
+        self._prepared = prepared
+        self._token = token
+        self._response: aiohttp.ClientResponse | None = None
+        self._asm = Assembler(split_think_tags=client._profile.split_think_tags)
+        self._decoder = SSEDecoder()
+        self._out = self._asm.out
+        self._pos = 0
+        self._yielded = 0
+        self._retries = 0
+        self._done = False
+        self._finished = False
+        self._result: CreateResult | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadline_at: float | None = None
+        self._wait_until = 0.0
+        self._progressed = True
+        self._cancelled = False
+        self._first_token_at: float | None = None
+
+    def __aiter__(self) -> WireStream:
+        return self
+
+    async def __anext__(self) -> str | CreateResult:
+        out = self._out
+        while self._pos >= len(out):
+            if self._result is not None:
+                result, self._result = self._result, None
+                return result
+            if self._finished:
+                raise StopAsyncIteration
+            out.clear()
+            self._pos = 0
+            await self._advance()
+        item = out[self._pos]
+        self._pos += 1
+        if not self._yielded:
+            self._first_token_at = asyncio.get_running_loop().time()
+        self._yielded += 1
+        return item
+
+    async def aclose(self) -> None:
+        self._finished = True
+        self._close_response()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # the loop may already be closed at interpreter exit
+            self._close_response()
+
+    def _close_response(self) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            response.close()
+
+    # -- reading --
+
+    async def _advance(self) -> None:
+        """Read until the assembler has something to yield, or the stream ends."""
+        try:
+            if self._response is None:
+                await self._open()
+            while not self._out and self._result is None and not self._finished:
+                await self._read_events()
+        except asyncio.CancelledError:
+            self._finished = True
+            self._close_response()
+            raise
+        except errors.APIError as exc:
+            if not self._yielded and not self._out and self._should_retry(exc):
+                self._close_response()
+                await self._client._transport.retry.sleep(self._retry_wait)
+                self._retries += 1
+                self._restart()
+                return
+            self._finished = True
+            self._close_response()
+            exc.attempts = self._retries + exc.attempts
+            self._client._log_error(self._prepared, exc, self._loop or asyncio.get_running_loop())
+            raise
+
+    def _should_retry(self, exc: errors.APIError) -> bool:
+        if self._response is None:
+            return False  # the transport already retried the request itself
+        delay = retry_delay(exc, {}, self._retries, self._client._transport.retry)
+        if delay is None or (
+            self._deadline_at is not None and self._loop is not None and self._loop.time() + delay >= self._deadline_at
+        ):
+            return False
+        self._retry_wait = delay
+        return True
+
+    def _restart(self) -> None:
+        self._asm = Assembler(split_think_tags=self._client._profile.split_think_tags)
+        self._out = self._asm.out
+        self._pos = 0
+        self._decoder = SSEDecoder()
+
+    async def _open(self) -> None:
+        client = self._client
+        loop = self._loop = asyncio.get_running_loop()
+        if not self._prepared.started:
+            self._prepared.started = loop.time()
+            self._deadline_at = client._transport.call_deadline(loop)
+            if self._token is not None:
+                self._token.add_callback(lambda: loop.call_soon_threadsafe(self._cancel))
+            if events.events_enabled():
+                events.emit(
+                    events.LLMStreamStartEvent(
+                        messages=[m.model_dump(mode="json") for m in self._prepared.messages],
+                        model=self._prepared.model,
+                    )
+                )
+        if self._cancelled:
+            raise asyncio.CancelledError
+        response, retries = await client._send(self._prepared, self._deadline_at)
+        self._retries += retries
+        self._response = response
+        self._asm.request_id = request_id_from(response.headers)
+        self._progressed = True
+        content_type = response.headers.get("content-type", "")
+        if "json" in content_type:
+            await self._read_json_body(response)
+
+    async def _read_json_body(self, response: aiohttp.ClientResponse) -> None:
+        """A server that ignores ``stream: true`` and answers with one JSON body: accept it as the whole answer."""
+        assert self._loop is not None
+        raw = await self._client._transport.read_body(response, self._loop, self._deadline_at)
+        self._response = None
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise errors.ResponseValidationError(
+                "the server answered a stream request with invalid JSON",
+                provider=self._client.provider_name,
+                body=raw[:2000],
+            ) from None
+        openai_wire.parse_response(
+            body, self._asm, provider=self._client.provider_name, request_id=self._asm.request_id
+        )
+        self._complete()
+
+    def _cancel(self) -> None:
+        self._cancelled = True
+        self._close_response()
+
+    async def _read_chunk(self) -> bytes:
+        loop = self._loop
+        assert loop is not None and self._response is not None
+        if self._progressed:
+            self._wait_until = loop.time() + self._client._transport.timeout
+            self._progressed = False
+        wait_until, phase = self._wait_until, "stream"
+        if self._deadline_at is not None and self._deadline_at <= wait_until:
+            wait_until, phase = self._deadline_at, "deadline"
+        try:
+            async with timeout_at(wait_until):
+                return await self._response.content.readany()
+        except asyncio.TimeoutError:
+            error = self._client._transport.timeout_error(phase)
+            error.partial = self._asm.result()
+            raise error from None
+        except (aiohttp.ClientError, OSError) as exc:
+            if self._cancelled:
+                raise asyncio.CancelledError from None
+            raise errors.APIConnectionError(
+                f"the connection to {self._client.provider_name} broke mid-stream: {type(exc).__name__}",
+                provider=self._client.provider_name,
+                request_id=self._asm.request_id,
+                partial=self._asm.result(),
+            ) from exc
+
+    async def _read_events(self) -> None:
+        chunk = await self._read_chunk()
+        if self._cancelled:
+            raise asyncio.CancelledError
+        if not chunk:
+            self._end_of_body()
+            return
+        batch = self._decoder.feed(chunk)
+        if batch:
+            self._progressed = True
+            for event in batch:
+                if self._handle(event):
+                    await self._drain()
+                    self._complete()
+                    return
+        elif not _only_comments(chunk):
+            self._progressed = True
+
+    def _handle(self, event: SSEEvent) -> bool:
+        """Feed one event to the assembler; True when the stream is complete."""
+        data = event.data
+        if data[:6] == b"[DONE]":
+            return True
+        provider = self._client.provider_name
+        try:
+            chunk: Any = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            if event.event == "error":
+                raise error_from_payload(
+                    {"message": data.decode("utf-8", "replace")},
+                    provider=provider,
+                    request_id=self._asm.request_id,
+                    partial=self._asm.result(),
+                ) from None
+            raise errors.StreamProtocolError(
+                f"{provider} sent an event whose data is not valid JSON",
+                raw=data[:500].decode("utf-8", "replace"),
+                provider=provider,
+                request_id=self._asm.request_id,
+                partial=self._asm.result(),
+            ) from None
+        if event.event == "error" or (type(chunk) is dict and chunk.get("type") == "error"):
+            raise error_from_payload(
+                chunk, provider=provider, request_id=self._asm.request_id, partial=self._asm.result()
+            )
+        openai_wire.parse_chunk(chunk, self._asm, provider=provider)
+        return False
+
+    async def _drain(self) -> None:
+        """After ``[DONE]``, read the end of the body (briefly) so the connection can go back to the pool."""
+        response = self._response
+        if response is None or response.content.at_eof():
+            return
+        assert self._loop is not None
+        try:
+            async with timeout_at(self._loop.time() + 0.1):
+                while await response.content.readany():
+                    pass
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
+            self._close_response()
+
+    def _end_of_body(self) -> None:
+        leftover = self._decoder.unterminated()
+        provider = self._client.provider_name
+        if leftover.strip():
+            raise errors.IncompleteStreamError(
+                f"{provider} closed the stream in the middle of an event",
+                raw=leftover[:500].decode("utf-8", "replace"),
+                provider=provider,
+                request_id=self._asm.request_id,
+                partial=self._asm.result(),
+            )
+        if not self._asm.finished:
+            raise errors.IncompleteStreamError(
+                f"{provider} ended the stream without [DONE] and without a finish reason; the answer may be cut",
+                provider=provider,
+                request_id=self._asm.request_id,
+                partial=self._asm.result(),
+            )
+        self._complete()
+
+    def _complete(self) -> None:
+        """The stream is whole: release the connection, flush held-back text, build the result."""
+        response, self._response = self._response, None
+        if response is not None:
+            response.release()
+        self._asm.flush()
+        result = self._client._finish(self._asm, self._prepared)
+        self._result = result
+        self._finished = True
+        if events.events_enabled():
+            loop = self._loop or asyncio.get_running_loop()
+            fields = self._client._event_fields(self._prepared, result, loop, self._retries)
+            if self._first_token_at is not None:
+                fields["ttft_ms"] = round((self._first_token_at - self._prepared.started) * 1000, 3)
+            events.emit(events.LLMStreamEndEvent(**fields))

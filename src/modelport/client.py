@@ -1,0 +1,409 @@
+"""``ChatCompletionClient``, the one interface, and ``WireClient``, the pipeline every HTTP provider shares.
+
+One call flows one way: messages → :meth:`WireClient._prepare` (validate, build, encode; no I/O) → transport
+(retries, timeouts) → decoder → assembler → :meth:`WireClient._finish` → ``CreateResult``. ``create`` and
+``create_stream`` share every step but reading the body, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from yarl import URL
+
+from . import events
+from ._assembly import Assembler
+from ._http import Transport
+from .cancellation import CancellationToken
+from .errors import APIError, ContentFilterError, LengthLimitError, OutputParseError, ResponseValidationError
+from .messages import CreateResult, RequestUsage
+from .model_info import ModelInfo
+from .providers import openai_wire
+from .providers._status import request_id_from
+from .tokens import count_message_tokens
+from .tools import Tool, ToolSchema
+
+__all__ = ["ChatCompletionClient", "ChatCompletionStream", "WireClient"]
+
+T = TypeVar("T")
+_EMPTY: Mapping[str, Any] = {}
+
+
+class ChatCompletionClient(ABC):
+    """The async interface every modelport client implements (AutoGen's shape), plus a synchronous face."""
+
+    @abstractmethod
+    async def create(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult: ...
+
+    @abstractmethod
+    def create_stream(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        cancellation_token: CancellationToken | None = None,
+    ) -> ChatCompletionStream: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def actual_usage(self) -> RequestUsage: ...
+
+    @abstractmethod
+    def total_usage(self) -> RequestUsage: ...
+
+    @abstractmethod
+    def count_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int: ...
+
+    @abstractmethod
+    def remaining_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int: ...
+
+    @property
+    @abstractmethod
+    def model_info(self) -> ModelInfo: ...
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- the synchronous face: a private event loop on a worker thread, so scripts never manage one --
+
+    def create_sync(self, messages: Sequence[Any], **kwargs: Any) -> CreateResult:
+        """``create`` for synchronous code (also inside a notebook whose loop is running)."""
+        result: CreateResult = _runner_for(self).run(self.create(messages, **kwargs))
+        return result
+
+    def create_stream_sync(self, messages: Sequence[Any], **kwargs: Any) -> Iterator[str | CreateResult]:
+        """``create_stream`` as a plain iterator. Leaving the loop early closes the response."""
+        runner = _runner_for(self)
+        stream = runner.run(_make_stream(self, messages, kwargs))
+        try:
+            while True:
+                try:
+                    yield runner.run(stream.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            runner.run(stream.aclose())
+
+    def close_sync(self) -> None:
+        """Release everything the synchronous face opened (its connections and its worker thread)."""
+        runner = self.__dict__.pop("_sync_runner", None)
+        if runner is not None:
+            runner.run(self.close())
+            runner.stop()
+
+
+async def _make_stream(
+    client: ChatCompletionClient, messages: Sequence[Any], kwargs: dict[str, Any]
+) -> ChatCompletionStream:
+    return client.create_stream(messages, **kwargs)
+
+
+class _SyncRunner:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="modelport-sync", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+_runner_lock = threading.Lock()
+
+
+def _runner_for(client: ChatCompletionClient) -> _SyncRunner:
+    with _runner_lock:
+        runner = client.__dict__.get("_sync_runner")
+        if runner is None:
+            runner = client.__dict__["_sync_runner"] = _SyncRunner()
+        return runner
+
+
+class Prepared:
+    """A request ready to send: encoded body plus what the finish step needs to know."""
+
+    __slots__ = ("body", "json_output", "messages", "model", "started", "tools")
+
+    def __init__(
+        self,
+        body: bytes,
+        messages: Sequence[Any],
+        tools: Sequence[Any],
+        model: str,
+        json_output: bool | type[BaseModel] | None,
+    ) -> None:
+        self.body = body
+        self.messages = messages
+        self.tools = tools
+        self.model = model
+        self.json_output = json_output
+        self.started = 0.0
+
+
+class WireClient(ChatCompletionClient):
+    """The shared create/stream pipeline for providers that speak over HTTP. Subclasses give the URL and auth."""
+
+    provider_name = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        model_info: ModelInfo,
+        transport: Transport,
+        profile: openai_wire.WireProfile,
+        create_args: Mapping[str, Any],
+        add_name_prefixes: bool = False,
+    ) -> None:
+        openai_wire.validate_create_args(create_args, where="client create argument")
+        self._model = model
+        self._model_info = model_info
+        self._transport = transport
+        self._profile = profile
+        self._create_args = dict(create_args)
+        self._add_name_prefixes = add_name_prefixes
+        self._total_usage = RequestUsage()
+        self._actual_usage = RequestUsage()
+
+    # -- what a provider supplies --
+
+    @abstractmethod
+    def _url(self) -> URL: ...
+
+    @abstractmethod
+    async def _headers(self) -> dict[str, str]: ...
+
+    # -- the interface --
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self._model_info
+
+    def total_usage(self) -> RequestUsage:
+        return self._total_usage
+
+    def actual_usage(self) -> RequestUsage:
+        return self._actual_usage
+
+    def count_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
+        return count_message_tokens(messages, self._model_info, tools=tools)
+
+    def remaining_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
+        window = self._model_info.get("context_window") or 8192
+        return window - self.count_tokens(messages, tools=tools)
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def create(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        prepared = self._prepare(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
+        if cancellation_token is None:
+            return await self._create(prepared)
+        task = asyncio.ensure_future(self._create(prepared))
+        cancellation_token.link_future(task)
+        return await task
+
+    def create_stream(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        cancellation_token: CancellationToken | None = None,
+    ) -> ChatCompletionStream:
+        """Yields ``str`` deltas (reasoning as :class:`~modelport.ThoughtChunk`), then one ``CreateResult``.
+
+        Use it as ``async with client.create_stream(...) as stream: async for chunk in stream``; a plain
+        ``async for`` works too and closes the response as soon as the stream object is dropped."""
+        prepared = self._prepare(messages, tools, tool_choice, json_output, extra_create_args, stream=True)
+        from ._stream import WireStream
+
+        return WireStream(self, prepared, cancellation_token)
+
+    # -- the pipeline --
+
+    def _prepare(
+        self,
+        messages: Sequence[Any],
+        tools: Sequence[Tool | ToolSchema],
+        tool_choice: Any,
+        json_output: bool | type[BaseModel] | None,
+        extra_create_args: Mapping[str, Any],
+        *,
+        stream: bool,
+    ) -> Prepared:
+        if extra_create_args:
+            openai_wire.validate_create_args(extra_create_args)
+            create_args = {**self._create_args, **extra_create_args}
+        else:
+            create_args = self._create_args
+        body = openai_wire.build_request(
+            messages,
+            model=self._model,
+            model_info=self._model_info,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            create_args=create_args,
+            stream=stream,
+            profile=self._profile,
+            add_name_prefixes=self._add_name_prefixes,
+        )
+        return Prepared(orjson.dumps(body), messages, tools, self._model, json_output)
+
+    async def _send(self, prepared: Prepared, deadline_at: float | None) -> tuple[Any, int]:
+        return await self._transport.send(self._url(), prepared.body, await self._headers(), deadline_at=deadline_at)
+
+    async def _create(self, prepared: Prepared) -> CreateResult:
+        loop = asyncio.get_running_loop()
+        prepared.started = loop.time()
+        deadline_at = self._transport.call_deadline(loop)
+        retries = 0
+        try:
+            response, retries = await self._send(prepared, deadline_at)
+            request_id = request_id_from(response.headers)
+            raw = await self._transport.read_body(response, loop, deadline_at)
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise ResponseValidationError(
+                    f"{self.provider_name} answered 200 with a body that is not JSON "
+                    f"({response.headers.get('content-type', 'no content type')})",
+                    provider=self.provider_name,
+                    request_id=request_id,
+                    body=raw[:2000],
+                ) from None
+            asm = Assembler(split_think_tags=self._profile.split_think_tags)
+            asm.request_id = request_id
+            openai_wire.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
+            result = self._finish(asm, prepared)
+        except APIError as exc:
+            if exc.attempts == 1 and retries:
+                exc.attempts = retries + 1
+            self._log_error(prepared, exc, loop)
+            raise
+        if events.events_enabled():
+            events.emit(events.LLMCallEvent(**self._event_fields(prepared, result, loop, retries)))
+        return result
+
+    def _finish(self, asm: Assembler, prepared: Prepared) -> CreateResult:
+        """The one finish step of ``create`` and ``create_stream``: result, content filter, output parsing, usage."""
+        result = asm.result()
+        self._total_usage = self._total_usage + result.usage
+        self._actual_usage = self._actual_usage + result.usage
+        if result.finish_reason == "content_filter" and not result.content:
+            raise ContentFilterError(
+                f"{self.provider_name} filtered the completion (finish_reason=content_filter)",
+                stage="completion",
+                status_code=200,
+                provider=self.provider_name,
+                request_id=result.request_id,
+                partial=result,
+            )
+        json_output = prepared.json_output
+        if isinstance(json_output, type) and issubclass(json_output, BaseModel) and result.refusal is None:
+            result.parsed = _parse_output(json_output, result)
+        return result
+
+    def _event_fields(
+        self, prepared: Prepared, result: CreateResult, loop: asyncio.AbstractEventLoop, retries: int
+    ) -> dict[str, Any]:
+        return {
+            "messages": [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in prepared.messages],
+            "response": result.model_dump(mode="json"),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "model": prepared.model,
+            "resolved_model": result.model,
+            "latency_ms": round((loop.time() - prepared.started) * 1000, 3),
+            "retries": retries,
+            "cached": result.cached,
+            "request_id": result.request_id,
+            "tools": [t["name"] if isinstance(t, Mapping) else t.name for t in prepared.tools],
+        }
+
+    def _log_error(self, prepared: Prepared, exc: APIError, loop: asyncio.AbstractEventLoop) -> None:
+        if events.events_enabled():
+            events.emit(
+                events.LLMCallErrorEvent(
+                    model=prepared.model,
+                    error=type(exc).__name__,
+                    message=str(exc),
+                    status_code=getattr(exc, "status_code", None),
+                    request_id=exc.request_id,
+                    attempts=exc.attempts,
+                    latency_ms=round((loop.time() - prepared.started) * 1000, 3),
+                )
+            )
+
+
+def _parse_output(model: type[BaseModel], result: CreateResult) -> BaseModel | None:
+    text = result.content if isinstance(result.content, str) else ""
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        cls = LengthLimitError if result.finish_reason == "length" else OutputParseError
+        why = " (the completion was cut at the token limit)" if cls is LengthLimitError else ""
+        raise cls(
+            f"the completion does not validate as {model.__name__}{why}: {exc.error_count()} error(s); "
+            f"first: {exc.errors()[0]['msg']}",
+            result=result,
+        ) from None
+
+
+class ChatCompletionStream(AsyncIterator["str | CreateResult"]):
+    """What ``create_stream`` returns: an async iterator of ``str`` deltas ending with one ``CreateResult``, and an
+    async context manager that always releases the connection."""
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @abstractmethod
+    async def aclose(self) -> None: ...

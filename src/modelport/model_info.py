@@ -1,0 +1,210 @@
+"""What a model can do: ``ModelInfo``, ``ModelFamily`` and the registry of models modelport knows.
+
+A model missing from the registry still works: it gets :data:`UNKNOWN_MODEL_INFO` and one
+:class:`UnknownModelWarning` per name and process. Its capabilities are assumed present (the server is the judge of
+what it accepts; modelport never refuses a call it cannot prove wrong), and its context window is a conservative
+8,192 tokens, so budgets err on the safe side. Pass ``model_info=`` to a client to say otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Final, Literal, TypedDict
+
+from typing_extensions import NotRequired, Required
+
+__all__ = ["UNKNOWN_MODEL_INFO", "ModelFamily", "ModelInfo", "UnknownModelWarning", "lookup_model_info"]
+
+
+class ModelFamily:
+    """Names of model families (plain strings). Unknown families are fine: any string is accepted."""
+
+    GPT_5: Final = "gpt-5"
+    GPT_41: Final = "gpt-41"
+    GPT_45: Final = "gpt-45"
+    GPT_4O: Final = "gpt-4o"
+    O1: Final = "o1"
+    O3: Final = "o3"
+    O4: Final = "o4"
+    GPT_4: Final = "gpt-4"
+    GPT_35: Final = "gpt-35"
+    GPT_OSS: Final = "gpt-oss"
+    R1: Final = "r1"
+    DEEPSEEK: Final = "deepseek"
+    GEMINI_2_0_FLASH: Final = "gemini-2.0-flash"
+    GEMINI_2_5_PRO: Final = "gemini-2.5-pro"
+    GEMINI_2_5_FLASH: Final = "gemini-2.5-flash"
+    CLAUDE_3_5_SONNET: Final = "claude-3-5-sonnet"
+    CLAUDE_3_7_SONNET: Final = "claude-3-7-sonnet"
+    CLAUDE_4_SONNET: Final = "claude-4-sonnet"
+    CLAUDE_4_OPUS: Final = "claude-4-opus"
+    LLAMA_3: Final = "llama-3"
+    LLAMA_4: Final = "llama-4"
+    QWEN: Final = "qwen"
+    MISTRAL: Final = "mistral"
+    GEMMA: Final = "gemma"
+    PHI: Final = "phi"
+    UNKNOWN: Final = "unknown"
+
+    def __new__(cls) -> ModelFamily:  # pragma: no cover - a namespace, never instantiated
+        raise TypeError("ModelFamily is a namespace of strings")
+
+    @staticmethod
+    def is_openai(family: str) -> bool:
+        return family.startswith(("gpt-", "o1", "o3", "o4"))
+
+    @staticmethod
+    def is_gemini(family: str) -> bool:
+        return family.startswith("gemini")
+
+    @staticmethod
+    def is_claude(family: str) -> bool:
+        return family.startswith("claude")
+
+
+class ModelInfo(TypedDict, total=False):
+    """Capabilities of a model, in AutoGen's shape plus ``context_window``."""
+
+    vision: Required[bool]
+    function_calling: Required[bool]
+    json_output: Required[bool]
+    family: Required[str]
+    structured_output: bool
+    multiple_system_messages: bool
+    context_window: int
+    reasoning: NotRequired[bool]
+
+
+class UnknownModelWarning(UserWarning):
+    """A model is not in modelport's registry; it runs with :data:`UNKNOWN_MODEL_INFO`."""
+
+
+UNKNOWN_MODEL_INFO: Final[ModelInfo] = ModelInfo(
+    vision=True,
+    function_calling=True,
+    json_output=True,
+    structured_output=True,
+    family=ModelFamily.UNKNOWN,
+    multiple_system_messages=True,
+    context_window=8192,
+)
+
+
+def _info(
+    family: str,
+    window: int,
+    *,
+    vision: bool = True,
+    tools: bool = True,
+    json: bool = True,
+    structured: bool = True,
+    multiple_system: bool = True,
+    reasoning: bool = False,
+) -> ModelInfo:
+    return ModelInfo(
+        vision=vision,
+        function_calling=tools,
+        json_output=json,
+        structured_output=structured,
+        family=family,
+        multiple_system_messages=multiple_system,
+        context_window=window,
+        reasoning=reasoning,
+    )
+
+
+F = ModelFamily
+# Keys are matched as prefixes of the lower-cased model name (its last path segment), longest first, so dated
+# snapshots ("gpt-4o-2024-08-06") and Ollama tags ("llama3.1:8b") resolve to their base entry.
+_REGISTRY: dict[str, ModelInfo] = {
+    # OpenAI
+    "gpt-5": _info(F.GPT_5, 400_000, reasoning=True),
+    "gpt-5-chat": _info(F.GPT_5, 128_000),
+    "gpt-4.1": _info(F.GPT_41, 1_047_576),
+    "gpt-4.5": _info(F.GPT_45, 128_000),
+    "gpt-4o": _info(F.GPT_4O, 128_000),
+    "gpt-4o-2024-05-13": _info(F.GPT_4O, 128_000, structured=False),
+    "chatgpt-4o": _info(F.GPT_4O, 128_000, tools=False, structured=False),
+    "gpt-4-turbo": _info(F.GPT_4, 128_000, structured=False),
+    "gpt-4": _info(F.GPT_4, 8_192, vision=False, structured=False),
+    "gpt-3.5-turbo": _info(F.GPT_35, 16_385, vision=False, structured=False),
+    "o1": _info(F.O1, 200_000, reasoning=True),
+    "o1-mini": _info(
+        F.O1, 128_000, vision=False, tools=False, json=False, structured=False, multiple_system=False, reasoning=True
+    ),
+    "o1-preview": _info(
+        F.O1, 128_000, vision=False, tools=False, json=False, structured=False, multiple_system=False, reasoning=True
+    ),
+    "o3": _info(F.O3, 200_000, reasoning=True),
+    "o3-mini": _info(F.O3, 200_000, vision=False, reasoning=True),
+    "o4-mini": _info(F.O4, 200_000, reasoning=True),
+    "gpt-oss": _info(F.GPT_OSS, 131_072, vision=False, reasoning=True),
+    # Gemini and Claude through their OpenAI-compatible endpoints
+    "gemini-2.0-flash": _info(F.GEMINI_2_0_FLASH, 1_048_576, multiple_system=False),
+    "gemini-2.5-pro": _info(F.GEMINI_2_5_PRO, 1_048_576, multiple_system=False, reasoning=True),
+    "gemini-2.5-flash": _info(F.GEMINI_2_5_FLASH, 1_048_576, multiple_system=False, reasoning=True),
+    "claude-3-5-sonnet": _info(F.CLAUDE_3_5_SONNET, 200_000, structured=False, multiple_system=False),
+    "claude-3-7-sonnet": _info(F.CLAUDE_3_7_SONNET, 200_000, structured=False, multiple_system=False),
+    "claude-sonnet-4": _info(F.CLAUDE_4_SONNET, 200_000, structured=False, multiple_system=False),
+    "claude-opus-4": _info(F.CLAUDE_4_OPUS, 200_000, structured=False, multiple_system=False),
+    # DeepSeek
+    "deepseek-chat": _info(F.DEEPSEEK, 128_000, vision=False, structured=False),
+    "deepseek-reasoner": _info(F.R1, 128_000, vision=False, structured=False, reasoning=True),
+    "deepseek-r1": _info(F.R1, 131_072, vision=False, tools=False, structured=False, reasoning=True),
+    # Open models as Ollama, vLLM, llama.cpp and LM Studio name them
+    "llama3.1": _info(F.LLAMA_3, 131_072, vision=False),
+    "llama3.2": _info(F.LLAMA_3, 131_072, vision=False),
+    "llama3.2-vision": _info(F.LLAMA_3, 131_072, tools=False),
+    "llama3.3": _info(F.LLAMA_3, 131_072, vision=False),
+    "llama-3.1": _info(F.LLAMA_3, 131_072, vision=False),
+    "llama-3.3": _info(F.LLAMA_3, 131_072, vision=False),
+    "llama4": _info(F.LLAMA_4, 1_048_576),
+    "llama-4": _info(F.LLAMA_4, 1_048_576),
+    "qwen2.5": _info(F.QWEN, 32_768, vision=False),
+    "qwen2.5-vl": _info(F.QWEN, 32_768),
+    "qwen3": _info(F.QWEN, 40_960, vision=False, reasoning=True),
+    "qwq": _info(F.QWEN, 40_960, vision=False, reasoning=True),
+    "mistral": _info(F.MISTRAL, 32_768, vision=False),
+    "mistral-large": _info(F.MISTRAL, 131_072, vision=False),
+    "mistral-small": _info(F.MISTRAL, 131_072),
+    "mixtral": _info(F.MISTRAL, 32_768, vision=False),
+    "gemma2": _info(F.GEMMA, 8_192, vision=False, tools=False),
+    "gemma3": _info(F.GEMMA, 131_072, tools=False),
+    "phi3": _info(F.PHI, 131_072, vision=False, tools=False),
+    "phi4": _info(F.PHI, 16_384, vision=False, tools=False),
+}
+del F
+
+_PREFIXES: tuple[str, ...] = tuple(sorted(_REGISTRY, key=len, reverse=True))
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def lookup_model_info(model: str, *, warn: bool = True) -> ModelInfo:
+    """The registry's :class:`ModelInfo` for ``model``, or :data:`UNKNOWN_MODEL_INFO` (with one warning per name)."""
+    name = model.lower().rsplit("/", 1)[-1]
+    for prefix in _PREFIXES:
+        if name.startswith(prefix) and (len(name) == len(prefix) or not name[len(prefix)].isalpha()):
+            return _REGISTRY[prefix]
+    if warn:
+        with _warned_lock:
+            first = model not in _warned
+            _warned.add(model)
+        if first:
+            warnings.warn(
+                f"model {model!r} is not in modelport's registry: assuming it supports vision, tools and JSON output, "
+                f"with a context window of {UNKNOWN_MODEL_INFO.get('context_window')} tokens. Pass model_info=... to "
+                "the client to describe it.",
+                UnknownModelWarning,
+                stacklevel=3,
+            )
+    return UNKNOWN_MODEL_INFO
+
+
+def known_models() -> list[str]:
+    """The registry's model-name prefixes, for documentation and the command line."""
+    return sorted(_REGISTRY)
+
+
+Capability = Literal["vision", "function_calling", "json_output", "structured_output"]

@@ -1,0 +1,166 @@
+"""``AzureOpenAIChatCompletionClient``: Azure OpenAI, by deployment URL with ``api-version`` or by the v1 endpoint.
+
+Authentication is one of: an ``api_key`` (sent as ``api-key``), a fixed ``azure_ad_token``, or an
+``azure_ad_token_provider`` (a sync or async callable returning a bearer token) called before every request, so
+tokens refresh without rebuilding the client.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from .._http import RetryPolicy
+from ..client import WireClient
+from ..errors import InvalidRequestError
+from ..model_info import ModelInfo
+from .openai import USER_AGENT, Secret, make_transport, resolve_model_info
+from .openai_wire import WireProfile
+
+__all__ = ["AzureOpenAIChatCompletionClient"]
+
+AZURE_PROFILE = WireProfile("azure_openai", max_tool_description=1024)
+V1_API_VERSIONS = frozenset({"v1", "latest", "preview"})
+TokenProvider = Callable[[], str | Awaitable[str]]
+
+
+class AzureOpenAIChatCompletionClient(WireClient):
+    """A client for an Azure OpenAI deployment.
+
+    Args:
+        azure_endpoint: ``https://<resource>.openai.azure.com``; defaults to ``AZURE_OPENAI_ENDPOINT``.
+        azure_deployment: the deployment name (defaults to ``model``).
+        model: the model behind the deployment, for its capabilities (defaults to the deployment name).
+        api_version: for example ``2024-10-21``; ``v1`` selects Azure's v1 endpoint. Defaults to
+            ``OPENAI_API_VERSION``.
+        api_key / azure_ad_token / azure_ad_token_provider: one way to authenticate; the key defaults to
+            ``AZURE_OPENAI_API_KEY``.
+        The remaining arguments are those of :class:`~modelport.OpenAIChatCompletionClient`.
+    """
+
+    provider_name = "azure_openai"
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        azure_endpoint: str | None = None,
+        azure_deployment: str | None = None,
+        api_version: str | None = None,
+        api_key: str | None = None,
+        azure_ad_token: str | None = None,
+        azure_ad_token_provider: TokenProvider | None = None,
+        timeout: float | None = None,
+        max_retries: int = 3,
+        model_info: ModelInfo | None = None,
+        add_name_prefixes: bool = False,
+        default_headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        deadline: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        verify_ssl: bool = True,
+        **create_args: Any,
+    ) -> None:
+        deployment = azure_deployment or model
+        if not deployment:
+            raise InvalidRequestError("azure_deployment (or model) is required")
+        endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        if not endpoint:
+            raise InvalidRequestError("azure_endpoint was not given and AZURE_OPENAI_ENDPOINT is not set")
+        if not endpoint.startswith(("http://", "https://")):
+            raise InvalidRequestError(f"azure_endpoint must start with https://, got {endpoint!r}")
+        version = api_version or os.environ.get("OPENAI_API_VERSION")
+        if not version:
+            raise InvalidRequestError(
+                "api_version was not given and OPENAI_API_VERSION is not set "
+                "(use api_version='v1' for Azure's v1 endpoint)"
+            )
+        given = [
+            name
+            for name, value in (
+                ("api_key", api_key),
+                ("azure_ad_token", azure_ad_token),
+                ("azure_ad_token_provider", azure_ad_token_provider),
+            )
+            if value
+        ]
+        if len(given) > 1:
+            raise InvalidRequestError(
+                f"give only one of api_key, azure_ad_token, azure_ad_token_provider (got {', '.join(given)})"
+            )
+        if not given:
+            api_key = os.environ.get("AZURE_OPENAI_API_KEY")
+            if not api_key:
+                raise InvalidRequestError(
+                    "no credentials: give api_key, azure_ad_token or azure_ad_token_provider, "
+                    "or set AZURE_OPENAI_API_KEY"
+                )
+        self._api_key = Secret(api_key) if api_key else None
+        self._ad_token = Secret(azure_ad_token) if azure_ad_token else None
+        self._token_provider = azure_ad_token_provider
+        self._deployment = deployment
+        self._api_version = version
+        base = endpoint.rstrip("/")
+        if version in V1_API_VERSIONS:
+            self._endpoint = URL(f"{base}/openai/v1/chat/completions")
+        else:
+            self._endpoint = URL(f"{base}/openai/deployments/{deployment}/chat/completions").with_query(
+                {"api-version": version}
+            )
+        self._azure_endpoint = base
+        transport = make_transport(
+            "azure_openai",
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            http_session=http_session,
+            verify_ssl=verify_ssl,
+        )
+        model_name = model or deployment
+        super().__init__(
+            model=model_name if version in V1_API_VERSIONS else deployment,
+            model_info=resolve_model_info(model_name, model_info),
+            transport=transport,
+            profile=AZURE_PROFILE,
+            create_args=create_args,
+            add_name_prefixes=add_name_prefixes,
+        )
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "user-agent": USER_AGENT,
+        }
+        if self._api_key is not None:
+            headers["api-key"] = self._api_key.get()
+        elif self._ad_token is not None:
+            headers["authorization"] = f"Bearer {self._ad_token.get()}"
+        headers.update(default_headers or {})
+        self._request_headers = headers
+
+    def _url(self) -> URL:
+        return self._endpoint
+
+    async def _headers(self) -> dict[str, str]:
+        provider = self._token_provider
+        if provider is None:
+            return self._request_headers
+        token = provider()
+        if inspect.isawaitable(token):
+            token = await token
+        if not isinstance(token, str) or not token:
+            raise InvalidRequestError("azure_ad_token_provider returned no token")
+        return {**self._request_headers, "authorization": f"Bearer {token}"}
+
+    def __repr__(self) -> str:
+        return (
+            f"AzureOpenAIChatCompletionClient(deployment={self._deployment!r}, "
+            f"endpoint={self._azure_endpoint!r}, api_version={self._api_version!r})"
+        )

@@ -1,0 +1,237 @@
+"""``OpenAIChatCompletionClient``: OpenAI and every server that speaks its chat-completions API.
+
+A preset names a server's base URL, the environment variable that holds its key and its wire profile. It is chosen
+by ``provider=``, else by the model name as AutoGen does (``gemini-*`` and ``claude-*`` go to Google's and
+Anthropic's compatibility endpoints), else OpenAI itself when no ``base_url`` is given, else a generic compatible
+server. A key from the environment is only sent to the server whose variable it is: ``OPENAI_API_KEY`` never
+goes to a custom ``base_url``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from .. import __version__
+from .._http import RetryPolicy, Transport
+from ..client import WireClient
+from ..errors import InvalidRequestError
+from ..model_info import ModelInfo, lookup_model_info
+from .openai_wire import WireProfile
+
+__all__ = ["ANTHROPIC_OPENAI_BASE_URL", "GEMINI_OPENAI_BASE_URL", "PRESETS", "OpenAIChatCompletionClient", "Preset"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
+ANTHROPIC_OPENAI_BASE_URL = "https://api.anthropic.com/v1"
+DEFAULT_TIMEOUT = 180.0
+USER_AGENT = f"modelport/{__version__}"
+
+
+@dataclass(frozen=True)
+class Preset:
+    base_url: str
+    key_env: str | None
+    profile: WireProfile
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset(OPENAI_BASE_URL, "OPENAI_API_KEY", WireProfile("openai", max_tool_description=1024)),
+    "gemini": Preset(GEMINI_OPENAI_BASE_URL, "GEMINI_API_KEY", WireProfile("gemini", send_names=False)),
+    "anthropic": Preset(ANTHROPIC_OPENAI_BASE_URL, "ANTHROPIC_API_KEY", WireProfile("anthropic", send_names=False)),
+    "ollama": Preset("http://localhost:11434/v1", None, WireProfile("ollama")),
+    "vllm": Preset("http://localhost:8000/v1", "VLLM_API_KEY", WireProfile("vllm")),
+    "llamacpp": Preset("http://localhost:8080/v1", None, WireProfile("llamacpp")),
+    "lmstudio": Preset("http://localhost:1234/v1", None, WireProfile("lmstudio")),
+    "deepseek": Preset("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", WireProfile("deepseek")),
+    "groq": Preset("https://api.groq.com/openai/v1", "GROQ_API_KEY", WireProfile("groq")),
+    "openrouter": Preset("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", WireProfile("openrouter")),
+    "mistral": Preset("https://api.mistral.ai/v1", "MISTRAL_API_KEY", WireProfile("mistral", send_names=False)),
+}
+COMPATIBLE_PROFILE = WireProfile("openai-compatible")
+
+
+class Secret:
+    """A key that never shows itself in ``repr``, ``str``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+def choose_preset(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None]:
+    if provider is not None:
+        if provider not in PRESETS:
+            raise InvalidRequestError(f"provider {provider!r} is unknown; known: {', '.join(sorted(PRESETS))}")
+        return provider, PRESETS[provider]
+    if base_url is None:
+        lowered = model.lower()
+        if lowered.startswith("gemini-"):
+            return "gemini", PRESETS["gemini"]
+        if lowered.startswith("claude-"):
+            return "anthropic", PRESETS["anthropic"]
+        return "openai", PRESETS["openai"]
+    if URL(base_url).host == "api.openai.com":
+        return "openai", PRESETS["openai"]
+    return "openai-compatible", None
+
+
+def resolve_model_info(model: str, model_info: ModelInfo | None) -> ModelInfo:
+    if model_info is None:
+        return lookup_model_info(model)
+    missing = [key for key in ("vision", "function_calling", "json_output", "family") if key not in model_info]
+    if missing:
+        raise InvalidRequestError(f"model_info is missing {', '.join(missing)}")
+    return model_info
+
+
+def default_timeout(timeout: float | None) -> float:
+    if timeout is not None:
+        if timeout <= 0:
+            raise InvalidRequestError(f"timeout must be positive, got {timeout}")
+        return float(timeout)
+    env = os.environ.get("MODEL_TIMEOUT")
+    if env:
+        try:
+            return float(env)
+        except ValueError:
+            raise InvalidRequestError(f"the MODEL_TIMEOUT environment variable is not a number: {env!r}") from None
+    return DEFAULT_TIMEOUT
+
+
+def make_transport(
+    provider: str,
+    *,
+    timeout: float | None,
+    connect_timeout: float,
+    deadline: float | None,
+    max_retries: int,
+    retry_policy: RetryPolicy | None,
+    http_session: aiohttp.ClientSession | None,
+    verify_ssl: bool,
+) -> Transport:
+    if max_retries < 0:
+        raise InvalidRequestError(f"max_retries must be 0 or more, got {max_retries}")
+    if deadline is not None and deadline <= 0:
+        raise InvalidRequestError(f"deadline must be positive, got {deadline}")
+    policy = retry_policy or RetryPolicy(max_retries=max_retries)
+    return Transport(
+        provider=provider,
+        timeout=default_timeout(timeout),
+        connect_timeout=connect_timeout,
+        deadline=deadline,
+        retry=policy,
+        session=http_session,
+        verify_ssl=verify_ssl,
+    )
+
+
+class OpenAIChatCompletionClient(WireClient):
+    """A client for OpenAI and OpenAI-compatible servers.
+
+    Args:
+        model: the model name sent to the server.
+        api_key: the key; defaults to the preset's environment variable (``OPENAI_API_KEY`` for OpenAI).
+        base_url: the server, for example ``http://localhost:11434/v1`` for Ollama.
+        provider: a preset name (``openai``, ``gemini``, ``anthropic``, ``ollama``, ``vllm``, ``llamacpp``,
+            ``lmstudio``, ``deepseek``, ``groq``, ``openrouter``, ``mistral``) that sets base URL, key variable and
+            wire quirks.
+        timeout: the longest wait, in seconds, for the next piece of the answer (the response head, then each next
+            stream event); defaults to ``MODEL_TIMEOUT`` or 180.
+        deadline: optional bound, in seconds, on the whole call, retries included.
+        max_retries: retries after the first attempt (default 3).
+        model_info: capabilities, for models modelport does not know.
+        http_session: an aiohttp session of your own (proxies, custom TLS); you close it.
+        **create_args: defaults for every request (``temperature``, ``max_tokens``, ``extra_body``, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        timeout: float | None = None,
+        max_retries: int = 3,
+        model_info: ModelInfo | None = None,
+        add_name_prefixes: bool = False,
+        default_headers: Mapping[str, str] | None = None,
+        provider: str | None = None,
+        connect_timeout: float = 10.0,
+        deadline: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        verify_ssl: bool = True,
+        **create_args: Any,
+    ) -> None:
+        if not model:
+            raise InvalidRequestError("model is required")
+        preset_name, preset = choose_preset(model, base_url, provider)
+        self._base_url = (base_url or (preset.base_url if preset else "")).rstrip("/")
+        if not self._base_url.startswith(("http://", "https://")):
+            raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
+        key = api_key
+        if key is None and preset is not None and preset.key_env:
+            key = os.environ.get(preset.key_env)
+        if key is None and preset_name == "openai":
+            raise InvalidRequestError("api_key was not given and OPENAI_API_KEY is not set")
+        self._api_key = Secret(key) if key else None
+        self.provider_name = preset_name
+        transport = make_transport(
+            preset_name,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            http_session=http_session,
+            verify_ssl=verify_ssl,
+        )
+        super().__init__(
+            model=model,
+            model_info=resolve_model_info(model, model_info),
+            transport=transport,
+            profile=preset.profile if preset else COMPATIBLE_PROFILE,
+            create_args=create_args,
+            add_name_prefixes=add_name_prefixes,
+        )
+        self._endpoint = URL(self._base_url + "/chat/completions")
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "user-agent": USER_AGENT,
+        }
+        if self._api_key is not None:
+            headers["authorization"] = f"Bearer {self._api_key.get()}"
+        if organization:
+            headers["openai-organization"] = organization
+        headers.update(default_headers or {})
+        self._request_headers = headers
+
+    def _url(self) -> URL:
+        return self._endpoint
+
+    async def _headers(self) -> dict[str, str]:
+        return self._request_headers
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatCompletionClient(model={self._model!r}, base_url={self._base_url!r})"

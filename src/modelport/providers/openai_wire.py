@@ -1,0 +1,443 @@
+"""The OpenAI chat-completions dialect, sans I/O: our types to a request body, and bytes back to deltas.
+
+Used for OpenAI, Azure OpenAI and every OpenAI-compatible server. What differs between those servers is data, a
+:class:`WireProfile`, never an ``if`` on a model name in the shared pipeline.
+
+Everything a provider would reject for certain is rejected here first, with an :class:`InvalidRequestError`
+(a ``ValueError``) that names the field, before any byte is sent: images for a model without vision, tools for a
+model without function calling, invalid tool names, JSON output the model cannot do, unknown create arguments,
+system messages the model cannot take apart, and tool calls without their results.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from .._assembly import Assembler
+from ..errors import CapabilityError, InvalidRequestError, ResponseValidationError
+from ..messages import (
+    AssistantMessage,
+    FunctionCall,
+    FunctionExecutionResultMessage,
+    Image,
+    SystemMessage,
+    UserMessage,
+)
+from ..model_info import ModelInfo
+from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
+from ._status import error_from_payload
+
+__all__ = ["CREATE_ARGUMENTS", "WireProfile", "build_request", "parse_chunk", "parse_response"]
+
+
+@dataclass(frozen=True)
+class WireProfile:
+    """How one family of servers speaks the dialect."""
+
+    name: str = "openai"
+    stream_usage: bool = True
+    """Ask for a final usage chunk (``stream_options.include_usage``); some old servers reject the field."""
+    send_names: bool = True
+    """Send ``source`` as the message ``name`` (Mistral rejects the field)."""
+    max_tool_description: int | None = None
+    """Longest tool description the server accepts (OpenAI: 1024)."""
+    split_think_tags: bool = True
+    """Treat ``<think>...</think>`` at the start of the content as reasoning."""
+
+
+# Arguments the dialect knows. Anything else is a typo until proven otherwise: put provider-specific fields in
+# ``extra_body``, which is merged into the request as it is.
+CREATE_ARGUMENTS = frozenset(
+    {
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "response_format",
+        "seed",
+        "stop",
+        "temperature",
+        "top_p",
+        "user",
+        "stream_options",
+        "parallel_tool_calls",
+        "reasoning_effort",
+        "service_tier",
+        "store",
+        "metadata",
+        "modalities",
+        "prediction",
+        "audio",
+        "verbosity",
+        "web_search_options",
+        "prompt_cache_key",
+        "safety_identifier",
+        "extra_body",
+    }
+)
+_FORBIDDEN_ARGUMENTS = {
+    "model": "set the model on the client",
+    "messages": "pass messages as the first argument",
+    "stream": "call create_stream() to stream",
+    "tools": "pass tools=...",
+    "tool_choice": "pass tool_choice=...",
+    "n": "only one choice per call is supported; make several calls",
+    "functions": "the legacy functions API is not supported; pass tools=...",
+    "function_call": "the legacy functions API is not supported; pass tool_choice=...",
+}
+_NAME_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def validate_create_args(args: Mapping[str, Any], *, where: str = "create argument") -> None:
+    for key in args:
+        if key in _FORBIDDEN_ARGUMENTS:
+            raise InvalidRequestError(f"{where} {key!r} is not allowed: {_FORBIDDEN_ARGUMENTS[key]}")
+        if key not in CREATE_ARGUMENTS:
+            raise InvalidRequestError(f"unknown {where} {key!r}; provider-specific fields go in extra_body={{...}}")
+    extra = args.get("extra_body")
+    if extra is not None and not isinstance(extra, Mapping):
+        raise InvalidRequestError(f"{where} 'extra_body' must be a dict, not {type(extra).__name__}")
+
+
+def build_request(
+    messages: Sequence[Any],
+    *,
+    model: str,
+    model_info: ModelInfo,
+    tools: Sequence[Tool | ToolSchema],
+    tool_choice: Any,
+    json_output: bool | type[BaseModel] | None,
+    create_args: Mapping[str, Any],
+    stream: bool,
+    profile: WireProfile,
+    add_name_prefixes: bool = False,
+) -> dict[str, Any]:
+    """The JSON body of a chat-completions request. ``create_args`` must already be validated."""
+    body: dict[str, Any] = {"model": model, "messages": _messages(messages, model_info, profile, add_name_prefixes)}
+    if tools:
+        body["tools"] = _tools(tools, model_info, profile)
+        choice = _tool_choice(tool_choice, body["tools"])
+        if choice is not None:
+            body["tool_choice"] = choice
+    elif tool_choice not in ("auto", None):
+        raise InvalidRequestError(f"tool_choice={_choice_name(tool_choice)!r} was given without any tools")
+    extra_body = None
+    for key, value in create_args.items():
+        if key == "extra_body":
+            extra_body = value
+        else:
+            body[key] = value
+    if json_output is not None and json_output is not False:
+        if "response_format" in body:
+            raise InvalidRequestError("json_output and the create argument 'response_format' cannot both be given")
+        body["response_format"] = _response_format(json_output, model_info)
+    if model_info.get("reasoning") and "max_tokens" in body and _is_openai_reasoning(model_info):
+        body["max_completion_tokens"] = body.pop("max_tokens")
+    if stream:
+        body["stream"] = True
+        if profile.stream_usage and "stream_options" not in body:
+            body["stream_options"] = {"include_usage": True}
+    if extra_body:
+        body.update(extra_body)
+    return body
+
+
+def _is_openai_reasoning(model_info: ModelInfo) -> bool:
+    return str(model_info.get("family", "")).startswith(("o1", "o3", "o4", "gpt-5"))
+
+
+def _choice_name(tool_choice: Any) -> str:
+    return getattr(tool_choice, "name", tool_choice) if not isinstance(tool_choice, str) else tool_choice
+
+
+def _messages(
+    messages: Sequence[Any], info: ModelInfo, profile: WireProfile, add_name_prefixes: bool
+) -> list[dict[str, Any]]:
+    if not messages:
+        raise InvalidRequestError("messages: at least one message is required")
+    out: list[dict[str, Any]] = []
+    system_at: int | None = None
+    single_system = info.get("multiple_system_messages") is False
+    pending_calls: dict[str, int] = {}
+    for i, message in enumerate(messages):
+        if pending_calls and not isinstance(message, FunctionExecutionResultMessage):
+            _check_results_given(pending_calls)
+        if isinstance(message, SystemMessage):
+            if single_system and system_at is not None:
+                if out[-1] is not out[system_at]:
+                    raise InvalidRequestError(
+                        f"messages[{i}]: this model takes one system message and the system messages are not "
+                        "consecutive, so they cannot be merged"
+                    )
+                out[system_at]["content"] += "\n" + message.content
+                continue
+            system_at = len(out)
+            out.append({"role": "system", "content": message.content})
+        elif isinstance(message, UserMessage):
+            out.append(_user(message, i, info, profile, add_name_prefixes))
+        elif isinstance(message, AssistantMessage):
+            out.append(_assistant(message, i, profile))
+            if isinstance(message.content, list):
+                pending_calls = {call.id: i for call in message.content}
+        elif isinstance(message, FunctionExecutionResultMessage):
+            for result in message.content:
+                pending_calls.pop(result.call_id, None)
+                out.append({"role": "tool", "tool_call_id": result.call_id, "content": result.content})
+        else:
+            raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
+    _check_results_given(pending_calls)
+    return out
+
+
+def _check_results_given(pending_calls: dict[str, int]) -> None:
+    if pending_calls:
+        index = next(iter(pending_calls.values()))
+        raise InvalidRequestError(
+            f"messages[{index}]: tool calls without results: {', '.join(sorted(pending_calls))}; every tool call "
+            "must be followed by a FunctionExecutionResultMessage answering it"
+        )
+
+
+def _name(source: str) -> str:
+    return _NAME_INVALID.sub("_", source)[:64]
+
+
+def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, prefix: bool) -> dict[str, Any]:
+    content = message.content
+    if isinstance(content, str):
+        wire: Any = f"{message.source} said:\n{content}" if prefix else content
+    else:
+        wire = []
+        if prefix:
+            wire.append({"type": "text", "text": f"{message.source} said:\n"})
+        for j, part in enumerate(content):
+            if isinstance(part, str):
+                wire.append({"type": "text", "text": part})
+            elif isinstance(part, Image):
+                if not info["vision"]:
+                    raise CapabilityError(
+                        f"messages[{i}].content[{j}]: an image was given but the model does not support vision "
+                        "(model_info['vision'] is False)"
+                    )
+                image: dict[str, Any] = {"url": part.data_uri}
+                if part.detail != "auto":
+                    image["detail"] = part.detail
+                wire.append({"type": "image_url", "image_url": image})
+            else:
+                raise InvalidRequestError(
+                    f"messages[{i}].content[{j}]: expected str or Image, got {type(part).__name__}"
+                )
+    out = {"role": "user", "content": wire}
+    if profile.send_names and message.source:
+        out["name"] = _name(message.source)
+    return out
+
+
+def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[str, Any]:
+    if isinstance(message.content, str):
+        return {"role": "assistant", "content": message.content}
+    calls = []
+    for j, call in enumerate(message.content):
+        if not TOOL_NAME_PATTERN.match(call.name):
+            raise InvalidRequestError(
+                f"messages[{i}].content[{j}]: tool call name {call.name!r} is invalid: it "
+                "must be 1 to 64 characters of letters, digits, '_' or '-'"
+            )
+        calls.append(_call(call))
+    return {"role": "assistant", "content": message.thought or None, "tool_calls": calls}
+
+
+def _call(call: FunctionCall) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+    if call.provider_fields:
+        wire.update(call.provider_fields)
+    return wire
+
+
+def _tools(tools: Sequence[Tool | ToolSchema], info: ModelInfo, profile: WireProfile) -> list[dict[str, Any]]:
+    if not info["function_calling"]:
+        raise CapabilityError(
+            "tools were given but the model does not support function calling (model_info['function_calling'] is False)"
+        )
+    out = []
+    seen: set[str] = set()
+    for i, tool in enumerate(tools):
+        schema: Mapping[str, Any] = tool if isinstance(tool, Mapping) else tool.schema
+        name = schema.get("name")
+        if not isinstance(name, str) or not TOOL_NAME_PATTERN.match(name):
+            raise InvalidRequestError(
+                f"tools[{i}].name {name!r} is invalid: it must be 1 to 64 characters of letters, digits, '_' or '-'"
+            )
+        if name in seen:
+            raise InvalidRequestError(f"tools[{i}].name {name!r} is given twice")
+        seen.add(name)
+        function: dict[str, Any] = {"name": name}
+        description = schema.get("description")
+        if description:
+            limit = profile.max_tool_description
+            if limit is not None and len(description) > limit:
+                raise InvalidRequestError(
+                    f"tools[{i}] ({name}): description is {len(description)} characters; "
+                    f"{profile.name} accepts at most {limit}"
+                )
+            function["description"] = description
+        parameters = schema.get("parameters")
+        strict = bool(schema.get("strict"))
+        if parameters is not None:
+            function["parameters"] = strict_schema(parameters) if strict else parameters
+        if strict:
+            function["strict"] = True
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def _tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> Any:
+    if tool_choice in ("auto", None):
+        return None
+    if tool_choice in ("required", "none"):
+        return tool_choice
+    name = tool_choice.get("name") if isinstance(tool_choice, Mapping) else getattr(tool_choice, "name", None)
+    if not isinstance(name, str):
+        raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {tool_choice!r}")
+    if all(t["function"]["name"] != name for t in tools):
+        raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")
+    return {"type": "function", "function": {"name": name}}
+
+
+def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> dict[str, Any]:
+    if json_output is True:
+        if not info["json_output"]:
+            raise CapabilityError(
+                "json_output=True was given but the model does not support JSON output "
+                "(model_info['json_output'] is False)"
+            )
+        return {"type": "json_object"}
+    if isinstance(json_output, type) and issubclass(json_output, BaseModel):
+        if not info.get("structured_output", False):
+            raise CapabilityError(
+                f"json_output={json_output.__name__} was given but the model does not support "
+                "structured output (model_info['structured_output'] is False)"
+            )
+        return {
+            "type": "json_schema",
+            "json_schema": {
+                "name": _name(json_output.__name__),
+                "schema": strict_schema(json_output.model_json_schema()),
+                "strict": True,
+            },
+        }
+    raise InvalidRequestError(f"json_output must be True, False, None or a pydantic model class, not {json_output!r}")
+
+
+def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
+    """Feed a whole (non-streamed) completion into ``asm``."""
+    if isinstance(body, dict) and body.get("error"):
+        raise error_from_payload(body, provider=provider, request_id=request_id)
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not choices or not isinstance(choices, list):
+        raise ResponseValidationError(
+            f"{provider} returned a completion without choices", provider=provider, request_id=request_id, body=body
+        )
+    asm.model = body.get("model") or None
+    for choice in choices:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            raise ResponseValidationError(
+                f"{provider} returned a choice without a message", provider=provider, request_id=request_id, body=body
+            )
+        index = choice.get("index") or 0
+        _delta(message, index, asm)
+        logprobs = choice.get("logprobs")
+        if logprobs:
+            asm.add_logprobs(index, logprobs.get("content"))
+        finish = choice.get("finish_reason")
+        if finish:
+            asm.finish(index, finish)
+    usage = body.get("usage")
+    if usage:
+        asm.set_usage(usage)
+
+
+def parse_chunk(chunk: Any, asm: Assembler, *, provider: str) -> None:
+    """Feed one decoded stream chunk into ``asm``. Chunks without choices (Azure's filter results, the usage-only
+    chunk) and unknown fields are fine; a chunk carrying ``error`` raises it."""
+    if type(chunk) is not dict:
+        raise ResponseValidationError(
+            f"{provider} sent a stream chunk that is not a JSON object",
+            provider=provider,
+            request_id=asm.request_id,
+            body=chunk,
+            partial=asm.result(),
+        )
+    choices = chunk.get("choices")
+    if choices:
+        for choice in choices:
+            index = choice.get("index") or 0
+            delta = choice.get("delta")
+            if delta:
+                _delta(delta, index, asm)
+            logprobs = choice.get("logprobs")
+            if logprobs:
+                asm.add_logprobs(index, logprobs.get("content"))
+            finish = choice.get("finish_reason")
+            if finish:
+                asm.finish(index, finish)
+    elif chunk.get("error"):
+        raise error_from_payload(chunk, provider=provider, request_id=asm.request_id, partial=asm.result())
+    usage = chunk.get("usage")
+    if usage:
+        asm.set_usage(usage)
+    if asm.model is None:
+        asm.model = chunk.get("model") or None
+
+
+def _delta(delta: dict[str, Any], index: int, asm: Assembler) -> None:
+    content = delta.get("content")
+    if content:
+        if type(content) is str:
+            asm.add_text(index, content)
+        else:
+            _content_parts(content, index, asm)
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if reasoning and isinstance(reasoning, str):
+        asm.add_thought(index, reasoning)
+    tool_calls = delta.get("tool_calls")
+    if tool_calls:
+        for position, call in enumerate(tool_calls):
+            function = call.get("function") or {}
+            extra = call.get("extra_content")
+            asm.add_tool_call(
+                index,
+                call.get("index", position if "id" in call else None),
+                call.get("id"),
+                function.get("name"),
+                function.get("arguments"),
+                {"extra_content": extra} if extra else None,
+            )
+    refusal = delta.get("refusal")
+    if refusal:
+        asm.add_refusal(index, refusal)
+
+
+def _content_parts(content: Any, index: int, asm: Assembler) -> None:
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                if part.get("type") in ("thinking", "reasoning"):
+                    asm.add_thought(index, part["text"])
+                else:
+                    asm.add_text(index, part["text"])
+    else:
+        asm.add_text(index, str(content))
