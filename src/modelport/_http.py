@@ -130,15 +130,16 @@ def retry_delay(
 
     ``retry_number`` counts the retries already made. Sets ``error.retry_after`` when the server asked for a wait.
     """
-    if retry_number >= policy.max_retries:
-        return None
     if isinstance(error, errors.APIStatusError):
-        if not should_retry(error.status_code, headers, error):
-            return None
         directed = parse_retry_after(headers, policy.clock())
         if directed is not None:
             error.retry_after = directed
+        if retry_number >= policy.max_retries or not should_retry(error.status_code, headers, error):
+            return None
+        if directed is not None:
             return directed if directed <= policy.max_retry_after else None
+    elif retry_number >= policy.max_retries:
+        return None
     return backoff(retry_number, policy)
 
 
@@ -289,10 +290,20 @@ def _describe(exc: BaseException) -> str:
 
 
 def _abandon(session: aiohttp.ClientSession) -> None:
-    """Drop a session whose event loop is gone (a client reused across ``asyncio.run`` calls, B-31)."""
+    """Drop a session whose event loop has ended (a client reused across ``asyncio.run`` calls, B-31).
+
+    Its loop can no longer run the sockets' close callbacks, so the idle sockets are closed directly."""
     connector = session.connector
     if connector is None or connector.closed:
         return
-    with contextlib.suppress(RuntimeError):  # its loop is closed: the sockets go with it
+    protocols = [proto for idle in connector._conns.values() for proto, _ in idle]
+    protocols.extend(connector._acquired)
+    for proto in protocols:
+        transport = proto.transport
+        sock = getattr(transport, "_sock", None)
+        if sock is not None:
+            sock.close()
+            transport._sock = None  # type: ignore[union-attr]
+    with contextlib.suppress(RuntimeError):
         connector._close()
     session._connector = None

@@ -65,17 +65,16 @@ class WireStream(ChatCompletionStream):
         return self
 
     async def __anext__(self) -> str | CreateResult:
-        out = self._out
-        while self._pos >= len(out):
+        while self._pos >= len(self._out):
             if self._result is not None:
                 result, self._result = self._result, None
                 return result
             if self._finished:
                 raise StopAsyncIteration
-            out.clear()
+            self._out.clear()
             self._pos = 0
-            await self._advance()
-        item = out[self._pos]
+            await self._advance()  # may restart on a fresh assembler (and a fresh output list)
+        item = self._out[self._pos]
         self._pos += 1
         if not self._yielded:
             self._first_token_at = asyncio.get_running_loop().time()
