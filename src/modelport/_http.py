@@ -58,6 +58,13 @@ class RetryPolicy:
     clock: Callable[[], float] = field(default=time.time, repr=False)
     random: Callable[[], float] = field(default=random.random, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise errors.InvalidRequestError(f"max_retries must be 0 or more, got {self.max_retries}")
+        for name in ("initial_delay", "max_delay", "max_retry_after"):
+            if getattr(self, name) < 0:
+                raise errors.InvalidRequestError(f"{name} must be 0 or more, got {getattr(self, name)}")
+
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}

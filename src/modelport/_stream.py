@@ -76,8 +76,6 @@ class WireStream(ChatCompletionStream):
             await self._advance()  # may restart on a fresh assembler (and a fresh output list)
         item = self._out[self._pos]
         self._pos += 1
-        if not self._yielded:
-            self._first_token_at = asyncio.get_running_loop().time()
         self._yielded += 1
         return item
 
@@ -223,9 +221,11 @@ class WireStream(ChatCompletionStream):
             self._progressed = True
             for event in batch:
                 if self._handle(event):
+                    self._mark_first_token()
                     await self._drain()
                     self._complete()
                     return
+            self._mark_first_token()
         elif not _only_comments(chunk):
             self._progressed = True
 
@@ -271,6 +271,10 @@ class WireStream(ChatCompletionStream):
                     pass
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
             self._close_response()
+
+    def _mark_first_token(self) -> None:
+        if self._first_token_at is None and self._out and self._loop is not None:
+            self._first_token_at = self._loop.time()
 
     def _end_of_body(self) -> None:
         leftover = self._decoder.unterminated()

@@ -13,7 +13,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypedDict, get_type_hints, runtime_checkable
+from typing import Any, Protocol, TypedDict, get_args, get_type_hints, runtime_checkable
 
 import orjson
 from pydantic import BaseModel, ConfigDict, create_model
@@ -77,7 +77,7 @@ class FunctionTool:
         self, func: Callable[..., Any], description: str, name: str | None = None, *, strict: bool = False
     ) -> None:
         self._func = func
-        self._name = name or func.__name__
+        self._name = func.__name__ if name is None else name
         validate_tool_name(self._name)
         self._description = description
         self._strict = strict
@@ -148,12 +148,15 @@ def _arguments_model(func: Callable[..., Any], tool_name: str) -> tuple[type[Bas
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise ValueError(f"tool {tool_name!r}: *args and **kwargs cannot be described as JSON schema")
         annotation = hints.get(pname, Any)
-        if annotation is CancellationToken:
+        if annotation is CancellationToken or CancellationToken in get_args(annotation):
             token_param = pname
             continue
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, default)
-    model = create_model(f"{tool_name}_arguments", __config__=ConfigDict(arbitrary_types_allowed=False), **fields)
+    try:
+        model = create_model(f"{tool_name}_arguments", __config__=ConfigDict(arbitrary_types_allowed=False), **fields)
+    except Exception as exc:
+        raise ValueError(f"tool {tool_name!r}: its parameters cannot be described as JSON schema: {exc}") from None
     return model, token_param
 
 

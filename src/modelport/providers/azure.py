@@ -19,7 +19,7 @@ from .._http import RetryPolicy
 from ..client import WireClient
 from ..errors import InvalidRequestError
 from ..model_info import ModelInfo
-from .openai import USER_AGENT, Secret, make_transport, resolve_model_info
+from .openai import USER_AGENT, RedactedHeaders, Secret, make_transport, resolve_model_info
 from .openai_wire import WireProfile
 
 __all__ = ["AzureOpenAIChatCompletionClient"]
@@ -133,11 +133,13 @@ class AzureOpenAIChatCompletionClient(WireClient):
             create_args=create_args,
             add_name_prefixes=add_name_prefixes,
         )
-        headers = {
-            "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
-            "user-agent": USER_AGENT,
-        }
+        headers = RedactedHeaders(
+            {
+                "content-type": "application/json",
+                "accept": "application/json, text/event-stream",
+                "user-agent": USER_AGENT,
+            }
+        )
         if self._api_key is not None:
             headers["api-key"] = self._api_key.get()
         elif self._ad_token is not None:
@@ -157,7 +159,7 @@ class AzureOpenAIChatCompletionClient(WireClient):
             token = await token
         if not isinstance(token, str) or not token:
             raise InvalidRequestError("azure_ad_token_provider returned no token")
-        return {**self._request_headers, "authorization": f"Bearer {token}"}
+        return RedactedHeaders({**self._request_headers, "authorization": f"Bearer {token}"})
 
     def __repr__(self) -> str:
         return (

@@ -73,6 +73,18 @@ class Secret:
     __str__ = __repr__
 
 
+class RedactedHeaders(dict[str, str]):
+    """Request headers, prebuilt once per client, whose ``repr`` masks credentials."""
+
+    SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+
+    def __repr__(self) -> str:
+        shown = {k: ("**********" if k.lower() in self.SENSITIVE else v) for k, v in self.items()}
+        return f"RedactedHeaders({shown!r})"
+
+    __str__ = __repr__
+
+
 def choose_preset(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None]:
     if provider is not None:
         if provider not in PRESETS:
@@ -124,8 +136,6 @@ def make_transport(
     http_session: aiohttp.ClientSession | None,
     verify_ssl: bool,
 ) -> Transport:
-    if max_retries < 0:
-        raise InvalidRequestError(f"max_retries must be 0 or more, got {max_retries}")
     if deadline is not None and deadline <= 0:
         raise InvalidRequestError(f"deadline must be positive, got {deadline}")
     policy = retry_policy or RetryPolicy(max_retries=max_retries)
@@ -211,11 +221,13 @@ class OpenAIChatCompletionClient(WireClient):
             add_name_prefixes=add_name_prefixes,
         )
         self._endpoint = URL(self._base_url + "/chat/completions")
-        headers = {
-            "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
-            "user-agent": USER_AGENT,
-        }
+        headers = RedactedHeaders(
+            {
+                "content-type": "application/json",
+                "accept": "application/json, text/event-stream",
+                "user-agent": USER_AGENT,
+            }
+        )
         if self._api_key is not None:
             headers["authorization"] = f"Bearer {self._api_key.get()}"
         if organization:
