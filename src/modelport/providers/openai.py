@@ -197,9 +197,11 @@ class OpenAIChatCompletionClient(WireClient):
             raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
         key = api_key
         if key is None and preset is not None and preset.key_env:
-            key = os.environ.get(preset.key_env)
+            key = os.environ.get(preset.key_env) or None
         if key is None and preset_name == "openai":
-            raise InvalidRequestError("api_key was not given and OPENAI_API_KEY is not set")
+            raise InvalidRequestError(
+                "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
+            )
         self._api_key = Secret(key) if key else None
         self.provider_name = preset_name
         transport = make_transport(

@@ -83,27 +83,37 @@ def usage(prompt: int, completion_tokens: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
 
 
-def instance_of(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
-    """A small JSON value that satisfies ``schema`` (objects, arrays, enums, scalars, ``$ref``, ``anyOf``)."""
+def instance_of(schema: dict[str, Any], defs: dict[str, Any] | None = None, word: str = "example") -> Any:
+    """A small JSON value that satisfies ``schema`` (objects, arrays, enums, scalars, ``$ref``, ``anyOf``): defaults
+    where the schema has them, and ``word`` for strings."""
     defs = defs if defs is not None else schema.get("$defs", {})
+    if "default" in schema:
+        return schema["default"]
     if "$ref" in schema:
-        return instance_of(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
+        return instance_of(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs, word)
     if "enum" in schema:
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
     if "anyOf" in schema:
         options = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
-        return instance_of(options[0], defs)
+        return instance_of(options[0], defs, word)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        return {name: instance_of(sub, defs) for name, sub in schema.get("properties", {}).items()}
+        return {name: instance_of(sub, defs, word) for name, sub in schema.get("properties", {}).items()}
     if kind == "array":
-        return [instance_of(schema.get("items", {}), defs)]
-    scalars: dict[Any, Any] = {"string": "example", "integer": 1, "number": 1.5, "boolean": True, "null": None}
-    return scalars.get(kind, "example")
+        return [instance_of(schema.get("items", {}), defs, word)]
+    scalars: dict[Any, Any] = {"string": word, "integer": 1, "number": 1.5, "boolean": True, "null": None}
+    return scalars.get(kind, word)
+
+
+def _topic(messages: list[dict[str, Any]]) -> str:
+    """The last capitalised word of the last user message (a city, a name), for the fake model's arguments."""
+    words = [w.strip("?.!,;:'\"") for w in _last_user_text(messages).split()[1:]]
+    names = [w for w in words if w[:1].isupper() and w.isalpha()]
+    return names[-1] if names else "example"
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -129,13 +139,15 @@ def _answer(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
         if isinstance(choice, dict):
             name = (choice.get("function") or {}).get("name")
             tool = next((t["function"] for t in tools if t["function"]["name"] == name), tool)
-        arguments = orjson.dumps(instance_of(tool.get("parameters") or {"type": "object"})).decode()
+        schema = tool.get("parameters") or {"type": "object"}
+        arguments = orjson.dumps(instance_of(schema, word=_topic(messages))).decode()
         return "", [
             {"id": "call_fake_0", "type": "function", "function": {"name": tool["name"], "arguments": arguments}}
         ]
     response_format = body.get("response_format") or {}
     if response_format.get("type") == "json_schema":
-        return orjson.dumps(instance_of(response_format["json_schema"]["schema"])).decode(), None
+        schema = response_format["json_schema"]["schema"]
+        return orjson.dumps(instance_of(schema, word=_topic(messages))).decode(), None
     if response_format.get("type") == "json_object":
         return orjson.dumps({"answer": _last_user_text(messages)}).decode(), None
     return f"You said: {_last_user_text(messages)}", None
