@@ -64,10 +64,15 @@ def get_weather(city: str, unit: str = "celsius") -> str:
 
 
 async def _demo(client: Any, out: TextIO) -> None:
-    from .messages import FunctionExecutionResult, FunctionExecutionResultMessage, ThoughtChunk, UserMessage
-    from .messages import AssistantMessage
-    from .tools import FunctionTool
     from .cancellation import CancellationToken
+    from .messages import (
+        AssistantMessage,
+        FunctionExecutionResult,
+        FunctionExecutionResultMessage,
+        ThoughtChunk,
+        UserMessage,
+    )
+    from .tools import FunctionTool
 
     style = _Style(out)
     question = [UserMessage(content="What is the capital of France?")]
