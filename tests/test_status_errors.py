@@ -173,7 +173,8 @@ ZOO = [
     ({"error": {"message": "m1", "type": "t1", "param": "p1", "code": "c1"}}, "m1", "t1", "c1"),
     ({"object": "error", "message": "m2", "type": "BadRequestError", "param": None, "code": 400}, "m2",
      "BadRequestError", "400"),
-    ({"error": {"message": "m3", "type": "BadRequestError", "param": None, "code": 400}}, "m3", "BadRequestError", "400"),
+    ({"error": {"message": "m3", "type": "BadRequestError", "param": None, "code": 400}}, "m3", "BadRequestError",
+     "400"),
     ({"object": "error", "message": "m4", "type": "invalid_request_error", "code": None}, "m4",
      "invalid_request_error", None),
     ([{"error": {"code": 400, "message": "m5", "status": "INVALID_ARGUMENT", "details": []}}], "m5", None, "400"),
@@ -257,5 +258,5 @@ async def test_B87_non_stream_content_filter_without_content(server: FakeServer,
 
 async def test_B28_stream_retried_when_error_status_before_body(server: FakeServer, client: Any) -> None:
     server.add(Reply.json(openai_error("overloaded", "server_error"), status=503))
-    deltas, result = await collect(client)
+    _deltas, result = await collect(client)
     assert result.content == "You said: Hello" and len(server.requests) == 2

@@ -18,7 +18,7 @@ from modelport import (
 )
 from modelport.testing import FakeServer, Reply, chunk, usage
 
-from .helpers import HELLO, collect
+from .helpers import collect
 
 
 def text_chunks(*words: str) -> list[dict[str, Any]]:
@@ -249,7 +249,7 @@ async def test_B83_empty_think_block_before_tool_call(server: FakeServer, client
 
 
 async def test_B83_text_that_merely_mentions_think_is_untouched(server: FakeServer, client: Any) -> None:
-    server.add(Reply.sse(text_chunks("The key insight: ", "<think> is a tag") + [chunk(finish_reason="stop")]))
+    server.add(Reply.sse([*text_chunks("The key insight: ", "<think> is a tag"), chunk(finish_reason="stop")]))
     _, result = await collect(client)
     assert result.content == "The key insight: <think> is a tag" and result.thought is None
 

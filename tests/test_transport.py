@@ -128,7 +128,7 @@ async def test_B28_stream_retried_when_error_arrives_before_any_delta(server: Fa
                   "\n\n")
     server.add(Reply.sse([chunk({"role": "assistant", "content": ""}), overloaded], done=False),
                Reply.sse([chunk({"content": "second try"}), chunk(finish_reason="stop")]))
-    deltas, result = await collect(client)
+    deltas, _result = await collect(client)
     assert deltas == ["second try"] and len(server.requests) == 2 and len(sleeps.waits) == 1
 
 
@@ -225,7 +225,7 @@ def test_sync_face_create_and_stream(server: FakeServer) -> None:
         items = list(client.create_stream_sync(HELLO))
         assert "".join(i for i in items if isinstance(i, str)) == "You said: Hello"
         assert isinstance(items[-1], mp.CreateResult)
-        for item in client.create_stream_sync(HELLO):  # leaving early closes the response
+        for _item in client.create_stream_sync(HELLO):  # leaving early closes the response
             break
     finally:
         client.close_sync()

@@ -245,10 +245,7 @@ class Transport:
         headers: Mapping[str, str],
         deadline_at: float | None,
     ) -> aiohttp.ClientResponse:
-        wait_until = loop.time() + self.timeout
-        phase = "response"
-        if deadline_at is not None and deadline_at <= wait_until:
-            wait_until, phase = deadline_at, "deadline"
+        wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         try:
             async with timeout_at(wait_until):
                 return await session.post(url, data=body, headers=headers)
@@ -264,10 +261,7 @@ class Transport:
     async def read_body(
         self, response: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop, deadline_at: float | None
     ) -> bytes:
-        wait_until = loop.time() + self.timeout
-        phase = "response"
-        if deadline_at is not None and deadline_at <= wait_until:
-            wait_until, phase = deadline_at, "deadline"
+        wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         try:
             async with timeout_at(wait_until):
                 return await response.read()
@@ -280,6 +274,13 @@ class Transport:
             ) from exc
         finally:
             response.release()
+
+    def next_wait(self, now: float, deadline_at: float | None, phase: str) -> tuple[float, str]:
+        """Until when to wait for the next piece of the answer, and what to call it if that time passes."""
+        wait_until = now + self.timeout
+        if deadline_at is not None and deadline_at <= wait_until:
+            return deadline_at, "deadline"
+        return wait_until, phase
 
     def timeout_error(self, phase: str, exc: BaseException | None = None) -> errors.APITimeoutError:
         what = {

@@ -56,7 +56,7 @@ class WireStream(ChatCompletionStream):
         self._result: CreateResult | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadline_at: float | None = None
-        self._wait_until = 0.0
+        self._wait = (0.0, "stream")
         self._progressed = True
         self._cancelled = False
         self._first_token_at: float | None = None
@@ -186,12 +186,10 @@ class WireStream(ChatCompletionStream):
     async def _read_chunk(self) -> bytes:
         loop = self._loop
         assert loop is not None and self._response is not None
-        if self._progressed:
-            self._wait_until = loop.time() + self._client._transport.timeout
+        if self._progressed:  # keep-alives alone do not move the wait on
+            self._wait = self._client._transport.next_wait(loop.time(), self._deadline_at, "stream")
             self._progressed = False
-        wait_until, phase = self._wait_until, "stream"
-        if self._deadline_at is not None and self._deadline_at <= wait_until:
-            wait_until, phase = self._deadline_at, "deadline"
+        wait_until, phase = self._wait
         try:
             async with timeout_at(wait_until):
                 return await self._response.content.readany()

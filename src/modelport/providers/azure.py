@@ -19,7 +19,7 @@ from .._http import RetryPolicy
 from ..client import WireClient
 from ..errors import InvalidRequestError
 from ..model_info import ModelInfo
-from .openai import USER_AGENT, RedactedHeaders, Secret, make_transport, resolve_model_info
+from .openai import RedactedHeaders, Secret, base_headers, make_transport, resolve_model_info
 from .openai_wire import WireProfile
 
 __all__ = ["AzureOpenAIChatCompletionClient"]
@@ -133,13 +133,7 @@ class AzureOpenAIChatCompletionClient(WireClient):
             create_args=create_args,
             add_name_prefixes=add_name_prefixes,
         )
-        headers = RedactedHeaders(
-            {
-                "content-type": "application/json",
-                "accept": "application/json, text/event-stream",
-                "user-agent": USER_AGENT,
-            }
-        )
+        headers = base_headers()
         if self._api_key is not None:
             headers["api-key"] = self._api_key.get()
         elif self._ad_token is not None:

@@ -85,6 +85,13 @@ class RedactedHeaders(dict[str, str]):
     __str__ = __repr__
 
 
+def base_headers() -> RedactedHeaders:
+    """The headers every chat-completions request carries, before authentication."""
+    return RedactedHeaders(
+        {"content-type": "application/json", "accept": "application/json, text/event-stream", "user-agent": USER_AGENT}
+    )
+
+
 def choose_preset(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None]:
     if provider is not None:
         if provider not in PRESETS:
@@ -223,13 +230,7 @@ class OpenAIChatCompletionClient(WireClient):
             add_name_prefixes=add_name_prefixes,
         )
         self._endpoint = URL(self._base_url + "/chat/completions")
-        headers = RedactedHeaders(
-            {
-                "content-type": "application/json",
-                "accept": "application/json, text/event-stream",
-                "user-agent": USER_AGENT,
-            }
-        )
+        headers = base_headers()
         if self._api_key is not None:
             headers["authorization"] = f"Bearer {self._api_key.get()}"
         if organization:

@@ -359,12 +359,7 @@ def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str 
             )
         index = choice.get("index") or 0
         _delta(message, index, asm)
-        logprobs = choice.get("logprobs")
-        if logprobs:
-            asm.add_logprobs(index, logprobs.get("content"))
-        finish = choice.get("finish_reason")
-        if finish:
-            asm.finish(index, finish)
+        _choice_end(choice, index, asm)
     usage = body.get("usage")
     if usage:
         asm.set_usage(usage)
@@ -388,12 +383,7 @@ def parse_chunk(chunk: Any, asm: Assembler, *, provider: str) -> None:
             delta = choice.get("delta")
             if delta:
                 _delta(delta, index, asm)
-            logprobs = choice.get("logprobs")
-            if logprobs:
-                asm.add_logprobs(index, logprobs.get("content"))
-            finish = choice.get("finish_reason")
-            if finish:
-                asm.finish(index, finish)
+            _choice_end(choice, index, asm)
     elif chunk.get("error"):
         raise error_from_payload(chunk, provider=provider, request_id=asm.request_id, partial=asm.result())
     usage = chunk.get("usage")
@@ -401,6 +391,16 @@ def parse_chunk(chunk: Any, asm: Assembler, *, provider: str) -> None:
         asm.set_usage(usage)
     if asm.model is None:
         asm.model = chunk.get("model") or None
+
+
+def _choice_end(choice: dict[str, Any], index: int, asm: Assembler) -> None:
+    """What follows the message or delta in a choice: its logprobs and its finish reason."""
+    logprobs = choice.get("logprobs")
+    if logprobs:
+        asm.add_logprobs(index, logprobs.get("content"))
+    finish = choice.get("finish_reason")
+    if finish:
+        asm.finish(index, finish)
 
 
 def _delta(delta: dict[str, Any], index: int, asm: Assembler) -> None:

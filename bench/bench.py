@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""modelport's own benchmark: client CPU per call and per streamed chunk, and throughput under concurrency,
+against the built-in fake server (``python -m modelport.testing``) running in a separate process.
+
+    python bench/bench.py                 # every measure
+    python bench/bench.py --only stream   # one of: import, nonstream, stream, concurrent
+    python bench/bench.py --json out.json
+
+Figures are the client process's CPU time (the server's work is not counted), so they compare across runs on
+one machine; compare with other libraries through a shared harness, not across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+MEASURES = ("import", "nonstream", "stream", "concurrent")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "modelport.testing", "--port", str(port)]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        cmd = ["taskset", "-c", "1", *cmd]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}/v1"
+
+
+def measure_import() -> dict[str, float]:
+    code = ("import time; t=time.perf_counter(); import modelport; a=time.perf_counter()-t; "
+            "from modelport import OpenAIChatCompletionClient; b=time.perf_counter()-t; print(a, b)")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(5)]
+    return {"import_modelport_ms": min(float(r[0]) for r in runs) * 1000,
+            "import_client_ms": min(float(r[1]) for r in runs) * 1000}
+
+
+async def measure_calls(base_url: str, measure: str, n: int, chunks: int, concurrency: int) -> dict[str, float]:
+    from modelport import OpenAIChatCompletionClient, SystemMessage, UserMessage
+
+    client = OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
+    words = " ".join(f"w{i}" for i in range(chunks - 2))
+
+    def messages(text: str) -> list:
+        return [SystemMessage(content="You are a helpful assistant."), UserMessage(content=text)]
+
+    async def plain() -> None:
+        await client.create(messages("What is the capital of France?"))
+
+    async def streamed() -> int:
+        count = 0
+        async with client.create_stream(messages(words)) as stream:
+            async for _ in stream:
+                count += 1
+        return count
+
+    async with client:
+        await plain()
+        if measure == "nonstream":
+            c0 = time.process_time()
+            for _ in range(n):
+                await plain()
+            return {"cpu_per_call_us": (time.process_time() - c0) / n * 1e6}
+        if measure == "stream":
+            per_stream = await streamed()
+            c0 = time.process_time()
+            for _ in range(n):
+                await streamed()
+            cpu = time.process_time() - c0
+            return {"cpu_per_chunk_us": cpu / (n * per_stream) * 1e6, "chunks_per_stream": per_stream}
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with gate:
+                await plain()
+
+        t0 = time.perf_counter()
+        results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+        wall = time.perf_counter() - t0
+        errors = sum(isinstance(r, BaseException) for r in results)
+        return {"calls_per_s": n / wall, "errors": errors, "concurrency": concurrency}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=MEASURES)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    chosen = [args.only] if args.only else list(MEASURES)
+    figures: dict[str, dict[str, float]] = {}
+    if "import" in chosen:
+        figures["import"] = measure_import()
+    server, base_url = start_server()
+    try:
+        plan = {"nonstream": (300, 0, 1), "stream": (20, 500, 1), "concurrent": (2000, 0, 500)}
+        for measure in ("nonstream", "stream", "concurrent"):
+            if measure in chosen:
+                n, chunks, concurrency = plan[measure]
+                figures[measure] = asyncio.run(measure_calls(base_url, measure, n, chunks, concurrency))
+    finally:
+        server.terminate()
+        server.wait()
+    for measure, values in figures.items():
+        shown = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        print(f"{measure:<11} {shown}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
