@@ -3,7 +3,7 @@
 against the built-in fake server (``python -m modelport.testing``) running in a separate process.
 
     python bench/bench.py                 # every measure
-    python bench/bench.py --only stream   # one of: import, nonstream, stream, concurrent
+    python bench/bench.py --only stream   # one of: import, nonstream, stream, concurrent, context
     python bench/bench.py --json out.json
 
 Figures are the client process's CPU time (the server's work is not counted), so they compare across runs on
@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-MEASURES = ("import", "nonstream", "stream", "concurrent")
+MEASURES = ("import", "nonstream", "stream", "concurrent", "context")
 
 
 def free_port() -> int:
@@ -101,6 +101,35 @@ async def measure_calls(base_url: str, measure: str, n: int, chunks: int, concur
         return {"calls_per_s": n / wall, "errors": errors, "concurrency": concurrency}
 
 
+async def measure_context(size: int = 1000, rounds: int = 200) -> dict[str, float]:
+    """What adding one message to a ``size``-message token-limited context costs, next to counting one message and
+    counting the whole history afresh (every message new to the cache)."""
+    from modelport import OpenAIChatCompletionClient, UserMessage
+    from modelport.model_context import TokenLimitedChatCompletionContext
+
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", api_key="bench")
+    tag = time.perf_counter_ns()
+    history = [UserMessage(content=f"history message {tag} {i}: some words about the weather") for i in range(size)]
+    context = TokenLimitedChatCompletionContext(client, token_limit=20_000, initial_messages=history)
+    await context.get_messages()
+    t0 = time.perf_counter()
+    for i in range(rounds):
+        await context.add_message(UserMessage(content=f"new message {tag} {i}: a question about the weather"))
+        await context.get_messages()
+    add_and_get = (time.perf_counter() - t0) / rounds
+    t0 = time.perf_counter()
+    for i in range(rounds):
+        client.count_tokens([UserMessage(content=f"single {tag} {i}: a question about the weather")])
+    one = (time.perf_counter() - t0) / rounds
+    fresh = [UserMessage(content=f"fresh {tag} {i}: some words about the weather") for i in range(size)]
+    t0 = time.perf_counter()
+    count = client.count_tokens(fresh)
+    whole = time.perf_counter() - t0
+    return {"add_and_get_us": add_and_get * 1e6, "count_one_message_us": one * 1e6,
+            "count_whole_history_us": whole * 1e6, "history": size,
+            "estimated": bool(getattr(count, "estimated", False))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=MEASURES)
@@ -120,6 +149,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+    if "context" in chosen:
+        figures["context"] = asyncio.run(measure_context())
     for measure, values in figures.items():
         shown = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         print(f"{measure:<11} {shown}")

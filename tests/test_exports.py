@@ -11,7 +11,8 @@ EXPECTED = {
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AssistantMessage", "AuthenticationError",
     "AzureOpenAIChatCompletionClient", "BadRequestError", "CancellationToken", "CapabilityError",
     "ChatCompletionClient", "ChatCompletionStream", "ChatCompletionTokenLogprob", "ConflictError",
-    "ContentFilterError", "ContextLengthExceededError", "CreateResult", "EVENT_LOGGER_NAME", "FinishReasons",
+    "ContentFilterError", "ContextLengthExceededError", "CreateResult", "DEFAULT_CONTEXT_WINDOW", "EVENT_LOGGER_NAME",
+    "FinishReasons", "ModelListing", "TokenCounter",
     "FunctionCall", "FunctionExecutionResult", "FunctionExecutionResultMessage", "FunctionTool", "Image",
     "IncompleteStreamError", "InvalidRequestError", "LLMCallErrorEvent", "LLMCallEvent", "LLMMessage",
     "LLMStreamEndEvent", "LLMStreamStartEvent", "LengthLimitError", "ModelFamily", "ModelInfo", "ModelportError",
@@ -55,3 +56,11 @@ def test_errors_are_one_tree() -> None:
             assert issubclass(value, modelport.ModelportError), name
     assert issubclass(modelport.InvalidRequestError, ValueError)
     assert issubclass(modelport.APITimeoutError, modelport.APIConnectionError)
+
+
+def test_model_context_namespace() -> None:
+    import modelport.model_context as contexts
+
+    assert sorted(contexts.__all__) == ["BufferedChatCompletionContext", "ChatCompletionContext",
+                                        "HeadAndTailChatCompletionContext", "TokenLimitedChatCompletionContext",
+                                        "UnboundedChatCompletionContext"]

@@ -29,6 +29,8 @@ _EXPORTS: dict[str, str] = {
     # model info
     "ModelFamily": "model_info",
     "ModelInfo": "model_info",
+    "ModelListing": "model_info",
+    "DEFAULT_CONTEXT_WINDOW": "model_info",
     "UnknownModelWarning": "model_info",
     # tools
     "FunctionTool": "tools",
@@ -43,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "LLMStreamStartEvent": "events",
     # tokens
     "TokenCount": "tokens",
+    "TokenCounter": "tokens",
     "TokenEstimateWarning": "tokens",
     # clients
     "ChatCompletionClient": "client",
@@ -150,8 +153,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TopLogprob,
         UserMessage,
     )
-    from .model_info import ModelFamily, ModelInfo, UnknownModelWarning
+    from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
     from .providers.azure import AzureOpenAIChatCompletionClient
     from .providers.openai import OpenAIChatCompletionClient
-    from .tokens import TokenCount, TokenEstimateWarning
+    from .tokens import TokenCount, TokenCounter, TokenEstimateWarning
     from .tools import FunctionTool, Tool, ToolSchema

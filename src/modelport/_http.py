@@ -207,9 +207,10 @@ class Transport:
         return loop.time() + self.deadline if self.deadline is not None else None
 
     async def send(
-        self, url: URL, body: bytes, headers: Mapping[str, str], *, deadline_at: float | None
+        self, url: URL, body: bytes | None, headers: Mapping[str, str], *, deadline_at: float | None
     ) -> tuple[aiohttp.ClientResponse, int]:
-        """POST ``body`` and return the first successful response (head read, body not) and the retries made."""
+        """POST ``body`` (or GET when it is ``None``) and return the first successful response (head read, body
+        not) and the retries made."""
         session = self.session()
         loop = asyncio.get_running_loop()
         retries = 0
@@ -241,13 +242,15 @@ class Transport:
         session: aiohttp.ClientSession,
         loop: asyncio.AbstractEventLoop,
         url: URL,
-        body: bytes,
+        body: bytes | None,
         headers: Mapping[str, str],
         deadline_at: float | None,
     ) -> aiohttp.ClientResponse:
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         try:
             async with timeout_at(wait_until):
+                if body is None:
+                    return await session.get(url, headers=headers)
                 return await session.post(url, data=body, headers=headers)
         except aiohttp.ConnectionTimeoutError as exc:
             raise self.timeout_error("connect", exc) from exc

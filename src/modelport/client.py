@@ -22,12 +22,19 @@ from . import events
 from ._assembly import Assembler
 from ._http import Transport
 from .cancellation import CancellationToken
-from .errors import APIError, ContentFilterError, LengthLimitError, OutputParseError, ResponseValidationError
+from .errors import (
+    APIError,
+    ContentFilterError,
+    InvalidRequestError,
+    LengthLimitError,
+    OutputParseError,
+    ResponseValidationError,
+)
 from .messages import CreateResult, RequestUsage
-from .model_info import ModelInfo
+from .model_info import DEFAULT_CONTEXT_WINDOW, UNKNOWN_MODEL_INFO, ModelInfo
 from .providers import openai_wire
 from .providers._status import request_id_from
-from .tokens import count_message_tokens
+from .tokens import TokenCounter, count_message_tokens
 from .tools import Tool, ToolSchema
 
 __all__ = ["ChatCompletionClient", "ChatCompletionStream", "WireClient"]
@@ -185,8 +192,13 @@ class WireClient(ChatCompletionClient):
         profile: openai_wire.WireProfile,
         create_args: Mapping[str, Any],
         add_name_prefixes: bool = False,
+        token_counter: TokenCounter | None = None,
     ) -> None:
         openai_wire.validate_create_args(create_args, where="client create argument")
+        if token_counter is not None and not callable(token_counter):
+            raise InvalidRequestError("token_counter must be a callable (messages, tools) -> int")
+        self._token_counter = token_counter
+        self._server_windows: dict[str, int] = {}
         self._model = model
         self._model_info = model_info
         self._transport = transport
@@ -217,11 +229,26 @@ class WireClient(ChatCompletionClient):
         return self._actual_usage
 
     def count_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
+        """Prompt tokens of ``messages`` and ``tools``: the client's ``token_counter`` if one was given, else
+        OpenAI's recipe (exact with tiktoken's files on disk, a :class:`~modelport.TokenCount` marked
+        ``estimated`` otherwise)."""
+        if self._token_counter is not None:
+            return int(self._token_counter(messages, tools))
         return count_message_tokens(messages, self._model_info, tools=tools)
 
+    @property
+    def context_window(self) -> int:
+        """The model's context window: from its ``ModelInfo``; for a model modelport does not know, what the
+        server's ``/models`` listing reported (after :meth:`list_models`); else ``DEFAULT_CONTEXT_WINDOW``."""
+        if self._model_info is not UNKNOWN_MODEL_INFO:
+            window = self._model_info.get("context_window")
+            if window:
+                return window
+        return self._server_windows.get(self._model) or DEFAULT_CONTEXT_WINDOW
+
     def remaining_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
-        window = self._model_info.get("context_window") or 8192
-        return window - self.count_tokens(messages, tools=tools)
+        """Tokens left in the context window after ``messages`` and ``tools``; never raises for unknown models."""
+        return self.context_window - self.count_tokens(messages, tools=tools)
 
     async def close(self) -> None:
         await self._transport.close()

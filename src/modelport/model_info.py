@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Final, Literal, TypedDict
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, TypedDict
 
 from typing_extensions import NotRequired, Required
 
-__all__ = ["UNKNOWN_MODEL_INFO", "ModelFamily", "ModelInfo", "UnknownModelWarning", "lookup_model_info"]
+__all__ = [
+    "DEFAULT_CONTEXT_WINDOW",
+    "UNKNOWN_MODEL_INFO",
+    "ModelFamily",
+    "ModelInfo",
+    "ModelListing",
+    "UnknownModelWarning",
+    "lookup_model_info",
+]
+
+DEFAULT_CONTEXT_WINDOW = 8192
+"""The context window assumed for a model that neither modelport nor its server describes."""
 
 
 class ModelFamily:
@@ -87,7 +99,7 @@ UNKNOWN_MODEL_INFO: Final[ModelInfo] = ModelInfo(
     structured_output=True,
     family=ModelFamily.UNKNOWN,
     multiple_system_messages=True,
-    context_window=8192,
+    context_window=DEFAULT_CONTEXT_WINDOW,
 )
 
 
@@ -208,3 +220,46 @@ def known_models() -> list[str]:
 
 
 Capability = Literal["vision", "function_calling", "json_output", "structured_output"]
+
+
+# Where OpenAI-compatible servers report a model's context length in their /models listing.
+_LISTING_WINDOW_KEYS = (
+    "max_model_len",
+    "context_length",
+    "context_window",
+    "max_context_length",
+    "n_ctx",
+    "input_token_limit",
+)
+
+
+@dataclass(frozen=True)
+class ModelListing:
+    """One entry of a server's ``GET /models``: the id and, where the server reports it, the context window."""
+
+    id: str
+    context_window: int | None = None
+    owned_by: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> ModelListing:
+        return cls(
+            id=str(entry.get("id", "")),
+            context_window=_listing_window(entry),
+            owned_by=entry.get("owned_by"),
+            raw=entry,
+        )
+
+
+def _listing_window(entry: dict[str, Any]) -> int | None:
+    """vLLM ``max_model_len``; OpenRouter and LM Studio ``context_length``; Groq ``context_window``; llama.cpp
+    ``meta.n_ctx_train``; OpenRouter ``top_provider.context_length``."""
+    for source in (entry, entry.get("meta") or {}, entry.get("top_provider") or {}):
+        if not isinstance(source, dict):
+            continue
+        for key in (*_LISTING_WINDOW_KEYS, "n_ctx_train"):
+            value = source.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None

@@ -19,6 +19,7 @@ from .._http import RetryPolicy
 from ..client import WireClient
 from ..errors import InvalidRequestError
 from ..model_info import ModelInfo
+from ..tokens import TokenCounter
 from .openai import RedactedHeaders, Secret, base_headers, make_transport, resolve_model_info
 from .openai_wire import WireProfile
 
@@ -65,6 +66,7 @@ class AzureOpenAIChatCompletionClient(WireClient):
         retry_policy: RetryPolicy | None = None,
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
+        token_counter: TokenCounter | None = None,
         **create_args: Any,
     ) -> None:
         deployment = azure_deployment or model
@@ -132,6 +134,7 @@ class AzureOpenAIChatCompletionClient(WireClient):
             profile=AZURE_PROFILE,
             create_args=create_args,
             add_name_prefixes=add_name_prefixes,
+            token_counter=token_counter,
         )
         headers = base_headers()
         if self._api_key is not None:

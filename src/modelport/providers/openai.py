@@ -9,19 +9,22 @@ goes to a custom ``base_url``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from .. import __version__
 from .._http import RetryPolicy, Transport
 from ..client import WireClient
-from ..errors import InvalidRequestError
-from ..model_info import ModelInfo, lookup_model_info
+from ..errors import InvalidRequestError, ResponseValidationError
+from ..model_info import ModelInfo, ModelListing, lookup_model_info
+from ..tokens import TokenCounter
 from .openai_wire import WireProfile
 
 __all__ = ["ANTHROPIC_OPENAI_BASE_URL", "GEMINI_OPENAI_BASE_URL", "PRESETS", "OpenAIChatCompletionClient", "Preset"]
@@ -194,6 +197,7 @@ class OpenAIChatCompletionClient(WireClient):
         retry_policy: RetryPolicy | None = None,
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
+        token_counter: TokenCounter | None = None,
         **create_args: Any,
     ) -> None:
         if not model:
@@ -228,6 +232,7 @@ class OpenAIChatCompletionClient(WireClient):
             profile=preset.profile if preset else COMPATIBLE_PROFILE,
             create_args=create_args,
             add_name_prefixes=add_name_prefixes,
+            token_counter=token_counter,
         )
         self._endpoint = URL(self._base_url + "/chat/completions")
         headers = base_headers()
@@ -247,6 +252,35 @@ class OpenAIChatCompletionClient(WireClient):
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    async def list_models(self) -> list[ModelListing]:
+        """The server's ``GET /models``: ids and, where the server reports them (vLLM's ``max_model_len``,
+        OpenRouter's and LM Studio's ``context_length``, Groq's ``context_window``, llama.cpp's ``n_ctx_train``),
+        context windows. A window reported for this client's model is used by :meth:`remaining_tokens` when
+        modelport does not know the model."""
+        loop = asyncio.get_running_loop()
+        deadline_at = self._transport.call_deadline(loop)
+        headers = {k: v for k, v in self._request_headers.items() if k != "content-type"}
+        response, _ = await self._transport.send(
+            URL(self._base_url + "/models"), None, headers, deadline_at=deadline_at
+        )
+        raw = await self._transport.read_body(response, loop, deadline_at)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            body = None
+        entries = body.get("data") if isinstance(body, dict) else body
+        if not isinstance(entries, list):
+            raise ResponseValidationError(
+                f"{self.provider_name} answered GET /models without a list of models",
+                provider=self.provider_name,
+                body=raw[:2000],
+            )
+        listings = [ModelListing.from_entry(entry) for entry in entries if isinstance(entry, dict)]
+        for listing in listings:
+            if listing.context_window:
+                self._server_windows[listing.id] = listing.context_window
+        return listings
 
     def __repr__(self) -> str:
         return f"OpenAIChatCompletionClient(model={self._model!r}, base_url={self._base_url!r})"
