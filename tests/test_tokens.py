@@ -169,3 +169,10 @@ async def test_list_models_bad_body(server: FakeServer, client: Any) -> None:
     server.add(Reply.json({"nothing": True}))
     with pytest.raises(ResponseValidationError):
         await client.list_models()
+
+
+async def test_server_reported_window_wins_over_the_registry(server: FakeServer, client: Any) -> None:
+    assert client.context_window == 128_000
+    server.add(Reply.json({"data": [{"id": "gpt-4o", "max_model_len": 16384}]}))
+    await client.list_models()
+    assert client.context_window == 16384

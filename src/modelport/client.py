@@ -238,13 +238,17 @@ class WireClient(ChatCompletionClient):
 
     @property
     def context_window(self) -> int:
-        """The model's context window: from its ``ModelInfo``; for a model modelport does not know, what the
-        server's ``/models`` listing reported (after :meth:`list_models`); else ``DEFAULT_CONTEXT_WINDOW``."""
+        """The model's context window: what the server's ``/models`` listing reported for it (after
+        :meth:`list_models`; a server knows what it really serves, as vLLM's ``max_model_len``), else its
+        ``ModelInfo``, else ``DEFAULT_CONTEXT_WINDOW``."""
+        served = self._server_windows.get(self._model)
+        if served:
+            return served
         if self._model_info is not UNKNOWN_MODEL_INFO:
             window = self._model_info.get("context_window")
             if window:
                 return window
-        return self._server_windows.get(self._model) or DEFAULT_CONTEXT_WINDOW
+        return DEFAULT_CONTEXT_WINDOW
 
     def remaining_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
         """Tokens left in the context window after ``messages`` and ``tools``; never raises for unknown models."""
