@@ -9,7 +9,8 @@ import modelport
 
 EXPECTED = {
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AssistantMessage", "AuthenticationError",
-    "AzureOpenAIChatCompletionClient", "BadRequestError", "CancellationToken", "CapabilityError",
+    "AzureOpenAIChatCompletionClient", "BadRequestError", "CacheStore", "CancellationToken", "CapabilityError",
+    "ChatCompletionCache", "DiskCacheStore", "InMemoryStore", "RedisStore",
     "ChatCompletionClient", "ChatCompletionStream", "ChatCompletionTokenLogprob", "ConflictError",
     "ContentFilterError", "ContextLengthExceededError", "CreateResult", "DEFAULT_CONTEXT_WINDOW", "EVENT_LOGGER_NAME",
     "FinishReasons", "ModelListing", "TokenCounter",

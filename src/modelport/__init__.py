@@ -53,6 +53,12 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "_http",
     "OpenAIChatCompletionClient": "providers.openai",
     "AzureOpenAIChatCompletionClient": "providers.azure",
+    # caching
+    "ChatCompletionCache": "cache",
+    "CacheStore": "cache",
+    "InMemoryStore": "cache",
+    "DiskCacheStore": "cache",
+    "RedisStore": "cache",
     # errors
     "APIConnectionError": "errors",
     "APIError": "errors",
@@ -100,6 +106,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._http import RetryPolicy
+    from .cache import CacheStore, ChatCompletionCache, DiskCacheStore, InMemoryStore, RedisStore
     from .cancellation import CancellationToken
     from .client import ChatCompletionClient, ChatCompletionStream
     from .errors import (

@@ -89,6 +89,31 @@ class ChatCompletionClient(ABC):
     @abstractmethod
     def model_info(self) -> ModelInfo: ...
 
+    def request_fingerprint(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+    ) -> dict[str, Any]:
+        """A JSON-ready description of everything that decides the answer to this request (what a response cache
+        keys on). HTTP clients give their exact request body; this default describes the call generically."""
+        if isinstance(json_output, type) and issubclass(json_output, BaseModel):
+            output: Any = json_output.model_json_schema()
+        else:
+            output = json_output
+        return {
+            "client": f"{type(self).__module__}.{type(self).__qualname__}",
+            "model_info": dict(self.model_info),
+            "messages": [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in messages],
+            "tools": [dict(t) if isinstance(t, Mapping) else dict(t.schema) for t in tools],
+            "tool_choice": tool_choice if isinstance(tool_choice, str) else getattr(tool_choice, "name", tool_choice),
+            "json_output": output,
+            "extra_create_args": dict(extra_create_args),
+        }
+
     async def __aenter__(self: T) -> T:
         return self
 
@@ -295,6 +320,21 @@ class WireClient(ChatCompletionClient):
 
     # -- the pipeline --
 
+    def request_fingerprint(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+    ) -> dict[str, Any]:
+        """The provider, the endpoint (base URL, or Azure deployment and API version), the model and the exact
+        request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
+        ``tool_choice`` and the output schema. Raises what ``create`` would raise for bad input."""
+        body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
+        return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": body}
+
     def _prepare(
         self,
         messages: Sequence[Any],
@@ -305,6 +345,19 @@ class WireClient(ChatCompletionClient):
         *,
         stream: bool,
     ) -> Prepared:
+        body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
+        return Prepared(orjson.dumps(body), messages, tools, self._model, json_output)
+
+    def _body(
+        self,
+        messages: Sequence[Any],
+        tools: Sequence[Tool | ToolSchema],
+        tool_choice: Any,
+        json_output: bool | type[BaseModel] | None,
+        extra_create_args: Mapping[str, Any],
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
         if extra_create_args:
             openai_wire.validate_create_args(extra_create_args)
             create_args = {**self._create_args, **extra_create_args}
@@ -322,7 +375,7 @@ class WireClient(ChatCompletionClient):
             profile=self._profile,
             add_name_prefixes=self._add_name_prefixes,
         )
-        return Prepared(orjson.dumps(body), messages, tools, self._model, json_output)
+        return body
 
     async def _send(self, prepared: Prepared, deadline_at: float | None) -> tuple[Any, int]:
         return await self._transport.send(self._url(), prepared.body, await self._headers(), deadline_at=deadline_at)

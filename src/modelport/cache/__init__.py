@@ -1,0 +1,16 @@
+"""Response caching: :class:`ChatCompletionCache` over :class:`InMemoryStore`, :class:`DiskCacheStore` or
+:class:`RedisStore`."""
+
+from ._cache import KEY_VERSION, ChatCompletionCache, canonical_json
+from ._redis import RedisStore
+from ._stores import CacheStore, DiskCacheStore, InMemoryStore
+
+__all__ = [
+    "KEY_VERSION",
+    "CacheStore",
+    "ChatCompletionCache",
+    "DiskCacheStore",
+    "InMemoryStore",
+    "RedisStore",
+    "canonical_json",
+]

@@ -1,0 +1,372 @@
+"""``ChatCompletionCache``: any client, with its answers kept in a store.
+
+The key is ``<namespace>:<sha256>`` of a canonical JSON of the client's :meth:`request_fingerprint`: provider,
+endpoint (base URL, or Azure deployment and API version), model, and the exact request body (messages, full tool
+definitions, ``tool_choice``, the output schema, every create argument including the client's defaults and
+``extra_body``). Canonical means sorted keys, fixed separators, integral floats written as integers (``1.0`` and
+``1`` are one key), strings in Unicode NFC, and the key format's version (``modelport-cache-v1``) hashed in; so keys
+are stable across processes, machines and Python versions. Streamed and non-streamed calls share keys.
+
+Only complete answers (``finish_reason`` ``stop`` or ``function_calls``) are stored: never a failed, cancelled,
+partial or truncated one. A hit is a fresh copy with ``cached=True`` that adds nothing to usage; a stream hit
+replays the recorded deltas (text and reasoning, in order) and then the result. Identical concurrent misses make
+one request. A stored entry that cannot be read is a logged miss, and the next answer overwrites it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from .. import events
+from ..cancellation import CancellationToken
+from ..client import ChatCompletionClient, ChatCompletionStream
+from ..messages import CreateResult, RequestUsage, ThoughtChunk
+from ..model_info import ModelInfo
+from ..tools import Tool, ToolSchema
+from ._stores import CacheStore, InMemoryStore
+
+__all__ = ["KEY_VERSION", "ChatCompletionCache", "canonical_json"]
+
+logger = logging.getLogger("modelport.cache")
+KEY_VERSION = "modelport-cache-v1"
+ENTRY_VERSION = 1
+STORABLE_FINISH = frozenset({"stop", "function_calls"})
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {unicodedata.normalize("NFC", str(k)): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    raise TypeError(f"cannot make a cache key of {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical JSON bytes of ``value``: sorted keys, no spaces, NFC strings, integral floats as integers."""
+    return orjson.dumps(_canonical(value), option=orjson.OPT_SORT_KEYS)
+
+
+def _encode(result: CreateResult, deltas: list[str] | None) -> bytes:
+    recorded = (
+        None if deltas is None else [["thought" if isinstance(d, ThoughtChunk) else "text", str(d)] for d in deltas]
+    )
+    return orjson.dumps(
+        {"version": ENTRY_VERSION, "result": result.model_dump(mode="json", exclude={"parsed"}), "deltas": recorded}
+    )
+
+
+class _Entry:
+    __slots__ = ("deltas", "result")
+
+    def __init__(self, result: CreateResult, deltas: list[str]) -> None:
+        self.result = result
+        self.deltas = deltas
+
+
+def _decode(raw: bytes, key: str, json_output: Any) -> _Entry | None:
+    try:
+        data = orjson.loads(raw)
+        if data.get("version") != ENTRY_VERSION:
+            return None
+        result = CreateResult.model_validate(data["result"])
+        recorded = data.get("deltas")
+        if recorded is None:  # stored by create(): make the stream's deltas from the result
+            deltas: list[str] = [ThoughtChunk(result.thought)] if result.thought else []
+            if isinstance(result.content, str) and result.content:
+                deltas.append(result.content)
+        else:
+            deltas = [ThoughtChunk(text) if kind == "thought" else str(text) for kind, text in recorded]
+        if isinstance(json_output, type) and issubclass(json_output, BaseModel) and isinstance(result.content, str):
+            result.parsed = json_output.model_validate_json(result.content)
+    except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        logger.warning("cache entry %s could not be read (%s): treated as a miss", key, type(exc).__name__)
+        return None
+    result.cached = True
+    return _Entry(result, deltas)
+
+
+class ChatCompletionCache(ChatCompletionClient):
+    """A :class:`~modelport.ChatCompletionClient` that answers repeated requests from ``store``.
+
+    Args:
+        client: the client whose answers are cached.
+        store: an :class:`InMemoryStore` (the default), :class:`DiskCacheStore`, :class:`RedisStore` or any object
+            with async ``get``, ``set(key, value, ttl)`` and ``delete``.
+        ttl: seconds an entry lives (``None``: as long as the store keeps it).
+        namespace: the key prefix, to keep projects or test runs apart (default ``"modelport"``).
+    """
+
+    def __init__(
+        self,
+        client: ChatCompletionClient,
+        store: CacheStore | None = None,
+        *,
+        ttl: float | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        if ttl is not None and ttl <= 0:
+            raise ValueError(f"ttl must be positive, got {ttl}")
+        self.client = client
+        self.store: CacheStore = store if store is not None else InMemoryStore()
+        self.ttl = ttl
+        self.namespace = namespace or "modelport"
+        self._inflight: dict[str, asyncio.Future[bytes | None]] = {}
+
+    # -- the key --
+
+    def cache_key(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+    ) -> str:
+        """The store key of a request (validating it as ``create`` would)."""
+        fingerprint = self.client.request_fingerprint(
+            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+        )
+        digest = hashlib.sha256(KEY_VERSION.encode() + b"\n" + canonical_json(fingerprint)).hexdigest()
+        return f"{self.namespace}:{digest}"
+
+    def request_fingerprint(self, messages: Sequence[Any], **kwargs: Any) -> dict[str, Any]:
+        return self.client.request_fingerprint(messages, **kwargs)
+
+    # -- lookups, single flight, storing --
+
+    async def _lookup(self, key: str, json_output: Any) -> _Entry | None:
+        raw = await self.store.get(key)
+        return _decode(raw, key, json_output) if raw is not None else None
+
+    async def _wait_for_leader(self, key: str, json_output: Any) -> _Entry | None:
+        """If an identical request is under way, wait for it and take its answer."""
+        leader = self._inflight.get(key)
+        if leader is None:
+            return None
+        raw = await asyncio.shield(leader)
+        return _decode(raw, key, json_output) if raw is not None else None
+
+    def _lead(self, key: str) -> asyncio.Future[bytes | None]:
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        return future
+
+    def _release(self, key: str, future: asyncio.Future[bytes | None], value: bytes | None) -> None:
+        if self._inflight.get(key) is future:
+            del self._inflight[key]
+        if not future.done():
+            future.set_result(value)
+
+    async def _store(self, key: str, result: CreateResult, deltas: list[str] | None) -> bytes | None:
+        if result.finish_reason not in STORABLE_FINISH:
+            return None
+        value = _encode(result, deltas)
+        await self.store.set(key, value, self.ttl)
+        return value
+
+    # -- the interface --
+
+    async def create(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        key = self.cache_key(
+            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+        )
+        started = time.perf_counter()
+        entry = await self._lookup(key, json_output) or await self._wait_for_leader(key, json_output)
+        if entry is not None:
+            _emit_hit(events.LLMCallEvent, messages, entry.result, started)
+            return entry.result
+        future = self._lead(key)
+        value: bytes | None = None
+        try:
+            result = await self.client.create(
+                messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=extra_create_args,
+                cancellation_token=cancellation_token,
+            )
+            value = await self._store(key, result, None)
+            return result
+        finally:
+            self._release(key, future, value)
+
+    def create_stream(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        cancellation_token: CancellationToken | None = None,
+    ) -> ChatCompletionStream:
+        kwargs = {
+            "tools": tools,
+            "tool_choice": tool_choice,
+            "json_output": json_output,
+            "extra_create_args": extra_create_args,
+        }
+        key = self.cache_key(messages, **kwargs)
+        return _CacheStream(self, key, messages, kwargs, cancellation_token)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def total_usage(self) -> RequestUsage:
+        return self.client.total_usage()
+
+    def actual_usage(self) -> RequestUsage:
+        return self.client.actual_usage()
+
+    def count_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
+        return self.client.count_tokens(messages, tools=tools)
+
+    def remaining_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
+        return self.client.remaining_tokens(messages, tools=tools)
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self.client.model_info
+
+    def __repr__(self) -> str:
+        return f"ChatCompletionCache({self.client!r}, store={self.store!r}, namespace={self.namespace!r})"
+
+
+def _emit_hit(kind: type[events.LLMEvent], messages: Sequence[Any], result: CreateResult, started: float) -> None:
+    if events.events_enabled():
+        events.emit(
+            kind(
+                messages=[m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in messages],
+                response=result.model_dump(mode="json"),
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+                model=result.model,
+                resolved_model=result.model,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                retries=0,
+                cached=True,
+                request_id=result.request_id,
+            )
+        )
+
+
+class _CacheStream(ChatCompletionStream):
+    """A stream answered from the cache (a replay), or from the client and recorded as it passes."""
+
+    def __init__(
+        self,
+        cache: ChatCompletionCache,
+        key: str,
+        messages: Sequence[Any],
+        kwargs: dict[str, Any],
+        token: CancellationToken | None,
+    ) -> None:
+        self._cache = cache
+        self._key = key
+        self._messages = messages
+        self._kwargs = kwargs
+        self._token = token
+        self._replay: list[str | CreateResult] | None = None
+        self._inner: ChatCompletionStream | None = None
+        self._recorded: list[str] = []
+        self._future: asyncio.Future[bytes | None] | None = None
+        self._done = False
+
+    def __aiter__(self) -> _CacheStream:
+        return self
+
+    async def _start(self) -> None:
+        started = time.perf_counter()
+        json_output = self._kwargs["json_output"]
+        entry = await self._cache._lookup(self._key, json_output)
+        if entry is None:
+            entry = await self._cache._wait_for_leader(self._key, json_output)
+        if entry is not None:
+            if events.events_enabled():
+                events.emit(
+                    events.LLMStreamStartEvent(
+                        messages=[m.model_dump(mode="json") for m in self._messages],
+                        model=entry.result.model,
+                        cached=True,
+                    )
+                )
+            _emit_hit(events.LLMStreamEndEvent, self._messages, entry.result, started)
+            self._replay = [*entry.deltas, entry.result]
+            self._replay.reverse()
+            return
+        self._future = self._cache._lead(self._key)
+        self._inner = self._cache.client.create_stream(self._messages, cancellation_token=self._token, **self._kwargs)
+
+    async def __anext__(self) -> str | CreateResult:
+        if self._done:
+            raise StopAsyncIteration
+        if self._replay is None and self._inner is None:
+            await self._start()
+        if self._replay is not None:
+            if not self._replay:
+                self._done = True
+                raise StopAsyncIteration
+            return self._replay.pop()
+        assert self._inner is not None
+        try:
+            item = await self._inner.__anext__()
+        except StopAsyncIteration:
+            self._finish(None)
+            raise
+        except BaseException:
+            self._finish(None)
+            raise
+        if isinstance(item, CreateResult):
+            self._done = True
+            value = None
+            try:
+                value = await self._cache._store(self._key, item, self._recorded)
+            finally:
+                self._finish(value)
+        else:
+            self._recorded.append(item)
+        return item
+
+    def _finish(self, value: bytes | None) -> None:
+        """Tell identical requests waiting on this one what it stored (``None``: nothing, ask yourselves)."""
+        if self._future is not None:
+            self._cache._release(self._key, self._future, value)
+            self._future = None
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._finish(None)
+        if self._inner is not None:
+            await self._inner.aclose()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # a dropped stream must not leave waiters waiting
+            self._finish(None)

@@ -1,0 +1,176 @@
+"""Cache stores behind one async protocol: ``get``, ``set`` with a TTL, ``delete``. Values are bytes (JSON).
+
+- :class:`InMemoryStore`: bounded, least recently used first out.
+- :class:`DiskCacheStore`: one SQLite file in WAL mode. SQLite ships with Python (no dependency), its locking makes
+  one folder safe for several processes at once, every write is one atomic transaction, and values stay JSON
+  (``diskcache`` would have needed a custom serialiser to avoid pickle, the unsafe default on a shared folder).
+- :class:`~modelport.cache.RedisStore` (in ``_redis.py``): Redis, with expiry by Redis's own TTL.
+
+A store never raises for a backend failure: it logs and answers a miss, so a broken cache never breaks a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from ..errors import InvalidRequestError
+
+__all__ = ["CacheStore", "DiskCacheStore", "InMemoryStore"]
+
+logger = logging.getLogger("modelport.cache")
+
+
+@runtime_checkable
+class CacheStore(Protocol):
+    """What :class:`~modelport.cache.ChatCompletionCache` needs of a store."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class InMemoryStore:
+    """A bounded in-process store: the least recently used entry goes first when ``max_entries`` is reached.
+
+    ``clock`` (monotonic seconds) can be replaced to test expiry without waiting."""
+
+    def __init__(self, max_entries: int = 1024, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_entries <= 0:
+            raise InvalidRequestError(f"max_entries must be positive, got {max_entries}")
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float | None, bytes]] = OrderedDict()
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires_at, value = entry
+        if expires_at is not None and self._clock() >= expires_at:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        expires_at = None if ttl is None else self._clock() + ttl
+        self._entries[key] = (expires_at, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"InMemoryStore(max_entries={self.max_entries}, entries={len(self._entries)})"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    expires_at REAL
+)
+"""
+
+
+class DiskCacheStore:
+    """A cache folder shared safely by several processes: ``<directory>/modelport-cache.sqlite3`` in WAL mode.
+
+    Reads and writes run in a worker thread, so the event loop never waits on the disk. ``clock`` (wall-clock
+    seconds, shared by the processes) can be replaced to test expiry without waiting."""
+
+    FILENAME = "modelport-cache.sqlite3"
+
+    def __init__(
+        self, directory: str | Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 10.0
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / self.FILENAME
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(
+            self.path, timeout=busy_timeout, check_same_thread=False, isolation_level=None
+        )
+        self._initialise(busy_timeout)
+
+    def _initialise(self, busy_timeout: float) -> None:
+        """WAL mode and the table. Switching to WAL is not covered by SQLite's busy timeout, and several processes
+        may open a new folder at the same moment, so a locked database is retried here until the timeout."""
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                with self._lock:
+                    mode = self._connection.execute("PRAGMA journal_mode").fetchone()[0]
+                    if str(mode).lower() != "wal":
+                        self._connection.execute("PRAGMA journal_mode=WAL")
+                    self._connection.execute("PRAGMA synchronous=NORMAL")
+                    self._connection.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _get(self, key: str) -> bytes | None:
+        with self._lock:
+            row = self._connection.execute("SELECT value, expires_at FROM entries WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        value, expires_at = row
+        if expires_at is not None and self._clock() >= expires_at:
+            self._delete(key)
+            return None
+        return bytes(value)
+
+    def _set(self, key: str, value: bytes, ttl: float | None) -> None:
+        expires_at = None if ttl is None else self._clock() + ttl
+        with self._lock:
+            self._connection.execute(
+                "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)", (key, value, expires_at)
+            )
+
+    def _delete(self, key: str) -> None:
+        with self._lock:
+            self._connection.execute("DELETE FROM entries WHERE key = ?", (key,))
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            return await asyncio.to_thread(self._get, key)
+        except sqlite3.Error as exc:
+            logger.warning("disk cache read failed (%s): treated as a miss", exc)
+            return None
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        try:
+            await asyncio.to_thread(self._set, key, value, ttl)
+        except sqlite3.Error as exc:
+            logger.warning("disk cache write failed (%s): the result was not cached", exc)
+
+    async def delete(self, key: str) -> None:
+        try:
+            await asyncio.to_thread(self._delete, key)
+        except sqlite3.Error as exc:
+            logger.warning("disk cache delete failed (%s)", exc)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def __repr__(self) -> str:
+        return f"DiskCacheStore({str(self.directory)!r})"
