@@ -3,7 +3,7 @@
 against the built-in fake server (``python -m modelport.testing``) running in a separate process.
 
     python bench/bench.py                 # every measure
-    python bench/bench.py --only stream   # one of: import, nonstream, stream, concurrent, context
+    python bench/bench.py --only stream   # one of: import, nonstream, stream, concurrent, context, cache
     python bench/bench.py --json out.json
 
 Figures are the client process's CPU time (the server's work is not counted), so they compare across runs on
@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-MEASURES = ("import", "nonstream", "stream", "concurrent", "context")
+MEASURES = ("import", "nonstream", "stream", "concurrent", "context", "cache")
 
 
 def free_port() -> int:
@@ -130,6 +130,65 @@ async def measure_context(size: int = 1000, rounds: int = 200) -> dict[str, floa
             "estimated": bool(getattr(count, "estimated", False))}
 
 
+def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    """A throwaway redis-server on a free port when the binary is installed (or REDIS_URL, if set)."""
+    if os.environ.get("REDIS_URL"):
+        return None, os.environ["REDIS_URL"]
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None, None
+    port = free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                                "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.025)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+async def measure_cache(base_url: str, hits: int = 1000) -> dict[str, float]:
+    """Wall time of a cache hit through ``ChatCompletionCache.create`` for each store, next to a miss that goes
+    to the built-in server."""
+    import tempfile
+
+    from modelport import ChatCompletionCache, DiskCacheStore, InMemoryStore, OpenAIChatCompletionClient, UserMessage
+    from modelport.cache import RedisStore
+
+    client = OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
+    messages = [UserMessage(content="What is the capital of France?")]
+    figures: dict[str, float] = {}
+    async with client:
+        await client.create(messages)
+        t0 = time.perf_counter()
+        for _ in range(200):
+            await client.create(messages)
+        figures["miss_to_server_us"] = (time.perf_counter() - t0) / 200 * 1e6
+        redis_process, redis_url = start_redis()
+        with tempfile.TemporaryDirectory() as folder:
+            stores: dict[str, object] = {"memory": InMemoryStore(), "disk": DiskCacheStore(folder)}
+            if redis_url:
+                stores["redis"] = RedisStore(redis_url)
+            try:
+                for name, store in stores.items():
+                    cache = ChatCompletionCache(client, store)  # type: ignore[arg-type]
+                    await cache.create(messages)
+                    t0 = time.perf_counter()
+                    for _ in range(hits):
+                        await cache.create(messages)
+                    figures[f"{name}_hit_us"] = (time.perf_counter() - t0) / hits * 1e6
+            finally:
+                stores["disk"].close()  # type: ignore[attr-defined]
+                if "redis" in stores:
+                    await stores["redis"].close()  # type: ignore[attr-defined]
+                if redis_process is not None:
+                    redis_process.terminate()
+                    redis_process.wait()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=MEASURES)
@@ -146,6 +205,8 @@ def main() -> None:
             if measure in chosen:
                 n, chunks, concurrency = plan[measure]
                 figures[measure] = asyncio.run(measure_calls(base_url, measure, n, chunks, concurrency))
+        if "cache" in chosen:
+            figures["cache"] = asyncio.run(measure_cache(base_url))
     finally:
         server.terminate()
         server.wait()
