@@ -407,7 +407,7 @@ async def test_redis_that_is_slow_is_a_miss_within_the_timeout(make_client: Any,
 
 
 def test_redis_store_arguments() -> None:
-    with pytest.raises(ValueError, match="either url= or client="):
+    with pytest.raises(ValueError, match="one of url=, url_env= or client="):
         RedisStore()
     store = RedisStore("redis://:s3cret@127.0.0.1:6379/0")
     assert "s3cret" not in repr(store)

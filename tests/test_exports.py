@@ -10,7 +10,8 @@ import modelport
 EXPECTED = {
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AssistantMessage", "AuthenticationError",
     "AzureOpenAIChatCompletionClient", "BadRequestError", "CacheStore", "CancellationToken", "CapabilityError",
-    "ChatCompletionCache", "DiskCacheStore", "InMemoryStore", "RedisStore",
+    "ChatCompletionCache", "DiskCacheStore", "InMemoryStore", "RedisStore", "Component", "ComponentModel",
+    "load_component",
     "ChatCompletionClient", "ChatCompletionStream", "ChatCompletionTokenLogprob", "ConflictError",
     "ContentFilterError", "ContextLengthExceededError", "CreateResult", "DEFAULT_CONTEXT_WINDOW", "EVENT_LOGGER_NAME",
     "FinishReasons", "ModelListing", "TokenCounter",

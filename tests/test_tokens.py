@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +116,12 @@ def test_offline_counts_are_marked_estimates_and_never_hang(tmp_path: Path, cach
 @needs_encodings
 def test_counts_are_cached_per_message() -> None:
     info = {"family": "gpt-4o", "vision": True, "function_calling": True, "json_output": True}
-    history = [UserMessage(content=f"message number {i} with some words") for i in range(200)]
+    unique = uuid.uuid4().hex  # messages no other test has counted
+    history = [UserMessage(content=f"{unique}: message number {i} with some words") for i in range(200)]
     count_message_tokens(history, info)
     tok = tokenizer("o200k_base")
     before = len(tok._cache)
-    history.append(UserMessage(content="one more"))
+    history.append(UserMessage(content=f"{unique}: one more"))
     total = count_message_tokens(history, info)
     assert len(tok._cache) == before + 1
     assert total == count_message_tokens(history[:-1], info) + count_message_tokens([history[-1]], info) - 3

@@ -53,6 +53,10 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "_http",
     "OpenAIChatCompletionClient": "providers.openai",
     "AzureOpenAIChatCompletionClient": "providers.azure",
+    # components
+    "Component": "components",
+    "ComponentModel": "components",
+    "load_component": "components",
     # caching
     "ChatCompletionCache": "cache",
     "CacheStore": "cache",
@@ -109,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .cache import CacheStore, ChatCompletionCache, DiskCacheStore, InMemoryStore, RedisStore
     from .cancellation import CancellationToken
     from .client import ChatCompletionClient, ChatCompletionStream
+    from .components import Component, ComponentModel, load_component
     from .errors import (
         APIConnectionError,
         APIError,

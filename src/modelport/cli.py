@@ -4,6 +4,10 @@
                                         offline against the built-in fake server (--live for a real provider)
     modelport chat "What is 2+2?"       one prompt, streamed to the terminal
     modelport chat                      an interactive chat (empty line or Ctrl-D to leave)
+    modelport chat --config model.json  a client saved as a component config (JSON or YAML)
+    modelport config show FILE          the config as modelport reads it (secrets left out)
+    modelport config validate FILE      check a config without calling anything
+    modelport config schema [PROVIDER]  JSON Schema of component configs, for editors
 
 Keys come from the environment (OPENAI_API_KEY, or the variable of the --provider preset).
 """
@@ -38,6 +42,12 @@ class _Style:
 
 def _client(args: argparse.Namespace, base_url: str | None) -> Any:
     from .providers.openai import OpenAIChatCompletionClient
+
+    if getattr(args, "config", None):
+        from .client import ChatCompletionClient
+        from .components import load_component
+
+        return load_component(args.config, expected=ChatCompletionClient)
 
     kwargs: dict[str, Any] = {"model": args.model}
     if base_url:
@@ -200,6 +210,34 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return _run(_chat(args, args.base_url, sys.stdout))
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    import orjson
+
+    from .components import component_schemas, load_component
+
+    try:
+        if args.action == "schema":
+            schemas = component_schemas()
+            if args.target:
+                if args.target not in schemas:
+                    raise ValueError(f"no component named {args.target!r}; known: {', '.join(sorted(schemas))}")
+                schemas = schemas[args.target]
+            print(orjson.dumps(schemas, option=orjson.OPT_INDENT_2).decode())
+            return 0
+        if not args.target:
+            raise ValueError(f"config {args.action} needs a config file")
+        component: Any = load_component(args.target)
+        model = component.dump_component()
+        if args.action == "validate":
+            print(f"{args.target}: a valid {model.provider} config ({type(component).__name__})")
+        else:
+            print(model.model_dump_json(indent=2, exclude_none=True))
+        return 0
+    except ValueError as exc:
+        print(f"modelport: {exc}", file=sys.stderr)
+        return 2
+
+
 def _run(coro: Any) -> int:
     try:
         asyncio.run(coro)
@@ -244,7 +282,13 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="a system message")
     chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     chat.add_argument("--offline", action="store_true", help="talk to the built-in fake server")
+    chat.add_argument("--config", help="a client saved as a component config (JSON or YAML file)")
     chat.set_defaults(func=cmd_chat)
+
+    config = sub.add_parser("config", help="show, validate, or print the JSON Schema of component configs")
+    config.add_argument("action", choices=["show", "validate", "schema"])
+    config.add_argument("target", nargs="?", help="the config file (show, validate) or a provider name (schema)")
+    config.set_defaults(func=cmd_config)
     return parser
 
 

@@ -25,15 +25,26 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import events
 from ..cancellation import CancellationToken
 from ..client import ChatCompletionClient, ChatCompletionStream
+from ..components import Component, load_component, nested_dump
 from ..messages import CreateResult, RequestUsage, ThoughtChunk
 from ..model_info import ModelInfo
 from ..tools import Tool, ToolSchema
 from ._stores import CacheStore, InMemoryStore
+
+
+class CacheConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client: dict[str, Any] = Field(description="The wrapped client's own component config.")
+    store: dict[str, Any] | None = Field(default=None, description="The store's component config (in memory if none).")
+    ttl: float | None = Field(default=None, gt=0)
+    namespace: str | None = None
+
 
 __all__ = ["KEY_VERSION", "ChatCompletionCache", "canonical_json"]
 
@@ -102,7 +113,7 @@ def _decode(raw: bytes, key: str, json_output: Any) -> _Entry | None:
     return _Entry(result, deltas)
 
 
-class ChatCompletionCache(ChatCompletionClient):
+class ChatCompletionCache(ChatCompletionClient, Component):
     """A :class:`~modelport.ChatCompletionClient` that answers repeated requests from ``store``.
 
     Args:
@@ -112,6 +123,10 @@ class ChatCompletionCache(ChatCompletionClient):
         ttl: seconds an entry lives (``None``: as long as the store keeps it).
         namespace: the key prefix, to keep projects or test runs apart (default ``"modelport"``).
     """
+
+    component_type = "chat_completion_cache"
+    component_provider = "chat_completion_cache"
+    component_config_schema = CacheConfig
 
     def __init__(
         self,
@@ -258,6 +273,20 @@ class ChatCompletionCache(ChatCompletionClient):
 
     def __repr__(self) -> str:
         return f"ChatCompletionCache({self.client!r}, store={self.store!r}, namespace={self.namespace!r})"
+
+    def _to_config(self, *, include_secrets: bool) -> CacheConfig:
+        return CacheConfig(
+            client=nested_dump(self.client, include_secrets=include_secrets, field="client"),
+            store=nested_dump(self.store, include_secrets=include_secrets, field="store"),
+            ttl=self.ttl,
+            namespace=None if self.namespace == "modelport" else self.namespace,
+        )
+
+    @classmethod
+    def _from_config(cls, config: CacheConfig) -> ChatCompletionCache:
+        client = load_component(config.client, expected=ChatCompletionClient)
+        store = load_component(config.store) if config.store is not None else None
+        return cls(client, store, ttl=config.ttl, namespace=config.namespace)
 
 
 def _emit_hit(kind: type[events.LLMEvent], messages: Sequence[Any], result: CreateResult, started: float) -> None:

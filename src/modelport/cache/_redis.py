@@ -9,8 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from typing import Any
+from urllib.parse import urlsplit
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..components import Component, ComponentConfigError
 from ..errors import InvalidRequestError
 
 __all__ = ["RedisStore"]
@@ -18,16 +23,59 @@ __all__ = ["RedisStore"]
 logger = logging.getLogger("modelport.cache")
 
 
-class RedisStore:
-    """Args:
-    url: ``redis://[:password@]host:port/db`` (or ``rediss://`` for TLS); or give ``client``.
-    client: an existing ``redis.asyncio.Redis``; you close it.
-    timeout: the longest a cache read or write may take before it counts as a miss (seconds).
+class RedisStoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="Written only without a password, or with include_secrets.")
+    url_env: str | None = Field(default=None, description="The environment variable that holds the URL.")
+    timeout: float = Field(default=0.25, gt=0)
+
+
+class RedisStore(Component):
+    """A store in Redis.
+
+    Args:
+        url: ``redis://[:password@]host:port/db`` (or ``rediss://`` for TLS); or give ``url_env`` or ``client``.
+        url_env: the environment variable that holds the URL (what a config saves when the URL has a password).
+        client: an existing ``redis.asyncio.Redis``; you close it.
+        timeout: the longest a cache read or write may take before it counts as a miss (seconds).
     """
 
-    def __init__(self, url: str | None = None, *, client: Any = None, timeout: float = 0.25) -> None:
+    component_type = "cache_store"
+    component_provider = "redis_store"
+    component_version = 2
+    component_config_schema = RedisStoreConfig
+
+    @classmethod
+    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Version 1 is AutoGen's shape (``host``, ``port``, ``db``, ``username``, ``password``, ``ssl``,
+        ``socket_timeout``); version 2 is one URL."""
+        if from_version != 1:
+            raise ComponentConfigError(f"redis_store: no migration from component_version {from_version}")
+        from urllib.parse import quote
+
+        user, password = config.get("username"), config.get("password")
+        auth = ""
+        if user or password:
+            auth = f"{quote(user or '', safe='')}:{quote(password or '', safe='')}@"
+        scheme = "rediss" if config.get("ssl") else "redis"
+        url = f"{scheme}://{auth}{config.get('host', 'localhost')}:{config.get('port', 6379)}/{config.get('db', 0)}"
+        migrated: dict[str, Any] = {"url": url}
+        if config.get("socket_timeout"):
+            migrated["timeout"] = config["socket_timeout"]
+        return migrated
+
+    def __init__(
+        self, url: str | None = None, *, url_env: str | None = None, client: Any = None, timeout: float = 0.25
+    ) -> None:
+        self._url_env = url_env
+        self._url: str | None = None
+        if url is None and url_env is not None:
+            url = os.environ.get(url_env) or None
+            if url is None:
+                raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
         if (url is None) == (client is None):
-            raise InvalidRequestError("RedisStore takes either url= or client=")
+            raise InvalidRequestError("RedisStore takes one of url=, url_env= or client=")
         if timeout <= 0:
             raise InvalidRequestError(f"timeout must be positive, got {timeout}")
         self.timeout = timeout
@@ -70,3 +118,24 @@ class RedisStore:
         # Never show a password that the URL may hold.
         shown = self._url.split("@")[-1] if self._url else "client"
         return f"RedisStore({shown!r})"
+
+    def _to_config(self, *, include_secrets: bool) -> RedisStoreConfig:
+        if self._url is None:
+            raise InvalidRequestError(
+                "this RedisStore was made from a client object, which a config cannot hold; "
+                "make it with url= or url_env= to save it"
+            )
+        if self._url_env is not None and not include_secrets:
+            return RedisStoreConfig(url_env=self._url_env, timeout=self.timeout)
+        if urlsplit(self._url).password and not include_secrets:
+            raise InvalidRequestError(
+                "this RedisStore's URL holds a password: make the store with url_env= (the "
+                "config then names the variable) or dump with include_secrets=True"
+            )
+        return RedisStoreConfig(url=self._url, timeout=self.timeout)
+
+    @classmethod
+    def _from_config(cls, config: RedisStoreConfig) -> RedisStore:
+        if (config.url is None) == (config.url_env is None):
+            raise ComponentConfigError("redis_store config: give one of url or url_env")
+        return cls(config.url, url_env=config.url_env, timeout=config.timeout)

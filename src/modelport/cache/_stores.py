@@ -21,6 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..components import Component
 from ..errors import InvalidRequestError
 
 __all__ = ["CacheStore", "DiskCacheStore", "InMemoryStore"]
@@ -39,10 +42,27 @@ class CacheStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
 
-class InMemoryStore:
+class InMemoryStoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_entries: int = Field(default=1024, gt=0)
+
+
+class DiskCacheStoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    directory: str
+
+
+class InMemoryStore(Component):
     """A bounded in-process store: the least recently used entry goes first when ``max_entries`` is reached.
 
-    ``clock`` (monotonic seconds) can be replaced to test expiry without waiting."""
+    ``clock`` (monotonic seconds) can be replaced to test expiry without waiting. Its config saves the bound,
+    not the entries."""
+
+    component_type = "cache_store"
+    component_provider = "in_memory_store"
+    component_config_schema = InMemoryStoreConfig
 
     def __init__(self, max_entries: int = 1024, *, clock: Callable[[], float] = time.monotonic) -> None:
         if max_entries <= 0:
@@ -75,6 +95,13 @@ class InMemoryStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _to_config(self, *, include_secrets: bool) -> InMemoryStoreConfig:
+        return InMemoryStoreConfig(max_entries=self.max_entries)
+
+    @classmethod
+    def _from_config(cls, config: InMemoryStoreConfig) -> InMemoryStore:
+        return cls(config.max_entries)
+
     def __repr__(self) -> str:
         return f"InMemoryStore(max_entries={self.max_entries}, entries={len(self._entries)})"
 
@@ -88,13 +115,16 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
-class DiskCacheStore:
+class DiskCacheStore(Component):
     """A cache folder shared safely by several processes: ``<directory>/modelport-cache.sqlite3`` in WAL mode.
 
     Reads and writes run in a worker thread, so the event loop never waits on the disk. ``clock`` (wall-clock
     seconds, shared by the processes) can be replaced to test expiry without waiting."""
 
     FILENAME = "modelport-cache.sqlite3"
+    component_type = "cache_store"
+    component_provider = "disk_cache_store"
+    component_config_schema = DiskCacheStoreConfig
 
     def __init__(
         self, directory: str | Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 10.0
@@ -174,3 +204,10 @@ class DiskCacheStore:
 
     def __repr__(self) -> str:
         return f"DiskCacheStore({str(self.directory)!r})"
+
+    def _to_config(self, *, include_secrets: bool) -> DiskCacheStoreConfig:
+        return DiskCacheStoreConfig(directory=str(self.directory))
+
+    @classmethod
+    def _from_config(cls, config: DiskCacheStoreConfig) -> DiskCacheStore:
+        return cls(config.directory)

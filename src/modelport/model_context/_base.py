@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from ..components import Component
 from ..messages import AssistantMessage, FunctionExecutionResultMessage, LLMMessage, SystemMessage, UserMessage
 
 __all__ = ["ChatCompletionContext", "Unit"]
@@ -42,8 +43,10 @@ class Unit:
         return f"Unit({self.start}, {self.end}, calls={self.calls}, orphan={self.orphan}, pinned={self.pinned})"
 
 
-class ChatCompletionContext(ABC):
+class ChatCompletionContext(ABC, Component):
     """A chat history and the view of it that is sent to the model (``get_messages``)."""
+
+    component_type = "chat_completion_context"
 
     def __init__(
         self, initial_messages: Sequence[LLMMessage] | None = None, *, pin_system_messages: bool = False

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from ..errors import InvalidRequestError
 from ..messages import LLMMessage, UserMessage
 from ._base import ChatCompletionContext, Unit
+from ._configs import BufferedConfig, HeadAndTailConfig, UnboundedConfig
 
 __all__ = ["BufferedChatCompletionContext", "HeadAndTailChatCompletionContext", "UnboundedChatCompletionContext"]
 
@@ -14,8 +15,18 @@ __all__ = ["BufferedChatCompletionContext", "HeadAndTailChatCompletionContext", 
 class UnboundedChatCompletionContext(ChatCompletionContext):
     """Every message, as added."""
 
+    component_provider = "unbounded_context"
+    component_config_schema = UnboundedConfig
+
     async def get_messages(self) -> list[LLMMessage]:
         return list(self._messages)
+
+    def _to_config(self, *, include_secrets: bool) -> UnboundedConfig:
+        return UnboundedConfig(initial_messages=list(self._messages))
+
+    @classmethod
+    def _from_config(cls, config: UnboundedConfig) -> UnboundedChatCompletionContext:
+        return cls(config.initial_messages)
 
 
 class BufferedChatCompletionContext(ChatCompletionContext):
@@ -24,6 +35,9 @@ class BufferedChatCompletionContext(ChatCompletionContext):
     Beyond AutoGen: system messages are pinned (always sent, not counted in the buffer) unless
     ``pin_system_messages=False``; a result whose call fell out of the buffer goes with it.
     """
+
+    component_provider = "buffered_context"
+    component_config_schema = BufferedConfig
 
     def __init__(
         self,
@@ -47,6 +61,17 @@ class BufferedChatCompletionContext(ChatCompletionContext):
 
         return self._from(*self._newest(fits))
 
+    def _to_config(self, *, include_secrets: bool) -> BufferedConfig:
+        return BufferedConfig(
+            buffer_size=self.buffer_size,
+            initial_messages=list(self._messages),
+            pin_system_messages=self.pin_system_messages,
+        )
+
+    @classmethod
+    def _from_config(cls, config: BufferedConfig) -> BufferedChatCompletionContext:
+        return cls(config.buffer_size, config.initial_messages, pin_system_messages=config.pin_system_messages)
+
 
 class HeadAndTailChatCompletionContext(ChatCompletionContext):
     """The first ``head_size`` and the last ``tail_size`` messages, with a note of how many were skipped.
@@ -54,6 +79,9 @@ class HeadAndTailChatCompletionContext(ChatCompletionContext):
     Neither end splits a tool call from its results: a head that would end in a call stops before it, a tail that
     would start with results starts after them. The note counts what was really left out.
     """
+
+    component_provider = "head_and_tail_context"
+    component_config_schema = HeadAndTailConfig
 
     def __init__(self, head_size: int, tail_size: int, initial_messages: Sequence[LLMMessage] | None = None) -> None:
         if head_size < 0 or tail_size <= 0:
@@ -86,3 +114,12 @@ class HeadAndTailChatCompletionContext(ChatCompletionContext):
             return list(messages)
         note = UserMessage(content=f"Skipped {skipped} messages.", source="System")
         return [*messages[:head_end], note, *messages[tail_start:]]
+
+    def _to_config(self, *, include_secrets: bool) -> HeadAndTailConfig:
+        return HeadAndTailConfig(
+            head_size=self.head_size, tail_size=self.tail_size, initial_messages=list(self._messages)
+        )
+
+    @classmethod
+    def _from_config(cls, config: HeadAndTailConfig) -> HeadAndTailChatCompletionContext:
+        return cls(config.head_size, config.tail_size, config.initial_messages)

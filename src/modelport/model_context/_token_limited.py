@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..components import load_component, nested_dump
 from ..errors import InvalidRequestError
 from ..messages import LLMMessage
 from ..tools import Tool, ToolSchema
 from ._base import ChatCompletionContext, Unit
+from ._configs import TokenLimitedConfig
 
 __all__ = ["TokenLimitedChatCompletionContext"]
 
@@ -23,6 +25,9 @@ class TokenLimitedChatCompletionContext(ChatCompletionContext):
     the messages it keeps, so adding a message costs one message's count. The newest message is always sent, even
     alone over budget: dropping the question would be worse than the server's ``ContextLengthExceededError``.
     """
+
+    component_provider = "token_limited_context"
+    component_config_schema = TokenLimitedConfig
 
     def __init__(
         self,
@@ -75,3 +80,28 @@ class TokenLimitedChatCompletionContext(ChatCompletionContext):
             return room >= 0
 
         return self._from(*self._newest(fits))
+
+    def _to_config(self, *, include_secrets: bool) -> TokenLimitedConfig:
+        tools = [dict(t) if isinstance(t, dict) else dict(t.schema) for t in self.tool_schema] or None
+        return TokenLimitedConfig(
+            model_client=nested_dump(self.model_client, include_secrets=include_secrets, field="model_client"),
+            token_limit=self.token_limit,
+            tool_schema=tools,
+            initial_messages=list(self._messages),
+            reserve_completion_tokens=self.reserve_completion_tokens,
+            pin_system_messages=self.pin_system_messages,
+        )
+
+    @classmethod
+    def _from_config(cls, config: TokenLimitedConfig) -> TokenLimitedChatCompletionContext:
+        from ..client import ChatCompletionClient
+
+        client = load_component(config.model_client, expected=ChatCompletionClient)
+        return cls(
+            client,
+            token_limit=config.token_limit,
+            tool_schema=config.tool_schema,  # type: ignore[arg-type]
+            initial_messages=config.initial_messages,
+            reserve_completion_tokens=config.reserve_completion_tokens,
+            pin_system_messages=config.pin_system_messages,
+        )

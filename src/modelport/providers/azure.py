@@ -17,9 +17,21 @@ from yarl import URL
 
 from .._http import RetryPolicy
 from ..client import WireClient
+from ..components import Component
 from ..errors import InvalidRequestError
 from ..model_info import ModelInfo
 from ..tokens import TokenCounter
+from ._config import (
+    COMMON_FIELDS,
+    AzureClientConfig,
+    check_not_masked,
+    migrate_client_config,
+    policy_from,
+    read_secret,
+    refuse_live_objects,
+    retry_settings,
+    saved_settings,
+)
 from .openai import RedactedHeaders, Secret, base_headers, make_transport, resolve_model_info
 from .openai_wire import WireProfile
 
@@ -30,7 +42,7 @@ V1_API_VERSIONS = frozenset({"v1", "latest", "preview"})
 TokenProvider = Callable[[], str | Awaitable[str]]
 
 
-class AzureOpenAIChatCompletionClient(WireClient):
+class AzureOpenAIChatCompletionClient(WireClient, Component):
     """A client for an Azure OpenAI deployment.
 
     Args:
@@ -45,6 +57,10 @@ class AzureOpenAIChatCompletionClient(WireClient):
     """
 
     provider_name = "azure_openai"
+    component_type = "model"
+    component_provider = "azure_openai"
+    component_version = 2
+    component_config_schema = AzureClientConfig
 
     def __init__(
         self,
@@ -67,8 +83,21 @@ class AzureOpenAIChatCompletionClient(WireClient):
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
         token_counter: TokenCounter | None = None,
+        api_key_env: str | None = None,
+        azure_ad_token_env: str | None = None,
         **create_args: Any,
     ) -> None:
+        self._token_env = azure_ad_token_env
+        if azure_ad_token is None and azure_ad_token_env:
+            azure_ad_token = os.environ.get(azure_ad_token_env) or None
+            if azure_ad_token is None:
+                raise InvalidRequestError(f"azure_ad_token_env names {azure_ad_token_env!r}, which is not set")
+        self._key_env: str | None = None
+        if api_key is None and api_key_env:
+            api_key = os.environ.get(api_key_env) or None
+            if api_key is None:
+                raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
+            self._key_env = api_key_env
         deployment = azure_deployment or model
         if not deployment:
             raise InvalidRequestError("azure_deployment (or model) is required")
@@ -98,6 +127,7 @@ class AzureOpenAIChatCompletionClient(WireClient):
             )
         if not given:
             api_key = os.environ.get("AZURE_OPENAI_API_KEY")
+            self._key_env = "AZURE_OPENAI_API_KEY"
             if not api_key:
                 raise InvalidRequestError(
                     "no credentials: give api_key, azure_ad_token or azure_ad_token_provider, "
@@ -136,6 +166,26 @@ class AzureOpenAIChatCompletionClient(WireClient):
             add_name_prefixes=add_name_prefixes,
             token_counter=token_counter,
         )
+        self._settings = {
+            "model": model,
+            "azure_endpoint": base,
+            "azure_deployment": azure_deployment,
+            "api_version": version,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "deadline": deadline,
+            "model_info": model_info,
+            "add_name_prefixes": add_name_prefixes,
+            "default_headers": dict(default_headers or {}) or None,
+            "verify_ssl": verify_ssl,
+            **retry_settings(self._transport.retry),
+            **create_args,
+        }
+        self._live = {
+            "http_session": http_session is not None,
+            "token_counter": token_counter is not None,
+            "azure_ad_token_provider": azure_ad_token_provider is not None,
+        }
         headers = base_headers()
         if self._api_key is not None:
             headers["api-key"] = self._api_key.get()
@@ -162,4 +212,41 @@ class AzureOpenAIChatCompletionClient(WireClient):
         return (
             f"AzureOpenAIChatCompletionClient(deployment={self._deployment!r}, "
             f"endpoint={self._azure_endpoint!r}, api_version={self._api_version!r})"
+        )
+
+    # -- components --
+
+    @classmethod
+    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        return migrate_client_config(config, from_version, cls.component_provider)
+
+    def _to_config(self, *, include_secrets: bool) -> AzureClientConfig:
+        refuse_live_objects(self._live, type(self).__name__)
+        settings = saved_settings(self._settings, include_secrets=include_secrets)
+        if include_secrets and self._api_key is not None:
+            settings["api_key"] = self._api_key.get()
+        elif include_secrets and self._ad_token is not None:
+            settings["azure_ad_token"] = self._ad_token.get()
+        elif self._token_env is not None and self._ad_token is not None:
+            settings["azure_ad_token_env"] = self._token_env
+        elif self._key_env is not None:
+            settings["api_key_env"] = self._key_env
+        return AzureClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
+
+    @classmethod
+    def _from_config(cls, config: AzureClientConfig) -> AzureOpenAIChatCompletionClient:
+        create_args = dict(config.model_extra or {})
+        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS}
+        return cls(
+            model=config.model,
+            azure_deployment=config.azure_deployment,
+            api_version=config.api_version,
+            azure_endpoint=read_secret(None, config.azure_endpoint_env, "azure_endpoint") or config.azure_endpoint,
+            api_key=check_not_masked(config.api_key, "api_key"),
+            api_key_env=config.api_key_env,
+            azure_ad_token=check_not_masked(config.azure_ad_token, "azure_ad_token"),
+            azure_ad_token_env=config.azure_ad_token_env,
+            retry_policy=policy_from(config),
+            **kwargs,
+            **create_args,
         )

@@ -22,9 +22,20 @@ from yarl import URL
 from .. import __version__
 from .._http import RetryPolicy, Transport
 from ..client import WireClient
+from ..components import Component
 from ..errors import InvalidRequestError, ResponseValidationError
 from ..model_info import ModelInfo, ModelListing, lookup_model_info
 from ..tokens import TokenCounter
+from ._config import (
+    COMMON_FIELDS,
+    OpenAIClientConfig,
+    check_not_masked,
+    migrate_client_config,
+    policy_from,
+    refuse_live_objects,
+    retry_settings,
+    saved_settings,
+)
 from .openai_wire import WireProfile
 
 __all__ = ["ANTHROPIC_OPENAI_BASE_URL", "GEMINI_OPENAI_BASE_URL", "PRESETS", "OpenAIChatCompletionClient", "Preset"]
@@ -160,7 +171,7 @@ def make_transport(
     )
 
 
-class OpenAIChatCompletionClient(WireClient):
+class OpenAIChatCompletionClient(WireClient, Component):
     """A client for OpenAI and OpenAI-compatible servers.
 
     Args:
@@ -176,8 +187,14 @@ class OpenAIChatCompletionClient(WireClient):
         max_retries: retries after the first attempt (default 3).
         model_info: capabilities, for models modelport does not know.
         http_session: an aiohttp session of your own (proxies, custom TLS); you close it.
+        api_key_env: the environment variable that holds the key (saved in configs instead of the key).
         **create_args: defaults for every request (``temperature``, ``max_tokens``, ``extra_body``, ...).
     """
+
+    component_type = "model"
+    component_provider = "openai"
+    component_version = 2
+    component_config_schema = OpenAIClientConfig
 
     def __init__(
         self,
@@ -198,6 +215,7 @@ class OpenAIChatCompletionClient(WireClient):
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
         token_counter: TokenCounter | None = None,
+        api_key_env: str | None = None,
         **create_args: Any,
     ) -> None:
         if not model:
@@ -207,8 +225,15 @@ class OpenAIChatCompletionClient(WireClient):
         if not self._base_url.startswith(("http://", "https://")):
             raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
         key = api_key
+        self._key_env: str | None = None
+        if key is None and api_key_env:
+            key = os.environ.get(api_key_env) or None
+            if key is None:
+                raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
+            self._key_env = api_key_env
         if key is None and preset is not None and preset.key_env:
             key = os.environ.get(preset.key_env) or None
+            self._key_env = preset.key_env if key else None
         if key is None and preset_name == "openai":
             raise InvalidRequestError(
                 "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
@@ -234,6 +259,22 @@ class OpenAIChatCompletionClient(WireClient):
             add_name_prefixes=add_name_prefixes,
             token_counter=token_counter,
         )
+        self._settings = {
+            "model": model,
+            "base_url": base_url,
+            "provider": provider,
+            "organization": organization,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "deadline": deadline,
+            "model_info": model_info,
+            "add_name_prefixes": add_name_prefixes,
+            "default_headers": dict(default_headers or {}) or None,
+            "verify_ssl": verify_ssl,
+            **retry_settings(self._transport.retry),
+            **create_args,
+        }
+        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
         self._endpoint = URL(self._base_url + "/chat/completions")
         headers = base_headers()
         if self._api_key is not None:
@@ -284,3 +325,34 @@ class OpenAIChatCompletionClient(WireClient):
 
     def __repr__(self) -> str:
         return f"OpenAIChatCompletionClient(model={self._model!r}, base_url={self._base_url!r})"
+
+    # -- components --
+
+    @classmethod
+    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        return migrate_client_config(config, from_version, cls.component_provider)
+
+    def _to_config(self, *, include_secrets: bool) -> OpenAIClientConfig:
+        refuse_live_objects(self._live, type(self).__name__)
+        settings = saved_settings(self._settings, include_secrets=include_secrets)
+        if include_secrets and self._api_key is not None:
+            settings["api_key"] = self._api_key.get()
+        elif self._key_env is not None:
+            settings["api_key_env"] = self._key_env
+        return OpenAIClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
+
+    @classmethod
+    def _from_config(cls, config: OpenAIClientConfig) -> OpenAIChatCompletionClient:
+        create_args = dict(config.model_extra or {})
+        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS}
+        return cls(
+            model=config.model,
+            api_key=check_not_masked(config.api_key, "api_key"),
+            api_key_env=config.api_key_env,
+            base_url=config.base_url,
+            provider=config.provider,
+            organization=config.organization,
+            retry_policy=policy_from(config),
+            **kwargs,
+            **create_args,
+        )

@@ -1,0 +1,251 @@
+"""Components: every client, context, cache and store saved to and loaded from a JSON (or YAML) config.
+
+A config is a :class:`ComponentModel`: ``{"provider": ..., "component_type": ..., "version": 1,
+"component_version": 1, "config": {...}}``. ``obj.dump_component()`` writes one; :func:`load_component` reads one
+from a dict, a ``ComponentModel``, or a ``.json`` / ``.yaml`` file.
+
+Loading never runs code from a config. A ``provider`` is looked up in a fixed table of modelport's own components
+(short names such as ``openai``, qualified names such as ``modelport.OpenAIChatCompletionClient``, and AutoGen's
+names, so AutoGen configs load), then among the entry points that installed packages registered in the group
+``modelport.components``. Nothing else is ever imported, and every config is validated by a pydantic model that
+rejects unknown fields. YAML is read with ``yaml.safe_load``.
+
+Secrets (API keys, tokens, passwords in URLs) are left out unless ``include_secrets=True``. A config can name the
+environment variable that holds a key (``"api_key_env": "MY_KEY"``); without either, a client falls back to its
+standard variable. AutoGen's masked ``"**********"`` key is refused rather than sent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import InvalidRequestError
+
+__all__ = [
+    "Component",
+    "ComponentConfigError",
+    "ComponentModel",
+    "component_schemas",
+    "known_providers",
+    "load_component",
+]
+
+ENTRY_POINT_GROUP = "modelport.components"
+CONFIG_FORMAT_VERSION = 1
+T = TypeVar("T")
+
+
+class ComponentConfigError(InvalidRequestError):
+    """A config that cannot be loaded: unknown provider, invalid fields, wrong type, unreadable file."""
+
+
+class ComponentModel(BaseModel):
+    """The saved form of a component (AutoGen's shape)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    component_type: str | None = None
+    version: int | None = CONFIG_FORMAT_VERSION
+    component_version: int | None = None
+    description: str | None = None
+    label: str | None = None
+    config: dict[str, Any]
+
+
+class Component:
+    """What every saveable component has: class attributes naming it, and the two conversions."""
+
+    component_type: ClassVar[str]
+    component_provider: ClassVar[str]
+    component_version: ClassVar[int] = 1
+    component_config_schema: ClassVar[type[BaseModel]]
+
+    def _to_config(self, *, include_secrets: bool) -> BaseModel:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_config(cls: type[T], config: Any) -> T:
+        raise NotImplementedError
+
+    @classmethod
+    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Bring a config written by an older ``component_version`` up to date (override where versions differ)."""
+        raise ComponentConfigError(
+            f"{cls.component_provider}: no migration from component_version {from_version} to {cls.component_version}"
+        )
+
+    def dump_component(self, *, include_secrets: bool = False) -> ComponentModel:
+        """This component as a config. Secrets are left out unless ``include_secrets=True``."""
+        config = self._to_config(include_secrets=include_secrets)
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        return ComponentModel(
+            provider=self.component_provider,
+            component_type=self.component_type,
+            version=CONFIG_FORMAT_VERSION,
+            component_version=self.component_version,
+            description=doc[0] if doc else None,
+            label=type(self).__name__,
+            config=config.model_dump(mode="json", exclude_none=True),
+        )
+
+    @classmethod
+    def load_component(cls: type[T], model: ComponentModel | dict[str, Any] | str | Path) -> T:
+        """Load a config that must describe this class (or a subclass)."""
+        return load_component(model, expected=cls)
+
+
+# The only components a config can name without an installed entry point: modelport's own, by short name,
+# qualified name, and AutoGen's names for the same things.
+_MP = "modelport."
+_BUILTIN: dict[str, str] = {
+    "openai": "providers.openai:OpenAIChatCompletionClient",
+    "azure_openai": "providers.azure:AzureOpenAIChatCompletionClient",
+    "unbounded_context": "model_context:UnboundedChatCompletionContext",
+    "buffered_context": "model_context:BufferedChatCompletionContext",
+    "token_limited_context": "model_context:TokenLimitedChatCompletionContext",
+    "head_and_tail_context": "model_context:HeadAndTailChatCompletionContext",
+    "chat_completion_cache": "cache:ChatCompletionCache",
+    "in_memory_store": "cache:InMemoryStore",
+    "disk_cache_store": "cache:DiskCacheStore",
+    "redis_store": "cache:RedisStore",
+}
+_ALIASES: dict[str, str] = {
+    "openai_chat_completion_client": "openai",
+    "azure_openai_chat_completion_client": "azure_openai",
+    "autogen_ext.models.openai.OpenAIChatCompletionClient": "openai",
+    "autogen_ext.models.openai.AzureOpenAIChatCompletionClient": "azure_openai",
+    "autogen_core.model_context.UnboundedChatCompletionContext": "unbounded_context",
+    "autogen_core.model_context.BufferedChatCompletionContext": "buffered_context",
+    "autogen_core.model_context.TokenLimitedChatCompletionContext": "token_limited_context",
+    "autogen_core.model_context.HeadAndTailChatCompletionContext": "head_and_tail_context",
+    "autogen_ext.models.cache.ChatCompletionCache": "chat_completion_cache",
+    "autogen_core.InMemoryStore": "in_memory_store",
+    "autogen_ext.cache_store.diskcache.DiskCacheStore": "disk_cache_store",
+    "autogen_ext.cache_store.redis.RedisStore": "redis_store",
+}
+for _short, _target in _BUILTIN.items():
+    _module, _name = _target.split(":")
+    _ALIASES[f"modelport.{_name}"] = _short
+    _ALIASES[f"modelport.{_module}.{_name}"] = _short
+
+
+def known_providers() -> list[str]:
+    """The short names of modelport's components."""
+    return sorted(_BUILTIN)
+
+
+def _builtin_class(short: str) -> type[Component]:
+    module, name = _BUILTIN[short].split(":")
+    cls: type[Component] = getattr(importlib.import_module(_MP + module), name)
+    return cls
+
+
+def _resolve(provider: str) -> type[Component]:
+    short = provider if provider in _BUILTIN else _ALIASES.get(provider)
+    if short is not None:
+        return _builtin_class(short)
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name == provider:
+            cls = entry_point.load()
+            if not (isinstance(cls, type) and issubclass(cls, Component)):
+                raise ComponentConfigError(f"entry point {provider!r} in {ENTRY_POINT_GROUP} is not a Component")
+            return cls
+    raise ComponentConfigError(
+        f"unknown provider {provider!r}: a config can name modelport's components ({', '.join(known_providers())}) "
+        f"or a component that an installed package registered in the entry-point group {ENTRY_POINT_GROUP!r}; "
+        "import paths are never followed"
+    )
+
+
+def _read_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ComponentConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ComponentConfigError('YAML configs need PyYAML: pip install "modelport[yaml]"') from None
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ComponentConfigError(f"{str(path)!r} is not valid YAML: {exc}") from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ComponentConfigError(f"{str(path)!r} is not valid JSON: {exc}") from None
+
+
+def _as_model(source: ComponentModel | dict[str, Any] | str | Path) -> ComponentModel:
+    if isinstance(source, ComponentModel):
+        return source
+    if isinstance(source, (str, Path)):
+        source = _read_file(Path(source))
+    if not isinstance(source, dict):
+        raise ComponentConfigError(f"a component config is a JSON object, not {type(source).__name__}")
+    try:
+        return ComponentModel.model_validate(source)
+    except ValidationError as exc:
+        raise ComponentConfigError(f"not a component config: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"]) or "config"
+    return f"{where}: {error['msg']}" + (f" ({exc.error_count()} errors)" if exc.error_count() > 1 else "")
+
+
+def load_component(source: ComponentModel | dict[str, Any] | str | Path, expected: type[T] | None = None) -> T:
+    """A component made from its config (a dict, a ``ComponentModel``, or a JSON or YAML file path).
+
+    ``expected``: a class the result must be an instance of (for example ``ChatCompletionClient``)."""
+    model = _as_model(source)
+    cls = _resolve(model.provider)
+    if model.version is not None and model.version > CONFIG_FORMAT_VERSION:
+        raise ComponentConfigError(
+            f"config format version {model.version} is newer than this modelport "
+            f"understands ({CONFIG_FORMAT_VERSION}); upgrade modelport"
+        )
+    config = dict(model.config)
+    written_by = model.component_version if model.component_version is not None else cls.component_version
+    if written_by > cls.component_version:
+        raise ComponentConfigError(
+            f"{model.provider}: component_version {written_by} is newer than this modelport "
+            f"understands ({cls.component_version}); upgrade modelport"
+        )
+    if written_by < cls.component_version:
+        config = cls._migrate_config(config, written_by)
+    try:
+        parsed = cls.component_config_schema.model_validate(config)
+    except ValidationError as exc:
+        raise ComponentConfigError(f"{model.provider} config: {_first_error(exc)}") from None
+    component = cls._from_config(parsed)
+    if expected is not None and not isinstance(component, expected):
+        raise ComponentConfigError(f"the config describes a {type(component).__name__}, not a {expected.__name__}")
+    return component  # type: ignore[return-value]
+
+
+def component_schemas() -> dict[str, Any]:
+    """The JSON Schema of each built-in component's ``config``, by short provider name (for editors)."""
+    schemas: dict[str, Any] = {}
+    for short in known_providers():
+        cls = _builtin_class(short)
+        schema = cls.component_config_schema.model_json_schema()
+        schema["title"] = f"{short} ({cls.__name__}) config"
+        schemas[short] = schema
+    return schemas
+
+
+def nested_dump(component: Any, *, include_secrets: bool, field: str) -> dict[str, Any]:
+    """The config of a component held by another (a context's client, a cache's store)."""
+    if not isinstance(component, Component):
+        raise InvalidRequestError(f"{field}: a {type(component).__name__} cannot be written to a config")
+    return component.dump_component(include_secrets=include_secrets).model_dump(mode="json", exclude_none=True)
