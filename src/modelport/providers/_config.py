@@ -111,6 +111,30 @@ def refuse_live_objects(live: dict[str, bool], cls_name: str) -> None:
         )
 
 
+def shared_settings(
+    *,
+    timeout: float | None,
+    connect_timeout: float,
+    deadline: float | None,
+    model_info: Any,
+    add_name_prefixes: bool,
+    default_headers: Any,
+    verify_ssl: bool,
+    retry_policy: Any,
+) -> dict[str, Any]:
+    """The constructor settings both clients save, as their config fields."""
+    return {
+        "timeout": timeout,
+        "connect_timeout": connect_timeout,
+        "deadline": deadline,
+        "model_info": model_info,
+        "add_name_prefixes": add_name_prefixes,
+        "default_headers": dict(default_headers or {}) or None,
+        "verify_ssl": verify_ssl,
+        **retry_settings(retry_policy),
+    }
+
+
 def retry_settings(policy: Any) -> dict[str, Any]:
     """The retry policy's numbers (its sleep, clock and random hooks are for tests and are not saved)."""
     from .._http import RetryPolicy

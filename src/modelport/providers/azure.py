@@ -29,8 +29,8 @@ from ._config import (
     policy_from,
     read_secret,
     refuse_live_objects,
-    retry_settings,
     saved_settings,
+    shared_settings,
 )
 from .openai import RedactedHeaders, Secret, base_headers, make_transport, resolve_model_info
 from .openai_wire import WireProfile
@@ -171,14 +171,16 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             "azure_endpoint": base,
             "azure_deployment": azure_deployment,
             "api_version": version,
-            "timeout": timeout,
-            "connect_timeout": connect_timeout,
-            "deadline": deadline,
-            "model_info": model_info,
-            "add_name_prefixes": add_name_prefixes,
-            "default_headers": dict(default_headers or {}) or None,
-            "verify_ssl": verify_ssl,
-            **retry_settings(self._transport.retry),
+            **shared_settings(
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                deadline=deadline,
+                model_info=model_info,
+                add_name_prefixes=add_name_prefixes,
+                default_headers=default_headers,
+                verify_ssl=verify_ssl,
+                retry_policy=self._transport.retry,
+            ),
             **create_args,
         }
         self._live = {

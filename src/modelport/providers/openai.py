@@ -33,8 +33,8 @@ from ._config import (
     migrate_client_config,
     policy_from,
     refuse_live_objects,
-    retry_settings,
     saved_settings,
+    shared_settings,
 )
 from .openai_wire import WireProfile
 
@@ -264,14 +264,16 @@ class OpenAIChatCompletionClient(WireClient, Component):
             "base_url": base_url,
             "provider": provider,
             "organization": organization,
-            "timeout": timeout,
-            "connect_timeout": connect_timeout,
-            "deadline": deadline,
-            "model_info": model_info,
-            "add_name_prefixes": add_name_prefixes,
-            "default_headers": dict(default_headers or {}) or None,
-            "verify_ssl": verify_ssl,
-            **retry_settings(self._transport.retry),
+            **shared_settings(
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+                deadline=deadline,
+                model_info=model_info,
+                add_name_prefixes=add_name_prefixes,
+                default_headers=default_headers,
+                verify_ssl=verify_ssl,
+                retry_policy=self._transport.retry,
+            ),
             **create_args,
         }
         self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
