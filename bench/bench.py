@@ -31,18 +31,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_port(port: int, attempts: int = 200) -> None:
+    """Until something listens on ``port`` (a server process just started), at most about ten seconds."""
+    for _ in range(attempts):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def start_server() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     cmd = [sys.executable, "-m", "modelport.testing", "--port", str(port)]
     if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         cmd = ["taskset", "-c", "1", *cmd]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port)
     return server, f"http://127.0.0.1:{port}/v1"
 
 
@@ -140,12 +145,7 @@ def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
     port = free_port()
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                                 "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.025)
+    wait_for_port(port)
     return process, f"redis://127.0.0.1:{port}/0"
 
 
