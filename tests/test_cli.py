@@ -50,3 +50,15 @@ def test_chat_reports_api_errors() -> None:
                               status=404))
         done = run("chat", "--base-url", server.base_url, "--model", "nope", "hi")
     assert done.returncode == 1 and "NotFoundError" in done.stderr
+
+
+def test_output_closed_early_is_not_a_traceback() -> None:
+    reader = subprocess.Popen([sys.executable, "-m", "modelport.cli", "demo"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.readline()
+    reader.stdout.close()  # as `modelport demo | head -1` does
+    errors = reader.stderr.read().decode()
+    reader.stderr.close()
+    assert reader.wait(timeout=60) in (0, 141)
+    assert "Traceback" not in errors
