@@ -19,7 +19,7 @@ EXPECTED = {
     "IncompleteStreamError", "InvalidRequestError", "LLMCallErrorEvent", "LLMCallEvent", "LLMMessage",
     "LLMStreamEndEvent", "LLMStreamStartEvent", "LengthLimitError", "ModelFamily", "ModelInfo", "ModelportError",
     "NotFoundError", "OpenAIChatCompletionClient", "OutputParseError", "OverloadedError", "PermissionDeniedError",
-    "QuotaExceededError", "RateLimitError", "RequestTimeoutError", "RequestTooLargeError", "RequestUsage",
+    "QuotaExceededError", "RateLimitError", "RedirectError", "RequestTimeoutError", "RequestTooLargeError", "RequestUsage",
     "ResponseValidationError", "RetryPolicy", "ServerError", "StreamProtocolError", "SystemMessage", "ThoughtChunk",
     "TokenCount", "TokenEstimateWarning", "Tool", "ToolSchema", "TopLogprob", "UnknownModelWarning",
     "UnprocessableEntityError", "UserMessage", "__version__",

@@ -28,7 +28,7 @@ import aiohttp
 from yarl import URL
 
 from . import errors
-from .providers._status import error_from_response
+from .providers._status import error_from_response, request_id_from
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout_at
@@ -38,6 +38,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = ["RetryPolicy", "Transport", "parse_retry_after", "retry_delay", "timeout_at"]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+MAX_REDIRECTS = 5
 
 
 @dataclass
@@ -135,6 +136,12 @@ def retry_delay(
 ) -> float | None:
     """How long to wait before the next attempt, or ``None`` if the error must be raised now.
 
+    The rule, the same for ``create`` and for a stream before its first delta: retry what can go differently next
+    time. That is a connection that failed, stalled or was cut before the answer was whole (``APIConnectionError``,
+    ``APITimeoutError``, ``IncompleteStreamError``), and 408, 409, 429 (not a quota 429) and 5xx, whether the server
+    sent them as the status or as an error inside a 200 body or stream. A 200 that is not a valid answer (an HTML
+    page, invalid JSON, a chunk that is not an object) is not retried: the server would say the same again.
+
     ``retry_number`` counts the retries already made. Sets ``error.retry_after`` when the server asked for a wait.
     """
     if isinstance(error, errors.APIStatusError):
@@ -145,7 +152,9 @@ def retry_delay(
             return None
         if directed is not None:
             return directed if directed <= policy.max_retry_after else None
-    elif retry_number >= policy.max_retries:
+    elif retry_number >= policy.max_retries or not isinstance(
+        error, (errors.APIConnectionError, errors.IncompleteStreamError)
+    ):
         return None
     return backoff(retry_number, policy)
 
@@ -207,13 +216,23 @@ class Transport:
         return loop.time() + self.deadline if self.deadline is not None else None
 
     async def send(
-        self, url: URL, body: bytes | None, headers: Mapping[str, str], *, deadline_at: float | None
+        self,
+        url: URL,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        deadline_at: float | None,
+        retries: int = 0,
     ) -> tuple[aiohttp.ClientResponse, int]:
         """POST ``body`` (or GET when it is ``None``) and return the first successful response (head read, body
-        not) and the retries made."""
+        not) with the number of retries made so far, counting the ``retries`` a caller had already made.
+
+        Redirects are followed only to the same scheme, host and port, only where the method and body survive
+        (307 and 308; any of them for a GET), and at most :data:`MAX_REDIRECTS` times; anything else raises
+        :class:`~modelport.RedirectError`, so a credential never travels to a host it was not given for."""
         session = self.session()
         loop = asyncio.get_running_loop()
-        retries = 0
+        hops = 0
         while True:
             try:
                 response = await self._attempt(session, loop, url, body, headers, deadline_at)
@@ -221,21 +240,70 @@ class Transport:
                 error: errors.APIError = exc
                 response_headers: Mapping[str, str] = {}
             else:
-                if response.status < 400:
+                if response.status < 300:
                     return response, retries
+                if response.status < 400:
+                    url = self._redirect_target(response, url, body is None, hops)
+                    hops += 1
+                    continue
                 raw = await self.read_body(response, loop, deadline_at)
                 error = error_from_response(response.status, response.headers, raw, provider=self.provider)
                 response_headers = response.headers
-            delay = retry_delay(error, response_headers, retries, self.retry)
-            if isinstance(error, errors.APITimeoutError) and error.phase == "deadline":
-                delay = None
-            if delay is not None and deadline_at is not None and loop.time() + delay >= deadline_at:
-                delay = None
-            if delay is None:
-                error.attempts = retries + 1
-                raise error
-            await self.retry.sleep(delay)
+            await self.sleep_before_retry(error, response_headers, retries, loop, deadline_at)
             retries += 1
+
+    def _redirect_target(self, response: aiohttp.ClientResponse, url: URL, is_get: bool, hops: int) -> URL:
+        """Where a redirect may be followed to, or :class:`~modelport.RedirectError` if it may not."""
+        status = response.status
+        location = response.headers.get("location", "")
+        response.release()
+        target = url.join(URL(location)) if location else None
+        if target is None:
+            why = "without a Location header"
+        elif (target.scheme, target.host, target.port) != (url.scheme, url.host, url.port):
+            why = (
+                f"to another origin ({target.scheme}://{target.host}:{target.port}); it is not followed, so the "
+                "request's credentials stay with the host they were given for"
+            )
+        elif not is_get and status not in (307, 308):
+            why = "that would turn the POST into a GET; it is not followed"
+        elif hops >= MAX_REDIRECTS:
+            why = f"after {MAX_REDIRECTS} redirects; it is not followed"
+        else:
+            return target
+        raise errors.RedirectError(
+            f"{self.provider} answered {status} redirecting to {location or '(nowhere)'} {why}. If the service "
+            "has moved, point base_url (or azure_endpoint) at the new address.",
+            status_code=status,
+            location=location or None,
+            provider=self.provider,
+            request_id=request_id_from(response.headers),
+        )
+
+    async def sleep_before_retry(
+        self,
+        error: errors.APIError,
+        headers: Mapping[str, str],
+        retries: int,
+        loop: asyncio.AbstractEventLoop,
+        deadline_at: float | None,
+    ) -> None:
+        """Wait before the next attempt after ``error``, or raise ``error`` if there is none to make.
+
+        One rule for ``create`` and ``create_stream`` alike (see :func:`retry_delay`). When the wait would run
+        past the call's deadline, no attempt is made; a timeout then reports phase ``"deadline"``, because the
+        deadline, not the timeout, is what ended the call."""
+        delay = retry_delay(error, headers, retries, self.retry)
+        if isinstance(error, errors.APITimeoutError) and error.phase == "deadline":
+            delay = None
+        elif delay is not None and deadline_at is not None and loop.time() + delay >= deadline_at:
+            delay = None
+            if isinstance(error, errors.APITimeoutError):
+                _relabel_as_deadline(error, self.deadline)
+        if delay is None:
+            error.attempts = max(error.attempts, retries + 1)
+            raise error
+        await self.retry.sleep(delay)
 
     async def _attempt(
         self,
@@ -250,8 +318,8 @@ class Transport:
         try:
             async with timeout_at(wait_until):
                 if body is None:
-                    return await session.get(url, headers=headers)
-                return await session.post(url, data=body, headers=headers)
+                    return await session.get(url, headers=headers, allow_redirects=False)
+                return await session.post(url, data=body, headers=headers, allow_redirects=False)
         except aiohttp.ConnectionTimeoutError as exc:
             raise self.timeout_error("connect", exc) from exc
         except asyncio.TimeoutError as exc:
@@ -293,6 +361,13 @@ class Transport:
             "deadline": f"the call's deadline of {self.deadline} s passed",
         }[phase]
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+def _relabel_as_deadline(error: errors.APITimeoutError, deadline: float | None) -> None:
+    last = error.message
+    error.phase = "deadline"
+    error.message = f"the call's deadline of {deadline} s would pass before another attempt; the last one: {last}"
+    error.args = (error.message,)
 
 
 def _describe(exc: BaseException) -> str:

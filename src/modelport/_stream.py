@@ -21,7 +21,7 @@ import orjson
 
 from . import errors, events
 from ._assembly import Assembler
-from ._http import retry_delay, timeout_at
+from ._http import timeout_at
 from ._sse import SSEDecoder, SSEEvent
 from .cancellation import CancellationToken
 from .client import ChatCompletionStream
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
     from .client import Prepared, WireClient
 
 __all__ = ["WireStream"]
-
-
-def _only_comments(chunk: bytes) -> bool:
-    return all(not line.strip() or line.lstrip()[:1] == b":" for line in chunk.splitlines())
 
 
 class WireStream(ChatCompletionStream):
@@ -58,6 +54,7 @@ class WireStream(ChatCompletionStream):
         self._deadline_at: float | None = None
         self._wait = (0.0, "stream")
         self._progressed = True
+        self._answered = False
         self._cancelled = False
         self._first_token_at: float | None = None
 
@@ -106,27 +103,25 @@ class WireStream(ChatCompletionStream):
             self._close_response()
             raise
         except errors.APIError as exc:
-            if not self._yielded and not self._out and self._should_retry(exc):
-                self._close_response()
-                await self._client._transport.retry.sleep(self._retry_wait)
-                self._retries += 1
-                self._restart()
+            self._close_response()
+            if await self._retried(exc):
                 return
             self._finished = True
-            self._close_response()
-            exc.attempts = self._retries + exc.attempts
-            self._client._log_error(self._prepared, exc, self._loop or asyncio.get_running_loop())
+            exc.attempts = max(exc.attempts, self._retries + 1)
+            self._client._fail(self._prepared, exc, self._loop or asyncio.get_running_loop())
             raise
 
-    def _should_retry(self, exc: errors.APIError) -> bool:
-        if self._response is None:
-            return False  # the transport already retried the request itself
-        delay = retry_delay(exc, {}, self._retries, self._client._transport.retry)
-        if delay is None or (
-            self._deadline_at is not None and self._loop is not None and self._loop.time() + delay >= self._deadline_at
-        ):
+    async def _retried(self, exc: errors.APIError) -> bool:
+        """Start again after ``exc`` if the shared retry rule allows it and nothing has reached the caller (B-28).
+        A failure of the request itself was already retried by the transport."""
+        if not self._answered or self._yielded or self._out or self._loop is None:
             return False
-        self._retry_wait = delay
+        try:
+            await self._client._transport.sleep_before_retry(exc, {}, self._retries, self._loop, self._deadline_at)
+        except errors.APIError:
+            return False
+        self._retries += 1
+        self._restart()
         return True
 
     def _restart(self) -> None:
@@ -134,6 +129,7 @@ class WireStream(ChatCompletionStream):
         self._out = self._asm.out
         self._pos = 0
         self._decoder = SSEDecoder()
+        self._answered = False
 
     async def _open(self) -> None:
         client = self._client
@@ -152,14 +148,21 @@ class WireStream(ChatCompletionStream):
                 )
         if self._cancelled:
             raise asyncio.CancelledError
-        response, retries = await client._send(self._prepared, self._deadline_at)
-        self._retries += retries
+        response, self._retries = await client._send(self._prepared, self._deadline_at, self._retries)
         self._response = response
+        self._answered = True
         self._asm.request_id = request_id_from(response.headers)
         self._progressed = True
         content_type = response.headers.get("content-type", "")
         if "json" in content_type:
             await self._read_json_body(response)
+        elif "text/html" in content_type:
+            raise errors.ResponseValidationError(
+                f"{client.provider_name} answered a stream request with an HTML page, not an event stream "
+                "(a proxy, a login page, or a base_url that is not the API?)",
+                provider=client.provider_name,
+                request_id=self._asm.request_id,
+            )
 
     async def _read_json_body(self, response: aiohttp.ClientResponse) -> None:
         """A server that ignores ``stream: true`` and answers with one JSON body: accept it as the whole answer."""
@@ -186,7 +189,7 @@ class WireStream(ChatCompletionStream):
     async def _read_chunk(self) -> bytes:
         loop = self._loop
         assert loop is not None and self._response is not None
-        if self._progressed:  # keep-alives alone do not move the wait on
+        if self._progressed:  # only a whole event moves the wait on: not bytes, not keep-alive comments
             self._wait = self._client._transport.next_wait(loop.time(), self._deadline_at, "stream")
             self._progressed = False
         wait_until, phase = self._wait
@@ -224,8 +227,6 @@ class WireStream(ChatCompletionStream):
                     self._complete()
                     return
             self._mark_first_token()
-        elif not _only_comments(chunk):
-            self._progressed = True
 
     def _handle(self, event: SSEEvent) -> bool:
         """Feed one event to the assembler; True when the stream is complete."""

@@ -21,6 +21,8 @@ from yarl import URL
 from . import events
 from ._assembly import Assembler
 from ._http import Transport
+from ._redact import SecretValues, scrub_error
+from ._validate import unencodable_field
 from .cancellation import CancellationToken
 from .errors import (
     APIError,
@@ -207,6 +209,8 @@ class WireClient(ChatCompletionClient):
     """The shared create/stream pipeline for providers that speak over HTTP. Subclasses give the URL and auth."""
 
     provider_name = "openai"
+    _secrets: SecretValues = SecretValues()
+    """The credential values this client sends, scrubbed from every error it raises."""
 
     def __init__(
         self,
@@ -292,6 +296,7 @@ class WireClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
+        _check_token(cancellation_token)
         prepared = self._prepare(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
         if cancellation_token is None:
             return await self._create(prepared)
@@ -313,6 +318,7 @@ class WireClient(ChatCompletionClient):
 
         Use it as ``async with client.create_stream(...) as stream: async for chunk in stream``; a plain
         ``async for`` works too and closes the response as soon as the stream object is dropped."""
+        _check_token(cancellation_token)
         prepared = self._prepare(messages, tools, tool_choice, json_output, extra_create_args, stream=True)
         from ._stream import WireStream
 
@@ -333,6 +339,7 @@ class WireClient(ChatCompletionClient):
         request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
         ``tool_choice`` and the output schema. Raises what ``create`` would raise for bad input."""
         body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
+        encode_body(body)
         return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": body}
 
     def _prepare(
@@ -346,7 +353,7 @@ class WireClient(ChatCompletionClient):
         stream: bool,
     ) -> Prepared:
         body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
-        return Prepared(orjson.dumps(body), messages, tools, self._model, json_output)
+        return Prepared(encode_body(body), messages, tools, self._model, json_output)
 
     def _body(
         self,
@@ -363,22 +370,31 @@ class WireClient(ChatCompletionClient):
             create_args = {**self._create_args, **extra_create_args}
         else:
             create_args = self._create_args
-        body = openai_wire.build_request(
-            messages,
-            model=self._model,
-            model_info=self._model_info,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            create_args=create_args,
-            stream=stream,
-            profile=self._profile,
-            add_name_prefixes=self._add_name_prefixes,
-        )
-        return body
+        try:
+            return openai_wire.build_request(
+                messages,
+                model=self._model,
+                model_info=self._model_info,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                create_args=create_args,
+                stream=stream,
+                profile=self._profile,
+                add_name_prefixes=self._add_name_prefixes,
+            )
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            if isinstance(exc, InvalidRequestError):
+                raise
+            # A shape the checks above did not foresee: still the caller's input, and still nothing sent.
+            raise InvalidRequestError(
+                f"the request could not be built from the input: {type(exc).__name__}: {exc}"
+            ) from None
 
-    async def _send(self, prepared: Prepared, deadline_at: float | None) -> tuple[Any, int]:
-        return await self._transport.send(self._url(), prepared.body, await self._headers(), deadline_at=deadline_at)
+    async def _send(self, prepared: Prepared, deadline_at: float | None, retries: int = 0) -> tuple[Any, int]:
+        return await self._transport.send(
+            self._url(), prepared.body, await self._headers(), deadline_at=deadline_at, retries=retries
+        )
 
     async def _create(self, prepared: Prepared) -> CreateResult:
         loop = asyncio.get_running_loop()
@@ -386,31 +402,42 @@ class WireClient(ChatCompletionClient):
         deadline_at = self._transport.call_deadline(loop)
         retries = 0
         try:
-            response, retries = await self._send(prepared, deadline_at)
-            request_id = request_id_from(response.headers)
-            raw = await self._transport.read_body(response, loop, deadline_at)
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise ResponseValidationError(
-                    f"{self.provider_name} answered 200 with a body that is not JSON "
-                    f"({response.headers.get('content-type', 'no content type')})",
-                    provider=self.provider_name,
-                    request_id=request_id,
-                    body=raw[:2000],
-                ) from None
-            asm = Assembler(split_think_tags=self._profile.split_think_tags)
-            asm.request_id = request_id
-            openai_wire.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
+            while True:
+                response, retries = await self._send(prepared, deadline_at, retries)
+                try:
+                    asm = await self._read_response(response, loop, deadline_at)
+                    break
+                except APIError as exc:  # a body cut off, or an error inside a 200: retried by the same rule
+                    await self._transport.sleep_before_retry(exc, {}, retries, loop, deadline_at)
+                    retries += 1
             result = self._finish(asm, prepared)
         except APIError as exc:
-            if exc.attempts == 1 and retries:
-                exc.attempts = retries + 1
-            self._log_error(prepared, exc, loop)
+            exc.attempts = max(exc.attempts, retries + 1)
+            self._fail(prepared, exc, loop)
             raise
         if events.events_enabled():
             events.emit(events.LLMCallEvent(**self._event_fields(prepared, result, loop, retries)))
         return result
+
+    async def _read_response(
+        self, response: Any, loop: asyncio.AbstractEventLoop, deadline_at: float | None
+    ) -> Assembler:
+        request_id = request_id_from(response.headers)
+        raw = await self._transport.read_body(response, loop, deadline_at)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ResponseValidationError(
+                f"{self.provider_name} answered 200 with a body that is not JSON "
+                f"({response.headers.get('content-type', 'no content type')})",
+                provider=self.provider_name,
+                request_id=request_id,
+                body=raw[:2000],
+            ) from None
+        asm = Assembler(split_think_tags=self._profile.split_think_tags)
+        asm.request_id = request_id
+        openai_wire.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
+        return asm
 
     def _finish(self, asm: Assembler, prepared: Prepared) -> CreateResult:
         """The one finish step of ``create`` and ``create_stream``: result, content filter, output parsing, usage."""
@@ -448,8 +475,11 @@ class WireClient(ChatCompletionClient):
             "tools": [t["name"] if isinstance(t, Mapping) else t.name for t in prepared.tools],
         }
 
-    def _log_error(self, prepared: Prepared, exc: APIError, loop: asyncio.AbstractEventLoop) -> None:
-        if events.events_enabled():
+    def _fail(self, prepared: Prepared | None, exc: APIError, loop: asyncio.AbstractEventLoop) -> None:
+        """Every error leaves the client through here: the client's secrets are scrubbed from it and from its
+        cause chain, then it is logged as an event (when there is a call to speak of)."""
+        scrub_error(exc, self._secrets)
+        if prepared is not None and events.events_enabled():
             events.emit(
                 events.LLMCallErrorEvent(
                     model=prepared.model,
@@ -461,6 +491,21 @@ class WireClient(ChatCompletionClient):
                     latency_ms=round((loop.time() - prepared.started) * 1000, 3),
                 )
             )
+
+
+def _check_token(token: Any) -> None:
+    if token is not None and not isinstance(token, CancellationToken):
+        raise InvalidRequestError(
+            f"cancellation_token must be a modelport CancellationToken or None, not {type(token).__name__}"
+        )
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """The request body as JSON bytes, or :class:`InvalidRequestError` naming the field that JSON cannot hold."""
+    try:
+        return orjson.dumps(body)
+    except (TypeError, RecursionError) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise InvalidRequestError(unencodable_field(body) or f"the request cannot be encoded as JSON: {exc}") from None
 
 
 def _parse_output(model: type[BaseModel], result: CreateResult) -> BaseModel | None:

@@ -5,6 +5,7 @@
     ModelportError
     ├── APIError                          a call to a provider failed
     │   ├── APIStatusError                the server answered with an error (or sent one inside a stream)
+    │   │   ├── RedirectError                 3xx that is not followed (another host, or too many)
     │   │   ├── BadRequestError               400
     │   │   │   ├── ContextLengthExceededError    the prompt does not fit the context window
     │   │   │   └── ContentFilterError            the prompt (400) or the completion (200) was filtered
@@ -63,6 +64,7 @@ __all__ = [
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "RedirectError",
     "RequestTimeoutError",
     "RequestTooLargeError",
     "ResponseValidationError",
@@ -122,6 +124,16 @@ class APIStatusError(APIError):
         self.retry_after = retry_after
         self.in_stream = in_stream
         self.failed_generation = failed_generation
+
+
+class RedirectError(APIStatusError):
+    """The server answered with a redirect that modelport does not follow: to another host, scheme or port (the
+    request's credentials would go with it), one that would change a POST into a GET, or one too many. ``location``
+    is where it pointed; if the move is real, point ``base_url`` (or ``azure_endpoint``) there."""
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.location = location
 
 
 class BadRequestError(APIStatusError):

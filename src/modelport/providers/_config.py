@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._redact import RedactedHeaders, is_secret_header
 from ..components import ComponentConfigError
 from ..errors import InvalidRequestError
 
 __all__ = ["AzureClientConfig", "OpenAIClientConfig", "check_not_masked", "read_secret"]
 
 _MASKED = re.compile(r"^\*+$")
-SENSITIVE_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"})
 
 
 class _ClientConfig(BaseModel):
@@ -97,7 +97,7 @@ def saved_settings(settings: dict[str, Any], *, include_secrets: bool) -> dict[s
     saved = dict(settings)
     headers = saved.get("default_headers")
     if headers and not include_secrets:
-        saved["default_headers"] = {k: v for k, v in headers.items() if k.lower() not in SENSITIVE_HEADERS} or None
+        saved["default_headers"] = {k: v for k, v in headers.items() if not is_secret_header(k)} or None
     return saved
 
 
@@ -129,7 +129,7 @@ def shared_settings(
         "deadline": deadline,
         "model_info": model_info,
         "add_name_prefixes": add_name_prefixes,
-        "default_headers": dict(default_headers or {}) or None,
+        "default_headers": RedactedHeaders(default_headers) if default_headers else None,
         "verify_ssl": verify_ssl,
         **retry_settings(retry_policy),
     }

@@ -16,6 +16,7 @@ import aiohttp
 from yarl import URL
 
 from .._http import RetryPolicy
+from .._redact import RedactedHeaders, Secret, check_credential, check_headers, header_secrets
 from ..client import WireClient
 from ..components import Component
 from ..errors import InvalidRequestError
@@ -32,7 +33,7 @@ from ._config import (
     saved_settings,
     shared_settings,
 )
-from .openai import RedactedHeaders, Secret, base_headers, make_transport, resolve_model_info
+from .openai import base_headers, make_transport, resolve_model_info
 from .openai_wire import WireProfile
 
 __all__ = ["AzureOpenAIChatCompletionClient"]
@@ -133,8 +134,9 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
                     "no credentials: give api_key, azure_ad_token or azure_ad_token_provider, "
                     "or set AZURE_OPENAI_API_KEY"
                 )
-        self._api_key = Secret(api_key) if api_key else None
-        self._ad_token = Secret(azure_ad_token) if azure_ad_token else None
+        self._api_key = Secret(api_key, self._key_env or "api_key") if api_key else None
+        self._ad_token = Secret(azure_ad_token, "azure_ad_token") if azure_ad_token else None
+        checked_headers = check_headers(default_headers)
         self._token_provider = azure_ad_token_provider
         self._deployment = deployment
         self._api_version = version
@@ -177,7 +179,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
                 deadline=deadline,
                 model_info=model_info,
                 add_name_prefixes=add_name_prefixes,
-                default_headers=default_headers,
+                default_headers=checked_headers,
                 verify_ssl=verify_ssl,
                 retry_policy=self._transport.retry,
             ),
@@ -193,8 +195,9 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             headers["api-key"] = self._api_key.get()
         elif self._ad_token is not None:
             headers["authorization"] = f"Bearer {self._ad_token.get()}"
-        headers.update(default_headers or {})
+        headers.update(checked_headers)
         self._request_headers = headers
+        self._secrets = header_secrets(headers)
 
     def _url(self) -> URL:
         return self._endpoint
@@ -208,6 +211,9 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             token = await token
         if not isinstance(token, str) or not token:
             raise InvalidRequestError("azure_ad_token_provider returned no token")
+        check_credential(token, "the token from azure_ad_token_provider")
+        if token not in self._secrets:
+            self._secrets = header_secrets(self._request_headers, token)
         return RedactedHeaders({**self._request_headers, "authorization": f"Bearer {token}"})
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ from yarl import URL
 
 from .. import __version__
 from .._http import RetryPolicy, Transport
+from .._redact import RedactedHeaders, Secret, check_headers, header_secrets
 from ..client import WireClient
 from ..components import Component
 from ..errors import InvalidRequestError, ResponseValidationError
@@ -38,7 +39,15 @@ from ._config import (
 )
 from .openai_wire import WireProfile
 
-__all__ = ["ANTHROPIC_OPENAI_BASE_URL", "GEMINI_OPENAI_BASE_URL", "PRESETS", "OpenAIChatCompletionClient", "Preset"]
+__all__ = [
+    "ANTHROPIC_OPENAI_BASE_URL",
+    "GEMINI_OPENAI_BASE_URL",
+    "PRESETS",
+    "OpenAIChatCompletionClient",
+    "Preset",
+    "RedactedHeaders",
+    "Secret",
+]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
@@ -68,35 +77,6 @@ PRESETS: dict[str, Preset] = {
     "mistral": Preset("https://api.mistral.ai/v1", "MISTRAL_API_KEY", WireProfile("mistral", send_names=False)),
 }
 COMPATIBLE_PROFILE = WireProfile("openai-compatible")
-
-
-class Secret:
-    """A key that never shows itself in ``repr``, ``str``, logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-
-class RedactedHeaders(dict[str, str]):
-    """Request headers, prebuilt once per client, whose ``repr`` masks credentials."""
-
-    SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
-
-    def __repr__(self) -> str:
-        shown = {k: ("**********" if k.lower() in self.SENSITIVE else v) for k, v in self.items()}
-        return f"RedactedHeaders({shown!r})"
-
-    __str__ = __repr__
 
 
 def base_headers() -> RedactedHeaders:
@@ -238,7 +218,10 @@ class OpenAIChatCompletionClient(WireClient, Component):
             raise InvalidRequestError(
                 "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
             )
-        self._api_key = Secret(key) if key else None
+        self._api_key = Secret(key, self._key_env or "api_key") if key else None
+        checked_headers = check_headers(default_headers)
+        if organization is not None:
+            check_headers({"openai-organization": organization}, "organization")
         self.provider_name = preset_name
         transport = make_transport(
             preset_name,
@@ -270,7 +253,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
                 deadline=deadline,
                 model_info=model_info,
                 add_name_prefixes=add_name_prefixes,
-                default_headers=default_headers,
+                default_headers=checked_headers,
                 verify_ssl=verify_ssl,
                 retry_policy=self._transport.retry,
             ),
@@ -283,8 +266,9 @@ class OpenAIChatCompletionClient(WireClient, Component):
             headers["authorization"] = f"Bearer {self._api_key.get()}"
         if organization:
             headers["openai-organization"] = organization
-        headers.update(default_headers or {})
+        headers.update(checked_headers)
         self._request_headers = headers
+        self._secrets = header_secrets(headers)
 
     def _url(self) -> URL:
         return self._endpoint

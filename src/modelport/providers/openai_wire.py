@@ -11,14 +11,16 @@ system messages the model cannot take apart, and tool calls without their result
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from .._assembly import Assembler
+from .._validate import check_json_value
 from ..errors import CapabilityError, InvalidRequestError, ResponseValidationError
 from ..messages import (
     AssistantMessage,
@@ -96,15 +98,60 @@ _FORBIDDEN_ARGUMENTS = {
 _NAME_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
+def _whole(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: type(v) is int and low <= v <= high
+
+
+def _number(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: type(v) in (int, float) and math.isfinite(v) and low <= v <= high
+
+
+def _is_stop(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value))
+
+
+# What each typed argument must be, and how to say so. Others are checked only as JSON values.
+_ARGUMENT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "max_tokens": (_whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
+    "max_completion_tokens": (_whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
+    "temperature": (_number(0, 2), "a number from 0 to 2"),
+    "top_p": (_number(0, 1), "a number from 0 to 1"),
+    "frequency_penalty": (_number(-2, 2), "a number from -2 to 2"),
+    "presence_penalty": (_number(-2, 2), "a number from -2 to 2"),
+    "seed": (_whole(-(2**63), 2**63 - 1), "a whole number that fits in 64 bits"),
+    "top_logprobs": (_whole(0, 20), "a whole number from 0 to 20"),
+    "logprobs": (lambda v: type(v) is bool, "true or false"),
+    "parallel_tool_calls": (lambda v: type(v) is bool, "true or false"),
+    "store": (lambda v: type(v) is bool, "true or false"),
+    "stop": (_is_stop, "a str or a list of str"),
+    "user": (lambda v: isinstance(v, str), "a str"),
+    "reasoning_effort": (lambda v: isinstance(v, str), "a str such as 'low', 'medium' or 'high'"),
+    "extra_body": (lambda v: isinstance(v, Mapping), "a dict"),
+    "response_format": (lambda v: isinstance(v, Mapping), "a dict (or pass json_output=...)"),
+    "logit_bias": (lambda v: isinstance(v, Mapping), "a dict of token ids to numbers from -100 to 100"),
+    "metadata": (lambda v: isinstance(v, Mapping), "a dict"),
+    "stream_options": (lambda v: isinstance(v, Mapping), "a dict"),
+}
+
+
 def validate_create_args(args: Mapping[str, Any], *, where: str = "create argument") -> None:
-    for key in args:
+    """Every argument known, of its type and range, and sendable as JSON; else an error naming it."""
+    if not isinstance(args, Mapping):
+        raise InvalidRequestError(f"{where}s must be a dict, not {type(args).__name__}")
+    for key, value in args.items():
         if key in _FORBIDDEN_ARGUMENTS:
             raise InvalidRequestError(f"{where} {key!r} is not allowed: {_FORBIDDEN_ARGUMENTS[key]}")
         if key not in CREATE_ARGUMENTS:
             raise InvalidRequestError(f"unknown {where} {key!r}; provider-specific fields go in extra_body={{...}}")
-    extra = args.get("extra_body")
-    if extra is not None and not isinstance(extra, Mapping):
-        raise InvalidRequestError(f"{where} 'extra_body' must be a dict, not {type(extra).__name__}")
+        rule = _ARGUMENT_RULES.get(key)
+        if rule is not None and value is not None and not rule[0](value):
+            raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {_shown(value)}")
+        check_json_value(value, f"{where} {key!r}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def build_request(
@@ -161,6 +208,8 @@ def _choice_name(tool_choice: Any) -> str:
 def _messages(
     messages: Sequence[Any], info: ModelInfo, profile: WireProfile, add_name_prefixes: bool
 ) -> list[dict[str, Any]]:
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
+        raise InvalidRequestError(f"messages must be a list of messages, not {type(messages).__name__}")
     if not messages:
         raise InvalidRequestError("messages: at least one message is required")
     out: list[dict[str, Any]] = []
@@ -214,6 +263,8 @@ def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, p
     content = message.content
     if isinstance(content, str):
         wire: Any = f"{message.source} said:\n{content}" if prefix else content
+    elif not isinstance(content, list):
+        raise InvalidRequestError(f"messages[{i}].content must be a str or a list, not {type(content).__name__}")
     else:
         wire = []
         if prefix:
@@ -227,6 +278,8 @@ def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, p
                         f"messages[{i}].content[{j}]: an image was given but the model does not support vision "
                         "(model_info['vision'] is False)"
                     )
+                if not part.data_uri:
+                    raise InvalidRequestError(f"messages[{i}].content[{j}]: the image has neither data nor a url")
                 image: dict[str, Any] = {"url": part.data_uri}
                 if part.detail != "auto":
                     image["detail"] = part.detail
@@ -244,9 +297,15 @@ def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, p
 def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[str, Any]:
     if isinstance(message.content, str):
         return {"role": "assistant", "content": message.content}
+    if not isinstance(message.content, list):
+        raise InvalidRequestError(
+            f"messages[{i}].content must be a str or a list of FunctionCall, not {type(message.content).__name__}"
+        )
     calls = []
     for j, call in enumerate(message.content):
-        if not TOOL_NAME_PATTERN.match(call.name):
+        if not isinstance(call, FunctionCall):
+            raise InvalidRequestError(f"messages[{i}].content[{j}] must be a FunctionCall, not {type(call).__name__}")
+        if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
             raise InvalidRequestError(
                 f"messages[{i}].content[{j}]: tool call name {call.name!r} is invalid: it "
                 "must be 1 to 64 characters of letters, digits, '_' or '-'"
@@ -271,10 +330,12 @@ def _tools(tools: Sequence[Tool | ToolSchema], info: ModelInfo, profile: WirePro
         raise CapabilityError(
             "tools were given but the model does not support function calling (model_info['function_calling'] is False)"
         )
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
+        raise InvalidRequestError(f"tools must be a list of tools, not {type(tools).__name__}")
     out = []
     seen: set[str] = set()
     for i, tool in enumerate(tools):
-        schema: Mapping[str, Any] = tool if isinstance(tool, Mapping) else tool.schema
+        schema = _tool_schema(tool, i)
         name = schema.get("name")
         if not isinstance(name, str) or not TOOL_NAME_PATTERN.match(name):
             raise InvalidRequestError(
@@ -285,6 +346,8 @@ def _tools(tools: Sequence[Tool | ToolSchema], info: ModelInfo, profile: WirePro
         seen.add(name)
         function: dict[str, Any] = {"name": name}
         description = schema.get("description")
+        if description is not None and not isinstance(description, str):
+            raise InvalidRequestError(f"tools[{i}].description must be a str, not {type(description).__name__}")
         if description:
             limit = profile.max_tool_description
             if limit is not None and len(description) > limit:
@@ -294,6 +357,12 @@ def _tools(tools: Sequence[Tool | ToolSchema], info: ModelInfo, profile: WirePro
                 )
             function["description"] = description
         parameters = schema.get("parameters")
+        if parameters is not None:
+            if not isinstance(parameters, Mapping):
+                raise InvalidRequestError(
+                    f"tools[{i}].parameters must be a JSON schema object (a dict), not {type(parameters).__name__}"
+                )
+            check_json_value(parameters, f"tools[{i}].parameters")
         strict = bool(schema.get("strict"))
         if parameters is not None:
             function["parameters"] = strict_schema(parameters) if strict else parameters
@@ -301,6 +370,16 @@ def _tools(tools: Sequence[Tool | ToolSchema], info: ModelInfo, profile: WirePro
             function["strict"] = True
         out.append({"type": "function", "function": function})
     return out
+
+
+def _tool_schema(tool: Any, i: int) -> Mapping[str, Any]:
+    """The schema of ``tools[i]``: a ``ToolSchema`` dict, or a ``Tool``'s ``schema``."""
+    if isinstance(tool, Mapping):
+        return tool
+    schema = getattr(tool, "schema", None)
+    if not isinstance(schema, Mapping):
+        raise InvalidRequestError(f"tools[{i}] must be a Tool or a ToolSchema dict, not {type(tool).__name__}")
+    return schema
 
 
 def _tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> Any:
@@ -325,18 +404,22 @@ def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> di
             )
         return {"type": "json_object"}
     if isinstance(json_output, type) and issubclass(json_output, BaseModel):
+        if json_output is BaseModel:
+            raise InvalidRequestError("json_output must be a subclass of pydantic.BaseModel, not BaseModel itself")
         if not info.get("structured_output", False):
             raise CapabilityError(
                 f"json_output={json_output.__name__} was given but the model does not support "
                 "structured output (model_info['structured_output'] is False)"
             )
+        try:
+            schema = json_output.model_json_schema()
+        except Exception as exc:  # pydantic refuses some types (callables, arbitrary classes) with its own errors
+            raise InvalidRequestError(
+                f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
+            ) from None
         return {
             "type": "json_schema",
-            "json_schema": {
-                "name": _name(json_output.__name__),
-                "schema": strict_schema(json_output.model_json_schema()),
-                "strict": True,
-            },
+            "json_schema": {"name": _name(json_output.__name__), "schema": strict_schema(schema), "strict": True},
         }
     raise InvalidRequestError(f"json_output must be True, False, None or a pydantic model class, not {json_output!r}")
 
