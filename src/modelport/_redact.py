@@ -201,8 +201,7 @@ def _scrub(error: BaseException, secrets: tuple[str, ...], seen: set[int]) -> No
         else:
             error.__cause__ = _stand_in(cause, secrets)
     context = error.__context__
-    if context is not None and context is not cause:
-        if isinstance(context, ModelportError):
-            _scrub(context, secrets, seen)
-        else:
-            error.__context__ = None
+    if isinstance(context, ModelportError):
+        _scrub(context, secrets, seen)
+    elif context is not None:
+        error.__context__ = None  # an HTTP library's exception, or the cause just replaced by its stand-in

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "AssistantMessage",
@@ -62,6 +62,20 @@ class Image(BaseModel):
     height: int | None = None
     detail: Literal["auto", "low", "high"] = "auto"
 
+    @model_validator(mode="after")
+    def _check_source(self) -> Image:
+        """Exactly one source, and one a provider can use: base64 that decodes, or an http(s) or data URL."""
+        if (self.data is None) == (self.url is None):
+            raise ValueError("an Image needs exactly one of data (base64 bytes) or url")
+        if not self.media_type.startswith("image/"):
+            raise ValueError(f"media_type must be an image/* type, got {self.media_type!r}")
+        if self.data is not None:
+            if not self.data or not _is_base64(self.data):
+                raise ValueError("data is not valid base64 (use Image.from_bytes or Image.from_file for raw bytes)")
+        elif not self.url or not self.url.lower().startswith(("http://", "https://", "data:image/")):
+            raise ValueError(f"url must be an http:// or https:// URL (or a data:image/ URL), got {self.url[:40]!r}")
+        return self
+
     @classmethod
     def from_bytes(cls, data: bytes, media_type: str | None = None, *, detail: str = "auto") -> Image:
         sniffed, size = _sniff_image(data)
@@ -103,6 +117,14 @@ class Image(BaseModel):
         if self.data is None:
             return self.url or ""
         return f"data:{self.media_type};base64,{self.data}"
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _sniff_image(data: bytes) -> tuple[str | None, tuple[int, int] | None]:
