@@ -220,6 +220,7 @@ def _messages(
         if pending_calls and not isinstance(message, FunctionExecutionResultMessage):
             _check_results_given(pending_calls)
         if isinstance(message, SystemMessage):
+            _check_str(message.content, f"messages[{i}].content")
             if single_system and system_at is not None:
                 if out[-1] is not out[system_at]:
                     raise InvalidRequestError(
@@ -237,7 +238,11 @@ def _messages(
             if isinstance(message.content, list):
                 pending_calls = {call.id: i for call in message.content}
         elif isinstance(message, FunctionExecutionResultMessage):
-            for result in message.content:
+            if not isinstance(message.content, list):
+                raise InvalidRequestError(f"messages[{i}].content must be a list of FunctionExecutionResult")
+            for j, result in enumerate(message.content):
+                _check_str(getattr(result, "call_id", None), f"messages[{i}].content[{j}].call_id")
+                _check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
                 pending_calls.pop(result.call_id, None)
                 out.append({"role": "tool", "tool_call_id": result.call_id, "content": result.content})
         else:
@@ -259,8 +264,23 @@ def _name(source: str) -> str:
     return _NAME_INVALID.sub("_", source)[:64]
 
 
+def _check_str(value: Any, field: str) -> None:
+    """A field that must be text, checked where pydantic could have been bypassed (``model_construct``); a lone
+    surrogate is never valid text, even where the text would be rewritten (a message name)."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{field} must be a str, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                f"{field} contains a lone surrogate character, which is not valid Unicode"
+            ) from None
+
+
 def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, prefix: bool) -> dict[str, Any]:
     content = message.content
+    _check_str(message.source, f"messages[{i}].source")
     if isinstance(content, str):
         wire: Any = f"{message.source} said:\n{content}" if prefix else content
     elif not isinstance(content, list):
@@ -278,8 +298,11 @@ def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, p
                         f"messages[{i}].content[{j}]: an image was given but the model does not support vision "
                         "(model_info['vision'] is False)"
                     )
-                if not part.data_uri:
-                    raise InvalidRequestError(f"messages[{i}].content[{j}]: the image has neither data nor a url")
+                if not part.data_uri or part.detail not in ("auto", "low", "high"):
+                    raise InvalidRequestError(
+                        f"messages[{i}].content[{j}]: the image has no data nor url, or a detail other than "
+                        "'auto', 'low' or 'high' (was it made with model_construct?)"
+                    )
                 image: dict[str, Any] = {"url": part.data_uri}
                 if part.detail != "auto":
                     image["detail"] = part.detail
@@ -295,6 +318,8 @@ def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, p
 
 
 def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[str, Any]:
+    if message.thought is not None:
+        _check_str(message.thought, f"messages[{i}].thought")
     if isinstance(message.content, str):
         return {"role": "assistant", "content": message.content}
     if not isinstance(message.content, list):
@@ -305,6 +330,8 @@ def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[
     for j, call in enumerate(message.content):
         if not isinstance(call, FunctionCall):
             raise InvalidRequestError(f"messages[{i}].content[{j}] must be a FunctionCall, not {type(call).__name__}")
+        _check_str(call.id, f"messages[{i}].content[{j}].id")
+        _check_str(call.arguments, f"messages[{i}].content[{j}].arguments")
         if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
             raise InvalidRequestError(
                 f"messages[{i}].content[{j}]: tool call name {call.name!r} is invalid: it "
@@ -417,6 +444,7 @@ def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> di
             raise InvalidRequestError(
                 f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
             ) from None
+        check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
         return {
             "type": "json_schema",
             "json_schema": {"name": _name(json_output.__name__), "schema": strict_schema(schema), "strict": True},
