@@ -348,3 +348,19 @@ async def test_create_and_stream_retry_the_same_failures(server: FakeServer, mak
     else:
         assert create_outcome[2] == stream_outcome[2] == 1
         assert create_outcome[0] != "ok" and stream_outcome[0] != "ok"
+
+
+async def test_json_output_with_tools_answered_by_tool_calls_returns_the_calls(server: FakeServer,
+                                                                               make_client: Any) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        city: str
+
+    tool = {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    client = make_client()
+    result = await client.create(HELLO, tools=[tool], json_output=Answer)
+    streamed = (await collect(client, tools=[tool], json_output=Answer))[1]
+    for answer in (result, streamed):
+        assert answer.finish_reason == "function_calls" and answer.parsed is None
+        assert isinstance(answer.content, list) and answer.content[0].name == "get_weather"

@@ -454,7 +454,12 @@ class WireClient(ChatCompletionClient):
                 partial=result,
             )
         json_output = prepared.json_output
-        if isinstance(json_output, type) and issubclass(json_output, BaseModel) and result.refusal is None:
+        if (
+            isinstance(json_output, type)
+            and issubclass(json_output, BaseModel)
+            and result.refusal is None
+            and isinstance(result.content, str)  # an answer of tool calls has no output to parse
+        ):
             result.parsed = _parse_output(json_output, result)
         return result
 
