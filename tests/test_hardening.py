@@ -4,6 +4,7 @@ one retry rule for create and stream, and a deadline that ends a call says so.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import traceback
@@ -55,10 +56,8 @@ def reachable_text(root: Any) -> str:
         if isinstance(obj, (bytes, bytearray)):
             found.append(bytes(obj).decode("latin-1"))
             return
-        try:
+        with contextlib.suppress(Exception):  # a repr that fails hides nothing
             found.append(repr(obj))
-        except Exception:  # noqa: BLE001 - a repr that fails hides nothing
-            pass
         if isinstance(obj, BaseException):
             for link in (obj.__cause__, obj.__context__, obj.args):
                 visit(link, depth + 1)
@@ -271,7 +270,7 @@ def test_a_key_that_http_cannot_carry_is_refused_when_the_client_is_built(key: s
 
 def test_a_key_from_the_environment_with_a_newline_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", API_KEY + "\n")
-    with pytest.raises(mp.InvalidRequestError, match="MY_KEY.*white space"):
+    with pytest.raises(mp.InvalidRequestError, match=r"MY_KEY.*white space"):
         OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", api_key_env="MY_KEY")
 
 
