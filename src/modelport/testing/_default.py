@@ -83,30 +83,114 @@ def usage(prompt: int, completion_tokens: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
 
 
-def instance_of(schema: dict[str, Any], defs: dict[str, Any] | None = None, word: str = "example") -> Any:
-    """A small JSON value that satisfies ``schema`` (objects, arrays, enums, scalars, ``$ref``, ``anyOf``): defaults
-    where the schema has them, and ``word`` for strings."""
-    defs = defs if defs is not None else schema.get("$defs", {})
+MAX_DEPTH = 8
+"""Nesting depth (objects, arrays, ``$ref`` hops) past which :func:`instance_of` builds the smallest value."""
+_HARD_DEPTH = 64
+_SCALARS: dict[Any, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
+
+
+def instance_of(schema: Any, defs: dict[str, Any] | None = None, word: str = "example") -> Any:
+    """A small JSON value that satisfies ``schema`` (objects, arrays, enums, scalars, ``$ref``, ``anyOf``/``oneOf``/
+    ``allOf``): defaults where the schema has them, and ``word`` for strings.
+
+    It always terminates: past :data:`MAX_DEPTH` levels (a recursive ``$ref``, as a pydantic model that contains a
+    list of itself) it builds the smallest value instead: an empty array, ``null`` where allowed, an object with only
+    its required properties. A schema that is not a dict is tolerated: a type name (``"string"``) gives a value of
+    that type, ``True`` gives ``word``, anything else ``None``."""
+    root = schema if isinstance(schema, dict) else {}
+    if defs is None:
+        defs = root.get("$defs") or root.get("definitions") or {}
+    return _instance(schema, _Refs(root, defs), word, 0)
+
+
+class _Refs:
+    """Resolves ``$ref``: a JSON pointer into the root schema (``#``, ``#/$defs/Node``), else a name in ``defs``."""
+
+    def __init__(self, root: dict[str, Any], defs: Any) -> None:
+        self.root = root
+        self.defs = defs if isinstance(defs, dict) else {}
+
+    def resolve(self, ref: Any) -> Any:
+        if not isinstance(ref, str):
+            return {}
+        if ref.startswith("#"):
+            target: Any = self.root
+            for part in ref[1:].split("/"):
+                if not part:
+                    continue
+                part = part.replace("~1", "/").replace("~0", "~")
+                if not isinstance(target, dict) or part not in target:
+                    target = None
+                    break
+                target = target[part]
+            if target is not None:
+                return target
+        return self.defs.get(ref.rsplit("/", 1)[-1], {})
+
+
+def _instance(schema: Any, refs: _Refs, word: str, depth: int) -> Any:
+    """``instance_of`` at nesting ``depth``; past ``MAX_DEPTH`` it prefers the smallest value."""
+    if not isinstance(schema, dict):
+        return _non_dict(schema, word)
+    if depth > _HARD_DEPTH:
+        return None
+    small = depth >= MAX_DEPTH
     if "default" in schema:
         return schema["default"]
     if "$ref" in schema:
-        return instance_of(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs, word)
-    if "enum" in schema:
+        return _instance(refs.resolve(schema["$ref"]), refs, word, depth + 1)
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
-    if "anyOf" in schema:
-        options = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
-        return instance_of(options[0], defs, word)
-    kind = schema.get("type")
+    for key in ("anyOf", "oneOf", "allOf"):
+        listed = schema.get(key)
+        options = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+        if options:
+            return _instance(_pick(options, small), refs, word, depth + 1)
+    return _typed(schema, _kind(schema.get("type"), small), refs, word, depth, small)
+
+
+def _non_dict(schema: Any, word: str) -> Any:
+    if schema is True:
+        return word
+    if isinstance(schema, str):
+        return {"string": word, "object": {}, "array": []}.get(schema, _SCALARS.get(schema, word))
+    return None
+
+
+def _pick(options: list[dict[str, Any]], small: bool) -> dict[str, Any]:
+    """The option to build: ``null`` when small and allowed, else the first that is not ``null``."""
+    nulls = [s for s in options if s.get("type") == "null"]
+    if small and nulls:
+        return nulls[0]
+    return next((s for s in options if s.get("type") != "null"), options[0])
+
+
+def _kind(kind: Any, small: bool) -> Any:
     if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object":
-        return {name: instance_of(sub, defs, word) for name, sub in schema.get("properties", {}).items()}
+        if small and "null" in kind:
+            return "null"
+        return next((k for k in kind if k != "null"), "null")
+    return kind
+
+
+def _typed(schema: dict[str, Any], kind: Any, refs: _Refs, word: str, depth: int, small: bool) -> Any:
+    if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        if small:
+            required = schema.get("required")
+            needed: list[Any] = required if isinstance(required, list) else []
+            properties = {name: sub for name, sub in properties.items() if name in needed}
+        return {name: _instance(sub, refs, word, depth + 1) for name, sub in properties.items()}
     if kind == "array":
-        return [instance_of(schema.get("items", {}), defs, word)]
-    scalars: dict[Any, Any] = {"string": word, "integer": 1, "number": 1.5, "boolean": True, "null": None}
-    return scalars.get(kind, word)
+        if small:
+            return []
+        return [_instance(schema.get("items", {}), refs, word, depth + 1)]
+    if kind == "string":
+        return word
+    return _SCALARS.get(kind, word) if isinstance(kind, str) else word
 
 
 def _topic(messages: list[dict[str, Any]]) -> str:
@@ -122,31 +206,51 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
             content = message.get("content")
             if isinstance(content, str):
                 return content
-            return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            parts = content if isinstance(content, list) else []
+            return " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text")
     return ""
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a dict, else an empty one: the default model reads any body without raising."""
+    return value if isinstance(value, dict) else {}
+
+
+def _functions(tools: Any) -> list[dict[str, Any]]:
+    """The ``function`` part of each well-formed tool definition in ``tools``."""
+    if not isinstance(tools, list):
+        return []
+    return [t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)]
+
+
+def _tool_call(functions: list[dict[str, Any]], choice: Any, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A call of the first function (or the one ``tool_choice`` names) with arguments made from its schema; a
+    ``parameters`` that is not a dict is read as an empty object schema."""
+    tool = functions[0]
+    if isinstance(choice, dict):
+        name = _dict(choice.get("function")).get("name")
+        tool = next((f for f in functions if f.get("name") == name), tool)
+    parameters = tool.get("parameters")
+    schema = parameters if isinstance(parameters, dict) and parameters else {"type": "object"}
+    arguments = orjson.dumps(instance_of(schema, word=_topic(messages))).decode()
+    name = tool.get("name") if isinstance(tool.get("name"), str) else "tool"
+    return {"id": "call_fake_0", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
 def _answer(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
-    messages = body.get("messages") or []
-    tools = body.get("tools") or []
+    raw_messages = body.get("messages")
+    messages = [m for m in raw_messages if isinstance(m, dict)] if isinstance(raw_messages, list) else []
+    functions = _functions(body.get("tools"))
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
         results = [m.get("content", "") for m in messages if m.get("role") == "tool"]
         return "The tool said: " + "; ".join(str(r) for r in results[-3:]), None
     choice = body.get("tool_choice")
-    if tools and choice != "none":
-        tool = tools[0]["function"]
-        if isinstance(choice, dict):
-            name = (choice.get("function") or {}).get("name")
-            tool = next((t["function"] for t in tools if t["function"]["name"] == name), tool)
-        schema = tool.get("parameters") or {"type": "object"}
-        arguments = orjson.dumps(instance_of(schema, word=_topic(messages))).decode()
-        return "", [
-            {"id": "call_fake_0", "type": "function", "function": {"name": tool["name"], "arguments": arguments}}
-        ]
-    response_format = body.get("response_format") or {}
+    if functions and choice != "none":
+        return "", [_tool_call(functions, choice, messages)]
+    response_format = _dict(body.get("response_format"))
     if response_format.get("type") == "json_schema":
-        schema = response_format["json_schema"]["schema"]
+        schema = _dict(response_format.get("json_schema")).get("schema", {})
         return orjson.dumps(instance_of(schema, word=_topic(messages))).decode(), None
     if response_format.get("type") == "json_object":
         return orjson.dumps({"answer": _last_user_text(messages)}).decode(), None
@@ -208,11 +312,16 @@ def default_reply(request: RecordedRequest) -> Reply:
         body = orjson.loads(request.body)
     except orjson.JSONDecodeError:
         return Reply.json({"error": {"message": "the body is not JSON", "type": "invalid_request_error"}}, status=400)
-    model = body.get("model") or MODEL_ECHO
+    if not isinstance(body, dict):
+        return Reply.json(
+            {"error": {"message": "the body is not a JSON object", "type": "invalid_request_error"}}, status=400
+        )
+    model = body.get("model")
+    model = model if isinstance(model, str) and model else MODEL_ECHO
     text, calls = _answer(body)
     prompt_tokens = max(1, len(request.body) // 4)
     if body.get("stream"):
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = bool(_dict(body.get("stream_options")).get("include_usage"))
         return _stream(text, calls, model, include_usage, prompt_tokens)
     return Reply.json(
         completion(
