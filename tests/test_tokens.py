@@ -80,7 +80,8 @@ def test_client_counts_match_the_cookbook(model: str, expected: int) -> None:
 def test_image_tokens_match_openai_vision_pricing(size: tuple[int, int], detail: str, expected: int) -> None:
     # OpenAI's vision guide ("Calculating costs"): 1024x1024 at high detail costs 765 tokens, 2048x4096 costs 1105,
     # and any image at low detail costs 85.
-    assert image_tokens(Image(url="https://example.com/a.png", width=size[0], height=size[1], detail=detail)) == expected  # type: ignore[arg-type]
+    image = Image(url="https://example.com/a.png", width=size[0], height=size[1], detail=detail)  # type: ignore[arg-type]
+    assert image_tokens(image) == expected
 
 
 OFFLINE_SCRIPT = """

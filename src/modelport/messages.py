@@ -73,7 +73,7 @@ class Image(BaseModel):
             if not self.data or not _is_base64(self.data):
                 raise ValueError("data is not valid base64 (use Image.from_bytes or Image.from_file for raw bytes)")
         elif not self.url or not self.url.lower().startswith(("http://", "https://", "data:image/")):
-            raise ValueError(f"url must be an http:// or https:// URL (or a data:image/ URL), got {self.url[:40]!r}")
+            raise ValueError(f"url must be an http:// or https:// URL (or a data:image/ URL), got {self.url!r:.40}")
         elif self.url[:5].lower() == "data:":
             header, _, payload = self.url.partition(",")
             if not header.endswith(";base64") or not payload or not _is_base64(payload):
