@@ -167,14 +167,16 @@ async def test_B27_keepalive_comments_split_across_reads_are_not_progress(server
 # -- 4, 5. no key reachable from an error --
 
 class RawServer:
-    """A loopback server that answers every connection with fixed bytes (a malformed status line)."""
+    """A loopback server that answers every connection with fixed bytes (a malformed status line, or nothing)."""
 
     def __init__(self, answer: bytes) -> None:
         self.answer = answer
         self.server: asyncio.base_events.Server | None = None
+        self.connections = 0
 
     async def __aenter__(self) -> str:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
             await reader.readuntil(b"\r\n\r\n")
             writer.write(self.answer)
             await writer.drain()

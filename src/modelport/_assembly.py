@@ -43,6 +43,8 @@ _FINISH: dict[str, FinishReasons] = {
 }
 
 _OPEN, _CLOSE = "<think>", "</think>"
+_MAX_LEADING_SPACE = 32
+"""White space held back at the start while waiting to see whether ``<think>`` follows; past it, it is answer."""
 _START, _THINK, _AFTER = 0, 1, 2
 
 
@@ -60,10 +62,13 @@ class _ThinkSplitter:
         if self.state == _START:
             self.buf += text
             stripped = self.buf.lstrip()
-            if not stripped or (_OPEN.startswith(stripped) and stripped != _OPEN):
+            if not stripped and len(self.buf) <= _MAX_LEADING_SPACE:
+                return [], False
+            if stripped and _OPEN.startswith(stripped) and stripped != _OPEN:
                 return [], False
             if not stripped.startswith(_OPEN):
-                return [(False, self.buf)], True
+                buf, self.buf = self.buf, ""
+                return [(False, buf)], True
             self.state, self.buf = _THINK, ""
             return self._think(stripped[len(_OPEN) :])
         if self.state == _THINK:
@@ -254,7 +259,8 @@ class Assembler:
         raw = choice.finish_raw
         finish: FinishReasons = _FINISH.get(raw, "unknown") if raw else "unknown"
         if calls:
-            finish = "function_calls"
+            # A call cut off at the token limit is not a call to run: the result says "length", as the provider did.
+            finish = "length" if finish == "length" else "function_calls"
             if text.strip():
                 thought = f"{thought}\n{text}" if thought else text
         elif finish == "function_calls":

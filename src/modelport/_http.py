@@ -39,6 +39,7 @@ __all__ = ["RetryPolicy", "Transport", "parse_retry_after", "retry_delay", "time
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 MAX_REDIRECTS = 5
+STALE_CONNECTION_RETRIES = 3
 
 
 @dataclass
@@ -314,20 +315,32 @@ class Transport:
         headers: Mapping[str, str],
         deadline_at: float | None,
     ) -> aiohttp.ClientResponse:
+        """One attempt: send the request and read the response head.
+
+        A pooled connection that the server had already closed (llama.cpp's server closes after every streamed
+        response while its headers say keep-alive) fails before any byte of the response arrives. That is not a
+        failure of the server: the request is sent again at once on another connection, without back-off and
+        without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times)."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
-        try:
-            async with timeout_at(wait_until):
-                if body is None:
-                    return await session.get(url, headers=headers, allow_redirects=False)
-                return await session.post(url, data=body, headers=headers, allow_redirects=False)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise self.timeout_error("connect", exc) from exc
-        except asyncio.TimeoutError as exc:
-            raise self.timeout_error(phase, exc) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise errors.APIConnectionError(
-                f"could not reach {self.provider}: {_describe(exc)}", provider=self.provider
-            ) from exc
+        stale_retries = 0
+        while True:
+            reusing = _has_idle_connections(session)
+            try:
+                async with timeout_at(wait_until):
+                    if body is None:
+                        return await session.get(url, headers=headers, allow_redirects=False)
+                    return await session.post(url, data=body, headers=headers, allow_redirects=False)
+            except aiohttp.ConnectionTimeoutError as exc:
+                raise self.timeout_error("connect", exc) from exc
+            except asyncio.TimeoutError as exc:
+                raise self.timeout_error(phase, exc) from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                if reusing and stale_retries < STALE_CONNECTION_RETRIES and _closed_before_answering(exc):
+                    stale_retries += 1
+                    continue
+                raise errors.APIConnectionError(
+                    f"could not reach {self.provider}: {_describe(exc)}", provider=self.provider
+                ) from exc
 
     async def read_body(
         self, response: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop, deadline_at: float | None
@@ -361,6 +374,18 @@ class Transport:
             "deadline": f"the call's deadline of {self.deadline} s passed",
         }[phase]
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+def _has_idle_connections(session: aiohttp.ClientSession) -> bool:
+    """Whether the pool holds an idle connection, which the next request may reuse."""
+    return bool(getattr(session.connector, "_conns", None))
+
+
+def _closed_before_answering(exc: BaseException) -> bool:
+    """The connection was found closed while the request was being written, or before any byte of the answer."""
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
+        return True
+    return isinstance(exc, aiohttp.ClientOSError) and "Can not write request body" in str(exc)
 
 
 def _relabel_as_deadline(error: errors.APITimeoutError, deadline: float | None) -> None:

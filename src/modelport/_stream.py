@@ -62,6 +62,10 @@ class WireStream(ChatCompletionStream):
         return self
 
     async def __anext__(self) -> str | CreateResult:
+        if self._cancelled:  # nothing after a cancel, not even a chunk that had already arrived
+            self._finished = True
+            self._out.clear()
+            raise asyncio.CancelledError
         while self._pos >= len(self._out):
             if self._result is not None:
                 result, self._result = self._result, None

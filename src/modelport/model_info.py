@@ -228,6 +228,7 @@ _LISTING_WINDOW_KEYS = (
     "context_length",
     "context_window",
     "max_context_length",
+    "max_input_tokens",
     "n_ctx",
     "input_token_limit",
 )
@@ -253,8 +254,9 @@ class ModelListing:
 
 
 def _listing_window(entry: dict[str, Any]) -> int | None:
-    """vLLM ``max_model_len``; OpenRouter and LM Studio ``context_length``; Groq ``context_window``; llama.cpp
-    ``meta.n_ctx_train``; OpenRouter ``top_provider.context_length``."""
+    """vLLM ``max_model_len``; OpenRouter and LM Studio ``context_length``; Groq ``context_window``; LiteLLM
+    ``max_input_tokens``; llama.cpp ``meta.n_ctx`` (the window each slot really serves), else ``meta.n_ctx_train``
+    (what the model was trained for); OpenRouter ``top_provider.context_length``."""
     for source in (entry, entry.get("meta") or {}, entry.get("top_provider") or {}):
         if not isinstance(source, dict):
             continue

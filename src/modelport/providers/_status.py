@@ -55,7 +55,7 @@ _QUOTA_PATTERNS = re.compile(
     r"exceeded your current quota|billing|insufficient_quota|credit|request too large", re.IGNORECASE
 )
 _HTML_TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-ms-request-id")
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-ms-request-id", "x-litellm-call-id")
 
 
 def request_id_from(headers: Mapping[str, str]) -> str | None:

@@ -462,6 +462,8 @@ def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str 
             f"{provider} returned a completion without choices", provider=provider, request_id=request_id, body=body
         )
     asm.model = body.get("model") or None
+    if asm.request_id is None:  # llama.cpp and others send no request-id header: the completion's id stands in
+        asm.request_id = _text_or_none(body.get("id"))
     for choice in choices:
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
@@ -502,6 +504,12 @@ def parse_chunk(chunk: Any, asm: Assembler, *, provider: str) -> None:
         asm.set_usage(usage)
     if asm.model is None:
         asm.model = chunk.get("model") or None
+        if asm.request_id is None:
+            asm.request_id = _text_or_none(chunk.get("id"))
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _choice_end(choice: dict[str, Any], index: int, asm: Assembler) -> None:

@@ -73,6 +73,9 @@ class Reply:
     repeat: tuple[float, bytes] | None = None
     repeat_for: float | None = None
     label: str | None = None
+    close_after: bool = False
+    """Close the connection once the response is complete, although its headers advertise keep-alive (as
+    llama.cpp's server does after every streamed response)."""
 
     @classmethod
     def json(
@@ -260,6 +263,8 @@ class FakeServer:
         self.served: Counter[str] = Counter()
         self.open_connections = 0
         self.connections_opened = 0
+        self.close_after_streams = False
+        """Close every connection after a streamed response while advertising keep-alive (llama.cpp's server)."""
         self._replies: deque[Reply] = deque()
         self._default = default or default_reply
         self._lock = threading.Lock()
@@ -279,11 +284,12 @@ class FakeServer:
         return self
 
     def reset(self) -> None:
-        """Forget scripted replies, recorded requests and served counts (between tests)."""
+        """Forget scripted replies, recorded requests, served counts and modes (between tests)."""
         with self._lock:
             self._replies.clear()
             self.requests.clear()
             self.served.clear()
+            self.close_after_streams = False
 
     @property
     def pending_replies(self) -> int:
@@ -414,6 +420,9 @@ class FakeServer:
         if reply.chunked:
             peer.writer.write(b"0\r\n\r\n")
             await peer.writer.drain()
+        if reply.close_after or (self.close_after_streams and reply.chunked):
+            peer.writer.write_eof()
+            return False
         return True
 
     def _head(self, reply: Reply, size: int) -> bytes:
