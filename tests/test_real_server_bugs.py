@@ -12,7 +12,6 @@ from modelport.testing import FakeServer, Reply, chunk, completion
 
 from .helpers import HELLO, collect
 
-
 # -- 1. a pooled connection the server closed is not a failure --
 
 async def test_streams_on_a_server_that_closes_after_each_stream_pay_no_backoff(server: FakeServer, sleeps: Any,
@@ -20,7 +19,7 @@ async def test_streams_on_a_server_that_closes_after_each_stream_pay_no_backoff(
     server.close_after_streams = True
     client = make_client(max_retries=0)  # before the fix, the second stream failed outright
     for _ in range(20):
-        deltas, result = await collect(client)
+        _, result = await collect(client)
         assert result.content == "You said: Hello"
     result = await client.create(HELLO)
     assert result.content == "You said: Hello"
