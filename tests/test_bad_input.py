@@ -245,7 +245,7 @@ MESSAGE_CASES = [
     case("messages-none-entry", "messages[0]", lambda: {"messages": [None]}),
     case("messages-int-entry", "messages[1]", lambda: {"messages": [*hello(), 5]}),
     case("messages-str-entry", "messages[0]", lambda: {"messages": ["Hello"]}),
-    case("messages-dict-entry", "messages[0]", lambda: {"messages": [{"role": "user", "content": "Hello"}]}),
+    case("messages-dict-unknown-role", "messages[0]", lambda: {"messages": [{"role": "wizard", "content": "Hello"}]}),
     case("messages-nested-list", "messages[0]", lambda: {"messages": [hello()]}),
     case("user-content-int", "messages[0]", lambda: {"messages": [UserMessage.model_construct(content=5)]}),
     case("user-content-none", "messages[0]", lambda: {"messages": [UserMessage.model_construct(content=None)]}),

@@ -20,6 +20,7 @@ from yarl import URL
 
 from . import events
 from ._assembly import Assembler
+from ._convert import as_messages, as_tools
 from ._http import Transport
 from ._redact import SecretValues, scrub_error
 from ._validate import unencodable_field
@@ -261,6 +262,7 @@ class WireClient(ChatCompletionClient):
         """Prompt tokens of ``messages`` and ``tools``: the client's ``token_counter`` if one was given, else
         OpenAI's recipe (exact with tiktoken's files on disk, a :class:`~modelport.TokenCount` marked
         ``estimated`` otherwise)."""
+        messages, tools = as_messages(messages), as_tools(tools)
         if self._token_counter is not None:
             return int(self._token_counter(messages, tools))
         return count_message_tokens(messages, self._model_info, tools=tools)
@@ -338,6 +340,7 @@ class WireClient(ChatCompletionClient):
         """The provider, the endpoint (base URL, or Azure deployment and API version), the model and the exact
         request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
         ``tool_choice`` and the output schema. Raises what ``create`` would raise for bad input."""
+        messages, tools = as_messages(messages), as_tools(tools)
         body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
         encode_body(body)
         return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": body}
@@ -352,7 +355,10 @@ class WireClient(ChatCompletionClient):
         *,
         stream: bool,
     ) -> Prepared:
+        messages, tools = as_messages(messages), as_tools(tools)
         body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
+        if json_output is None:  # response_format=<model> as a create argument asks for what json_output does
+            json_output = _model_format(extra_create_args) or _model_format(self._create_args)
         return Prepared(encode_body(body), messages, tools, self._model, json_output)
 
     def _body(
@@ -496,6 +502,11 @@ class WireClient(ChatCompletionClient):
                     latency_ms=round((loop.time() - prepared.started) * 1000, 3),
                 )
             )
+
+
+def _model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:
+    value = create_args.get("response_format") if isinstance(create_args, Mapping) else None
+    return value if isinstance(value, type) and issubclass(value, BaseModel) else None
 
 
 def _check_token(token: Any) -> None:

@@ -31,6 +31,8 @@ __all__ = [
     "ThoughtChunk",
     "TopLogprob",
     "UserMessage",
+    "from_openai",
+    "to_openai",
 ]
 
 FinishReasons = Literal["stop", "length", "function_calls", "content_filter", "unknown"]
@@ -298,3 +300,22 @@ class CreateResult(BaseModel):
     usage_reported: bool = Field(
         default=True, description="False when the provider sent no usage: the counts are unknown, not 0."
     )
+
+
+def from_openai(messages: Any) -> list[LLMMessage]:
+    """OpenAI chat-format dicts (``system``, ``developer``, ``user`` with text and ``image_url`` parts, ``assistant``
+    with ``tool_calls``, ``tool``) as modelport's messages; AutoGen's message objects and modelport's own pass too.
+    Consecutive ``tool`` messages become one :class:`FunctionExecutionResultMessage`. A malformed message raises
+    :class:`~modelport.InvalidRequestError` naming its index and field. Every client call does this itself: pass
+    OpenAI dicts straight to ``create`` if you like."""
+    from ._convert import from_openai as convert
+
+    return convert(messages)
+
+
+def to_openai(messages: Any) -> list[dict[str, Any]]:
+    """Messages (in any form :func:`from_openai` takes) as OpenAI chat-format dicts, as they would be sent to
+    OpenAI."""
+    from ._convert import to_openai as convert
+
+    return convert(messages)

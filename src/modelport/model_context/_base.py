@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from .._convert import as_message
 from ..components import Component
 from ..messages import AssistantMessage, FunctionExecutionResultMessage, LLMMessage, SystemMessage, UserMessage
 
@@ -60,7 +61,9 @@ class ChatCompletionContext(ABC, Component):
             self._append(message)
 
     def _append(self, message: Any) -> Unit:
-        """Add a message to the history and to its unit; returns that unit."""
+        """Add a message (modelport's, an OpenAI dict or an AutoGen object) to the history and to its unit."""
+        if not isinstance(message, _MESSAGE_TYPES):
+            message = as_message(message, self._messages)
         if not isinstance(message, _MESSAGE_TYPES):
             raise TypeError(f"add_message takes an LLMMessage, not {type(message).__name__}")
         position = len(self._messages)

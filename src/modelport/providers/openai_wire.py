@@ -34,7 +34,7 @@ from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
 from ._status import error_from_payload
 
-__all__ = ["CREATE_ARGUMENTS", "WireProfile", "build_request", "parse_chunk", "parse_response"]
+__all__ = ["CREATE_ARGUMENTS", "WireProfile", "build_request", "parse_chunk", "parse_response", "wire_messages"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,10 @@ _ARGUMENT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "user": (lambda v: isinstance(v, str), "a str"),
     "reasoning_effort": (lambda v: isinstance(v, str), "a str such as 'low', 'medium' or 'high'"),
     "extra_body": (lambda v: isinstance(v, Mapping), "a dict"),
-    "response_format": (lambda v: isinstance(v, Mapping), "a dict (or pass json_output=...)"),
+    "response_format": (
+        lambda v: isinstance(v, Mapping) or (isinstance(v, type) and issubclass(v, BaseModel)),
+        "a dict or a pydantic model class (the same as json_output=...)",
+    ),
     "logit_bias": (lambda v: isinstance(v, Mapping), "a dict of token ids to numbers from -100 to 100"),
     "metadata": (lambda v: isinstance(v, Mapping), "a dict"),
     "stream_options": (lambda v: isinstance(v, Mapping), "a dict"),
@@ -146,7 +149,8 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
         rule = _ARGUMENT_RULES.get(key)
         if rule is not None and value is not None and not rule[0](value):
             raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {_shown(value)}")
-        check_json_value(value, f"{where} {key!r}")
+        if not isinstance(value, type):  # a pydantic model class as response_format
+            check_json_value(value, f"{where} {key!r}")
 
 
 def _shown(value: Any) -> str:
@@ -168,18 +172,22 @@ def build_request(
     add_name_prefixes: bool = False,
 ) -> dict[str, Any]:
     """The JSON body of a chat-completions request. ``create_args`` must already be validated."""
-    body: dict[str, Any] = {"model": model, "messages": _messages(messages, model_info, profile, add_name_prefixes)}
+    body: dict[str, Any] = {"model": model, "messages": wire_messages(messages, model_info, profile, add_name_prefixes)}
     if tools:
         body["tools"] = _tools(tools, model_info, profile)
         choice = _tool_choice(tool_choice, body["tools"])
         if choice is not None:
             body["tool_choice"] = choice
-    elif tool_choice not in ("auto", None):
+    elif tool_choice not in ("auto", None, "none"):  # "none" with no tools asks for nothing: AutoGen sends it
         raise InvalidRequestError(f"tool_choice={_choice_name(tool_choice)!r} was given without any tools")
     extra_body = None
     for key, value in create_args.items():
         if key == "extra_body":
             extra_body = value
+        elif key == "response_format" and isinstance(value, type):  # AutoGen's guide: response_format=Model
+            if json_output not in (None, False, value):
+                raise InvalidRequestError("json_output and the create argument 'response_format' cannot both be given")
+            json_output = value
         else:
             body[key] = value
     if json_output is not None and json_output is not False:
@@ -205,9 +213,10 @@ def _choice_name(tool_choice: Any) -> str:
     return getattr(tool_choice, "name", tool_choice) if not isinstance(tool_choice, str) else tool_choice
 
 
-def _messages(
-    messages: Sequence[Any], info: ModelInfo, profile: WireProfile, add_name_prefixes: bool
+def wire_messages(
+    messages: Sequence[Any], info: ModelInfo, profile: WireProfile, add_name_prefixes: bool = False
 ) -> list[dict[str, Any]]:
+    """modelport's messages as the ``messages`` of a chat-completions request, checked (see the module doc)."""
     if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
         raise InvalidRequestError(f"messages must be a list of messages, not {type(messages).__name__}")
     if not messages:
