@@ -64,8 +64,10 @@ def openai_conversation() -> list[dict[str, Any]]:
         {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"},
                                      {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}]},
         {"role": "assistant", "content": "Checking both.", "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
-            {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'}}]},
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+            {"id": "call_2", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "tool", "tool_call_id": "call_2", "content": "rain"},
         {"role": "assistant", "content": "Sunny in Paris, rain in Lyon."},
