@@ -104,11 +104,11 @@ async def test_redirect_to_the_same_host_by_another_name_is_not_followed(server:
 
 
 async def test_same_origin_307_is_followed_with_body_and_key(server: FakeServer, make_client: Any) -> None:
-    server.add(Reply(status=307, headers={"location": "/v2/chat/completions"}))
+    server.add(Reply(status=307, headers={"location": "/openai/v1/chat/completions"}))
     result = await make_client().create(HELLO)
     assert result.content == "You said: Hello"
     first, second = server.requests
-    assert second.path == "/v2/chat/completions" and second.body == first.body
+    assert second.path == "/openai/v1/chat/completions" and second.body == first.body
     assert second.headers["authorization"] == f"Bearer {API_KEY}"
 
 

@@ -22,13 +22,32 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from yarl import URL
 
 from . import errors
 from .providers._status import error_from_response, request_id_from
+
+
+class _LazyModule:
+    """A module imported on first attribute access. aiohttp costs about half of modelport's import time (its
+    connector builds TLS contexts), and it is needed only once a request is made: the transport's names refer to it
+    only where a session is made or an exception is matched."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = _LazyModule("aiohttp")
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout_at

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from . import errors, events
@@ -30,7 +29,12 @@ from .providers import openai_wire
 from .providers._status import error_from_payload, request_id_from
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from .client import Prepared, WireClient
+
+if not TYPE_CHECKING:
+    from ._http import aiohttp
 
 __all__ = ["WireStream"]
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
 
 from .._http import RetryPolicy
 from .._redact import RedactedHeaders, Secret, check_credential, check_headers, header_secrets

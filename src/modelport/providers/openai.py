@@ -13,11 +13,13 @@ import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
 
 from .. import __version__
 from .._http import RetryPolicy, Transport
