@@ -146,7 +146,7 @@ class WireStream(ChatCompletionStream):
             self._prepared.started = loop.time()
             self._deadline_at = client._transport.call_deadline(loop)
             if self._token is not None:
-                self._token.add_callback(lambda: loop.call_soon_threadsafe(self._cancel))
+                self._token.add_callback(lambda: self._on_cancel(loop))
             if events.events_enabled():
                 events.emit(
                     events.LLMStreamStartEvent(
@@ -189,6 +189,12 @@ class WireStream(ChatCompletionStream):
             body, self._asm, provider=self._client.provider_name, request_id=self._asm.request_id
         )
         self._complete()
+
+    def _on_cancel(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The token's callback, from any thread: nothing more is yielded from now on (also to a caller that
+        cancels from inside its own loop over the stream); the socket is closed on the stream's loop."""
+        self._cancelled = True
+        loop.call_soon_threadsafe(self._cancel)
 
     def _cancel(self) -> None:
         self._cancelled = True

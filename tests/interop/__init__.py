@@ -1,0 +1,1 @@
+"""The interop tier: modelport against real servers (see conftest.py)."""
