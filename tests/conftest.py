@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelport import OpenAIChatCompletionClient, RetryPolicy
 from modelport.testing import FakeServer
-
-TIKTOKEN_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tiktoken"
-if "TIKTOKEN_CACHE_DIR" not in os.environ and TIKTOKEN_DATA.is_dir():
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(TIKTOKEN_DATA)
 
 for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION",
              "GEMINI_API_KEY", "ANTHROPIC_API_KEY", "MODEL_TIMEOUT"):

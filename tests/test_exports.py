@@ -23,7 +23,7 @@ EXPECTED = {
     "RequestUsage",
     "ResponseValidationError", "RetryPolicy", "ServerError", "StreamProtocolError", "SystemMessage", "ThoughtChunk",
     "TokenCount", "TokenEstimateWarning", "Tool", "ToolSchema", "TopLogprob", "UnknownModelWarning",
-    "UnprocessableEntityError", "UserMessage", "__version__",
+    "UnprocessableEntityError", "UserMessage", "__version__", "count_text",
 }
 
 

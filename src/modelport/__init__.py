@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "TokenCount": "tokens",
     "TokenCounter": "tokens",
     "TokenEstimateWarning": "tokens",
+    "count_text": "tokens",
     # clients
     "ChatCompletionClient": "client",
     "ChatCompletionStream": "client",
@@ -170,5 +171,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
     from .providers.azure import AzureOpenAIChatCompletionClient
     from .providers.openai import OpenAIChatCompletionClient
-    from .tokens import TokenCount, TokenCounter, TokenEstimateWarning
+    from .tokens import TokenCount, TokenCounter, TokenEstimateWarning, count_text
     from .tools import FunctionTool, Tool, ToolSchema
