@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -314,7 +315,7 @@ async def test_disk_store_values_are_json_not_pickle(tmp_path: Path, make_client
     cache = ChatCompletionCache(make_client(), store)
     await cache.create(HELLO)
     store.close()
-    with sqlite3.connect(tmp_path / DiskCacheStore.FILENAME) as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / DiskCacheStore.FILENAME)) as db, db:
         (value,) = db.execute("SELECT value FROM entries").fetchone()
     assert bytes(value).startswith(b'{"version":1,')
 

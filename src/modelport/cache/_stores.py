@@ -16,6 +16,7 @@ import logging
 import sqlite3
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -137,6 +138,8 @@ class DiskCacheStore(Component):
         self._connection = sqlite3.connect(
             self.path, timeout=busy_timeout, check_same_thread=False, isolation_level=None
         )
+        # A store dropped without close() still closes its database (Python 3.13 warns about one left open).
+        self._closer = weakref.finalize(self, self._connection.close)
         self._initialise(busy_timeout)
 
     def _initialise(self, busy_timeout: float) -> None:
@@ -200,7 +203,7 @@ class DiskCacheStore(Component):
 
     def close(self) -> None:
         with self._lock:
-            self._connection.close()
+            self._closer()
 
     def __repr__(self) -> str:
         return f"DiskCacheStore({str(self.directory)!r})"
