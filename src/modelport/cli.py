@@ -3,13 +3,16 @@
     modelport demo                      walk through a call, a stream, a tool call and structured output,
                                         offline against the built-in fake server (--live for a real provider)
     modelport chat "What is 2+2?"       one prompt, streamed to the terminal
-    modelport chat                      an interactive chat (empty line or Ctrl-D to leave)
-    modelport chat --config model.json  a client saved as a component config (JSON or YAML)
+    modelport chat                      an interactive chat (empty line, Ctrl-D or Ctrl-C to leave; Ctrl-C
+                                        during an answer stops it and keeps the conversation)
+    modelport chat --config model.json  a client saved as a component config (JSON or YAML); --model
+                                        replaces the config's model
     modelport config show FILE          the config as modelport reads it (secrets left out)
     modelport config validate FILE      check a config without calling anything
     modelport config schema [PROVIDER]  JSON Schema of component configs, for editors
 
-Keys come from the environment (OPENAI_API_KEY, or the variable of the --provider preset).
+Keys come from the environment: OPENAI_API_KEY, the variable of the --provider preset, or the one --api-key-env
+names.
 """
 
 from __future__ import annotations
@@ -17,16 +20,58 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+import threading
+import warnings
+from collections.abc import Coroutine, Sequence
+from types import FrameType, TracebackType
+from typing import Any, TextIO, TypeVar
 
 from pydantic import BaseModel
 
 from . import __version__
-from .errors import ModelportError
+from .errors import InvalidRequestError, ModelportError, NotFoundError
 
 DEFAULT_MODEL = "gpt-4o-mini"
+NO_KEY_HINT = "(try `modelport demo`, or `modelport chat --offline`, to run without a key)"
+T = TypeVar("T")
+
+
+class CommandError(Exception):
+    """A mistake on the command line or in its environment, told in one line (exit status 2). ``missing_key``
+    adds the hint that the demo and ``chat --offline`` need no key."""
+
+    def __init__(self, message: str, *, missing_key: bool = False) -> None:
+        super().__init__(message)
+        self.missing_key = missing_key
+
+
+# The library's messages name Python arguments; on the command line the same things are flags.
+_ARGUMENT_HINTS = [
+    (
+        re.compile(r"\b[Pp]ass model_info=\.\.\. to the client to describe it"),
+        'Describe it with "model_info" in a client config (--config FILE)',
+    ),
+    (re.compile(r"\bbase_url=\.\.\."), "--base-url URL"),
+    (re.compile(r"\bapi_key_env=\.\.\."), "--api-key-env NAME"),
+    (re.compile(r"\bprovider=\.\.\."), "--provider NAME"),
+]
+_ARGUMENT_NAMES = [
+    (re.compile(r"\bbase_url\b"), "--base-url"),
+    (re.compile(r"\bapi_key_env\b"), "--api-key-env"),
+    (re.compile(r"^provider\b"), "--provider"),
+    (re.compile(r"^model is required"), "--model is required"),
+]
+
+
+def _flag_words(text: str, *, names: bool = False) -> str:
+    """``text`` with the Python arguments it suggests (``base_url=...``) told as flags (``--base-url URL``);
+    with ``names``, also the arguments it names (for an error in what the flags built)."""
+    for pattern, flag in _ARGUMENT_HINTS + (_ARGUMENT_NAMES if names else []):
+        text = pattern.sub(flag, text)
+    return text
 
 
 class _Style:
@@ -40,23 +85,84 @@ class _Style:
         return f"\x1b[1m{text}\x1b[0m" if self.color else text
 
 
-def _client(args: argparse.Namespace, base_url: str | None) -> Any:
+def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = False) -> Any:
+    """The client the flags describe (or ``--config``); ``fake``: it talks to the built-in fake server."""
+    if getattr(args, "config", None):
+        return _client_from_config(args)
     from .providers.openai import OpenAIChatCompletionClient
 
-    if getattr(args, "config", None):
-        from .client import ChatCompletionClient
-        from .components import load_component
-
-        return load_component(args.config, expected=ChatCompletionClient)
-
-    kwargs: dict[str, Any] = {"model": args.model}
+    model = args.model or DEFAULT_MODEL
+    kwargs: dict[str, Any] = {"model": model}
     if base_url:
         kwargs["base_url"] = base_url
-    if getattr(args, "provider", None):
+    if args.provider:
         kwargs["provider"] = args.provider
-    if getattr(args, "offline", False) or getattr(args, "_fake", False):
+    if fake:
         kwargs["api_key"] = "offline-demo"
-    return OpenAIChatCompletionClient(**kwargs)
+    elif args.api_key_env:
+        if not os.environ.get(args.api_key_env):
+            raise CommandError(f"--api-key-env names {args.api_key_env}, which is not set", missing_key=True)
+        kwargs["api_key_env"] = args.api_key_env
+    else:
+        _check_key(model, base_url, args.provider)
+    try:
+        return OpenAIChatCompletionClient(**kwargs)
+    except InvalidRequestError as exc:
+        raise CommandError(_flag_words(str(exc), names=True)) from None
+
+
+def _check_key(model: str, base_url: str | None, provider: str | None) -> None:
+    """Raise the missing-key error where the client would refuse to start without one (OpenAI itself)."""
+    from .providers.openai import choose_preset
+
+    try:
+        name, preset = choose_preset(model, base_url, provider)
+    except InvalidRequestError:
+        return  # an unknown --provider: the client says so
+    if name == "openai" and preset is not None and preset.key_env and not os.environ.get(preset.key_env):
+        raise CommandError(
+            f"{preset.key_env} is not set: set it, or name the variable that holds the key with --api-key-env "
+            "NAME (for another server, pass --base-url URL or --provider NAME)",
+            missing_key=True,
+        )
+
+
+_NOT_WITH_CONFIG = {
+    "base_url": "--base-url",
+    "provider": "--provider",
+    "api_key_env": "--api-key-env",
+    "offline": "--offline",
+}
+
+
+def _client_from_config(args: argparse.Namespace) -> Any:
+    """The client a config file describes, with ``--model`` (if given) as its model."""
+    from .client import ChatCompletionClient
+    from .components import _as_model, load_component
+
+    given = [flag for name, flag in _NOT_WITH_CONFIG.items() if getattr(args, name, None)]
+    if given:
+        raise CommandError(
+            f"{' and '.join(given)} cannot be combined with --config: set {'it' if len(given) == 1 else 'them'} "
+            f"in {args.config} instead"
+        )
+    component = _as_model(args.config)
+    if args.model:
+        component = component.model_copy(update={"config": _with_model(component.config, args.model, args.config)})
+    return load_component(component, expected=ChatCompletionClient)
+
+
+def _with_model(config: dict[str, Any], model: str, path: str) -> dict[str, Any]:
+    """``config`` with ``model`` as its model (the wrapped client's, for a cache config)."""
+    inner = config.get("client")
+    if "model" not in config and isinstance(inner, dict) and isinstance(inner.get("config"), dict):
+        return {**config, "client": {**inner, "config": _with_model(inner["config"], model, path)}}
+    if config.get("azure_deployment"):
+        raise CommandError(
+            f"--model cannot change the model of an Azure config: its azure_deployment "
+            f"({config['azure_deployment']!r}) decides which model answers; edit {path} instead"
+        )
+    return {**config, "model": model}
 
 
 # -- demo --
@@ -132,73 +238,155 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.live:
         client = _client(args, args.base_url)
-        out.write(f"modelport {__version__} demo against {client.base_url} ({args.model})\n\n")
-        return _run(_demo_and_close(client, out))
+        out.write(f"modelport {__version__} demo against {client.base_url} ({args.model or DEFAULT_MODEL})\n\n")
+        with _Session(client) as session:
+            session.run(_demo(client, out))
+        return 0
     from .testing import FakeServer
 
     with FakeServer() as server:
-        args._fake = True
-        client = _client(args, server.base_url)
+        client = _client(args, server.base_url, fake=True)
         out.write(
             f"modelport {__version__} demo, offline: the built-in fake server at {server.base_url} plays the "
             "model.\nRun `modelport demo --live` with OPENAI_API_KEY set to talk to a real one.\n\n"
         )
-        return _run(_demo_and_close(client, out))
+        with _Session(client) as session:
+            session.run(_demo(client, out))
+    return 0
 
 
-async def _demo_and_close(client: Any, out: TextIO) -> None:
-    async with client:
-        await _demo(client, out)
+# -- running async steps --
+
+
+class _Session:
+    """One event loop that the command's steps run on in turn, so the client's connections outlive each step;
+    the client is closed, and the loop with it, on leaving.
+
+    Between steps no loop runs, so reading the next line of input can block the main thread, and Ctrl-C there
+    raises ``KeyboardInterrupt`` at once. During a step, Ctrl-C cancels the step: ``run`` then raises
+    ``KeyboardInterrupt``, and the session can run the next step (a second Ctrl-C interrupts at once)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.loop = asyncio.new_event_loop()
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        loop = self.loop
+        try:
+            self.run(self.client.close())
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+    def run(self, step: Coroutine[Any, Any, T]) -> T:
+        task = self.loop.create_task(step)
+        interrupted = False
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            nonlocal interrupted
+            if interrupted or task.done():
+                raise KeyboardInterrupt
+            interrupted = True
+            task.cancel()
+            self.loop.call_soon_threadsafe(lambda: None)  # wake the loop if it waits in select()
+
+        handled = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not when Ctrl-C is ignored
+        )
+        if handled:
+            signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return self.loop.run_until_complete(task)
+        except BaseException:
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            if handled:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -- chat --
 
 
-async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool) -> str:
+class _Answer:
+    """What has arrived of an answer so far (all of it once the call is done)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+
+async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool, answer: _Answer) -> None:
     from .messages import CreateResult, ThoughtChunk
 
     style = _Style(out)
     if not stream:
         result = await client.create(messages)
-        text = result.content if isinstance(result.content, str) else str(result.content)
+        answer.text = result.content if isinstance(result.content, str) else str(result.content)
         if result.thought:
             out.write(style.dim(result.thought) + "\n")
-        out.write(text + "\n")
-        return text
-    text = ""
+        out.write(answer.text + "\n")
+        return
     async with client.create_stream(messages) as chunks:
         async for chunk in chunks:
             if isinstance(chunk, CreateResult):
-                text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+                answer.text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
             elif isinstance(chunk, ThoughtChunk):
                 out.write(style.dim(chunk))
             else:
+                answer.text += chunk
                 out.write(chunk)
             out.flush()
     out.write("\n")
-    return text
 
 
-async def _chat(args: argparse.Namespace, base_url: str | None, out: TextIO) -> None:
+def _chat(args: argparse.Namespace, base_url: str | None, *, fake: bool = False) -> int:
     from .messages import AssistantMessage, SystemMessage, UserMessage
 
-    client = _client(args, base_url)
-    async with client:
+    out = sys.stdout
+    client = _client(args, base_url, fake=fake)
+    stream = not args.no_stream
+    with _Session(client) as session:
         history: list[Any] = [SystemMessage(content=args.system)] if args.system else []
         if args.prompt:
-            await _chat_once(client, [*history, UserMessage(content=" ".join(args.prompt))], out, not args.no_stream)
-            return
+            session.run(
+                _chat_once(client, [*history, UserMessage(content=" ".join(args.prompt))], out, stream, _Answer())
+            )
+            return 0
         interactive = sys.stdin.isatty()
         while True:
             if interactive:
                 out.write("> ")
                 out.flush()
-            line = await asyncio.to_thread(sys.stdin.readline)
+            line = sys.stdin.readline()  # no loop runs here: Ctrl-C leaves at once (KeyboardInterrupt, 130)
             if not line.strip():
-                return
+                if interactive and not line:
+                    out.write("\n")  # Ctrl-D: end the prompt's line
+                return 0
             history.append(UserMessage(content=line.rstrip("\n")))
-            answer = await _chat_once(client, history, out, not args.no_stream)
-            history.append(AssistantMessage(content=answer))
+            answer = _Answer()
+            try:
+                session.run(_chat_once(client, history, out, stream, answer))
+            except KeyboardInterrupt:
+                if not interactive:
+                    raise
+                # Ctrl-C during the answer: stop it and keep the conversation, with the part that arrived
+                out.write("\n" + _Style(out).dim("(interrupted)") + "\n")
+                out.flush()
+                if not answer.text:
+                    history.pop()  # nothing came back: forget the question rather than send it twice in a row
+                    continue
+            history.append(AssistantMessage(content=answer.text))
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -206,8 +394,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
         from .testing import FakeServer
 
         with FakeServer() as server:
-            return _run(_chat(args, server.base_url, sys.stdout))
-    return _run(_chat(args, args.base_url, sys.stdout))
+            return _chat(args, server.base_url, fake=True)
+    return _chat(args, args.base_url)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -238,21 +426,48 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 2
 
 
-def _run(coro: Any) -> int:
-    try:
-        asyncio.run(coro)
-    except ValueError as exc:  # bad configuration or input (InvalidRequestError is a ValueError)
-        print(
-            f"modelport: {exc}\n(try `modelport demo`, or `modelport chat --offline`, to run without a key)",
-            file=sys.stderr,
-        )
-        return 2
-    except ModelportError as exc:
-        print(f"modelport: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+def _error_line(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
+    """What to say about ``exc`` (one line, and a hint where one helps) and the exit status."""
+    if isinstance(exc, CommandError):
+        return f"modelport: {exc}" + (f"\n{NO_KEY_HINT}" if exc.missing_key else ""), 2
+    if isinstance(exc, InvalidRequestError) or not isinstance(exc, ModelportError):  # bad configuration or input
+        return f"modelport: {exc}", 2
+    text = f"modelport: {type(exc).__name__}: {exc}"
+    base_url = getattr(args, "base_url", None)
+    if isinstance(exc, NotFoundError) and exc.code != "model_not_found" and base_url and not _has_version(base_url):
+        text += f"\n(is /v1 missing from --base-url? try --base-url {base_url.rstrip('/')}/v1)"
+    return text, 1
+
+
+def _has_version(url: str) -> bool:
+    """Whether ``url``'s path has a version segment (``/v1``, ``/v1beta``) as API base URLs do."""
+    from yarl import URL
+
+    return any(re.fullmatch(r"v\d+\w*", part) for part in URL(url).path.split("/"))
+
+
+def _one_line_warnings(fallback: Any) -> Any:
+    """A ``warnings.showwarning`` that shows modelport's warnings (``UnknownModelWarning``...) as one line each,
+    once: ``modelport: warning: ...``. Other warnings go to ``fallback``, Python's usual display."""
+    shown: set[str] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not category.__module__.startswith("modelport"):
+            fallback(message, category, filename, lineno, file, line)
+            return
+        text = _flag_words(str(message))
+        if text not in shown:
+            shown.add(text)
+            print(f"modelport: warning: {text}", file=file or sys.stderr, flush=True)
+
+    return show
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -263,12 +478,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default {DEFAULT_MODEL})")
+        p.add_argument(
+            "--model", help=f"model name (default {DEFAULT_MODEL}); with --config, replaces the config's model"
+        )
         p.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://localhost:11434/v1")
         p.add_argument(
             "--provider",
             help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, "
             "openrouter, mistral, gemini, anthropic",
+        )
+        p.add_argument(
+            "--api-key-env",
+            metavar="NAME",
+            help="the environment variable that holds the key (default: OPENAI_API_KEY, or the preset's)",
         )
 
     demo = sub.add_parser("demo", help="walk through the main features (offline unless --live)")
@@ -294,12 +516,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except BrokenPipeError:  # the reader went away (`modelport demo | head`): stop quietly, as `yes | head` does
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit cannot fail again
-        return 141
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(warnings.showwarning)
+        try:
+            code: int = args.func(args)
+        except BrokenPipeError:  # the reader went away (`modelport demo | head`): stop quietly, as `yes | head` does
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit cannot fail again
+            return 141
+        except KeyboardInterrupt:
+            if sys.stdout.isatty():
+                print(flush=True)  # the shell's prompt on a line of its own, not after ^C
+            return 130
+        except (CommandError, ModelportError, ValueError) as exc:
+            text, code = _error_line(exc, args)
+            print(text, file=sys.stderr)
+            return code
     return code
 
 

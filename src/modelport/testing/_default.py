@@ -11,6 +11,7 @@ Streams send the same answer word by word, then the finish chunk, the usage chun
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -289,25 +290,39 @@ def _stream(
     return Reply.sse(events)
 
 
+_CHAT_PATHS = re.compile(r"/v1/chat/completions|/openai/v1/chat/completions|/openai/deployments/[^/]+/chat/completions")
+_MODELS_PATHS = frozenset({"/v1/models", "/openai/v1/models"})
+
+
+def _not_found(method: str, path: str) -> Reply:
+    """OpenAI's answer to a URL it does not serve: a 404 with its ``invalid_request_error`` shape."""
+    return Reply.json(
+        {
+            "error": {
+                "message": f"Invalid URL ({method} {path})",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
+        status=404,
+    )
+
+
 def default_reply(request: RecordedRequest) -> Reply:
-    if request.method == "GET" and request.path.endswith("/models"):
+    """The default model's answer. Only the paths a real server serves answer: ``POST /v1/chat/completions``,
+    ``GET /v1/models``, Azure's ``POST /openai/deployments/<name>/chat/completions``, and Azure's v1
+    ``POST /openai/v1/chat/completions`` and ``GET /openai/v1/models``. Any other path (a ``base_url`` without
+    ``/v1``, say) gets OpenAI's 404, so the fake server does not hide a mistake a real one would catch."""
+    if request.method == "GET" and request.path in _MODELS_PATHS:
         return Reply.json(
             {
                 "object": "list",
                 "data": [{"id": MODEL_ECHO, "object": "model", "owned_by": "modelport", "max_model_len": 32768}],
             }
         )
-    if request.method != "POST" or not request.path.endswith("/chat/completions"):
-        return Reply.json(
-            {
-                "error": {
-                    "message": f"no route for {request.method} {request.path}",
-                    "type": "invalid_request_error",
-                    "code": "not_found",
-                }
-            },
-            status=404,
-        )
+    if request.method != "POST" or not _CHAT_PATHS.fullmatch(request.path):
+        return _not_found(request.method, request.path)
     try:
         body = orjson.loads(request.body)
     except orjson.JSONDecodeError:
