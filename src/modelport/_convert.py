@@ -33,11 +33,15 @@ def as_messages(messages: Any) -> Any:
     """``messages`` as modelport's messages. A list that holds only modelport's messages is returned as it is (the
     common case costs one type check per message); anything that is not a list is returned for the request builder
     to refuse by name."""
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
+    kind = type(messages)
+    if kind is not list and kind is not tuple and (
+        isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
+    ):
         return messages
-    if all(isinstance(m, OWN_TYPES) for m in messages):
-        return messages
-    return _convert(messages)
+    for message in messages:
+        if not isinstance(message, OWN_TYPES):
+            return _convert(messages)
+    return messages
 
 
 def as_message(message: Any, history: Sequence[Any] = ()) -> Any:
@@ -255,7 +259,7 @@ def _autogen_image(part: Any, i: int, j: int) -> Image:
 def as_tools(tools: Any) -> Any:
     """``tools`` with OpenAI's ``{"type": "function", "function": {...}}`` form unwrapped to a tool schema; anything
     else is returned as it is for the request builder to check."""
-    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
+    if not tools or isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
         return tools
     if not any(isinstance(t, Mapping) and "function" in t for t in tools):
         return tools

@@ -505,7 +505,7 @@ class WireClient(ChatCompletionClient):
 
 
 def _model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:
-    value = create_args.get("response_format") if isinstance(create_args, Mapping) else None
+    value = create_args.get("response_format") if create_args else None
     return value if isinstance(value, type) and issubclass(value, BaseModel) else None
 
 

@@ -217,7 +217,9 @@ def wire_messages(
     messages: Sequence[Any], info: ModelInfo, profile: WireProfile, add_name_prefixes: bool = False
 ) -> list[dict[str, Any]]:
     """modelport's messages as the ``messages`` of a chat-completions request, checked (see the module doc)."""
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (
+        isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
+    ):
         raise InvalidRequestError(f"messages must be a list of messages, not {type(messages).__name__}")
     if not messages:
         raise InvalidRequestError("messages: at least one message is required")
