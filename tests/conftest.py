@@ -13,7 +13,7 @@ from modelport import OpenAIChatCompletionClient, RetryPolicy
 from modelport.testing import FakeServer
 
 for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION",
-             "GEMINI_API_KEY", "ANTHROPIC_API_KEY", "MODEL_TIMEOUT"):
+             "GEMINI_API_KEY", "ANTHROPIC_API_KEY", "MODEL_TIMEOUT", "OPENAI_BASE_URL"):
     os.environ.pop(name, None)
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"

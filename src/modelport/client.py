@@ -27,6 +27,7 @@ from ._validate import unencodable_field
 from .cancellation import CancellationToken
 from .errors import (
     APIError,
+    APITimeoutError,
     ContentFilterError,
     InvalidRequestError,
     LengthLimitError,
@@ -486,9 +487,22 @@ class WireClient(ChatCompletionClient):
             "tools": [t["name"] if isinstance(t, Mapping) else t.name for t in prepared.tools],
         }
 
+    def _hint(self, exc: APIError) -> str | None:
+        """What the caller can do about ``exc``, added to its message; providers add their own."""
+        if isinstance(exc, APITimeoutError) and exc.attempts > 1 and exc.phase != "deadline":
+            return (
+                f"after {exc.attempts} attempts: the timeout applies to each attempt; "
+                "set deadline= to bound the whole call"
+            )
+        return None
+
     def _fail(self, prepared: Prepared | None, exc: APIError, loop: asyncio.AbstractEventLoop) -> None:
         """Every error leaves the client through here: the client's secrets are scrubbed from it and from its
         cause chain, then it is logged as an event (when there is a call to speak of)."""
+        hint = self._hint(exc)
+        if hint:
+            exc.message = f"{exc.message} ({hint})"
+            exc.args = (exc.message, *exc.args[1:])
         scrub_error(exc, self._secrets)
         if prepared is not None and events.events_enabled():
             events.emit(

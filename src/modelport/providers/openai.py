@@ -3,8 +3,10 @@
 A preset names a server's base URL, the environment variable that holds its key and its wire profile. It is chosen
 by ``provider=``, else by the model name as AutoGen does (``gemini-*`` and ``claude-*`` go to Google's and
 Anthropic's compatibility endpoints), else OpenAI itself when no ``base_url`` is given, else a generic compatible
-server. A key from the environment is only sent to the server whose variable it is: ``OPENAI_API_KEY`` never
-goes to a custom ``base_url``.
+server. ``OPENAI_BASE_URL`` is honoured as the OpenAI SDK does, with ``OPENAI_API_KEY`` (both come from the
+environment, so the key belongs to that server). A key from the environment is only sent to the server whose
+variable it is: ``OPENAI_API_KEY`` never goes to a ``base_url`` given in code, and a 401 from there says how to send
+it (``api_key_env="OPENAI_API_KEY"``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .._http import RetryPolicy, Transport
 from .._redact import RedactedHeaders, Secret, check_headers, header_secrets
 from ..client import WireClient
 from ..components import Component
-from ..errors import InvalidRequestError, ResponseValidationError
+from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
 from ..model_info import ModelInfo, ModelListing, lookup_model_info
 from ..tokens import TokenCounter
 from ._config import (
@@ -159,7 +161,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
     Args:
         model: the model name sent to the server.
         api_key: the key; defaults to the preset's environment variable (``OPENAI_API_KEY`` for OpenAI).
-        base_url: the server, for example ``http://localhost:11434/v1`` for Ollama.
+        base_url: the server, for example ``http://localhost:11434/v1`` for Ollama; defaults to ``OPENAI_BASE_URL``
+            (whose key is then ``OPENAI_API_KEY``), else the preset's.
         provider: a preset name (``openai``, ``gemini``, ``anthropic``, ``ollama``, ``vllm``, ``llamacpp``,
             ``lmstudio``, ``deepseek``, ``groq``, ``openrouter``, ``mistral``) that sets base URL, key variable and
             wire quirks.
@@ -202,8 +205,9 @@ class OpenAIChatCompletionClient(WireClient, Component):
     ) -> None:
         if not model:
             raise InvalidRequestError("model is required")
-        preset_name, preset = choose_preset(model, base_url, provider)
-        self._base_url = (base_url or (preset.base_url if preset else "")).rstrip("/")
+        env_base_url = os.environ.get("OPENAI_BASE_URL") if base_url is None and provider is None else None
+        preset_name, preset = choose_preset(model, base_url or env_base_url, provider)
+        self._base_url = (base_url or env_base_url or (preset.base_url if preset else "")).rstrip("/")
         if not self._base_url.startswith(("http://", "https://")):
             raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
         key = api_key
@@ -213,9 +217,15 @@ class OpenAIChatCompletionClient(WireClient, Component):
             if key is None:
                 raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
             self._key_env = api_key_env
-        if key is None and preset is not None and preset.key_env:
-            key = os.environ.get(preset.key_env) or None
-            self._key_env = preset.key_env if key else None
+        # A key from the environment goes only to the server it belongs to: its preset's, or OPENAI_BASE_URL's
+        # (both from the environment, as the OpenAI SDK has it).
+        key_env = "OPENAI_API_KEY" if env_base_url else (preset.key_env if preset is not None else None)
+        if key is None and key_env:
+            key = os.environ.get(key_env) or None
+            self._key_env = key_env if key else None
+        self._withheld_key_env = (
+            "OPENAI_API_KEY" if key is None and base_url is not None and os.environ.get("OPENAI_API_KEY") else None
+        )
         if key is None and preset_name == "openai":
             raise InvalidRequestError(
                 "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
@@ -277,6 +287,14 @@ class OpenAIChatCompletionClient(WireClient, Component):
 
     async def _headers(self) -> dict[str, str]:
         return self._request_headers
+
+    def _hint(self, exc: APIError) -> str | None:
+        if isinstance(exc, AuthenticationError) and self._withheld_key_env:
+            return (
+                f"no key was sent: {self._withheld_key_env} is set, but a key from the environment only goes to its "
+                f"own server; pass api_key_env={self._withheld_key_env!r} to send it to {self._base_url}"
+            )
+        return super()._hint(exc)
 
     @property
     def base_url(self) -> str:
