@@ -3,8 +3,6 @@ error that says how many attempts it made."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 import modelport as mp
