@@ -3,6 +3,10 @@ error that says how many attempts it made."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
 import pytest
 
 import modelport as mp
@@ -70,3 +74,92 @@ async def test_a_timeout_after_retries_says_how_many_attempts(server: FakeServer
     assert "after 2 attempts" in str(info.value) and "deadline=" in str(info.value)
 
 
+
+
+class ForwardProxy:
+    """A plain HTTP forward proxy on loopback: it relays each connection to the absolute URL of its first request
+    and records the targets it was asked for."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self.server: asyncio.base_events.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> ForwardProxy:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        target = urlsplit(head.split(b" ")[1].decode())
+        self.targets.append(target.geturl())
+        upstream_reader, upstream_writer = await asyncio.open_connection(target.hostname, target.port)
+        upstream_writer.write(head)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
+@pytest.mark.parametrize("how", ["environment", "argument"])
+async def test_requests_go_through_the_proxy(server: FakeServer, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    async with ForwardProxy() as proxy:
+        if how == "environment":
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+            client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY)
+        else:
+            client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY,
+                                                proxy=proxy.url)
+        try:
+            assert (await client.create(HELLO)).content == "You said: Hello"
+        finally:
+            await client.close()
+    assert proxy.targets == [f"{server.base_url}/chat/completions"]
+
+
+async def test_no_proxy_and_an_empty_proxy_go_direct(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        bypassed = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY)
+        direct = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY, proxy="")
+        try:
+            await bypassed.create(HELLO)  # the environment is read at the first request to a host
+            monkeypatch.delenv("NO_PROXY")
+            await direct.create(HELLO)
+        finally:
+            await bypassed.close()
+            await direct.close()
+    assert proxy.targets == [] and len(server.requests) == 2
+
+
+async def test_a_proxy_password_is_a_secret(server: FakeServer) -> None:
+    proxy_url = "http://user:proxy-SECRET-pw@127.0.0.1:9"
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY, proxy=proxy_url,
+                                        max_retries=0)
+    try:
+        assert "proxy-SECRET-pw" not in repr(vars(client))
+        with pytest.raises(mp.InvalidRequestError, match="include_secrets"):
+            client.dump_component()
+        assert "proxy-SECRET-pw" in client.dump_component(include_secrets=True).model_dump_json()
+        with pytest.raises(mp.APIConnectionError) as info:
+            await client.create(HELLO)
+        assert "proxy-SECRET-pw" not in str(info.value) and "proxy-SECRET-pw" not in repr(info.value.__cause__)
+    finally:
+        await client.close()
+
+
+def test_a_proxy_that_is_not_a_url_is_refused() -> None:
+    with pytest.raises(mp.InvalidRequestError, match="proxy"):
+        OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", proxy="socks5://x:1")

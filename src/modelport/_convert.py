@@ -34,8 +34,10 @@ def as_messages(messages: Any) -> Any:
     common case costs one type check per message); anything that is not a list is returned for the request builder
     to refuse by name."""
     kind = type(messages)
-    if kind is not list and kind is not tuple and (
-        isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
+    if (
+        kind is not list
+        and kind is not tuple
+        and (isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence))
     ):
         return messages
     for message in messages:

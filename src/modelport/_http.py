@@ -193,6 +193,7 @@ class Transport:
         max_connections: int = 1000,
         session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
+        proxy: str | None = None,
     ) -> None:
         self.provider = provider
         self.timeout = timeout
@@ -201,6 +202,8 @@ class Transport:
         self.retry = retry
         self.max_connections = max_connections
         self.verify_ssl = verify_ssl
+        self.proxy = proxy
+        self._env_proxies: dict[tuple[str, str | None], str | None] = {}
         self._given_session = session
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
@@ -231,6 +234,19 @@ class Transport:
             await session.close()
         for old_loop in [old for old in self._sessions if old.is_closed()]:
             _abandon(self._sessions.pop(old_loop))
+
+    def proxy_for(self, url: URL) -> str | None:
+        """The proxy for ``url``: the client's ``proxy`` (``""`` for none), else the environment's
+        (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, as urllib reads them), looked up once per
+        scheme and host rather than on every request."""
+        if self.proxy is not None:
+            return self.proxy or None
+        key = (url.scheme, url.host)
+        try:
+            return self._env_proxies[key]
+        except KeyError:
+            found = self._env_proxies[key] = _environment_proxy(url)
+            return found
 
     def call_deadline(self, loop: asyncio.AbstractEventLoop) -> float | None:
         return loop.time() + self.deadline if self.deadline is not None else None
@@ -341,14 +357,15 @@ class Transport:
         failure of the server: the request is sent again at once on another connection, without back-off and
         without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times)."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
+        proxy = self.proxy_for(url)
         stale_retries = 0
         while True:
             reusing = _has_idle_connections(session)
             try:
                 async with timeout_at(wait_until):
                     if body is None:
-                        return await session.get(url, headers=headers, allow_redirects=False)
-                    return await session.post(url, data=body, headers=headers, allow_redirects=False)
+                        return await session.get(url, headers=headers, allow_redirects=False, proxy=proxy)
+                    return await session.post(url, data=body, headers=headers, allow_redirects=False, proxy=proxy)
             except aiohttp.ConnectionTimeoutError as exc:
                 raise self.timeout_error("connect", exc) from exc
             except asyncio.TimeoutError as exc:
@@ -393,6 +410,15 @@ class Transport:
             "deadline": f"the call's deadline of {self.deadline} s passed",
         }[phase]
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+def _environment_proxy(url: URL) -> str | None:
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    if not proxies or urllib.request.proxy_bypass(url.host or ""):
+        return None
+    return proxies.get(url.scheme) or proxies.get("all")
 
 
 def _has_idle_connections(session: aiohttp.ClientSession) -> bool:

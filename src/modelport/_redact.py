@@ -19,12 +19,15 @@ from .errors import APIError, InvalidRequestError, ModelportError
 __all__ = [
     "MASK",
     "RedactedHeaders",
+    "RedactedURL",
     "Secret",
     "SecretValues",
     "check_credential",
     "check_headers",
+    "check_proxy",
     "header_secrets",
     "is_secret_header",
+    "proxy_secrets",
     "scrub_error",
 ]
 
@@ -123,6 +126,39 @@ class SecretValues(tuple[str, ...]):
         return f"SecretValues({len(self)} values)"
 
     __str__ = __repr__
+
+
+class RedactedURL(str):
+    """A URL (a proxy's) whose ``repr`` hides the password it may hold."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        from yarl import URL
+
+        url = URL(str(self))
+        return repr(str(url.with_password(MASK)) if url.password else str(self))
+
+
+def check_proxy(proxy: str | None) -> str | None:
+    """``proxy`` if it is an http(s) URL (or ``""`` for none), else :class:`InvalidRequestError`."""
+    if proxy is None or proxy == "":
+        return proxy
+    if not isinstance(proxy, str) or not proxy.startswith(("http://", "https://")):
+        raise InvalidRequestError("proxy must be an http:// or https:// URL (or '' for no proxy)")
+    return proxy
+
+
+def proxy_secrets(proxy: str | None) -> list[str]:
+    """The password a proxy URL carries, if any (also percent-decoded), to scrub from errors."""
+    if not proxy:
+        return []
+    from yarl import URL
+
+    password = URL(proxy).raw_password
+    if not password:
+        return []
+    return [password, URL(proxy).password or password]
 
 
 def header_secrets(headers: Mapping[str, str], *more: str) -> SecretValues:

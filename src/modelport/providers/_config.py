@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._redact import RedactedHeaders, is_secret_header
+from .._redact import RedactedHeaders, RedactedURL, is_secret_header, proxy_secrets
 from ..components import ComponentConfigError
 from ..errors import InvalidRequestError
 
@@ -46,6 +46,7 @@ class _ClientConfig(BaseModel):
     add_name_prefixes: bool = False
     default_headers: dict[str, str] | None = None
     verify_ssl: bool = True
+    proxy: str | None = Field(default=None, description="An HTTP(S) proxy URL; by default the environment's.")
 
 
 class OpenAIClientConfig(_ClientConfig):
@@ -95,6 +96,12 @@ def read_secret(value: str | None, env: str | None, field: str) -> str | None:
 def saved_settings(settings: dict[str, Any], *, include_secrets: bool) -> dict[str, Any]:
     """The constructor settings a client recorded, minus credential headers unless secrets are included."""
     saved = dict(settings)
+    proxy = saved.get("proxy")
+    if proxy and not include_secrets and proxy_secrets(proxy):
+        raise InvalidRequestError(
+            "this client's proxy URL holds a password, which a config does not save unless "
+            "dump_component(include_secrets=True); or give the proxy through HTTPS_PROXY instead"
+        )
     headers = saved.get("default_headers")
     if headers and not include_secrets:
         saved["default_headers"] = {k: v for k, v in headers.items() if not is_secret_header(k)} or None
@@ -121,6 +128,7 @@ def shared_settings(
     default_headers: Any,
     verify_ssl: bool,
     retry_policy: Any,
+    proxy: str | None = None,
 ) -> dict[str, Any]:
     """The constructor settings both clients save, as their config fields."""
     return {
@@ -131,6 +139,7 @@ def shared_settings(
         "add_name_prefixes": add_name_prefixes,
         "default_headers": RedactedHeaders(default_headers) if default_headers else None,
         "verify_ssl": verify_ssl,
+        "proxy": RedactedURL(proxy) if proxy else proxy,
         **retry_settings(retry_policy),
     }
 
@@ -174,6 +183,7 @@ COMMON_FIELDS = (
     "add_name_prefixes",
     "default_headers",
     "verify_ssl",
+    "proxy",
 )
 
 

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     import aiohttp
 
 from .._http import RetryPolicy
-from .._redact import RedactedHeaders, Secret, check_credential, check_headers, header_secrets
+from .._redact import (
+    RedactedHeaders,
+    Secret,
+    check_credential,
+    check_headers,
+    check_proxy,
+    header_secrets,
+    proxy_secrets,
+)
 from ..client import WireClient
 from ..components import Component
 from ..errors import InvalidRequestError
@@ -85,6 +93,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         retry_policy: RetryPolicy | None = None,
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
+        proxy: str | None = None,
         token_counter: TokenCounter | None = None,
         api_key_env: str | None = None,
         azure_ad_token_env: str | None = None,
@@ -159,6 +168,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
+            proxy=check_proxy(proxy),
         )
         model_name = model or deployment
         super().__init__(
@@ -183,6 +193,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
                 add_name_prefixes=add_name_prefixes,
                 default_headers=checked_headers,
                 verify_ssl=verify_ssl,
+                proxy=proxy,
                 retry_policy=self._transport.retry,
             ),
             **create_args,
@@ -199,7 +210,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             headers["authorization"] = f"Bearer {self._ad_token.get()}"
         headers.update(checked_headers)
         self._request_headers = headers
-        self._secrets = header_secrets(headers)
+        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
 
     def _url(self) -> URL:
         return self._endpoint
@@ -215,7 +226,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             raise InvalidRequestError("azure_ad_token_provider returned no token")
         check_credential(token, "the token from azure_ad_token_provider")
         if token not in self._secrets:
-            self._secrets = header_secrets(self._request_headers, token)
+            self._secrets = header_secrets(self._request_headers, token, *proxy_secrets(self._transport.proxy))
         return RedactedHeaders({**self._request_headers, "authorization": f"Bearer {token}"})
 
     def __repr__(self) -> str:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 from .. import __version__
 from .._http import RetryPolicy, Transport
-from .._redact import RedactedHeaders, Secret, check_headers, header_secrets
+from .._redact import RedactedHeaders, Secret, check_headers, check_proxy, header_secrets, proxy_secrets
 from ..client import WireClient
 from ..components import Component
 from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
@@ -140,6 +140,7 @@ def make_transport(
     retry_policy: RetryPolicy | None,
     http_session: aiohttp.ClientSession | None,
     verify_ssl: bool,
+    proxy: str | None = None,
 ) -> Transport:
     if deadline is not None and deadline <= 0:
         raise InvalidRequestError(f"deadline must be positive, got {deadline}")
@@ -152,6 +153,7 @@ def make_transport(
         retry=policy,
         session=http_session,
         verify_ssl=verify_ssl,
+        proxy=proxy,
     )
 
 
@@ -171,7 +173,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
         deadline: optional bound, in seconds, on the whole call, retries included.
         max_retries: retries after the first attempt (default 3).
         model_info: capabilities, for models modelport does not know.
-        http_session: an aiohttp session of your own (proxies, custom TLS); you close it.
+        http_session: an aiohttp session of your own (custom TLS, ...); you close it.
+        proxy: an HTTP(S) proxy URL (``""`` for none); by default ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``.
         api_key_env: the environment variable that holds the key (saved in configs instead of the key).
         **create_args: defaults for every request (``temperature``, ``max_tokens``, ``extra_body``, ...).
     """
@@ -199,6 +202,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
         retry_policy: RetryPolicy | None = None,
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
+        proxy: str | None = None,
         token_counter: TokenCounter | None = None,
         api_key_env: str | None = None,
         **create_args: Any,
@@ -244,6 +248,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
+            proxy=check_proxy(proxy),
         )
         super().__init__(
             model=model,
@@ -267,6 +272,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
                 add_name_prefixes=add_name_prefixes,
                 default_headers=checked_headers,
                 verify_ssl=verify_ssl,
+                proxy=proxy,
                 retry_policy=self._transport.retry,
             ),
             **create_args,
@@ -280,7 +286,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
             headers["openai-organization"] = organization
         headers.update(checked_headers)
         self._request_headers = headers
-        self._secrets = header_secrets(headers)
+        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
 
     def _url(self) -> URL:
         return self._endpoint
