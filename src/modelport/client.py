@@ -44,11 +44,20 @@ from .tools import Tool, ToolSchema
 __all__ = ["ChatCompletionClient", "ChatCompletionStream", "WireClient"]
 
 T = TypeVar("T")
+C = TypeVar("C", bound="ChatCompletionClient")
 _EMPTY: Mapping[str, Any] = {}
 
 
 class ChatCompletionClient(ABC):
     """The async interface every modelport client implements (AutoGen's shape), plus a synchronous face."""
+
+    @classmethod
+    def load_component(cls: type[C], model: Any) -> C:
+        """The client a component config describes (a ``ComponentModel``, a dict, JSON text or a file path), as
+        AutoGen's ``ChatCompletionClient.load_component(config)``; it must be a ``cls``."""
+        from .components import load_component
+
+        return load_component(model, expected=cls)
 
     @abstractmethod
     async def create(

@@ -134,6 +134,7 @@ for _short, _target in _BUILTIN.items():
     _module, _name = _target.split(":")
     _ALIASES[f"modelport.{_name}"] = _short
     _ALIASES[f"modelport.{_module}.{_name}"] = _short
+    _ALIASES.setdefault(_name, _short)  # the bare class name, as AutoGen's short configs write it
 
 
 def known_providers() -> list[str]:
