@@ -7,9 +7,11 @@ Redis that is down or slow costs at most ``timeout`` seconds and answers a logge
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +39,8 @@ class RedisStore(Component):
     Args:
         url: ``redis://[:password@]host:port/db`` (or ``rediss://`` for TLS); or give ``url_env`` or ``client``.
         url_env: the environment variable that holds the URL (what a config saves when the URL has a password).
-        client: an existing ``redis.asyncio.Redis``; you close it.
+        client: an existing ``redis.asyncio.Redis``, or a synchronous ``redis.Redis`` (its calls then run in a
+            worker thread); you close it.
         timeout: the longest a cache read or write may take before it counts as a miss (seconds).
     """
 
@@ -91,24 +94,28 @@ class RedisStore(Component):
             client = redis.asyncio.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._client = client
         self._url = url
+        # A synchronous client (``redis.Redis()``, as in AutoGen's guide) is used from a worker thread, so the
+        # event loop never blocks on it.
+        self._sync = not inspect.iscoroutinefunction(getattr(client, "execute_command", None))
 
-    async def _run(self, what: str, operation: Any) -> Any:
+    async def _run(self, what: str, call: Callable[[], Any]) -> Any:
         try:
+            operation = asyncio.to_thread(call) if self._sync else call()
             return await asyncio.wait_for(operation, self.timeout)
         except Exception as exc:  # down, slow, refused, bad reply: a miss, never a failed call
             logger.warning("redis cache %s failed (%s: %s): treated as a miss", what, type(exc).__name__, exc)
             return None
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._run("read", self._client.get(key))
+        value = await self._run("read", lambda: self._client.get(key))
         return bytes(value) if value is not None else None
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         expire_ms = None if ttl is None else max(1, math.ceil(ttl * 1000))
-        await self._run("write", self._client.set(key, value, px=expire_ms))
+        await self._run("write", lambda: self._client.set(key, value, px=expire_ms))
 
     async def delete(self, key: str) -> None:
-        await self._run("delete", self._client.delete(key))
+        await self._run("delete", lambda: self._client.delete(key))
 
     async def close(self) -> None:
         if self._owns_client:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -130,6 +131,13 @@ class DiskCacheStore(Component):
     def __init__(
         self, directory: str | Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 10.0
     ) -> None:
+        if not isinstance(directory, (str, os.PathLike)):
+            folder = getattr(directory, "directory", None)
+            raise InvalidRequestError(
+                f"DiskCacheStore takes a folder, not a {type(directory).__name__}: write DiskCacheStore(directory)"
+                + (f", here DiskCacheStore({folder!r})" if isinstance(folder, str) else "")
+                + " (modelport keeps its own SQLite file in that folder; a diskcache.Cache is not needed)"
+            )
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / self.FILENAME
