@@ -163,3 +163,21 @@ async def test_a_proxy_password_is_a_secret(server: FakeServer) -> None:
 def test_a_proxy_that_is_not_a_url_is_refused() -> None:
     with pytest.raises(mp.InvalidRequestError, match="proxy"):
         OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", proxy="socks5://x:1")
+
+
+def test_the_sync_quickstart_leaves_nothing_open(server: FakeServer) -> None:
+    import subprocess
+    import sys
+
+    script = f"""
+from modelport import OpenAIChatCompletionClient, UserMessage
+with OpenAIChatCompletionClient(model="gpt-4o-mini", base_url={server.base_url!r}) as client:
+    print(client.create_sync([UserMessage(content="Why is the sky blue?")]).content)
+    for chunk in client.create_stream_sync([UserMessage(content="Write a haiku about rain.")]):
+        print(chunk if isinstance(chunk, str) else "", end="", flush=True)
+"""
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("You said: Why is the sky blue?") and "Unclosed" not in done.stderr
+    assert done.stderr == ""

@@ -162,6 +162,15 @@ class ChatCompletionClient(ABC):
             runner.run(self.close())
             runner.stop()
 
+    def __enter__(self: T) -> T:
+        """``with client:`` for synchronous code: :meth:`close_sync` on leaving."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close_sync()
+
 
 async def _make_stream(
     client: ChatCompletionClient, messages: Sequence[Any], kwargs: dict[str, Any]
