@@ -133,3 +133,22 @@ async def test_no_chunk_is_delivered_after_cancel(server: FakeServer, client: An
                     token.cancel()  # from the consuming task itself: the next step must already raise
     assert got == ["w0 "]
     assert not any(isinstance(item, CreateResult) for item in got)
+
+
+async def test_cancel_before_the_server_answers_stops_the_stream(server: FakeServer, client: Any) -> None:
+    import time
+
+    server.add(Reply.hang())
+    token = CancellationToken()
+    asyncio.get_running_loop().call_later(0.2, token.cancel)
+    started = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        async with client.create_stream(HELLO, cancellation_token=token) as stream:
+            async for _ in stream:
+                pass
+    assert time.monotonic() - started < 2.0  # before the fix: until the client's timeout (180 s)
+    for _ in range(100):
+        if server.open_connections == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert server.open_connections == 0

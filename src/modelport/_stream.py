@@ -59,6 +59,7 @@ class WireStream(ChatCompletionStream):
         self._wait = (0.0, "stream")
         self._progressed = True
         self._answered = False
+        self._opening: asyncio.Future[Any] | None = None
         self._cancelled = False
         self._first_token_at: float | None = None
 
@@ -156,7 +157,15 @@ class WireStream(ChatCompletionStream):
                 )
         if self._cancelled:
             raise asyncio.CancelledError
-        response, self._retries = await client._send(self._prepared, self._deadline_at, self._retries)
+        sending = client._send(self._prepared, self._deadline_at, self._retries)
+        if self._token is None:
+            response, self._retries = await sending
+        else:  # a task the token can cancel while the server has not answered yet
+            self._opening = asyncio.ensure_future(sending)
+            try:
+                response, self._retries = await self._opening
+            finally:
+                self._opening = None
         self._response = response
         self._answered = True
         self._asm.request_id = request_id_from(response.headers)
@@ -198,6 +207,8 @@ class WireStream(ChatCompletionStream):
 
     def _cancel(self) -> None:
         self._cancelled = True
+        if self._opening is not None:
+            self._opening.cancel()
         self._close_response()
 
     async def _read_chunk(self) -> bytes:

@@ -115,6 +115,7 @@ _BUILTIN: dict[str, str] = {
     "in_memory_store": "cache:InMemoryStore",
     "disk_cache_store": "cache:DiskCacheStore",
     "redis_store": "cache:RedisStore",
+    "replay": "testing:ReplayChatCompletionClient",
 }
 _ALIASES: dict[str, str] = {
     "openai_chat_completion_client": "openai",
@@ -129,6 +130,8 @@ _ALIASES: dict[str, str] = {
     "autogen_core.InMemoryStore": "in_memory_store",
     "autogen_ext.cache_store.diskcache.DiskCacheStore": "disk_cache_store",
     "autogen_ext.cache_store.redis.RedisStore": "redis_store",
+    "replay_chat_completion_client": "replay",
+    "autogen_ext.models.replay.ReplayChatCompletionClient": "replay",
 }
 for _short, _target in _BUILTIN.items():
     _module, _name = _target.split(":")

@@ -1,4 +1,5 @@
-"""Test helpers: a fake OpenAI-compatible server, scripted per test, that runs offline on loopback.
+"""Test helpers: a fake OpenAI-compatible server, scripted per test, that runs offline on loopback, and a scripted
+client.
 
     from modelport.testing import FakeServer, Reply, chunk
 
@@ -8,10 +9,38 @@
         ...
         assert server.requests[0].json["stream"] is True
 
-modelport's own test suite uses exactly this server.
+modelport's own test suite uses exactly this server. :class:`ReplayChatCompletionClient` needs no server at all: it
+answers from a list (AutoGen's ``ReplayChatCompletionClient``), and is loaded on first use.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._default import chunk, completion, default_reply, instance_of, usage
 from ._server import FakeServer, RecordedRequest, Reply
 
-__all__ = ["FakeServer", "RecordedRequest", "Reply", "chunk", "completion", "default_reply", "instance_of", "usage"]
+__all__ = [
+    "FakeServer",
+    "RecordedRequest",
+    "ReplayChatCompletionClient",
+    "Reply",
+    "chunk",
+    "completion",
+    "default_reply",
+    "instance_of",
+    "usage",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ReplayChatCompletionClient":  # it imports the client stack (aiohttp, pydantic): only when asked
+        from ._replay import ReplayChatCompletionClient
+
+        globals()[name] = ReplayChatCompletionClient
+        return ReplayChatCompletionClient
+    raise AttributeError(f"module 'modelport.testing' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ._replay import ReplayChatCompletionClient
