@@ -21,12 +21,12 @@ import orjson
 from . import errors, events
 from ._assembly import Assembler
 from ._http import timeout_at
-from ._sse import SSEDecoder, SSEEvent
+from ._sse import SSEDecoder
 from .cancellation import CancellationToken
 from .client import ChatCompletionStream
 from .messages import CreateResult
-from .providers import openai_wire
-from .providers._status import error_from_payload, request_id_from
+from .providers._status import request_id_from
+from .providers.dialect import TERMINAL
 
 if TYPE_CHECKING:
     import aiohttp
@@ -45,7 +45,7 @@ class WireStream(ChatCompletionStream):
         self._prepared = prepared
         self._token = token
         self._response: aiohttp.ClientResponse | None = None
-        self._asm = Assembler(split_think_tags=client._profile.split_think_tags)
+        self._asm = Assembler(split_think_tags=client._dialect.split_think_tags)
         self._decoder = SSEDecoder()
         self._out = self._asm.out
         self._pos = 0
@@ -134,7 +134,7 @@ class WireStream(ChatCompletionStream):
         return True
 
     def _restart(self) -> None:
-        self._asm = Assembler(split_think_tags=self._client._profile.split_think_tags)
+        self._asm = Assembler(split_think_tags=self._client._dialect.split_think_tags)
         self._out = self._asm.out
         self._pos = 0
         self._decoder = SSEDecoder()
@@ -194,7 +194,7 @@ class WireStream(ChatCompletionStream):
                 provider=self._client.provider_name,
                 body=raw[:2000],
             ) from None
-        openai_wire.parse_response(
+        self._client._dialect.parse_response(
             body, self._asm, provider=self._client.provider_name, request_id=self._asm.request_id
         )
         self._complete()
@@ -244,47 +244,20 @@ class WireStream(ChatCompletionStream):
             return
         batch = self._decoder.feed(chunk)
         if batch:
-            self._progressed = True
+            dialect, asm, provider = self._client._dialect, self._asm, self._client.provider_name
             for event in batch:
-                if self._handle(event):
-                    self._mark_first_token()
-                    await self._drain()
-                    self._complete()
-                    return
+                kind = dialect.parse_event(event, asm, provider=provider)
+                if kind:  # a keep-alive event (Anthropic's ping) is not progress
+                    self._progressed = True
+                    if kind == TERMINAL:
+                        self._mark_first_token()
+                        await self._drain()
+                        self._complete()
+                        return
             self._mark_first_token()
 
-    def _handle(self, event: SSEEvent) -> bool:
-        """Feed one event to the assembler; True when the stream is complete."""
-        data = event.data
-        if data[:6] == b"[DONE]":
-            return True
-        provider = self._client.provider_name
-        try:
-            chunk: Any = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            if event.event == "error":
-                raise error_from_payload(
-                    {"message": data.decode("utf-8", "replace")},
-                    provider=provider,
-                    request_id=self._asm.request_id,
-                    partial=self._asm.result(),
-                ) from None
-            raise errors.StreamProtocolError(
-                f"{provider} sent an event whose data is not valid JSON",
-                raw=data[:500].decode("utf-8", "replace"),
-                provider=provider,
-                request_id=self._asm.request_id,
-                partial=self._asm.result(),
-            ) from None
-        if event.event == "error" or (type(chunk) is dict and chunk.get("type") == "error"):
-            raise error_from_payload(
-                chunk, provider=provider, request_id=self._asm.request_id, partial=self._asm.result()
-            )
-        openai_wire.parse_chunk(chunk, self._asm, provider=provider)
-        return False
-
     async def _drain(self) -> None:
-        """After ``[DONE]``, read the end of the body (briefly) so the connection can go back to the pool."""
+        """After the terminal event, read the end of the body (briefly) so the connection can go back to the pool."""
         response = self._response
         if response is None or response.content.at_eof():
             return
@@ -311,7 +284,7 @@ class WireStream(ChatCompletionStream):
                 request_id=self._asm.request_id,
                 partial=self._asm.result(),
             )
-        if not self._asm.finished:
+        if not self._client._dialect.ends_without_terminal(self._asm):
             raise errors.IncompleteStreamError(
                 f"{provider} ended the stream without [DONE] and without a finish reason; the answer may be cut",
                 provider=provider,

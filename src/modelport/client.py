@@ -36,8 +36,8 @@ from .errors import (
 )
 from .messages import CreateResult, RequestUsage
 from .model_info import DEFAULT_CONTEXT_WINDOW, UNKNOWN_MODEL_INFO, ModelInfo
-from .providers import openai_wire
 from .providers._status import request_id_from
+from .providers.dialect import Dialect
 from .tokens import TokenCounter, count_message_tokens
 from .tools import Tool, ToolSchema
 
@@ -238,12 +238,11 @@ class WireClient(ChatCompletionClient):
         model: str,
         model_info: ModelInfo,
         transport: Transport,
-        profile: openai_wire.WireProfile,
+        dialect: Dialect,
         create_args: Mapping[str, Any],
-        add_name_prefixes: bool = False,
         token_counter: TokenCounter | None = None,
     ) -> None:
-        openai_wire.validate_create_args(create_args, where="client create argument")
+        dialect.validate_create_args(create_args, where="client create argument")
         if token_counter is not None and not callable(token_counter):
             raise InvalidRequestError("token_counter must be a callable (messages, tools) -> int")
         self._token_counter = token_counter
@@ -251,9 +250,8 @@ class WireClient(ChatCompletionClient):
         self._model = model
         self._model_info = model_info
         self._transport = transport
-        self._profile = profile
+        self._dialect = dialect
         self._create_args = dict(create_args)
-        self._add_name_prefixes = add_name_prefixes
         self._total_usage = RequestUsage()
         self._actual_usage = RequestUsage()
 
@@ -391,12 +389,12 @@ class WireClient(ChatCompletionClient):
         stream: bool,
     ) -> dict[str, Any]:
         if extra_create_args:
-            openai_wire.validate_create_args(extra_create_args)
+            self._dialect.validate_create_args(extra_create_args)
             create_args = {**self._create_args, **extra_create_args}
         else:
             create_args = self._create_args
         try:
-            return openai_wire.build_request(
+            return self._dialect.build(
                 messages,
                 model=self._model,
                 model_info=self._model_info,
@@ -405,8 +403,6 @@ class WireClient(ChatCompletionClient):
                 json_output=json_output,
                 create_args=create_args,
                 stream=stream,
-                profile=self._profile,
-                add_name_prefixes=self._add_name_prefixes,
             )
         except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
             if isinstance(exc, InvalidRequestError):
@@ -459,9 +455,9 @@ class WireClient(ChatCompletionClient):
                 request_id=request_id,
                 body=raw[:2000],
             ) from None
-        asm = Assembler(split_think_tags=self._profile.split_think_tags)
+        asm = Assembler(split_think_tags=self._dialect.split_think_tags)
         asm.request_id = request_id
-        openai_wire.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
+        self._dialect.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
         return asm
 
     def _finish(self, asm: Assembler, prepared: Prepared) -> CreateResult:

@@ -44,7 +44,7 @@ from ._config import (
     shared_settings,
 )
 from .openai import base_headers, make_transport, resolve_model_info
-from .openai_wire import WireProfile
+from .openai_wire import OpenAIDialect, WireProfile
 
 __all__ = ["AzureOpenAIChatCompletionClient"]
 
@@ -175,9 +175,8 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             model=model_name if version in V1_API_VERSIONS else deployment,
             model_info=resolve_model_info(model_name, model_info),
             transport=transport,
-            profile=AZURE_PROFILE,
+            dialect=OpenAIDialect(AZURE_PROFILE, add_name_prefixes),
             create_args=create_args,
-            add_name_prefixes=add_name_prefixes,
             token_counter=token_counter,
         )
         self._settings = {

@@ -41,7 +41,7 @@ from ._config import (
     saved_settings,
     shared_settings,
 )
-from .openai_wire import WireProfile
+from .openai_wire import OpenAIDialect, WireProfile
 
 __all__ = [
     "ANTHROPIC_OPENAI_BASE_URL",
@@ -254,9 +254,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
             model=model,
             model_info=resolve_model_info(model, model_info),
             transport=transport,
-            profile=preset.profile if preset else COMPATIBLE_PROFILE,
+            dialect=OpenAIDialect(preset.profile if preset else COMPATIBLE_PROFILE, add_name_prefixes),
             create_args=create_args,
-            add_name_prefixes=add_name_prefixes,
             token_counter=token_counter,
         )
         self._settings = {

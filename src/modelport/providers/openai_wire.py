@@ -15,11 +15,13 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel
 
 from .._assembly import Assembler
+from .._sse import SSEEvent
 from .._validate import check_json_value
 from ..errors import CapabilityError, InvalidRequestError, ResponseValidationError
 from ..messages import (
@@ -33,8 +35,17 @@ from ..messages import (
 from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
 from ._status import error_from_payload
+from .dialect import PROGRESS, TERMINAL, decode_event
 
-__all__ = ["CREATE_ARGUMENTS", "WireProfile", "build_request", "parse_chunk", "parse_response", "wire_messages"]
+__all__ = [
+    "CREATE_ARGUMENTS",
+    "OpenAIDialect",
+    "WireProfile",
+    "build_request",
+    "parse_chunk",
+    "parse_response",
+    "wire_messages",
+]
 
 
 @dataclass(frozen=True)
@@ -571,3 +582,66 @@ def _content_parts(content: Any, index: int, asm: Assembler) -> None:
                     asm.add_text(index, part["text"])
     else:
         asm.add_text(index, str(content))
+
+
+@dataclass(frozen=True)
+class OpenAIDialect:
+    """The chat-completions dialect behind the provider seam (:class:`~modelport.providers.dialect.Dialect`): one
+    per client, holding its server family's :class:`WireProfile`."""
+
+    profile: WireProfile = WireProfile()
+    add_name_prefixes: bool = False
+    name: str = "openai"
+    framing: Literal["sse", "ndjson"] = "sse"
+
+    @property
+    def split_think_tags(self) -> bool:
+        return self.profile.split_think_tags
+
+    def validate_create_args(self, args: Mapping[str, Any], *, where: str = "create argument") -> None:
+        validate_create_args(args, where=where)
+
+    def build(
+        self,
+        messages: Sequence[Any],
+        *,
+        model: str,
+        model_info: ModelInfo,
+        tools: Sequence[Any],
+        tool_choice: Any,
+        json_output: bool | type[BaseModel] | None,
+        create_args: Mapping[str, Any],
+        stream: bool,
+    ) -> dict[str, Any]:
+        return build_request(
+            messages,
+            model=model,
+            model_info=model_info,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            create_args=create_args,
+            stream=stream,
+            profile=self.profile,
+            add_name_prefixes=self.add_name_prefixes,
+        )
+
+    def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
+        parse_response(body, asm, provider=provider, request_id=request_id)
+
+    def parse_event(self, event: SSEEvent, asm: Assembler, *, provider: str) -> int:
+        data = event.data
+        if data[:6] == b"[DONE]":
+            return TERMINAL
+        try:  # the common case inline: this runs once per streamed chunk
+            chunk: Any = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            chunk = None
+        if chunk is None or event.event == "error" or (type(chunk) is dict and chunk.get("type") == "error"):
+            chunk = decode_event(event, asm, provider=provider)  # raises the typed error
+        parse_chunk(chunk, asm, provider=provider)
+        return PROGRESS
+
+    def ends_without_terminal(self, asm: Assembler) -> bool:
+        """Servers that omit ``[DONE]`` but sent a finish reason are fine (B-38)."""
+        return asm.finished
