@@ -111,6 +111,11 @@ class SSEDecoder:
         self._event = None
         return event
 
+    def flush(self) -> list[SSEEvent]:
+        """At the end of the body: nothing. An event without its blank line is a cut event (B-39), which
+        :meth:`unterminated` reports."""
+        return []
+
     def unterminated(self) -> bytes:
         """What was received after the last complete event: a partial line, or lines not yet dispatched.
 

@@ -21,6 +21,7 @@ import orjson
 from . import errors, events
 from ._assembly import Assembler
 from ._http import timeout_at
+from ._ndjson import NDJSONDecoder
 from ._sse import SSEDecoder
 from .cancellation import CancellationToken
 from .client import ChatCompletionStream
@@ -39,6 +40,10 @@ if not TYPE_CHECKING:
 __all__ = ["WireStream"]
 
 
+def _decoder_for(dialect: Any) -> SSEDecoder | NDJSONDecoder:
+    return NDJSONDecoder() if dialect.framing == "ndjson" else SSEDecoder()
+
+
 class WireStream(ChatCompletionStream):
     def __init__(self, client: WireClient, prepared: Prepared, token: CancellationToken | None) -> None:
         self._client = client
@@ -46,7 +51,7 @@ class WireStream(ChatCompletionStream):
         self._token = token
         self._response: aiohttp.ClientResponse | None = None
         self._asm = Assembler(split_think_tags=client._dialect.split_think_tags)
-        self._decoder = SSEDecoder()
+        self._decoder = _decoder_for(self._client._dialect)
         self._out = self._asm.out
         self._pos = 0
         self._yielded = 0
@@ -137,7 +142,7 @@ class WireStream(ChatCompletionStream):
         self._asm = Assembler(split_think_tags=self._client._dialect.split_think_tags)
         self._out = self._asm.out
         self._pos = 0
-        self._decoder = SSEDecoder()
+        self._decoder = _decoder_for(self._client._dialect)
         self._answered = False
 
     async def _open(self) -> None:
@@ -240,6 +245,8 @@ class WireStream(ChatCompletionStream):
         if self._cancelled:
             raise asyncio.CancelledError
         if not chunk:
+            if self._flush_last_line():
+                return
             self._end_of_body()
             return
         batch = self._decoder.feed(chunk)
@@ -272,6 +279,26 @@ class WireStream(ChatCompletionStream):
     def _mark_first_token(self) -> None:
         if self._first_token_at is None and self._out and self._loop is not None:
             self._first_token_at = self._loop.time()
+
+    def _flush_last_line(self) -> bool:
+        """At the end of the body, a last line the server did not end with a newline (newline-delimited JSON
+        only); True if it was the terminal event. A cut line is an incomplete stream, as a cut event is."""
+        dialect, provider = self._client._dialect, self._client.provider_name
+        for event in self._decoder.flush():
+            try:
+                kind = dialect.parse_event(event, self._asm, provider=provider)
+            except errors.StreamProtocolError as exc:
+                raise errors.IncompleteStreamError(
+                    f"{provider} closed the stream in the middle of a line",
+                    raw=exc.raw,
+                    provider=provider,
+                    request_id=self._asm.request_id,
+                    partial=self._asm.result(),
+                ) from None
+            if kind == TERMINAL:
+                self._complete()
+                return True
+        return False
 
     def _end_of_body(self) -> None:
         leftover = self._decoder.unterminated()

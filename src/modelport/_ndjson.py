@@ -1,0 +1,52 @@
+"""A sans-I/O newline-delimited JSON decoder: ``feed(bytes) -> [SSEEvent]``, no sockets, no asyncio.
+
+Beside :mod:`modelport._sse`, for servers that stream one JSON object per line (Ollama's ``/api/chat``). Each
+complete, non-blank line becomes one event named ``message`` whose data is the line, so a dialect parses both
+framings the same way and the stream loop's timeout means the same thing: each next line is progress. A line is
+complete at its ``\\n`` (a ``\\r`` before it is dropped); bytes after the last newline are kept until more arrive,
+so any split of the input, a multi-byte character included, decodes the same.
+"""
+
+from __future__ import annotations
+
+from ._sse import SSEEvent
+
+__all__ = ["NDJSONDecoder"]
+
+
+class NDJSONDecoder:
+    """Feed it bytes as they arrive; it returns one event per complete line."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._pending.append(chunk)
+            return []
+        complete = chunk[:end]
+        if self._pending:
+            self._pending.append(complete)
+            complete = b"".join(self._pending)
+            self._pending.clear()
+        if end + 1 < len(chunk):
+            self._pending.append(chunk[end + 1 :])
+        events = []
+        for line in complete.split(b"\n"):
+            line = line.rstrip(b"\r")
+            if line.strip():
+                events.append(SSEEvent("message", line))
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """At the end of the body: the last line, when the server did not end it with a newline."""
+        last, self._pending = b"".join(self._pending).rstrip(b"\r"), []
+        return [SSEEvent("message", last)] if last.strip() else []
+
+    def unterminated(self) -> bytes:
+        """What was received after the last complete line; non-empty at end of stream means a cut line."""
+        return b"".join(self._pending)
