@@ -190,7 +190,8 @@ class Transport:
         connect_timeout: float,
         retry: RetryPolicy,
         deadline: float | None = None,
-        max_connections: int = 1000,
+        max_connections: int | None = None,
+        max_connections_per_host: int | None = None,
         session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
         proxy: str | None = None,
@@ -200,7 +201,8 @@ class Transport:
         self.connect_timeout = connect_timeout
         self.deadline = deadline
         self.retry = retry
-        self.max_connections = max_connections
+        self.max_connections = max_connections or default_max_connections()
+        self.max_connections_per_host = max_connections_per_host or 0
         self.verify_ssl = verify_ssl
         self.proxy = proxy
         self._env_proxies: dict[tuple[str, str | None], str | None] = {}
@@ -217,7 +219,9 @@ class Transport:
             return session
         for old_loop in [old for old in self._sessions if old.is_closed()]:
             _abandon(self._sessions.pop(old_loop))
-        connector = aiohttp.TCPConnector(limit=self.max_connections, ssl=self.verify_ssl)
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections, limit_per_host=self.max_connections_per_host, ssl=self.verify_ssl
+        )
         session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
@@ -410,6 +414,21 @@ class Transport:
             "deadline": f"the call's deadline of {self.deadline} s passed",
         }[phase]
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+def default_max_connections() -> int:
+    """Half the process's open-file limit, at least 100 and at most 10,000: about 500 under Linux's usual 1,024,
+    128 under macOS's 256 and 10,000 on a server that allows 20,000 or more. Each open connection is one file
+    descriptor; the other half is left to the rest of the process."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # no resource module (Windows)
+        return 1000
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 10_000
+    return max(100, min(10_000, soft // 2))
 
 
 def _environment_proxy(url: URL) -> str | None:

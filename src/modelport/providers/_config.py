@@ -47,6 +47,11 @@ class _ClientConfig(BaseModel):
     default_headers: dict[str, str] | None = None
     verify_ssl: bool = True
     proxy: str | None = Field(default=None, description="An HTTP(S) proxy URL; by default the environment's.")
+    max_connections: int | None = Field(
+        default=None,
+        description="Open connections at most; by default half the process's open-file limit (100 to 10,000).",
+    )
+    max_connections_per_host: int | None = None
 
 
 class OpenAIClientConfig(_ClientConfig):
@@ -129,6 +134,8 @@ def shared_settings(
     verify_ssl: bool,
     retry_policy: Any,
     proxy: str | None = None,
+    max_connections: int | None = None,
+    max_connections_per_host: int | None = None,
 ) -> dict[str, Any]:
     """The constructor settings both clients save, as their config fields."""
     return {
@@ -140,6 +147,8 @@ def shared_settings(
         "default_headers": RedactedHeaders(default_headers) if default_headers else None,
         "verify_ssl": verify_ssl,
         "proxy": RedactedURL(proxy) if proxy else proxy,
+        "max_connections": max_connections,
+        "max_connections_per_host": max_connections_per_host,
         **retry_settings(retry_policy),
     }
 
@@ -184,6 +193,8 @@ COMMON_FIELDS = (
     "default_headers",
     "verify_ssl",
     "proxy",
+    "max_connections",
+    "max_connections_per_host",
 )
 
 

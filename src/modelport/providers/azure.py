@@ -94,6 +94,8 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
         proxy: str | None = None,
+        max_connections: int | None = None,
+        max_connections_per_host: int | None = None,
         token_counter: TokenCounter | None = None,
         api_key_env: str | None = None,
         azure_ad_token_env: str | None = None,
@@ -169,6 +171,8 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             http_session=http_session,
             verify_ssl=verify_ssl,
             proxy=check_proxy(proxy),
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
         )
         model_name = model or deployment
         super().__init__(
@@ -193,6 +197,8 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
                 default_headers=checked_headers,
                 verify_ssl=verify_ssl,
                 proxy=proxy,
+                max_connections=max_connections,
+                max_connections_per_host=max_connections_per_host,
                 retry_policy=self._transport.retry,
             ),
             **create_args,

@@ -141,9 +141,14 @@ def make_transport(
     http_session: aiohttp.ClientSession | None,
     verify_ssl: bool,
     proxy: str | None = None,
+    max_connections: int | None = None,
+    max_connections_per_host: int | None = None,
 ) -> Transport:
     if deadline is not None and deadline <= 0:
         raise InvalidRequestError(f"deadline must be positive, got {deadline}")
+    for name, value in (("max_connections", max_connections), ("max_connections_per_host", max_connections_per_host)):
+        if value is not None and (type(value) is not int or value < 1):
+            raise InvalidRequestError(f"{name} must be a whole number of 1 or more, got {value!r}")
     policy = retry_policy or RetryPolicy(max_retries=max_retries)
     return Transport(
         provider=provider,
@@ -154,6 +159,8 @@ def make_transport(
         session=http_session,
         verify_ssl=verify_ssl,
         proxy=proxy,
+        max_connections=max_connections,
+        max_connections_per_host=max_connections_per_host,
     )
 
 
@@ -175,6 +182,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
         model_info: capabilities, for models modelport does not know.
         http_session: an aiohttp session of your own (custom TLS, ...); you close it.
         proxy: an HTTP(S) proxy URL (``""`` for none); by default ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``.
+        max_connections: open connections at most (streams beyond it wait for one); by default half the process's
+            open-file limit, between 100 and 10,000. ``max_connections_per_host``: the same per host (no limit).
         api_key_env: the environment variable that holds the key (saved in configs instead of the key).
         **create_args: defaults for every request (``temperature``, ``max_tokens``, ``extra_body``, ...).
     """
@@ -203,6 +212,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
         http_session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
         proxy: str | None = None,
+        max_connections: int | None = None,
+        max_connections_per_host: int | None = None,
         token_counter: TokenCounter | None = None,
         api_key_env: str | None = None,
         **create_args: Any,
@@ -249,6 +260,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
             http_session=http_session,
             verify_ssl=verify_ssl,
             proxy=check_proxy(proxy),
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
         )
         super().__init__(
             model=model,
@@ -272,6 +285,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
                 default_headers=checked_headers,
                 verify_ssl=verify_ssl,
                 proxy=proxy,
+                max_connections=max_connections,
+                max_connections_per_host=max_connections_per_host,
                 retry_policy=self._transport.retry,
             ),
             **create_args,
