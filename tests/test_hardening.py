@@ -365,3 +365,14 @@ async def test_json_output_with_tools_answered_by_tool_calls_returns_the_calls(s
     for answer in (result, streamed):
         assert answer.finish_reason == "function_calls" and answer.parsed is None
         assert isinstance(answer.content, list) and answer.content[0].name == "get_weather"
+
+
+async def test_time_the_caller_spends_between_chunks_is_not_a_timeout(server: FakeServer, make_client: Any) -> None:
+    server.add(Reply.sse([chunk({"content": "a"}), chunk({"content": "b"}), chunk(finish_reason="stop")]))
+    client = make_client(timeout=0.3, max_retries=0)
+    got = []
+    async with client.create_stream(HELLO) as stream:
+        async for item in stream:
+            got.append(item)
+            await asyncio.sleep(0.45)  # longer than the timeout, between reads
+    assert got[:2] == ["a", "b"] and got[-1].finish_reason == "stop"

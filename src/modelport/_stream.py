@@ -61,7 +61,11 @@ class WireStream(ChatCompletionStream):
         self._result: CreateResult | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadline_at: float | None = None
-        self._wait = (0.0, "stream")
+        self._wait_until = 0.0
+        self._wait_phase = "stream"
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._reading = False
+        self._timed_out: str | None = None
         self._progressed = True
         self._answered = False
         self._opening: asyncio.Future[Any] | None = None
@@ -99,9 +103,32 @@ class WireStream(ChatCompletionStream):
             self._close_response()
 
     def _close_response(self) -> None:
+        self._stop_watchdog()
         response, self._response = self._response, None
         if response is not None:
             response.close()
+
+    def _stop_watchdog(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+
+    def _watch(self) -> None:
+        """The stream's one timer (not one per read): while a read waits, a wait that progress has not moved on
+        since the timer was set ends the stream with a timeout; time the caller spends between reads never counts."""
+        self._watchdog = None
+        if not self._reading or self._response is None or self._loop is None:
+            return  # the next read sets it again
+        if self._loop.time() < self._wait_until:  # an event arrived since: wait for the new time
+            self._watchdog = self._loop.call_at(self._wait_until, self._watch)
+            return
+        self._timed_out = self._wait_phase
+        self._close_response()
+
+    def _timeout(self) -> errors.APITimeoutError:
+        error = self._client._transport.timeout_error(self._timed_out or "stream")
+        error.partial = self._asm.result()
+        return error
 
     # -- reading --
 
@@ -144,6 +171,8 @@ class WireStream(ChatCompletionStream):
         self._pos = 0
         self._decoder = _decoder_for(self._client._dialect)
         self._answered = False
+        self._timed_out = None
+        self._progressed = True
 
     async def _open(self) -> None:
         client = self._client
@@ -218,32 +247,38 @@ class WireStream(ChatCompletionStream):
 
     async def _read_chunk(self) -> bytes:
         loop = self._loop
-        assert loop is not None and self._response is not None
+        response = self._response
+        assert loop is not None and response is not None
         if self._progressed:  # only a whole event moves the wait on: not bytes, not keep-alive comments
-            self._wait = self._client._transport.next_wait(loop.time(), self._deadline_at, "stream")
+            self._wait_until, self._wait_phase = self._client._transport.next_wait(
+                loop.time(), self._deadline_at, "stream"
+            )
             self._progressed = False
-        wait_until, phase = self._wait
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(self._wait_until, self._watch)
+        self._reading = True
         try:
-            async with timeout_at(wait_until):
-                return await self._response.content.readany()
-        except asyncio.TimeoutError:
-            error = self._client._transport.timeout_error(phase)
-            error.partial = self._asm.result()
-            raise error from None
+            return await response.content.readany()
         except (aiohttp.ClientError, OSError) as exc:
             if self._cancelled:
                 raise asyncio.CancelledError from None
+            if self._timed_out:
+                raise self._timeout() from None
             raise errors.APIConnectionError(
                 f"the connection to {self._client.provider_name} broke mid-stream: {type(exc).__name__}",
                 provider=self._client.provider_name,
                 request_id=self._asm.request_id,
                 partial=self._asm.result(),
             ) from exc
+        finally:
+            self._reading = False
 
     async def _read_events(self) -> None:
         chunk = await self._read_chunk()
         if self._cancelled:
             raise asyncio.CancelledError
+        if self._timed_out:
+            raise self._timeout()
         if not chunk:
             if self._flush_last_line():
                 return
@@ -322,6 +357,7 @@ class WireStream(ChatCompletionStream):
 
     def _complete(self) -> None:
         """The stream is whole: release the connection, flush held-back text, build the result."""
+        self._stop_watchdog()
         response, self._response = self._response, None
         if response is not None:
             response.release()
