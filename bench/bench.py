@@ -3,7 +3,8 @@
 against the built-in fake server (``python -m modelport.testing``) running in a separate process.
 
     python bench/bench.py                 # every measure
-    python bench/bench.py --only stream   # one of: import, nonstream, stream, concurrent, context, cache
+    python bench/bench.py --only stream   # one of: import, nonstream, stream, anthropic_stream, concurrent,
+                                          # context, cache
     python bench/bench.py --json out.json
 
 Figures are the client process's CPU time (the server's work is not counted), so they compare across runs on
@@ -21,8 +22,9 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
-MEASURES = ("import", "nonstream", "stream", "concurrent", "context", "cache")
+MEASURES = ("import", "nonstream", "stream", "anthropic_stream", "concurrent", "context", "cache")
 
 
 def free_port() -> int:
@@ -60,10 +62,21 @@ def measure_import() -> dict[str, float]:
             "import_client_ms": min(float(r[1]) for r in runs) * 1000}
 
 
-async def measure_calls(base_url: str, measure: str, n: int, chunks: int, concurrency: int) -> dict[str, float]:
-    from modelport import OpenAIChatCompletionClient, SystemMessage, UserMessage
+def bench_client(measure: str, base_url: str) -> Any:
+    """The client a measure runs: Anthropic's Messages dialect for ``anthropic_*``, else OpenAI's."""
+    if measure.startswith("anthropic_"):
+        from modelport.providers.anthropic import AnthropicChatCompletionClient
 
-    client = OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
+        return AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=base_url, api_key="bench")
+    from modelport import OpenAIChatCompletionClient
+
+    return OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
+
+
+async def measure_calls(base_url: str, measure: str, n: int, chunks: int, concurrency: int) -> dict[str, float]:
+    from modelport import SystemMessage, UserMessage
+
+    client = bench_client(measure, base_url)
     words = " ".join(f"w{i}" for i in range(chunks - 2))
 
     def messages(text: str) -> list:
@@ -86,7 +99,7 @@ async def measure_calls(base_url: str, measure: str, n: int, chunks: int, concur
             for _ in range(n):
                 await plain()
             return {"cpu_per_call_us": (time.process_time() - c0) / n * 1e6}
-        if measure == "stream":
+        if measure in ("stream", "anthropic_stream"):
             per_stream = await streamed()
             c0 = time.process_time()
             for _ in range(n):
@@ -200,8 +213,9 @@ def main() -> None:
         figures["import"] = measure_import()
     server, base_url = start_server()
     try:
-        plan = {"nonstream": (300, 0, 1), "stream": (20, 500, 1), "concurrent": (2000, 0, 500)}
-        for measure in ("nonstream", "stream", "concurrent"):
+        plan = {"nonstream": (300, 0, 1), "stream": (20, 500, 1), "anthropic_stream": (20, 500, 1),
+                "concurrent": (2000, 0, 500)}
+        for measure in ("nonstream", "stream", "anthropic_stream", "concurrent"):
             if measure in chosen:
                 n, chunks, concurrency = plan[measure]
                 figures[measure] = asyncio.run(measure_calls(base_url, measure, n, chunks, concurrency))

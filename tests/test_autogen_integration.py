@@ -449,3 +449,36 @@ async def test_agent_streams_from_replay() -> None:
     assert chunks == ["<think>be ", "nice", "</think>", "Fine ", "thanks"]
     assert [e.content for e in events if isinstance(e, ThoughtEvent)] == ["be nice"]
     assert events[-1].messages[-1].content == "Fine thanks"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_claude_thinking_survives_an_autogen_tool_turn(server: FakeServer, stream: bool) -> None:
+    """AutoGen's FunctionCall cannot carry Anthropic's signed thinking blocks; the adapter keeps them by call id and
+    puts them back, so the next turn is accepted (the fake server refuses a tool turn without its thinking)."""
+    from autogen_core import FunctionCall as AgFunctionCall
+    from autogen_core.models import AssistantMessage as AgAssistant
+    from autogen_core.models import FunctionExecutionResult as AgResult
+    from autogen_core.models import FunctionExecutionResultMessage as AgResults
+    from autogen_core.models import UserMessage as AgUser
+
+    from modelport.providers.anthropic import AnthropicChatCompletionClient
+
+    weather = {"name": "get_weather", "description": "Weather of a city.",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    claude = AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=server.base_url, api_key="sk-ant-test-1",
+                                           thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048)
+    client = AutoGenClient(claude)
+    try:
+        history: list[Any] = [AgUser(content="Weather in Paris?", source="user")]
+        if stream:
+            result = [item async for item in client.create_stream(history, tools=[weather])][-1]
+        else:
+            result = await client.create(history, tools=[weather])
+        assert isinstance(result.content, list) and isinstance(result.content[0], AgFunctionCall)
+        history += [AgAssistant(content=result.content, thought=result.thought, source="assistant"),
+                    AgResults(content=[AgResult(content="sunny", name="get_weather",
+                                                call_id=result.content[0].id)])]
+        answer = await client.create(history, tools=[weather])
+        assert answer.content == "The tool said: sunny"
+    finally:
+        await client.close()

@@ -54,6 +54,8 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "_http",
     "OpenAIChatCompletionClient": "providers.openai",
     "AzureOpenAIChatCompletionClient": "providers.azure",
+    "AnthropicChatCompletionClient": "providers.anthropic",
+    "OllamaChatCompletionClient": "providers.ollama",
     # components
     "Component": "components",
     "ComponentModel": "components",
@@ -169,7 +171,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UserMessage,
     )
     from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
+    from .providers.anthropic import AnthropicChatCompletionClient
     from .providers.azure import AzureOpenAIChatCompletionClient
+    from .providers.ollama import OllamaChatCompletionClient
     from .providers.openai import OpenAIChatCompletionClient
     from .tokens import TokenCount, TokenCounter, TokenEstimateWarning, count_text
     from .tools import FunctionTool, Tool, ToolSchema

@@ -40,6 +40,7 @@ _FINISH: dict[str, FinishReasons] = {
     "function_call": "function_calls",
     "tool_use": "function_calls",
     "content_filter": "content_filter",
+    "refusal": "content_filter",
 }
 
 _OPEN, _CLOSE = "<think>", "</think>"
@@ -132,7 +133,7 @@ class _Choice:
 class Assembler:
     """Collects the deltas of one response (all its choices) and builds the ``CreateResult`` of choice 0."""
 
-    __slots__ = ("_choices", "_split", "model", "out", "request_id", "usage")
+    __slots__ = ("_choices", "_split", "dialect_state", "model", "out", "request_id", "usage")
 
     def __init__(self, *, split_think_tags: bool = True) -> None:
         self._split = split_think_tags
@@ -141,6 +142,9 @@ class Assembler:
         self.model: str | None = None
         self.request_id: str | None = None
         self.usage: dict[str, Any] | None = None
+        self.dialect_state: dict[str, Any] = {}
+        """Working space of the dialect that feeds this assembler, for this one response (Anthropic keeps its open
+        content blocks and cumulative usage here). The assembler itself never reads it."""
 
     def _choice(self, index: int) -> _Choice:
         choice = self._choices.get(index)

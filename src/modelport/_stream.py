@@ -205,7 +205,7 @@ class WireStream(ChatCompletionStream):
         self._asm.request_id = request_id_from(response.headers)
         self._progressed = True
         content_type = response.headers.get("content-type", "")
-        if "json" in content_type:
+        if "json" in content_type and client._dialect.framing != "ndjson":  # Ollama streams application/x-ndjson
             await self._read_json_body(response)
         elif "text/html" in content_type:
             raise errors.ResponseValidationError(
@@ -348,7 +348,7 @@ class WireStream(ChatCompletionStream):
             )
         if not self._client._dialect.ends_without_terminal(self._asm):
             raise errors.IncompleteStreamError(
-                f"{provider} ended the stream without [DONE] and without a finish reason; the answer may be cut",
+                f"{provider} ended the stream without its end-of-stream event; the answer may be cut",
                 provider=provider,
                 request_id=self._asm.request_id,
                 partial=self._asm.result(),

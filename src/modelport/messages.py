@@ -300,6 +300,10 @@ class CreateResult(BaseModel):
     usage_reported: bool = Field(
         default=True, description="False when the provider sent no usage: the counts are unknown, not 0."
     )
+    provider_metadata: dict[str, Any] | None = Field(
+        default=None,
+        description="What the provider said about the call beyond the answer (Ollama's timings in nanoseconds).",
+    )
 
 
 def from_openai(messages: Any) -> list[LLMMessage]:

@@ -22,6 +22,7 @@ __all__ = [
     "ModelInfo",
     "ModelListing",
     "UnknownModelWarning",
+    "anthropic_model_info",
     "lookup_model_info",
 ]
 
@@ -47,10 +48,19 @@ class ModelFamily:
     GEMINI_2_0_FLASH: Final = "gemini-2.0-flash"
     GEMINI_2_5_PRO: Final = "gemini-2.5-pro"
     GEMINI_2_5_FLASH: Final = "gemini-2.5-flash"
+    CLAUDE_3_HAIKU: Final = "claude-3-haiku"
+    CLAUDE_3_OPUS: Final = "claude-3-opus"
+    CLAUDE_3_5_HAIKU: Final = "claude-3-5-haiku"
     CLAUDE_3_5_SONNET: Final = "claude-3-5-sonnet"
     CLAUDE_3_7_SONNET: Final = "claude-3-7-sonnet"
     CLAUDE_4_SONNET: Final = "claude-4-sonnet"
     CLAUDE_4_OPUS: Final = "claude-4-opus"
+    CLAUDE_4_5_SONNET: Final = "claude-4-5-sonnet"
+    CLAUDE_4_5_HAIKU: Final = "claude-4-5-haiku"
+    CLAUDE_4_5_OPUS: Final = "claude-4-5-opus"
+    CLAUDE_4_6_SONNET: Final = "claude-4-6-sonnet"
+    CLAUDE_4_6_OPUS: Final = "claude-4-6-opus"
+    CLAUDE_4_7_OPUS: Final = "claude-4-7-opus"
     LLAMA_3: Final = "llama-3"
     LLAMA_4: Final = "llama-4"
     QWEN: Final = "qwen"
@@ -76,7 +86,7 @@ class ModelFamily:
 
 
 class ModelInfo(TypedDict, total=False):
-    """Capabilities of a model, in AutoGen's shape plus ``context_window``."""
+    """Capabilities of a model, in AutoGen's shape plus ``context_window`` and ``max_output_tokens``."""
 
     vision: Required[bool]
     function_calling: Required[bool]
@@ -86,6 +96,9 @@ class ModelInfo(TypedDict, total=False):
     multiple_system_messages: bool
     context_window: int
     reasoning: NotRequired[bool]
+    """The model reasons before answering (OpenAI's reasoning models; Claude's extended thinking)."""
+    max_output_tokens: NotRequired[int]
+    """The longest answer the model can give, in tokens (the Anthropic client's default ``max_tokens``)."""
 
 
 class UnknownModelWarning(UserWarning):
@@ -126,6 +139,15 @@ def _info(
     )
 
 
+def _claude(family: str, window: int, max_output: int, *, thinking: bool = True) -> ModelInfo:
+    """A Claude model. ``structured_output`` and ``multiple_system_messages`` describe Anthropic's OpenAI-compatible
+    endpoint (it ignores ``response_format`` and hoists system messages into one);
+    :func:`anthropic_model_info` gives the native Messages API's view."""
+    info = _info(family, window, structured=False, multiple_system=False, reasoning=thinking)
+    info["max_output_tokens"] = max_output
+    return info
+
+
 F = ModelFamily
 # Keys are matched as prefixes of the lower-cased model name (its last path segment), longest first, so dated
 # snapshots ("gpt-4o-2024-08-06") and Ollama tags ("llama3.1:8b") resolve to their base entry.
@@ -156,10 +178,20 @@ _REGISTRY: dict[str, ModelInfo] = {
     "gemini-2.0-flash": _info(F.GEMINI_2_0_FLASH, 1_048_576, multiple_system=False),
     "gemini-2.5-pro": _info(F.GEMINI_2_5_PRO, 1_048_576, multiple_system=False, reasoning=True),
     "gemini-2.5-flash": _info(F.GEMINI_2_5_FLASH, 1_048_576, multiple_system=False, reasoning=True),
-    "claude-3-5-sonnet": _info(F.CLAUDE_3_5_SONNET, 200_000, structured=False, multiple_system=False),
-    "claude-3-7-sonnet": _info(F.CLAUDE_3_7_SONNET, 200_000, structured=False, multiple_system=False),
-    "claude-sonnet-4": _info(F.CLAUDE_4_SONNET, 200_000, structured=False, multiple_system=False),
-    "claude-opus-4": _info(F.CLAUDE_4_OPUS, 200_000, structured=False, multiple_system=False),
+    "claude-3-haiku": _claude(F.CLAUDE_3_HAIKU, 200_000, 4_096, thinking=False),
+    "claude-3-opus": _claude(F.CLAUDE_3_OPUS, 200_000, 4_096, thinking=False),
+    "claude-3-5-haiku": _claude(F.CLAUDE_3_5_HAIKU, 200_000, 8_192, thinking=False),
+    "claude-3-5-sonnet": _claude(F.CLAUDE_3_5_SONNET, 200_000, 8_192, thinking=False),
+    "claude-3-7-sonnet": _claude(F.CLAUDE_3_7_SONNET, 200_000, 64_000),
+    "claude-sonnet-4": _claude(F.CLAUDE_4_SONNET, 200_000, 64_000),
+    "claude-opus-4": _claude(F.CLAUDE_4_OPUS, 200_000, 32_000),
+    "claude-opus-4-1": _claude(F.CLAUDE_4_OPUS, 200_000, 32_000),
+    "claude-sonnet-4-5": _claude(F.CLAUDE_4_5_SONNET, 200_000, 64_000),
+    "claude-haiku-4-5": _claude(F.CLAUDE_4_5_HAIKU, 200_000, 64_000),
+    "claude-opus-4-5": _claude(F.CLAUDE_4_5_OPUS, 200_000, 64_000),
+    "claude-sonnet-4-6": _claude(F.CLAUDE_4_6_SONNET, 1_000_000, 64_000),
+    "claude-opus-4-6": _claude(F.CLAUDE_4_6_OPUS, 1_000_000, 128_000),
+    "claude-opus-4-7": _claude(F.CLAUDE_4_7_OPUS, 1_000_000, 128_000),
     # DeepSeek
     "deepseek-chat": _info(F.DEEPSEEK, 128_000, vision=False, structured=False),
     "deepseek-reasoner": _info(F.R1, 128_000, vision=False, structured=False, reasoning=True),
@@ -193,12 +225,42 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def lookup_model_info(model: str, *, warn: bool = True) -> ModelInfo:
-    """The registry's :class:`ModelInfo` for ``model``, or :data:`UNKNOWN_MODEL_INFO` (with one warning per name)."""
+# Claude models whose native Messages API constrains the answer to a JSON schema (``output_config.format``).
+_ANTHROPIC_JSON_SCHEMA = frozenset(
+    {
+        "claude-sonnet-4-5",
+        "claude-haiku-4-5",
+        "claude-opus-4-5",
+        "claude-sonnet-4-6",
+        "claude-opus-4-6",
+        "claude-opus-4-7",
+    }
+)
+
+
+def _registry_key(model: str) -> str | None:
     name = model.lower().rsplit("/", 1)[-1]
     for prefix in _PREFIXES:
         if name.startswith(prefix) and (len(name) == len(prefix) or not name[len(prefix)].isalpha()):
-            return _REGISTRY[prefix]
+            return prefix
+    return None
+
+
+def anthropic_model_info(model: str, *, warn: bool = True) -> ModelInfo:
+    """``model`` as Anthropic's native Messages API serves it: the registry's entry, with ``structured_output``
+    true where that API constrains answers to a JSON schema (its OpenAI-compatible endpoint does not)."""
+    info = lookup_model_info(model, warn=warn)
+    if _registry_key(model) in _ANTHROPIC_JSON_SCHEMA:
+        info = info.copy()
+        info["structured_output"] = True
+    return info
+
+
+def lookup_model_info(model: str, *, warn: bool = True) -> ModelInfo:
+    """The registry's :class:`ModelInfo` for ``model``, or :data:`UNKNOWN_MODEL_INFO` (with one warning per name)."""
+    key = _registry_key(model)
+    if key is not None:
+        return _REGISTRY[key]
     if warn:
         with _warned_lock:
             first = model not in _warned

@@ -39,6 +39,7 @@ The wrapped client may be any modelport client: an HTTP client, a :class:`~model
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -51,10 +52,11 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("modelport.integrations.autogen needs AutoGen's core package: pip install autogen-core") from exc
 
+from .._convert import as_messages
 from ..cancellation import CancellationToken
 from ..client import ChatCompletionClient
 from ..components import load_component, nested_dump
-from ..messages import ChatCompletionTokenLogprob, CreateResult, RequestUsage, ThoughtChunk
+from ..messages import AssistantMessage, ChatCompletionTokenLogprob, CreateResult, RequestUsage, ThoughtChunk
 
 __all__ = ["AutoGenClient", "AutoGenClientConfig", "to_autogen_model_info", "to_autogen_result"]
 
@@ -187,6 +189,35 @@ class AutoGenClient(agm.ChatCompletionClient, agc.Component[AutoGenClientConfig]
             raise TypeError(f"AutoGenClient wraps a modelport ChatCompletionClient, not {type(client).__name__}")
         self._client = client
         self._reasoning_in_stream = reasoning_in_stream
+        self._call_fields: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def _remember(self, result: CreateResult) -> None:
+        """AutoGen's ``FunctionCall`` cannot carry a call's ``provider_fields`` (Anthropic's thinking blocks and
+        signatures, Gemini's thought signature), and the provider wants them back with the call next turn: keep
+        them by call id (the last 1,024 calls)."""
+        if isinstance(result.content, list):
+            for call in result.content:
+                if call.provider_fields:
+                    self._call_fields[call.id] = call.provider_fields
+                    while len(self._call_fields) > 1024:
+                        self._call_fields.popitem(last=False)
+
+    def _restore(self, messages: Sequence[Any]) -> Sequence[Any]:
+        """``messages`` with the remembered ``provider_fields`` put back on the calls they belong to."""
+        if not self._call_fields:
+            return messages
+        restored = []
+        for message in as_messages(messages):
+            if isinstance(message, AssistantMessage) and isinstance(message.content, list):
+                calls = [
+                    call.model_copy(update={"provider_fields": self._call_fields[call.id]})
+                    if call.id in self._call_fields and not call.provider_fields
+                    else call
+                    for call in message.content
+                ]
+                message = message.model_copy(update={"content": calls})
+            restored.append(message)
+        return restored
 
     @property
     def client(self) -> ChatCompletionClient:
@@ -208,7 +239,7 @@ class AutoGenClient(agm.ChatCompletionClient, agc.Component[AutoGenClientConfig]
         try:
             result = await relay.run(
                 self._client.create(
-                    messages,
+                    self._restore(messages),
                     tools=tools,
                     tool_choice=tool_choice,
                     json_output=json_output,
@@ -217,6 +248,7 @@ class AutoGenClient(agm.ChatCompletionClient, agc.Component[AutoGenClientConfig]
             )
         finally:
             relay.active = False
+        self._remember(result)
         return to_autogen_result(result)
 
     async def create_stream(
@@ -233,7 +265,7 @@ class AutoGenClient(agm.ChatCompletionClient, agc.Component[AutoGenClientConfig]
         relay = _Relay(cancellation_token, with_token=True)
         try:
             stream = self._client.create_stream(
-                messages,
+                self._restore(messages),
                 tools=tools,
                 tool_choice=tool_choice,
                 json_output=json_output,
@@ -247,6 +279,7 @@ class AutoGenClient(agm.ChatCompletionClient, agc.Component[AutoGenClientConfig]
                     if isinstance(item, CreateResult):
                         if thinking:
                             yield THINK_CLOSE
+                        self._remember(item)
                         yield to_autogen_result(item)
                         return
                     if isinstance(item, ThoughtChunk):

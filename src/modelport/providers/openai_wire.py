@@ -369,8 +369,9 @@ def _call(call: FunctionCall) -> dict[str, Any]:
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments},
     }
-    if call.provider_fields:
-        wire.update(call.provider_fields)
+    extra = call.provider_fields.get("extra_content") if call.provider_fields else None
+    if extra:  # Gemini's thought signature; what other dialects keep there (Anthropic's blocks) is not sent here
+        wire["extra_content"] = extra
     return wire
 
 

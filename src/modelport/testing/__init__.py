@@ -1,5 +1,5 @@
-"""Test helpers: a fake OpenAI-compatible server, scripted per test, that runs offline on loopback, and a scripted
-client.
+"""Test helpers: a fake OpenAI-compatible (and Anthropic Messages, and Ollama) server, scripted per test, that runs
+offline on loopback, and a scripted client.
 
     from modelport.testing import FakeServer, Reply, chunk
 
@@ -17,7 +17,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._anthropic import (
+    anthropic_error,
+    anthropic_event,
+    anthropic_events,
+    anthropic_message,
+    anthropic_stream,
+    anthropic_usage,
+    redacted_thinking_block,
+    text_block,
+    thinking_block,
+    tool_use_block,
+)
 from ._default import chunk, completion, default_reply, instance_of, usage
+from ._ollama import ollama_chunk, ollama_error, ollama_response, ollama_stream
 from ._server import FakeServer, RecordedRequest, Reply
 
 __all__ = [
@@ -25,10 +38,24 @@ __all__ = [
     "RecordedRequest",
     "ReplayChatCompletionClient",
     "Reply",
+    "anthropic_error",
+    "anthropic_event",
+    "anthropic_events",
+    "anthropic_message",
+    "anthropic_stream",
+    "anthropic_usage",
     "chunk",
     "completion",
     "default_reply",
     "instance_of",
+    "ollama_chunk",
+    "ollama_error",
+    "ollama_response",
+    "ollama_stream",
+    "redacted_thinking_block",
+    "text_block",
+    "thinking_block",
+    "tool_use_block",
     "usage",
 ]
 

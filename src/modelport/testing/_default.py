@@ -313,7 +313,16 @@ def default_reply(request: RecordedRequest) -> Reply:
     """The default model's answer. Only the paths a real server serves answer: ``POST /v1/chat/completions``,
     ``GET /v1/models``, Azure's ``POST /openai/deployments/<name>/chat/completions``, and Azure's v1
     ``POST /openai/v1/chat/completions`` and ``GET /openai/v1/models``. Any other path (a ``base_url`` without
-    ``/v1``, say) gets OpenAI's 404, so the fake server does not hide a mistake a real one would catch."""
+    ``/v1``, say) gets OpenAI's 404, so the fake server does not hide a mistake a real one would catch. Anthropic's
+    Messages paths (and ``GET /v1/models`` from a client that sends ``anthropic-version``) are answered by
+    :mod:`modelport.testing._anthropic`."""
+    from ._anthropic import anthropic_reply, is_anthropic_request
+    from ._ollama import is_ollama_request, ollama_reply
+
+    if is_anthropic_request(request):
+        return anthropic_reply(request)
+    if is_ollama_request(request):  # Ollama's native /api/... paths
+        return ollama_reply(request)
     if request.method == "GET" and request.path in _MODELS_PATHS:
         return Reply.json(
             {

@@ -1,0 +1,356 @@
+"""``AnthropicChatCompletionClient``: Claude through Anthropic's native Messages API (``POST /v1/messages``).
+
+The wire dialect is :mod:`modelport.providers.anthropic_wire`; this module names the URL, the authentication and the
+defaults, as :mod:`modelport.providers.openai` does for OpenAI. The key comes from ``api_key``, ``api_key_env`` or
+``ANTHROPIC_API_KEY`` and is sent as ``x-api-key`` with ``anthropic-version: 2023-06-01``. As with OpenAI's key, one
+from the environment only goes to the server it belongs to: Anthropic's own, or ``ANTHROPIC_BASE_URL`` (also from
+the environment); a ``base_url`` given in code gets it only with ``api_key_env="ANTHROPIC_API_KEY"``.
+
+A ``base_url`` may be given with or without its ``/v1`` (``https://api.anthropic.com`` and
+``https://api.anthropic.com/v1`` are the same server), so the fake server's ``base_url`` works as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import BaseModel
+from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
+
+from .._convert import as_messages, as_tools
+from .._http import RetryPolicy
+from .._redact import Secret, check_headers, check_proxy, header_secrets, proxy_secrets
+from ..client import WireClient, encode_body
+from ..components import Component, ComponentConfigError
+from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
+from ..model_info import ModelInfo, ModelListing, anthropic_model_info
+from ..tokens import TokenCount, TokenCounter, count_message_tokens
+from ..tools import Tool, ToolSchema
+from ._config import (
+    COMMON_FIELDS,
+    _ClientConfig,
+    check_not_masked,
+    migrate_client_config,
+    policy_from,
+    refuse_live_objects,
+    saved_settings,
+    shared_settings,
+)
+from .anthropic_wire import ANTHROPIC_VERSION, AnthropicDialect, count_tokens_body
+from .openai import base_headers, make_transport, resolve_model_info
+
+__all__ = ["ANTHROPIC_BASE_URL", "AnthropicChatCompletionClient", "AnthropicClientConfig"]
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+KEY_ENV = "ANTHROPIC_API_KEY"
+CLAUDE_TOKEN_FACTOR = 1.2
+"""Offline counts are ``cl100k_base`` counts times this: Claude's tokenizers (not published) spend more tokens on
+the same text, and a budget should err on the safe side."""
+_MODEL_PAGES = 50
+_EMPTY: Mapping[str, Any] = {}
+
+
+class AnthropicClientConfig(_ClientConfig):
+    """The saved config of an :class:`AnthropicChatCompletionClient`. Fields not listed are create arguments
+    (``max_tokens``, ``thinking``, ``temperature``, ``prompt_caching``...)."""
+
+    model: str
+    base_url: str | None = None
+
+
+def _root(base_url: str) -> str:
+    """The server's root: a trailing ``/`` and ``/v1`` are dropped (``/v1/messages`` is added to it)."""
+    root = base_url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+class AnthropicChatCompletionClient(WireClient, Component):
+    """A client for Claude through Anthropic's Messages API.
+
+    Args:
+        model: the model name, for example ``claude-sonnet-4-5``.
+        api_key: the key; defaults to ``ANTHROPIC_API_KEY`` (for Anthropic's server, or ``ANTHROPIC_BASE_URL``).
+        base_url: the server, with or without ``/v1``; defaults to ``ANTHROPIC_BASE_URL``, else Anthropic's.
+        max_tokens: the longest answer; defaults to the model's most (``model_info["max_output_tokens"]``), else 4096.
+        thinking: extended thinking, ``{"type": "enabled", "budget_tokens": N}`` or ``{"type": "adaptive"}``.
+        timeout: the longest wait, in seconds, for the next piece of the answer; defaults to ``MODEL_TIMEOUT`` or 180.
+        deadline: optional bound, in seconds, on the whole call, retries included.
+        max_retries: retries after the first attempt (default 3); 429, 5xx and 529 (overloaded) are retried.
+        model_info: capabilities, for models modelport does not know.
+        default_headers: more headers (``anthropic-beta``, ...); credential headers are kept out of configs.
+        max_connections: open connections at most (streams beyond it wait for one); ``max_connections_per_host``:
+            the same per host. Defaults as for :class:`~modelport.OpenAIChatCompletionClient`.
+        api_key_env: the environment variable that holds the key (saved in configs instead of the key).
+        **create_args: defaults for every request (``temperature``, ``top_k``, ``stop_sequences``,
+            ``prompt_caching=True``, ``parallel_tool_calls``, ``extra_body``, ...).
+    """
+
+    component_type = "model"
+    component_provider = "anthropic"
+    component_version = 2
+    component_config_schema = AnthropicClientConfig
+    provider_name = "anthropic"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        max_tokens: int | None = None,
+        thinking: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        max_retries: int = 3,
+        model_info: ModelInfo | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        deadline: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        verify_ssl: bool = True,
+        proxy: str | None = None,
+        max_connections: int | None = None,
+        max_connections_per_host: int | None = None,
+        token_counter: TokenCounter | None = None,
+        api_key_env: str | None = None,
+        **create_args: Any,
+    ) -> None:
+        if not model or not isinstance(model, str):
+            raise InvalidRequestError("model is required")
+        env_base_url = os.environ.get("ANTHROPIC_BASE_URL") if base_url is None else None
+        self._base_url = _root(base_url or env_base_url or ANTHROPIC_BASE_URL)
+        if not self._base_url.startswith(("http://", "https://")):
+            raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
+        self._api_key, self._key_env, self._withheld_key_env = _resolve_key(api_key, api_key_env, base_url)
+        checked_headers = check_headers(default_headers)
+        if max_tokens is not None:
+            create_args["max_tokens"] = max_tokens
+        if thinking is not None:
+            create_args["thinking"] = thinking
+        transport = make_transport(
+            self.provider_name,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            http_session=http_session,
+            verify_ssl=verify_ssl,
+            proxy=check_proxy(proxy),
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
+        )
+        info = anthropic_model_info(model) if model_info is None else resolve_model_info(model, model_info)
+        super().__init__(
+            model=model,
+            model_info=info,
+            transport=transport,
+            dialect=AnthropicDialect(),
+            create_args=create_args,
+            token_counter=token_counter,
+        )
+        settings = shared_settings(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            model_info=model_info,
+            add_name_prefixes=False,
+            default_headers=checked_headers,
+            verify_ssl=verify_ssl,
+            proxy=proxy,
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
+            retry_policy=self._transport.retry,
+        )
+        settings.pop("add_name_prefixes")
+        self._settings = {"model": model, "base_url": base_url, **settings, **create_args}
+        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
+        self._endpoint = URL(self._base_url + "/v1/messages")
+        headers = base_headers()
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        if self._api_key is not None:
+            headers["x-api-key"] = self._api_key.get()
+        headers.update(checked_headers)
+        self._request_headers = headers
+        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
+
+    def _url(self) -> URL:
+        return self._endpoint
+
+    async def _headers(self) -> dict[str, str]:
+        return self._request_headers
+
+    def _hint(self, exc: APIError) -> str | None:
+        if isinstance(exc, AuthenticationError) and self._withheld_key_env:
+            return (
+                f"no key was sent: {self._withheld_key_env} is set, but a key from the environment only goes to its "
+                f"own server; pass api_key_env={self._withheld_key_env!r} to send it to {self._base_url}"
+            )
+        return super()._hint(exc)
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def __repr__(self) -> str:
+        return f"AnthropicChatCompletionClient(model={self._model!r}, base_url={self._base_url!r})"
+
+    # -- tokens --
+
+    def count_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
+        """Prompt tokens of ``messages`` and ``tools``, offline: the client's ``token_counter`` if one was given,
+        else an estimate marked ``estimated=True`` (Claude's tokenizer is not published: ``cl100k_base`` counts
+        times :data:`CLAUDE_TOKEN_FACTOR`). :meth:`count_tokens_remote` asks Anthropic for the exact figure."""
+        if self._token_counter is not None:
+            return super().count_tokens(messages, tools=tools)
+        count = count_message_tokens(as_messages(messages), self._model_info, tools=as_tools(tools))
+        return TokenCount(math.ceil(int(count) * CLAUDE_TOKEN_FACTOR), estimated=True)
+
+    async def count_tokens_remote(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+    ) -> TokenCount:
+        """The exact prompt tokens of this request, from Anthropic's ``POST /v1/messages/count_tokens`` (free, but
+        rate limited). Takes what ``create`` takes; the request is built the same way and checked before sending."""
+        fingerprint = self.request_fingerprint(
+            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+        )
+        body = encode_body(count_tokens_body(fingerprint["request"]))
+        answer = await self._call(URL(self._base_url + "/v1/messages/count_tokens"), body)
+        tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
+        if type(tokens) is not int:
+            raise ResponseValidationError(
+                f"{self.provider_name} answered count_tokens without input_tokens",
+                provider=self.provider_name,
+                body=answer,
+            )
+        return TokenCount(tokens)
+
+    async def list_models(self) -> list[ModelListing]:
+        """Anthropic's ``GET /v1/models`` (every page): ids and context windows (``max_input_tokens``). A window
+        reported for this client's model is used by :meth:`remaining_tokens`."""
+        listings: list[ModelListing] = []
+        after: str | None = None
+        for _ in range(_MODEL_PAGES):
+            url = URL(self._base_url + "/v1/models").with_query(
+                {"limit": 1000, **({"after_id": after} if after else {})}
+            )
+            page = await self._call(url, None)
+            entries = page.get("data") if isinstance(page, dict) else None
+            if not isinstance(entries, list):
+                raise ResponseValidationError(
+                    f"{self.provider_name} answered GET /v1/models without a list of models",
+                    provider=self.provider_name,
+                    body=page,
+                )
+            listings += [ModelListing.from_entry(entry) for entry in entries if isinstance(entry, dict)]
+            after = page.get("last_id")
+            if not page.get("has_more") or not isinstance(after, str):
+                break
+        for listing in listings:
+            if listing.context_window:
+                self._server_windows[listing.id] = listing.context_window
+        return listings
+
+    async def _call(self, url: URL, body: bytes | None) -> Any:
+        """One JSON request beside the Messages endpoint (POST ``body``, or GET), retried like a call; its errors
+        leave through :meth:`_fail`, scrubbed of the key."""
+        loop = asyncio.get_running_loop()
+        deadline_at = self._transport.call_deadline(loop)
+        headers = (
+            self._request_headers
+            if body is not None
+            else {k: v for k, v in self._request_headers.items() if k != "content-type"}
+        )
+        try:
+            response, _ = await self._transport.send(url, body, headers, deadline_at=deadline_at)
+            raw = await self._transport.read_body(response, loop, deadline_at)
+        except APIError as exc:
+            self._fail(None, exc, loop)
+            raise
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ResponseValidationError(
+                f"{self.provider_name} answered {url.path} with a body that is not JSON",
+                provider=self.provider_name,
+                body=raw[:2000],
+            ) from None
+
+    # -- components --
+
+    @classmethod
+    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Version 1 is AutoGen's ``AnthropicChatCompletionClient`` config."""
+        config = migrate_client_config(config, from_version, cls.component_provider)
+        config = {key: value for key, value in config.items() if value is not None}
+        if config.get("tools") or config.get("tool_choice") not in (None, "auto"):
+            raise ComponentConfigError(
+                f"{cls.component_provider}: tools and tool_choice in a client config have no equivalent; pass them "
+                "to create()"
+            )
+        config.pop("tools", None)
+        config.pop("tool_choice", None)
+        response_format = config.pop("response_format", None)
+        if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
+            config["response_format"] = {"type": "json_object"}
+        return config
+
+    def _to_config(self, *, include_secrets: bool) -> AnthropicClientConfig:
+        refuse_live_objects(self._live, type(self).__name__)
+        settings = saved_settings(self._settings, include_secrets=include_secrets)
+        if include_secrets and self._api_key is not None:
+            settings["api_key"] = self._api_key.get()
+        elif self._key_env is not None:
+            settings["api_key_env"] = self._key_env
+        return AnthropicClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
+
+    @classmethod
+    def _from_config(cls, config: AnthropicClientConfig) -> AnthropicChatCompletionClient:
+        create_args = dict(config.model_extra or {})
+        if config.add_name_prefixes:
+            raise ComponentConfigError("anthropic: add_name_prefixes has no equivalent (names are never sent)")
+        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
+        return cls(
+            config.model,
+            api_key=check_not_masked(config.api_key, "api_key"),
+            api_key_env=config.api_key_env,
+            base_url=config.base_url,
+            retry_policy=policy_from(config),
+            **kwargs,
+            **create_args,
+        )
+
+
+def _resolve_key(
+    api_key: str | None, api_key_env: str | None, base_url: str | None
+) -> tuple[Secret | None, str | None, str | None]:
+    """(the key, the variable it came from, a variable withheld from a ``base_url`` given in code)."""
+    if api_key is not None:
+        return Secret(api_key, "api_key"), None, None
+    if api_key_env:
+        key = os.environ.get(api_key_env) or None
+        if key is None:
+            raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
+        return Secret(key, api_key_env), api_key_env, None
+    key = os.environ.get(KEY_ENV) or None
+    if base_url is not None and URL(base_url).host != URL(ANTHROPIC_BASE_URL).host:
+        return None, None, KEY_ENV if key else None
+    if key is None and not os.environ.get("ANTHROPIC_BASE_URL"):
+        raise InvalidRequestError(
+            f"api_key was not given and {KEY_ENV} is not set (for another server, pass base_url=...)"
+        )
+    return (Secret(key, KEY_ENV), KEY_ENV, None) if key else (None, None, None)

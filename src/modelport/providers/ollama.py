@@ -1,0 +1,398 @@
+"""``OllamaChatCompletionClient``: a local (or remote) Ollama server through its native ``/api/chat``.
+
+The wire dialect is :mod:`modelport.providers.ollama_wire`; this module names the server and the defaults. The
+server is ``host=``, else ``OLLAMA_HOST`` (as the ``ollama`` command and its Python library read it: ``0.0.0.0``,
+``myhost:11434`` and ``https://ollama.example.com`` all work), else ``http://localhost:11434``. Ollama takes no key;
+headers of your own (a reverse proxy's ``authorization``) are kept out of configs and errors like a key.
+
+Beyond ``create`` and ``create_stream``: :meth:`~OllamaChatCompletionClient.list_models` (``GET /api/tags``) and
+:meth:`~OllamaChatCompletionClient.show` (``POST /api/show``), which learns the model's context length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import BaseModel
+from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
+
+from .. import __version__
+from .._assembly import Assembler
+from .._http import RetryPolicy
+from .._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
+from ..client import Prepared, WireClient
+from ..components import Component, ComponentConfigError
+from ..errors import APIError, InvalidRequestError, NotFoundError, ResponseValidationError
+from ..messages import CreateResult
+from ..model_info import ModelInfo, ModelListing
+from ..tokens import TokenCounter
+from ..tools import Tool, ToolSchema
+from ._config import (
+    COMMON_FIELDS,
+    _ClientConfig,
+    migrate_client_config,
+    policy_from,
+    refuse_live_objects,
+    saved_settings,
+    shared_settings,
+)
+from .ollama_wire import OllamaDialect, fold_options
+from .openai import make_transport, resolve_model_info
+
+__all__ = ["DEFAULT_HOST", "OllamaChatCompletionClient", "OllamaClientConfig", "parse_host"]
+
+DEFAULT_HOST = "http://localhost:11434"
+DEFAULT_PORT = 11434
+_EMPTY: Mapping[str, Any] = {}
+_NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
+logger = logging.getLogger("modelport")
+
+
+class OllamaClientConfig(_ClientConfig):
+    """The saved config of an :class:`OllamaChatCompletionClient`. Fields not listed are create arguments
+    (``options``, ``keep_alive``, ``think``, ``temperature``...)."""
+
+    model: str
+    host: str | None = None
+    stream_tool_calls: bool = True
+
+
+def parse_host(host: str) -> str:
+    """An ``OLLAMA_HOST`` value as a base URL, as Ollama's own clients read it: no scheme means ``http`` and port
+    11434; a scheme without a port means its standard port; a path (a reverse proxy's prefix) is kept."""
+    text = host.strip()
+    if not text:
+        raise InvalidRequestError("host is empty")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest, port = "http", text, DEFAULT_PORT
+    elif scheme.lower() in ("http", "https"):
+        scheme = scheme.lower()
+        port = 443 if scheme == "https" else 80
+    else:
+        raise InvalidRequestError(f"host must be an http:// or https:// URL or host[:port], got {host!r}")
+    try:
+        split = urlsplit(f"{scheme}://{rest}")
+        hostname = split.hostname or "127.0.0.1"
+        port = split.port or port
+    except ValueError:
+        raise InvalidRequestError(f"host is not a valid host[:port] or URL: {host!r}") from None
+    if ":" in hostname:  # an IPv6 address
+        hostname = f"[{hostname}]"
+    return f"{scheme}://{hostname}:{port}{split.path.rstrip('/')}"
+
+
+class OllamaChatCompletionClient(WireClient, Component):
+    """A client for Ollama's native chat API.
+
+    Args:
+        model: the model name, for example ``llama3.1`` or ``qwen3:8b``.
+        host: the server; defaults to ``OLLAMA_HOST``, else ``http://localhost:11434``.
+        options: Ollama's model options (``num_ctx``, ``temperature``, ``top_p``, ``top_k``, ``seed``,
+            ``num_predict``, ``stop``...). Create arguments with OpenAI names (``max_tokens``, ``temperature``...)
+            are moved into it. ``options["num_ctx"]`` is also the client's context window.
+        keep_alive: how long the model stays loaded after a request (``"5m"``, seconds, ``-1`` for ever, ``0``).
+        think: ``True`` (or ``"low"``, ``"medium"``, ``"high"``) to have a thinking model think; its thinking is
+            the result's ``thought`` and streams as :class:`~modelport.ThoughtChunk`.
+        timeout: the longest wait, in seconds, for the next piece of the answer (loading a model counts);
+            defaults to ``MODEL_TIMEOUT`` or 180.
+        max_retries: retries after the first attempt (default 3).
+        max_connections: open connections at most (streams beyond it wait for one); ``max_connections_per_host``:
+            the same per host.
+        model_info: capabilities, for models modelport does not know.
+        stream_tool_calls: ``False`` for Ollama versions that drop tool calls from streams (B-79): a streamed
+            request with tools then asks for one whole answer.
+        **create_args: defaults for every request (``temperature``, ``num_ctx``, ``format``, ``extra_body``...).
+
+    The timings of each answer (``load_duration``, ``prompt_eval_duration``, ``eval_duration``... in nanoseconds)
+    are in its ``CreateResult.provider_metadata``.
+    """
+
+    component_type = "model"
+    component_provider = "ollama"
+    component_version = 2
+    component_config_schema = OllamaClientConfig
+    provider_name = "ollama"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        host: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: str | float | None = None,
+        think: bool | str | None = None,
+        timeout: float | None = None,
+        max_retries: int = 3,
+        model_info: ModelInfo | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        deadline: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        verify_ssl: bool = True,
+        proxy: str | None = None,
+        token_counter: TokenCounter | None = None,
+        max_connections: int | None = None,
+        max_connections_per_host: int | None = None,
+        stream_tool_calls: bool = True,
+        **create_args: Any,
+    ) -> None:
+        if not model or not isinstance(model, str):
+            raise InvalidRequestError("model is required")
+        self._host = parse_host(host if host is not None else os.environ.get("OLLAMA_HOST") or DEFAULT_HOST)
+        for name, value in (("options", options), ("keep_alive", keep_alive), ("think", think)):
+            if value is not None:
+                create_args[name] = dict(value) if isinstance(value, Mapping) else value
+        checked_headers = check_headers(default_headers)
+        transport = make_transport(
+            self.provider_name,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            http_session=http_session,
+            verify_ssl=verify_ssl,
+            proxy=check_proxy(proxy),
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
+        )
+        super().__init__(
+            model=model,
+            model_info=resolve_model_info(model, model_info),
+            transport=transport,
+            dialect=OllamaDialect(stream_tool_calls=stream_tool_calls),
+            create_args=create_args,
+            token_counter=token_counter,
+        )
+        self._create_args = fold_options(self._create_args)
+        self._stream_tool_calls = stream_tool_calls
+        settings = shared_settings(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            model_info=model_info,
+            add_name_prefixes=False,
+            default_headers=checked_headers,
+            verify_ssl=verify_ssl,
+            proxy=proxy,
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
+            retry_policy=self._transport.retry,
+        )
+        settings.pop("add_name_prefixes")
+        self._settings = {
+            "model": model,
+            "host": host,
+            "stream_tool_calls": None if stream_tool_calls else False,
+            **settings,
+            **create_args,
+        }
+        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
+        self._endpoint = URL(self._host + "/api/chat")
+        headers = RedactedHeaders(
+            {
+                "content-type": "application/json",
+                "accept": "application/x-ndjson, application/json",
+                "user-agent": f"modelport/{__version__}",
+            }
+        )
+        headers.update(checked_headers)
+        self._request_headers = headers
+        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
+        """What the last answer reported beside its content: ``done_reason``, ``created_at``, the token counts and
+        the timings ``total_duration``, ``load_duration``, ``prompt_eval_duration``, ``eval_duration`` (in
+        nanoseconds). Under concurrent calls it is whichever finished last."""
+
+    def _url(self) -> URL:
+        return self._endpoint
+
+    async def _headers(self) -> dict[str, str]:
+        return self._request_headers
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    def __repr__(self) -> str:
+        return f"OllamaChatCompletionClient(model={self._model!r}, host={self._host!r})"
+
+    # -- the pipeline, where Ollama differs --
+
+    def _body(
+        self,
+        messages: Sequence[Any],
+        tools: Sequence[Tool | ToolSchema],
+        tool_choice: Any,
+        json_output: bool | type[BaseModel] | None,
+        extra_create_args: Mapping[str, Any],
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
+        """As the shared step, but the ``options`` of a call are merged into the client's, key by key."""
+        if extra_create_args:
+            self._dialect.validate_create_args(extra_create_args)
+            extra = fold_options(extra_create_args)
+            if "options" in extra and "options" in self._create_args:
+                extra["options"] = {**self._create_args["options"], **extra["options"]}
+            extra_create_args = extra
+        return super()._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
+
+    def _finish(self, asm: Assembler, prepared: Prepared) -> CreateResult:
+        result = super()._finish(asm, prepared)
+        if result.raw_finish_reason in ("load", "unload") and result.finish_reason == "unknown":
+            result.finish_reason = "stop"  # a request without messages loads (or unloads) the model: nothing to say
+        result.provider_metadata = asm.dialect_state.get("metadata")
+        if result.content == "" and not result.thought and self._stream_tool_calls and _streamed_tools(prepared):
+            logger.warning(
+                "ollama streamed an empty answer to a request with tools: some Ollama versions drop tool calls "
+                "from streams (B-79); upgrade Ollama, or pass stream_tool_calls=False to the client"
+            )
+        return result
+
+    def _hint(self, exc: APIError) -> str | None:
+        message = (exc.message or "").lower()
+        if isinstance(exc, NotFoundError) and "model" in message and "not found" in message:
+            return f"pull it first: ollama pull {self._model}"
+        return super()._hint(exc)
+
+    # -- the context window --
+
+    @property
+    def context_window(self) -> int:
+        """The window the server serves this client: ``options["num_ctx"]`` when the client sets it, else what
+        :meth:`show` learnt (the model's ``num_ctx`` parameter, else its ``<arch>.context_length``), else the
+        model's ``ModelInfo``."""
+        num_ctx = (self._create_args.get("options") or {}).get("num_ctx")
+        if type(num_ctx) is int and num_ctx > 0:
+            return num_ctx
+        return super().context_window
+
+    async def show(self) -> dict[str, Any]:
+        """Ollama's ``POST /api/show`` for this client's model (its ``details``, ``model_info``, ``capabilities``,
+        ``parameters``...). The context length it reports is used by :attr:`context_window` from then on."""
+        answer = await self._call(URL(self._host + "/api/show"), orjson.dumps({"model": self._model}))
+        if not isinstance(answer, dict):
+            raise ResponseValidationError(
+                f"{self.provider_name} answered /api/show with something other than an object",
+                provider=self.provider_name,
+                body=answer,
+            )
+        window = _window_from_show(answer)
+        if window:
+            self._server_windows[self._model] = window
+        return answer
+
+    async def list_models(self) -> list[ModelListing]:
+        """The models the server has pulled (``GET /api/tags``): names such as ``llama3.1:latest``, with the
+        server's entry (size, digest, ``details``) as ``raw``."""
+        answer = await self._call(URL(self._host + "/api/tags"), None)
+        entries = answer.get("models") if isinstance(answer, dict) else None
+        if not isinstance(entries, list):
+            raise ResponseValidationError(
+                f"{self.provider_name} answered GET /api/tags without a list of models",
+                provider=self.provider_name,
+                body=answer,
+            )
+        return [
+            ModelListing(id=str(entry.get("name") or entry.get("model") or ""), raw=entry)
+            for entry in entries
+            if isinstance(entry, dict)
+        ]
+
+    async def _call(self, url: URL, body: bytes | None) -> Any:
+        """One JSON request beside ``/api/chat`` (POST ``body``, or GET), retried like a call; its errors leave
+        through :meth:`_fail` (with their hints, scrubbed)."""
+        loop = asyncio.get_running_loop()
+        deadline_at = self._transport.call_deadline(loop)
+        headers = (
+            self._request_headers
+            if body is not None
+            else {k: v for k, v in self._request_headers.items() if k != "content-type"}
+        )
+        try:
+            response, _ = await self._transport.send(url, body, headers, deadline_at=deadline_at)
+            raw = await self._transport.read_body(response, loop, deadline_at)
+        except APIError as exc:
+            self._fail(None, exc, loop)
+            raise
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ResponseValidationError(
+                f"{self.provider_name} answered {url.path} with a body that is not JSON",
+                provider=self.provider_name,
+                body=raw[:2000],
+            ) from None
+
+    # -- components --
+
+    @classmethod
+    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Version 1 is AutoGen's ``OllamaChatCompletionClient`` config."""
+        config = migrate_client_config(config, from_version, cls.component_provider)
+        config = {key: value for key, value in config.items() if value is not None}
+        headers = config.pop("headers", None)
+        if headers:
+            config["default_headers"] = dict(headers)
+        if config.pop("follow_redirects", True) is not True:
+            raise ComponentConfigError(f"{cls.component_provider}: follow_redirects=False has no equivalent")
+        return config
+
+    def _to_config(self, *, include_secrets: bool) -> OllamaClientConfig:
+        refuse_live_objects(self._live, type(self).__name__)
+        settings = saved_settings(self._settings, include_secrets=include_secrets)
+        return OllamaClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
+
+    @classmethod
+    def _from_config(cls, config: OllamaClientConfig) -> OllamaChatCompletionClient:
+        create_args = dict(config.model_extra or {})
+        if config.add_name_prefixes:
+            raise ComponentConfigError("ollama: add_name_prefixes has no equivalent (names are never sent)")
+        if config.api_key is not None or config.api_key_env is not None:
+            raise ComponentConfigError("ollama: the server takes no key; give default_headers for a proxy's own")
+        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
+        return cls(
+            config.model,
+            host=config.host,
+            stream_tool_calls=config.stream_tool_calls,
+            retry_policy=policy_from(config),
+            **kwargs,
+            **create_args,
+        )
+
+
+def _streamed_tools(prepared: Prepared) -> bool:
+    """Whether the request was a stream that carried tools (read again only for an empty answer)."""
+    if not prepared.tools:
+        return False
+    body = orjson.loads(prepared.body)
+    return bool(body.get("stream") and body.get("tools"))
+
+
+def _window_from_show(answer: dict[str, Any]) -> int | None:
+    """The model's ``num_ctx`` parameter (its Modelfile's), else ``<arch>.context_length`` from ``model_info``."""
+    parameters = answer.get("parameters")
+    if isinstance(parameters, str):
+        found = _NUM_CTX.search(parameters)
+        if found:
+            return int(found.group(1))
+    info = answer.get("model_info")
+    if not isinstance(info, dict):
+        return None
+    arch = info.get("general.architecture")
+    value = info.get(f"{arch}.context_length") if isinstance(arch, str) else None
+    if not (type(value) is int and value > 0):
+        value = next((v for k, v in info.items() if k.endswith(".context_length") and type(v) is int and v > 0), None)
+    return value
