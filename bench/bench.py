@@ -2,9 +2,9 @@
 """modelport's own benchmark: client CPU per call and per streamed chunk, and throughput under concurrency,
 against the built-in fake server (``python -m modelport.testing``) running in a separate process.
 
-    python bench/bench.py                 # every measure
-    python bench/bench.py --only stream   # one of: import, nonstream, stream, anthropic_stream, concurrent,
-                                          # context, cache
+    python bench/bench.py                 # every measure but scale
+    python bench/bench.py --only stream   # one of: import, nonstream, stream, anthropic_stream, ollama_stream,
+                                          # concurrent, context, cache, scale (N concurrent trickled streams)
     python bench/bench.py --json out.json
 
 Figures are the client process's CPU time (the server's work is not counted), so they compare across runs on
@@ -24,7 +24,9 @@ import sys
 import time
 from typing import Any
 
-MEASURES = ("import", "nonstream", "stream", "anthropic_stream", "concurrent", "context", "cache")
+MEASURES = ("import", "nonstream", "stream", "anthropic_stream", "ollama_stream", "concurrent", "context", "cache",
+            "scale")
+ON_REQUEST = ("scale",)  # minutes long: run with --only
 
 
 def free_port() -> int:
@@ -68,6 +70,10 @@ def bench_client(measure: str, base_url: str) -> Any:
         from modelport.providers.anthropic import AnthropicChatCompletionClient
 
         return AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=base_url, api_key="bench")
+    if measure.startswith("ollama_"):
+        from modelport import OllamaChatCompletionClient
+
+        return OllamaChatCompletionClient("llama3.1", host=base_url.removesuffix("/v1"))
     from modelport import OpenAIChatCompletionClient
 
     return OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
@@ -99,7 +105,7 @@ async def measure_calls(base_url: str, measure: str, n: int, chunks: int, concur
             for _ in range(n):
                 await plain()
             return {"cpu_per_call_us": (time.process_time() - c0) / n * 1e6}
-        if measure in ("stream", "anthropic_stream"):
+        if measure in ("stream", "anthropic_stream", "ollama_stream"):
             per_stream = await streamed()
             c0 = time.process_time()
             for _ in range(n):
@@ -207,15 +213,15 @@ def main() -> None:
     parser.add_argument("--only", choices=MEASURES)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
-    chosen = [args.only] if args.only else list(MEASURES)
+    chosen = [args.only] if args.only else [m for m in MEASURES if m not in ON_REQUEST]
     figures: dict[str, dict[str, float]] = {}
     if "import" in chosen:
         figures["import"] = measure_import()
     server, base_url = start_server()
     try:
         plan = {"nonstream": (300, 0, 1), "stream": (20, 500, 1), "anthropic_stream": (20, 500, 1),
-                "concurrent": (2000, 0, 500)}
-        for measure in ("nonstream", "stream", "anthropic_stream", "concurrent"):
+                "ollama_stream": (20, 500, 1), "concurrent": (2000, 0, 500)}
+        for measure in ("nonstream", "stream", "anthropic_stream", "ollama_stream", "concurrent"):
             if measure in chosen:
                 n, chunks, concurrency = plan[measure]
                 figures[measure] = asyncio.run(measure_calls(base_url, measure, n, chunks, concurrency))
@@ -226,6 +232,10 @@ def main() -> None:
         server.wait()
     if "context" in chosen:
         figures["context"] = asyncio.run(measure_context())
+    if "scale" in chosen:  # N concurrent streams against a trickling server: see scale.py
+        import scale
+
+        scale.main([])
     for measure, values in figures.items():
         shown = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         print(f"{measure:<11} {shown}")

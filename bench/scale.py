@@ -1,6 +1,6 @@
 """Many concurrent streams through one client, against a server that trickles its chunks.
 
-    python bench/scale.py                       # 1,000, 5,000 and 10,000 streams
+    python bench/scale.py                       # 1,000, 5,000 and 10,000 streams (or: bench.py --only scale)
     python bench/scale.py --streams 10000 --chunks 10 --interval 0.5
 
 The server runs in its own process (a minimal OpenAI-compatible stream: ``chunks`` content chunks ``interval``
@@ -114,12 +114,12 @@ async def _run(base_url: str, streams: int, chunks: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", type=int, nargs="*", default=[1000, 5000, 10000])
     parser.add_argument("--chunks", type=int, default=10)
     parser.add_argument("--interval", type=float, default=0.5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     port = _free_port()
     server = subprocess.Popen(

@@ -586,3 +586,49 @@ async def test_autogen_ollama_config_loads(server: FakeServer) -> None:
         assert sent(server)["options"] == {"temperature": 0} and server.requests[-1].headers["x-team"] == "a"
     finally:
         await client.close()
+
+
+# -- the shared machinery, unchanged with this client --
+
+
+async def test_the_cache_stores_and_replays_ollama_answers(server: FakeServer, client: Any) -> None:
+    from modelport import ChatCompletionCache
+
+    cache = ChatCompletionCache(client)
+    first = await cache.create(HELLO)
+    again = await cache.create(HELLO)
+    deltas, replayed = await collect(cache, HELLO)  # streamed and plain calls share a key: a replay
+    assert not first.cached and again.cached and again.content == first.content
+    assert replayed.cached and "".join(deltas) == replayed.content == first.content
+    assert len(server.requests) == 1
+
+
+async def test_a_token_limited_context_trims_for_ollama(server: FakeServer, make: Any) -> None:
+    from modelport.model_context import TokenLimitedChatCompletionContext
+
+    client = make(options={"num_ctx": 200})
+    context = TokenLimitedChatCompletionContext(client, token_limit=120)
+    for i in range(30):
+        await context.add_message(UserMessage(content=f"message {i}: a few words about the weather in Paris"))
+    kept = await context.get_messages()
+    assert 0 < len(kept) < 30 and kept[-1].content.startswith("message 29")
+    assert (await client.create(kept)).content.startswith("You said: message 29")
+
+
+async def test_events_are_logged_for_ollama_calls(server: FakeServer, client: Any,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=mp.EVENT_LOGGER_NAME)
+    await client.create(HELLO)
+    await collect(client, HELLO)
+    kinds = [record.msg.type if hasattr(record.msg, "type") else str(record.msg) for record in caplog.records
+             if record.name == mp.EVENT_LOGGER_NAME]
+    assert any("LLMCall" in k for k in kinds) and any("LLMStreamEnd" in k for k in kinds)
+
+
+async def test_connection_refused_says_ollama_is_not_running() -> None:
+    client = OllamaChatCompletionClient("llama3.1", host="http://127.0.0.1:9", max_retries=0)
+    try:
+        with pytest.raises(mp.APIConnectionError, match="is Ollama running at http://127.0.0.1:9"):
+            await client.create(HELLO)
+    finally:
+        await client.close()

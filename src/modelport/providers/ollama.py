@@ -32,7 +32,7 @@ from .._http import RetryPolicy
 from .._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
 from ..client import Prepared, WireClient
 from ..components import Component, ComponentConfigError
-from ..errors import APIError, InvalidRequestError, NotFoundError, ResponseValidationError
+from ..errors import APIConnectionError, APIError, InvalidRequestError, NotFoundError, ResponseValidationError
 from ..messages import CreateResult
 from ..model_info import ModelInfo, ModelListing
 from ..tokens import TokenCounter
@@ -265,6 +265,8 @@ class OllamaChatCompletionClient(WireClient, Component):
         message = (exc.message or "").lower()
         if isinstance(exc, NotFoundError) and "model" in message and "not found" in message:
             return f"pull it first: ollama pull {self._model}"
+        if type(exc) is APIConnectionError and "could not reach" in exc.message:
+            return f"is Ollama running at {self._host}? start it with: ollama serve"
         return super()._hint(exc)
 
     # -- the context window --
