@@ -628,7 +628,7 @@ async def test_events_are_logged_for_ollama_calls(server: FakeServer, client: An
 async def test_connection_refused_says_ollama_is_not_running() -> None:
     client = OllamaChatCompletionClient("llama3.1", host="http://127.0.0.1:9", max_retries=0)
     try:
-        with pytest.raises(mp.APIConnectionError, match="is Ollama running at http://127.0.0.1:9"):
+        with pytest.raises(mp.APIConnectionError, match=r"is Ollama running at http://127\.0\.0\.1:9"):
             await client.create(HELLO)
     finally:
         await client.close()
