@@ -468,7 +468,8 @@ async def test_stream_usage_is_cumulative_not_added(server: FakeServer, client: 
     ]
     server.add(Reply.sse([anthropic_event(e) for e in events], done=False))
     _, result = await collect(client)
-    assert result.usage == mp.RequestUsage(prompt_tokens=600, completion_tokens=80, cached_prompt_tokens=100)
+    assert result.usage == mp.RequestUsage(prompt_tokens=600, completion_tokens=80, cached_prompt_tokens=100,
+                                           cache_write_tokens=50)
 
 
 async def test_ping_is_not_progress(server: FakeServer, make: Any) -> None:
@@ -576,7 +577,8 @@ async def test_usage_counts_cache_reads_and_writes_as_prompt(server: FakeServer,
     usage = anthropic_usage(20, 7, cache_read=1000, cache_creation=300,
                             output_tokens_details={"thinking_tokens": 4})
     _, streamed, created = await both(server, client, anthropic_message("ok", usage=usage))
-    expected = mp.RequestUsage(prompt_tokens=1320, completion_tokens=7, cached_prompt_tokens=1000, reasoning_tokens=4)
+    expected = mp.RequestUsage(prompt_tokens=1320, completion_tokens=7, cached_prompt_tokens=1000, reasoning_tokens=4,
+                               cache_write_tokens=300)
     assert created.usage == expected
     assert streamed.usage == expected
     assert client.total_usage().prompt_tokens == 2640
@@ -622,7 +624,8 @@ async def test_default_model_stream_equals_non_stream(server: FakeServer, make: 
     messages = [UserMessage(content="Tell me about Paris")]
     _, streamed = await collect(client, messages, **kwargs)
     created = await client.create(messages, **kwargs)
-    assert comparable(streamed) | {"usage": None} == comparable(created) | {"usage": None}
+    ignored = {"usage": None, "cost": None}  # the fake counts the prompt by its body, which "stream" lengthens
+    assert comparable(streamed) | ignored == comparable(created) | ignored
 
 
 # -- tokens and models --

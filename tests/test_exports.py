@@ -24,7 +24,7 @@ EXPECTED = {
     "RequestUsage",
     "ResponseValidationError", "RetryPolicy", "ServerError", "StreamProtocolError", "SystemMessage", "ThoughtChunk",
     "TokenCount", "TokenEstimateWarning", "Tool", "ToolSchema", "TopLogprob", "UnknownModelWarning",
-    "UnprocessableEntityError", "UserMessage", "__version__", "count_text",
+    "UnprocessableEntityError", "UserMessage", "__version__", "count_text", "Price", "UsageLog",
 }
 
 

@@ -48,6 +48,9 @@ _EXPORTS: dict[str, str] = {
     "TokenCounter": "tokens",
     "TokenEstimateWarning": "tokens",
     "count_text": "tokens",
+    # operations
+    "Price": "pricing",
+    "UsageLog": "telemetry",
     # clients
     "ChatCompletionClient": "client",
     "ChatCompletionStream": "client",
@@ -171,9 +174,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         UserMessage,
     )
     from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
+    from .pricing import Price
     from .providers.anthropic import AnthropicChatCompletionClient
     from .providers.azure import AzureOpenAIChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
     from .providers.openai import OpenAIChatCompletionClient
+    from .telemetry import UsageLog
     from .tokens import TokenCount, TokenCounter, TokenEstimateWarning, count_text
     from .tools import FunctionTool, Tool, ToolSchema

@@ -316,6 +316,7 @@ def _usage(raw: dict[str, Any] | None) -> tuple[RequestUsage, bool]:
         prompt_tokens=prompt or 0,
         completion_tokens=completion or 0,
         cached_prompt_tokens=prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None,
+        cache_write_tokens=prompt_details.get("cache_write_tokens") if isinstance(prompt_details, dict) else None,
         reasoning_tokens=completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None,
     )
     return usage, prompt is not None and completion is not None

@@ -10,6 +10,8 @@
     modelport config show FILE          the config as modelport reads it (secrets left out)
     modelport config validate FILE      check a config without calling anything
     modelport config schema [PROVIDER]  JSON Schema of component configs, for editors
+    modelport usage [--by day]          calls, tokens and cost from the usage log (modelport.telemetry.UsageLog),
+                                        as a table and a chart of the days (--db FILE, --since 7d)
 
 Keys come from the environment: OPENAI_API_KEY, the variable of the --provider preset, or the one --api-key-env
 names.
@@ -426,6 +428,28 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_usage(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from .telemetry._usage import default_usage_path, parse_since, read_usage, render_report
+
+    path = args.db or str(default_usage_path())
+    since = parse_since(args.since) if args.since else None
+    try:
+        report = read_usage(path, by=args.by, since=since)
+    except FileNotFoundError:
+        raise CommandError(
+            f"no usage log at {path}: attach modelport.telemetry.UsageLog to record calls (or pass --db FILE)"
+        ) from None
+    except sqlite3.Error as exc:
+        raise CommandError(f"cannot read the usage log {path}: {exc}") from None
+    text = render_report(report)
+    if report.total.calls == 0 and args.since:
+        text += f" since {args.since}"
+    print(text)
+    return 0
+
+
 def _error_line(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
     """What to say about ``exc`` (one line, and a hint where one helps) and the exit status."""
     if isinstance(exc, CommandError):
@@ -511,6 +535,16 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("action", choices=["show", "validate", "schema"])
     config.add_argument("target", nargs="?", help="the config file (show, validate) or a provider name (schema)")
     config.set_defaults(func=cmd_config)
+
+    usage = sub.add_parser("usage", help="calls, tokens and cost from the usage log, with a chart of the days")
+    usage.add_argument(
+        "--db", metavar="FILE", help="the usage log (default $MODELPORT_USAGE_DB or ~/.modelport/usage.sqlite3)"
+    )
+    usage.add_argument(
+        "--by", choices=["model", "day", "provider"], default="model", help="group rows by (default model)"
+    )
+    usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
+    usage.set_defaults(func=cmd_usage)
     return parser
 
 

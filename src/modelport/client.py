@@ -11,6 +11,7 @@ import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from .errors import (
 )
 from .messages import CreateResult, RequestUsage
 from .model_info import DEFAULT_CONTEXT_WINDOW, UNKNOWN_MODEL_INFO, ModelInfo
+from .pricing import check_prices, cost_of, price_for
 from .providers._status import request_id_from
 from .providers.dialect import Dialect
 from .tokens import TokenCounter, count_message_tokens
@@ -241,6 +243,7 @@ class WireClient(ChatCompletionClient):
         dialect: Dialect,
         create_args: Mapping[str, Any],
         token_counter: TokenCounter | None = None,
+        prices: Mapping[str, Any] | None = None,
     ) -> None:
         dialect.validate_create_args(create_args, where="client create argument")
         if token_counter is not None and not callable(token_counter):
@@ -254,6 +257,8 @@ class WireClient(ChatCompletionClient):
         self._create_args = dict(create_args)
         self._total_usage = RequestUsage()
         self._actual_usage = RequestUsage()
+        self._prices = check_prices(prices)
+        self._total_cost = Decimal(0)
 
     # -- what a provider supplies --
 
@@ -274,6 +279,10 @@ class WireClient(ChatCompletionClient):
 
     def actual_usage(self) -> RequestUsage:
         return self._actual_usage
+
+    def total_cost(self) -> Decimal:
+        """What this client's calls have cost in US dollars, summed over those whose model has a price."""
+        return self._total_cost
 
     def count_tokens(self, messages: Sequence[Any], *, tools: Sequence[Tool | ToolSchema] = ()) -> int:
         """Prompt tokens of ``messages`` and ``tools``: the client's ``token_counter`` if one was given, else
@@ -465,6 +474,13 @@ class WireClient(ChatCompletionClient):
         result = asm.result()
         self._total_usage = self._total_usage + result.usage
         self._actual_usage = self._actual_usage + result.usage
+        if result.usage_reported:
+            price = price_for(result.model, self.provider_name, self._prices) or price_for(
+                prepared.model, self.provider_name, self._prices
+            )
+            if price is not None:
+                result.cost = cost_of(result.usage, price)
+                self._total_cost += result.cost
         if result.finish_reason == "content_filter" and not result.content:
             raise ContentFilterError(
                 f"{self.provider_name} filtered the completion (finish_reason=content_filter)",
@@ -492,6 +508,11 @@ class WireClient(ChatCompletionClient):
             "response": result.model_dump(mode="json"),
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,
+            "cached_prompt_tokens": result.usage.cached_prompt_tokens,
+            "reasoning_tokens": result.usage.reasoning_tokens,
+            "cache_write_tokens": result.usage.cache_write_tokens,
+            "cost": str(result.cost) if result.cost is not None else None,
+            "provider": self.provider_name,
             "model": prepared.model,
             "resolved_model": result.model,
             "latency_ms": round((loop.time() - prepared.started) * 1000, 3),
@@ -522,6 +543,7 @@ class WireClient(ChatCompletionClient):
             events.emit(
                 events.LLMCallErrorEvent(
                     model=prepared.model,
+                    provider=self.provider_name,
                     error=type(exc).__name__,
                     message=str(exc),
                     status_code=getattr(exc, "status_code", None),

@@ -10,6 +10,7 @@ import base64
 import binascii
 import mimetypes
 import struct
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -245,7 +246,11 @@ class RequestUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int | None = None
+    """Prompt tokens read from the provider's cache (part of ``prompt_tokens``)."""
     reasoning_tokens: int | None = None
+    """Completion tokens spent reasoning (part of ``completion_tokens``)."""
+    cache_write_tokens: int | None = None
+    """Prompt tokens written to the provider's cache (Anthropic's prompt caching; part of ``prompt_tokens``)."""
 
     def __add__(self, other: RequestUsage) -> RequestUsage:
         return RequestUsage(
@@ -253,6 +258,7 @@ class RequestUsage(BaseModel):
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cached_prompt_tokens=_add_optional(self.cached_prompt_tokens, other.cached_prompt_tokens),
             reasoning_tokens=_add_optional(self.reasoning_tokens, other.reasoning_tokens),
+            cache_write_tokens=_add_optional(self.cache_write_tokens, other.cache_write_tokens),
         )
 
 
@@ -299,6 +305,11 @@ class CreateResult(BaseModel):
     parsed: Any = Field(default=None, description="The validated object when json_output was a pydantic model.")
     usage_reported: bool = Field(
         default=True, description="False when the provider sent no usage: the counts are unknown, not 0."
+    )
+    cost: Decimal | None = Field(
+        default=None,
+        description="What the call cost in US dollars, from modelport's price table or your prices; None when the "
+        "model has no price (never a guess); 0 for a cache hit.",
     )
     provider_metadata: dict[str, Any] | None = Field(
         default=None,

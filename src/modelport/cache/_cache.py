@@ -22,6 +22,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -110,6 +111,8 @@ def _decode(raw: bytes, key: str, json_output: Any) -> _Entry | None:
         logger.warning("cache entry %s could not be read (%s): treated as a miss", key, type(exc).__name__)
         return None
     result.cached = True
+    if result.cost is not None:
+        result.cost = Decimal(0)  # a hit costs nothing: the stored cost was the first call's
     return _Entry(result, deltas)
 
 
@@ -215,7 +218,7 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         started = time.perf_counter()
         entry = await self._lookup(key, json_output) or await self._wait_for_leader(key, json_output)
         if entry is not None:
-            _emit_hit(events.LLMCallEvent, messages, entry.result, started)
+            _emit_hit(events.LLMCallEvent, messages, entry.result, started, getattr(self.client, "provider_name", None))
             return entry.result
         future = self._lead(key)
         value: bytes | None = None
@@ -289,7 +292,9 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         return cls(client, store, ttl=config.ttl, namespace=config.namespace)
 
 
-def _emit_hit(kind: type[events.LLMEvent], messages: Sequence[Any], result: CreateResult, started: float) -> None:
+def _emit_hit(
+    kind: type[events.LLMEvent], messages: Sequence[Any], result: CreateResult, started: float, provider: str | None
+) -> None:
     if events.events_enabled():
         events.emit(
             kind(
@@ -303,6 +308,8 @@ def _emit_hit(kind: type[events.LLMEvent], messages: Sequence[Any], result: Crea
                 retries=0,
                 cached=True,
                 request_id=result.request_id,
+                provider=provider,
+                cost="0" if result.cost is not None else None,
             )
         )
 
@@ -347,7 +354,13 @@ class _CacheStream(ChatCompletionStream):
                         cached=True,
                     )
                 )
-            _emit_hit(events.LLMStreamEndEvent, self._messages, entry.result, started)
+            _emit_hit(
+                events.LLMStreamEndEvent,
+                self._messages,
+                entry.result,
+                started,
+                getattr(self._cache.client, "provider_name", None),
+            )
             self._replay = [*entry.deltas, entry.result]
             self._replay.reverse()
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +53,9 @@ class _ClientConfig(BaseModel):
         description="Open connections at most; by default half the process's open-file limit (100 to 10,000).",
     )
     max_connections_per_host: int | None = None
+    prices: dict[str, dict[str, str]] | None = Field(
+        default=None, description="US dollars per million tokens by model: input, output, cached_input, cache_write."
+    )
 
 
 class OpenAIClientConfig(_ClientConfig):
@@ -136,6 +140,7 @@ def shared_settings(
     proxy: str | None = None,
     max_connections: int | None = None,
     max_connections_per_host: int | None = None,
+    prices: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The constructor settings both clients save, as their config fields."""
     return {
@@ -149,6 +154,7 @@ def shared_settings(
         "proxy": RedactedURL(proxy) if proxy else proxy,
         "max_connections": max_connections,
         "max_connections_per_host": max_connections_per_host,
+        "prices": {model: price.as_dict() for model, price in prices.items()} if prices else None,
         **retry_settings(retry_policy),
     }
 
@@ -195,6 +201,7 @@ COMMON_FIELDS = (
     "proxy",
     "max_connections",
     "max_connections_per_host",
+    "prices",
 )
 
 

@@ -120,6 +120,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
         token_counter: TokenCounter | None = None,
+        prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
         **create_args: Any,
     ) -> None:
@@ -156,6 +157,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
             dialect=AnthropicDialect(),
             create_args=create_args,
             token_counter=token_counter,
+            prices=prices,
         )
         settings = shared_settings(
             timeout=timeout,
@@ -169,6 +171,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             retry_policy=self._transport.retry,
+            prices=self._prices,
         )
         settings.pop("add_name_prefixes")
         self._settings = {"model": model, "base_url": base_url, **settings, **create_args}

@@ -724,9 +724,12 @@ def map_usage(raw: Mapping[str, Any]) -> dict[str, Any]:
         "prompt_tokens": sum(known) if known else None,
         "completion_tokens": raw.get("output_tokens"),
     }
-    cached = raw.get("cache_read_input_tokens")
-    if isinstance(cached, int):
-        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    cached, written = raw.get("cache_read_input_tokens"), raw.get("cache_creation_input_tokens")
+    if isinstance(cached, int) or isinstance(written, int):
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": cached if isinstance(cached, int) else None,
+            "cache_write_tokens": written if isinstance(written, int) else None,
+        }
     details = raw.get("output_tokens_details")
     if isinstance(details, Mapping) and isinstance(details.get("thinking_tokens"), int):
         usage["completion_tokens_details"] = {"reasoning_tokens": details["thinking_tokens"]}

@@ -97,6 +97,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
         token_counter: TokenCounter | None = None,
+        prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
         azure_ad_token_env: str | None = None,
         **create_args: Any,
@@ -182,6 +183,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             dialect=OpenAIDialect(AZURE_PROFILE, add_name_prefixes),
             create_args=create_args,
             token_counter=token_counter,
+            prices=prices,
         )
         self._settings = {
             "model": model,
@@ -200,6 +202,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
                 max_connections=max_connections,
                 max_connections_per_host=max_connections_per_host,
                 retry_policy=self._transport.retry,
+                prices=self._prices,
             ),
             **create_args,
         }

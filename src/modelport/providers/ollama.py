@@ -143,6 +143,7 @@ class OllamaChatCompletionClient(WireClient, Component):
         verify_ssl: bool = True,
         proxy: str | None = None,
         token_counter: TokenCounter | None = None,
+        prices: Mapping[str, Any] | None = None,
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
         stream_tool_calls: bool = True,
@@ -175,6 +176,7 @@ class OllamaChatCompletionClient(WireClient, Component):
             dialect=OllamaDialect(stream_tool_calls=stream_tool_calls),
             create_args=create_args,
             token_counter=token_counter,
+            prices=prices,
         )
         self._create_args = fold_options(self._create_args)
         self._stream_tool_calls = stream_tool_calls
@@ -190,6 +192,7 @@ class OllamaChatCompletionClient(WireClient, Component):
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             retry_policy=self._transport.retry,
+            prices=self._prices,
         )
         settings.pop("add_name_prefixes")
         self._settings = {

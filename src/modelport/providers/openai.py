@@ -215,6 +215,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
         token_counter: TokenCounter | None = None,
+        prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
         **create_args: Any,
     ) -> None:
@@ -270,6 +271,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
             dialect=OpenAIDialect(preset.profile if preset else COMPATIBLE_PROFILE, add_name_prefixes),
             create_args=create_args,
             token_counter=token_counter,
+            prices=prices,
         )
         self._settings = {
             "model": model,
@@ -288,6 +290,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
                 max_connections=max_connections,
                 max_connections_per_host=max_connections_per_host,
                 retry_policy=self._transport.retry,
+                prices=self._prices,
             ),
             **create_args,
         }

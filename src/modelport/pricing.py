@@ -1,0 +1,147 @@
+"""What a call cost: a dated price table shipped with the package, your own prices, and :func:`cost_of`.
+
+The table (``modelport/data/prices.json``) holds US dollars per million tokens for pay-as-you-go use of each
+provider's own API, with its source and date; it is read once, from the package, never from the network. A model
+that is not in it has no price, and its cost is ``None``: never a guess. Prompt tokens read from the provider's
+cache and tokens written to it are priced at their own rates, not twice; reasoning tokens are part of the completion
+and priced as output.
+
+    from modelport.pricing import Price, register_price
+
+    register_price("my-finetune", Price(input="0.50", output="1.50"))            # everywhere
+    client = OpenAIChatCompletionClient(..., prices={"my-model": Price(input=1, output=2)})   # one client
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from .errors import InvalidRequestError
+from .messages import RequestUsage
+
+__all__ = ["Price", "cost_of", "price_for", "price_table_info", "register_price"]
+
+_MILLION = Decimal(1_000_000)
+# Which table a client's provider reads: Azure serves OpenAI's models at OpenAI's list prices.
+_TABLE_OF = {"azure_openai": "openai"}
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidRequestError(f"Price.{name} must be a number (or a str of one), not {type(value).__name__}")
+    number = Decimal(str(value))
+    if not number.is_finite() or number < 0:
+        raise InvalidRequestError(f"Price.{name} must be a finite number of 0 or more, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens. ``cached_input`` (a prompt token read from the provider's cache) and
+    ``cache_write`` (one written to it) default to ``input`` when the provider has no such rate."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = field(default=None)
+    cache_write: Decimal | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "cached_input", "cache_write"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _decimal(value, name))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Price:
+        return cls(**{key: data[key] for key in ("input", "output", "cached_input", "cache_write") if key in data})
+
+    def as_dict(self) -> dict[str, str]:
+        return {key: str(value) for key, value in vars(self).items() if value is not None}
+
+
+def cost_of(usage: RequestUsage, price: Price) -> Decimal:
+    """The cost of ``usage`` at ``price``, in US dollars: uncached prompt tokens at ``input``, cache reads at
+    ``cached_input``, cache writes at ``cache_write``, the completion (reasoning included) at ``output``."""
+    read = usage.cached_prompt_tokens or 0
+    written = usage.cache_write_tokens or 0
+    fresh = max(usage.prompt_tokens - read - written, 0)
+    total = (
+        fresh * price.input
+        + read * (price.cached_input if price.cached_input is not None else price.input)
+        + written * (price.cache_write if price.cache_write is not None else price.input)
+        + usage.completion_tokens * price.output
+    )
+    return total / _MILLION
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> dict[str, Any]:
+    text = resources.files("modelport").joinpath("data/prices.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    data["providers"] = {
+        provider: {model: Price.from_dict(price) for model, price in models.items()}
+        for provider, models in data["providers"].items()
+    }
+    return data
+
+
+def price_table_info() -> dict[str, str]:
+    """Where the shipped prices come from, and their date."""
+    table = _table()
+    return {"source": table["source"], "date": table["date"]}
+
+
+_REGISTERED: dict[str, Price] = {}
+
+
+def register_price(model: str, price: Price) -> None:
+    """Price ``model`` (and its dated versions, ``model-2025-...``) for every client, over the shipped table."""
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("register_price: model must be a non-empty str")
+    if not isinstance(price, Price):
+        raise InvalidRequestError(f"register_price: price must be a Price, not {type(price).__name__}")
+    _REGISTERED[model] = price
+
+
+def _match(model: str, prices: Mapping[str, Price]) -> Price | None:
+    """``model`` itself, or the longest name it extends with a ``-suffix`` (a date, a version)."""
+    exact = prices.get(model)
+    if exact is not None:
+        return exact
+    best = max((name for name in prices if model.startswith(name + "-")), key=len, default=None)
+    return prices[best] if best is not None else None
+
+
+def price_for(model: str | None, provider: str, own: Mapping[str, Price] | None = None) -> Price | None:
+    """The price of ``model`` as ``provider`` serves it: a client's ``own`` prices first, then those registered,
+    then the shipped table; ``None`` when nobody priced it."""
+    if not model:
+        return None
+    for prices in (own or {}, _REGISTERED):
+        found = _match(model, prices)
+        if found is not None:
+            return found
+    table = _table()["providers"].get(_TABLE_OF.get(provider, provider))
+    return _match(model, table) if table else None
+
+
+def check_prices(prices: Any) -> dict[str, Price]:
+    """A client's ``prices=`` argument, checked: model names to :class:`Price` (or dicts of one)."""
+    if prices is None:
+        return {}
+    if not isinstance(prices, Mapping):
+        raise InvalidRequestError(f"prices must be a dict of model names to Price, not {type(prices).__name__}")
+    checked = {}
+    for model, price in prices.items():
+        if isinstance(price, Mapping):
+            price = Price.from_dict(price)
+        if not isinstance(model, str) or not isinstance(price, Price):
+            raise InvalidRequestError(f"prices[{model!r}] must be a Price (or a dict with input and output)")
+        checked[model] = price
+    return checked

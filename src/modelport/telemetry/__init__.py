@@ -1,0 +1,34 @@
+"""Operations: the usage log (``UsageLog``), a SQLite record of every call read from the call events.
+
+Names are imported on first use, so ``import modelport.telemetry`` costs nothing until one is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._usage import DEFAULT_USAGE_DB_ENV, UsageLog, default_usage_path
+
+__all__ = ["DEFAULT_USAGE_DB_ENV", "UsageLog", "default_usage_path"]
+
+_LAZY = {
+    "DEFAULT_USAGE_DB_ENV": "._usage",
+    "UsageLog": "._usage",
+    "default_usage_path": "._usage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
