@@ -115,7 +115,7 @@ async def test_streams_cache_hits_and_events(server: FakeServer, openai: Any,
 
 
 def test_bad_prices_are_refused() -> None:
-    with pytest.raises(mp.InvalidRequestError, match="Price.input"):
+    with pytest.raises(mp.InvalidRequestError, match=r"Price\.input"):
         Price(input="-1", output=1)
     with pytest.raises(mp.InvalidRequestError, match="prices"):
         mp.OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", prices={"m": 5})
