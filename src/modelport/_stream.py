@@ -28,6 +28,7 @@ from .client import ChatCompletionStream
 from .messages import CreateResult
 from .providers._status import request_id_from
 from .providers.dialect import TERMINAL
+from .telemetry import _hooks
 
 if TYPE_CHECKING:
     import aiohttp
@@ -71,6 +72,7 @@ class WireStream(ChatCompletionStream):
         self._opening: asyncio.Future[Any] | None = None
         self._cancelled = False
         self._first_token_at: float | None = None
+        self._observation: _hooks.CallObservation | None = None
 
     def __aiter__(self) -> WireStream:
         return self
@@ -79,7 +81,9 @@ class WireStream(ChatCompletionStream):
         if self._cancelled:  # nothing after a cancel, not even a chunk that had already arrived
             self._finished = True
             self._out.clear()
-            raise asyncio.CancelledError
+            cancelled = asyncio.CancelledError()
+            self._end_observation(None, cancelled)
+            raise cancelled
         while self._pos >= len(self._out):
             if self._result is not None:
                 result, self._result = self._result, None
@@ -97,10 +101,17 @@ class WireStream(ChatCompletionStream):
     async def aclose(self) -> None:
         self._finished = True
         self._close_response()
+        self._end_observation(None, None)  # cut short by the caller, unless it had ended already
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # the loop may already be closed at interpreter exit
             self._close_response()
+            self._end_observation(None, None)
+
+    def _end_observation(self, result: CreateResult | None, error: BaseException | None) -> None:
+        observation, self._observation = self._observation, None
+        if observation is not None:
+            observation.end(result, error, retries=self._retries)
 
     def _close_response(self) -> None:
         self._stop_watchdog()
@@ -139,9 +150,10 @@ class WireStream(ChatCompletionStream):
                 await self._open()
             while not self._out and self._result is None and not self._finished:
                 await self._read_events()
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             self._finished = True
             self._close_response()
+            self._end_observation(None, exc)
             raise
         except errors.APIError as exc:
             self._close_response()
@@ -150,6 +162,12 @@ class WireStream(ChatCompletionStream):
             self._finished = True
             exc.attempts = max(exc.attempts, self._retries + 1)
             self._client._fail(self._prepared, exc, self._loop or asyncio.get_running_loop())
+            self._end_observation(None, exc)
+            raise
+        except Exception as exc:  # an output that did not parse, a bad token provider
+            self._finished = True
+            self._close_response()
+            self._end_observation(None, exc)
             raise
 
     async def _retried(self, exc: errors.APIError) -> bool:
@@ -182,6 +200,8 @@ class WireStream(ChatCompletionStream):
             self._deadline_at = client._transport.call_deadline(loop)
             if self._token is not None:
                 self._token.add_callback(lambda: self._on_cancel(loop))
+            if _hooks.OBSERVERS:
+                self._observation = client._observe(self._prepared, stream=True)
             if events.events_enabled():
                 events.emit(
                     events.LLMStreamStartEvent(
@@ -314,6 +334,8 @@ class WireStream(ChatCompletionStream):
     def _mark_first_token(self) -> None:
         if self._first_token_at is None and self._out and self._loop is not None:
             self._first_token_at = self._loop.time()
+            if self._observation is not None:
+                self._observation.first_chunk()
 
     def _flush_last_line(self) -> bool:
         """At the end of the body, a last line the server did not end with a newline (newline-delimited JSON
@@ -365,6 +387,7 @@ class WireStream(ChatCompletionStream):
         result = self._client._finish(self._asm, self._prepared)
         self._result = result
         self._finished = True
+        self._end_observation(result, None)
         if events.events_enabled():
             loop = self._loop or asyncio.get_running_loop()
             fields = self._client._event_fields(self._prepared, result, loop, self._retries)

@@ -40,6 +40,7 @@ from .model_info import DEFAULT_CONTEXT_WINDOW, UNKNOWN_MODEL_INFO, ModelInfo
 from .pricing import check_prices, cost_of, price_for
 from .providers._status import request_id_from
 from .providers.dialect import Dialect
+from .telemetry import _hooks
 from .tokens import TokenCounter, count_message_tokens
 from .tools import Tool, ToolSchema
 
@@ -431,6 +432,7 @@ class WireClient(ChatCompletionClient):
         prepared.started = loop.time()
         deadline_at = self._transport.call_deadline(loop)
         retries = 0
+        observation = self._observe(prepared, stream=False) if _hooks.OBSERVERS else None
         try:
             while True:
                 response, retries = await self._send(prepared, deadline_at, retries)
@@ -444,10 +446,32 @@ class WireClient(ChatCompletionClient):
         except APIError as exc:
             exc.attempts = max(exc.attempts, retries + 1)
             self._fail(prepared, exc, loop)
+            if observation is not None:
+                observation.end(None, exc, retries=exc.attempts - 1)
             raise
+        except BaseException as exc:  # cancelled, or an output that did not parse
+            if observation is not None:
+                observation.end(None, exc, retries=retries)
+            raise
+        if observation is not None:
+            observation.end(result, None, retries=retries)
         if events.events_enabled():
             events.emit(events.LLMCallEvent(**self._event_fields(prepared, result, loop, retries)))
         return result
+
+    def _observe(self, prepared: Prepared, *, stream: bool) -> _hooks.CallObservation | None:
+        """The observation of a call, for the installed observers (asked only when there are some)."""
+        url = self._url()
+        info = _hooks.CallInfo(
+            provider=self.provider_name,
+            model=prepared.model,
+            stream=stream,
+            server_address=url.host,
+            server_port=url.port,
+            request=orjson.loads(prepared.body),
+            messages=prepared.messages,
+        )
+        return _hooks.start(info)
 
     async def _read_response(
         self, response: Any, loop: asyncio.AbstractEventLoop, deadline_at: float | None

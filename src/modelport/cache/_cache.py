@@ -34,6 +34,7 @@ from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, load_component, nested_dump
 from ..messages import CreateResult, RequestUsage, ThoughtChunk
 from ..model_info import ModelInfo
+from ..telemetry import _hooks
 from ..tools import Tool, ToolSchema
 from ._stores import CacheStore, InMemoryStore
 
@@ -219,6 +220,7 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         entry = await self._lookup(key, json_output) or await self._wait_for_leader(key, json_output)
         if entry is not None:
             _emit_hit(events.LLMCallEvent, messages, entry.result, started, getattr(self.client, "provider_name", None))
+            _observe_hit(self.client, messages, entry.result, stream=False)
             return entry.result
         future = self._lead(key)
         value: bytes | None = None
@@ -292,6 +294,22 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         return cls(client, store, ttl=config.ttl, namespace=config.namespace)
 
 
+def _observe_hit(client: Any, messages: Sequence[Any], result: CreateResult, *, stream: bool) -> None:
+    """A hit, for the installed call observers: a call that sent nothing."""
+    if not _hooks.OBSERVERS:
+        return
+    info = _hooks.CallInfo(
+        provider=getattr(client, "provider_name", "unknown"),
+        model=result.model or str(getattr(client, "_model", "") or ""),
+        stream=stream,
+        messages=messages,
+        cache_hit=True,
+    )
+    observation = _hooks.start(info)
+    if observation is not None:
+        observation.end(result, None)
+
+
 def _emit_hit(
     kind: type[events.LLMEvent], messages: Sequence[Any], result: CreateResult, started: float, provider: str | None
 ) -> None:
@@ -361,6 +379,7 @@ class _CacheStream(ChatCompletionStream):
                 started,
                 getattr(self._cache.client, "provider_name", None),
             )
+            _observe_hit(self._cache.client, self._messages, entry.result, stream=True)
             self._replay = [*entry.deltas, entry.result]
             self._replay.reverse()
             return
