@@ -1,4 +1,5 @@
-"""Operations: the usage log (``UsageLog``), a SQLite record of every call read from the call events.
+"""Operations: the usage log (``UsageLog``), a SQLite record of every call read from the call events; and
+OpenTelemetry spans and metrics (``instrument()`` / ``uninstrument()``, with the ``otel`` extra).
 
 Names are imported on first use, so ``import modelport.telemetry`` costs nothing until one is used.
 """
@@ -8,14 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._otel import instrument, uninstrument
     from ._usage import DEFAULT_USAGE_DB_ENV, UsageLog, default_usage_path
 
-__all__ = ["DEFAULT_USAGE_DB_ENV", "UsageLog", "default_usage_path"]
+__all__ = ["DEFAULT_USAGE_DB_ENV", "UsageLog", "default_usage_path", "instrument", "uninstrument"]
 
 _LAZY = {
     "DEFAULT_USAGE_DB_ENV": "._usage",
     "UsageLog": "._usage",
     "default_usage_path": "._usage",
+    "instrument": "._otel",
+    "uninstrument": "._otel",
 }
 
 
