@@ -459,6 +459,29 @@ class WireClient(ChatCompletionClient):
             events.emit(events.LLMCallEvent(**self._event_fields(prepared, result, loop, retries)))
         return result
 
+    async def _request_json(self, url: URL, body: bytes | None) -> Any:
+        """One JSON request beside the chat endpoint (POST ``body``, or GET when it is ``None``): the models list,
+        a token count. Retried like a call; its errors leave through :meth:`_fail` (hints added, secrets scrubbed)."""
+        loop = asyncio.get_running_loop()
+        deadline_at = self._transport.call_deadline(loop)
+        headers = await self._headers()
+        if body is None:
+            headers = {k: v for k, v in headers.items() if k != "content-type"}
+        try:
+            response, _ = await self._transport.send(url, body, headers, deadline_at=deadline_at)
+            raw = await self._transport.read_body(response, loop, deadline_at)
+        except APIError as exc:
+            self._fail(None, exc, loop)
+            raise
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ResponseValidationError(
+                f"{self.provider_name} answered {url.path} with a body that is not JSON",
+                provider=self.provider_name,
+                body=raw[:2000],
+            ) from None
+
     def _observe(self, prepared: Prepared, *, stream: bool) -> _hooks.CallObservation | None:
         """The observation of a call, for the installed observers (asked only when there are some)."""
         url = self._url()

@@ -12,13 +12,11 @@ A ``base_url`` may be given with or without its ``/v1`` (``https://api.anthropic
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from pydantic import BaseModel
 from yarl import URL
 
@@ -232,7 +230,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
         )
         body = encode_body(count_tokens_body(fingerprint["request"]))
-        answer = await self._call(URL(self._base_url + "/v1/messages/count_tokens"), body)
+        answer = await self._request_json(URL(self._base_url + "/v1/messages/count_tokens"), body)
         tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
         if type(tokens) is not int:
             raise ResponseValidationError(
@@ -251,7 +249,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
             url = URL(self._base_url + "/v1/models").with_query(
                 {"limit": 1000, **({"after_id": after} if after else {})}
             )
-            page = await self._call(url, None)
+            page = await self._request_json(url, None)
             entries = page.get("data") if isinstance(page, dict) else None
             if not isinstance(entries, list):
                 raise ResponseValidationError(
@@ -267,31 +265,6 @@ class AnthropicChatCompletionClient(WireClient, Component):
             if listing.context_window:
                 self._server_windows[listing.id] = listing.context_window
         return listings
-
-    async def _call(self, url: URL, body: bytes | None) -> Any:
-        """One JSON request beside the Messages endpoint (POST ``body``, or GET), retried like a call; its errors
-        leave through :meth:`_fail`, scrubbed of the key."""
-        loop = asyncio.get_running_loop()
-        deadline_at = self._transport.call_deadline(loop)
-        headers = (
-            self._request_headers
-            if body is not None
-            else {k: v for k, v in self._request_headers.items() if k != "content-type"}
-        )
-        try:
-            response, _ = await self._transport.send(url, body, headers, deadline_at=deadline_at)
-            raw = await self._transport.read_body(response, loop, deadline_at)
-        except APIError as exc:
-            self._fail(None, exc, loop)
-            raise
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ResponseValidationError(
-                f"{self.provider_name} answered {url.path} with a body that is not JSON",
-                provider=self.provider_name,
-                body=raw[:2000],
-            ) from None
 
     # -- components --
 

@@ -11,7 +11,6 @@ Beyond ``create`` and ``create_stream``: :meth:`~OllamaChatCompletionClient.list
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -287,7 +286,7 @@ class OllamaChatCompletionClient(WireClient, Component):
     async def show(self) -> dict[str, Any]:
         """Ollama's ``POST /api/show`` for this client's model (its ``details``, ``model_info``, ``capabilities``,
         ``parameters``...). The context length it reports is used by :attr:`context_window` from then on."""
-        answer = await self._call(URL(self._host + "/api/show"), orjson.dumps({"model": self._model}))
+        answer = await self._request_json(URL(self._host + "/api/show"), orjson.dumps({"model": self._model}))
         if not isinstance(answer, dict):
             raise ResponseValidationError(
                 f"{self.provider_name} answered /api/show with something other than an object",
@@ -302,7 +301,7 @@ class OllamaChatCompletionClient(WireClient, Component):
     async def list_models(self) -> list[ModelListing]:
         """The models the server has pulled (``GET /api/tags``): names such as ``llama3.1:latest``, with the
         server's entry (size, digest, ``details``) as ``raw``."""
-        answer = await self._call(URL(self._host + "/api/tags"), None)
+        answer = await self._request_json(URL(self._host + "/api/tags"), None)
         entries = answer.get("models") if isinstance(answer, dict) else None
         if not isinstance(entries, list):
             raise ResponseValidationError(
@@ -315,31 +314,6 @@ class OllamaChatCompletionClient(WireClient, Component):
             for entry in entries
             if isinstance(entry, dict)
         ]
-
-    async def _call(self, url: URL, body: bytes | None) -> Any:
-        """One JSON request beside ``/api/chat`` (POST ``body``, or GET), retried like a call; its errors leave
-        through :meth:`_fail` (with their hints, scrubbed)."""
-        loop = asyncio.get_running_loop()
-        deadline_at = self._transport.call_deadline(loop)
-        headers = (
-            self._request_headers
-            if body is not None
-            else {k: v for k, v in self._request_headers.items() if k != "content-type"}
-        )
-        try:
-            response, _ = await self._transport.send(url, body, headers, deadline_at=deadline_at)
-            raw = await self._transport.read_body(response, loop, deadline_at)
-        except APIError as exc:
-            self._fail(None, exc, loop)
-            raise
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ResponseValidationError(
-                f"{self.provider_name} answered {url.path} with a body that is not JSON",
-                provider=self.provider_name,
-                body=raw[:2000],
-            ) from None
 
     # -- components --
 

@@ -11,13 +11,11 @@ it (``api_key_env="OPENAI_API_KEY"``).
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from yarl import URL
 
 if TYPE_CHECKING:
@@ -326,26 +324,15 @@ class OpenAIChatCompletionClient(WireClient, Component):
     async def list_models(self) -> list[ModelListing]:
         """The server's ``GET /models``: ids and, where the server reports them (vLLM's ``max_model_len``,
         OpenRouter's and LM Studio's ``context_length``, Groq's ``context_window``, LiteLLM's ``max_input_tokens``,
-        llama.cpp's ``meta.n_ctx``),
-        context windows. A window reported for this client's model is used by :meth:`remaining_tokens` when
+        llama.cpp's ``meta.n_ctx``), context windows. A window reported for this client's model is used by :meth:`remaining_tokens` when
         modelport does not know the model."""
-        loop = asyncio.get_running_loop()
-        deadline_at = self._transport.call_deadline(loop)
-        headers = {k: v for k, v in self._request_headers.items() if k != "content-type"}
-        response, _ = await self._transport.send(
-            URL(self._base_url + "/models"), None, headers, deadline_at=deadline_at
-        )
-        raw = await self._transport.read_body(response, loop, deadline_at)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
+        body = await self._request_json(URL(self._base_url + "/models"), None)
         entries = body.get("data") if isinstance(body, dict) else body
         if not isinstance(entries, list):
             raise ResponseValidationError(
                 f"{self.provider_name} answered GET /models without a list of models",
                 provider=self.provider_name,
-                body=raw[:2000],
+                body=body,
             )
         listings = [ModelListing.from_entry(entry) for entry in entries if isinstance(entry, dict)]
         for listing in listings:
