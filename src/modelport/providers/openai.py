@@ -324,8 +324,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
     async def list_models(self) -> list[ModelListing]:
         """The server's ``GET /models``: ids and, where the server reports them (vLLM's ``max_model_len``,
         OpenRouter's and LM Studio's ``context_length``, Groq's ``context_window``, LiteLLM's ``max_input_tokens``,
-        llama.cpp's ``meta.n_ctx``), context windows. A window reported for this client's model is used by :meth:`remaining_tokens` when
-        modelport does not know the model."""
+        llama.cpp's ``meta.n_ctx``), context windows. A window reported for this client's model is used by
+        :meth:`remaining_tokens` when modelport does not know the model."""
         body = await self._request_json(URL(self._base_url + "/models"), None)
         entries = body.get("data") if isinstance(body, dict) else body
         if not isinstance(entries, list):
