@@ -48,6 +48,13 @@ _EXPORTS: dict[str, str] = {
     "TokenCounter": "tokens",
     "TokenEstimateWarning": "tokens",
     "count_text": "tokens",
+    # routing
+    "Deployment": "router",
+    "LocalRouterState": "router",
+    "RateLimit": "router",
+    "Router": "router",
+    "RouterAttemptEvent": "router",
+    "RouterState": "router",
     # operations
     "Price": "pricing",
     "UsageLog": "telemetry",
@@ -179,6 +186,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .providers.azure import AzureOpenAIChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
     from .providers.openai import OpenAIChatCompletionClient
+    from .router import Deployment, LocalRouterState, RateLimit, Router, RouterAttemptEvent, RouterState
     from .telemetry import UsageLog
     from .tokens import TokenCount, TokenCounter, TokenEstimateWarning, count_text
     from .tools import FunctionTool, Tool, ToolSchema

@@ -118,6 +118,7 @@ _BUILTIN: dict[str, str] = {
     "disk_cache_store": "cache:DiskCacheStore",
     "redis_store": "cache:RedisStore",
     "replay": "testing:ReplayChatCompletionClient",
+    "router": "router:Router",
 }
 _ALIASES: dict[str, str] = {
     "openai_chat_completion_client": "openai",

@@ -1,0 +1,52 @@
+"""Many endpoints behind one client: :class:`Router` over :class:`Deployment` s with :class:`RateLimit` s, its
+state (:class:`RouterState`, :class:`LocalRouterState`) and :class:`RouterAttemptEvent`.
+
+Names are imported on first use, so ``import modelport.router`` costs nothing until one is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
+    from ._router import DEFAULT_COMPLETION_ESTIMATE, Deployment, Router, RouterAttemptEvent
+
+__all__ = [
+    "DEFAULT_COMPLETION_ESTIMATE",
+    "Denial",
+    "Deployment",
+    "Grant",
+    "LocalRouterState",
+    "RateLimit",
+    "Router",
+    "RouterAttemptEvent",
+    "RouterState",
+]
+
+_LAZY = {
+    "DEFAULT_COMPLETION_ESTIMATE": "._router",
+    "Denial": "._limits",
+    "Deployment": "._router",
+    "Grant": "._limits",
+    "LocalRouterState": "._limits",
+    "RateLimit": "._limits",
+    "Router": "._router",
+    "RouterAttemptEvent": "._router",
+    "RouterState": "._limits",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,372 @@
+"""The router over real HTTP: several fake servers, each a deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from modelport import ChatCompletionCache, CreateResult, UserMessage, load_component
+from modelport.errors import (
+    APIError,
+    BadRequestError,
+    ContextLengthExceededError,
+    RateLimitError,
+)
+from modelport.events import EVENT_LOGGER_NAME
+from modelport.router import Deployment, LocalRouterState, RateLimit, Router, RouterAttemptEvent
+from modelport.testing import FakeServer, Reply
+from modelport.testing._default import chunk, default_reply
+from modelport.testing._server import RecordedRequest
+
+HELLO = [UserMessage(content="hello", source="user")]
+
+
+def _error(status: int, message: str = "boom", code: str | None = None, **headers: str) -> Reply:
+    return Reply.json({"error": {"message": message, "type": "error", "code": code}}, status=status, headers=headers)
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+def other() -> Iterator[FakeServer]:
+    with FakeServer() as second:
+        yield second
+
+
+def _pair(make_client: Any, server: FakeServer, other: FakeServer, **router: Any) -> Router:
+    a = Deployment(make_client(max_retries=0), "a")
+    b = Deployment(make_client(base_url=other.base_url, max_retries=0), "b")
+    return Router([a, b], **router)
+
+
+# -- strategies --
+
+
+async def test_ordered_prefers_the_first(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    router = _pair(make_client, server, other)
+    for _ in range(3):
+        result = await router.create(HELLO)
+        assert result.content == "You said: hello"
+    assert (len(server.requests), len(other.requests)) == (3, 0)
+    assert router.total_usage().prompt_tokens > 0
+
+
+@pytest.mark.parametrize(("draw", "expected"), [(0.1, "a"), (0.9, "b")])
+async def test_weighted_draws_by_weight(
+    make_client: Any, server: FakeServer, other: FakeServer, draw: float, expected: str
+) -> None:
+    a = Deployment(make_client(max_retries=0), "a", weight=1.0)
+    b = Deployment(make_client(base_url=other.base_url, max_retries=0), "b", weight=3.0)
+    router = Router([a, b], strategy="weighted", random=lambda: draw)  # 0.1*4 < 1 -> a; 0.9*4 > 1 -> b
+    await router.create(HELLO)
+    assert (len(server.requests), len(other.requests)) == ((1, 0) if expected == "a" else (0, 1))
+
+
+async def test_least_busy_avoids_the_busy(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    server.add(Reply.json(_completion_body(), head_delay=0.3))
+    router = _pair(make_client, server, other, strategy="least-busy")
+    slow = asyncio.create_task(router.create(HELLO))
+    await asyncio.sleep(0.1)  # the first call is in flight on a
+    await router.create(HELLO)
+    await slow
+    assert (len(server.requests), len(other.requests)) == (1, 1)
+
+
+async def test_latency_prefers_the_fastest(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    server.add(Reply.json(_completion_body(), head_delay=0.2))
+    router = _pair(make_client, server, other, strategy="latency", random=lambda: 0.99)  # never explore
+    await router.create(HELLO)  # a, unmeasured, slow
+    await router.create(HELLO)  # b, unmeasured
+    await router.create(HELLO)  # b, the faster
+    assert (len(server.requests), len(other.requests)) == (1, 2)
+    draws = iter([0.0, 0.99])  # explore; then pick the second in latency order
+    explorer = _pair(make_client, server, other, strategy="latency", random=lambda: next(draws))
+    explorer._latency.update({"a": 1.0, "b": 0.01})
+    await explorer.create(HELLO)  # exploration puts a first although b is faster
+    assert len(server.requests) == 2
+
+
+def _completion_body() -> dict[str, Any]:
+    from modelport.testing._default import completion
+
+    return completion("slow", usage={"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6})
+
+
+# -- fallback --
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [_error(429), _error(500), _error(503), _error(401), _error(403), _error(404)],
+    ids=["429", "500", "503", "401", "403", "404"],
+)
+async def test_falls_back_on_status(make_client: Any, server: FakeServer, other: FakeServer, reply: Reply) -> None:
+    server.add(reply)
+    router = _pair(make_client, server, other)
+    result = await router.create(HELLO)
+    assert result.content == "You said: hello"
+    assert (len(server.requests), len(other.requests)) == (1, 1)
+
+
+async def test_falls_back_on_connection_error_and_timeout(
+    make_client: Any, server: FakeServer, other: FakeServer
+) -> None:
+    server.add(Reply.hang())
+    refused = Deployment(make_client(base_url=_closed_port_url(), max_retries=0), "refused")
+    hanging = Deployment(make_client(max_retries=0, timeout=0.2), "hanging")
+    good = Deployment(make_client(base_url=other.base_url, max_retries=0), "good")
+    router = Router([refused, hanging, good])
+    assert (await router.create(HELLO)).content == "You said: hello"
+    assert (len(server.requests), len(other.requests)) == (1, 1)
+
+
+async def test_bad_request_is_raised_at_once(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    server.add(_error(400, "bad field"))
+    router = _pair(make_client, server, other)
+    with pytest.raises(BadRequestError):
+        await router.create(HELLO)
+    assert len(other.requests) == 0
+
+
+async def test_last_error_is_raised_when_all_fail(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    server.add(_error(500))
+    other.add(_error(503, "down"))
+    router = _pair(make_client, server, other)
+    with pytest.raises(APIError, match="down"):
+        await router.create(HELLO)
+
+
+async def test_context_length_moves_only_to_a_larger_window(
+    make_client: Any, server: FakeServer, other: FakeServer
+) -> None:
+    server.add(_error(400, "This model's maximum context length is 128000 tokens", code="context_length_exceeded"))
+    with FakeServer() as third:
+        small = Deployment(make_client("gpt-4o", max_retries=0), "small")
+        same = Deployment(make_client("gpt-4o", base_url=third.base_url, max_retries=0), "same")
+        large = Deployment(make_client("gpt-4.1", base_url=other.base_url, max_retries=0), "large")
+        router = Router([small, same, large])
+        await router.create(HELLO)
+        assert (len(server.requests), len(third.requests), len(other.requests)) == (1, 0, 1)
+        server.add(_error(400, "maximum context length exceeded", code="context_length_exceeded"))
+        with pytest.raises(ContextLengthExceededError):
+            await Router([Deployment(make_client("gpt-4o", max_retries=0), "only")]).create(HELLO)
+
+
+async def test_every_attempt_is_an_event(
+    make_client: Any, server: FakeServer, other: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=EVENT_LOGGER_NAME)
+    server.add(_error(503))
+    await _pair(make_client, server, other).create(HELLO)
+    attempts = [r.msg.kwargs for r in caplog.records if isinstance(r.msg, RouterAttemptEvent)]
+    assert [(e["deployment"], e["outcome"], e["reason"]) for e in attempts] == [
+        ("a", "fallback", "ServerError"),
+        ("b", "ok", None),
+    ]
+
+
+# -- health --
+
+
+async def test_retry_after_cools_the_deployment(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    server.add(_error(429, "slow down", **{"retry-after": "30"}))
+    router = _pair(make_client, server, other)
+    for _ in range(3):
+        await router.create(HELLO)
+    assert (len(server.requests), len(other.requests)) == (1, 3)  # no request to a while it cools
+    assert await router.state.cooling("a") > 25
+
+
+async def test_consecutive_failures_cool_the_deployment(
+    make_client: Any, server: FakeServer, other: FakeServer
+) -> None:
+    server.add(_error(500), _error(500))
+    router = _pair(make_client, server, other, allowed_failures=2, cooldown=60)
+    for _ in range(4):
+        await router.create(HELLO)
+    assert (len(server.requests), len(other.requests)) == (2, 4)
+
+
+async def test_all_cooling_waits_are_bounded(make_client: Any, server: FakeServer) -> None:
+    server.add(_error(429, "slow down", **{"retry-after": "30"}))
+    router = Router([Deployment(make_client(max_retries=0), "a")], max_wait=0.1)
+    with pytest.raises(RateLimitError):
+        await router.create(HELLO)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError, match="cooling down"):
+        await router.create(HELLO)
+    assert time.monotonic() - started < 0.1  # no use waiting 30 s: raised at once
+    assert len(server.requests) == 1
+
+
+# -- streams --
+
+
+def _stream_reply(words: list[str], *, reset: bool = False) -> Reply:
+    events = [chunk({"role": "assistant", "content": ""})] + [chunk({"content": w}) for w in words]
+    if not reset:
+        events.append(chunk(finish_reason="stop"))
+    return Reply.sse(events, done=not reset, reset=reset)
+
+
+async def test_stream_falls_back_before_the_first_delta(
+    make_client: Any, server: FakeServer, other: FakeServer
+) -> None:
+    server.add(_error(502))
+    router = _pair(make_client, server, other)
+    async with router.create_stream(HELLO) as stream:
+        items = [item async for item in stream]
+    assert "".join(i for i in items if isinstance(i, str)) == "You said: hello"
+    assert isinstance(items[-1], CreateResult)
+    assert (len(server.requests), len(other.requests)) == (1, 1)
+
+
+async def test_stream_error_after_a_delta_is_raised_with_what_arrived(
+    make_client: Any, server: FakeServer, other: FakeServer
+) -> None:
+    server.add(_stream_reply(["Hel", "lo"], reset=True))
+    router = _pair(make_client, server, other)
+    seen: list[str] = []
+    with pytest.raises(APIError) as caught:
+        async with router.create_stream(HELLO) as stream:
+            async for item in stream:
+                assert isinstance(item, str)
+                seen.append(item)
+    assert "".join(seen) == "Hello"
+    assert caught.value.partial is not None and caught.value.partial.content == "Hello"
+    assert len(other.requests) == 0
+
+
+# -- limits --
+
+
+async def test_waits_for_capacity_within_max_wait(make_client: Any, server: FakeServer) -> None:
+    limited = Deployment(make_client(), "a", limits=[RateLimit(requests=1, per=0.3)])
+    router = Router([limited], max_wait=1.0)
+    started = time.monotonic()
+    await router.create(HELLO)
+    await router.create(HELLO)  # waits for the window to roll
+    assert 0.25 <= time.monotonic() - started < 1.0
+    strict = Router([Deployment(make_client(), "b", limits=[RateLimit(requests=1, per=5.0)])], max_wait=0.2)
+    await strict.create(HELLO)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError, match=r"b: 1 requests per 5s") as caught:
+        await strict.create(HELLO)
+    assert time.monotonic() - started < 0.2
+    assert caught.value.retry_after is not None and 4 < caught.value.retry_after <= 5
+
+
+async def test_token_limit_counts_reserved_tokens(make_client: Any, server: FakeServer) -> None:
+    client = make_client()
+    prompt = client.count_tokens(HELLO)
+    estimate = prompt + 10  # the prompt's count plus max_tokens
+    limited = Deployment(client, "a", limits=[RateLimit(tokens=2 * estimate + 5, per=30)])
+    router = Router([limited], max_wait=0.0)
+    first = await router.create(HELLO, extra_create_args={"max_tokens": 10})
+    used = first.usage.prompt_tokens + first.usage.completion_tokens
+    assert used + estimate > 2 * estimate + 5  # the settled (real) usage leaves no room; the estimate would have
+    with pytest.raises(RateLimitError, match=r"a: \d+ tokens per 30s"):
+        await router.create(HELLO, extra_create_args={"max_tokens": 10})
+    with pytest.raises(RateLimitError, match="ever"):  # larger than the whole limit: no use waiting
+        await Router([limited]).create(HELLO, extra_create_args={"max_tokens": 10_000})
+
+
+async def test_max_concurrency(make_client: Any, server: FakeServer) -> None:
+    server.add(Reply.json(_completion_body(), head_delay=0.2), Reply.json(_completion_body(), head_delay=0.2))
+    router = Router([Deployment(make_client(), "a", max_concurrency=1)])
+    started = time.monotonic()
+    await asyncio.gather(router.create(HELLO), router.create(HELLO))
+    assert time.monotonic() - started >= 0.4
+
+
+async def test_rolling_window_has_no_boundary_burst() -> None:
+    now = [0.0]
+    state = LocalRouterState(clock=lambda: now[0])
+    limit = [RateLimit(requests=2, per=1.0)]
+    granted = []
+    for t in (0.9, 0.95, 1.0, 1.05, 1.89, 1.91, 1.96):
+        now[0] = t
+        if not hasattr(await state.reserve("a", limit, 0, None), "wait"):
+            granted.append(t)
+    assert granted == [0.9, 0.95, 1.91, 1.96]
+
+
+def _counting_server(limit: int, per: float) -> tuple[FakeServer, list[float], list[float]]:
+    """A fake server that answers 429 to any request beyond ``limit`` in a rolling ``per`` seconds."""
+    starts: list[float] = []
+    refused: list[float] = []
+    lock = threading.Lock()
+
+    def reply(request: RecordedRequest) -> Reply:
+        now = time.monotonic()
+        with lock:
+            if sum(1 for t in starts if t > now - per) >= limit:
+                refused.append(now)
+                return _error(429, "rate limited")
+            starts.append(now)
+        return default_reply(request)
+
+    return FakeServer(default=reply), starts, refused
+
+
+async def test_limits_measured(make_client: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    counting, starts, refused = _counting_server(10, 1.0)
+    with counting:
+        client = make_client(base_url=counting.base_url, max_retries=0)
+        router = Router([Deployment(client, "a", limits=[RateLimit(requests=10, per=1.0)])])
+        started = time.monotonic()
+        await asyncio.gather(*(router.create(HELLO) for _ in range(40)))
+        elapsed = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n40 calls under 10 requests/1s: {elapsed:.3f}s, {len(refused)} 429s, {len(starts)} served")
+    assert refused == []
+    assert len(starts) == 40
+    assert 3.0 <= elapsed <= 4.5
+
+
+# -- composition --
+
+
+async def test_components_round_trip(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    a = Deployment(make_client(max_retries=0), "a", rpm=60, limits=[RateLimit(tokens=1000, per=10)], weight=2)
+    b = Deployment(make_client(base_url=other.base_url), "b", tpm=5000, max_concurrency=4)
+    router = Router([a, b], strategy="weighted", cooldown=5, allowed_failures=2, max_wait=3)
+    model = router.dump_component()
+    assert (model.provider, model.component_type) == ("router", "model")
+    assert "SECRET" not in model.model_dump_json()
+    loaded = Router.load_component(model.model_dump())
+    assert loaded.dump_component() == model
+    restored = load_component(router.dump_component(include_secrets=True).model_dump())
+    assert isinstance(restored, Router)
+    try:
+        assert (await restored.create(HELLO)).content == "You said: hello"
+        assert restored.deployments[0].all_limits == (RateLimit(requests=60, per=60), RateLimit(tokens=1000, per=10))
+    finally:
+        await restored.close()
+        await loaded.close()
+
+
+async def test_cache_over_a_router(make_client: Any, server: FakeServer, other: FakeServer) -> None:
+    server.add(_error(500))
+    router = _pair(make_client, server, other)
+    cache = ChatCompletionCache(router)
+    first = await cache.create(HELLO)
+    second = await cache.create(HELLO)
+    assert (first.cached, second.cached) == (False, True)
+    assert len(other.requests) == 1
+    assert cache.dump_component().config["client"]["provider"] == "router"
+    assert router.count_tokens(HELLO) == router.deployments[0].client.count_tokens(HELLO)
+    assert router.model_info == router.deployments[0].client.model_info
