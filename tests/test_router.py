@@ -370,3 +370,23 @@ async def test_cache_over_a_router(make_client: Any, server: FakeServer, other: 
     assert cache.dump_component().config["client"]["provider"] == "router"
     assert router.count_tokens(HELLO) == router.deployments[0].client.count_tokens(HELLO)
     assert router.model_info == router.deployments[0].client.model_info
+
+
+def test_the_command_line_chats_through_a_router_config(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from modelport import Deployment, OpenAIChatCompletionClient, Router
+
+    with FakeServer() as first, FakeServer() as second:
+        first.add(Reply.json({"error": {"message": "busy"}}, status=503))
+        router = Router([Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=first.base_url,
+                                                               max_retries=0), name="first"),
+                         Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=second.base_url), name="second")])
+        path = tmp_path / "router.json"
+        path.write_text(router.dump_component().model_dump_json())
+        done = subprocess.run([sys.executable, "-m", "modelport.cli", "chat", "--config", str(path), "hello there"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "You said: hello there"
+        assert (len(first.requests), len(second.requests)) == (1, 1)  # the 503 fell back to the second
