@@ -382,7 +382,8 @@ def test_the_command_line_chats_through_a_router_config(tmp_path: Any) -> None:
         first.add(Reply.json({"error": {"message": "busy"}}, status=503))
         router = Router([Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=first.base_url,
                                                                max_retries=0), name="first"),
-                         Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=second.base_url), name="second")])
+                         Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=second.base_url),
+                                    name="second")])
         path = tmp_path / "router.json"
         path.write_text(router.dump_component().model_dump_json())
         done = subprocess.run([sys.executable, "-m", "modelport.cli", "chat", "--config", str(path), "hello there"],
