@@ -4,7 +4,8 @@ against the built-in fake server (``python -m modelport.testing``) running in a 
 
     python bench/bench.py                 # every measure but scale
     python bench/bench.py --only stream   # one of: import, nonstream, stream, anthropic_stream, ollama_stream,
-                                          # concurrent, context, cache, scale (N concurrent trickled streams)
+                                          # concurrent, context, cache, router, scale (N concurrent trickled
+                                          # streams)
     python bench/bench.py --json out.json
 
 Figures are the client process's CPU time (the server's work is not counted), so they compare across runs on
@@ -25,7 +26,7 @@ import time
 from typing import Any
 
 MEASURES = ("import", "nonstream", "stream", "anthropic_stream", "ollama_stream", "concurrent", "context", "cache",
-            "scale")
+            "router", "scale")
 ON_REQUEST = ("scale",)  # minutes long: run with --only
 
 
@@ -208,6 +209,82 @@ async def measure_cache(base_url: str, hits: int = 1000) -> dict[str, float]:
     return figures
 
 
+def redis_round_trips(url: str) -> tuple[int, int]:
+    """Since Redis's stats were last reset (``INFO commandstats``): commands clients sent (round trips; a script run
+    is one EVALSHA) and commands run in all (scripts' inner commands too), less the INFO itself."""
+    import redis
+
+    with redis.Redis.from_url(url) as conn:
+        stats = conn.info("commandstats")
+    inner = ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_info", "cmdstat_script|load", "cmdstat_config|resetstat")
+    scripts = sum(int(stats.get(k, {}).get("calls", 0)) for k in ("cmdstat_evalsha", "cmdstat_eval"))
+    # The state sends nothing but scripts on a routed call's path, so script runs are its round trips.
+    total = sum(int(v["calls"]) for k, v in stats.items() if k not in inner[2:])
+    return scripts, total
+
+
+async def measure_router(base_url: str, n: int = 300, rounds: int = 5) -> dict[str, float]:
+    """Client CPU per call: a direct client, a Router over that client in memory, and (with a redis-server) a Router
+    over a RedisRouterState; Redis commands per routed call from ``INFO commandstats`` (each script run is one
+    EVALSHA, one round trip). The best of ``rounds`` alternating runs, so the ratio is not a scheduling accident."""
+    import redis
+
+    from modelport import OpenAIChatCompletionClient, SystemMessage, UserMessage
+    from modelport.router import Deployment, RateLimit, RedisRouterState, Router
+
+    messages = [SystemMessage(content="You are a helpful assistant."),
+                UserMessage(content="What is the capital of France?")]
+    client = OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
+    limits = [RateLimit(requests=1_000_000, per=60.0)]
+    tokens = [*limits, RateLimit(tokens=1_000_000_000, per=60.0)]  # a tokens limit also counts the prompt's tokens
+    runners: dict[str, Any] = {"direct": client, "memory_no_limits": Router([client]),
+                               "memory": Router([Deployment(client, "a", limits=limits, max_concurrency=100)]),
+                               "memory_tokens": Router([Deployment(client, "a", limits=tokens, max_concurrency=100)])}
+    redis_process, redis_url = start_redis()
+    state = None
+    if redis_url:
+        state = RedisRouterState(redis_url, namespace=f"bench:{time.time_ns()}", timeout=1.0)
+        runners["redis"] = Router([Deployment(client, "a", limits=limits, max_concurrency=100)], state=state)
+    best: dict[str, float] = {}
+    figures: dict[str, float] = {}
+    try:
+        async with client:
+            for runner in runners.values():
+                for _ in range(20):
+                    await runner.create(messages)
+            for _ in range(rounds):
+                for name, runner in runners.items():
+                    c0 = time.process_time()
+                    for _ in range(n):
+                        await runner.create(messages)
+                    cpu = (time.process_time() - c0) / n * 1e6
+                    best[name] = min(best.get(name, cpu), cpu)
+            if redis_url:
+                with redis.Redis.from_url(redis_url) as conn:
+                    conn.config_resetstat()
+                for _ in range(n):
+                    await runners["redis"].create(messages)
+                trips, total = redis_round_trips(redis_url)
+                figures["redis_round_trips_per_call"] = trips / n
+                figures["redis_commands_in_scripts_per_call"] = (total - trips) / n
+    finally:
+        if state is not None:
+            await state.close()
+        if redis_process is not None:
+            redis_process.terminate()
+            redis_process.wait()
+    figures["direct_cpu_per_call_us"] = best["direct"]
+    figures["memory_cpu_per_call_us"] = best["memory"]
+    figures["memory_no_limits_ratio"] = best["memory_no_limits"] / best["direct"]
+    figures["memory_ratio"] = best["memory"] / best["direct"]
+    figures["memory_tokens_cpu_per_call_us"] = best["memory_tokens"]
+    figures["memory_tokens_ratio"] = best["memory_tokens"] / best["direct"]
+    if "redis" in best:
+        figures["redis_cpu_per_call_us"] = best["redis"]
+        figures["redis_ratio"] = best["redis"] / best["direct"]
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=MEASURES)
@@ -227,6 +304,8 @@ def main() -> None:
                 figures[measure] = asyncio.run(measure_calls(base_url, measure, n, chunks, concurrency))
         if "cache" in chosen:
             figures["cache"] = asyncio.run(measure_cache(base_url))
+        if "router" in chosen:
+            figures["router"] = asyncio.run(measure_router(base_url))
     finally:
         server.terminate()
         server.wait()
@@ -237,7 +316,8 @@ def main() -> None:
 
         scale.main([])
     for measure, values in figures.items():
-        shown = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        shown = ", ".join(f"{k}={v:.2f}" if k.endswith(("_ratio", "_per_call")) else f"{k}={v:.1f}"
+                          if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         print(f"{measure:<11} {shown}")
     if args.json:
         with open(args.json, "w") as f:

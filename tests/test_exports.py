@@ -25,7 +25,7 @@ EXPECTED = {
     "ResponseValidationError", "RetryPolicy", "ServerError", "StreamProtocolError", "SystemMessage", "ThoughtChunk",
     "TokenCount", "TokenEstimateWarning", "Tool", "ToolSchema", "TopLogprob", "UnknownModelWarning",
     "UnprocessableEntityError", "UserMessage", "__version__", "count_text", "Price", "UsageLog",
-    "Deployment", "LocalRouterState", "RateLimit", "Router", "RouterAttemptEvent", "RouterState",
+    "Deployment", "LocalRouterState", "RateLimit", "RedisRouterState", "Router", "RouterAttemptEvent", "RouterState",
 }
 
 

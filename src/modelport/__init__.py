@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "Deployment": "router",
     "LocalRouterState": "router",
     "RateLimit": "router",
+    "RedisRouterState": "router",
     "Router": "router",
     "RouterAttemptEvent": "router",
     "RouterState": "router",
@@ -186,7 +187,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .providers.azure import AzureOpenAIChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
     from .providers.openai import OpenAIChatCompletionClient
-    from .router import Deployment, LocalRouterState, RateLimit, Router, RouterAttemptEvent, RouterState
+    from .router import (
+        Deployment,
+        LocalRouterState,
+        RateLimit,
+        RedisRouterState,
+        Router,
+        RouterAttemptEvent,
+        RouterState,
+    )
     from .telemetry import UsageLog
     from .tokens import TokenCount, TokenCounter, TokenEstimateWarning, count_text
     from .tools import FunctionTool, Tool, ToolSchema

@@ -1,5 +1,5 @@
 """Many endpoints behind one client: :class:`Router` over :class:`Deployment` s with :class:`RateLimit` s, its
-state (:class:`RouterState`, :class:`LocalRouterState`) and :class:`RouterAttemptEvent`.
+state (:class:`RouterState`, :class:`LocalRouterState`, :class:`RedisRouterState`) and :class:`RouterAttemptEvent`.
 
 Names are imported on first use, so ``import modelport.router`` costs nothing until one is used.
 """
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
+    from ._redis_state import RedisRouterState
     from ._router import DEFAULT_COMPLETION_ESTIMATE, Deployment, Router, RouterAttemptEvent
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Grant",
     "LocalRouterState",
     "RateLimit",
+    "RedisRouterState",
     "Router",
     "RouterAttemptEvent",
     "RouterState",
@@ -31,6 +33,7 @@ _LAZY = {
     "Grant": "._limits",
     "LocalRouterState": "._limits",
     "RateLimit": "._limits",
+    "RedisRouterState": "._redis_state",
     "Router": "._router",
     "RouterAttemptEvent": "._router",
     "RouterState": "._limits",

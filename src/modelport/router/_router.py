@@ -177,6 +177,9 @@ class RouterConfig(BaseModel):
     cooldown: float = Field(default=30.0, ge=0)
     allowed_failures: int = Field(default=3, ge=1)
     max_wait: float | None = Field(default=None, ge=0)
+    state: dict[str, Any] | None = Field(
+        default=None, description="A RedisRouterState's fields (url_env or url, namespace, timeout, lease)."
+    )
 
 
 class Router(ChatCompletionClient, Component):
@@ -286,7 +289,10 @@ class Router(ChatCompletionClient, Component):
             await self._wait(denials, deadline, loop)
 
     async def _healthy(self, candidates: list[Deployment], denials: list[Denial]) -> list[Deployment]:
-        """The candidates not cooling down; a denial for each one that is."""
+        """The candidates not cooling down; a denial for each one that is. A state whose ``reserve`` denies a
+        deployment that is cooling down (``reserve_checks_cooling``) is not asked first."""
+        if getattr(self.state, "reserve_checks_cooling", False):
+            return list(candidates)
         ready = []
         for deployment in candidates:
             left = await self.state.cooling(str(deployment.name))
@@ -313,6 +319,10 @@ class Router(ChatCompletionClient, Component):
 
     async def _succeeded(self, deployment: Deployment, grant: Grant, result: CreateResult, started: float) -> None:
         self._observe_latency(deployment, time.perf_counter() - started)
+        settle_succeeded = getattr(self.state, "settle_succeeded", None)  # both in one step, where a state can
+        if settle_succeeded is not None:
+            await settle_succeeded(grant, _used(result))
+            return
         await self.state.settle(grant, _used(result))
         await self.state.succeeded(str(deployment.name))
 
@@ -435,6 +445,7 @@ class Router(ChatCompletionClient, Component):
             cooldown=self.cooldown,
             allowed_failures=self.allowed_failures,
             max_wait=self.max_wait,
+            state=_dump_state(self.state, include_secrets),
         )
 
     @classmethod
@@ -457,7 +468,27 @@ class Router(ChatCompletionClient, Component):
             cooldown=config.cooldown,
             allowed_failures=config.allowed_failures,
             max_wait=config.max_wait,
+            state=_load_state(config.state),
         )
+
+
+def _dump_state(state: RouterState, include_secrets: bool) -> dict[str, Any] | None:
+    """A :class:`RedisRouterState` as a config holds it; ``None`` for the default in-memory state."""
+    if isinstance(state, LocalRouterState):
+        return None
+    from ._redis_state import RedisRouterState
+
+    if not isinstance(state, RedisRouterState):
+        raise InvalidRequestError(f"state: a {type(state).__name__} cannot be written to a config")
+    return state.to_config(include_secrets=include_secrets).model_dump(mode="json", exclude_none=True)
+
+
+def _load_state(config: dict[str, Any] | None) -> RouterState | None:
+    if config is None:
+        return None
+    from ._redis_state import RedisRouterState, RedisRouterStateConfig
+
+    return RedisRouterState.from_config(RedisRouterStateConfig.model_validate(config))
 
 
 def _dump_deployment(deployment: Deployment, include_secrets: bool, index: int) -> DeploymentConfig:

@@ -1,0 +1,436 @@
+"""``RedisRouterState``: the router's limits, cooldowns, failure counts and in-flight calls kept in Redis, so every
+process on every machine that names the same Redis (and ``namespace``) stays within one quota together.
+
+Each method is one Lua script (one round trip), timed by Redis's own clock (``TIME``), so hosts' clocks never
+matter and every check-and-reserve is atomic. A reservation holds a lease on its in-flight slot that this process
+renews while the call runs; the slots of a process that died expire after ``lease`` seconds.
+
+A Redis that is down, refusing or slower than ``timeout`` never fails a call: the state logs one warning and answers
+from a :class:`~modelport.router.LocalRouterState` (this process's limits only) until Redis answers again (tried
+every ``retry`` seconds). Needs the ``redis`` package (``pip install "modelport[redis]"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidRequestError
+from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
+
+__all__ = ["RedisRouterState"]
+
+logger = logging.getLogger("modelport.router")
+
+_POLL = 0.05
+"""Longest wait before asking Redis again when capacity may free in another process (which this one cannot see)."""
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+
+# KEYS: entries (zset ticket -> counted-from), tokens (hash ticket -> tokens), open (zset ticket -> lease end),
+#       cool (string: cooled until), seq (ticket counter)
+# ARGV: tokens, max_concurrency (-1: none), lease, keep (seconds the keys outlive their last use), then per limit:
+#       kind (0 requests, 1 tokens), amount, per
+# Reply: {1, ticket} granted; {0, wait ("" when an in-flight call must end, "inf" never), which (0 cooling,
+#        -1 concurrency, i the i-th limit)}
+_RESERVE = (
+    _NOW
+    + """
+local tokens, maxc, lease, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local cooled = tonumber(redis.call('GET', KEYS[4]) or '0')
+if cooled > now then return {0, tostring(cooled - now), 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if maxc >= 0 and redis.call('ZCARD', KEYS[3]) >= maxc then return {0, '', -1} end
+local horizon = 0
+local i = 5
+local n = 0
+while i + 2 <= #ARGV do
+  n = n + 1
+  local kind, amount, per = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if per > horizon then horizon = per end
+  local recent = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. tostring(now - per), '+inf', 'WITHSCORES')
+  local count = #recent / 2
+  if kind == 0 then
+    if count >= amount then
+      return {0, tostring(tonumber(recent[2 * (count - amount + 1)]) + per - now), n}
+    end
+  else
+    if tokens > amount then return {0, 'inf', n} end
+    if count > 0 then
+      local members = {}
+      for j = 1, count do members[j] = recent[2 * j - 1] end
+      local spent = redis.call('HMGET', KEYS[2], unpack(members))
+      local sum = 0
+      for j = 1, count do sum = sum + (tonumber(spent[j]) or 0) end
+      local excess = sum + tokens - amount
+      if excess > 0 then
+        local wait = 'inf'
+        for j = 1, count do
+          excess = excess - (tonumber(spent[j]) or 0)
+          if excess <= 0 then
+            wait = tostring(tonumber(recent[2 * j]) + per - now)
+            break
+          end
+        end
+        return {0, wait, n}
+      end
+    end
+  end
+  i = i + 3
+end
+local ticket = redis.call('INCR', KEYS[5])
+redis.call('ZADD', KEYS[1], now, ticket)
+redis.call('HSET', KEYS[2], ticket, tokens)
+redis.call('ZADD', KEYS[3], now + lease, ticket)
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - horizon)
+for _, old in ipairs(stale) do
+  if not redis.call('ZSCORE', KEYS[3], old) then
+    redis.call('ZREM', KEYS[1], old)
+    redis.call('HDEL', KEYS[2], old)
+  end
+end
+local ms = math.ceil((horizon + lease + keep) * 1000)
+for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ms) end
+redis.call('PEXPIRE', KEYS[5], ms)
+return {1, ticket}
+"""
+)
+
+# KEYS: entries, tokens, open, failures; ARGV: ticket, tokens ("" keeps the estimate), keep ms, succeeded (0/1)
+_SETTLE = (
+    _NOW
+    + """
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+if ARGV[4] == '1' then redis.call('DEL', KEYS[4]) end
+return 1
+"""
+)
+
+# KEYS: open; ARGV: lease, tickets...
+_RENEW = (
+    _NOW
+    + """
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+return 1
+"""
+)
+
+_IN_FLIGHT = (
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
+_COOL = (
+    _NOW
+    + """
+local cooled = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[1]))
+if cooled > now then redis.call('SET', KEYS[1], tostring(cooled), 'PX', math.ceil((cooled - now) * 1000)) end
+return 1
+"""
+)
+
+_COOLING = (
+    _NOW
+    + """
+local cooled = tonumber(redis.call('GET', KEYS[1]) or '0')
+return tostring(math.max(0, cooled - now))
+"""
+)
+
+# KEYS: failures; ARGV: keep ms
+_FAILED = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n
+"""
+
+
+class RedisRouterStateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="Written only without a password, or with include_secrets.")
+    url_env: str | None = Field(default=None, description="The environment variable that holds the URL.")
+    namespace: str = "modelport:router"
+    timeout: float = Field(default=0.25, gt=0)
+    lease: float = Field(default=30.0, gt=0)
+
+
+class RedisRouterState(RouterState):
+    """A :class:`RouterState` in Redis, shared by every router that names the same Redis and ``namespace``.
+
+    Args:
+        url: ``redis://[:password@]host:port/db`` (or ``rediss://``); or give ``url_env`` or ``client``.
+        url_env: the environment variable that holds the URL (what a router's config saves).
+        client: an existing ``redis.asyncio.Redis``; you close it.
+        namespace: the prefix of every key: routers sharing a quota share a namespace.
+        timeout: the longest one Redis call may take before this process falls back to local limits (seconds).
+        lease: seconds an in-flight slot outlives its process (renewed while the call runs).
+        retry: seconds between tries of a Redis that failed.
+    """
+
+    reserve_checks_cooling = True
+    """:meth:`reserve` denies a deployment that is cooling down (so the router need not ask :meth:`cooling` first:
+    one round trip per reservation)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        url_env: str | None = None,
+        client: Any = None,
+        namespace: str = "modelport:router",
+        timeout: float = 0.25,
+        lease: float = 30.0,
+        retry: float = 1.0,
+    ) -> None:
+        self._url_env = url_env
+        if url is None and url_env is not None:
+            url = os.environ.get(url_env) or None
+            if url is None:
+                raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
+        if (url is None) == (client is None):
+            raise InvalidRequestError("RedisRouterState takes one of url=, url_env= or client=")
+        if timeout <= 0 or lease <= 0 or retry < 0:
+            raise InvalidRequestError("timeout and lease must be positive, retry not negative")
+        self.namespace = namespace
+        self.timeout = timeout
+        self.lease = lease
+        self.retry = retry
+        self._url = url
+        self._owns_client = client is None
+        if client is None:
+            try:
+                import redis.asyncio
+            except ImportError:
+                raise InvalidRequestError(
+                    'RedisRouterState needs the redis package: pip install "modelport[redis]"'
+                ) from None
+            assert url is not None
+            client = redis.asyncio.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._client = client
+        self._scripts = {
+            name: client.register_script(source)
+            for name, source in (
+                ("reserve", _RESERVE),
+                ("settle", _SETTLE),
+                ("renew", _RENEW),
+                ("in_flight", _IN_FLIGHT),
+                ("cool", _COOL),
+                ("cooling", _COOLING),
+                ("failed", _FAILED),
+            )
+        }
+        self.local = LocalRouterState()
+        """Where calls are counted while Redis is unreachable (this process's limits only)."""
+        self._down_until: float | None = None  # monotonic time before which Redis is not tried; None: up
+        self._horizon: dict[str, float] = {}
+        self._held: dict[str, dict[int, None]] = {}  # this process's open Redis tickets, by deployment
+        self._renewer: asyncio.Task[None] | None = None
+        self._changed: asyncio.Event | None = None
+
+    # -- Redis, or the fallback --
+
+    def _keys(self, deployment: str) -> dict[str, str]:
+        tag = f"{self.namespace}:{{{deployment}}}"  # one hash slot per deployment, for Redis Cluster
+        return {k: f"{tag}:{k}" for k in ("entries", "tokens", "open", "cool", "seq", "failures")}
+
+    def _up(self) -> bool:
+        return self._down_until is None or time.monotonic() >= self._down_until
+
+    async def _run(self, what: str, keys: Sequence[str], args: Sequence[Any]) -> tuple[bool, Any]:
+        """``(True, reply)``, or ``(False, None)`` when Redis failed (then it is not tried for ``retry`` s)."""
+        if not self._up():
+            return False, None
+        try:
+            reply = await asyncio.wait_for(self._scripts[what](keys=list(keys), args=list(args)), self.timeout)
+        except Exception as exc:  # down, slow, refused, bad reply: local limits, never a failed call
+            if self._down_until is None:
+                logger.warning(
+                    "redis router state unreachable (%s: %s): limits are this process's own until it answers",
+                    type(exc).__name__,
+                    exc,
+                )
+            self._down_until = time.monotonic() + self.retry
+            return False, None
+        if self._down_until is not None:
+            logger.info("redis router state reachable again: limits are shared again")
+            self._down_until = None
+        return True, reply
+
+    # -- the interface --
+
+    async def reserve(
+        self, deployment: str, limits: Sequence[RateLimit], tokens: int, max_concurrency: int | None
+    ) -> Grant | Denial:
+        keys = self._keys(deployment)
+        horizon = max((limit.per for limit in limits), default=0.0)
+        self._horizon[deployment] = max(horizon, self._horizon.get(deployment, 0.0))
+        args: list[Any] = [tokens, -1 if max_concurrency is None else max_concurrency, repr(self.lease), 60]
+        for limit in limits:
+            args += [0 if limit.requests else 1, limit.amount, repr(limit.per)]
+        order = ("entries", "tokens", "open", "cool", "seq")
+        ok, reply = await self._run("reserve", [keys[k] for k in order], args)
+        if not ok:
+            left = await self.local.cooling(deployment)
+            if left > 0:
+                return Denial(deployment, left, "cooling down")
+            answer = await self.local.reserve(deployment, limits, tokens, max_concurrency)
+            return Grant(deployment, -answer.ticket, tokens) if isinstance(answer, Grant) else answer
+        if int(reply[0]) == 1:
+            ticket = int(reply[1])
+            self._held.setdefault(deployment, {})[ticket] = None
+            self._start_renewing()
+            return Grant(deployment, ticket, tokens)
+        raw, which = reply[1], int(reply[2])
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        wait = None if text == "" else float(text)
+        if which == 0:
+            reason = "cooling down"
+        elif which == -1:
+            reason = f"max_concurrency={max_concurrency}"
+        else:
+            reason = limits[which - 1].describe()
+        return Denial(deployment, wait, reason)
+
+    async def settle(self, grant: Grant, tokens: int | None) -> None:
+        await self._settle(grant, tokens, succeeded=False)
+
+    async def settle_succeeded(self, grant: Grant, tokens: int | None) -> None:
+        """:meth:`settle` then :meth:`succeeded`, in one round trip (what the router does after a success)."""
+        await self._settle(grant, tokens, succeeded=True)
+
+    async def _settle(self, grant: Grant, tokens: int | None, *, succeeded: bool) -> None:
+        if grant.ticket < 0:  # granted by the fallback
+            await self.local.settle(Grant(grant.deployment, -grant.ticket, grant.tokens), tokens)
+            if succeeded:
+                await self.succeeded(grant.deployment)
+        else:
+            self._held.get(grant.deployment, {}).pop(grant.ticket, None)
+            if self._renewer is not None and not any(self._held.values()):
+                self._renewer.cancel()
+                self._renewer = None
+            keys = self._keys(grant.deployment)
+            keep = math.ceil((self._horizon.get(grant.deployment, 0.0) + self.lease + 60) * 1000)
+            args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0]
+            ok, _ = await self._run("settle", [keys["entries"], keys["tokens"], keys["open"], keys["failures"]], args)
+            if not ok and succeeded:
+                await self.local.succeeded(grant.deployment)
+            # not ok: the slot's lease expires on its own
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def in_flight(self, deployment: str) -> int:
+        ok, reply = await self._run("in_flight", [self._keys(deployment)["open"]], [])
+        return int(reply) if ok else await self.local.in_flight(deployment)
+
+    async def cool(self, deployment: str, seconds: float) -> None:
+        await self.local.cool(deployment, seconds)  # kept here too, for while Redis is unreachable
+        await self._run("cool", [self._keys(deployment)["cool"]], [repr(float(seconds))])
+
+    async def cooling(self, deployment: str) -> float:
+        ok, reply = await self._run("cooling", [self._keys(deployment)["cool"]], [])
+        if not ok:
+            return await self.local.cooling(deployment)
+        return float(reply.decode() if isinstance(reply, bytes) else reply)
+
+    async def failed(self, deployment: str) -> int:
+        keep = math.ceil((self._horizon.get(deployment, 0.0) + 3600) * 1000)
+        ok, reply = await self._run("failed", [self._keys(deployment)["failures"]], [keep])
+        return int(reply) if ok else await self.local.failed(deployment)
+
+    async def succeeded(self, deployment: str) -> None:
+        await self.local.succeeded(deployment)
+        if not self._up():
+            return
+        try:
+            await asyncio.wait_for(self._client.delete(self._keys(deployment)["failures"]), self.timeout)
+        except Exception as exc:
+            if self._down_until is None:
+                logger.warning("redis router state unreachable (%s: %s)", type(exc).__name__, exc)
+            self._down_until = time.monotonic() + self.retry
+
+    async def wait_for_change(self, timeout: float | None) -> None:
+        """Return when a call of this process settles, or after ``timeout``, or after 50 ms at most: calls in other
+        processes free capacity unseen, so a waiting call asks Redis again that often."""
+        bound = _POLL if timeout is None else min(timeout, _POLL)
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), max(bound, 0.0))
+
+    # -- leases --
+
+    def _start_renewing(self) -> None:
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew())
+
+    async def _renew(self) -> None:
+        """Extend this process's in-flight leases every third of ``lease`` while it holds any."""
+        while any(self._held.values()):
+            await asyncio.sleep(self.lease / 3)
+            for deployment, tickets in list(self._held.items()):
+                if tickets:
+                    await self._run("renew", [self._keys(deployment)["open"]], [repr(self.lease), *tickets])
+
+    async def close(self) -> None:
+        """Stop renewing leases and close the Redis client (unless it was given)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+        if self._owns_client:
+            await self._client.aclose()
+
+    def __repr__(self) -> str:
+        shown = self._url.split("@")[-1] if self._url else "client"
+        return f"RedisRouterState({shown!r}, namespace={self.namespace!r})"
+
+    # -- configs (held by a Router's config) --
+
+    def to_config(self, *, include_secrets: bool) -> RedisRouterStateConfig:
+        """What a router's config holds: the URL's variable (or the URL itself when it has no password)."""
+        common: dict[str, Any] = {"namespace": self.namespace, "timeout": self.timeout, "lease": self.lease}
+        if self._url is None:
+            raise InvalidRequestError(
+                "this RedisRouterState was made from a client object, which a config cannot hold; "
+                "make it with url= or url_env= to save it"
+            )
+        if self._url_env is not None and not include_secrets:
+            return RedisRouterStateConfig(url_env=self._url_env, **common)
+        if urlsplit(self._url).password and not include_secrets:
+            raise InvalidRequestError(
+                "this RedisRouterState's URL holds a password: make it with url_env= (the config then names the "
+                "variable) or dump with include_secrets=True"
+            )
+        return RedisRouterStateConfig(url=self._url, **common)
+
+    @classmethod
+    def from_config(cls, config: RedisRouterStateConfig) -> RedisRouterState:
+        if (config.url is None) == (config.url_env is None):
+            raise InvalidRequestError("redis router state config: give one of url or url_env")
+        return cls(
+            config.url, url_env=config.url_env, namespace=config.namespace, timeout=config.timeout, lease=config.lease
+        )

@@ -1,0 +1,392 @@
+"""``RedisRouterState`` against a real redis-server: processes sharing one quota, cooldowns seen everywhere, an outage
+that fails no call, and in-flight leases of a dead process expiring."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+
+import pytest
+
+from modelport import OpenAIChatCompletionClient, RetryPolicy, UserMessage, load_component
+from modelport.router import Deployment, Grant, LocalRouterState, RateLimit, RedisRouterState, Router, RouterState
+from modelport.testing import FakeServer, Reply
+from modelport.testing._default import default_reply
+from modelport.testing._server import RecordedRequest
+
+HELLO = [UserMessage(content="hello", source="user")]
+
+# One process of several sharing a limit: ``calls`` concurrent calls through a Router over one deployment.
+WORKER = """
+import asyncio, json, sys
+from modelport import OpenAIChatCompletionClient, RetryPolicy, UserMessage
+from modelport.router import Deployment, RateLimit, RedisRouterState, Router
+
+async def main(redis_url, namespace, base_url, warm_url, calls):
+    # A first call elsewhere, so a cold process's first-call costs do not delay reserved calls (a call counts from
+    # its reservation and again from its answer; one reserved long before it is sent could overlap a later window).
+    async with OpenAIChatCompletionClient(model="gpt-4o", base_url=warm_url, api_key="sk-test") as warm:
+        await warm.create([UserMessage(content="hi", source="user")])
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=base_url, api_key="sk-test",
+                                        retry_policy=RetryPolicy(max_retries=0))
+    state = RedisRouterState(redis_url, namespace=namespace)
+    router = Router([Deployment(client, "a", limits=[RateLimit(requests=10, per=1.0)])], state=state, max_wait=20)
+    results = await asyncio.gather(*(router.create([UserMessage(content="hi", source="user")])
+                                     for _ in range(calls)), return_exceptions=True)
+    await router.close()
+    await state.close()
+    print(json.dumps({"ok": sum(not isinstance(r, BaseException) for r in results),
+                      "errors": [repr(r) for r in results if isinstance(r, BaseException)]}))
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])))
+"""
+
+# A process that reserves a slot (and cools a deployment) and dies without settling.
+DIES = """
+import asyncio, os, sys
+from modelport.router import RedisRouterState
+
+async def main(redis_url, namespace):
+    state = RedisRouterState(redis_url, namespace=namespace, lease=0.5)
+    print(await state.reserve("a", [], 0, 1), flush=True)
+    await state.cool("b", 30)
+    os._exit(0)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def _namespace() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+def _client(base_url: str) -> OpenAIChatCompletionClient:
+    return OpenAIChatCompletionClient(
+        model="gpt-4o", base_url=base_url, api_key="sk-test", retry_policy=RetryPolicy(max_retries=0)
+    )
+
+
+class WindowedServer(FakeServer):
+    """A fake server that answers 429 to any request beyond ``limit`` arrivals in a rolling ``per`` seconds (by
+    its own clock) and counts them."""
+
+    def __init__(self, limit: int, per: float) -> None:
+        super().__init__(default=self._answer)
+        self.limit, self.per = limit, per
+        self.arrivals: deque[float] = deque()
+        self.times: list[float] = []
+        self.throttled = 0
+        self._guard = threading.Lock()
+
+    def _answer(self, request: RecordedRequest) -> Reply:
+        with self._guard:
+            now = time.monotonic()
+            self.times.append(now)
+            while self.arrivals and self.arrivals[0] <= now - self.per:
+                self.arrivals.popleft()
+            if len(self.arrivals) >= self.limit:
+                self.throttled += 1
+                return Reply.json({"error": {"message": "slow down", "type": "rate_limit", "code": None}}, status=429)
+            self.arrivals.append(now)
+        return default_reply(request)
+
+
+def _run(script: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    assert process.returncode == 0, err
+    return out
+
+
+# -- the same answers as the local state --
+
+
+async def test_limits_answer_as_the_local_state_does(redis_url: str) -> None:
+    redis_state = RedisRouterState(redis_url, namespace=_namespace())
+    states: list[RouterState] = [LocalRouterState(), redis_state]
+    requests = [RateLimit(requests=3, per=10.0)]
+    tokens = [RateLimit(tokens=100, per=10.0)]
+    try:
+        for state in states:
+            grants = [await state.reserve("r", requests, 0, None) for _ in range(3)]
+            assert all(isinstance(g, Grant) for g in grants)
+            denial = await state.reserve("r", requests, 0, None)
+            assert not isinstance(denial, Grant)
+            assert denial.reason == "3 requests per 10s" and denial.wait is not None and 9 < denial.wait <= 10
+
+            first = await state.reserve("t", tokens, 60, None)
+            assert isinstance(first, Grant)
+            full = await state.reserve("t", tokens, 50, None)
+            assert not isinstance(full, Grant) and full.reason == "100 tokens per 10s" and full.wait is not None
+            assert 9 < full.wait <= 10
+            never = await state.reserve("t", tokens, 200, None)
+            assert not isinstance(never, Grant) and never.wait == float("inf")
+            await state.settle(first, 10)  # used fewer than reserved: room for 50 more now
+            assert isinstance(await state.reserve("t", tokens, 50, None), Grant)
+
+            assert isinstance(await state.reserve("c", [], 0, 1), Grant)
+            busy = await state.reserve("c", [], 0, 1)
+            assert not isinstance(busy, Grant) and busy.wait is None and busy.reason == "max_concurrency=1"
+            assert await state.in_flight("c") == 1
+
+            assert await state.failed("f") == 1 and await state.failed("f") == 2
+            await state.succeeded("f")
+            assert await state.failed("f") == 1
+            assert await state.cooling("f") == 0
+            await state.cool("f", 5)
+            await state.cool("f", 1)  # a longer cooldown already set is kept
+            assert 4 < await state.cooling("f") <= 5
+    finally:
+        await redis_state.close()
+
+
+# -- (1) processes sharing one quota --
+
+
+def test_processes_together_stay_within_one_limit(redis_url: str) -> None:
+    namespace = _namespace()
+    with WindowedServer(limit=10, per=1.0) as server, FakeServer() as warm:
+        started = time.monotonic()
+        workers = [_run(WORKER, redis_url, namespace, server.base_url, warm.base_url, "10") for _ in range(4)]
+        reports = [json.loads(_finish(w, timeout=40)) for w in workers]
+        elapsed = time.monotonic() - started
+    assert [r["errors"] for r in reports] == [[], [], [], []]
+    assert sum(r["ok"] for r in reports) == 40
+    assert server.throttled == 0
+    times = sorted(server.times)
+    assert len(times) == 40
+    assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 10
+    assert times[-1] - times[0] >= 2.9  # 40 calls at 10 a second: at least three full windows
+    assert elapsed < 30
+
+
+# -- (2) a cooldown set by one process is seen by the others --
+
+
+async def test_a_cooldown_set_in_one_process_is_seen_by_another(redis_url: str) -> None:
+    namespace = _namespace()
+    _finish(_run(DIES, redis_url, namespace), timeout=20)  # cooled "b" for 30 s, then died
+    state = RedisRouterState(redis_url, namespace=namespace)
+    with FakeServer() as a_server, FakeServer() as b_server:
+        b = Deployment(_client(b_server.base_url), "b")
+        a = Deployment(_client(a_server.base_url), "a")
+        router = Router([b, a], state=state)
+        try:
+            assert 25 < await state.cooling("b") <= 30
+            for _ in range(3):
+                await router.create(HELLO)
+            assert (len(b_server.requests), len(a_server.requests)) == (0, 3)
+        finally:
+            await router.close()
+            await state.close()
+
+
+async def test_a_cooldown_from_a_429_reaches_another_router(redis_url: str) -> None:
+    namespace = _namespace()
+    one, two = RedisRouterState(redis_url, namespace=namespace), RedisRouterState(redis_url, namespace=namespace)
+    with FakeServer() as a_server, FakeServer() as b_server:
+        a_server.add(
+            Reply.json(
+                {"error": {"message": "slow", "type": "rate_limit", "code": None}},
+                status=429,
+                headers={"retry-after": "20"},
+            )
+        )
+        first = Router(
+            [Deployment(_client(a_server.base_url), "a"), Deployment(_client(b_server.base_url), "b")], state=one
+        )
+        second = Router(
+            [Deployment(_client(a_server.base_url), "a"), Deployment(_client(b_server.base_url), "b")], state=two
+        )
+        try:
+            await first.create(HELLO)  # a answers 429 with retry-after 20: falls back to b and cools a
+            await second.create(HELLO)
+            assert (len(a_server.requests), len(b_server.requests)) == (1, 2)
+            assert 15 < await two.cooling("a") <= 20
+        finally:
+            for router in (first, second):
+                await router.close()
+            await one.close()
+            await two.close()
+
+
+# -- (3) Redis stopped mid-run --
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return process
+        except OSError:
+            time.sleep(0.025)
+    process.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.fixture
+def own_redis(redis_url: str, tmp_path: object) -> Iterator[tuple[int, str]]:
+    """A port and work folder for a redis-server of this test's own (``redis_url`` only skips without the binary)."""
+    yield _free_port(), str(tmp_path)
+
+
+async def test_redis_stopped_mid_run_fails_no_call(
+    own_redis: tuple[int, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    port, workdir = own_redis
+    process = _start_redis(port, workdir)
+    namespace = _namespace()
+    state = RedisRouterState(f"redis://127.0.0.1:{port}/0", namespace=namespace, timeout=0.25, retry=0.2)
+    with FakeServer() as server:
+        limits = [RateLimit(requests=1000, per=1.0)]
+        router = Router([Deployment(_client(server.base_url), "a", limits=limits, max_concurrency=4)], state=state)
+        try:
+            gate = asyncio.Semaphore(4)
+
+            async def one() -> None:
+                async with gate:
+                    await router.create(HELLO)
+
+            with caplog.at_level(logging.WARNING, logger="modelport.router"):
+                before = [asyncio.ensure_future(one()) for _ in range(40)]
+                await asyncio.sleep(0.05)
+                process.terminate()  # while calls run
+                await asyncio.to_thread(process.wait, 10)
+                results = await asyncio.wait_for(asyncio.gather(*before, return_exceptions=True), 20)
+                more = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(20)), return_exceptions=True), 20)
+            assert [r for r in [*results, *more] if isinstance(r, BaseException)] == []
+            assert len(server.requests) == 60
+            warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
+
+            # Redis back: the state uses it again (its keys reappear) after ``retry``.
+            process = _start_redis(port, workdir)
+            await asyncio.sleep(0.3)
+            for _ in range(3):
+                await router.create(HELLO)
+            import redis.asyncio
+
+            check = redis.asyncio.from_url(f"redis://127.0.0.1:{port}/0")
+            try:
+                assert await check.exists(f"{namespace}:{{a}}:entries") == 1
+            finally:
+                await check.aclose()
+        finally:
+            await router.close()
+            await state.close()
+            process.terminate()
+            process.wait(timeout=10)
+
+
+async def test_an_unreachable_redis_from_the_start_fails_no_call(caplog: pytest.LogCaptureFixture) -> None:
+    state = RedisRouterState(f"redis://127.0.0.1:{_free_port()}/0", timeout=0.1)
+    with FakeServer() as server:
+        router = Router(
+            [Deployment(_client(server.base_url), "a", limits=[RateLimit(requests=2, per=10.0)])],
+            state=state,
+            max_wait=0,
+        )
+        try:
+            with caplog.at_level(logging.WARNING, logger="modelport.router"):
+                for _ in range(2):
+                    await router.create(HELLO)
+                with pytest.raises(Exception, match="no deployment has capacity"):  # local limits still hold
+                    await router.create(HELLO)
+            assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+        finally:
+            await router.close()
+            await state.close()
+
+
+# -- (4) leases --
+
+
+async def test_in_flight_slots_of_a_dead_process_expire(redis_url: str) -> None:
+    namespace = _namespace()
+    out = _finish(_run(DIES, redis_url, namespace), timeout=20)
+    assert out.startswith("Grant(")
+    state = RedisRouterState(redis_url, namespace=namespace)
+    try:
+        assert await state.in_flight("a") == 1
+        assert not isinstance(await state.reserve("a", [], 0, 1), Grant)
+        deadline = time.monotonic() + 5
+        while await state.in_flight("a") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert await state.in_flight("a") == 0
+        assert isinstance(await state.reserve("a", [], 0, 1), Grant)
+    finally:
+        await state.close()
+
+
+async def test_a_live_process_renews_its_leases(redis_url: str) -> None:
+    holder = RedisRouterState(redis_url, namespace=_namespace(), lease=0.3)
+    try:
+        grant = await holder.reserve("a", [], 0, 1)
+        assert isinstance(grant, Grant)
+        await asyncio.sleep(0.8)  # well past one lease: renewed meanwhile
+        assert await holder.in_flight("a") == 1
+        await holder.settle(grant, None)
+        assert await holder.in_flight("a") == 0
+    finally:
+        await holder.close()
+
+
+# -- configs --
+
+
+def test_a_router_config_names_the_url_variable(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPORT_TEST_REDIS", redis_url)
+    state = RedisRouterState(url_env="MODELPORT_TEST_REDIS", namespace="ns", timeout=0.5)
+    router = Router([_client("http://127.0.0.1:9/v1")], state=state)
+    model = router.dump_component()
+    assert model.config["state"] == {
+        "url_env": "MODELPORT_TEST_REDIS",
+        "namespace": "ns",
+        "timeout": 0.5,
+        "lease": 30.0,
+    }
+    loaded = load_component(model.model_dump())
+    assert isinstance(loaded, Router) and isinstance(loaded.state, RedisRouterState)
+    assert loaded.state.namespace == "ns" and loaded.dump_component() == model
+    plain = Router([_client("http://127.0.0.1:9/v1")])
+    assert "state" not in plain.dump_component().config
+    secret = Router([_client("http://127.0.0.1:9/v1")], state=RedisRouterState("redis://:pw@127.0.0.1:1/0"))
+    with pytest.raises(Exception, match="password"):
+        secret.dump_component()
+    assert os.environ["MODELPORT_TEST_REDIS"] == redis_url
