@@ -522,9 +522,9 @@ class WireClient(ChatCompletionClient):
         self._total_usage = self._total_usage + result.usage
         self._actual_usage = self._actual_usage + result.usage
         if result.usage_reported:
-            price = price_for(result.model, self.provider_name, self._prices) or price_for(
-                prepared.model, self.provider_name, self._prices
-            )
+            price = price_for(result.model, self.provider_name, self._prices)
+            if price is None and prepared.model != result.model:
+                price = price_for(prepared.model, self.provider_name, self._prices)
             if price is not None:
                 result.cost = cost_of(result.usage, price)
                 self._total_cost += result.cost

@@ -123,10 +123,11 @@ def price_for(model: str | None, provider: str, own: Mapping[str, Price] | None 
     then the shipped table; ``None`` when nobody priced it."""
     if not model:
         return None
-    for prices in (own or {}, _REGISTERED):
-        found = _match(model, prices)
-        if found is not None:
-            return found
+    for prices in (own, _REGISTERED):
+        if prices:
+            found = _match(model, prices)
+            if found is not None:
+                return found
     table = _table()["providers"].get(_TABLE_OF.get(provider, provider))
     return _match(model, table) if table else None
 
