@@ -3,6 +3,7 @@ user runs it (a separate process) over the file; failures that never reach a cal
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -113,7 +114,7 @@ async def test_usage_report_over_real_calls(server: FakeServer, make_client: Any
     future = usage("--db", str(db), "--since", (dt.date.today() + dt.timedelta(days=2)).isoformat())
     assert future.returncode == 0 and future.stdout.startswith("no calls recorded since")
 
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         rows_db = conn.execute("SELECT kind, cached, error, status_code, ttft_ms FROM calls ORDER BY id").fetchall()
     assert [r[:4] for r in rows_db] == [
         ("create", 0, None, None),
@@ -169,7 +170,7 @@ def test_cost_table_and_chart(tmp_path: Path) -> None:
     since = read_usage(db, since=parse_since("2d", now=now))
     assert since.total.calls == 3
 
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         row = conn.execute(
             "SELECT cached_prompt_tokens, reasoning_tokens, ttft_ms, cost FROM calls WHERE kind='stream'"
         ).fetchone()
