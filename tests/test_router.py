@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelport import ChatCompletionCache, CreateResult, UserMessage, load_component
 from modelport.errors import (
@@ -380,14 +382,132 @@ def test_the_command_line_chats_through_a_router_config(tmp_path: Any) -> None:
 
     with FakeServer() as first, FakeServer() as second:
         first.add(Reply.json({"error": {"message": "busy"}}, status=503))
-        router = Router([Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=first.base_url,
-                                                               max_retries=0), name="first"),
-                         Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=second.base_url),
-                                    name="second")])
+        router = Router(
+            [
+                Deployment(
+                    OpenAIChatCompletionClient(model="gpt-4o", base_url=first.base_url, max_retries=0), name="first"
+                ),
+                Deployment(OpenAIChatCompletionClient(model="gpt-4o", base_url=second.base_url), name="second"),
+            ]
+        )
         path = tmp_path / "router.json"
         path.write_text(router.dump_component().model_dump_json())
-        done = subprocess.run([sys.executable, "-m", "modelport.cli", "chat", "--config", str(path), "hello there"],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "modelport.cli", "chat", "--config", str(path), "hello there"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "You said: hello there"
         assert (len(first.requests), len(second.requests)) == (1, 1)  # the 503 fell back to the second
+
+
+# -- the in-memory state against a plain model of the rules --
+
+
+class _ReferenceState:
+    """The limits' rules written the plain way (every window sorted at every question): a call counts from its
+    reservation, and once settled, from its settlement instead, with its real tokens."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[float, int]] = {}
+        self.in_flight = 0
+
+    def wait(self, limits: list[RateLimit], tokens: int, now: float) -> tuple[float, str] | None:
+        for limit in limits:
+            recent = sorted(e for e in self.entries.values() if e[0] > now - limit.per)
+            if limit.requests is not None:
+                full = len(recent) >= limit.requests
+                wait = recent[len(recent) - limit.requests][0] + limit.per - now if full else 0.0
+            elif tokens > limit.amount:
+                wait = float("inf")
+            else:
+                excess, wait = sum(n for _, n in recent) + tokens - limit.amount, 0.0
+                for started, spent in recent:
+                    if excess <= 0:
+                        break
+                    excess -= spent
+                    wait = started + limit.per - now
+                if excess > 0:
+                    wait = float("inf")
+            if wait > 0:
+                return wait, limit.describe()
+        return None
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["reserve", "settle"]),
+            st.floats(0, 0.7),
+            st.integers(0, 70),
+            st.one_of(st.none(), st.integers(0, 70)),
+        ),
+        max_size=60,
+    )
+)
+def test_local_state_answers_as_the_plain_rules_do(steps: list[tuple[str, float, int, int | None]]) -> None:
+    limits = [RateLimit(requests=3, per=1.0), RateLimit(tokens=100, per=2.0)]
+    now = [0.0]
+    state, model = LocalRouterState(clock=lambda: now[0]), _ReferenceState()
+    held: list[Any] = []
+
+    async def run() -> None:
+        for action, dt, tokens, used in steps:
+            now[0] += dt
+            if action == "settle" and held:
+                grant = held.pop(tokens % len(held))
+                await state.settle(grant, used)
+                reserved = model.entries[grant.ticket][1]
+                model.entries[grant.ticket] = (now[0], reserved if used is None else used)
+                continue
+            answer, expected = await state.reserve("a", limits, tokens, None), model.wait(limits, tokens, now[0])
+            if expected is None:
+                assert not hasattr(answer, "wait"), (answer, now[0])
+                held.append(answer)
+                model.entries[answer.ticket] = (now[0], tokens)
+            else:
+                assert hasattr(answer, "wait") and answer.reason == expected[1]
+                assert answer.wait == pytest.approx(expected[0])
+
+    asyncio.run(run())
+
+
+async def test_a_cancelled_call_gives_its_slot_back(make_client: Any, server: FakeServer) -> None:
+    server.add(Reply.json(_completion_body(), head_delay=5.0))
+    router = Router([Deployment(make_client(), "a", max_concurrency=1)], max_wait=0.5)
+    slow = asyncio.ensure_future(router.create(HELLO))
+    while not server.requests:
+        await asyncio.sleep(0.01)
+    assert await router.state.in_flight("a") == 1
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert await router.state.in_flight("a") == 0
+    assert (await router.create(HELLO)).content == "You said: hello"  # the slot is free again at once
+
+
+async def test_a_cancelled_stream_gives_its_slot_back(make_client: Any, server: FakeServer) -> None:
+    router = Router([Deployment(make_client(), "a", max_concurrency=1)], max_wait=0.5)
+    stream = router.create_stream(HELLO)
+    first = await stream.__anext__()
+    assert isinstance(first, str) and await router.state.in_flight("a") == 1
+    await stream.aclose()
+    assert await router.state.in_flight("a") == 0
+    assert (await router.create(HELLO)).content == "You said: hello"
+
+
+async def test_contexts_count_and_trim_through_a_router(make_client: Any, server: FakeServer) -> None:
+    from modelport.model_context import TokenLimitedChatCompletionContext
+
+    router = Router([Deployment(make_client(), "a")])
+    history = [UserMessage(content=f"message number {i} " * 20, source="user") for i in range(30)]
+    one = router.count_tokens(history[:1])
+    context = TokenLimitedChatCompletionContext(router, token_limit=one * 5, initial_messages=history)
+    kept = await context.get_messages()
+    assert 0 < len(kept) < len(history) and kept[-1] == history[-1]
+    assert router.count_tokens(kept) <= one * 5
+    result = await router.create(kept)
+    assert result.content.startswith("You said: message number 29")

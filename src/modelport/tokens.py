@@ -371,8 +371,8 @@ def _message_key(message: Any) -> Any:
     """A hashable key for a message's countable content (a stable string hash for the common cases)."""
     content = message.content
     if isinstance(content, str):
-        source = getattr(message, "source", None)
-        return type(message).__name__, source, content, getattr(message, "thought", None)
+        fields = message.__dict__  # a plain lookup: getattr of a field a message type lacks is slow on pydantic
+        return type(message).__name__, fields.get("source"), content, fields.get("thought")
     return type(message).__name__, message.model_dump_json()
 
 

@@ -7,20 +7,19 @@ counts the call again from that moment: the router cannot see when the request r
 connection may take a while), only that the server had it by the time it answered, so a server measuring its own
 window never sees more than N (the price: a window of ``per`` plus the call's latency).
 
-:class:`RouterState` is the seam every state implements; :class:`LocalRouterState` keeps it in this process. A
-distributed state (``RedisRouterState``, planned) implements the same async methods with one Lua script per
-method, so each check-and-reserve is atomic across processes.
+:class:`RouterState` is the seam every state implements; :class:`LocalRouterState` keeps it in this process, and
+``RedisRouterState`` in Redis, where each check-and-reserve is one Lua script, atomic across processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["Denial", "Grant", "LocalRouterState", "RateLimit", "RouterState"]
 
@@ -79,6 +78,10 @@ class Denial:
 class RouterState(ABC):
     """What the router asks of its state. Every method is async so a networked state can implement it."""
 
+    reserve_checks_cooling: bool = False
+    """True when :meth:`reserve` denies a deployment that is cooling down, so the router need not ask
+    :meth:`cooling` first."""
+
     @abstractmethod
     async def reserve(
         self, deployment: str, limits: Sequence[RateLimit], tokens: int, max_concurrency: int | None
@@ -90,6 +93,12 @@ class RouterState(ABC):
     async def settle(self, grant: Grant, tokens: int | None) -> None:
         """The call ended: it is no longer in flight, and its reserved tokens become ``tokens`` (``None``: keep
         the estimate). The request start stays counted."""
+
+    async def settle_succeeded(self, grant: Grant, tokens: int | None) -> None:
+        """:meth:`settle` then :meth:`succeeded`: what the router does after a success (a state may do both in
+        one step)."""
+        await self.settle(grant, tokens)
+        await self.succeeded(grant.deployment)
 
     @abstractmethod
     async def in_flight(self, deployment: str) -> int:
@@ -115,57 +124,166 @@ class RouterState(ABC):
     async def wait_for_change(self, timeout: float | None) -> None:
         """Return when a call settles (capacity may have freed) or after ``timeout`` seconds."""
 
+    async def flush(self) -> None:  # noqa: B027 - a hook most states need not fill
+        """Send whatever the state holds back (a networked state may batch settlements); nothing by default."""
 
-@dataclass
+
+class _Record:
+    """One counted call in the windows: when it counts from, its tokens, and whether it still counts (a settled
+    call's first record stops counting when its second, from the moment it settled, is added)."""
+
+    __slots__ = ("alive", "at", "tokens")
+
+    def __init__(self, at: float, tokens: int) -> None:
+        self.at = at
+        self.tokens = tokens
+        self.alive = True
+
+
+class _Window:
+    """The records of the last ``per`` seconds, oldest first, with the running count and token sum of those alive."""
+
+    __slots__ = ("count", "first", "per", "records", "spent")
+
+    def __init__(self, per: float, first: int) -> None:
+        self.per = per
+        self.first = first
+        """The first ticket this window counts (it was made for a limit seen only from then on)."""
+        self.records: deque[_Record] = deque()
+        self.count = 0
+        self.spent = 0
+
+    def trim(self, now: float) -> None:
+        records, edge = self.records, now - self.per
+        while records and records[0].at <= edge:
+            old = records.popleft()
+            if old.alive:
+                self.count -= 1
+                self.spent -= old.tokens
+
+    def add(self, record: _Record) -> None:
+        self.records.append(record)
+        self.count += 1
+        self.spent += record.tokens
+
+    def drop(self, record: _Record, ticket: int, now: float) -> None:
+        """The reservation ``ticket`` made stops counting (it is skipped when it falls out of the window)."""
+        if ticket >= self.first and record.at > now - self.per:
+            self.count -= 1
+            self.spent -= record.tokens
+
+    def request_wait(self, amount: int, now: float) -> float:
+        """Seconds until one more request fits under ``amount`` (0: now)."""
+        if self.count < amount:
+            return 0.0
+        excess = self.count - amount + 1  # the requests that must leave the window first
+        for record in self.records:
+            if record.alive:
+                excess -= 1
+                if excess == 0:
+                    return record.at + self.per - now
+        return 0.0
+
+    def token_wait(self, amount: int, tokens: int, now: float) -> float:
+        """Seconds until ``tokens`` more fit under ``amount`` (0: now; ``inf``: never, they exceed it alone)."""
+        if tokens > amount:
+            return float("inf")
+        excess = self.spent + tokens - amount
+        if excess <= 0:
+            return 0.0
+        for record in self.records:
+            if record.alive:
+                excess -= record.tokens
+                if excess <= 0:
+                    return record.at + self.per - now
+        return float("inf")
+
+
 class _Usage:
-    entries: dict[int, tuple[float, int]] = field(default_factory=dict)
-    """Each call by ticket: when it counts from, and its tokens."""
-    open: set[int] = field(default_factory=set)
-    """The tickets not yet settled (kept however old, to be counted again when they settle)."""
-    in_flight: int = 0
-    cooled_until: float = 0.0
-    failures: int = 0
+    """One deployment's windows (one per distinct ``per``), its unsettled calls, in-flight count and health."""
+
+    __slots__ = ("cooled_until", "failures", "in_flight", "open", "windows")
+
+    def __init__(self) -> None:
+        self.windows: dict[float, _Window] = {}
+        self.open: dict[int, _Record] = {}
+        self.in_flight = 0
+        self.cooled_until = 0.0
+        self.failures = 0
+
+    def window(self, per: float, next_ticket: int) -> _Window:
+        window = self.windows.get(per)
+        if window is None:
+            window = self.windows[per] = _Window(per, next_ticket)
+        return window
 
 
 class LocalRouterState(RouterState):
-    """The router's state in this process's memory (the default). ``clock`` is injectable for tests."""
+    """The router's state in this process's memory (the default). ``clock`` is injectable for tests.
+
+    Each deployment keeps one window of records per distinct ``per`` with running totals, so a reservation costs
+    the same however many calls its windows hold."""
+
+    reserve_checks_cooling = True
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._usage: dict[str, _Usage] = {}
-        self._tickets = itertools.count(1)
+        self._ticket = 0
         self._changed: asyncio.Event | None = None
 
     def _of(self, deployment: str) -> _Usage:
-        return self._usage.setdefault(deployment, _Usage())
+        usage = self._usage.get(deployment)
+        if usage is None:
+            usage = self._usage[deployment] = _Usage()
+        return usage
 
     async def reserve(
         self, deployment: str, limits: Sequence[RateLimit], tokens: int, max_concurrency: int | None
     ) -> Grant | Denial:
         usage, now = self._of(deployment), self._clock()
+        if usage.cooled_until > now:
+            return Denial(deployment, usage.cooled_until - now, "cooling down")
         if max_concurrency is not None and usage.in_flight >= max_concurrency:
             return Denial(deployment, None, f"max_concurrency={max_concurrency}")
         for limit in limits:
-            wait = _request_wait(usage, limit, now) if limit.requests else _token_wait(usage, limit, tokens, now)
+            window = usage.window(limit.per, self._ticket + 1)
+            window.trim(now)
+            if limit.requests is not None:
+                wait = window.request_wait(limit.requests, now)
+            else:
+                wait = window.token_wait(limit.amount, tokens, now)
             if wait > 0:
                 return Denial(deployment, wait, limit.describe())
-        ticket = next(self._tickets)
-        usage.entries[ticket] = (now, tokens)
-        usage.open.add(ticket)
+        self._ticket = ticket = self._ticket + 1
+        if usage.windows:
+            record = _Record(now, tokens)
+            for window in usage.windows.values():
+                window.add(record)
+            usage.open[ticket] = record
         usage.in_flight += 1
-        _forget(usage, max((limit.per for limit in limits), default=0.0), now)
         return Grant(deployment, ticket, tokens)
 
     async def settle(self, grant: Grant, tokens: int | None) -> None:
         usage = self._of(grant.deployment)
         usage.in_flight = max(0, usage.in_flight - 1)
-        usage.open.discard(grant.ticket)
-        entry = usage.entries.get(grant.ticket)
-        if entry is not None:  # counted again from now: by its answer the server has surely seen the request
-            usage.entries[grant.ticket] = (self._clock(), entry[1] if tokens is None else tokens)
+        record = usage.open.pop(grant.ticket, None)
+        if record is not None:  # counted again from now: by its answer the server has surely seen the request
+            now = self._clock()
+            again = _Record(now, record.tokens if tokens is None else tokens)
+            for window in usage.windows.values():
+                window.trim(now)
+                if record.alive:
+                    window.drop(record, grant.ticket, now)
+                window.add(again)
+            record.alive = False
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+
+    async def settle_succeeded(self, grant: Grant, tokens: int | None) -> None:
+        await self.settle(grant, tokens)
+        self._of(grant.deployment).failures = 0
 
     async def in_flight(self, deployment: str) -> int:
         return self._of(deployment).in_flight
@@ -190,33 +308,3 @@ class LocalRouterState(RouterState):
             self._changed = asyncio.Event()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
-
-
-def _request_wait(usage: _Usage, limit: RateLimit, now: float) -> float:
-    """Seconds until one more request may start under ``limit`` (0: now)."""
-    recent = sorted(t for t, _ in usage.entries.values() if t > now - limit.per)
-    if len(recent) < limit.amount:
-        return 0.0
-    return recent[len(recent) - limit.amount] + limit.per - now
-
-
-def _token_wait(usage: _Usage, limit: RateLimit, tokens: int, now: float) -> float:
-    """Seconds until ``tokens`` more fit under ``limit`` (0: now; ``inf``: never, they exceed the limit alone)."""
-    if tokens > limit.amount:
-        return float("inf")
-    recent = sorted((t, n) for t, n in usage.entries.values() if t > now - limit.per)
-    excess = sum(n for _, n in recent) + tokens - limit.amount
-    for started, spent in recent:
-        if excess <= 0:
-            break
-        excess -= spent
-        if excess <= 0:
-            return started + limit.per - now
-    return 0.0 if excess <= 0 else float("inf")
-
-
-def _forget(usage: _Usage, horizon: float, now: float) -> None:
-    """Drop what no window can see any more (older than the longest ``per``)."""
-    stale = [ticket for ticket, (t, _) in usage.entries.items() if t <= now - horizon and ticket not in usage.open]
-    for ticket in stale:
-        del usage.entries[ticket]

@@ -111,6 +111,7 @@ class Deployment:
         shorthand = [RateLimit(requests=rpm, per=60.0)] if rpm is not None else []
         shorthand += [RateLimit(tokens=tpm, per=60.0)] if tpm is not None else []
         self.all_limits: tuple[RateLimit, ...] = (*shorthand, *self.limits)
+        self._counts_tokens = any(limit.tokens for limit in self.all_limits)
 
     @property
     def context_window(self) -> int:
@@ -122,7 +123,7 @@ class Deployment:
 
     def estimate(self, messages: Sequence[Any], tools: Sequence[Any], create_args: Mapping[str, Any]) -> int:
         """Tokens to reserve: the prompt's count plus ``max_tokens`` (or :data:`DEFAULT_COMPLETION_ESTIMATE`)."""
-        if not any(limit.tokens for limit in self.all_limits):
+        if not self._counts_tokens:
             return 0
         defaults = getattr(self.client, "_create_args", None) or {}
         completion = _max_tokens(create_args) or _max_tokens(defaults) or DEFAULT_COMPLETION_ESTIMATE
@@ -154,6 +155,8 @@ class _Call:
         self.attempts = 0
 
     def candidates(self) -> list[Deployment]:
+        if not self.min_window:
+            return self.left
         return [d for d in self.left if d.context_window > self.min_window]
 
 
@@ -291,8 +294,8 @@ class Router(ChatCompletionClient, Component):
     async def _healthy(self, candidates: list[Deployment], denials: list[Denial]) -> list[Deployment]:
         """The candidates not cooling down; a denial for each one that is. A state whose ``reserve`` denies a
         deployment that is cooling down (``reserve_checks_cooling``) is not asked first."""
-        if getattr(self.state, "reserve_checks_cooling", False):
-            return list(candidates)
+        if self.state.reserve_checks_cooling:
+            return candidates
         ready = []
         for deployment in candidates:
             left = await self.state.cooling(str(deployment.name))
@@ -319,12 +322,7 @@ class Router(ChatCompletionClient, Component):
 
     async def _succeeded(self, deployment: Deployment, grant: Grant, result: CreateResult, started: float) -> None:
         self._observe_latency(deployment, time.perf_counter() - started)
-        settle_succeeded = getattr(self.state, "settle_succeeded", None)  # both in one step, where a state can
-        if settle_succeeded is not None:
-            await settle_succeeded(grant, _used(result))
-            return
-        await self.state.settle(grant, _used(result))
-        await self.state.succeeded(str(deployment.name))
+        await self.state.settle_succeeded(grant, _used(result))
 
     async def _failed(
         self, call: _Call, deployment: Deployment, grant: Grant, exc: BaseException, stream: bool
@@ -404,7 +402,8 @@ class Router(ChatCompletionClient, Component):
         return _RouterStream(self, messages, kwargs)
 
     async def close(self) -> None:
-        """Close every deployment's client."""
+        """Send what the state holds back, and close every deployment's client."""
+        await self.state.flush()
         for deployment in self.deployments:
             await deployment.client.close()
 
