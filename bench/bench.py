@@ -25,8 +25,18 @@ import sys
 import time
 from typing import Any
 
-MEASURES = ("import", "nonstream", "stream", "anthropic_stream", "ollama_stream", "concurrent", "context", "cache",
-            "router", "scale")
+MEASURES = (
+    "import",
+    "nonstream",
+    "stream",
+    "anthropic_stream",
+    "ollama_stream",
+    "concurrent",
+    "context",
+    "cache",
+    "router",
+    "scale",
+)
 ON_REQUEST = ("scale",)  # minutes long: run with --only
 
 
@@ -57,12 +67,18 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
 
 
 def measure_import() -> dict[str, float]:
-    code = ("import time; t=time.perf_counter(); import modelport; a=time.perf_counter()-t; "
-            "from modelport import OpenAIChatCompletionClient; b=time.perf_counter()-t; print(a, b)")
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-            for _ in range(5)]
-    return {"import_modelport_ms": min(float(r[0]) for r in runs) * 1000,
-            "import_client_ms": min(float(r[1]) for r in runs) * 1000}
+    code = (
+        "import time; t=time.perf_counter(); import modelport; a=time.perf_counter()-t; "
+        "from modelport import OpenAIChatCompletionClient; b=time.perf_counter()-t; print(a, b)"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        for _ in range(5)
+    ]
+    return {
+        "import_modelport_ms": min(float(r[0]) for r in runs) * 1000,
+        "import_client_ms": min(float(r[1]) for r in runs) * 1000,
+    }
 
 
 def bench_client(measure: str, base_url: str) -> Any:
@@ -150,9 +166,13 @@ async def measure_context(size: int = 1000, rounds: int = 200) -> dict[str, floa
     t0 = time.perf_counter()
     count = client.count_tokens(fresh)
     whole = time.perf_counter() - t0
-    return {"add_and_get_us": add_and_get * 1e6, "count_one_message_us": one * 1e6,
-            "count_whole_history_us": whole * 1e6, "history": size,
-            "estimated": bool(getattr(count, "estimated", False))}
+    return {
+        "add_and_get_us": add_and_get * 1e6,
+        "count_one_message_us": one * 1e6,
+        "count_whole_history_us": whole * 1e6,
+        "history": size,
+        "estimated": bool(getattr(count, "estimated", False)),
+    }
 
 
 def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
@@ -163,8 +183,11 @@ def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
     if binary is None:
         return None, None
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_port(port)
     return process, f"redis://127.0.0.1:{port}/0"
 
@@ -209,37 +232,40 @@ async def measure_cache(base_url: str, hits: int = 1000) -> dict[str, float]:
     return figures
 
 
-def redis_round_trips(url: str) -> tuple[int, int]:
-    """Since Redis's stats were last reset (``INFO commandstats``): commands clients sent (round trips; a script run
-    is one EVALSHA) and commands run in all (scripts' inner commands too), less the INFO itself."""
-    import redis
-
-    with redis.Redis.from_url(url) as conn:
-        stats = conn.info("commandstats")
-    inner = ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_info", "cmdstat_script|load", "cmdstat_config|resetstat")
+def redis_stats(conn: Any) -> tuple[int, int, int]:
+    """Redis's own counts so far: the reads it processed (``total_reads_processed``: one per burst of commands a
+    client sent, so a pipeline of several scripts is one round trip), the scripts it ran (EVALSHA), and the commands
+    run inside them. Each reading is itself one read, one INFO command."""
+    reads = int(conn.info("stats")["total_reads_processed"])
+    stats = conn.info("commandstats")
     scripts = sum(int(stats.get(k, {}).get("calls", 0)) for k in ("cmdstat_evalsha", "cmdstat_eval"))
-    # The state sends nothing but scripts on a routed call's path, so script runs are its round trips.
-    total = sum(int(v["calls"]) for k, v in stats.items() if k not in inner[2:])
-    return scripts, total
+    outer = ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_info", "cmdstat_script|load")
+    inner = sum(int(v["calls"]) for k, v in stats.items() if k not in outer)
+    return reads, scripts, inner
 
 
 async def measure_router(base_url: str, n: int = 300, rounds: int = 5) -> dict[str, float]:
     """Client CPU per call: a direct client, a Router over that client in memory, and (with a redis-server) a Router
-    over a RedisRouterState; Redis commands per routed call from ``INFO commandstats`` (each script run is one
-    EVALSHA, one round trip). The best of ``rounds`` alternating runs, so the ratio is not a scheduling accident."""
+    over a RedisRouterState; Redis round trips, scripts and commands per routed call from Redis's own stats. The
+    best of ``rounds`` alternating runs, so the ratio is not a scheduling accident."""
     import redis
 
     from modelport import OpenAIChatCompletionClient, SystemMessage, UserMessage
     from modelport.router import Deployment, RateLimit, RedisRouterState, Router
 
-    messages = [SystemMessage(content="You are a helpful assistant."),
-                UserMessage(content="What is the capital of France?")]
+    messages = [
+        SystemMessage(content="You are a helpful assistant."),
+        UserMessage(content="What is the capital of France?"),
+    ]
     client = OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
     limits = [RateLimit(requests=1_000_000, per=60.0)]
     tokens = [*limits, RateLimit(tokens=1_000_000_000, per=60.0)]  # a tokens limit also counts the prompt's tokens
-    runners: dict[str, Any] = {"direct": client, "memory_no_limits": Router([client]),
-                               "memory": Router([Deployment(client, "a", limits=limits, max_concurrency=100)]),
-                               "memory_tokens": Router([Deployment(client, "a", limits=tokens, max_concurrency=100)])}
+    runners: dict[str, Any] = {
+        "direct": client,
+        "memory_no_limits": Router([client]),
+        "memory": Router([Deployment(client, "a", limits=limits, max_concurrency=100)]),
+        "memory_tokens": Router([Deployment(client, "a", limits=tokens, max_concurrency=100)]),
+    }
     redis_process, redis_url = start_redis()
     state = None
     if redis_url:
@@ -261,12 +287,15 @@ async def measure_router(base_url: str, n: int = 300, rounds: int = 5) -> dict[s
                     best[name] = min(best.get(name, cpu), cpu)
             if redis_url:
                 with redis.Redis.from_url(redis_url) as conn:
-                    conn.config_resetstat()
-                for _ in range(n):
-                    await runners["redis"].create(messages)
-                trips, total = redis_round_trips(redis_url)
-                figures["redis_round_trips_per_call"] = trips / n
-                figures["redis_commands_in_scripts_per_call"] = (total - trips) / n
+                    before = redis_stats(conn)
+                    for _ in range(n):
+                        await runners["redis"].create(messages)
+                    await state.flush()
+                    after = redis_stats(conn)
+                trips, scripts, inner = (a - b for a, b in zip(after, before, strict=True))
+                figures["redis_round_trips_per_call"] = (trips - 2) / n  # less the second reading's two INFOs
+                figures["redis_scripts_per_call"] = scripts / n
+                figures["redis_commands_in_scripts_per_call"] = inner / n
     finally:
         if state is not None:
             await state.close()
@@ -296,8 +325,13 @@ def main() -> None:
         figures["import"] = measure_import()
     server, base_url = start_server()
     try:
-        plan = {"nonstream": (300, 0, 1), "stream": (20, 500, 1), "anthropic_stream": (20, 500, 1),
-                "ollama_stream": (20, 500, 1), "concurrent": (2000, 0, 500)}
+        plan = {
+            "nonstream": (300, 0, 1),
+            "stream": (20, 500, 1),
+            "anthropic_stream": (20, 500, 1),
+            "ollama_stream": (20, 500, 1),
+            "concurrent": (2000, 0, 500),
+        }
         for measure in ("nonstream", "stream", "anthropic_stream", "ollama_stream", "concurrent"):
             if measure in chosen:
                 n, chunks, concurrency = plan[measure]
@@ -316,8 +350,14 @@ def main() -> None:
 
         scale.main([])
     for measure, values in figures.items():
-        shown = ", ".join(f"{k}={v:.2f}" if k.endswith(("_ratio", "_per_call")) else f"{k}={v:.1f}"
-                          if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        shown = ", ".join(
+            f"{k}={v:.2f}"
+            if k.endswith(("_ratio", "_per_call"))
+            else f"{k}={v:.1f}"
+            if isinstance(v, float)
+            else f"{k}={v}"
+            for k, v in values.items()
+        )
         print(f"{measure:<11} {shown}")
     if args.json:
         with open(args.json, "w") as f:

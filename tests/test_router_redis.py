@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -365,6 +366,55 @@ async def test_a_live_process_renews_its_leases(redis_url: str) -> None:
         assert await holder.in_flight("a") == 0
     finally:
         await holder.close()
+
+
+# -- one round trip per call --
+
+
+def _reads(conn: Any) -> int:
+    """Reads Redis has processed (one per burst of commands a client sent): the round trips clients made."""
+    return int(conn.info("stats")["total_reads_processed"])
+
+
+async def test_one_round_trip_per_routed_call(redis_url: str) -> None:
+    import redis
+
+    with FakeServer() as server:
+        state = RedisRouterState(redis_url, namespace=_namespace(), flush_after=5.0)  # no flush on a slow machine
+        router = Router([Deployment(_client(server.base_url), "a", rpm=100_000, max_concurrency=50)], state=state)
+        try:
+            await router.create(HELLO)  # loads the scripts
+            with redis.Redis.from_url(redis_url) as conn:
+                before = _reads(conn)
+                for _ in range(40):
+                    await router.create(HELLO)
+                await state.flush()
+                trips = _reads(conn) - before - 1  # less the INFO that read the second figure
+            assert trips == 41, trips  # each settlement rode with the next reservation; the last one alone
+            await asyncio.gather(*(router.create(HELLO) for _ in range(20)))
+            assert await state.in_flight("a") == 0  # that question carried the last settlements with it
+        finally:
+            await router.close()
+            await state.close()
+
+
+async def test_settlements_reach_redis_soon_without_another_call(redis_url: str) -> None:
+    namespace = _namespace()
+    with FakeServer() as server:
+        state = RedisRouterState(redis_url, namespace=namespace)
+        watcher = RedisRouterState(redis_url, namespace=namespace)
+        router = Router([Deployment(_client(server.base_url), "a", max_concurrency=1)], state=state)
+        try:
+            await router.create(HELLO)
+            deadline = time.monotonic() + 2
+            while await watcher.in_flight("a") and time.monotonic() < deadline:
+                await asyncio.sleep(0.002)
+            assert await watcher.in_flight("a") == 0  # another process sees the slot free within flush_after
+            assert isinstance(await watcher.reserve("a", [], 0, 1), Grant)
+        finally:
+            await router.close()
+            await state.close()
+            await watcher.close()
 
 
 # -- configs --

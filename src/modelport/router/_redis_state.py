@@ -1,8 +1,10 @@
 """``RedisRouterState``: the router's limits, cooldowns, failure counts and in-flight calls kept in Redis, so every
 process on every machine that names the same Redis (and ``namespace``) stays within one quota together.
 
-Each method is one Lua script (one round trip), timed by Redis's own clock (``TIME``), so hosts' clocks never
-matter and every check-and-reserve is atomic. A reservation holds a lease on its in-flight slot that this process
+Each method is one Lua script, timed by Redis's own clock (``TIME``), so hosts' clocks never matter and every
+check-and-reserve is atomic. A routed call costs one round trip: the settlement of a finished call is not sent on
+its own but rides in the same pipeline as the next script this process sends (a reservation, usually), or after
+``flush_after`` seconds (5 ms) when none comes. A reservation holds a lease on its in-flight slot that this process
 renews while the call runs; the slots of a process that died expire after ``lease`` seconds.
 
 A Redis that is down, refusing or slower than ``timeout`` never fails a call: the state logs one warning and answers
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -60,14 +63,17 @@ while i + 2 <= #ARGV do
   n = n + 1
   local kind, amount, per = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   if per > horizon then horizon = per end
-  local recent = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. tostring(now - per), '+inf', 'WITHSCORES')
-  local count = #recent / 2
+  local since = '(' .. tostring(now - per)
   if kind == 0 then
+    local count = redis.call('ZCOUNT', KEYS[1], since, '+inf')
     if count >= amount then
-      return {0, tostring(tonumber(recent[2 * (count - amount + 1)]) + per - now), n}
+      local at = redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf', 'WITHSCORES', 'LIMIT', count - amount, 1)
+      return {0, tostring(tonumber(at[2]) + per - now), n}
     end
   else
     if tokens > amount then return {0, 'inf', n} end
+    local recent = redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf', 'WITHSCORES')
+    local count = #recent / 2
     if count > 0 then
       local members = {}
       for j = 1, count do members[j] = recent[2 * j - 1] end
@@ -187,6 +193,7 @@ class RedisRouterState(RouterState):
         timeout: the longest one Redis call may take before this process falls back to local limits (seconds).
         lease: seconds an in-flight slot outlives its process (renewed while the call runs).
         retry: seconds between tries of a Redis that failed.
+        flush_after: longest delay before a finished call's settlement is sent when no other script goes first.
     """
 
     reserve_checks_cooling = True
@@ -203,6 +210,7 @@ class RedisRouterState(RouterState):
         timeout: float = 0.25,
         lease: float = 30.0,
         retry: float = 1.0,
+        flush_after: float = 0.005,
     ) -> None:
         self._url_env = url_env
         if url is None and url_env is not None:
@@ -211,12 +219,13 @@ class RedisRouterState(RouterState):
                 raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
         if (url is None) == (client is None):
             raise InvalidRequestError("RedisRouterState takes one of url=, url_env= or client=")
-        if timeout <= 0 or lease <= 0 or retry < 0:
-            raise InvalidRequestError("timeout and lease must be positive, retry not negative")
+        if timeout <= 0 or lease <= 0 or retry < 0 or flush_after < 0:
+            raise InvalidRequestError("timeout and lease must be positive, retry and flush_after not negative")
         self.namespace = namespace
         self.timeout = timeout
         self.lease = lease
         self.retry = retry
+        self.flush_after = flush_after
         self._url = url
         self._owns_client = client is None
         if client is None:
@@ -229,22 +238,26 @@ class RedisRouterState(RouterState):
             assert url is not None
             client = redis.asyncio.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._client = client
-        self._scripts = {
-            name: client.register_script(source)
-            for name, source in (
-                ("reserve", _RESERVE),
-                ("settle", _SETTLE),
-                ("renew", _RENEW),
-                ("in_flight", _IN_FLIGHT),
-                ("cool", _COOL),
-                ("cooling", _COOLING),
-                ("failed", _FAILED),
-            )
+        self._sources = {
+            "reserve": _RESERVE,
+            "settle": _SETTLE,
+            "renew": _RENEW,
+            "in_flight": _IN_FLIGHT,
+            "cool": _COOL,
+            "cooling": _COOLING,
+            "failed": _FAILED,
         }
+        self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in self._sources.items()}
+        self._loaded = False  # the scripts are known to be in Redis's script cache
+        self._pending: list[tuple[str, Sequence[str], Sequence[Any], bool, str]] = []
+        """Settlements not sent yet: (script, keys, args, succeeded, deployment)."""
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
         self.local = LocalRouterState()
         """Where calls are counted while Redis is unreachable (this process's limits only)."""
         self._down_until: float | None = None  # monotonic time before which Redis is not tried; None: up
         self._horizon: dict[str, float] = {}
+        self._key_names: dict[str, dict[str, str]] = {}
         self._held: dict[str, dict[int, None]] = {}  # this process's open Redis tickets, by deployment
         self._renewer: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
@@ -252,19 +265,37 @@ class RedisRouterState(RouterState):
     # -- Redis, or the fallback --
 
     def _keys(self, deployment: str) -> dict[str, str]:
-        tag = f"{self.namespace}:{{{deployment}}}"  # one hash slot per deployment, for Redis Cluster
-        return {k: f"{tag}:{k}" for k in ("entries", "tokens", "open", "cool", "seq", "failures")}
+        keys = self._key_names.get(deployment)
+        if keys is None:
+            tag = f"{self.namespace}:{{{deployment}}}"  # one hash slot per deployment, for Redis Cluster
+            names = ("entries", "tokens", "open", "cool", "seq", "failures")
+            keys = self._key_names[deployment] = {k: f"{tag}:{k}" for k in names}
+        return keys
 
     def _up(self) -> bool:
         return self._down_until is None or time.monotonic() >= self._down_until
 
     async def _run(self, what: str, keys: Sequence[str], args: Sequence[Any]) -> tuple[bool, Any]:
-        """``(True, reply)``, or ``(False, None)`` when Redis failed (then it is not tried for ``retry`` s)."""
+        """``(True, reply)``, or ``(False, None)`` when Redis failed (then it is not tried for ``retry`` s). The
+        settlements waiting to be sent go first, in the same round trip."""
+        ok, replies = await self._send([(what, keys, args)])
+        return ok, replies[-1] if ok else None
+
+    async def _send(self, calls: list[tuple[str, Sequence[str], Sequence[Any]]]) -> tuple[bool, list[Any]]:
+        """Run the pending settlements and then ``calls`` in one pipeline: ``(True, the replies of calls)``, or
+        ``(False, [])`` when Redis failed."""
+        pending, self._pending = self._pending, []
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        everything = [(what, keys, args) for what, keys, args, _, _ in pending] + calls
         if not self._up():
-            return False, None
+            self._lost(pending)
+            return False, []
         try:
-            reply = await asyncio.wait_for(self._scripts[what](keys=list(keys), args=list(args)), self.timeout)
+            replies = await asyncio.wait_for(self._pipeline(everything), self.timeout)
         except Exception as exc:  # down, slow, refused, bad reply: local limits, never a failed call
+            self._lost(pending)
             if self._down_until is None:
                 logger.warning(
                     "redis router state unreachable (%s: %s): limits are this process's own until it answers",
@@ -272,11 +303,64 @@ class RedisRouterState(RouterState):
                     exc,
                 )
             self._down_until = time.monotonic() + self.retry
-            return False, None
+            return False, []
         if self._down_until is not None:
             logger.info("redis router state reachable again: limits are shared again")
             self._down_until = None
-        return True, reply
+        return True, replies[len(pending) :]
+
+    async def _pipeline(self, calls: list[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
+        """One round trip of EVALSHAs (the scripts are loaded first when Redis lacks them, as after a restart)."""
+        from redis.exceptions import NoScriptError
+
+        for _ in range(2):
+            if not self._loaded:
+                for source in self._sources.values():
+                    await self._client.script_load(source)
+                self._loaded = True
+            if len(calls) == 1:
+                what, keys, args = calls[0]
+                try:
+                    return [await self._client.evalsha(self._shas[what], len(keys), *keys, *args)]
+                except NoScriptError:
+                    self._loaded = False
+                    continue
+            pipe = self._client.pipeline(transaction=False)
+            for what, keys, args in calls:
+                pipe.evalsha(self._shas[what], len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+            missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:  # those did not run: load the scripts and run just them again
+                self._loaded = False
+                again = await self._pipeline([calls[i] for i in missing])
+                for i, reply in zip(missing, again, strict=True):
+                    replies[i] = reply
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return list(replies)
+        raise NoScriptError("the scripts could not be loaded")
+
+    def _lost(self, pending: list[tuple[str, Sequence[str], Sequence[Any], bool, str]]) -> None:
+        """Settlements Redis never got: their slots' leases expire there; successes still reset local failures."""
+        for *_, succeeded, deployment in pending:
+            if succeeded:
+                self.local._of(deployment).failures = 0
+
+    def _flush_later(self) -> None:
+        if self._flush_timer is None and self._pending:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(self.flush_after, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush_timer = None
+        if self._pending and (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.get_running_loop().create_task(self.flush())
+
+    async def flush(self) -> None:
+        """Send the settlements of finished calls now (they otherwise ride with this process's next script)."""
+        if self._pending:
+            await self._send([])
 
     # -- the interface --
 
@@ -326,17 +410,15 @@ class RedisRouterState(RouterState):
             if succeeded:
                 await self.succeeded(grant.deployment)
         else:
-            self._held.get(grant.deployment, {}).pop(grant.ticket, None)
-            if self._renewer is not None and not any(self._held.values()):
-                self._renewer.cancel()
-                self._renewer = None
+            held = self._held.get(grant.deployment)
+            if held is not None:
+                held.pop(grant.ticket, None)
             keys = self._keys(grant.deployment)
             keep = math.ceil((self._horizon.get(grant.deployment, 0.0) + self.lease + 60) * 1000)
             args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0]
-            ok, _ = await self._run("settle", [keys["entries"], keys["tokens"], keys["open"], keys["failures"]], args)
-            if not ok and succeeded:
-                await self.local.succeeded(grant.deployment)
-            # not ok: the slot's lease expires on its own
+            script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
+            self._pending.append(("settle", script_keys, args, succeeded, grant.deployment))
+            self._flush_later()
         if self._changed is not None:
             self._changed.set()
             self._changed = None
@@ -395,7 +477,11 @@ class RedisRouterState(RouterState):
                     await self._run("renew", [self._keys(deployment)["open"]], [repr(self.lease), *tickets])
 
     async def close(self) -> None:
-        """Stop renewing leases and close the Redis client (unless it was given)."""
+        """Send what is pending, stop renewing leases and close the Redis client (unless it was given)."""
+        await self.flush()
+        if self._flushing is not None and not self._flushing.done():
+            with contextlib.suppress(Exception):
+                await self._flushing
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
