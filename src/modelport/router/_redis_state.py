@@ -180,6 +180,7 @@ class RedisRouterStateConfig(BaseModel):
     namespace: str = "modelport:router"
     timeout: float = Field(default=0.25, gt=0)
     lease: float = Field(default=30.0, gt=0)
+    flush_after: float = Field(default=0.005, ge=0)
 
 
 class RedisRouterState(RouterState):
@@ -498,7 +499,12 @@ class RedisRouterState(RouterState):
 
     def to_config(self, *, include_secrets: bool) -> RedisRouterStateConfig:
         """What a router's config holds: the URL's variable (or the URL itself when it has no password)."""
-        common: dict[str, Any] = {"namespace": self.namespace, "timeout": self.timeout, "lease": self.lease}
+        common: dict[str, Any] = {
+            "namespace": self.namespace,
+            "timeout": self.timeout,
+            "lease": self.lease,
+            "flush_after": self.flush_after,
+        }
         if self._url is None:
             raise InvalidRequestError(
                 "this RedisRouterState was made from a client object, which a config cannot hold; "
@@ -518,5 +524,10 @@ class RedisRouterState(RouterState):
         if (config.url is None) == (config.url_env is None):
             raise InvalidRequestError("redis router state config: give one of url or url_env")
         return cls(
-            config.url, url_env=config.url_env, namespace=config.namespace, timeout=config.timeout, lease=config.lease
+            config.url,
+            url_env=config.url_env,
+            namespace=config.namespace,
+            timeout=config.timeout,
+            lease=config.lease,
+            flush_after=config.flush_after,
         )
