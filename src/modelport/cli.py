@@ -12,6 +12,9 @@
     modelport config schema [PROVIDER]  JSON Schema of component configs, for editors
     modelport usage [--by day]          calls, tokens and cost from the usage log (modelport.telemetry.UsageLog),
                                         as a table and a chart of the days (--db FILE, --since 7d)
+    modelport batch IN.jsonl -o OUT     run a file of requests (OpenAI Batch API lines) into a results file, with
+                                        --concurrency, --rpm/--tpm, --cache, --shard I/N, --dry-run; run it again
+                                        to resume; `modelport batch merge IN PART... -o OUT` joins shards
 
 Keys come from the environment: OPENAI_API_KEY, the variable of the --provider preset, or the one --api-key-env
 names.
@@ -99,6 +102,8 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
         kwargs["base_url"] = base_url
     if args.provider:
         kwargs["provider"] = args.provider
+    if getattr(args, "max_retries", None) is not None:
+        kwargs["max_retries"] = args.max_retries
     if fake:
         kwargs["api_key"] = "offline-demo"
     elif args.api_key_env:
@@ -428,6 +433,12 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch._cli import cmd_batch as run
+
+    return run(args, lambda flags, fake: _client(flags, flags.base_url, fake=fake))
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
     import sqlite3
 
@@ -545,6 +556,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
     usage.set_defaults(func=cmd_usage)
+
+    from .batch._cli import add_arguments
+
+    batch = sub.add_parser("batch", help="run a JSONL file of requests into a results file (resumable)")
+    common(batch)
+    add_arguments(batch)
+    batch.set_defaults(func=cmd_batch)
     return parser
 
 

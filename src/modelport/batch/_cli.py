@@ -1,0 +1,391 @@
+"""``modelport batch``: run a requests file into a results file, resumable, within limits, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, TextIO
+
+import orjson
+
+from ._files import BatchRequest, line_failed, read_finished, read_requests
+from ._run import BatchResult, BatchRun, check_requests
+
+__all__ = ["add_arguments", "cmd_batch"]
+
+
+def add_arguments(batch: argparse.ArgumentParser) -> None:
+    batch.add_argument("files", nargs="+", metavar="IN.jsonl", help="the requests file (or: merge IN PART...)")
+    batch.add_argument("-o", "--output", metavar="OUT.jsonl", help="the results file (appended to; resumed from)")
+    batch.add_argument("--config", help="a client or router saved as a component config (JSON or YAML)")
+    batch.add_argument("--concurrency", type=int, default=64, help="requests in flight at once (default 64)")
+    batch.add_argument("--rpm", type=int, help="requests per minute, waited for rather than refused")
+    batch.add_argument("--tpm", type=int, help="tokens per minute (prompt plus max_tokens reserved per call)")
+    batch.add_argument("--cache", metavar="DIR", help="answer repeated requests from a disk cache in DIR")
+    batch.add_argument("--max-retries", type=int, help="retries per request (default: the client's, 3)")
+    batch.add_argument("--shard", metavar="I/N", help="run only shard I of N (1-based), by a hash of custom_id")
+    batch.add_argument("--dry-run", action="store_true", help="count prompt tokens and cost; send nothing")
+    batch.add_argument("--retry-failed", action="store_true", help="run the lines that failed again")
+    batch.add_argument(
+        "--progress-every", type=float, default=10.0, metavar="S", help="seconds between progress lines off a terminal"
+    )
+
+
+class BatchCommandError(Exception):
+    """A mistake on the batch command line, told in one line."""
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise BatchCommandError(f"--shard takes I/N, like 1/3; got {text!r}") from None
+    if count < 1 or not 1 <= index <= count:
+        raise BatchCommandError(f"--shard {text}: I must be between 1 and N")
+    return index, count
+
+
+def _limited(client: Any, args: argparse.Namespace) -> Any:
+    """``client`` behind the --rpm/--tpm limits and the --cache, as the flags ask."""
+    from ..router import Deployment, Router
+
+    if args.rpm is not None or args.tpm is not None:
+        if isinstance(client, Router):
+            raise BatchCommandError(
+                "--rpm and --tpm cannot be combined with a router config: set its deployments' limits"
+            )
+        for flag, value in (("--rpm", args.rpm), ("--tpm", args.tpm)):
+            if value is not None and value < 1:
+                raise BatchCommandError(f"{flag} must be at least 1, got {value}")
+        client = Router([Deployment(client, "batch", rpm=args.rpm, tpm=args.tpm)])
+    if args.cache:
+        from ..cache import ChatCompletionCache, DiskCacheStore
+
+        client = ChatCompletionCache(client, DiskCacheStore(args.cache))
+    return client
+
+
+def _base_client(client: Any) -> Any:
+    """The HTTP client under a cache or router (its first deployment): whose model and price a dry run quotes."""
+    while True:
+        inner = getattr(client, "client", None)
+        if inner is None and getattr(client, "deployments", None):
+            inner = client.deployments[0].client
+        if inner is None:
+            return client
+        client = inner
+
+
+# -- the progress line --
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.5))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Progress:
+    """Done / total, rate, tokens, cost, errors and time left: one line redrawn on a terminal, a plain line every
+    ``every`` seconds otherwise."""
+
+    def __init__(self, total: int, already: int, stream: TextIO, every: float) -> None:
+        self.total, self.already, self.stream = total, already, stream
+        self.tty = stream.isatty()
+        self.every = 0.2 if self.tty else every
+        self.started = time.monotonic()
+        self.last = 0.0
+        self.done = 0
+        self.errors = 0
+        self.tokens = 0
+        self.cost: Decimal | None = None
+        self.note = ""
+
+    def add(self, outcome: BatchResult) -> None:
+        self.done += 1
+        if outcome.result is None:
+            self.errors += 1
+        else:
+            usage = outcome.result.usage
+            self.tokens += usage.prompt_tokens + usage.completion_tokens
+            if outcome.result.cost is not None:
+                self.cost = (self.cost or Decimal(0)) + outcome.result.cost
+        self.maybe_show()
+
+    def maybe_show(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.show()
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        finished = self.already + self.done
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - finished) / rate if rate > 0 else None
+        parts = [f"{finished:,}/{self.total:,}", f"{rate:,.1f}/s", f"{self.tokens:,} tok"]
+        if self.cost is not None:
+            parts.append(f"${self.cost:.4f}")
+        parts.append(f"{self.errors:,} error{'s' if self.errors != 1 else ''}")
+        parts.append(f"{_duration(elapsed)} elapsed" if left is None else f"{_duration(left)} left")
+        if self.note:
+            parts.append(self.note)
+        text = " · ".join(parts)
+        if not self.tty:
+            return f"batch: {text}"
+        width = shutil.get_terminal_size((100, 20)).columns
+        share = finished / self.total if self.total else 1.0
+        bar_width = max(10, min(30, width - len(text) - 8))
+        filled = int(share * bar_width)
+        bar = "█" * filled + "░" * (bar_width - filled)
+        return f"{bar} {share:4.0%} {text}"[: width - 1]
+
+    def show(self) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + self.line())
+        else:
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.show()
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+async def _tick(progress: Progress) -> None:
+    """Redraw now and then when no result arrives (a wait for a rate limit, a slow model)."""
+    while True:
+        await asyncio.sleep(progress.every)
+        progress.maybe_show()
+
+
+# -- the summary --
+
+
+def _percentile(sorted_values: Sequence[float], share: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(share * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def _failure_class(line: dict[str, Any]) -> str:
+    error = line.get("error")
+    if isinstance(error, dict):
+        return str(error.get("code") or "error")
+    response = line.get("response") or {}
+    return f"HTTP {response.get('status_code')}"
+
+
+def _summary(
+    outcomes: list[BatchResult], skipped: int, elapsed: float, out: str, stopped: int, cost: Decimal | None
+) -> str:
+    ok = [o for o in outcomes if o.ok]
+    failures = Counter(_failure_class(o.output_line()) if o.error is not None else "" for o in outcomes if not o.ok)
+    prompt = sum(o.result.usage.prompt_tokens for o in ok if o.result is not None)
+    completion = sum(o.result.usage.completion_tokens for o in ok if o.result is not None)
+    latencies = sorted(o.seconds for o in outcomes)
+    rate = len(outcomes) / elapsed if elapsed > 0 else 0.0
+    failed = ", ".join(f"{name} {count}" for name, count in failures.most_common())
+    lines = [
+        f"{len(outcomes):,} calls in {elapsed:.1f} s ({rate:,.1f}/s): {len(ok):,} ok, "
+        f"{len(outcomes) - len(ok):,} failed{f' ({failed})' if failed else ''}"
+        + (f"; {skipped:,} already in {out}" if skipped else ""),
+        f"tokens: {prompt:,} prompt + {completion:,} completion = {prompt + completion:,}"
+        + (f" · cost ${cost:.4f}" if cost is not None else ""),
+    ]
+    if latencies:
+        lines.append(
+            "latency: " + " · ".join(f"p{int(p * 100)} {_percentile(latencies, p):.3f} s" for p in (0.5, 0.95, 0.99))
+        )
+    if stopped:
+        lines.append(f"stopped: {stopped:,} lines not run; run the same command again to finish them")
+    lines.append(f"results in {out}")
+    return "\n".join(lines)
+
+
+# -- the command --
+
+
+def cmd_batch(args: argparse.Namespace, make_client: Any) -> int:
+    """Run ``modelport batch``; ``make_client(args, fake)`` builds the client the flags describe."""
+    try:
+        if args.files[0] == "merge":
+            return _merge(args)
+        if len(args.files) != 1:
+            raise BatchCommandError("give one requests file (or: modelport batch merge IN PART... -o OUT)")
+        if args.concurrency < 1:
+            raise BatchCommandError(f"--concurrency must be at least 1, got {args.concurrency}")
+        shard = _shard(args.shard)
+        if args.max_retries is not None and (args.config or args.max_retries < 0):
+            raise BatchCommandError(
+                "--max-retries cannot be combined with --config: set max_retries in the config"
+                if args.config
+                else f"--max-retries must not be negative, got {args.max_retries}"
+            )
+        if not args.dry_run and not args.output:
+            raise BatchCommandError("-o OUT.jsonl is required: the results file (or --dry-run)")
+    except BatchCommandError as exc:
+        print(f"modelport: {exc}", file=sys.stderr)
+        return 2
+    path = args.files[0]
+    requests = read_requests(path)  # every line checked before anything else happens
+    every = requests
+    if shard is not None:
+        requests = [r for r in requests if r.in_shard(*shard)]
+    client = make_client(args, args.dry_run and not args.config)
+    if args.dry_run:
+        return _dry_run(client, requests, path)
+    try:
+        client = _limited(client, args)
+    except BatchCommandError as exc:
+        print(f"modelport: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(client, requests, every, path, args))
+
+
+def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:
+    from ..messages import RequestUsage
+    from ..pricing import cost_of, price_for
+
+    check_requests(client, requests, source=path)
+    prompt = sum(int(client.count_tokens(r.messages, tools=r.tools)) for r in requests)
+    limits = [r.create_args.get("max_completion_tokens") or r.create_args.get("max_tokens") for r in requests]
+    ceiling = [c for c in limits if isinstance(c, int)]
+    bounded = len(ceiling) == len(limits)
+    base = _base_client(client)
+    model = getattr(base, "_model", None)
+    price = price_for(model, getattr(base, "provider_name", ""), getattr(base, "_prices", None))
+    print(f"{len(requests):,} requests in {path}, checked; nothing sent")
+    print(f"prompt tokens: {prompt:,}" + (f" (replies at most {sum(ceiling):,} by max_tokens)" if bounded else ""))
+    if price is None:
+        print(f"cost: {model} has no known price")
+    else:
+        prompt_cost = cost_of(RequestUsage(prompt_tokens=prompt, completion_tokens=0), price)
+        text = f"cost of the prompts: ${prompt_cost:.4f} ({model})"
+        if bounded:
+            most = cost_of(RequestUsage(prompt_tokens=prompt, completion_tokens=sum(ceiling)), price)
+            text += f"; at most ${most:.4f} with the replies"
+        print(text)
+    return 0
+
+
+async def _run(client: Any, requests: list[BatchRequest], every: list[BatchRequest], path: str, args: Any) -> int:
+    out = args.output
+    finished = read_finished(out, retry_failed=args.retry_failed)
+    known = {r.custom_id for r in every}
+    strangers = [custom_id for custom_id in finished.lines if custom_id not in known]
+    if strangers:
+        print(
+            f"modelport: {out} holds {len(strangers)} result(s) whose custom_id is not in {path} "
+            f"(first: {strangers[0]!r}): is it the results file of another requests file?",
+            file=sys.stderr,
+        )
+        return 2
+    if finished.cut:
+        print(f"{out}: {finished.cut} line(s) cut short by an earlier stop: running them again", file=sys.stderr)
+    if finished.retried:
+        print(f"{out}: running the {finished.retried} failed line(s) again", file=sys.stderr)
+    todo = [r for r in requests if r.custom_id not in finished.lines]
+    skipped = len(requests) - len(todo)
+    if not todo:
+        failed = sum(1 for r in requests if line_failed(finished.lines[r.custom_id]))
+        hint = " (--retry-failed runs them again)" if failed else ""
+        print(f"nothing to run: all {len(requests):,} results are in {out}, {failed:,} failed{hint}")
+        await client.close()
+        return 1 if failed else 0
+    check_requests(client, todo, source=path)
+    progress = Progress(len(requests), skipped, sys.stderr, args.progress_every)
+    run = BatchRun(client, todo, args.concurrency)
+    outcomes: list[BatchResult] = []
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def interrupted() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            run.stop()
+            progress.note = f"stopping: waiting for {run.in_flight} in flight (Ctrl-C again to stop at once)"
+            progress.show()
+        else:
+            run.cancel()
+
+    handled = _on_interrupt(loop, interrupted)
+    ticker = loop.create_task(_tick(progress))
+    started = time.monotonic()
+    try:
+        with open(out, "ab") as sink:
+            async for outcome in run:
+                sink.write(orjson.dumps(outcome.output_line(), default=str) + b"\n")
+                sink.flush()  # a crash after this loses no finished line
+                outcomes.append(outcome)
+                progress.add(outcome)
+    finally:
+        ticker.cancel()
+        if handled:
+            loop.remove_signal_handler(signal.SIGINT)
+        await run.aclose()
+        await client.close()
+    progress.note = ""
+    progress.close()
+    elapsed = time.monotonic() - started
+    stopped = len(todo) - len(outcomes)
+    print(_summary(outcomes, skipped, elapsed, out, stopped, progress.cost))
+    if interrupts:
+        return 130
+    earlier_failures = sum(1 for line in finished.lines.values() if line_failed(line))
+    return 1 if earlier_failures or any(not o.ok for o in outcomes) else 0
+
+
+def _on_interrupt(loop: asyncio.AbstractEventLoop, callback: Any) -> bool:
+    try:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or a loop without signal support
+        return False
+    return True
+
+
+# -- merge --
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """``modelport batch merge IN PART... -o OUT``: the parts' results in IN's order, each id once."""
+    if len(args.files) < 3 or not args.output:
+        print("modelport: usage: modelport batch merge IN.jsonl PART.jsonl... -o OUT.jsonl", file=sys.stderr)
+        return 2
+    requests = read_requests(args.files[1])
+    best: dict[str, dict[str, Any]] = {}
+    for part in args.files[2:]:
+        if not os.path.exists(part):
+            print(f"modelport: {part}: no such file", file=sys.stderr)
+            return 2
+        for custom_id, line in read_finished(part, rewrite=False).lines.items():
+            if custom_id not in best or (line_failed(best[custom_id]) and not line_failed(line)):
+                best[custom_id] = line
+    missing = [r.custom_id for r in requests if r.custom_id not in best]
+    temporary = f"{args.output}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as f:
+        for request in requests:
+            if request.custom_id in best:
+                f.write(orjson.dumps(best[request.custom_id]) + b"\n")
+    os.replace(temporary, args.output)
+    failed = sum(1 for line in best.values() if line_failed(line))
+    print(f"{len(requests) - len(missing):,} of {len(requests):,} results in {args.output} ({failed:,} failed)")
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:5])
+        print(f"modelport: {len(missing):,} request(s) have no result in the parts (first: {shown})", file=sys.stderr)
+        return 1
+    return 0

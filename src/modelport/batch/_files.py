@@ -1,0 +1,265 @@
+"""Batch files: the requests file (OpenAI's Batch API lines, or the plain ``{"custom_id", "messages"}`` form) and
+the results file (OpenAI's batch output lines), read and checked with line numbers before anything is sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._convert import as_tools, from_openai
+from ..errors import APIStatusError, InvalidRequestError
+from ..messages import CreateResult, FunctionCall
+
+__all__ = ["BatchFileError", "BatchRequest", "Finished", "error_line", "read_finished", "read_requests", "result_line"]
+
+MAX_REPORTED = 20
+"""Problems listed in one :class:`BatchFileError` (the count says how many more)."""
+_CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
+_BATCH_KEYS = {"custom_id", "method", "url", "body"}
+_CALL_KEYS = ("messages", "tools", "tool_choice")
+
+
+class BatchFileError(InvalidRequestError):
+    """A requests or results file that cannot be used as it is: each problem with its line number."""
+
+    def __init__(self, path: str, problems: Sequence[str], more: int = 0) -> None:
+        listed = "\n".join(f"  {p}" for p in problems)
+        tail = f"\n  ... and {more} more" if more else ""
+        super().__init__(f"{path}: {len(problems) + more} problem(s), nothing was sent:\n{listed}{tail}")
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One line of a requests file: its ``custom_id``, its 1-based ``line``, and the call it describes."""
+
+    custom_id: str
+    messages: list[Any]
+    tools: list[Any] = field(default_factory=list)
+    tool_choice: Any = "auto"
+    create_args: dict[str, Any] = field(default_factory=dict)
+    """The body's other fields (``temperature``, ``max_tokens``, ``response_format``, ...), sent as they are."""
+    model: str | None = None
+    """The body's ``model``: informational, since every line goes to the one client (or router) given."""
+    line: int = 0
+
+    def in_shard(self, shard: int, shards: int) -> bool:
+        """Whether this request belongs to shard ``shard`` (1-based) of ``shards``: a stable hash of its id, so
+        every machine splits a file the same way."""
+        return zlib.crc32(self.custom_id.encode()) % shards == shard - 1
+
+
+def parse_request(record: Any, line: int = 0) -> BatchRequest:
+    """One request from a decoded line; :class:`InvalidRequestError` names the field that is wrong."""
+    if not isinstance(record, Mapping):
+        raise InvalidRequestError(f"expected a JSON object, got {type(record).__name__}")
+    custom_id = record.get("custom_id")
+    if not isinstance(custom_id, str) or not custom_id:
+        raise InvalidRequestError("custom_id: a non-empty string is required")
+    if "body" in record:
+        unknown = sorted(set(record) - _BATCH_KEYS)
+        if unknown:
+            raise InvalidRequestError(f"{', '.join(unknown)}: not a field of a Batch API line ({custom_id})")
+        method, url = record.get("method", "POST"), record.get("url", _CHAT_URLS[0])
+        if method != "POST":
+            raise InvalidRequestError(f"method: only POST is run, got {method!r}")
+        if url not in _CHAT_URLS:
+            raise InvalidRequestError(f"url: only {_CHAT_URLS[0]} is run, got {url!r}")
+        body = record["body"]
+        if not isinstance(body, Mapping):
+            raise InvalidRequestError(f"body: expected a JSON object, got {type(body).__name__}")
+        where = "body."
+    else:
+        body = {k: v for k, v in record.items() if k != "custom_id"}
+        where = ""
+    if "messages" not in body:
+        raise InvalidRequestError(f"{where}messages: required")
+    if body.get("stream"):
+        raise InvalidRequestError(f"{where}stream: a batch line is answered whole; leave stream out")
+    try:
+        messages = from_openai(body["messages"])
+        tools = as_tools(body.get("tools") or [])
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(f"{where}{exc}") from None
+    model = body.get("model")
+    args = {k: v for k, v in body.items() if k not in _CALL_KEYS and k not in ("model", "stream")}
+    return BatchRequest(
+        custom_id=custom_id,
+        messages=messages,
+        tools=list(tools),
+        tool_choice=body.get("tool_choice", "auto"),
+        create_args=args,
+        model=model if isinstance(model, str) else None,
+        line=line,
+    )
+
+
+def read_requests(path: str | os.PathLike[str]) -> list[BatchRequest]:
+    """Every request in a JSONL file, checked whole before anything is sent: a line that is not JSON, lacks a
+    ``custom_id`` or ``messages``, or repeats a ``custom_id`` raises :class:`BatchFileError` listing each problem
+    with its line number. Blank lines are skipped."""
+    requests: list[BatchRequest] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                request = parse_request(json.loads(raw), number)
+            except json.JSONDecodeError as exc:
+                problems.append(f"line {number}: not JSON ({exc.msg} at column {exc.colno})")
+                continue
+            except (InvalidRequestError, UnicodeDecodeError) as exc:
+                problems.append(f"line {number}: {exc}")
+                continue
+            first = seen.setdefault(request.custom_id, number)
+            if first != number:
+                problems.append(f"line {number}: custom_id {request.custom_id!r} repeats line {first}")
+                continue
+            requests.append(request)
+    if problems:
+        raise BatchFileError(os.fspath(path), problems[:MAX_REPORTED], max(0, len(problems) - MAX_REPORTED))
+    return requests
+
+
+# -- results --
+
+
+def _finish_reason(result: CreateResult) -> str:
+    raw = result.raw_finish_reason
+    if raw in ("stop", "length", "tool_calls", "content_filter", "function_call"):
+        return raw
+    return {"function_calls": "tool_calls", "unknown": "stop"}.get(result.finish_reason, result.finish_reason)
+
+
+def completion_body(result: CreateResult, request_id: str) -> dict[str, Any]:
+    """``result`` as the ``chat.completion`` object OpenAI's API returns."""
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    if isinstance(result.content, str):
+        message["content"] = result.content
+    else:
+        message["tool_calls"] = [_tool_call(call) for call in result.content]
+    if result.thought:
+        message["reasoning_content"] = result.thought
+    if result.refusal:
+        message["refusal"] = result.refusal
+    usage = result.usage
+    body: dict[str, Any] = {
+        "id": request_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": result.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(result)}],
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        },
+    }
+    if result.cost is not None:
+        body["usage"]["cost"] = float(result.cost)
+    return body
+
+
+def _tool_call(call: FunctionCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def result_line(custom_id: str, result: CreateResult) -> dict[str, Any]:
+    """The output line of a request that was answered (OpenAI's batch output format)."""
+    request_id = result.request_id or f"chatcmpl-{uuid.uuid4().hex}"
+    return {
+        "id": f"batch_req_{uuid.uuid4().hex}",
+        "custom_id": custom_id,
+        "response": {"status_code": 200, "request_id": request_id, "body": completion_body(result, request_id)},
+        "error": None,
+    }
+
+
+def error_line(custom_id: str, exc: BaseException) -> dict[str, Any]:
+    """The output line of a request that failed: an HTTP error as the response the server gave (as OpenAI's batch
+    output does), anything else (a connection failure, a timeout, a refused argument) as ``error``."""
+    line: dict[str, Any] = {"id": f"batch_req_{uuid.uuid4().hex}", "custom_id": custom_id}
+    if isinstance(exc, APIStatusError):
+        body = exc.body if isinstance(exc.body, Mapping) and "error" in exc.body else None
+        if body is None:
+            body = {"error": {"message": str(exc), "type": type(exc).__name__, "code": exc.code}}
+        line["response"] = {"status_code": exc.status_code, "request_id": exc.request_id, "body": body}
+        line["error"] = None
+    else:
+        line["response"] = None
+        line["error"] = {"code": type(exc).__name__, "message": str(exc)}
+    return line
+
+
+def line_failed(line: Mapping[str, Any]) -> bool:
+    """Whether an output line records a failure."""
+    response = line.get("response")
+    return line.get("error") is not None or not isinstance(response, Mapping) or response.get("status_code") != 200
+
+
+@dataclass
+class Finished:
+    """What a results file already holds: each ``custom_id`` with its line, and the lines it had to drop."""
+
+    lines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cut: int = 0
+    """Lines cut short (by a crash while writing) or not JSON: dropped, so their requests are run again."""
+    retried: int = 0
+    """Failed lines dropped for ``retry_failed``."""
+
+    @property
+    def failed(self) -> list[str]:
+        return [custom_id for custom_id, line in self.lines.items() if line_failed(line)]
+
+
+def read_finished(path: str | os.PathLike[str], *, retry_failed: bool = False, rewrite: bool = True) -> Finished:
+    """The results already in ``path`` (none if it does not exist). A line cut by a crash is dropped; with
+    ``retry_failed``, so is every failed line; of two lines for one id, the later is kept. With ``rewrite``, when
+    anything is dropped the file is rewritten without it (through a temporary file, so a crash now loses nothing
+    either), and those requests run again."""
+    finished = Finished()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return finished
+    kept: list[bytes] = []
+    repeated = False
+    for raw in data.splitlines(keepends=True):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw) if raw.endswith(b"\n") else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            line = None
+        if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+            finished.cut += 1
+            continue
+        if retry_failed and line_failed(line):
+            finished.retried += 1
+            continue
+        if line["custom_id"] in finished.lines:  # a later line for the same id replaces the earlier one
+            kept = [k for k in kept if json.loads(k)["custom_id"] != line["custom_id"]]
+            repeated = True
+        finished.lines[line["custom_id"]] = line
+        kept.append(raw)
+    if rewrite and (finished.cut or finished.retried or repeated):
+        _replace(path, kept)
+    return finished
+
+
+def _replace(path: str | os.PathLike[str], lines: Iterable[bytes]) -> None:
+    temporary = f"{os.fspath(path)}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as f:
+        f.writelines(lines)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)

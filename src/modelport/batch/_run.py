@@ -1,0 +1,188 @@
+"""``run_batch``: many requests through one client, ``concurrency`` at a time, results in the order they finish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..client import ChatCompletionClient
+from ..errors import InvalidRequestError
+from ..messages import CreateResult
+from ._files import BatchFileError, BatchRequest, error_line, parse_request, result_line
+
+__all__ = ["BatchResult", "BatchRun", "check_requests", "collect", "run_batch"]
+
+DEFAULT_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One request's outcome: its :class:`CreateResult` or the error it raised, and how long it took."""
+
+    request: BatchRequest
+    result: CreateResult | None
+    error: BaseException | None
+    seconds: float
+
+    @property
+    def custom_id(self) -> str:
+        return self.request.custom_id
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def output_line(self) -> dict[str, Any]:
+        """The line OpenAI's batch output format gives this outcome."""
+        if self.result is not None:
+            return result_line(self.request.custom_id, self.result)
+        assert self.error is not None
+        return error_line(self.request.custom_id, self.error)
+
+
+def _as_request(item: BatchRequest | Mapping[str, Any], index: int) -> BatchRequest:
+    if isinstance(item, BatchRequest):
+        return item
+    try:
+        return parse_request(item)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(f"requests[{index}]: {exc}") from None
+
+
+def check_requests(client: ChatCompletionClient, requests: Iterable[BatchRequest], *, source: str = "requests") -> None:
+    """Build every request as ``client`` would send it, without sending: a bad argument, tool or message raises
+    :class:`~modelport.batch.BatchFileError` listing each line at fault, before any call is made."""
+    problems: list[str] = []
+    for request in requests:
+        try:
+            client.request_fingerprint(
+                request.messages,
+                tools=request.tools,
+                tool_choice=request.tool_choice,
+                extra_create_args=request.create_args,
+            )
+        except InvalidRequestError as exc:
+            where = f"line {request.line} ({request.custom_id})" if request.line else repr(request.custom_id)
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise BatchFileError(source, problems[:20], max(0, len(problems) - 20))
+
+
+class BatchRun:
+    """An async iterator of :class:`BatchResult` s in the order they finish. :meth:`stop` takes no new request and
+    lets those in flight finish; :meth:`cancel` also cancels those in flight (they yield nothing)."""
+
+    def __init__(self, client: ChatCompletionClient, requests: Iterable[BatchRequest], concurrency: int) -> None:
+        self._client = client
+        self._requests: Iterator[BatchRequest] = iter(requests)
+        self._concurrency = concurrency
+        self._results: asyncio.Queue[BatchResult | None] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._running = 0
+        self._stopped = False
+        self.started = 0
+        """Requests taken from ``requests`` so far."""
+        self.in_flight = 0
+        """Requests sent and not answered yet."""
+
+    def __aiter__(self) -> BatchRun:
+        return self
+
+    async def __anext__(self) -> BatchResult:
+        if not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [loop.create_task(self._work()) for _ in range(self._concurrency)]
+            self._running = len(self._workers)
+        while self._running:
+            item = await self._results.get()
+            if item is not None:
+                return item
+            self._running -= 1
+        raise StopAsyncIteration
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        """Start no new request; the iteration ends when those in flight have finished."""
+        self._stopped = True
+
+    def cancel(self) -> None:
+        """Stop, and cancel the requests in flight (their results are not yielded)."""
+        self._stopped = True
+        for worker in self._workers:
+            worker.cancel()
+
+    async def aclose(self) -> None:
+        """Cancel what is in flight and wait for it to end."""
+        self.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _work(self) -> None:
+        client, results = self._client, self._results
+        try:
+            for request in self._requests:
+                if self._stopped:
+                    break
+                started = time.perf_counter()
+                self.started += 1
+                self.in_flight += 1
+                try:
+                    result = await client.create(
+                        request.messages,
+                        tools=request.tools,
+                        tool_choice=request.tool_choice,
+                        extra_create_args=request.create_args,
+                    )
+                except Exception as exc:  # every failure becomes the line's error; the batch goes on
+                    results.put_nowait(BatchResult(request, None, exc, time.perf_counter() - started))
+                else:
+                    results.put_nowait(BatchResult(request, result, None, time.perf_counter() - started))
+                finally:
+                    self.in_flight -= 1
+        finally:
+            results.put_nowait(None)
+
+
+def run_batch(
+    client: ChatCompletionClient,
+    requests: Iterable[BatchRequest | Mapping[str, Any]],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    check: bool = True,
+) -> BatchRun:
+    """Run ``requests`` through ``client``, at most ``concurrency`` at a time, and yield each
+    :class:`BatchResult` as it finishes::
+
+        async for done in run_batch(client, [{"custom_id": "a", "messages": [...]}, ...]):
+            print(done.custom_id, done.result.content if done.ok else done.error)
+
+    Requests are :class:`BatchRequest` s (as :func:`read_requests` gives) or dicts in the forms a requests file
+    holds. With ``check`` (the default) every request is built first, so a bad one raises
+    :class:`~modelport.batch.BatchFileError` before any is sent. For rate limits pass a
+    :class:`~modelport.router.Router` as ``client``; for retries, the client's own retry policy applies. A failed
+    request is a result with its ``error``, never an exception out of the loop.
+    """
+    if not isinstance(client, ChatCompletionClient):
+        raise InvalidRequestError(f"client: a ChatCompletionClient is required, not {type(client).__name__}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidRequestError(f"concurrency: a positive integer is required, got {concurrency!r}")
+    items: Iterable[BatchRequest] = (_as_request(item, i) for i, item in enumerate(requests))
+    if check:
+        items = list(items)
+        seen: set[str] = set()
+        for request in items:
+            if request.custom_id in seen:
+                raise InvalidRequestError(f"custom_id {request.custom_id!r} appears twice")
+            seen.add(request.custom_id)
+        check_requests(client, items)
+    return BatchRun(client, items, concurrency)
+
+
+async def collect(run: BatchRun) -> list[BatchResult]:
+    """Every result of ``run`` (a convenience for notebooks: ``results = await collect(run_batch(...))``)."""
+    return [result async for result in run]

@@ -1,0 +1,395 @@
+"""``modelport batch`` as a user runs it (a subprocess against the fake server), and ``run_batch`` in code."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelport import OpenAIChatCompletionClient, RetryPolicy
+from modelport.batch import BatchFileError, collect, read_requests, run_batch
+from modelport.router import Deployment, RateLimit, Router
+from modelport.testing import FakeServer, Reply
+from modelport.testing._default import default_reply
+from modelport.testing._server import RecordedRequest
+
+
+def _write_requests(path: Path, count: int, *, plain_every: int = 3) -> list[str]:
+    """A requests file: Batch API lines, with every ``plain_every``-th line in the plain form."""
+    ids = [f"req-{i:05d}" for i in range(count)]
+    with open(path, "w") as f:
+        for i, custom_id in enumerate(ids):
+            messages = [{"role": "user", "content": f"prompt {custom_id}"}]
+            if i % plain_every == 0:
+                line: dict[str, Any] = {"custom_id": custom_id, "messages": messages, "max_tokens": 16}
+            else:
+                body = {"model": "gpt-4o", "messages": messages, "max_tokens": 16, "temperature": 0}
+                line = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+            f.write(json.dumps(line) + "\n")
+    return ids
+
+
+def _slow(delay: float) -> Any:
+    def reply(request: RecordedRequest) -> Reply:
+        return dataclasses.replace(default_reply(request), head_delay=delay)
+
+    return reply
+
+
+def _prompts(server: FakeServer) -> Counter[str]:
+    """How many times the server was asked each prompt."""
+    return Counter(r.json["messages"][-1]["content"] for r in server.requests)
+
+
+def _batch(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "modelport.cli", "batch", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
+
+
+def _finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return process.returncode, out, err
+
+
+def _results(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _wait_for_lines(path: Path, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{path} did not reach {count} lines")
+
+
+def _flags(server: FakeServer) -> list[str]:
+    return ["--base-url", server.base_url, "--model", "gpt-4o", "--progress-every", "0.2"]
+
+
+def test_a_thousand_lines_give_a_thousand_results(tmp_path: Path) -> None:
+    ids = _write_requests(tmp_path / "in.jsonl", 1000)
+    out = tmp_path / "out.jsonl"
+    with FakeServer() as server:
+        code, stdout, err = _finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
+        assert code == 0, err
+        results = _results(out)
+        assert sorted(r["custom_id"] for r in results) == ids
+        assert len(server.requests) == 1000
+    first = next(r for r in results if r["custom_id"] == "req-00000")
+    assert first["response"]["status_code"] == 200 and first["error"] is None
+    body = first["response"]["body"]
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "You said: prompt req-00000"}
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    assert "1,000 calls" in stdout and "1,000 ok, 0 failed" in stdout and "p99" in stdout
+    assert "batch: " in err  # progress lines, not on a terminal
+
+
+@pytest.mark.parametrize("how", ["kill", "interrupt"])
+def test_a_stopped_run_resumes_without_sending_a_finished_request_again(tmp_path: Path, how: str) -> None:
+    ids = _write_requests(tmp_path / "in.jsonl", 400)
+    out = tmp_path / "out.jsonl"
+    with FakeServer(default=_slow(0.02)) as server:
+        args = (str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server), "--concurrency", "8")
+        first = _batch(*args)
+        _wait_for_lines(out, 100)
+        first.send_signal(signal.SIGKILL if how == "kill" else signal.SIGINT)
+        code, _, err = _finish(first)
+        if how == "kill":
+            assert code == -signal.SIGKILL
+        else:
+            assert code == 130, err
+            assert "stopping: waiting for" in err  # the first Ctrl-C lets those in flight finish
+        done_first = {json.loads(line)["custom_id"] for line in out.read_text().splitlines() if line.strip()}
+        assert 100 <= len(done_first) < 400
+        code, stdout, err = _finish(_batch(*args))
+        assert code == 0, err
+        assert f"{len(done_first):,} already in" in stdout
+        prompts = _prompts(server)
+    results = _results(out)
+    assert sorted(r["custom_id"] for r in results) == ids  # every id exactly once
+    assert all(prompts[f"prompt {custom_id}"] == 1 for custom_id in done_first)  # none sent twice
+    if how == "interrupt":  # those in flight at the first Ctrl-C were waited for, not lost
+        assert sum(prompts.values()) == 400
+
+
+def test_a_second_interrupt_stops_at_once_and_the_output_stays_valid(tmp_path: Path) -> None:
+    _write_requests(tmp_path / "in.jsonl", 60)
+    out = tmp_path / "out.jsonl"
+    with FakeServer(default=_slow(0.3)) as server:
+        args = (str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server), "--concurrency", "4")
+        first = _batch(*args)
+        _wait_for_lines(out, 4)
+        first.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        first.send_signal(signal.SIGINT)
+        code, stdout, _ = _finish(first, timeout=10)
+        assert code == 130
+        assert "run the same command again" in stdout
+        results = _results(out)  # every line whole
+        code, _, err = _finish(_batch(*args))
+        assert code == 0, err
+        assert len(_results(out)) == 60 and len(results) < 60
+
+
+def test_a_malformed_line_is_reported_with_its_number_before_anything_is_sent(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    _write_requests(path, 5)
+    lines = path.read_text().splitlines()
+    lines[2] = '{"custom_id": "x", "messages": [{"role": "user"'  # cut short
+    lines.insert(4, json.dumps({"custom_id": "req-00001", "messages": [{"role": "user", "content": "again"}]}))
+    lines.append(json.dumps({"custom_id": "y", "body": {"messages": [{"role": "wizard", "content": "hi"}]}}))
+    lines.append(json.dumps({"custom_id": "z", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}))
+    path.write_text("\n".join(lines) + "\n")
+    with FakeServer() as server:
+        code, _, err = _finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), *_flags(server)))
+        assert code == 2
+        assert "line 3: not JSON" in err
+        assert "line 5: custom_id 'req-00001' repeats line 2" in err
+        assert "line 7: body.messages[0].role" in err or ("line 7:" in err and "wizard" in err)
+        assert server.requests == []
+        lines = lines[:2] + lines[3:4] + lines[5:6] + lines[7:]  # only the bad argument is left
+        path.write_text("\n".join(lines) + "\n")
+        code, _, err = _finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), *_flags(server)))
+        assert code == 2 and "(z)" in err and "temperature" in err
+        assert server.requests == [] and not (tmp_path / "out.jsonl").exists()
+
+
+def test_three_shards_merged_equal_one_run(tmp_path: Path) -> None:
+    requests = tmp_path / "in.jsonl"
+    ids = _write_requests(requests, 300)
+    with FakeServer() as server:
+        code, _, err = _finish(_batch(str(requests), "-o", str(tmp_path / "whole.jsonl"), *_flags(server)))
+        assert code == 0, err
+        parts = []
+        for shard in (1, 2, 3):
+            part = tmp_path / f"part{shard}.jsonl"
+            code, _, err = _finish(_batch(str(requests), "-o", str(part), "--shard", f"{shard}/3", *_flags(server)))
+            assert code == 0, err
+            parts.append(str(part))
+        sizes = [len(_results(Path(p))) for p in parts]
+        assert sum(sizes) == 300 and all(60 < size < 140 for size in sizes)  # a real split
+        assert len(server.requests) == 600
+    merged = tmp_path / "merged.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "modelport.cli", "batch", "merge", str(requests), *parts, "-o", str(merged)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+    def answers(path: Path) -> list[tuple[str, str]]:
+        lines = _results(path)
+        return [(r["custom_id"], r["response"]["body"]["choices"][0]["message"]["content"]) for r in lines]
+
+    assert [custom_id for custom_id, _ in answers(merged)] == ids  # in the input's order
+    assert sorted(answers(merged)) == sorted(answers(tmp_path / "whole.jsonl"))
+    done = subprocess.run(
+        [sys.executable, "-m", "modelport.cli", "batch", "merge", str(requests), *parts[:2], "-o", str(merged)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "have no result in the parts" in done.stderr
+
+
+def test_dry_run_counts_and_sends_nothing(tmp_path: Path) -> None:
+    _write_requests(tmp_path / "in.jsonl", 50)
+    with FakeServer() as server:
+        code, stdout, err = _finish(_batch(str(tmp_path / "in.jsonl"), "--dry-run", *_flags(server)))
+        assert code == 0, err
+        assert server.requests == []
+    assert "50 requests" in stdout and "prompt tokens:" in stdout and "replies at most 800" in stdout
+
+
+def test_failed_lines_keep_their_error_and_retry_failed_reruns_only_them(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    _write_requests(path, 30)
+    out = tmp_path / "out.jsonl"
+    failing = {"prompt req-00004", "prompt req-00017"}
+
+    def reply(request: RecordedRequest) -> Reply:
+        if request.json["messages"][-1]["content"] in failing:
+            return Reply.json({"error": {"message": "no such luck", "type": "invalid_request_error"}}, status=400)
+        return default_reply(request)
+
+    with FakeServer(default=reply) as server:
+        args = (str(path), "-o", str(out), *_flags(server))
+        code, stdout, _ = _finish(_batch(*args))
+        assert code == 1 and "28 ok, 2 failed (HTTP 400 2)" in stdout
+        failed = [r for r in _results(out) if r["response"]["status_code"] != 200]
+        assert sorted(r["custom_id"] for r in failed) == ["req-00004", "req-00017"]
+        assert failed[0]["response"]["body"]["error"]["message"] == "no such luck"
+        server.reset()
+        code, _, _ = _finish(_batch(*args))
+        assert code == 1 and server.requests == []  # a plain rerun leaves failures as they are
+        failing.clear()
+        code, stdout, err = _finish(_batch(*args, "--retry-failed"))
+        assert code == 0, err
+        assert sorted(_prompts(server)) == ["prompt req-00004", "prompt req-00017"]
+    assert len(_results(out)) == 30 and all(r["response"]["status_code"] == 200 for r in _results(out))
+
+
+def test_a_line_cut_by_a_crash_is_detected_and_redone(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    ids = _write_requests(path, 10)
+    out = tmp_path / "out.jsonl"
+    with FakeServer() as server:
+        code, _, _ = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        assert code == 0
+        whole = out.read_bytes()
+        last = whole.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        out.write_bytes(whole[: len(whole) - len(last) // 2 - 1])  # the last line half written
+        cut_id = json.loads(last)["custom_id"]
+        server.reset()
+        code, _, err = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        assert code == 0, err
+        assert "1 line(s) cut short" in err
+        assert list(_prompts(server)) == [f"prompt {cut_id}"]
+    assert sorted(r["custom_id"] for r in _results(out)) == ids
+
+
+def test_limits_from_a_router_config_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    _write_requests(path, 15)
+    arrivals: list[float] = []
+
+    def reply(request: RecordedRequest) -> Reply:
+        arrivals.append(time.monotonic())
+        return default_reply(request)
+
+    with FakeServer(default=reply) as server:
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
+        router = Router([Deployment(client, "only", limits=[RateLimit(requests=5, per=1.0)])])
+        config = tmp_path / "router.json"
+        config.write_text(router.dump_component().model_dump_json())
+        code, _, err = _finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), "--config", str(config)))
+        assert code == 0, err
+    assert len(arrivals) == 15
+    assert arrivals[-1] - arrivals[0] >= 1.9  # 15 calls at 5 per rolling second: the last five wait two windows
+    assert all(sum(1 for t in arrivals if start <= t < start + 1.0) <= 5 for start in arrivals)
+
+
+def test_refuses_results_of_another_file(tmp_path: Path) -> None:
+    _write_requests(tmp_path / "in.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"custom_id": "stranger", "response": None, "error": None}) + "\n")
+    with FakeServer() as server:
+        code, _, err = _finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
+        assert code == 2 and "'stranger'" in err and server.requests == []
+
+
+# -- in code --
+
+
+async def test_run_batch_yields_every_result_and_failures_as_results() -> None:
+    def reply(request: RecordedRequest) -> Reply:
+        if "fail" in request.json["messages"][-1]["content"]:
+            return Reply.json({"error": {"message": "down", "type": "server_error"}}, status=503)
+        return default_reply(request)
+
+    with FakeServer(default=reply) as server:
+        client = OpenAIChatCompletionClient(
+            model="gpt-4o", base_url=server.base_url, api_key="sk-test", retry_policy=RetryPolicy(max_retries=0)
+        )
+        requests = [{"custom_id": f"q{i}", "messages": [{"role": "user", "content": f"n{i}"}]} for i in range(40)]
+        requests.append({"custom_id": "bad", "messages": [{"role": "user", "content": "fail"}]})
+        async with client:
+            results = await collect(run_batch(client, requests, concurrency=7))
+            assert sorted(r.custom_id for r in results) == sorted(r["custom_id"] for r in requests)
+            failed = [r for r in results if not r.ok]
+            assert [r.custom_id for r in failed] == ["bad"]
+            assert failed[0].output_line()["response"]["status_code"] == 503
+            ok = next(r for r in results if r.custom_id == "q3")
+            assert ok.result is not None and ok.result.content == "You said: n3"
+            sent = len(server.requests)
+            with pytest.raises(BatchFileError, match=r"'q1'.*max_tokens"):
+                run_batch(
+                    client, [{"custom_id": "q1", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}]
+                )
+            assert len(server.requests) == sent
+
+
+async def test_run_batch_stop_lets_those_in_flight_finish() -> None:
+    with FakeServer(default=_slow(0.2)) as server:
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
+        requests = [{"custom_id": f"q{i}", "messages": [{"role": "user", "content": f"n{i}"}]} for i in range(50)]
+        async with client:
+            run = run_batch(client, requests, concurrency=5)
+            results, sent_at_stop = [], None
+            async for result in run:
+                results.append(result)
+                if sent_at_stop is None:
+                    run.stop()
+                    sent_at_stop = run.started
+            assert len(results) == sent_at_stop and all(r.ok for r in results)  # those in flight finished
+            assert len(server.requests) == sent_at_stop < 50  # and none was sent after the stop
+
+
+def test_read_requests_names_each_problem(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"custom_id": "a", "messages": []}\n[1]\n{"messages": [{"role": "user", "content": "x"}]}\n\n')
+    with pytest.raises(BatchFileError) as caught:
+        read_requests(path)
+    assert [p.split(":")[0] for p in caught.value.problems] == ["line 2", "line 3"]
+    assert "custom_id" in caught.value.problems[1]
+
+
+# -- the progress bar on a real terminal --
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    _write_requests(tmp_path / "in.jsonl", 200)
+    session = f"modelport-batch-{os.getpid()}"
+    with FakeServer(default=_slow(0.05)) as server:
+        command = (
+            f"{sys.executable} -m modelport.cli batch {tmp_path / 'in.jsonl'} -o {tmp_path / 'out.jsonl'} "
+            f"--base-url {server.base_url} --model gpt-4o --concurrency 4; sleep 30"
+        )
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "20", command], check=True)
+        try:
+            seen: list[str] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                screen = subprocess.run(
+                    ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
+                ).stdout
+                seen.append(screen)
+                if "results in" in screen:
+                    break
+                time.sleep(0.1)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    during = [s for s in seen if "█" in s and "results in" not in s]
+    assert during, seen[-1]
+    bar = next(line for line in during[-1].splitlines() if "█" in line or "░" in line)
+    assert "/200" in bar and "/s" in bar and "tok" in bar and "left" in bar
+    assert all(screen.count("░") <= 30 for screen in during)  # redrawn in place, not one line per update
+    final = seen[-1]
+    assert "200/200" in final and "200 ok, 0 failed" in final and "latency: p50" in final
