@@ -137,7 +137,8 @@ class Progress:
         if self.cost is not None:
             parts.append(f"${self.cost:.4f}")
         parts.append(f"{self.errors:,} error{'s' if self.errors != 1 else ''}")
-        parts.append(f"{_duration(elapsed)} elapsed" if left is None else f"{_duration(left)} left")
+        done = left is None or finished >= self.total
+        parts.append(f"{_duration(elapsed)} elapsed" if done else f"{_duration(left or 0)} left")
         if self.note:
             parts.append(self.note)
         text = " · ".join(parts)
