@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -337,6 +338,48 @@ async def test_limits_measured(make_client: Any, capsys: pytest.CaptureFixture[s
     assert refused == []
     assert len(starts) == 40
     assert 3.0 <= elapsed <= 4.5
+
+
+def _token_counting_server(limit: int, per: float) -> tuple[FakeServer, list[tuple[float, int]], list[float]]:
+    """A fake server that answers 429 when a request's tokens (as its answer reports them) would take the tokens
+    of the last ``per`` seconds of arrivals past ``limit``."""
+    served: list[tuple[float, int]] = []
+    refused: list[float] = []
+    lock = threading.Lock()
+
+    def reply(request: RecordedRequest) -> Reply:
+        answer = default_reply(request)
+        usage = json.loads(answer.segments[0][1])["usage"]
+        tokens = usage["prompt_tokens"] + usage["completion_tokens"]
+        now = time.monotonic()
+        with lock:
+            if sum(n for t, n in served if t > now - per) + tokens > limit:
+                refused.append(now)
+                return _error(429, "rate limited")
+            served.append((now, tokens))
+        return answer
+
+    return FakeServer(default=reply), served, refused
+
+
+async def test_token_limits_measured(make_client: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    server, served, refused = _token_counting_server(400, 0.5)
+    with server:
+        client = make_client(base_url=server.base_url, max_retries=0)
+        estimate = client.count_tokens(HELLO) + 20
+        router = Router([Deployment(client, "a", limits=[RateLimit(tokens=400, per=0.5)])])
+        started = time.monotonic()
+        await asyncio.gather(*(router.create(HELLO, extra_create_args={"max_tokens": 20}) for _ in range(40)))
+        elapsed = time.monotonic() - started
+    used = sum(n for _, n in served)
+    with capsys.disabled():
+        print(
+            f"\n40 calls under 400 tokens/0.5s ({estimate} reserved, {used // 40} used each): {elapsed:.3f}s, "
+            f"{len(refused)} 429s, {len(served)} served"
+        )
+    assert refused == [] and len(served) == 40
+    assert elapsed >= used / 400 * 0.5 - 0.5  # the limit held the calls back: no window saw more than 400
+    assert elapsed <= 40 * estimate / 400 * 0.5 + 1.0  # and it waited no longer than the reservations need
 
 
 # -- composition --
