@@ -117,23 +117,32 @@ class _ToolCall:
 
 
 class _Choice:
+    """What one choice has received. Only ``text`` is made up front: the rest is made when first needed, because
+    every container an open stream holds is one more object for the garbage collector to walk."""
+
     __slots__ = ("by_index", "calls", "finish_raw", "logprobs", "refusal", "splitter", "text", "thought")
 
     def __init__(self, split_think_tags: bool) -> None:
         self.text: list[str] = []
-        self.thought: list[str] = []
-        self.refusal: list[str] = []
+        self.thought: list[str] | None = None
+        self.refusal: list[str] | None = None
         self.splitter: _ThinkSplitter | None = _ThinkSplitter() if split_think_tags else None
-        self.calls: list[_ToolCall] = []
-        self.by_index: dict[int, _ToolCall] = {}
+        self.calls: list[_ToolCall] | None = None
+        self.by_index: dict[int, _ToolCall] | None = None
         self.finish_raw: str | None = None
         self.logprobs: list[dict[str, Any]] | None = None
+
+    def add_thought(self, text: str) -> None:
+        if self.thought is None:
+            self.thought = [text]
+        else:
+            self.thought.append(text)
 
 
 class Assembler:
     """Collects the deltas of one response (all its choices) and builds the ``CreateResult`` of choice 0."""
 
-    __slots__ = ("_choices", "_split", "dialect_state", "model", "out", "request_id", "usage")
+    __slots__ = ("_choices", "_dialect_state", "_split", "model", "out", "request_id", "usage")
 
     def __init__(self, *, split_think_tags: bool = True) -> None:
         self._split = split_think_tags
@@ -142,9 +151,16 @@ class Assembler:
         self.model: str | None = None
         self.request_id: str | None = None
         self.usage: dict[str, Any] | None = None
-        self.dialect_state: dict[str, Any] = {}
+        self._dialect_state: dict[str, Any] | None = None
+
+    @property
+    def dialect_state(self) -> dict[str, Any]:
         """Working space of the dialect that feeds this assembler, for this one response (Anthropic keeps its open
-        content blocks and cumulative usage here). The assembler itself never reads it."""
+        content blocks and cumulative usage here), made on first use. The assembler itself never reads it."""
+        state = self._dialect_state
+        if state is None:
+            state = self._dialect_state = {}
+        return state
 
     def _choice(self, index: int) -> _Choice:
         choice = self._choices.get(index)
@@ -168,7 +184,7 @@ class Assembler:
     def _route(self, index: int, choice: _Choice, pieces: list[tuple[bool, str]]) -> None:
         for is_thought, piece in pieces:
             if is_thought:
-                choice.thought.append(piece)
+                choice.add_thought(piece)
                 if index == 0:
                     self.out.append(ThoughtChunk(piece))
             else:
@@ -177,12 +193,16 @@ class Assembler:
                     self.out.append(piece)
 
     def add_thought(self, index: int, text: str) -> None:
-        self._choice(index).thought.append(text)
+        self._choice(index).add_thought(text)
         if index == 0:
             self.out.append(ThoughtChunk(text))
 
     def add_refusal(self, index: int, text: str) -> None:
-        self._choice(index).refusal.append(text)
+        choice = self._choice(index)
+        if choice.refusal is None:
+            choice.refusal = [text]
+        else:
+            choice.refusal.append(text)
 
     def add_tool_call(
         self,
@@ -209,17 +229,20 @@ class Assembler:
 
     @staticmethod
     def _call_for(choice: _Choice, call_index: int | None, call_id: str) -> _ToolCall:
+        calls, by_index = choice.calls, choice.by_index
+        if calls is None or by_index is None:
+            calls, by_index = choice.calls, choice.by_index = [], {}
         if call_index is None:
-            last = choice.calls[-1] if choice.calls else None
+            last = calls[-1] if calls else None
             if last is not None and (not call_id or call_id == last.id or not last.id):
                 return last
-            call_index = (max(choice.by_index) + 1) if choice.by_index else 0
-        call = choice.by_index.get(call_index)
+            call_index = (max(by_index) + 1) if by_index else 0
+        call = by_index.get(call_index)
         if call is not None and not (call_id and call.id and call_id != call.id):
             return call
         call = _ToolCall(call_index, call_id)
-        choice.by_index[call_index] = call
-        choice.calls.append(call)
+        by_index[call_index] = call
+        calls.append(call)
         return call
 
     def add_logprobs(self, index: int, content: list[dict[str, Any]] | None) -> None:
@@ -258,8 +281,8 @@ class Assembler:
         self.flush()
         choice = self._choices.get(0) or (self._choices[min(self._choices)] if self._choices else _Choice(False))
         text = "".join(choice.text)
-        thought = "".join(choice.thought).strip() or None
-        calls = _function_calls(choice.calls)
+        thought = ("".join(choice.thought).strip() or None) if choice.thought else None
+        calls = _function_calls(choice.calls) if choice.calls else []
         raw = choice.finish_raw
         finish: FinishReasons = _FINISH.get(raw, "unknown") if raw else "unknown"
         if calls:
@@ -282,7 +305,7 @@ class Assembler:
             model=self.model,
             request_id=self.request_id,
             raw_finish_reason=raw,
-            refusal="".join(choice.refusal) or None,
+            refusal=("".join(choice.refusal) or None) if choice.refusal else None,
         )
 
 

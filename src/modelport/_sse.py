@@ -107,7 +107,7 @@ class SSEDecoder:
         data = self._data
         payload = data[0] if len(data) == 1 else b"\n".join(data)
         event = SSEEvent(self._event or "message", payload, self._id, self._retry)
-        self._data = []
+        data.clear()  # the same list for the next event: nothing new outlives the read
         self._event = None
         return event
 

@@ -46,6 +46,34 @@ def _decoder_for(dialect: Any) -> SSEDecoder | NDJSONDecoder:
 
 
 class WireStream(ChatCompletionStream):
+    __slots__ = (
+        "_answered",
+        "_asm",
+        "_cancelled",
+        "_client",
+        "_deadline_at",
+        "_decoder",
+        "_finished",
+        "_first_token_at",
+        "_loop",
+        "_observation",
+        "_opening",
+        "_out",
+        "_pos",
+        "_prepared",
+        "_progressed",
+        "_reading",
+        "_response",
+        "_result",
+        "_retries",
+        "_timed_out",
+        "_token",
+        "_wait_phase",
+        "_wait_until",
+        "_watchdog",
+        "_yielded",
+    )
+
     def __init__(self, client: WireClient, prepared: Prepared, token: CancellationToken | None) -> None:
         self._client = client
         self._prepared = prepared
@@ -57,7 +85,6 @@ class WireStream(ChatCompletionStream):
         self._pos = 0
         self._yielded = 0
         self._retries = 0
-        self._done = False
         self._finished = False
         self._result: CreateResult | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,6 +105,9 @@ class WireStream(ChatCompletionStream):
         return self
 
     async def __anext__(self) -> str | CreateResult:
+        """One coroutine per item, with the read inline: a stream waits most of its life here, and every object
+        alive across that wait (frames of nested coroutines included) is one more for the garbage collector to
+        walk, thousands of times over when thousands of streams are open."""
         if self._cancelled:  # nothing after a cancel, not even a chunk that had already arrived
             self._finished = True
             self._out.clear()
@@ -92,7 +122,24 @@ class WireStream(ChatCompletionStream):
                 raise StopAsyncIteration
             self._out.clear()
             self._pos = 0
-            await self._advance()  # may restart on a fresh assembler (and a fresh output list)
+            try:  # read until the assembler has something to yield, or the stream ends
+                if self._response is None:
+                    await self._open()
+                while not self._out and self._result is None and not self._finished:
+                    content = self._start_read()
+                    try:
+                        chunk = await content.readany()
+                    except (aiohttp.ClientError, OSError) as exc:
+                        raise self._read_error(exc) from (None if self._cancelled or self._timed_out else exc)
+                    finally:
+                        self._reading = False
+                    if self._received(chunk):  # the terminal event
+                        await self._drain()
+                        self._complete()
+            except BaseException as exc:
+                if not await self._failed(exc):
+                    raise
+                # retried on a fresh assembler (and a fresh output list)
         item = self._out[self._pos]
         self._pos += 1
         self._yielded += 1
@@ -143,32 +190,26 @@ class WireStream(ChatCompletionStream):
 
     # -- reading --
 
-    async def _advance(self) -> None:
-        """Read until the assembler has something to yield, or the stream ends."""
-        try:
-            if self._response is None:
-                await self._open()
-            while not self._out and self._result is None and not self._finished:
-                await self._read_events()
-        except asyncio.CancelledError as exc:
+    async def _failed(self, exc: BaseException) -> bool:
+        """After a read or an open failed with ``exc``: True if the stream starts again (B-28); otherwise the
+        stream is over and the caller re-raises ``exc``."""
+        if isinstance(exc, asyncio.CancelledError):
             self._finished = True
             self._close_response()
             self._end_observation(None, exc)
-            raise
-        except errors.APIError as exc:
+        elif isinstance(exc, errors.APIError):
             self._close_response()
             if await self._retried(exc):
-                return
+                return True
             self._finished = True
             exc.attempts = max(exc.attempts, self._retries + 1)
             self._client._fail(self._prepared, exc, self._loop or asyncio.get_running_loop())
             self._end_observation(None, exc)
-            raise
-        except Exception as exc:  # an output that did not parse, a bad token provider
+        elif isinstance(exc, Exception):  # an output that did not parse, a bad token provider
             self._finished = True
             self._close_response()
             self._end_observation(None, exc)
-            raise
+        return False
 
     async def _retried(self, exc: errors.APIError) -> bool:
         """Start again after ``exc`` if the shared retry rule allows it and nothing has reached the caller (B-28).
@@ -265,7 +306,8 @@ class WireStream(ChatCompletionStream):
             self._opening.cancel()
         self._close_response()
 
-    async def _read_chunk(self) -> bytes:
+    def _start_read(self) -> aiohttp.StreamReader:
+        """Arm the stream's timer for the read about to wait, and return what to read from."""
         loop = self._loop
         response = self._response
         assert loop is not None and response is not None
@@ -277,33 +319,32 @@ class WireStream(ChatCompletionStream):
         if self._watchdog is None:
             self._watchdog = loop.call_at(self._wait_until, self._watch)
         self._reading = True
-        try:
-            return await response.content.readany()
-        except (aiohttp.ClientError, OSError) as exc:
-            if self._cancelled:
-                raise asyncio.CancelledError from None
-            if self._timed_out:
-                raise self._timeout() from None
-            raise errors.APIConnectionError(
-                f"the connection to {self._client.provider_name} broke mid-stream: {type(exc).__name__}",
-                provider=self._client.provider_name,
-                request_id=self._asm.request_id,
-                partial=self._asm.result(),
-            ) from exc
-        finally:
-            self._reading = False
+        return response.content
 
-    async def _read_events(self) -> None:
-        chunk = await self._read_chunk()
+    def _read_error(self, exc: BaseException) -> BaseException:
+        """What a read that failed with ``exc`` (an aiohttp or socket error) means to the caller."""
+        if self._cancelled:
+            return asyncio.CancelledError()
+        if self._timed_out:
+            return self._timeout()
+        return errors.APIConnectionError(
+            f"the connection to {self._client.provider_name} broke mid-stream: {type(exc).__name__}",
+            provider=self._client.provider_name,
+            request_id=self._asm.request_id,
+            partial=self._asm.result(),
+        )
+
+    def _received(self, chunk: bytes) -> bool:
+        """Feed what one read returned (``b""`` at the end of the body); True when it held the terminal event,
+        after which the rest of the body is drained and the stream completed."""
         if self._cancelled:
             raise asyncio.CancelledError
         if self._timed_out:
             raise self._timeout()
         if not chunk:
-            if self._flush_last_line():
-                return
-            self._end_of_body()
-            return
+            if not self._flush_last_line():
+                self._end_of_body()
+            return False
         batch = self._decoder.feed(chunk)
         if batch:
             dialect, asm, provider = self._client._dialect, self._asm, self._client.provider_name
@@ -313,10 +354,9 @@ class WireStream(ChatCompletionStream):
                     self._progressed = True
                     if kind == TERMINAL:
                         self._mark_first_token()
-                        await self._drain()
-                        self._complete()
-                        return
+                        return True
             self._mark_first_token()
+        return False
 
     async def _drain(self) -> None:
         """After the terminal event, read the end of the body (briefly) so the connection can go back to the pool."""

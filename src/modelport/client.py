@@ -639,6 +639,8 @@ class ChatCompletionStream(AsyncIterator["str | CreateResult"]):
     """What ``create_stream`` returns: an async iterator of ``str`` deltas ending with one ``CreateResult``, and an
     async context manager that always releases the connection."""
 
+    __slots__ = ()  # so that a subclass with slots has no per-instance dict (thousands of streams may be open)
+
     async def __aenter__(self: T) -> T:
         return self
 
