@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import orjson
 
 from ._files import BatchRequest, line_failed, read_finished, read_requests
-from ._run import BatchResult, BatchRun, check_requests
+from ._run import BatchResult, BatchRun
 
 __all__ = ["add_arguments", "cmd_batch"]
 
@@ -242,11 +242,11 @@ def cmd_batch(args: argparse.Namespace, make_client: Any) -> int:
         print(f"modelport: {exc}", file=sys.stderr)
         return 2
     path = args.files[0]
-    requests = read_requests(path)  # every line checked before anything else happens
+    client = make_client(args, args.dry_run and not args.config)
+    requests = read_requests(path, client=client)  # every line read and built before anything is sent
     every = requests
     if shard is not None:
         requests = [r for r in requests if r.in_shard(*shard)]
-    client = make_client(args, args.dry_run and not args.config)
     if args.dry_run:
         return _dry_run(client, requests, path)
     try:
@@ -261,7 +261,6 @@ def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:
     from ..messages import RequestUsage
     from ..pricing import cost_of, price_for
 
-    check_requests(client, requests, source=path)
     prompt = sum(int(client.count_tokens(r.messages, tools=r.tools)) for r in requests)
     limits = [r.create_args.get("max_completion_tokens") or r.create_args.get("max_tokens") for r in requests]
     ceiling = [c for c in limits if isinstance(c, int)]
@@ -307,7 +306,6 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
         print(f"nothing to run: all {len(requests):,} results are in {out}, {failed:,} failed{hint}")
         await client.close()
         return 1 if failed else 0
-    check_requests(client, todo, source=path)
     progress = Progress(len(requests), skipped, sys.stderr, args.progress_every)
     run = BatchRun(client, todo, args.concurrency)
     outcomes: list[BatchResult] = []

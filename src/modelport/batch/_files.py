@@ -3,7 +3,6 @@ the results file (OpenAI's batch output lines), read and checked with line numbe
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -11,6 +10,8 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .._convert import as_tools, from_openai
 from ..errors import APIStatusError, InvalidRequestError
@@ -100,10 +101,11 @@ def parse_request(record: Any, line: int = 0) -> BatchRequest:
     )
 
 
-def read_requests(path: str | os.PathLike[str]) -> list[BatchRequest]:
+def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[BatchRequest]:
     """Every request in a JSONL file, checked whole before anything is sent: a line that is not JSON, lacks a
     ``custom_id`` or ``messages``, or repeats a ``custom_id`` raises :class:`BatchFileError` listing each problem
-    with its line number. Blank lines are skipped."""
+    with its line number. With a ``client``, each request is also built as that client would send it, so a bad
+    argument or tool is reported the same way. Blank lines are skipped."""
     requests: list[BatchRequest] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -112,8 +114,8 @@ def read_requests(path: str | os.PathLike[str]) -> list[BatchRequest]:
             if not raw.strip():
                 continue
             try:
-                request = parse_request(json.loads(raw), number)
-            except json.JSONDecodeError as exc:
+                request = parse_request(orjson.loads(raw), number)
+            except orjson.JSONDecodeError as exc:
                 problems.append(f"line {number}: not JSON ({exc.msg} at column {exc.colno})")
                 continue
             except (InvalidRequestError, UnicodeDecodeError) as exc:
@@ -123,6 +125,17 @@ def read_requests(path: str | os.PathLike[str]) -> list[BatchRequest]:
             if first != number:
                 problems.append(f"line {number}: custom_id {request.custom_id!r} repeats line {first}")
                 continue
+            if client is not None:
+                try:
+                    client.request_fingerprint(
+                        request.messages,
+                        tools=request.tools,
+                        tool_choice=request.tool_choice,
+                        extra_create_args=request.create_args,
+                    )
+                except InvalidRequestError as exc:
+                    problems.append(f"line {number} ({request.custom_id}): {exc}")
+                    continue
             requests.append(request)
     if problems:
         raise BatchFileError(os.fspath(path), problems[:MAX_REPORTED], max(0, len(problems) - MAX_REPORTED))
@@ -237,8 +250,8 @@ def read_finished(path: str | os.PathLike[str], *, retry_failed: bool = False, r
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw) if raw.endswith(b"\n") else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            line = orjson.loads(raw) if raw.endswith(b"\n") else None
+        except orjson.JSONDecodeError:
             line = None
         if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
             finished.cut += 1
@@ -247,7 +260,7 @@ def read_finished(path: str | os.PathLike[str], *, retry_failed: bool = False, r
             finished.retried += 1
             continue
         if line["custom_id"] in finished.lines:  # a later line for the same id replaces the earlier one
-            kept = [k for k in kept if json.loads(k)["custom_id"] != line["custom_id"]]
+            kept = [k for k in kept if orjson.loads(k)["custom_id"] != line["custom_id"]]
             repeated = True
         finished.lines[line["custom_id"]] = line
         kept.append(raw)
