@@ -390,3 +390,42 @@ def test_the_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert all(screen.count("░") <= 30 for screen in during)  # redrawn in place, not one line per update
     final = seen[-1]
     assert "200/200" in final and "200 ok, 0 failed" in final and "latency: p50" in final
+
+
+def test_shards_in_parallel_share_one_quota_through_redis(tmp_path: Path, redis_url: str) -> None:
+    from modelport.router import RedisRouterState
+
+    requests = tmp_path / "in.jsonl"
+    ids = _write_requests(requests, 36)
+    arrivals: list[float] = []
+
+    def reply(request: RecordedRequest) -> Reply:
+        arrivals.append(time.monotonic())
+        return default_reply(request)
+
+    with FakeServer(default=reply) as server:
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
+        state = RedisRouterState(redis_url, namespace=f"batch-test-{os.getpid()}-{time.time_ns()}")
+        router = Router([Deployment(client, "shared", limits=[RateLimit(requests=10, per=1.0)])], state=state)
+        config = tmp_path / "router.json"
+        config.write_text(router.dump_component().model_dump_json())
+        parts = [tmp_path / f"part{shard}.jsonl" for shard in (1, 2, 3)]
+        runs = [
+            _batch(str(requests), "-o", str(part), "--config", str(config), "--shard", f"{shard}/3")
+            for shard, part in zip((1, 2, 3), parts, strict=True)
+        ]
+        for run in runs:
+            code, _, err = _finish(run)
+            assert code == 0, err
+    assert len(arrivals) == 36
+    assert max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals) <= 10
+    assert arrivals[-1] - arrivals[0] >= 2.0  # 36 calls at 10 per rolling second, whichever shard sent them
+    merged = tmp_path / "merged.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "modelport.cli", "batch", "merge", str(requests), *map(str, parts), "-o", str(merged)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [r["custom_id"] for r in _results(merged)] == ids
