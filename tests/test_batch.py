@@ -86,6 +86,25 @@ def _wait_for_lines(path: Path, count: int, timeout: float = 30) -> None:
     raise AssertionError(f"{path} did not reach {count} lines")
 
 
+def _counting_arrivals() -> tuple[list[float], Any]:
+    """A fake server's default reply that notes each request's arrival time."""
+    arrivals: list[float] = []
+
+    def reply(request: RecordedRequest) -> Reply:
+        arrivals.append(time.monotonic())
+        return default_reply(request)
+
+    return arrivals, reply
+
+
+def _router_config(path: Path, base_url: str, limit: RateLimit, state: Any = None) -> Path:
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=base_url, api_key="sk-test")
+    path.write_text(
+        Router([Deployment(client, "shared", limits=[limit])], state=state).dump_component().model_dump_json()
+    )
+    return path
+
+
 def _flags(server: FakeServer) -> list[str]:
     return ["--base-url", server.base_url, "--model", "gpt-4o", "--progress-every", "0.2"]
 
@@ -274,17 +293,9 @@ def test_a_line_cut_by_a_crash_is_detected_and_redone(tmp_path: Path) -> None:
 def test_limits_from_a_router_config_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     _write_requests(path, 15)
-    arrivals: list[float] = []
-
-    def reply(request: RecordedRequest) -> Reply:
-        arrivals.append(time.monotonic())
-        return default_reply(request)
-
+    arrivals, reply = _counting_arrivals()
     with FakeServer(default=reply) as server:
-        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
-        router = Router([Deployment(client, "only", limits=[RateLimit(requests=5, per=1.0)])])
-        config = tmp_path / "router.json"
-        config.write_text(router.dump_component().model_dump_json())
+        config = _router_config(tmp_path / "router.json", server.base_url, RateLimit(requests=5, per=1.0))
         code, _, err = _finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), "--config", str(config)))
         assert code == 0, err
     assert len(arrivals) == 15
@@ -397,18 +408,10 @@ def test_shards_in_parallel_share_one_quota_through_redis(tmp_path: Path, redis_
 
     requests = tmp_path / "in.jsonl"
     ids = _write_requests(requests, 36)
-    arrivals: list[float] = []
-
-    def reply(request: RecordedRequest) -> Reply:
-        arrivals.append(time.monotonic())
-        return default_reply(request)
-
+    arrivals, reply = _counting_arrivals()
     with FakeServer(default=reply) as server:
-        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
         state = RedisRouterState(redis_url, namespace=f"batch-test-{os.getpid()}-{time.time_ns()}")
-        router = Router([Deployment(client, "shared", limits=[RateLimit(requests=10, per=1.0)])], state=state)
-        config = tmp_path / "router.json"
-        config.write_text(router.dump_component().model_dump_json())
+        config = _router_config(tmp_path / "router.json", server.base_url, RateLimit(requests=10, per=1.0), state)
         parts = [tmp_path / f"part{shard}.jsonl" for shard in (1, 2, 3)]
         runs = [
             _batch(str(requests), "-o", str(part), "--config", str(config), "--shard", f"{shard}/3")

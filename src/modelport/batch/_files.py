@@ -101,6 +101,22 @@ def parse_request(record: Any, line: int = 0) -> BatchRequest:
     )
 
 
+def build_problem(client: Any, request: BatchRequest) -> str | None:
+    """What is wrong with ``request`` as ``client`` would send it (built, not sent), told with its line; ``None``
+    when nothing is."""
+    try:
+        client.request_fingerprint(
+            request.messages,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            extra_create_args=request.create_args,
+        )
+    except InvalidRequestError as exc:
+        where = f"line {request.line} ({request.custom_id})" if request.line else repr(request.custom_id)
+        return f"{where}: {exc}"
+    return None
+
+
 def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[BatchRequest]:
     """Every request in a JSONL file, checked whole before anything is sent: a line that is not JSON, lacks a
     ``custom_id`` or ``messages``, or repeats a ``custom_id`` raises :class:`BatchFileError` listing each problem
@@ -125,17 +141,10 @@ def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[B
             if first != number:
                 problems.append(f"line {number}: custom_id {request.custom_id!r} repeats line {first}")
                 continue
-            if client is not None:
-                try:
-                    client.request_fingerprint(
-                        request.messages,
-                        tools=request.tools,
-                        tool_choice=request.tool_choice,
-                        extra_create_args=request.create_args,
-                    )
-                except InvalidRequestError as exc:
-                    problems.append(f"line {number} ({request.custom_id}): {exc}")
-                    continue
+            problem = build_problem(client, request) if client is not None else None
+            if problem is not None:
+                problems.append(problem)
+                continue
             requests.append(request)
     if problems:
         raise BatchFileError(os.fspath(path), problems[:MAX_REPORTED], max(0, len(problems) - MAX_REPORTED))

@@ -11,7 +11,7 @@ from typing import Any
 from ..client import ChatCompletionClient
 from ..errors import InvalidRequestError
 from ..messages import CreateResult
-from ._files import BatchFileError, BatchRequest, error_line, parse_request, result_line
+from ._files import BatchFileError, BatchRequest, build_problem, error_line, parse_request, result_line
 
 __all__ = ["BatchResult", "BatchRun", "check_requests", "collect", "run_batch"]
 
@@ -55,18 +55,7 @@ def _as_request(item: BatchRequest | Mapping[str, Any], index: int) -> BatchRequ
 def check_requests(client: ChatCompletionClient, requests: Iterable[BatchRequest], *, source: str = "requests") -> None:
     """Build every request as ``client`` would send it, without sending: a bad argument, tool or message raises
     :class:`~modelport.batch.BatchFileError` listing each line at fault, before any call is made."""
-    problems: list[str] = []
-    for request in requests:
-        try:
-            client.request_fingerprint(
-                request.messages,
-                tools=request.tools,
-                tool_choice=request.tool_choice,
-                extra_create_args=request.create_args,
-            )
-        except InvalidRequestError as exc:
-            where = f"line {request.line} ({request.custom_id})" if request.line else repr(request.custom_id)
-            problems.append(f"{where}: {exc}")
+    problems = [problem for request in requests if (problem := build_problem(client, request)) is not None]
     if problems:
         raise BatchFileError(source, problems[:20], max(0, len(problems) - 20))
 
