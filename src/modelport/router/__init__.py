@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._attempts import RouterAttemptEvent
+    from ._deployment import DEFAULT_COMPLETION_ESTIMATE, Deployment
     from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
     from ._redis_state import RedisRouterState
-    from ._router import DEFAULT_COMPLETION_ESTIMATE, Deployment, Router, RouterAttemptEvent
+    from ._router import Router
 
 __all__ = [
     "DEFAULT_COMPLETION_ESTIMATE",
@@ -27,15 +29,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "DEFAULT_COMPLETION_ESTIMATE": "._router",
+    "DEFAULT_COMPLETION_ESTIMATE": "._deployment",
     "Denial": "._limits",
-    "Deployment": "._router",
+    "Deployment": "._deployment",
     "Grant": "._limits",
     "LocalRouterState": "._limits",
     "RateLimit": "._limits",
     "RedisRouterState": "._redis_state",
     "Router": "._router",
-    "RouterAttemptEvent": "._router",
+    "RouterAttemptEvent": "._attempts",
     "RouterState": "._limits",
 }
 

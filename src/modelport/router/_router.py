@@ -19,157 +19,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import events
 from ..cancellation import CancellationToken
 from ..client import ChatCompletionClient, ChatCompletionStream
-from ..components import Component, load_component, nested_dump
-from ..errors import (
-    APIConnectionError,
-    APIError,
-    AuthenticationError,
-    ContextLengthExceededError,
-    IncompleteStreamError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    RequestTimeoutError,
-    ResponseValidationError,
-    ServerError,
-    StreamProtocolError,
-)
+from ..components import Component, load_component
+from ..errors import APIError, InvalidRequestError, RateLimitError
 from ..messages import CreateResult, RequestUsage
-from ..model_info import DEFAULT_CONTEXT_WINDOW, ModelInfo
+from ..model_info import ModelInfo
 from ..tools import Tool, ToolSchema
+from ._attempts import RouterAttemptEvent, _Call, _emit, _no_capacity, _used, _verdict
+from ._deployment import DEFAULT_COMPLETION_ESTIMATE, Deployment, DeploymentConfig, _dump_deployment, _named
 from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
+from ._stream import _RouterStream
 
 __all__ = ["DEFAULT_COMPLETION_ESTIMATE", "Deployment", "Router", "RouterAttemptEvent"]
 
 Strategy = Literal["ordered", "weighted", "least-busy", "latency"]
 STRATEGIES: tuple[str, ...] = ("ordered", "weighted", "least-busy", "latency")
-DEFAULT_COMPLETION_ESTIMATE = 256
-"""Completion tokens reserved for a call that sets no ``max_tokens``."""
 _EMPTY: Mapping[str, Any] = {}
-_FALLBACK_ERRORS: tuple[type[APIError], ...] = (
-    APIConnectionError,  # includes APITimeoutError
-    RateLimitError,
-    ServerError,
-    AuthenticationError,
-    PermissionDeniedError,
-    NotFoundError,
-    RequestTimeoutError,
-    ResponseValidationError,
-    IncompleteStreamError,
-    StreamProtocolError,
-)
-
-
-class RouterAttemptEvent(events.LLMEvent):
-    """One attempt on one deployment: ``deployment``, ``attempt`` (1-based), ``outcome`` (``"ok"``,
-    ``"fallback"`` or ``"raised"``), ``reason`` (the error class, or ``None``), ``status_code``, ``stream``."""
-
-    name = "RouterAttempt"
-
-
-class Deployment:
-    """A client the router may send to, with its limits.
-
-    Args:
-        client: any :class:`~modelport.ChatCompletionClient`.
-        name: unique among the router's deployments (default: the client's model, numbered when repeated).
-        rpm: requests per minute (``RateLimit(requests=rpm, per=60)``).
-        tpm: tokens per minute (``RateLimit(tokens=tpm, per=60)``).
-        limits: further :class:`RateLimit` s.
-        max_concurrency: calls in flight at once.
-        weight: its share under the ``weighted`` strategy.
-    """
-
-    def __init__(
-        self,
-        client: ChatCompletionClient,
-        name: str | None = None,
-        *,
-        rpm: int | None = None,
-        tpm: int | None = None,
-        limits: Sequence[RateLimit] = (),
-        max_concurrency: int | None = None,
-        weight: float = 1.0,
-    ) -> None:
-        if not isinstance(client, ChatCompletionClient):
-            raise InvalidRequestError(f"a Deployment needs a ChatCompletionClient, not {type(client).__name__}")
-        if max_concurrency is not None and max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be 1 or more, got {max_concurrency}")
-        if weight < 0:
-            raise ValueError(f"weight must not be negative, got {weight}")
-        self.client = client
-        self.name = name
-        self.rpm = rpm
-        self.tpm = tpm
-        self.limits = tuple(limits)
-        self.max_concurrency = max_concurrency
-        self.weight = weight
-        shorthand = [RateLimit(requests=rpm, per=60.0)] if rpm is not None else []
-        shorthand += [RateLimit(tokens=tpm, per=60.0)] if tpm is not None else []
-        self.all_limits: tuple[RateLimit, ...] = (*shorthand, *self.limits)
-        self._counts_tokens = any(limit.tokens for limit in self.all_limits)
-
-    @property
-    def context_window(self) -> int:
-        """The deployment's context window: its client's, else its model info's, else the default."""
-        window = getattr(self.client, "context_window", None)
-        if isinstance(window, int) and window > 0:
-            return window
-        return int(self.client.model_info.get("context_window") or DEFAULT_CONTEXT_WINDOW)
-
-    def estimate(self, messages: Sequence[Any], tools: Sequence[Any], create_args: Mapping[str, Any]) -> int:
-        """Tokens to reserve: the prompt's count plus ``max_tokens`` (or :data:`DEFAULT_COMPLETION_ESTIMATE`)."""
-        if not self._counts_tokens:
-            return 0
-        defaults = getattr(self.client, "_create_args", None) or {}
-        completion = _max_tokens(create_args) or _max_tokens(defaults) or DEFAULT_COMPLETION_ESTIMATE
-        return int(self.client.count_tokens(messages, tools=tools)) + completion
-
-    def __repr__(self) -> str:
-        return f"Deployment({self.client!r}, name={self.name!r})"
-
-
-def _max_tokens(args: Mapping[str, Any]) -> int | None:
-    value = args.get("max_completion_tokens") or args.get("max_tokens")
-    return value if isinstance(value, int) and value > 0 else None
-
-
-def _used(result: CreateResult | None) -> int | None:
-    if result is None:
-        return 0
-    return result.usage.prompt_tokens + result.usage.completion_tokens
-
-
-class _Call:
-    """One routed call's progress: the deployments left, the smallest context window still acceptable, the last
-    error, the attempt count."""
-
-    def __init__(self, deployments: Sequence[Deployment]) -> None:
-        self.left = list(deployments)
-        self.min_window = 0
-        self.error: APIError | None = None
-        self.attempts = 0
-
-    def candidates(self) -> list[Deployment]:
-        if not self.min_window:
-            return self.left
-        return [d for d in self.left if d.context_window > self.min_window]
-
-
-class DeploymentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    client: dict[str, Any] = Field(description="The deployment client's own component config.")
-    name: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    limits: list[dict[str, Any]] = Field(default_factory=list, description="RateLimit fields: requests/tokens, per.")
-    max_concurrency: int | None = None
-    weight: float = 1.0
 
 
 class RouterConfig(BaseModel):
@@ -490,161 +356,8 @@ def _load_state(config: dict[str, Any] | None) -> RouterState | None:
     return RedisRouterState.from_config(RedisRouterStateConfig.model_validate(config))
 
 
-def _dump_deployment(deployment: Deployment, include_secrets: bool, index: int) -> DeploymentConfig:
-    limits = [
-        {"requests": x.requests, "per": x.per} if x.requests else {"tokens": x.tokens, "per": x.per}
-        for x in deployment.limits
-    ]
-    return DeploymentConfig(
-        client=nested_dump(deployment.client, include_secrets=include_secrets, field=f"deployments[{index}].client"),
-        name=deployment.name,
-        rpm=deployment.rpm,
-        tpm=deployment.tpm,
-        limits=limits,
-        max_concurrency=deployment.max_concurrency,
-        weight=deployment.weight,
-    )
-
-
-def _named(deployments: list[Deployment]) -> list[Deployment]:
-    """Give each unnamed deployment its client's model (numbered when repeated); refuse duplicate names."""
-    seen: set[str] = set()
-    for index, deployment in enumerate(deployments):
-        if deployment.name is None:
-            base = str(getattr(deployment.client, "_model", None) or type(deployment.client).__name__)
-            deployment.name = base if base not in seen else f"{base}#{index}"
-        if deployment.name in seen:
-            raise InvalidRequestError(f"two deployments are named {deployment.name!r}: names must be unique")
-        seen.add(deployment.name)
-    return deployments
-
-
 def _sum_usage(usages: Any) -> RequestUsage:
     total = RequestUsage()
     for usage in usages:
         total = total + usage
     return total
-
-
-def _verdict(exc: BaseException) -> Literal["fallback", "context", "raise"]:
-    """What a failed attempt means for the call."""
-    if isinstance(exc, ContextLengthExceededError):
-        return "context"
-    if isinstance(exc, _FALLBACK_ERRORS):
-        return "fallback"
-    return "raise"
-
-
-def _no_capacity(denials: list[Denial], max_wait: float | None) -> RateLimitError:
-    full = "; ".join(f"{d.deployment}: {d.reason}" for d in denials) or "no deployment"
-    waits = [d.wait for d in denials if d.wait is not None and d.wait != float("inf")]
-    bound = f"within max_wait={max_wait:g}s" if max_wait is not None else "ever (a limit is smaller than the call)"
-    return RateLimitError(
-        f"no deployment has capacity {bound} ({full})",
-        status_code=429,
-        provider="router",
-        retry_after=min(waits) if waits else None,
-    )
-
-
-def _emit(deployment: Deployment, attempt: int, outcome: str, exc: BaseException | None, stream: bool) -> None:
-    if events.events_enabled():
-        events.emit(
-            RouterAttemptEvent(
-                deployment=deployment.name,
-                attempt=attempt,
-                outcome=outcome,
-                reason=type(exc).__name__ if exc is not None else None,
-                status_code=getattr(exc, "status_code", None),
-                stream=stream,
-            )
-        )
-
-
-class _RouterStream(ChatCompletionStream):
-    """A routed stream: it opens a deployment's stream on the first ``__anext__`` and moves on to the next
-    deployment if that stream fails before a delta has reached the caller."""
-
-    def __init__(self, router: Router, messages: Sequence[Any], kwargs: dict[str, Any]) -> None:
-        self._router = router
-        self._messages = messages
-        self._kwargs = kwargs
-        self._call = _Call(router.deployments)
-        self._inner: ChatCompletionStream | None = None
-        self._current: tuple[Deployment, Grant, float] | None = None
-        self._delivered = False
-        self._done = False
-
-    def __aiter__(self) -> _RouterStream:
-        return self
-
-    async def _open(self) -> None:
-        args = self._kwargs["extra_create_args"]
-        tools = self._kwargs["tools"]
-        deployment, grant = await self._router._acquire(self._call, lambda d: d.estimate(self._messages, tools, args))
-        self._call.attempts += 1
-        self._current = (deployment, grant, time.perf_counter())
-        try:
-            self._inner = deployment.client.create_stream(self._messages, **self._kwargs)
-        except BaseException:
-            self._current = None
-            await self._router.state.settle(grant, 0)
-            raise
-
-    async def __anext__(self) -> str | CreateResult:
-        while not self._done:
-            if self._inner is None:
-                await self._open()
-            assert self._inner is not None and self._current is not None
-            try:
-                item = await self._inner.__anext__()
-            except StopAsyncIteration:
-                await self._release(None)
-                raise
-            except BaseException as exc:
-                await self._fail(exc)
-                continue
-            if isinstance(item, CreateResult):
-                await self._release(item)
-            else:
-                self._delivered = True
-            return item
-        raise StopAsyncIteration
-
-    async def _fail(self, exc: BaseException) -> None:
-        """Close the failed stream; raise ``exc`` once a delta was delivered, else let the router decide."""
-        assert self._inner is not None and self._current is not None
-        deployment, grant, _ = self._current
-        inner, self._inner, self._current = self._inner, None, None
-        await inner.aclose()
-        if self._delivered or not isinstance(exc, Exception):
-            self._done = True
-            await self._router.state.settle(grant, _used(getattr(exc, "partial", None)))
-            _emit(deployment, self._call.attempts, "raised", exc, True)
-            raise exc
-        try:
-            await self._router._failed(self._call, deployment, grant, exc, stream=True)
-        except BaseException:
-            self._done = True
-            raise
-
-    async def _release(self, result: CreateResult | None) -> None:
-        self._done = True
-        current, self._current = self._current, None
-        if current is None:
-            return
-        deployment, grant, started = current
-        if result is None:
-            await self._router.state.settle(grant, None)
-            return
-        await self._router._succeeded(deployment, grant, result, started)
-        _emit(deployment, self._call.attempts, "ok", None, True)
-
-    async def aclose(self) -> None:
-        self._done = True
-        inner, self._inner = self._inner, None
-        if inner is not None:
-            await inner.aclose()
-        current, self._current = self._current, None
-        if current is not None:
-            await self._router.state.settle(current[1], None)
