@@ -554,3 +554,48 @@ async def test_contexts_count_and_trim_through_a_router(make_client: Any, server
     assert router.count_tokens(kept) <= one * 5
     result = await router.create(kept)
     assert result.content.startswith("You said: message number 29")
+
+
+class _CountingState(LocalRouterState):
+    """The in-memory state, counting the questions it is asked (as a networked state would count round trips)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reservations = 0
+
+    async def reserve(self, *args: Any, **kwargs: Any) -> Any:
+        self.reservations += 1
+        return await super().reserve(*args, **kwargs)
+
+
+async def test_waiting_calls_queue_in_order_and_ask_once_per_freed_slot(make_client: Any, server: FakeServer) -> None:
+    state = _CountingState()
+    router = Router([Deployment(make_client(), "a", limits=[RateLimit(requests=5, per=0.5)])], state=state)
+    finished: list[int] = []
+
+    async def call(i: int) -> None:
+        await router.create([UserMessage(content=f"call {i}", source="user")])
+        finished.append(i)
+
+    started = time.monotonic()
+    await asyncio.gather(*(call(i) for i in range(20)))
+    assert time.monotonic() - started >= 1.4  # 20 calls at 5 per rolling half second
+    assert [i // 5 for i in finished] == sorted(i // 5 for i in finished)  # first come, first served, by window
+    assert state.reservations <= 2 * 20, state.reservations  # not one question per waiting call per change
+
+
+async def test_a_queued_call_is_bounded_by_max_wait_too(make_client: Any, server: FakeServer) -> None:
+    server.add(*[Reply.json(_completion_body(), head_delay=0.6) for _ in range(3)])
+    router = Router([Deployment(make_client(), "a", max_concurrency=1)], max_wait=0.2)
+    first = asyncio.ensure_future(router.create(HELLO))
+    while not server.requests:
+        await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(router.create(HELLO))  # waits for the slot, at the head of the queue
+    await asyncio.sleep(0.02)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError, match=r"a: max_concurrency=1"):
+        await router.create(HELLO)  # queued behind the second
+    assert time.monotonic() - started < 0.4
+    with pytest.raises(RateLimitError):
+        await second
+    assert (await first).content

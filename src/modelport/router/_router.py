@@ -96,6 +96,7 @@ class Router(ChatCompletionClient, Component):
         self.explore = explore
         self._random = random or _random.random
         self._latency: dict[str, float] = {}
+        self._waiting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     # -- choosing and reserving --
 
@@ -139,23 +140,60 @@ class Router(ChatCompletionClient, Component):
         self._latency[str(deployment.name)] = seconds if old is None else 0.7 * old + 0.3 * seconds
 
     async def _acquire(self, call: _Call, estimate: Callable[[Deployment], int]) -> tuple[Deployment, Grant]:
-        """A deployment with capacity and its reservation, waiting for the earliest capacity within ``max_wait``."""
+        """A deployment with capacity and its reservation, waiting for the earliest capacity within ``max_wait``.
+
+        Calls that must wait queue in arrival order, one lock per event loop: only the first asks the state again
+        when capacity may have freed, so a process sends one question per freed slot rather than one per waiting
+        call, and a call that arrives while others wait joins the end of the queue."""
         loop = asyncio.get_running_loop()
         deadline = None if self.max_wait is None else loop.time() + self.max_wait
-        while True:
-            candidates = call.candidates()
-            if not candidates:
-                raise call.error or InvalidRequestError("no deployment can take this call")
-            denials: list[Denial] = []
-            for deployment in await self._order(await self._healthy(candidates, denials)):
-                name = str(deployment.name)
-                answer = await self.state.reserve(
-                    name, deployment.all_limits, estimate(deployment), deployment.max_concurrency
-                )
-                if isinstance(answer, Grant):
-                    return deployment, answer
-                denials.append(answer)
-            await self._wait(denials, deadline, loop)
+        queue = self._queue(loop)
+        denials: list[Denial] = []
+        if not queue.locked():
+            granted = await self._try(call, estimate, denials)
+            if granted is not None:
+                return granted
+            await self._wait(denials, deadline, loop, sleep=False)  # raises now if waiting cannot help
+        try:
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            await asyncio.wait_for(queue.acquire(), remaining)
+        except asyncio.TimeoutError:
+            denials = []
+            granted = await self._try(call, estimate, denials)  # a last look, which also says what is full
+            if granted is not None:
+                return granted
+            raise _no_capacity(denials, self.max_wait) from None
+        try:
+            while True:
+                denials = []
+                granted = await self._try(call, estimate, denials)
+                if granted is not None:
+                    return granted
+                await self._wait(denials, deadline, loop)
+        finally:
+            queue.release()
+
+    def _queue(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        """The waiting calls' lock of this event loop (a router may serve more than one loop in its life)."""
+        if self._waiting is None or self._waiting[0] is not loop:
+            self._waiting = (loop, asyncio.Lock())
+        return self._waiting[1]
+
+    async def _try(
+        self, call: _Call, estimate: Callable[[Deployment], int], denials: list[Denial]
+    ) -> tuple[Deployment, Grant] | None:
+        """Reserve on the first deployment with capacity, in the strategy's order; a denial for each one without."""
+        candidates = call.candidates()
+        if not candidates:
+            raise call.error or InvalidRequestError("no deployment can take this call")
+        for deployment in await self._order(await self._healthy(candidates, denials)):
+            answer = await self.state.reserve(
+                str(deployment.name), deployment.all_limits, estimate(deployment), deployment.max_concurrency
+            )
+            if isinstance(answer, Grant):
+                return deployment, answer
+            denials.append(answer)
+        return None
 
     async def _healthy(self, candidates: list[Deployment], denials: list[Denial]) -> list[Deployment]:
         """The candidates not cooling down; a denial for each one that is. A state whose ``reserve`` denies a
@@ -171,8 +209,11 @@ class Router(ChatCompletionClient, Component):
                 ready.append(deployment)
         return ready
 
-    async def _wait(self, denials: list[Denial], deadline: float | None, loop: asyncio.AbstractEventLoop) -> None:
-        """Sleep until capacity may free, or raise :class:`RateLimitError` when it cannot within ``max_wait``."""
+    async def _wait(
+        self, denials: list[Denial], deadline: float | None, loop: asyncio.AbstractEventLoop, *, sleep: bool = True
+    ) -> None:
+        """Sleep until capacity may free (without ``sleep``, only check), or raise :class:`RateLimitError` when it
+        cannot within ``max_wait``."""
         finite = [d.wait for d in denials if d.wait is not None and d.wait != float("inf")]
         pending = any(d.wait is None for d in denials)  # a call in flight may end at any moment
         wait = min(finite) if finite else None
@@ -181,8 +222,9 @@ class Router(ChatCompletionClient, Component):
         too_late = remaining is not None and (remaining <= 0 or (wait is not None and wait > remaining and not pending))
         if hopeless or too_late:
             raise _no_capacity(denials, self.max_wait)
-        bounds = [x for x in (wait, remaining) if x is not None]
-        await self.state.wait_for_change(min(bounds) if bounds else None)
+        if sleep:
+            bounds = [x for x in (wait, remaining) if x is not None]
+            await self.state.wait_for_change(min(bounds) if bounds else None)
 
     # -- outcomes --
 
