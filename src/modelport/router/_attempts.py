@@ -58,12 +58,12 @@ class _Call:
     error, the attempt count."""
 
     def __init__(self, deployments: Sequence[Deployment]) -> None:
-        self.left = list(deployments)
+        self.left: Sequence[Deployment] = deployments  # the router's own list until a failure narrows it
         self.min_window = 0
         self.error: APIError | None = None
         self.attempts = 0
 
-    def candidates(self) -> list[Deployment]:
+    def candidates(self) -> Sequence[Deployment]:
         if not self.min_window:
             return self.left
         return [d for d in self.left if d.context_window > self.min_window]

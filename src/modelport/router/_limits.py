@@ -265,7 +265,9 @@ class LocalRouterState(RouterState):
         return Grant(deployment, ticket, tokens)
 
     async def settle(self, grant: Grant, tokens: int | None) -> None:
-        usage = self._of(grant.deployment)
+        self._settle(self._of(grant.deployment), grant, tokens)
+
+    def _settle(self, usage: _Usage, grant: Grant, tokens: int | None) -> None:
         usage.in_flight = max(0, usage.in_flight - 1)
         record = usage.open.pop(grant.ticket, None)
         if record is not None:  # counted again from now: by its answer the server has surely seen the request
@@ -282,8 +284,9 @@ class LocalRouterState(RouterState):
             self._changed = None
 
     async def settle_succeeded(self, grant: Grant, tokens: int | None) -> None:
-        await self.settle(grant, tokens)
-        self._of(grant.deployment).failures = 0
+        usage = self._of(grant.deployment)
+        self._settle(usage, grant, tokens)
+        usage.failures = 0
 
     async def in_flight(self, deployment: str) -> int:
         return self._of(deployment).in_flight

@@ -100,7 +100,7 @@ class Router(ChatCompletionClient, Component):
 
     # -- choosing and reserving --
 
-    async def _order(self, ready: list[Deployment]) -> list[Deployment]:
+    async def _order(self, ready: Sequence[Deployment]) -> list[Deployment]:
         """``ready`` in the order the strategy tries them."""
         if self.strategy == "weighted":
             return self._weighted(ready)
@@ -109,9 +109,9 @@ class Router(ChatCompletionClient, Component):
             return sorted(ready, key=lambda d: busy[d.name])
         if self.strategy == "latency":
             return self._fastest(ready)
-        return ready
+        return list(ready)
 
-    def _weighted(self, ready: list[Deployment]) -> list[Deployment]:
+    def _weighted(self, ready: Sequence[Deployment]) -> list[Deployment]:
         """A weighted draw without replacement: the first by weight, then the next among the rest, ..."""
         pool, order = list(ready), []
         while pool:
@@ -126,7 +126,7 @@ class Router(ChatCompletionClient, Component):
             pool.remove(pick)
         return order
 
-    def _fastest(self, ready: list[Deployment]) -> list[Deployment]:
+    def _fastest(self, ready: Sequence[Deployment]) -> list[Deployment]:
         """Unmeasured deployments first, then by recent latency; with chance ``explore``, a random one first."""
         order = sorted(ready, key=lambda d: self._latency.get(str(d.name), -1.0))
         if len(order) > 1 and self._random() < self.explore:
@@ -145,14 +145,16 @@ class Router(ChatCompletionClient, Component):
         Calls that must wait queue in arrival order, one lock per event loop: only the first asks the state again
         when capacity may have freed, so a process sends one question per freed slot rather than one per waiting
         call, and a call that arrives while others wait joins the end of the queue."""
-        loop = asyncio.get_running_loop()
-        deadline = None if self.max_wait is None else loop.time() + self.max_wait
-        queue = self._queue(loop)
         denials: list[Denial] = []
-        if not queue.locked():
+        waiting = self._waiting
+        if waiting is None or not waiting[1].locked():  # nobody waits: try at once
             granted = await self._try(call, estimate, denials)
             if granted is not None:
                 return granted
+        loop = asyncio.get_running_loop()
+        deadline = None if self.max_wait is None else loop.time() + self.max_wait
+        queue = self._queue(loop)
+        if denials:
             await self._wait(denials, deadline, loop, sleep=False)  # raises now if waiting cannot help
         try:
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
@@ -186,7 +188,11 @@ class Router(ChatCompletionClient, Component):
         candidates = call.candidates()
         if not candidates:
             raise call.error or InvalidRequestError("no deployment can take this call")
-        for deployment in await self._order(await self._healthy(candidates, denials)):
+        if not self.state.reserve_checks_cooling:
+            candidates = await self._healthy(candidates, denials)
+        if self.strategy != "ordered":
+            candidates = await self._order(candidates)
+        for deployment in candidates:
             answer = await self.state.reserve(
                 str(deployment.name), deployment.all_limits, estimate(deployment), deployment.max_concurrency
             )
@@ -195,11 +201,9 @@ class Router(ChatCompletionClient, Component):
             denials.append(answer)
         return None
 
-    async def _healthy(self, candidates: list[Deployment], denials: list[Denial]) -> list[Deployment]:
-        """The candidates not cooling down; a denial for each one that is. A state whose ``reserve`` denies a
-        deployment that is cooling down (``reserve_checks_cooling``) is not asked first."""
-        if self.state.reserve_checks_cooling:
-            return candidates
+    async def _healthy(self, candidates: Sequence[Deployment], denials: list[Denial]) -> list[Deployment]:
+        """The candidates not cooling down; a denial for each one that is (asked only of a state whose ``reserve``
+        does not deny a deployment that is cooling down itself: ``reserve_checks_cooling``)."""
         ready = []
         for deployment in candidates:
             left = await self.state.cooling(str(deployment.name))
@@ -229,7 +233,8 @@ class Router(ChatCompletionClient, Component):
     # -- outcomes --
 
     async def _succeeded(self, deployment: Deployment, grant: Grant, result: CreateResult, started: float) -> None:
-        self._observe_latency(deployment, time.perf_counter() - started)
+        if self.strategy == "latency":
+            self._observe_latency(deployment, time.perf_counter() - started)
         await self.state.settle_succeeded(grant, _used(result))
 
     async def _failed(
@@ -242,7 +247,7 @@ class Router(ChatCompletionClient, Component):
         if verdict == "raise":
             raise exc
         assert isinstance(exc, APIError)
-        call.left.remove(deployment)
+        call.left = [d for d in call.left if d is not deployment]
         call.error = exc
         if verdict == "context":
             call.min_window = max(call.min_window, deployment.context_window)
@@ -271,7 +276,7 @@ class Router(ChatCompletionClient, Component):
         while True:
             deployment, grant = await self._acquire(call, lambda d: d.estimate(messages, tools, extra_create_args))
             call.attempts += 1
-            started = time.perf_counter()
+            started = time.perf_counter() if self.strategy == "latency" else 0.0
             try:
                 result = await deployment.client.create(
                     messages,
