@@ -1,0 +1,244 @@
+"""Messages for Anthropic: modelport's messages to the ``system`` text and the ``messages`` of a Messages request,
+checked and shaped by the request rules in :mod:`modelport.providers.anthropic_wire`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from ...errors import CapabilityError, InvalidRequestError
+from ...messages import (
+    AssistantMessage,
+    FunctionCall,
+    FunctionExecutionResultMessage,
+    Image,
+    SystemMessage,
+    UserMessage,
+)
+from ...model_info import ModelInfo
+from ...tools import TOOL_NAME_PATTERN
+from . import PROVIDER_FIELD
+
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
+def wire_messages(messages: Sequence[Any], info: ModelInfo) -> tuple[str | None, list[dict[str, Any]]]:
+    """modelport's messages as the ``system`` text and the ``messages`` of a Messages request, checked and shaped
+    by the rules in :mod:`modelport.providers.anthropic_wire`."""
+    if type(messages) is not list and (
+        isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
+    ):
+        raise InvalidRequestError(f"messages must be a list of messages, not {type(messages).__name__}")
+    if not messages:
+        raise InvalidRequestError("messages: at least one message is required")
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    calls: dict[str, int] = {}  # the last assistant turn's call ids, and the message that made them
+    answered: set[str] = set()
+    system_run = 0  # 0: none yet, 1: in the run, 2: the run is over
+    for i, message in enumerate(messages):
+        if calls and not isinstance(message, FunctionExecutionResultMessage):
+            _check_answered(calls, answered)
+            calls, answered = {}, set()
+        if isinstance(message, SystemMessage):
+            _check_str(message.content, f"messages[{i}].content")
+            if system_run == 2:
+                raise InvalidRequestError(
+                    f"messages[{i}]: Anthropic takes one system prompt and the system messages are not consecutive, "
+                    "so they cannot be merged"
+                )
+            system_run = 1
+            if message.content.strip():
+                system.append(message.content)
+            continue
+        system_run = 2 if system_run else 0
+        if isinstance(message, UserMessage):
+            _append(turns, "user", _user_blocks(message, i, info))
+        elif isinstance(message, AssistantMessage):
+            blocks, ids = _assistant_blocks(message, i)
+            _append(turns, "assistant", blocks)
+            calls, answered = dict.fromkeys(ids, i), set()
+        elif isinstance(message, FunctionExecutionResultMessage):
+            _append(turns, "user", _result_blocks(message, i, calls, answered))
+        else:
+            raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
+    _check_answered(calls, answered)
+    _rstrip_prefill(turns)
+    if not turns:
+        raise InvalidRequestError("messages: Anthropic needs at least one user or assistant message with content")
+    return ("\n".join(system) or None), turns
+
+
+def _check_answered(calls: dict[str, int], answered: set[str]) -> None:
+    missing = [call_id for call_id in calls if call_id not in answered]
+    if missing:
+        raise InvalidRequestError(
+            f"messages[{calls[missing[0]]}]: tool calls without results: {', '.join(sorted(missing))}; every tool "
+            "call must be followed by a FunctionExecutionResultMessage answering it"
+        )
+
+
+def _check_str(value: Any, field: str) -> None:
+    """Text that JSON can carry: a ``str`` (pydantic can be bypassed) without a lone surrogate."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{field} must be a str, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                f"{field} contains a lone surrogate character, which is not valid Unicode"
+            ) from None
+
+
+def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    """Add ``blocks`` as a turn of ``role``, merged into the last turn when it has the same role."""
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1]["content"].extend(blocks)
+    else:
+        turns.append({"role": role, "content": blocks})
+
+
+def _text_block(text: str) -> list[dict[str, Any]]:
+    """A text block, or none for blank text (Anthropic rejects text blocks without visible characters)."""
+    return [{"type": "text", "text": text}] if text.strip() else []
+
+
+def _user_blocks(message: UserMessage, i: int, info: ModelInfo) -> list[dict[str, Any]]:
+    content = message.content
+    if isinstance(content, str):
+        _check_str(content, f"messages[{i}].content")
+        return _text_block(content)
+    if not isinstance(content, list):
+        raise InvalidRequestError(f"messages[{i}].content must be a str or a list, not {type(content).__name__}")
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        if isinstance(part, str):
+            _check_str(part, f"messages[{i}].content[{j}]")
+            blocks += _text_block(part)
+        elif isinstance(part, Image):
+            blocks.append(_image_block(part, f"messages[{i}].content[{j}]", info))
+        else:
+            raise InvalidRequestError(f"messages[{i}].content[{j}]: expected str or Image, got {type(part).__name__}")
+    return blocks
+
+
+def _image_block(image: Image, field: str, info: ModelInfo) -> dict[str, Any]:
+    if not info["vision"]:
+        raise CapabilityError(
+            f"{field}: an image was given but the model does not support vision (model_info['vision'] is False)"
+        )
+    data, media_type = image.data, image.media_type
+    url = image.url or ""
+    if data is None and url[:5].lower() == "data:":  # an inline image written as a data: URL
+        header, _, data = url.partition(",")
+        media_type = header[5:].split(";")[0]
+    if data is None:
+        if not url:
+            raise InvalidRequestError(
+                f"{field}: the image has neither data nor url (was it made with model_construct?)"
+            )
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    if media_type not in _IMAGE_TYPES:
+        raise InvalidRequestError(f"{field}: Anthropic takes JPEG, PNG, GIF and WebP images, not {media_type!r}")
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+
+
+def _assistant_blocks(message: AssistantMessage, i: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The blocks of an assistant turn and the ids of its tool calls."""
+    if message.thought is not None:
+        _check_str(message.thought, f"messages[{i}].thought")
+    content = message.content
+    if isinstance(content, str):
+        _check_str(content, f"messages[{i}].content")
+        return _text_block(content), []
+    if not isinstance(content, list):
+        raise InvalidRequestError(
+            f"messages[{i}].content must be a str or a list of FunctionCall, not {type(content).__name__}"
+        )
+    uses = [_tool_use(call, f"messages[{i}].content[{j}]") for j, call in enumerate(content)]
+    kept = _kept_blocks(content, i)
+    if kept is None:
+        kept = _text_block(message.thought) if message.thought else []
+    return kept + uses, [use["id"] for use in uses]
+
+
+def _kept_blocks(calls: list[FunctionCall], i: int) -> list[dict[str, Any]] | None:
+    """The thinking (and text) blocks a tool turn came with, as Anthropic sent them (see the thinking round trip in
+    :mod:`modelport.providers.anthropic_wire`)."""
+    fields = calls[0].provider_fields if calls else None
+    kept = fields.get(PROVIDER_FIELD) if isinstance(fields, Mapping) else None
+    if kept is None:
+        return None
+    if not isinstance(kept, list) or not all(isinstance(block, Mapping) and "type" in block for block in kept):
+        raise InvalidRequestError(
+            f"messages[{i}].content[0].provider_fields[{PROVIDER_FIELD!r}] must be the list of content blocks "
+            "Anthropic sent; pass it back unchanged"
+        )
+    return [dict(block) for block in kept]
+
+
+def _tool_use(call: Any, field: str) -> dict[str, Any]:
+    if not isinstance(call, FunctionCall):
+        raise InvalidRequestError(f"{field} must be a FunctionCall, not {type(call).__name__}")
+    _check_str(call.id, f"{field}.id")
+    _check_str(call.arguments, f"{field}.arguments")
+    if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
+        raise InvalidRequestError(
+            f"{field}: tool call name {call.name!r} is invalid: it must be 1 to 64 characters of letters, digits, "
+            "'_' or '-'"
+        )
+    try:
+        arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise InvalidRequestError(
+            f"{field}.arguments must be a JSON object: Anthropic takes a tool call's input as an object "
+            f"(got {call.arguments[:40]!r})"
+        )
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
+
+
+def _result_blocks(
+    message: FunctionExecutionResultMessage, i: int, calls: dict[str, int], answered: set[str]
+) -> list[dict[str, Any]]:
+    if not isinstance(message.content, list):
+        raise InvalidRequestError(f"messages[{i}].content must be a list of FunctionExecutionResult")
+    blocks = []
+    for j, result in enumerate(message.content):
+        call_id = getattr(result, "call_id", None)
+        _check_str(call_id, f"messages[{i}].content[{j}].call_id")
+        _check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
+        if call_id not in calls or call_id in answered:
+            raise InvalidRequestError(
+                f"messages[{i}].content[{j}]: call_id {call_id!r} answers no open tool call of the assistant "
+                "message before it; Anthropic takes results only right after the turn that made the calls"
+            )
+        answered.add(call_id)
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
+        if result.content.strip():
+            block["content"] = result.content
+        if result.is_error:
+            block["is_error"] = True
+        blocks.append(block)
+    return blocks
+
+
+def _rstrip_prefill(turns: list[dict[str, Any]]) -> None:
+    """A final assistant turn (a prefill) cannot end with white space: strip it, dropping what empties (B-98)."""
+    if not turns or turns[-1]["role"] != "assistant":
+        return
+    content = turns[-1]["content"]
+    while content and content[-1]["type"] == "text":
+        text = content[-1]["text"].rstrip()
+        if text:
+            content[-1] = {**content[-1], "text": text}
+            return
+        content.pop()
+    if not content:
+        turns.pop()
