@@ -410,7 +410,9 @@ def test_shards_in_parallel_share_one_quota_through_redis(tmp_path: Path, redis_
     ids = _write_requests(requests, 36)
     arrivals, reply = _counting_arrivals()
     with FakeServer(default=reply) as server:
-        state = RedisRouterState(redis_url, namespace=f"batch-test-{os.getpid()}-{time.time_ns()}")
+        # A generous timeout: three processes starting at once on a small machine must not miss Redis and count
+        # alone (the fallback for an unreachable Redis, tested with the router).
+        state = RedisRouterState(redis_url, namespace=f"batch-test-{os.getpid()}-{time.time_ns()}", timeout=5.0)
         config = _router_config(tmp_path / "router.json", server.base_url, RateLimit(requests=10, per=1.0), state)
         parts = [tmp_path / f"part{shard}.jsonl" for shard in (1, 2, 3)]
         runs = [
@@ -420,6 +422,7 @@ def test_shards_in_parallel_share_one_quota_through_redis(tmp_path: Path, redis_
         for run in runs:
             code, _, err = _finish(run)
             assert code == 0, err
+            assert "unreachable" not in err  # shared all along, never this process's own limits
     assert len(arrivals) == 36
     assert max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals) <= 10
     assert arrivals[-1] - arrivals[0] >= 2.0  # 36 calls at 10 per rolling second, whichever shard sent them
@@ -432,3 +435,40 @@ def test_shards_in_parallel_share_one_quota_through_redis(tmp_path: Path, redis_
     )
     assert done.returncode == 0, done.stderr
     assert [r["custom_id"] for r in _results(merged)] == ids
+
+
+def test_file_mistakes_are_one_line_errors_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelport.cli import main
+
+    requests = tmp_path / "in.jsonl"
+    _write_requests(requests, 3)
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with FakeServer() as server:
+        flags = ["--base-url", server.base_url, "--model", "gpt-4o"]
+        cases = [
+            (["batch", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")], "No such file or directory"),
+            (["batch", str(tmp_path / "empty.jsonl"), "-o", str(tmp_path / "o.jsonl")], "holds no requests"),
+            (["batch", str(requests), "-o", str(requests)], "is the requests file itself"),
+            (["batch", str(requests), "-o", str(tmp_path / "no" / "o.jsonl")], "does not exist"),
+            (["batch", str(requests)], "-o OUT.jsonl is required"),
+            (["batch", str(requests), "-o", str(tmp_path / "o.jsonl"), "--shard", "0/3"], "between 1 and N"),
+            (["batch", str(requests), "-o", str(tmp_path / "o.jsonl"), "--rpm", "0"], "--rpm must be at least 1"),
+        ]
+        for argv, said in cases:
+            assert main([*argv, *flags]) == 2, argv
+            err = capsys.readouterr().err
+            assert said in err and err.count("\n") == 1 and "Traceback" not in err, err
+        assert server.requests == []
+        assert requests.read_text().count("\n") == 3  # the requests file was not touched
+
+
+def test_a_byte_order_mark_is_not_a_broken_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps({"custom_id": "a", "messages": [{"role": "user", "content": "x"}]}).encode()
+        + b"\n"
+    )
+    assert [r.custom_id for r in read_requests(path)] == ["a"]

@@ -223,38 +223,56 @@ def _summary(
 def cmd_batch(args: argparse.Namespace, make_client: Any) -> int:
     """Run ``modelport batch``; ``make_client(args, fake)`` builds the client the flags describe."""
     try:
-        if args.files[0] == "merge":
-            return _merge(args)
-        if len(args.files) != 1:
-            raise BatchCommandError("give one requests file (or: modelport batch merge IN PART... -o OUT)")
-        if args.concurrency < 1:
-            raise BatchCommandError(f"--concurrency must be at least 1, got {args.concurrency}")
-        shard = _shard(args.shard)
-        if args.max_retries is not None and (args.config or args.max_retries < 0):
-            raise BatchCommandError(
-                "--max-retries cannot be combined with --config: set max_retries in the config"
-                if args.config
-                else f"--max-retries must not be negative, got {args.max_retries}"
-            )
-        if not args.dry_run and not args.output:
-            raise BatchCommandError("-o OUT.jsonl is required: the results file (or --dry-run)")
+        return _batch(args, make_client)
     except BatchCommandError as exc:
         print(f"modelport: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that cannot be read or written: said in one line, before anything is sent
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"modelport: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _batch(args: argparse.Namespace, make_client: Any) -> int:
+    if args.files[0] == "merge":
+        return _merge(args)
+    if len(args.files) != 1:
+        raise BatchCommandError("give one requests file (or: modelport batch merge IN PART... -o OUT)")
+    if args.concurrency < 1:
+        raise BatchCommandError(f"--concurrency must be at least 1, got {args.concurrency}")
+    shard = _shard(args.shard)
+    if args.max_retries is not None and (args.config or args.max_retries < 0):
+        raise BatchCommandError(
+            "--max-retries cannot be combined with --config: set max_retries in the config"
+            if args.config
+            else f"--max-retries must not be negative, got {args.max_retries}"
+        )
     path = args.files[0]
+    if not args.dry_run:
+        if not args.output:
+            raise BatchCommandError("-o OUT.jsonl is required: the results file (or --dry-run)")
+        if _same_file(path, args.output):
+            raise BatchCommandError(f"-o {args.output} is the requests file itself: name another results file")
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):
+            raise BatchCommandError(f"-o {args.output}: the folder {folder} does not exist")
     client = make_client(args, args.dry_run and not args.config)
     requests = read_requests(path, client=client)  # every line read and built before anything is sent
+    if not requests:
+        raise BatchCommandError(f"{path} holds no requests")
     every = requests
     if shard is not None:
         requests = [r for r in requests if r.in_shard(*shard)]
     if args.dry_run:
         return _dry_run(client, requests, path)
-    try:
-        client = _limited(client, args)
-    except BatchCommandError as exc:
-        print(f"modelport: {exc}", file=sys.stderr)
-        return 2
-    return asyncio.run(_run(client, requests, every, path, args))
+    return asyncio.run(_run(_limited(client, args), requests, every, path, args))
 
 
 def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:

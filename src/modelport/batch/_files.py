@@ -127,6 +127,8 @@ def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[B
     seen: dict[str, int] = {}
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte order mark some editors write
+                raw = raw[3:]
             if not raw.strip():
                 continue
             try:

@@ -178,7 +178,7 @@ class RedisRouterStateConfig(BaseModel):
     url: str | None = Field(default=None, description="Written only without a password, or with include_secrets.")
     url_env: str | None = Field(default=None, description="The environment variable that holds the URL.")
     namespace: str = "modelport:router"
-    timeout: float = Field(default=0.25, gt=0)
+    timeout: float = Field(default=1.0, gt=0)
     lease: float = Field(default=30.0, gt=0)
     flush_after: float = Field(default=0.005, ge=0)
 
@@ -192,6 +192,8 @@ class RedisRouterState(RouterState):
         client: an existing ``redis.asyncio.Redis``; you close it.
         namespace: the prefix of every key: routers sharing a quota share a namespace.
         timeout: the longest one Redis call may take before this process falls back to local limits (seconds).
+            While it falls back, each process counts only its own calls, so a busy machine whose process misses
+            this bound lets more through than the shared quota: keep it well above Redis's worst latency.
         lease: seconds an in-flight slot outlives its process (renewed while the call runs).
         retry: seconds between tries of a Redis that failed.
         flush_after: longest delay before a finished call's settlement is sent when no other script goes first.
@@ -208,7 +210,7 @@ class RedisRouterState(RouterState):
         url_env: str | None = None,
         client: Any = None,
         namespace: str = "modelport:router",
-        timeout: float = 0.25,
+        timeout: float = 1.0,
         lease: float = 30.0,
         retry: float = 1.0,
         flush_after: float = 0.005,
@@ -315,9 +317,11 @@ class RedisRouterState(RouterState):
         from redis.exceptions import NoScriptError
 
         for _ in range(2):
-            if not self._loaded:
+            if not self._loaded:  # every script in one round trip
+                loading = self._client.pipeline(transaction=False)
                 for source in self._sources.values():
-                    await self._client.script_load(source)
+                    loading.script_load(source)
+                await loading.execute()
                 self._loaded = True
             if len(calls) == 1:
                 what, keys, args = calls[0]
