@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN, strict_schema
+from ..openai_wire import _is_stop, _number, _shown, _whole
 from . import _SIGNED, OUTPUT_TOOL
 from ._messages import wire_messages
 
@@ -57,18 +57,6 @@ _FORBIDDEN_ARGUMENTS = {
 }
 _COUNT_FIELDS = ("model", "system", "messages", "tools", "tool_choice", "thinking", "output_config", "cache_control")
 """What ``/v1/messages/count_tokens`` accepts of a request body."""
-
-
-def _whole(low: int, high: int) -> Callable[[Any], bool]:
-    return lambda v: type(v) is int and low <= v <= high
-
-
-def _number(low: float, high: float) -> Callable[[Any], bool]:
-    return lambda v: type(v) in (int, float) and math.isfinite(v) and low <= v <= high
-
-
-def _is_stop(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value))
 
 
 def _is_thinking(value: Any) -> bool:
@@ -129,11 +117,6 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
             check_json_value(value, f"{where} {key!r}")
     if "stop" in args and "stop_sequences" in args:
         raise InvalidRequestError(f"{where}s 'stop' and 'stop_sequences' cannot both be given")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # -- tools, tool choice and structured output --
