@@ -472,3 +472,21 @@ def test_a_byte_order_mark_is_not_a_broken_first_line(tmp_path: Path) -> None:
         + b"\n"
     )
     assert [r.custom_id for r in read_requests(path)] == ["a"]
+
+
+def test_a_cache_answers_a_second_run_without_sending(tmp_path: Path) -> None:
+    requests = tmp_path / "in.jsonl"
+    _write_requests(requests, 20)
+    cache = tmp_path / "cache"
+    with FakeServer() as server:
+        for out in ("first.jsonl", "second.jsonl"):
+            args = (str(requests), "-o", str(tmp_path / out), "--cache", str(cache), "--rpm", "100000", *_flags(server))
+            code, _, err = _finish(_batch(*args))
+            assert code == 0, err
+        assert len(server.requests) == 20  # the second run came from the cache, through the same limiter
+    first, second = _results(tmp_path / "first.jsonl"), _results(tmp_path / "second.jsonl")
+
+    def answers(lines: list[dict[str, Any]]) -> dict[str, str]:
+        return {r["custom_id"]: r["response"]["body"]["choices"][0]["message"]["content"] for r in lines}
+
+    assert answers(first) == answers(second) and len(second) == 20
