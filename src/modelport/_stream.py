@@ -33,7 +33,7 @@ from .telemetry import _hooks
 if TYPE_CHECKING:
     import aiohttp
 
-    from .client import Prepared, WireClient
+    from ._wire_client import Prepared, WireClient
 
 if not TYPE_CHECKING:
     from ._http import aiohttp

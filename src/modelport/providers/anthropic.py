@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from .._convert import as_messages, as_tools
 from .._http import RetryPolicy
 from .._redact import Secret, check_headers, check_proxy, header_secrets, proxy_secrets
-from ..client import WireClient, encode_body
+from .._wire_client import WireClient, encode_body
 from ..components import Component, ComponentConfigError
 from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
 from ..model_info import ModelInfo, ModelListing, anthropic_model_info

@@ -27,7 +27,7 @@ from .._redact import (
     header_secrets,
     proxy_secrets,
 )
-from ..client import WireClient
+from .._wire_client import WireClient
 from ..components import Component
 from ..errors import InvalidRequestError
 from ..model_info import ModelInfo

@@ -29,7 +29,7 @@ from .. import __version__
 from .._assembly import Assembler
 from .._http import RetryPolicy
 from .._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
-from ..client import Prepared, WireClient
+from .._wire_client import Prepared, WireClient
 from ..components import Component, ComponentConfigError
 from ..errors import APIConnectionError, APIError, InvalidRequestError, NotFoundError, ResponseValidationError
 from ..messages import CreateResult

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 from .. import __version__
 from .._http import RetryPolicy, Transport
 from .._redact import RedactedHeaders, Secret, check_headers, check_proxy, header_secrets, proxy_secrets
-from ..client import WireClient
+from .._wire_client import WireClient
 from ..components import Component
 from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
 from ..model_info import ModelInfo, ModelListing, lookup_model_info
