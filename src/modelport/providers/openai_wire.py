@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from .._assembly import Assembler
 from .._sse import SSEEvent
 from .._validate import check_json_value
-from ..errors import CapabilityError, InvalidRequestError, ResponseValidationError
+from ..errors import CapabilityError, InvalidRequestError
 from ..messages import (
     AssistantMessage,
     FunctionCall,
@@ -34,7 +34,7 @@ from ..messages import (
 )
 from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
-from ._status import error_from_payload
+from ._openai_response import parse_chunk, parse_response
 from .dialect import PROGRESS, TERMINAL, decode_event
 
 __all__ = [
@@ -473,116 +473,6 @@ def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> di
             "json_schema": {"name": _name(json_output.__name__), "schema": strict_schema(schema), "strict": True},
         }
     raise InvalidRequestError(f"json_output must be True, False, None or a pydantic model class, not {json_output!r}")
-
-
-def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
-    """Feed a whole (non-streamed) completion into ``asm``."""
-    if isinstance(body, dict) and body.get("error"):
-        raise error_from_payload(body, provider=provider, request_id=request_id)
-    choices = body.get("choices") if isinstance(body, dict) else None
-    if not choices or not isinstance(choices, list):
-        raise ResponseValidationError(
-            f"{provider} returned a completion without choices", provider=provider, request_id=request_id, body=body
-        )
-    asm.model = body.get("model") or None
-    if asm.request_id is None:  # llama.cpp and others send no request-id header: the completion's id stands in
-        asm.request_id = _text_or_none(body.get("id"))
-    for choice in choices:
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if not isinstance(message, dict):
-            raise ResponseValidationError(
-                f"{provider} returned a choice without a message", provider=provider, request_id=request_id, body=body
-            )
-        index = choice.get("index") or 0
-        _delta(message, index, asm)
-        _choice_end(choice, index, asm)
-    usage = body.get("usage")
-    if usage:
-        asm.set_usage(usage)
-
-
-def parse_chunk(chunk: Any, asm: Assembler, *, provider: str) -> None:
-    """Feed one decoded stream chunk into ``asm``. Chunks without choices (Azure's filter results, the usage-only
-    chunk) and unknown fields are fine; a chunk carrying ``error`` raises it."""
-    if type(chunk) is not dict:
-        raise ResponseValidationError(
-            f"{provider} sent a stream chunk that is not a JSON object",
-            provider=provider,
-            request_id=asm.request_id,
-            body=chunk,
-            partial=asm.result(),
-        )
-    choices = chunk.get("choices")
-    if choices:
-        for choice in choices:
-            index = choice.get("index") or 0
-            delta = choice.get("delta")
-            if delta:
-                _delta(delta, index, asm)
-            _choice_end(choice, index, asm)
-    elif chunk.get("error"):
-        raise error_from_payload(chunk, provider=provider, request_id=asm.request_id, partial=asm.result())
-    usage = chunk.get("usage")
-    if usage:
-        asm.set_usage(usage)
-    if asm.model is None:
-        asm.model = chunk.get("model") or None
-        if asm.request_id is None:
-            asm.request_id = _text_or_none(chunk.get("id"))
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _choice_end(choice: dict[str, Any], index: int, asm: Assembler) -> None:
-    """What follows the message or delta in a choice: its logprobs and its finish reason."""
-    logprobs = choice.get("logprobs")
-    if logprobs:
-        asm.add_logprobs(index, logprobs.get("content"))
-    finish = choice.get("finish_reason")
-    if finish:
-        asm.finish(index, finish)
-
-
-def _delta(delta: dict[str, Any], index: int, asm: Assembler) -> None:
-    content = delta.get("content")
-    if content:
-        if type(content) is str:
-            asm.add_text(index, content)
-        else:
-            _content_parts(content, index, asm)
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-    if reasoning and isinstance(reasoning, str):
-        asm.add_thought(index, reasoning)
-    tool_calls = delta.get("tool_calls")
-    if tool_calls:
-        for position, call in enumerate(tool_calls):
-            function = call.get("function") or {}
-            extra = call.get("extra_content")
-            asm.add_tool_call(
-                index,
-                call.get("index", position if "id" in call else None),
-                call.get("id"),
-                function.get("name"),
-                function.get("arguments"),
-                {"extra_content": extra} if extra else None,
-            )
-    refusal = delta.get("refusal")
-    if refusal:
-        asm.add_refusal(index, refusal)
-
-
-def _content_parts(content: Any, index: int, asm: Assembler) -> None:
-    if isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                if part.get("type") in ("thinking", "reasoning"):
-                    asm.add_thought(index, part["text"])
-                else:
-                    asm.add_text(index, part["text"])
-    else:
-        asm.add_text(index, str(content))
 
 
 @dataclass(frozen=True)
