@@ -128,7 +128,7 @@ def test_a_thousand_lines_give_a_thousand_results(tmp_path: Path) -> None:
     assert "batch: " in err  # progress lines, not on a terminal
 
 
-@pytest.mark.parametrize("how", ["kill", "interrupt"])
+@pytest.mark.parametrize("how", ["kill", "interrupt", "terminate"])
 def test_a_stopped_run_resumes_without_sending_a_finished_request_again(tmp_path: Path, how: str) -> None:
     ids = _write_requests(tmp_path / "in.jsonl", 400)
     out = tmp_path / "out.jsonl"
@@ -136,13 +136,14 @@ def test_a_stopped_run_resumes_without_sending_a_finished_request_again(tmp_path
         args = (str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server), "--concurrency", "8")
         first = _batch(*args)
         _wait_for_lines(out, 100)
-        first.send_signal(signal.SIGKILL if how == "kill" else signal.SIGINT)
+        sent = {"kill": signal.SIGKILL, "interrupt": signal.SIGINT, "terminate": signal.SIGTERM}[how]
+        first.send_signal(sent)
         code, _, err = _finish(first)
         if how == "kill":
             assert code == -signal.SIGKILL
         else:
-            assert code == 130, err
-            assert "stopping: waiting for" in err  # the first Ctrl-C lets those in flight finish
+            assert code == (130 if how == "interrupt" else 143), err
+            assert "stopping: waiting for" in err  # the first Ctrl-C or SIGTERM lets those in flight finish
         done_first = {json.loads(line)["custom_id"] for line in out.read_text().splitlines() if line.strip()}
         assert 100 <= len(done_first) < 400
         code, stdout, err = _finish(_batch(*args))
@@ -152,7 +153,7 @@ def test_a_stopped_run_resumes_without_sending_a_finished_request_again(tmp_path
     results = _results(out)
     assert sorted(r["custom_id"] for r in results) == ids  # every id exactly once
     assert all(prompts[f"prompt {custom_id}"] == 1 for custom_id in done_first)  # none sent twice
-    if how == "interrupt":  # those in flight at the first Ctrl-C were waited for, not lost
+    if how != "kill":  # those in flight at the first Ctrl-C or SIGTERM were waited for, not lost
         assert sum(prompts.values()) == 400
 
 

@@ -329,18 +329,20 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
     outcomes: list[BatchResult] = []
     loop = asyncio.get_running_loop()
     interrupts = 0
+    stopped_by = "Ctrl-C"
 
-    def interrupted() -> None:
-        nonlocal interrupts
+    def interrupted(name: str) -> None:
+        nonlocal interrupts, stopped_by
         interrupts += 1
         if interrupts == 1:
+            stopped_by = name
             run.stop()
-            progress.note = f"stopping: waiting for {run.in_flight} in flight (Ctrl-C again to stop at once)"
+            progress.note = f"stopping: waiting for {run.in_flight} in flight ({name} again to stop at once)"
             progress.show()
         else:
             run.cancel()
 
-    handled = _on_interrupt(loop, interrupted)
+    handled = _on_signals(loop, interrupted)
     ticker = loop.create_task(_tick(progress))
     started = time.monotonic()
     try:
@@ -352,8 +354,8 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
                 progress.add(outcome)
     finally:
         ticker.cancel()
-        if handled:
-            loop.remove_signal_handler(signal.SIGINT)
+        for number in handled:
+            loop.remove_signal_handler(number)
         await run.aclose()
         await client.close()
     progress.note = ""
@@ -362,17 +364,22 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
     stopped = len(todo) - len(outcomes)
     print(_summary(outcomes, skipped, elapsed, out, stopped, progress.cost))
     if interrupts:
-        return 130
+        return 143 if stopped_by == "SIGTERM" else 130
     earlier_failures = sum(1 for line in finished.lines.values() if line_failed(line))
     return 1 if earlier_failures or any(not o.ok for o in outcomes) else 0
 
 
-def _on_interrupt(loop: asyncio.AbstractEventLoop, callback: Any) -> bool:
-    try:
-        loop.add_signal_handler(signal.SIGINT, callback)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or a loop without signal support
-        return False
-    return True
+def _on_signals(loop: asyncio.AbstractEventLoop, callback: Any) -> list[signal.Signals]:
+    """Ctrl-C (SIGINT) and SIGTERM (what a container or service manager sends to stop) both stop the run gently,
+    the second one at once. Returns the signals handled (none off the main thread or without signal support)."""
+    handled = []
+    for number, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+        try:
+            loop.add_signal_handler(number, callback, name)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        handled.append(number)
+    return handled
 
 
 # -- merge --
