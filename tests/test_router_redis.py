@@ -441,3 +441,30 @@ def test_a_router_config_names_the_url_variable(redis_url: str, monkeypatch: pyt
     with pytest.raises(Exception, match="password"):
         secret.dump_component()
     assert os.environ["MODELPORT_TEST_REDIS"] == redis_url
+
+
+async def test_waiting_calls_ask_redis_about_once_per_freed_slot(redis_url: str) -> None:
+    import redis
+
+    with FakeServer() as server:
+        state = RedisRouterState(redis_url, namespace=_namespace())
+        router = Router(
+            [Deployment(_client(server.base_url), "a", limits=[RateLimit(requests=10, per=0.5)])], state=state
+        )
+        try:
+            await router.create(HELLO)  # loads the scripts
+            await asyncio.sleep(0.5)  # and leaves the window
+            with redis.Redis.from_url(redis_url) as conn:
+                before = _reads(conn)
+                started = time.monotonic()
+                await asyncio.gather(*(router.create(HELLO) for _ in range(40)))
+                elapsed = time.monotonic() - started
+                await state.flush()
+                trips = _reads(conn) - before - 1
+        finally:
+            await router.close()
+            await state.close()
+    assert elapsed >= 1.4  # 40 calls at 10 per rolling half second
+    # Not one question per waiting call every 50 ms (about 25 per call before waiting calls queued): about one to
+    # take a freed slot and one or two more when a settling call re-counts itself later than the wait foresaw.
+    assert trips <= 8 * 40, trips

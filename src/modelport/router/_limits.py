@@ -68,11 +68,13 @@ class Grant:
 @dataclass(frozen=True)
 class Denial:
     """No capacity now: ``wait`` seconds until some may free (``None``: when an in-flight call ends; ``inf``:
-    never, the request alone exceeds a limit), and ``reason``, which limit was full."""
+    never, the request alone exceeds a limit), ``reason``, which limit was full, and ``exact``: only time frees it,
+    so nothing sooner is worth watching for (a requests limit or a cooldown; a settling call can free tokens early)."""
 
     deployment: str
     wait: float | None
     reason: str
+    exact: bool = False
 
 
 class RouterState(ABC):
@@ -243,7 +245,7 @@ class LocalRouterState(RouterState):
     ) -> Grant | Denial:
         usage, now = self._of(deployment), self._clock()
         if usage.cooled_until > now:
-            return Denial(deployment, usage.cooled_until - now, "cooling down")
+            return Denial(deployment, usage.cooled_until - now, "cooling down", exact=True)
         if max_concurrency is not None and usage.in_flight >= max_concurrency:
             return Denial(deployment, None, f"max_concurrency={max_concurrency}")
         for limit in limits:
@@ -254,7 +256,7 @@ class LocalRouterState(RouterState):
             else:
                 wait = window.token_wait(limit.amount, tokens, now)
             if wait > 0:
-                return Denial(deployment, wait, limit.describe())
+                return Denial(deployment, wait, limit.describe(), exact=limit.requests is not None)
         self._ticket = ticket = self._ticket + 1
         if usage.windows:
             record = _Record(now, tokens)

@@ -383,7 +383,7 @@ class RedisRouterState(RouterState):
         if not ok:
             left = await self.local.cooling(deployment)
             if left > 0:
-                return Denial(deployment, left, "cooling down")
+                return Denial(deployment, left, "cooling down", exact=True)
             answer = await self.local.reserve(deployment, limits, tokens, max_concurrency)
             return Grant(deployment, -answer.ticket, tokens) if isinstance(answer, Grant) else answer
         if int(reply[0]) == 1:
@@ -395,12 +395,11 @@ class RedisRouterState(RouterState):
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         wait = None if text == "" else float(text)
         if which == 0:
-            reason = "cooling down"
-        elif which == -1:
-            reason = f"max_concurrency={max_concurrency}"
-        else:
-            reason = limits[which - 1].describe()
-        return Denial(deployment, wait, reason)
+            return Denial(deployment, wait, "cooling down", exact=True)
+        if which == -1:
+            return Denial(deployment, wait, f"max_concurrency={max_concurrency}")
+        limit = limits[which - 1]
+        return Denial(deployment, wait, limit.describe(), exact=limit.requests is not None)
 
     async def settle(self, grant: Grant, tokens: int | None) -> None:
         await self._settle(grant, tokens, succeeded=False)

@@ -208,7 +208,7 @@ class Router(ChatCompletionClient, Component):
         for deployment in candidates:
             left = await self.state.cooling(str(deployment.name))
             if left > 0:
-                denials.append(Denial(str(deployment.name), left, "cooling down"))
+                denials.append(Denial(str(deployment.name), left, "cooling down", exact=True))
             else:
                 ready.append(deployment)
         return ready
@@ -226,8 +226,12 @@ class Router(ChatCompletionClient, Component):
         too_late = remaining is not None and (remaining <= 0 or (wait is not None and wait > remaining and not pending))
         if hopeless or too_late:
             raise _no_capacity(denials, self.max_wait)
-        if sleep:
-            bounds = [x for x in (wait, remaining) if x is not None]
+        if not sleep:
+            return
+        bounds = [x for x in (wait, remaining) if x is not None]
+        if bounds and all(d.exact for d in denials if d.wait != float("inf")):
+            await asyncio.sleep(min(bounds))  # only time frees these: nothing to watch for meanwhile
+        else:
             await self.state.wait_for_change(min(bounds) if bounds else None)
 
     # -- outcomes --
