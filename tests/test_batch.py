@@ -491,3 +491,21 @@ def test_a_cache_answers_a_second_run_without_sending(tmp_path: Path) -> None:
         return {r["custom_id"]: r["response"]["body"]["choices"][0]["message"]["content"] for r in lines}
 
     assert answers(first) == answers(second) and len(second) == 20
+
+
+def test_the_summary_and_the_results_carry_the_cost_when_priced(tmp_path: Path) -> None:
+    requests = tmp_path / "in.jsonl"
+    _write_requests(requests, 10)
+    with FakeServer() as server:
+        client = OpenAIChatCompletionClient(
+            model="gpt-4o", base_url=server.base_url, api_key="sk-test", prices={"gpt-4o": {"input": 2, "output": 8}}
+        )
+        config = tmp_path / "client.json"
+        config.write_text(client.dump_component().model_dump_json())
+        code, stdout, err = _finish(_batch(str(requests), "-o", str(tmp_path / "out.jsonl"), "--config", str(config)))
+        assert code == 0, err
+    results = _results(tmp_path / "out.jsonl")
+    usages = [r["response"]["body"]["usage"] for r in results]
+    expected = sum(u["prompt_tokens"] * 2 + u["completion_tokens"] * 8 for u in usages) / 1_000_000
+    assert sum(u["cost"] for u in usages) == pytest.approx(expected)
+    assert f"cost ${expected:.4f}" in stdout
