@@ -286,7 +286,7 @@ def test_a_line_cut_by_a_crash_is_detected_and_redone(tmp_path: Path) -> None:
         server.reset()
         code, _, err = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
         assert code == 0, err
-        assert "1 line(s) cut short" in err
+        assert "last line was cut short" in err
         assert list(_prompts(server)) == [f"prompt {cut_id}"]
     assert sorted(r["custom_id"] for r in _results(out)) == ids
 
@@ -310,7 +310,40 @@ def test_refuses_results_of_another_file(tmp_path: Path) -> None:
     out.write_text(json.dumps({"custom_id": "stranger", "response": None, "error": None}) + "\n")
     with FakeServer() as server:
         code, _, err = _finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
-        assert code == 2 and "'stranger'" in err and server.requests == []
+        assert code == 2 and "line 1: custom_id 'stranger' is not in the requests file" in err
+        assert server.requests == []
+
+
+@pytest.mark.parametrize("retry_failed", [False, True])
+def test_a_file_that_is_not_this_jobs_results_is_left_as_it_is(tmp_path: Path, retry_failed: bool) -> None:
+    requests = tmp_path / "in.jsonl"
+    _write_requests(requests, 3)
+    notes = tmp_path / "notes.jsonl"
+    text = '{"user": "ann", "note": "keep me"}\nplain text line\n'
+    other = json.dumps({"custom_id": "other-2", "response": {"status_code": 500}, "error": None}) + "\n"
+    with FakeServer() as server:
+        for content in (text, other):
+            notes.write_text(content)
+            flags = ["--retry-failed"] if retry_failed else []
+            code, _, err = _finish(_batch(str(requests), "-o", str(notes), *flags, *_flags(server)))
+            assert code == 2 and "It was left as it is" in err, err
+            assert notes.read_text() == content  # not a byte changed
+        assert server.requests == []
+
+
+def test_a_whole_last_line_without_its_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    ids = _write_requests(path, 5)
+    out = tmp_path / "out.jsonl"
+    with FakeServer() as server:
+        code, _, _ = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        assert code == 0
+        out.write_bytes(out.read_bytes().rstrip(b"\n"))  # whole, but the newline never reached the disk
+        server.reset()
+        code, stdout, err = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        assert code == 0 and "nothing to run" in stdout, err
+        assert server.requests == []
+    assert out.read_bytes().endswith(b"\n") and sorted(r["custom_id"] for r in _results(out)) == ids
 
 
 # -- in code --

@@ -302,18 +302,9 @@ def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:
 
 async def _run(client: Any, requests: list[BatchRequest], every: list[BatchRequest], path: str, args: Any) -> int:
     out = args.output
-    finished = read_finished(out, retry_failed=args.retry_failed)
-    known = {r.custom_id for r in every}
-    strangers = [custom_id for custom_id in finished.lines if custom_id not in known]
-    if strangers:
-        print(
-            f"modelport: {out} holds {len(strangers)} result(s) whose custom_id is not in {path} "
-            f"(first: {strangers[0]!r}): is it the results file of another requests file?",
-            file=sys.stderr,
-        )
-        return 2
+    finished = read_finished(out, known={r.custom_id for r in every}, retry_failed=args.retry_failed)
     if finished.cut:
-        print(f"{out}: {finished.cut} line(s) cut short by an earlier stop: running them again", file=sys.stderr)
+        print(f"{out}: its last line was cut short by an earlier stop: running it again", file=sys.stderr)
     if finished.retried:
         print(f"{out}: running the {finished.retried} failed line(s) again", file=sys.stderr)
     todo = [r for r in requests if r.custom_id not in finished.lines]
@@ -391,12 +382,15 @@ def _merge(args: argparse.Namespace) -> int:
         print("modelport: usage: modelport batch merge IN.jsonl PART.jsonl... -o OUT.jsonl", file=sys.stderr)
         return 2
     requests = read_requests(args.files[1])
+    if any(_same_file(args.output, name) for name in args.files[1:]):
+        raise BatchCommandError(f"-o {args.output} is one of the files being merged: name another file")
+    known = {r.custom_id for r in requests}
     best: dict[str, dict[str, Any]] = {}
     for part in args.files[2:]:
         if not os.path.exists(part):
             print(f"modelport: {part}: no such file", file=sys.stderr)
             return 2
-        for custom_id, line in read_finished(part, rewrite=False).lines.items():
+        for custom_id, line in read_finished(part, known=known, rewrite=False).lines.items():
             if custom_id not in best or (line_failed(best[custom_id]) and not line_failed(line)):
                 best[custom_id] = line
     missing = [r.custom_id for r in requests if r.custom_id not in best]

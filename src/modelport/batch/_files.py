@@ -7,7 +7,7 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +29,11 @@ _CALL_KEYS = ("messages", "tools", "tool_choice")
 class BatchFileError(InvalidRequestError):
     """A requests or results file that cannot be used as it is: each problem with its line number."""
 
-    def __init__(self, path: str, problems: Sequence[str], more: int = 0) -> None:
+    def __init__(self, path: str, problems: Sequence[str], more: int = 0, *, hint: str | None = None) -> None:
         listed = "\n".join(f"  {p}" for p in problems)
         tail = f"\n  ... and {more} more" if more else ""
-        super().__init__(f"{path}: {len(problems) + more} problem(s), nothing was sent:\n{listed}{tail}")
+        ask = f"\n({hint})" if hint else ""
+        super().__init__(f"{path}: {len(problems) + more} problem(s), nothing was sent:\n{listed}{tail}{ask}")
         self.problems = list(problems)
 
 
@@ -235,7 +236,7 @@ class Finished:
 
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)
     cut: int = 0
-    """Lines cut short (by a crash while writing) or not JSON: dropped, so their requests are run again."""
+    """The last line, cut short by a crash while it was written: dropped, so its request runs again."""
     retried: int = 0
     """Failed lines dropped for ``retry_failed``."""
 
@@ -244,40 +245,84 @@ class Finished:
         return [custom_id for custom_id, line in self.lines.items() if line_failed(line)]
 
 
-def read_finished(path: str | os.PathLike[str], *, retry_failed: bool = False, rewrite: bool = True) -> Finished:
-    """The results already in ``path`` (none if it does not exist). A line cut by a crash is dropped; with
-    ``retry_failed``, so is every failed line; of two lines for one id, the later is kept. With ``rewrite``, when
-    anything is dropped the file is rewritten without it (through a temporary file, so a crash now loses nothing
-    either), and those requests run again."""
+def _result_line(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` as a batch result line (an object with a string ``custom_id`` and a ``response`` or ``error``)."""
+    try:
+        line = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(line, dict) and isinstance(line.get("custom_id"), str) and ("response" in line or "error" in line):
+        return line
+    return None
+
+
+def read_finished(
+    path: str | os.PathLike[str],
+    *,
+    known: Collection[str] | None = None,
+    retry_failed: bool = False,
+    rewrite: bool = True,
+) -> Finished:
+    """The results already in ``path`` (none if it does not exist).
+
+    Only the last line can have been cut by a crash (lines are written whole, one at a time): a last line without its
+    newline that is not a whole result is dropped, and one that is whole gets its newline. Any other line that is not
+    a result line, or (with ``known``) a result for an id the requests file lacks, means ``path`` is not this job's
+    results file: :class:`BatchFileError` lists them, and the file is left as it is. Of two lines for one id, a
+    success is kept over a failure, else the later. With ``retry_failed`` failed lines are dropped. With
+    ``rewrite``, when anything was dropped or mended the file is rewritten (through a temporary file, so a crash now
+    loses nothing either)."""
     finished = Finished()
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         return finished
-    kept: list[bytes] = []
-    repeated = False
-    for raw in data.splitlines(keepends=True):
+    *whole, tail = data.split(b"\n")
+    problems: list[str] = []
+    kept: dict[str, bytes] = {}
+    mended = repeated = False
+    for number, raw in enumerate(whole, start=1):
         if not raw.strip():
             continue
-        try:
-            line = orjson.loads(raw) if raw.endswith(b"\n") else None
-        except orjson.JSONDecodeError:
-            line = None
-        if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
-            finished.cut += 1
-            continue
-        if retry_failed and line_failed(line):
+        line = _result_line(raw)
+        if line is None:
+            problems.append(f"line {number}: not a batch result line (a JSON object with custom_id and response)")
+        elif known is not None and line["custom_id"] not in known:
+            problems.append(f"line {number}: custom_id {line['custom_id']!r} is not in the requests file")
+        else:
+            repeated |= _keep(finished, kept, line, raw + b"\n")
+    if tail.strip():
+        line = _result_line(tail)
+        if line is None or (known is not None and line["custom_id"] not in known):
+            finished.cut = 1
+        else:
+            mended = True
+            repeated |= _keep(finished, kept, line, tail + b"\n")
+    if problems:
+        raise BatchFileError(
+            os.fspath(path),
+            problems[:MAX_REPORTED],
+            max(0, len(problems) - MAX_REPORTED),
+            hint="is it another file, or the results of another requests file? It was left as it is",
+        )
+    if retry_failed:
+        for custom_id in finished.failed:
+            del finished.lines[custom_id], kept[custom_id]
             finished.retried += 1
-            continue
-        if line["custom_id"] in finished.lines:  # a later line for the same id replaces the earlier one
-            kept = [k for k in kept if orjson.loads(k)["custom_id"] != line["custom_id"]]
-            repeated = True
-        finished.lines[line["custom_id"]] = line
-        kept.append(raw)
-    if rewrite and (finished.cut or finished.retried or repeated):
-        _replace(path, kept)
+    if rewrite and (finished.cut or finished.retried or repeated or mended):
+        _replace(path, kept.values())
     return finished
+
+
+def _keep(finished: Finished, kept: dict[str, bytes], line: dict[str, Any], raw: bytes) -> bool:
+    """Keep ``line`` for its id unless a success is already kept over this failure; whether the id repeated."""
+    custom_id = line["custom_id"]
+    earlier = finished.lines.get(custom_id)
+    if earlier is None or line_failed(earlier) or not line_failed(line):
+        kept.pop(custom_id, None)  # the kept line moves to where the later one stands
+        finished.lines[custom_id], kept[custom_id] = line, raw
+    return earlier is not None
 
 
 def _replace(path: str | os.PathLike[str], lines: Iterable[bytes]) -> None:
