@@ -18,6 +18,7 @@ import pytest
 
 from modelport import OpenAIChatCompletionClient, RetryPolicy
 from modelport.batch import BatchFileError, collect, read_requests, run_batch
+from modelport.errors import InvalidRequestError
 from modelport.router import Deployment, RateLimit, Router
 from modelport.testing import FakeServer, Reply
 from modelport.testing._default import default_reply
@@ -542,3 +543,30 @@ def test_the_summary_and_the_results_carry_the_cost_when_priced(tmp_path: Path) 
     expected = sum(u["prompt_tokens"] * 2 + u["completion_tokens"] * 8 for u in usages) / 1_000_000
     assert sum(u["cost"] for u in usages) == pytest.approx(expected)
     assert f"cost ${expected:.4f}" in stdout
+
+
+def test_the_first_interrupt_ends_calls_still_waiting_for_capacity(tmp_path: Path) -> None:
+    requests = tmp_path / "in.jsonl"
+    _write_requests(requests, 40)
+    out = tmp_path / "out.jsonl"
+    arrivals, reply = _counting_arrivals()
+    with FakeServer(default=reply) as server:
+        config = _router_config(tmp_path / "router.json", server.base_url, RateLimit(requests=2, per=1.0))
+        run = _batch(str(requests), "-o", str(out), "--config", str(config), "--concurrency", "16")
+        _wait_for_lines(out, 3)
+        run.send_signal(signal.SIGINT)
+        stopped_at = time.monotonic()
+        code, _, err = _finish(run, timeout=20)
+        assert code == 130, err
+    assert time.monotonic() - stopped_at < 1.5  # not the minutes the waiting calls would have taken
+    assert sum(1 for t in arrivals if t > stopped_at) <= 1  # at most a call granted just before the stop
+    assert len(_results(out)) == len(arrivals)  # whatever was sent was answered and written
+
+
+async def test_run_batch_without_the_check_raises_for_a_request_it_cannot_read() -> None:
+    with FakeServer() as server:
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
+        good = [{"custom_id": f"q{i}", "messages": [{"role": "user", "content": "x"}]} for i in range(3)]
+        async with client:
+            with pytest.raises(InvalidRequestError, match=r"requests\[3\].*custom_id"):
+                await collect(run_batch(client, [*good, {"messages": []}, *good], check=False, concurrency=2))

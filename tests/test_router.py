@@ -599,3 +599,22 @@ async def test_a_queued_call_is_bounded_by_max_wait_too(make_client: Any, server
     with pytest.raises(RateLimitError):
         await second
     assert (await first).content
+
+
+async def test_a_call_waiting_for_one_deployment_does_not_hold_calls_that_can_use_another(
+    make_client: Any, server: FakeServer, other: FakeServer
+) -> None:
+    server.add(_error(503))  # the first call fails on "a" and must wait for "b"
+    a = Deployment(make_client(max_retries=0), "a")
+    b = Deployment(make_client(base_url=other.base_url), "b", limits=[RateLimit(requests=1, per=2.0)])
+    router = Router([a, b], allowed_failures=5)
+    await router.state.reserve("b", b.all_limits, 0, None)  # b's only request of the window is taken
+    first = asyncio.ensure_future(router.create(HELLO))  # fails on a, then waits about 2 s for b
+    while len(server.requests) < 1:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await asyncio.gather(*(router.create(HELLO) for _ in range(5)))  # a is healthy again: they go at once
+    assert time.monotonic() - started < 1.0
+    assert not first.done()
+    assert (await first).content == "You said: hello"

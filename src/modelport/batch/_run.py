@@ -11,6 +11,7 @@ from typing import Any
 from ..client import ChatCompletionClient
 from ..errors import InvalidRequestError
 from ..messages import CreateResult
+from ..router._attempts import WAITING
 from ._files import BatchFileError, BatchRequest, build_problem, error_line, parse_request, result_line
 
 __all__ = ["BatchResult", "BatchRun", "check_requests", "collect", "run_batch"]
@@ -60,9 +61,29 @@ def check_requests(client: ChatCompletionClient, requests: Iterable[BatchRequest
         raise BatchFileError(source, problems[:20], max(0, len(problems) - 20))
 
 
+class _Worker:
+    """One worker's state, and the hook a router calls when the worker's call starts or stops waiting for
+    capacity (:data:`modelport.router.WAITING`): a stopped run ends a call that is still waiting, since nothing of
+    it has been sent."""
+
+    __slots__ = ("busy", "run", "task", "waiting")
+
+    def __init__(self, run: BatchRun, task: asyncio.Task[Any]) -> None:
+        self.run = run
+        self.task = task
+        self.busy = False
+        self.waiting = False
+
+    def __call__(self, waiting: bool) -> None:
+        self.waiting = waiting
+        if waiting and self.run.stopped:
+            self.task.cancel()
+
+
 class BatchRun:
-    """An async iterator of :class:`BatchResult` s in the order they finish. :meth:`stop` takes no new request and
-    lets those in flight finish; :meth:`cancel` also cancels those in flight (they yield nothing)."""
+    """An async iterator of :class:`BatchResult` s in the order they finish. :meth:`stop` takes no new request,
+    ends those still waiting for capacity (under a router's limits: nothing of them was sent) and lets those in
+    flight finish; :meth:`cancel` also cancels those in flight. Requests ended either way yield nothing."""
 
     def __init__(self, client: ChatCompletionClient, requests: Iterable[BatchRequest], concurrency: int) -> None:
         self._client = client
@@ -70,12 +91,17 @@ class BatchRun:
         self._concurrency = concurrency
         self._results: asyncio.Queue[BatchResult | None] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._states: list[_Worker] = []
         self._running = 0
         self._stopped = False
+        self._failure: BaseException | None = None
         self.started = 0
         """Requests taken from ``requests`` so far."""
-        self.in_flight = 0
-        """Requests sent and not answered yet."""
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not answered yet (not those waiting for capacity)."""
+        return sum(1 for state in self._states if state.busy and not state.waiting)
 
     def __aiter__(self) -> BatchRun:
         return self
@@ -90,6 +116,9 @@ class BatchRun:
             if item is not None:
                 return item
             self._running -= 1
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise failure
         raise StopAsyncIteration
 
     @property
@@ -97,8 +126,12 @@ class BatchRun:
         return self._stopped
 
     def stop(self) -> None:
-        """Start no new request; the iteration ends when those in flight have finished."""
+        """Start no new request and end those waiting for capacity; the iteration ends when those in flight have
+        finished."""
         self._stopped = True
+        for state in self._states:
+            if state.waiting:
+                state.task.cancel()
 
     def cancel(self) -> None:
         """Stop, and cancel the requests in flight (their results are not yielded)."""
@@ -113,13 +146,18 @@ class BatchRun:
 
     async def _work(self) -> None:
         client, results = self._client, self._results
+        task = asyncio.current_task()
+        assert task is not None
+        state = _Worker(self, task)
+        self._states.append(state)
+        WAITING.set(state)  # this worker's own context: its calls tell it when they wait for capacity
         try:
             for request in self._requests:
                 if self._stopped:
                     break
                 started = time.perf_counter()
                 self.started += 1
-                self.in_flight += 1
+                state.busy = True
                 try:
                     result = await client.create(
                         request.messages,
@@ -132,7 +170,10 @@ class BatchRun:
                 else:
                     results.put_nowait(BatchResult(request, result, None, time.perf_counter() - started))
                 finally:
-                    self.in_flight -= 1
+                    state.busy = state.waiting = False
+        except InvalidRequestError as exc:  # a request that could not be read (run_batch with check=False)
+            self._stopped = True
+            self._failure = exc
         finally:
             results.put_nowait(None)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._attempts import RouterAttemptEvent
+    from ._attempts import WAITING, RouterAttemptEvent
     from ._deployment import DEFAULT_COMPLETION_ESTIMATE, Deployment
     from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
     from ._redis_state import RedisRouterState
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_COMPLETION_ESTIMATE",
+    "WAITING",
     "Denial",
     "Deployment",
     "Grant",
@@ -30,6 +31,7 @@ __all__ = [
 
 _LAZY = {
     "DEFAULT_COMPLETION_ESTIMATE": "._deployment",
+    "WAITING": "._attempts",
     "Denial": "._limits",
     "Deployment": "._deployment",
     "Grant": "._limits",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Literal
 
 from .. import events
@@ -24,7 +25,11 @@ from ..messages import CreateResult
 from ._deployment import Deployment
 from ._limits import Denial
 
-__all__ = ["RouterAttemptEvent"]
+__all__ = ["WAITING", "RouterAttemptEvent"]
+
+WAITING: ContextVar[Callable[[bool], None] | None] = ContextVar("modelport_router_waiting", default=None)
+"""A caller's hook, told ``True`` when its routed call starts to wait for capacity (nothing has been sent) and
+``False`` when it has its reservation: a batch that stops lets calls in flight finish but ends those still waiting."""
 
 _FALLBACK_ERRORS: tuple[type[APIError], ...] = (
     APIConnectionError,  # includes APITimeoutError

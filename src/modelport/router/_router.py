@@ -26,7 +26,7 @@ from ..errors import APIError, InvalidRequestError, RateLimitError
 from ..messages import CreateResult, RequestUsage
 from ..model_info import ModelInfo
 from ..tools import Tool, ToolSchema
-from ._attempts import RouterAttemptEvent, _Call, _emit, _no_capacity, _used, _verdict
+from ._attempts import WAITING, RouterAttemptEvent, _Call, _emit, _no_capacity, _used, _verdict
 from ._deployment import DEFAULT_COMPLETION_ESTIMATE, Deployment, DeploymentConfig, _dump_deployment, _named
 from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
 from ._stream import _RouterStream
@@ -49,6 +49,16 @@ class RouterConfig(BaseModel):
     state: dict[str, Any] | None = Field(
         default=None, description="A RedisRouterState's fields (url_env or url, namespace, timeout, lease)."
     )
+
+
+class _Queue:
+    """Calls waiting for the same deployments: a first-come lock and how many wait (the one holding it included)."""
+
+    __slots__ = ("count", "lock")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.count = 0
 
 
 class Router(ChatCompletionClient, Component):
@@ -96,7 +106,8 @@ class Router(ChatCompletionClient, Component):
         self.explore = explore
         self._random = random or _random.random
         self._latency: dict[str, float] = {}
-        self._waiting: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._waiting: tuple[asyncio.AbstractEventLoop, dict[tuple[str, ...], _Queue]] | None = None
+        self._queued = 0  # calls waiting in any queue
 
     # -- choosing and reserving --
 
@@ -142,25 +153,48 @@ class Router(ChatCompletionClient, Component):
     async def _acquire(self, call: _Call, estimate: Callable[[Deployment], int]) -> tuple[Deployment, Grant]:
         """A deployment with capacity and its reservation, waiting for the earliest capacity within ``max_wait``.
 
-        Calls that must wait queue in arrival order, one lock per event loop: only the first asks the state again
-        when capacity may have freed, so a process sends one question per freed slot rather than one per waiting
-        call, and a call that arrives while others wait joins the end of the queue."""
+        Calls that must wait queue in arrival order, one queue per set of deployments they may use (in each event
+        loop): only the first of a queue asks the state again when capacity may have freed, so a process sends one
+        question per freed slot rather than one per waiting call; a call that arrives while its queue is not empty
+        joins the end of it, and a call that could use other deployments is never held behind it."""
         denials: list[Denial] = []
-        waiting = self._waiting
-        if waiting is None or not waiting[1].locked():  # nobody waits: try at once
+        if not self._queued or not self._queue_of(call).count:  # nobody waits for what this call may use
             granted = await self._try(call, estimate, denials)
             if granted is not None:
                 return granted
         loop = asyncio.get_running_loop()
         deadline = None if self.max_wait is None else loop.time() + self.max_wait
-        queue = self._queue(loop)
         if denials:
             await self._wait(denials, deadline, loop, sleep=False)  # raises now if waiting cannot help
+        queue = self._queue_of(call, loop)
+        watcher = WAITING.get()
+        if watcher is not None:
+            watcher(True)
+        queue.count += 1
+        self._queued += 1
+        try:
+            granted = await self._wait_in(queue, call, estimate, deadline, loop)
+        finally:
+            queue.count -= 1
+            self._queued -= 1
+        if watcher is not None:
+            watcher(False)
+        return granted
+
+    async def _wait_in(
+        self,
+        queue: _Queue,
+        call: _Call,
+        estimate: Callable[[Deployment], int],
+        deadline: float | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> tuple[Deployment, Grant]:
+        """Wait for ``call``'s turn in ``queue``, then for capacity."""
         try:
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            await asyncio.wait_for(queue.acquire(), remaining)
+            await asyncio.wait_for(queue.lock.acquire(), remaining)
         except asyncio.TimeoutError:
-            denials = []
+            denials: list[Denial] = []
             granted = await self._try(call, estimate, denials)  # a last look, which also says what is full
             if granted is not None:
                 return granted
@@ -173,13 +207,22 @@ class Router(ChatCompletionClient, Component):
                     return granted
                 await self._wait(denials, deadline, loop)
         finally:
-            queue.release()
+            queue.lock.release()
 
-    def _queue(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
-        """The waiting calls' lock of this event loop (a router may serve more than one loop in its life)."""
-        if self._waiting is None or self._waiting[0] is not loop:
-            self._waiting = (loop, asyncio.Lock())
-        return self._waiting[1]
+    def _queue_of(self, call: _Call, loop: asyncio.AbstractEventLoop | None = None) -> _Queue:
+        """The queue of the calls that may use the same deployments as ``call``, in this event loop (a router may
+        serve more than one loop in its life)."""
+        if self._waiting is None or (loop is not None and self._waiting[0] is not loop):
+            self._waiting = (loop or asyncio.get_running_loop(), {})
+        queues = self._waiting[1]
+        key = tuple(str(d.name) for d in call.candidates())
+        queue = queues.get(key)
+        if queue is None:
+            if len(queues) >= 64:  # forget the idle queues of sets no longer seen
+                for idle in [k for k, q in queues.items() if not q.count]:
+                    del queues[idle]
+            queue = queues[key] = _Queue()
+        return queue
 
     async def _try(
         self, call: _Call, estimate: Callable[[Deployment], int], denials: list[Denial]
