@@ -70,8 +70,10 @@ def write_requests(path: Path, lines: int) -> None:
     with open(path, "w") as f:
         for i in range(lines):
             body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"Label item {i}"}], "max_tokens": 16}
-            f.write(json.dumps({"custom_id": f"item-{i}", "method": "POST", "url": "/v1/chat/completions",
-                                "body": body}) + "\n")
+            f.write(
+                json.dumps({"custom_id": f"item-{i}", "method": "POST", "url": "/v1/chat/completions", "body": body})
+                + "\n"
+            )
 
 
 def timed(command: list[str], out: Path, lines: int) -> float:
@@ -82,7 +84,8 @@ def timed(command: list[str], out: Path, lines: int) -> float:
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{command[:4]} failed:\n{done.stderr[-2000:]}")
-    written = sum(1 for _ in open(out))
+    with open(out) as results:
+        written = sum(1 for _ in results)
     if written != lines:
         raise SystemExit(f"{command[:4]} wrote {written} lines, not {lines}")
     return lines / elapsed
@@ -106,19 +109,45 @@ def main(argv: list[str] | None = None) -> None:
             requests, out = Path(folder) / "in.jsonl", Path(folder) / "out.jsonl"
             write_requests(requests, args.lines)
             runs = {
-                "modelport": [sys.executable, "-m", "modelport.cli", "batch", str(requests), "-o", str(out),
-                              "--base-url", base_url, "--model", "gpt-4o", "--concurrency", str(args.concurrency),
-                              "--progress-every", "3600"],
+                "modelport": [
+                    sys.executable,
+                    "-m",
+                    "modelport.cli",
+                    "batch",
+                    str(requests),
+                    "-o",
+                    str(out),
+                    "--base-url",
+                    base_url,
+                    "--model",
+                    "gpt-4o",
+                    "--concurrency",
+                    str(args.concurrency),
+                    "--progress-every",
+                    "3600",
+                ],
             }
             if peer_python:
                 script = Path(folder) / "sdk.py"
                 script.write_text(SDK_LOOP)
-                runs["openai_sdk_loop"] = [peer_python, str(script), str(requests), str(out), base_url,
-                                           str(args.concurrency)]
+                runs["openai_sdk_loop"] = [
+                    peer_python,
+                    str(script),
+                    str(requests),
+                    str(out),
+                    base_url,
+                    str(args.concurrency),
+                ]
                 script = Path(folder) / "litellm_batch.py"
                 script.write_text(LITELLM)
-                runs["litellm_batch_completion"] = [peer_python, str(script), str(requests), str(out), base_url,
-                                                    str(args.concurrency)]
+                runs["litellm_batch_completion"] = [
+                    peer_python,
+                    str(script),
+                    str(requests),
+                    str(out),
+                    base_url,
+                    str(args.concurrency),
+                ]
             for _ in range(args.rounds):
                 for name, command in runs.items():
                     rate = timed(command, out, args.lines)
