@@ -4,6 +4,7 @@ that fails no call, and in-flight leases of a dead process expiring."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -468,3 +469,105 @@ async def test_waiting_calls_ask_redis_about_once_per_freed_slot(redis_url: str)
     # Not one question per waiting call every 50 ms (about 25 per call before waiting calls queued): about one to
     # take a freed slot and one or two more when a settling call re-counts itself later than the wait foresaw.
     assert trips <= 8 * 40, trips
+
+
+# -- settlements held back are never stranded or lost --
+
+
+class SlowLink:
+    """A TCP relay to Redis in the test's own event loop that holds every chunk ``delay`` seconds each way (a
+    far-away Redis), and that can be cut (every connection closed, new ones refused) and mended."""
+
+    def __init__(self, redis_url: str, delay: float) -> None:
+        parts = redis_url.split("//")[1].split("/")[0]
+        self.host, self.port = parts.split(":")[0], int(parts.split(":")[1])
+        self.delay = delay
+        self.cut = False
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> SlowLink:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.sever()
+        self._server.close()
+        await self._server.wait_closed()
+
+    def sever(self) -> None:
+        self.cut = True
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self._writers += [writer, up_writer]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    await asyncio.sleep(self.delay)
+                    sink.write(data)
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def _open_slots(redis_url: str, namespace: str, deployment: str = "a") -> int:
+    watcher = RedisRouterState(redis_url, namespace=namespace)
+    try:
+        return await watcher.in_flight(deployment)
+    finally:
+        await watcher.close()
+
+
+async def test_a_settlement_queued_during_a_flush_is_still_sent(redis_url: str) -> None:
+    namespace = _namespace()
+
+    def reply(request: RecordedRequest) -> Reply:  # the second call answers a little after the first
+        slow = "later" in request.json["messages"][-1]["content"]
+        return dataclasses.replace(default_reply(request), head_delay=0.015 if slow else 0.0)
+
+    with FakeServer(default=reply) as server:
+        async with SlowLink(redis_url, delay=0.02) as link:
+            state = RedisRouterState(link.url, namespace=namespace, timeout=2.0)
+            router = Router([Deployment(_client(server.base_url), "a", max_concurrency=5)], state=state)
+            try:
+                later = [UserMessage(content="later", source="user")]
+                # Both reserve at once; the first settles and its flush leaves (40 ms there and back); the second
+                # settles while that flush is under way.
+                await asyncio.gather(router.create(HELLO), router.create(later))
+                await asyncio.sleep(0.5)  # no further call: the timer alone must send it
+                assert await _open_slots(redis_url, namespace) == 0
+            finally:
+                await router.close()
+                await state.close()
+
+
+async def test_settlements_held_while_redis_is_cut_are_sent_when_it_answers(redis_url: str) -> None:
+    namespace = _namespace()
+    with FakeServer() as server:
+        async with SlowLink(redis_url, delay=0.0) as link:
+            state = RedisRouterState(link.url, namespace=namespace, timeout=0.5, retry=0.3, flush_after=5.0)
+            router = Router([Deployment(_client(server.base_url), "a", max_concurrency=2)], state=state)
+            try:
+                first = asyncio.ensure_future(router.create(HELLO))
+                await first  # reserved in Redis; its settlement is held back (flush_after is long)
+                link.sever()
+                await router.create(HELLO)  # Redis unreachable: counted locally; the held settlement is kept
+                link.cut = False
+                await asyncio.sleep(0.4)  # past retry: Redis is tried again
+                await router.create(HELLO)  # its reservation carries the kept settlement
+                await state.flush()
+                assert await _open_slots(redis_url, namespace) == 0  # no slot left to wait out its lease
+            finally:
+                await router.close()
+                await state.close()

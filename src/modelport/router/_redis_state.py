@@ -34,6 +34,8 @@ __all__ = ["RedisRouterState"]
 
 logger = logging.getLogger("modelport.router")
 
+_Pending = tuple[str, Sequence[str], Sequence[Any], bool, str, float]
+
 _POLL = 0.05
 """Longest wait before asking Redis again when capacity may free in another process (which this one cannot see)."""
 
@@ -252,8 +254,8 @@ class RedisRouterState(RouterState):
         }
         self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in self._sources.items()}
         self._loaded = False  # the scripts are known to be in Redis's script cache
-        self._pending: list[tuple[str, Sequence[str], Sequence[Any], bool, str]] = []
-        """Settlements not sent yet: (script, keys, args, succeeded, deployment)."""
+        self._pending: list[_Pending] = []
+        """Settlements not sent yet: (script, keys, args, succeeded, deployment, when queued)."""
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self.local = LocalRouterState()
@@ -291,21 +293,25 @@ class RedisRouterState(RouterState):
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        everything = [(what, keys, args) for what, keys, args, _, _ in pending] + calls
+        everything = [(what, keys, args) for what, keys, args, *_ in pending] + calls
         if not self._up():
-            self._lost(pending)
+            self._keep(pending)
             return False, []
         try:
             replies = await asyncio.wait_for(self._pipeline(everything), self.timeout)
+        except asyncio.CancelledError:  # the caller gave up: the other calls' settlements wait for the next script
+            self._keep(pending)
+            raise
         except Exception as exc:  # down, slow, refused, bad reply: local limits, never a failed call
-            self._lost(pending)
-            if self._down_until is None:
+            first = self._down_until is None
+            self._down_until = time.monotonic() + self.retry
+            self._keep(pending)
+            if first:
                 logger.warning(
                     "redis router state unreachable (%s: %s): limits are this process's own until it answers",
                     type(exc).__name__,
                     exc,
                 )
-            self._down_until = time.monotonic() + self.retry
             return False, []
         if self._down_until is not None:
             logger.info("redis router state reachable again: limits are shared again")
@@ -346,26 +352,48 @@ class RedisRouterState(RouterState):
             return list(replies)
         raise NoScriptError("the scripts could not be loaded")
 
-    def _lost(self, pending: list[tuple[str, Sequence[str], Sequence[Any], bool, str]]) -> None:
-        """Settlements Redis never got: their slots' leases expire there; successes still reset local failures."""
-        for *_, succeeded, deployment in pending:
-            if succeeded:
-                self.local._of(deployment).failures = 0
+    def _keep(self, pending: list[_Pending]) -> None:
+        """Settlements Redis did not confirm: queued again, ahead of newer ones, to be sent when it answers (running
+        one twice is harmless: it only counts the call from a later moment). Those older than a lease are dropped,
+        since Redis has let their slots go. A success resets the local failure count now either way."""
+        now = time.monotonic()
+        kept = []
+        for item in pending:
+            if item[3]:
+                self.local._of(item[4]).failures = 0
+            if now - item[5] < self.lease:
+                kept.append(item)
+        self._pending[:0] = kept
+        self._flush_later()
 
     def _flush_later(self) -> None:
         if self._flush_timer is None and self._pending:
             loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(self.flush_after, self._start_flush)
+            delay = self.flush_after
+            if self._down_until is not None:  # not before Redis is tried again
+                delay = max(delay, self._down_until - time.monotonic())
+            self._flush_timer = loop.call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
         self._flush_timer = None
-        if self._pending and (self._flushing is None or self._flushing.done()):
+        if not self._pending:
+            return
+        if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.get_running_loop().create_task(self.flush())
+        else:  # one is under way with earlier settlements: these go after it
+            self._flush_later()
 
     async def flush(self) -> None:
-        """Send the settlements of finished calls now (they otherwise ride with this process's next script)."""
-        if self._pending:
-            await self._send([])
+        """Send the settlements of finished calls now (they otherwise ride with this process's next script), and
+        wait for a flush already under way. Stops early, keeping them, when Redis does not answer."""
+        running = self._flushing
+        if running is not None and not running.done() and running is not asyncio.current_task():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(running)
+        while self._pending:
+            ok, _ = await self._send([])
+            if not ok:
+                break
 
     # -- the interface --
 
@@ -421,7 +449,7 @@ class RedisRouterState(RouterState):
             keep = math.ceil((self._horizon.get(grant.deployment, 0.0) + self.lease + 60) * 1000)
             args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0]
             script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
-            self._pending.append(("settle", script_keys, args, succeeded, grant.deployment))
+            self._pending.append(("settle", script_keys, args, succeeded, grant.deployment, time.monotonic()))
             self._flush_later()
         if self._changed is not None:
             self._changed.set()
@@ -483,9 +511,9 @@ class RedisRouterState(RouterState):
     async def close(self) -> None:
         """Send what is pending, stop renewing leases and close the Redis client (unless it was given)."""
         await self.flush()
-        if self._flushing is not None and not self._flushing.done():
-            with contextlib.suppress(Exception):
-                await self._flushing
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
