@@ -618,3 +618,21 @@ async def test_a_call_waiting_for_one_deployment_does_not_hold_calls_that_can_us
     assert time.monotonic() - started < 1.0
     assert not first.done()
     assert (await first).content == "You said: hello"
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"requests": 0}, "requests must be a whole number"),
+        ({"tokens": 2.5}, "tokens must be a whole number"),
+        ({"requests": True}, "requests must be a whole number"),
+        ({"requests": 5, "per": float("nan")}, "per must be a positive, finite"),
+        ({"requests": 5, "per": float("inf")}, "per must be a positive, finite"),
+        ({"requests": 5, "per": 0}, "per must be a positive, finite"),
+        ({"requests": 5, "tokens": 5}, "exactly one"),
+        ({}, "exactly one"),
+    ],
+)
+def test_a_rate_limit_refuses_what_no_window_can_mean(fields: dict[str, Any], said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        RateLimit(**fields)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -35,11 +36,11 @@ class RateLimit:
     def __post_init__(self) -> None:
         if (self.requests is None) == (self.tokens is None):
             raise ValueError("a RateLimit counts either requests= or tokens=, exactly one of them")
-        amount = self.requests if self.requests is not None else self.tokens
-        if amount is None or amount < 1:
-            raise ValueError(f"a RateLimit allows at least 1, got {amount}")
-        if self.per <= 0:
-            raise ValueError(f"per must be positive seconds, got {self.per}")
+        kind, amount = ("requests", self.requests) if self.requests is not None else ("tokens", self.tokens)
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+            raise ValueError(f"{kind} must be a whole number of at least 1, got {amount!r}")
+        if isinstance(self.per, bool) or not isinstance(self.per, (int, float)) or not 0 < self.per < math.inf:
+            raise ValueError(f"per must be a positive, finite number of seconds, got {self.per!r}")
 
     @property
     def amount(self) -> int:

@@ -191,7 +191,8 @@ class RedisRouterState(RouterState):
     Args:
         url: ``redis://[:password@]host:port/db`` (or ``rediss://``); or give ``url_env`` or ``client``.
         url_env: the environment variable that holds the URL (what a router's config saves).
-        client: an existing ``redis.asyncio.Redis``; you close it.
+        client: an existing ``redis.asyncio.Redis``; you close it. Make it without retries
+            (``retry=Retry(NoBackoff(), 0)``): a client that resends after a lost reply can run a reservation twice.
         namespace: the prefix of every key: routers sharing a quota share a namespace.
         timeout: the longest one Redis call may take before this process falls back to local limits (seconds).
             While it falls back, each process counts only its own calls, so a busy machine whose process misses
