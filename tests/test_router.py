@@ -636,3 +636,12 @@ async def test_a_call_waiting_for_one_deployment_does_not_hold_calls_that_can_us
 def test_a_rate_limit_refuses_what_no_window_can_mean(fields: dict[str, Any], said: str) -> None:
     with pytest.raises(ValueError, match=said):
         RateLimit(**fields)
+
+
+async def test_a_stream_left_by_break_gives_its_slot_back(make_client: Any, server: FakeServer) -> None:
+    router = Router([Deployment(make_client(), "a", max_concurrency=1)], max_wait=0.5)
+    async for delta in router.create_stream(HELLO):
+        assert isinstance(delta, str)
+        break  # the stream is dropped, never closed
+    assert await router.state.in_flight("a") == 0
+    assert (await router.create(HELLO)).content == "You said: hello"

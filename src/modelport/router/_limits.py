@@ -78,6 +78,10 @@ class Denial:
     exact: bool = False
 
 
+_SETTLING: set[asyncio.Task[None]] = set()
+"""Settlements under way from finalizers (kept so the tasks are not collected before they run)."""
+
+
 class RouterState(ABC):
     """What the router asks of its state. Every method is async so a networked state can implement it."""
 
@@ -126,6 +130,16 @@ class RouterState(ABC):
     @abstractmethod
     async def wait_for_change(self, timeout: float | None) -> None:
         """Return when a call settles (capacity may have freed) or after ``timeout`` seconds."""
+
+    def settle_soon(self, grant: Grant, tokens: int | None) -> None:
+        """:meth:`settle` without waiting, for a finalizer (a routed stream dropped before it was closed): by default
+        a task on the running loop, if there is one."""
+        try:
+            task = asyncio.get_running_loop().create_task(self.settle(grant, tokens))
+        except RuntimeError:  # no running loop: nothing can be sent now
+            return
+        _SETTLING.add(task)
+        task.add_done_callback(_SETTLING.discard)
 
     async def flush(self) -> None:  # noqa: B027 - a hook most states need not fill
         """Send whatever the state holds back (a networked state may batch settlements); nothing by default."""
@@ -268,6 +282,9 @@ class LocalRouterState(RouterState):
         return Grant(deployment, ticket, tokens)
 
     async def settle(self, grant: Grant, tokens: int | None) -> None:
+        self._settle(self._of(grant.deployment), grant, tokens)
+
+    def settle_soon(self, grant: Grant, tokens: int | None) -> None:
         self._settle(self._of(grant.deployment), grant, tokens)
 
     def _settle(self, usage: _Usage, grant: Grant, tokens: int | None) -> None:

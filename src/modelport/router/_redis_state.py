@@ -442,16 +442,32 @@ class RedisRouterState(RouterState):
             await self.local.settle(Grant(grant.deployment, -grant.ticket, grant.tokens), tokens)
             if succeeded:
                 await self.succeeded(grant.deployment)
+            self._wake()
         else:
-            held = self._held.get(grant.deployment)
-            if held is not None:
-                held.pop(grant.ticket, None)
-            keys = self._keys(grant.deployment)
-            keep = math.ceil((self._horizon.get(grant.deployment, 0.0) + self.lease + 60) * 1000)
-            args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0]
-            script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
-            self._pending.append(("settle", script_keys, args, succeeded, grant.deployment, time.monotonic()))
+            self._queue_settlement(grant, tokens, succeeded=succeeded)
+
+    def settle_soon(self, grant: Grant, tokens: int | None) -> None:
+        if grant.ticket < 0:
+            self.local.settle_soon(Grant(grant.deployment, -grant.ticket, grant.tokens), tokens)
+            self._wake()
+        else:
+            self._queue_settlement(grant, tokens, succeeded=False)
+
+    def _queue_settlement(self, grant: Grant, tokens: int | None, *, succeeded: bool) -> None:
+        """Queue the settlement to ride with the next script (or the flush timer), and wake local waiters."""
+        held = self._held.get(grant.deployment)
+        if held is not None:
+            held.pop(grant.ticket, None)
+        keys = self._keys(grant.deployment)
+        keep = math.ceil((self._horizon.get(grant.deployment, 0.0) + self.lease + 60) * 1000)
+        args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0]
+        script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
+        self._pending.append(("settle", script_keys, args, succeeded, grant.deployment, time.monotonic()))
+        with contextlib.suppress(RuntimeError):  # no running loop (a finalizer): it rides with the next script
             self._flush_later()
+        self._wake()
+
+    def _wake(self) -> None:
         if self._changed is not None:
             self._changed.set()
             self._changed = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,12 @@ class _RouterStream(ChatCompletionStream):
             return
         await self._router._succeeded(deployment, grant, result, started)
         _emit(deployment, self._call.attempts, "ok", None, True)
+
+    def __del__(self) -> None:
+        current, self._current = self._current, None
+        if current is not None:  # dropped before it ended or was closed (a `break` out of `async for`)
+            with contextlib.suppress(Exception):
+                self._router.state.settle_soon(current[1], None)
 
     async def aclose(self) -> None:
         self._done = True
