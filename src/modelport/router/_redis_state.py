@@ -42,10 +42,13 @@ _POLL = 0.05
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local BUCKETS = 64
 """
 
 # KEYS: entries (zset ticket -> counted-from), tokens (hash ticket -> tokens), open (zset ticket -> lease end),
-#       cool (string: cooled until), seq (ticket counter)
+#       cool (string: cooled until), seq (ticket counter), then per limit its token buckets (hash: bucket -> tokens
+#       counted from then; a bucket is 1/64 of the limit's period, so a tokens check reads at most 65 of them however
+#       many calls the window holds, and may count up to one bucket more than the exact window: never less)
 # ARGV: tokens, max_concurrency (-1: none), lease, keep (seconds the keys outlive their last use), then per limit:
 #       kind (0 requests, 1 tokens), amount, per
 # Reply: {1, ticket} granted; {0, wait ("" when an in-flight call must end, "inf" never), which (0 cooling,
@@ -74,26 +77,24 @@ while i + 2 <= #ARGV do
     end
   else
     if tokens > amount then return {0, 'inf', n} end
-    local recent = redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf', 'WITHSCORES')
-    local count = #recent / 2
-    if count > 0 then
-      local members = {}
-      for j = 1, count do members[j] = recent[2 * j - 1] end
-      local spent = redis.call('HMGET', KEYS[2], unpack(members))
-      local sum = 0
-      for j = 1, count do sum = sum + (tonumber(spent[j]) or 0) end
-      local excess = sum + tokens - amount
-      if excess > 0 then
-        local wait = 'inf'
-        for j = 1, count do
-          excess = excess - (tonumber(spent[j]) or 0)
-          if excess <= 0 then
-            wait = tostring(tonumber(recent[2 * j]) + per - now)
-            break
-          end
+    local width = per / BUCKETS
+    local first, last = math.floor((now - per) / width), math.floor(now / width)
+    local fields = {}
+    for b = first, last do fields[#fields + 1] = b end
+    local spent = redis.call('HMGET', KEYS[5 + n], unpack(fields))
+    local sum = 0
+    for j = 1, #fields do sum = sum + (tonumber(spent[j]) or 0) end
+    local excess = sum + tokens - amount
+    if excess > 0 then
+      local wait = 'inf'
+      for j = 1, #fields do
+        excess = excess - (tonumber(spent[j]) or 0)
+        if excess <= 0 then  -- capacity frees once this bucket has left the window
+          wait = tostring((fields[j] + 1) * width + per - now)
+          break
         end
-        return {0, wait, n}
       end
+      return {0, wait, n}
     end
   end
   i = i + 3
@@ -102,6 +103,22 @@ local ticket = redis.call('INCR', KEYS[5])
 redis.call('ZADD', KEYS[1], now, ticket)
 redis.call('HSET', KEYS[2], ticket, tokens)
 redis.call('ZADD', KEYS[3], now + lease, ticket)
+i, n = 5, 0
+while i + 2 <= #ARGV do
+  n = n + 1
+  if tonumber(ARGV[i]) == 1 and tokens > 0 then
+    local per = tonumber(ARGV[i + 2])
+    local width = per / BUCKETS
+    redis.call('HINCRBY', KEYS[5 + n], math.floor(now / width), tokens)
+    if redis.call('HLEN', KEYS[5 + n]) > 2 * BUCKETS then  -- forget buckets no window can see
+      local first = math.floor((now - per) / width)
+      for _, field in ipairs(redis.call('HKEYS', KEYS[5 + n])) do
+        if tonumber(field) < first then redis.call('HDEL', KEYS[5 + n], field) end
+      end
+    end
+  end
+  i = i + 3
+end
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - horizon)
 for _, old in ipairs(stale) do
   if not redis.call('ZSCORE', KEYS[3], old) then
@@ -110,18 +127,34 @@ for _, old in ipairs(stale) do
   end
 end
 local ms = math.ceil((horizon + lease + keep) * 1000)
-for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ms) end
-redis.call('PEXPIRE', KEYS[5], ms)
+for k = 1, #KEYS do
+  if k ~= 4 then redis.call('PEXPIRE', KEYS[k], ms) end
+end
 return {1, ticket}
 """
 )
 
-# KEYS: entries, tokens, open, failures; ARGV: ticket, tokens ("" keeps the estimate), keep ms, succeeded (0/1)
+# KEYS: entries, tokens, open, failures, then the token buckets of each tokens limit's period
+# ARGV: ticket, tokens ("" keeps the estimate), keep ms, succeeded (0/1), then each of those periods
 _SETTLE = (
     _NOW
     + """
 redis.call('ZREM', KEYS[3], ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if at then
+  local reserved = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+  local used = reserved
+  if ARGV[2] ~= '' then used = tonumber(ARGV[2]) end
+  for k = 5, #KEYS do  -- the call counts again from now, with what it used
+    local per = tonumber(ARGV[k])
+    local width = per / BUCKETS
+    local was = math.floor(tonumber(at) / width)
+    if was >= math.floor((now - per) / width) and reserved > 0 then
+      redis.call('HINCRBY', KEYS[k], was, -reserved)
+    end
+    if used > 0 then redis.call('HINCRBY', KEYS[k], math.floor(now / width), used) end
+    redis.call('PEXPIRE', KEYS[k], ARGV[3])
+  end
   redis.call('ZADD', KEYS[1], now, ARGV[1])
   if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -264,6 +297,7 @@ class RedisRouterState(RouterState):
         self._down_until: float | None = None  # monotonic time before which Redis is not tried; None: up
         self._horizon: dict[str, float] = {}
         self._key_names: dict[str, dict[str, str]] = {}
+        self._periods: dict[str, tuple[float, ...]] = {}  # each deployment's tokens-limit periods, for settling
         self._held: dict[str, dict[int, None]] = {}  # this process's open Redis tickets, by deployment
         self._renewer: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
@@ -277,6 +311,10 @@ class RedisRouterState(RouterState):
             names = ("entries", "tokens", "open", "cool", "seq", "failures")
             keys = self._key_names[deployment] = {k: f"{tag}:{k}" for k in names}
         return keys
+
+    def _buckets(self, deployment: str, per: float) -> str:
+        """The key of a deployment's token buckets for one period."""
+        return f"{self._keys(deployment)['entries'][: -len('entries')]}buckets:{per!r}"
 
     def _up(self) -> bool:
         return self._down_until is None or time.monotonic() >= self._down_until
@@ -408,7 +446,11 @@ class RedisRouterState(RouterState):
         for limit in limits:
             args += [0 if limit.requests else 1, limit.amount, repr(limit.per)]
         order = ("entries", "tokens", "open", "cool", "seq")
-        ok, reply = await self._run("reserve", [keys[k] for k in order], args)
+        periods = tuple(sorted({limit.per for limit in limits if limit.tokens is not None}))
+        if periods:
+            self._periods[deployment] = periods
+        script_keys = [keys[k] for k in order] + [self._buckets(deployment, limit.per) for limit in limits]
+        ok, reply = await self._run("reserve", script_keys, args)
         if not ok:
             left = await self.local.cooling(deployment)
             if left > 0:
@@ -460,8 +502,10 @@ class RedisRouterState(RouterState):
             held.pop(grant.ticket, None)
         keys = self._keys(grant.deployment)
         keep = math.ceil((self._horizon.get(grant.deployment, 0.0) + self.lease + 60) * 1000)
-        args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0]
+        periods = self._periods.get(grant.deployment, ())
+        args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0, *map(repr, periods)]
         script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
+        script_keys += [self._buckets(grant.deployment, per) for per in periods]
         self._pending.append(("settle", script_keys, args, succeeded, grant.deployment, time.monotonic()))
         with contextlib.suppress(RuntimeError):  # no running loop (a finalizer): it rides with the next script
             self._flush_later()
