@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from modelport import OpenAIChatCompletionClient, RetryPolicy
-from modelport.batch import BatchFileError, collect, read_requests, run_batch
+from modelport.batch import BatchFileError, collect, read_finished, read_requests, run_batch
 from modelport.errors import InvalidRequestError
 from modelport.router import Deployment, RateLimit, Router
 from modelport.testing import FakeServer, Reply
@@ -564,9 +564,38 @@ def test_the_first_interrupt_ends_calls_still_waiting_for_capacity(tmp_path: Pat
 
 
 async def test_run_batch_without_the_check_raises_for_a_request_it_cannot_read() -> None:
-    with FakeServer() as server:
+    with FakeServer(default=_slow(0.1)) as server:
         client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
         good = [{"custom_id": f"q{i}", "messages": [{"role": "user", "content": "x"}]} for i in range(3)]
+        yielded = []
         async with client:
             with pytest.raises(InvalidRequestError, match=r"requests\[3\].*custom_id"):
-                await collect(run_batch(client, [*good, {"messages": []}, *good], check=False, concurrency=2))
+                async for result in run_batch(client, [*good, {"messages": []}, *good], check=False, concurrency=2):
+                    yielded.append(result.custom_id)
+            assert len(yielded) == len(server.requests) == 3  # what was sent was answered first
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"api": "prod", "keys": ["k1", "k2"]}',  # a minified JSON file, no newline at its end
+        b"a note without a newline",
+        b'{"custom_id": "stranger", "response": null, "error": null}',  # another job's last result
+        b'{"api": "prod"}\n{"custom_id": "a", "response": null, "error": null}',
+    ],
+)
+def test_a_last_line_that_is_not_ours_is_refused_not_dropped(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(BatchFileError, match="It was left as it is"):
+        read_finished(path, known={"a"})
+    assert path.read_bytes() == content
+
+
+def test_only_a_cut_line_of_ours_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    whole = json.dumps({"id": "batch_req_1", "custom_id": "a", "response": {"status_code": 200}, "error": None})
+    path.write_text(whole.replace(" ", "") + "\n" + '{"id":"batch_req_2","custom_id":"b","resp')
+    finished = read_finished(path, known={"a", "b"})
+    assert (list(finished.lines), finished.cut) == (["a"], 1)
+    assert path.read_text() == whole.replace(" ", "") + "\n"

@@ -605,3 +605,34 @@ async def test_token_buckets_decide_as_the_local_state_does(redis_url: str) -> N
                         assert theirs_or_no.wait == float("inf")
         finally:
             await shared.close()
+
+
+async def test_two_tokens_limits_of_one_period_count_each_call_once(redis_url: str) -> None:
+    limits = [RateLimit(tokens=1000, per=60), RateLimit(tokens=1000, per=60.0)]  # as tpm= beside a config's limit
+    local, shared = LocalRouterState(), RedisRouterState(redis_url, namespace=_namespace())
+    try:
+        for state in (local, shared):
+            grant = await state.reserve("d", limits, 300, None)
+            assert isinstance(grant, Grant)
+            await state.settle(grant, 10)
+            assert isinstance(await state.reserve("d", limits, 980, None), Grant), state  # 10 + 980 <= 1000
+    finally:
+        await shared.close()
+
+
+async def test_a_reservation_granted_to_a_cancelled_caller_is_given_back(redis_url: str) -> None:
+    namespace = _namespace()
+    async with SlowLink(redis_url, delay=0.1) as link:
+        state = RedisRouterState(link.url, namespace=namespace, timeout=2.0)
+        try:
+            await state.in_flight("a")  # connected and the scripts loaded
+            asking = asyncio.ensure_future(state.reserve("a", [], 0, 1))
+            await asyncio.sleep(0.15)  # the reservation has reached Redis; its answer is on the way back
+            asking.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asking
+            await asyncio.sleep(0.3)  # the answer arrives: the slot nobody will use is settled
+            await state.flush()
+            assert await _open_slots(redis_url, namespace) == 0
+        finally:
+            await state.close()

@@ -302,7 +302,11 @@ def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:
 
 async def _run(client: Any, requests: list[BatchRequest], every: list[BatchRequest], path: str, args: Any) -> int:
     out = args.output
-    finished = read_finished(out, known={r.custom_id for r in every}, retry_failed=args.retry_failed)
+    try:
+        finished = read_finished(out, known={r.custom_id for r in every}, retry_failed=args.retry_failed)
+    except BaseException:
+        await client.close()
+        raise
     if finished.cut:
         print(f"{out}: its last line was cut short by an earlier stop: running it again", file=sys.stderr)
     if finished.retried:
@@ -354,7 +358,7 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
     elapsed = time.monotonic() - started
     stopped = len(todo) - len(outcomes)
     print(_summary(outcomes, skipped, elapsed, out, stopped, progress.cost))
-    if interrupts:
+    if interrupts and stopped:  # stopped before the end (a signal after the last line changes nothing)
         return 143 if stopped_by == "SIGTERM" else 130
     earlier_failures = sum(1 for line in finished.lines.values() if line_failed(line))
     return 1 if earlier_failures or any(not o.ok for o in outcomes) else 0

@@ -245,6 +245,14 @@ class Finished:
         return [custom_id for custom_id, line in self.lines.items() if line_failed(line)]
 
 
+def _is_json(raw: bytes) -> bool:
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 def _result_line(raw: bytes) -> dict[str, Any] | None:
     """``raw`` as a batch result line (an object with a string ``custom_id`` and a ``response`` or ``error``)."""
     try:
@@ -266,7 +274,8 @@ def read_finished(
     """The results already in ``path`` (none if it does not exist).
 
     Only the last line can have been cut by a crash (lines are written whole, one at a time): a last line without its
-    newline that is not a whole result is dropped, and one that is whole gets its newline. Any other line that is not
+    newline that begins as this program's lines do and is not whole JSON is dropped, and a whole result there gets
+    its newline. Any other line that is not
     a result line, or (with ``known``) a result for an id the requests file lacks, means ``path`` is not this job's
     results file: :class:`BatchFileError` lists them, and the file is left as it is. Of two lines for one id, a
     success is kept over a failure, else the later. With ``retry_failed`` failed lines are dropped. With
@@ -293,9 +302,14 @@ def read_finished(
         else:
             repeated |= _keep(finished, kept, line, raw + b"\n")
     if tail.strip():
+        number = len(whole) + 1
         line = _result_line(tail)
-        if line is None or (known is not None and line["custom_id"] not in known):
-            finished.cut = 1
+        if line is None and tail.startswith(b'{"id":"batch_req_') and not _is_json(tail):
+            finished.cut = 1  # a line of ours, cut short while it was written
+        elif line is None:
+            problems.append(f"line {number}: not a batch result line (a JSON object with custom_id and response)")
+        elif known is not None and line["custom_id"] not in known:
+            problems.append(f"line {number}: custom_id {line['custom_id']!r} is not in the requests file")
         else:
             mended = True
             repeated |= _keep(finished, kept, line, tail + b"\n")

@@ -63,8 +63,8 @@ def check_requests(client: ChatCompletionClient, requests: Iterable[BatchRequest
 
 class _Worker:
     """One worker's state, and the hook a router calls when the worker's call starts or stops waiting for
-    capacity (:data:`modelport.router.WAITING`): a stopped run ends a call that is still waiting, since nothing of
-    it has been sent."""
+    capacity (:data:`modelport.router.WAITING`): a stopped run ends a call that is waiting, since nothing of the
+    attempt it waits to make has been sent (an earlier attempt, failed over from, may have been)."""
 
     __slots__ = ("busy", "run", "task", "waiting")
 
@@ -75,9 +75,9 @@ class _Worker:
         self.waiting = False
 
     def __call__(self, waiting: bool) -> None:
+        if waiting and self.run.stopped:  # ended here, before it holds a place in a queue or a reservation
+            raise asyncio.CancelledError
         self.waiting = waiting
-        if waiting and self.run.stopped:
-            self.task.cancel()
 
 
 class BatchRun:
@@ -116,9 +116,9 @@ class BatchRun:
             if item is not None:
                 return item
             self._running -= 1
-            if self._failure is not None:
-                failure, self._failure = self._failure, None
-                raise failure
+        if self._failure is not None:  # raised once the requests already sent have given their results
+            failure, self._failure = self._failure, None
+            raise failure
         raise StopAsyncIteration
 
     @property

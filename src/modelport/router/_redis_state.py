@@ -104,9 +104,11 @@ redis.call('ZADD', KEYS[1], now, ticket)
 redis.call('HSET', KEYS[2], ticket, tokens)
 redis.call('ZADD', KEYS[3], now + lease, ticket)
 i, n = 5, 0
+local counted = {}
 while i + 2 <= #ARGV do
   n = n + 1
-  if tonumber(ARGV[i]) == 1 and tokens > 0 then
+  if tonumber(ARGV[i]) == 1 and tokens > 0 and not counted[KEYS[5 + n]] then
+    counted[KEYS[5 + n]] = true  -- two limits of one period share their buckets: counted once
     local per = tonumber(ARGV[i + 2])
     local width = per / BUCKETS
     redis.call('HINCRBY', KEYS[5 + n], math.floor(now / width), tokens)
@@ -128,7 +130,7 @@ for _, old in ipairs(stale) do
 end
 local ms = math.ceil((horizon + lease + keep) * 1000)
 for k = 1, #KEYS do
-  if k ~= 4 then redis.call('PEXPIRE', KEYS[k], ms) end
+  if k ~= 4 and k ~= 5 then redis.call('PEXPIRE', KEYS[k], ms) end  -- not cool (its own), nor seq (kept for good)
 end
 return {1, ticket}
 """
@@ -170,6 +172,8 @@ _RENEW = (
     _NOW
     + """
 for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
+local ms = math.ceil(tonumber(ARGV[1]) * 2000)  -- the slots outlive the leases being renewed
+if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
 return 1
 """
 )
@@ -314,7 +318,7 @@ class RedisRouterState(RouterState):
 
     def _buckets(self, deployment: str, per: float) -> str:
         """The key of a deployment's token buckets for one period."""
-        return f"{self._keys(deployment)['entries'][: -len('entries')]}buckets:{per!r}"
+        return f"{self._keys(deployment)['entries'][: -len('entries')]}buckets:{float(per)!r}"
 
     def _up(self) -> bool:
         return self._down_until is None or time.monotonic() >= self._down_until
@@ -446,11 +450,16 @@ class RedisRouterState(RouterState):
         for limit in limits:
             args += [0 if limit.requests else 1, limit.amount, repr(limit.per)]
         order = ("entries", "tokens", "open", "cool", "seq")
-        periods = tuple(sorted({limit.per for limit in limits if limit.tokens is not None}))
+        periods = tuple(sorted({float(limit.per) for limit in limits if limit.tokens is not None}))
         if periods:
             self._periods[deployment] = periods
         script_keys = [keys[k] for k in order] + [self._buckets(deployment, limit.per) for limit in limits]
-        ok, reply = await self._run("reserve", script_keys, args)
+        asking = asyncio.ensure_future(self._run("reserve", script_keys, args))
+        try:
+            ok, reply = await asyncio.shield(asking)
+        except asyncio.CancelledError:  # the caller gave up: a reservation that still comes back is given back
+            asking.add_done_callback(lambda done: self._give_back(deployment, tokens, done))
+            raise
         if not ok:
             left = await self.local.cooling(deployment)
             if left > 0:
@@ -471,6 +480,14 @@ class RedisRouterState(RouterState):
             return Denial(deployment, wait, f"max_concurrency={max_concurrency}")
         limit = limits[which - 1]
         return Denial(deployment, wait, limit.describe(), exact=limit.requests is not None)
+
+    def _give_back(self, deployment: str, tokens: int, done: asyncio.Future[tuple[bool, Any]]) -> None:
+        """Settle, with nothing used, a reservation whose caller was cancelled while Redis granted it."""
+        if done.cancelled() or done.exception() is not None:
+            return
+        ok, reply = done.result()
+        if ok and int(reply[0]) == 1:
+            self._queue_settlement(Grant(deployment, int(reply[1]), tokens), 0, succeeded=False)
 
     async def settle(self, grant: Grant, tokens: int | None) -> None:
         await self._settle(grant, tokens, succeeded=False)
@@ -504,6 +521,7 @@ class RedisRouterState(RouterState):
         keep = math.ceil((self._horizon.get(grant.deployment, 0.0) + self.lease + 60) * 1000)
         periods = self._periods.get(grant.deployment, ())
         args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0, *map(repr, periods)]
+        # periods are floats already (normalised when reserved), so keys and ARGV agree with the reservation
         script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
         script_keys += [self._buckets(grant.deployment, per) for per in periods]
         self._pending.append(("settle", script_keys, args, succeeded, grant.deployment, time.monotonic()))

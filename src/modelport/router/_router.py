@@ -169,17 +169,16 @@ class Router(ChatCompletionClient, Component):
         queue = self._queue_of(call, loop)
         watcher = WAITING.get()
         if watcher is not None:
-            watcher(True)
+            watcher(True)  # may end the call here, before it holds anything
         queue.count += 1
         self._queued += 1
         try:
-            granted = await self._wait_in(queue, call, estimate, deadline, loop)
+            return await self._wait_in(queue, call, estimate, deadline, loop)
         finally:
             queue.count -= 1
             self._queued -= 1
-        if watcher is not None:
-            watcher(False)
-        return granted
+            if watcher is not None:
+                watcher(False)
 
     async def _wait_in(
         self,
