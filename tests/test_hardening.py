@@ -376,3 +376,20 @@ async def test_time_the_caller_spends_between_chunks_is_not_a_timeout(server: Fa
             got.append(item)
             await asyncio.sleep(0.45)  # longer than the timeout, between reads
     assert got[:2] == ["a", "b"] and got[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_huge_error_body_is_cut_at_the_limit(server: FakeServer, make_client: Any, stream: bool) -> None:
+    from modelport._http import MAX_ERROR_BODY
+
+    server.add(Reply.huge(20 * 1024 * 1024, status=500), Reply.json(completion("fine")))
+    client = make_client(max_retries=0)
+    with pytest.raises(mp.ServerError) as caught:
+        if stream:
+            await collect(client)
+        else:
+            await client.create(HELLO)
+    body = caught.value.body
+    assert isinstance(body, str) and len(body) <= MAX_ERROR_BODY  # not the 20 MB sent
+    assert len(str(caught.value)) < 2000  # the message stays a message
+    assert (await client.create(HELLO)).content == "fine"  # the dropped connection left the pool usable

@@ -59,6 +59,9 @@ __all__ = ["RetryPolicy", "Transport", "parse_retry_after", "retry_delay", "time
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 MAX_REDIRECTS = 5
 STALE_CONNECTION_RETRIES = 3
+MAX_ERROR_BODY = 1 << 20
+"""The most of an error response that is read and kept (1 MiB): a larger one is cut there and its connection
+dropped, so a hostile or broken server cannot make an exception hold megabytes."""
 
 
 @dataclass
@@ -286,7 +289,7 @@ class Transport:
                     url = self._redirect_target(response, url, body is None, hops)
                     hops += 1
                     continue
-                raw = await self.read_body(response, loop, deadline_at)
+                raw = await self.read_body(response, loop, deadline_at, limit=MAX_ERROR_BODY)
                 error = error_from_response(response.status, response.headers, raw, provider=self.provider)
                 response_headers = response.headers
             await self.sleep_before_retry(error, response_headers, retries, loop, deadline_at)
@@ -383,12 +386,21 @@ class Transport:
                 ) from exc
 
     async def read_body(
-        self, response: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop, deadline_at: float | None
+        self,
+        response: aiohttp.ClientResponse,
+        loop: asyncio.AbstractEventLoop,
+        deadline_at: float | None,
+        *,
+        limit: int | None = None,
     ) -> bytes:
+        """The response's body; with ``limit``, at most that many bytes (the rest is not read: the connection is
+        dropped instead of kept)."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         try:
             async with timeout_at(wait_until):
-                return await response.read()
+                if limit is None:
+                    return await response.read()
+                return await _read_at_most(response, limit)
         except asyncio.TimeoutError as exc:
             raise self.timeout_error(phase, exc) from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -414,6 +426,19 @@ class Transport:
             "deadline": f"the call's deadline of {self.deadline} s passed",
         }[phase]
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await response.content.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    response.close()  # more than the limit: the rest goes with the connection
+    return b"".join(chunks)[:limit]
 
 
 def default_max_connections() -> int:
