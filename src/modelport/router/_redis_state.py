@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._http import timeout_at
 from ..errors import InvalidRequestError
 from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
 
@@ -341,7 +342,8 @@ class RedisRouterState(RouterState):
             self._keep(pending)
             return False, []
         try:
-            replies = await asyncio.wait_for(self._pipeline(everything), self.timeout)
+            async with timeout_at(asyncio.get_running_loop().time() + self.timeout):  # no task per round trip
+                replies = await self._pipeline(everything)
         except asyncio.CancelledError:  # the caller gave up: the other calls' settlements wait for the next script
             self._keep(pending)
             raise
@@ -558,7 +560,8 @@ class RedisRouterState(RouterState):
         if not self._up():
             return
         try:
-            await asyncio.wait_for(self._client.delete(self._keys(deployment)["failures"]), self.timeout)
+            async with timeout_at(asyncio.get_running_loop().time() + self.timeout):
+                await self._client.delete(self._keys(deployment)["failures"])
         except Exception as exc:
             if self._down_until is None:
                 logger.warning("redis router state unreachable (%s: %s)", type(exc).__name__, exc)
