@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 from modelport import ChatCompletionClient, CreateResult, UserMessage
@@ -23,3 +24,14 @@ async def collect(client: ChatCompletionClient, messages: Any = None, **kwargs: 
                 deltas.append(item)
     assert result is not None, "the stream ended without a CreateResult"
     return deltas, result
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
+    """Wait for a test's subprocess: (exit status, stdout, stderr); killed, and the timeout raised, if it overruns."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return process.returncode, out, err

@@ -24,6 +24,8 @@ from modelport.testing import FakeServer, Reply
 from modelport.testing._default import default_reply
 from modelport.testing._server import RecordedRequest
 
+from .helpers import finish
+
 
 def _write_requests(path: Path, count: int, *, plain_every: int = 3) -> list[str]:
     """A requests file: Batch API lines, with every ``plain_every``-th line in the plain form."""
@@ -62,16 +64,6 @@ def _batch(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
         env=env,
         **kwargs,
     )
-
-
-def _finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise
-    return process.returncode, out, err
 
 
 def _results(path: Path) -> list[dict[str, Any]]:
@@ -114,7 +106,7 @@ def test_a_thousand_lines_give_a_thousand_results(tmp_path: Path) -> None:
     ids = _write_requests(tmp_path / "in.jsonl", 1000)
     out = tmp_path / "out.jsonl"
     with FakeServer() as server:
-        code, stdout, err = _finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
+        code, stdout, err = finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
         assert code == 0, err
         results = _results(out)
         assert sorted(r["custom_id"] for r in results) == ids
@@ -139,7 +131,7 @@ def test_a_stopped_run_resumes_without_sending_a_finished_request_again(tmp_path
         _wait_for_lines(out, 100)
         sent = {"kill": signal.SIGKILL, "interrupt": signal.SIGINT, "terminate": signal.SIGTERM}[how]
         first.send_signal(sent)
-        code, _, err = _finish(first)
+        code, _, err = finish(first)
         if how == "kill":
             assert code == -signal.SIGKILL
         else:
@@ -147,7 +139,7 @@ def test_a_stopped_run_resumes_without_sending_a_finished_request_again(tmp_path
             assert "stopping: waiting for" in err  # the first Ctrl-C or SIGTERM lets those in flight finish
         done_first = {json.loads(line)["custom_id"] for line in out.read_text().splitlines() if line.strip()}
         assert 100 <= len(done_first) < 400
-        code, stdout, err = _finish(_batch(*args))
+        code, stdout, err = finish(_batch(*args))
         assert code == 0, err
         assert f"{len(done_first):,} already in" in stdout
         prompts = _prompts(server)
@@ -168,11 +160,11 @@ def test_a_second_interrupt_stops_at_once_and_the_output_stays_valid(tmp_path: P
         first.send_signal(signal.SIGINT)
         time.sleep(0.05)
         first.send_signal(signal.SIGINT)
-        code, stdout, _ = _finish(first, timeout=10)
+        code, stdout, _ = finish(first, timeout=10)
         assert code == 130
         assert "run the same command again" in stdout
         results = _results(out)  # every line whole
-        code, _, err = _finish(_batch(*args))
+        code, _, err = finish(_batch(*args))
         assert code == 0, err
         assert len(_results(out)) == 60 and len(results) < 60
 
@@ -187,7 +179,7 @@ def test_a_malformed_line_is_reported_with_its_number_before_anything_is_sent(tm
     lines.append(json.dumps({"custom_id": "z", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}))
     path.write_text("\n".join(lines) + "\n")
     with FakeServer() as server:
-        code, _, err = _finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), *_flags(server)))
+        code, _, err = finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), *_flags(server)))
         assert code == 2
         assert "line 3: not JSON" in err
         assert "line 5: custom_id 'req-00001' repeats line 2" in err
@@ -201,12 +193,12 @@ def test_three_shards_merged_equal_one_run(tmp_path: Path) -> None:
     requests = tmp_path / "in.jsonl"
     ids = _write_requests(requests, 300)
     with FakeServer() as server:
-        code, _, err = _finish(_batch(str(requests), "-o", str(tmp_path / "whole.jsonl"), *_flags(server)))
+        code, _, err = finish(_batch(str(requests), "-o", str(tmp_path / "whole.jsonl"), *_flags(server)))
         assert code == 0, err
         parts = []
         for shard in (1, 2, 3):
             part = tmp_path / f"part{shard}.jsonl"
-            code, _, err = _finish(_batch(str(requests), "-o", str(part), "--shard", f"{shard}/3", *_flags(server)))
+            code, _, err = finish(_batch(str(requests), "-o", str(part), "--shard", f"{shard}/3", *_flags(server)))
             assert code == 0, err
             parts.append(str(part))
         sizes = [len(_results(Path(p))) for p in parts]
@@ -239,7 +231,7 @@ def test_three_shards_merged_equal_one_run(tmp_path: Path) -> None:
 def test_dry_run_counts_and_sends_nothing(tmp_path: Path) -> None:
     _write_requests(tmp_path / "in.jsonl", 50)
     with FakeServer() as server:
-        code, stdout, err = _finish(_batch(str(tmp_path / "in.jsonl"), "--dry-run", *_flags(server)))
+        code, stdout, err = finish(_batch(str(tmp_path / "in.jsonl"), "--dry-run", *_flags(server)))
         assert code == 0, err
         assert server.requests == []
     assert "50 requests" in stdout and "prompt tokens:" in stdout and "replies at most 800" in stdout
@@ -258,16 +250,16 @@ def test_failed_lines_keep_their_error_and_retry_failed_reruns_only_them(tmp_pat
 
     with FakeServer(default=reply) as server:
         args = (str(path), "-o", str(out), *_flags(server))
-        code, stdout, _ = _finish(_batch(*args))
+        code, stdout, _ = finish(_batch(*args))
         assert code == 1 and "28 ok, 2 failed (HTTP 400 2)" in stdout
         failed = [r for r in _results(out) if r["response"]["status_code"] != 200]
         assert sorted(r["custom_id"] for r in failed) == ["req-00004", "req-00017"]
         assert failed[0]["response"]["body"]["error"]["message"] == "no such luck"
         server.reset()
-        code, _, _ = _finish(_batch(*args))
+        code, _, _ = finish(_batch(*args))
         assert code == 1 and server.requests == []  # a plain rerun leaves failures as they are
         failing.clear()
-        code, stdout, err = _finish(_batch(*args, "--retry-failed"))
+        code, stdout, err = finish(_batch(*args, "--retry-failed"))
         assert code == 0, err
         assert sorted(_prompts(server)) == ["prompt req-00004", "prompt req-00017"]
     assert len(_results(out)) == 30 and all(r["response"]["status_code"] == 200 for r in _results(out))
@@ -278,14 +270,14 @@ def test_a_line_cut_by_a_crash_is_detected_and_redone(tmp_path: Path) -> None:
     ids = _write_requests(path, 10)
     out = tmp_path / "out.jsonl"
     with FakeServer() as server:
-        code, _, _ = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        code, _, _ = finish(_batch(str(path), "-o", str(out), *_flags(server)))
         assert code == 0
         whole = out.read_bytes()
         last = whole.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         out.write_bytes(whole[: len(whole) - len(last) // 2 - 1])  # the last line half written
         cut_id = json.loads(last)["custom_id"]
         server.reset()
-        code, _, err = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        code, _, err = finish(_batch(str(path), "-o", str(out), *_flags(server)))
         assert code == 0, err
         assert "last line was cut short" in err
         assert list(_prompts(server)) == [f"prompt {cut_id}"]
@@ -298,7 +290,7 @@ def test_limits_from_a_router_config_are_kept(tmp_path: Path) -> None:
     arrivals, reply = _counting_arrivals()
     with FakeServer(default=reply) as server:
         config = _router_config(tmp_path / "router.json", server.base_url, RateLimit(requests=5, per=1.0))
-        code, _, err = _finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), "--config", str(config)))
+        code, _, err = finish(_batch(str(path), "-o", str(tmp_path / "out.jsonl"), "--config", str(config)))
         assert code == 0, err
     assert len(arrivals) == 15
     assert arrivals[-1] - arrivals[0] >= 1.9  # 15 calls at 5 per rolling second: the last five wait two windows
@@ -310,7 +302,7 @@ def test_refuses_results_of_another_file(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     out.write_text(json.dumps({"custom_id": "stranger", "response": None, "error": None}) + "\n")
     with FakeServer() as server:
-        code, _, err = _finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
+        code, _, err = finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
         assert code == 2 and "line 1: custom_id 'stranger' is not in the requests file" in err
         assert server.requests == []
 
@@ -326,7 +318,7 @@ def test_a_file_that_is_not_this_jobs_results_is_left_as_it_is(tmp_path: Path, r
         for content in (text, other):
             notes.write_text(content)
             flags = ["--retry-failed"] if retry_failed else []
-            code, _, err = _finish(_batch(str(requests), "-o", str(notes), *flags, *_flags(server)))
+            code, _, err = finish(_batch(str(requests), "-o", str(notes), *flags, *_flags(server)))
             assert code == 2 and "It was left as it is" in err, err
             assert notes.read_text() == content  # not a byte changed
         assert server.requests == []
@@ -337,11 +329,11 @@ def test_a_whole_last_line_without_its_newline_is_kept(tmp_path: Path) -> None:
     ids = _write_requests(path, 5)
     out = tmp_path / "out.jsonl"
     with FakeServer() as server:
-        code, _, _ = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        code, _, _ = finish(_batch(str(path), "-o", str(out), *_flags(server)))
         assert code == 0
         out.write_bytes(out.read_bytes().rstrip(b"\n"))  # whole, but the newline never reached the disk
         server.reset()
-        code, stdout, err = _finish(_batch(str(path), "-o", str(out), *_flags(server)))
+        code, stdout, err = finish(_batch(str(path), "-o", str(out), *_flags(server)))
         assert code == 0 and "nothing to run" in stdout, err
         assert server.requests == []
     assert out.read_bytes().endswith(b"\n") and sorted(r["custom_id"] for r in _results(out)) == ids
@@ -378,7 +370,7 @@ async def test_run_batch_yields_every_result_and_failures_as_results() -> None:
             assert len(server.requests) == sent
 
 
-async def test_run_batch_stop_lets_those_in_flight_finish() -> None:
+async def test_run_batch_stop_lets_those_in_flightfinish() -> None:
     with FakeServer(default=_slow(0.2)) as server:
         client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
         requests = [{"custom_id": f"q{i}", "messages": [{"role": "user", "content": f"n{i}"}]} for i in range(50)]
@@ -455,7 +447,7 @@ def test_shards_in_parallel_share_one_quota_through_redis(tmp_path: Path, redis_
             for shard, part in zip((1, 2, 3), parts, strict=True)
         ]
         for run in runs:
-            code, _, err = _finish(run)
+            code, _, err = finish(run)
             assert code == 0, err
             assert "unreachable" not in err  # shared all along, never this process's own limits
     assert len(arrivals) == 36
@@ -516,7 +508,7 @@ def test_a_cache_answers_a_second_run_without_sending(tmp_path: Path) -> None:
     with FakeServer() as server:
         for out in ("first.jsonl", "second.jsonl"):
             args = (str(requests), "-o", str(tmp_path / out), "--cache", str(cache), "--rpm", "100000", *_flags(server))
-            code, _, err = _finish(_batch(*args))
+            code, _, err = finish(_batch(*args))
             assert code == 0, err
         assert len(server.requests) == 20  # the second run came from the cache, through the same limiter
     first, second = _results(tmp_path / "first.jsonl"), _results(tmp_path / "second.jsonl")
@@ -536,7 +528,7 @@ def test_the_summary_and_the_results_carry_the_cost_when_priced(tmp_path: Path) 
         )
         config = tmp_path / "client.json"
         config.write_text(client.dump_component().model_dump_json())
-        code, stdout, err = _finish(_batch(str(requests), "-o", str(tmp_path / "out.jsonl"), "--config", str(config)))
+        code, stdout, err = finish(_batch(str(requests), "-o", str(tmp_path / "out.jsonl"), "--config", str(config)))
         assert code == 0, err
     results = _results(tmp_path / "out.jsonl")
     usages = [r["response"]["body"]["usage"] for r in results]
@@ -556,7 +548,7 @@ def test_the_first_interrupt_ends_calls_still_waiting_for_capacity(tmp_path: Pat
         _wait_for_lines(out, 3)
         run.send_signal(signal.SIGINT)
         stopped_at = time.monotonic()
-        code, _, err = _finish(run, timeout=20)
+        code, _, err = finish(run, timeout=20)
         assert code == 130, err
     assert time.monotonic() - stopped_at < 1.5  # not the minutes the waiting calls would have taken
     assert sum(1 for t in arrivals if t > stopped_at) <= 1  # at most a call granted just before the stop

@@ -27,6 +27,8 @@ from modelport.testing import FakeServer, Reply
 from modelport.testing._default import default_reply
 from modelport.testing._server import RecordedRequest
 
+from .helpers import finish
+
 HELLO = [UserMessage(content="hello", source="user")]
 
 # One process of several sharing a limit: ``calls`` concurrent calls through a Router over one deployment.
@@ -111,13 +113,8 @@ def _run(script: str, *args: str) -> subprocess.Popen[str]:
 
 
 def _finish(process: subprocess.Popen[str], timeout: float = 30) -> str:
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise
-    assert process.returncode == 0, err
+    code, out, err = finish(process, timeout)
+    assert code == 0, err
     return out
 
 
