@@ -128,26 +128,11 @@ def main(argv: list[str] | None = None) -> None:
                 ],
             }
             if peer_python:
-                script = Path(folder) / "sdk.py"
-                script.write_text(SDK_LOOP)
-                runs["openai_sdk_loop"] = [
-                    peer_python,
-                    str(script),
-                    str(requests),
-                    str(out),
-                    base_url,
-                    str(args.concurrency),
-                ]
-                script = Path(folder) / "litellm_batch.py"
-                script.write_text(LITELLM)
-                runs["litellm_batch_completion"] = [
-                    peer_python,
-                    str(script),
-                    str(requests),
-                    str(out),
-                    base_url,
-                    str(args.concurrency),
-                ]
+                for name, source in (("openai_sdk_loop", SDK_LOOP), ("litellm_batch_completion", LITELLM)):
+                    script = Path(folder) / f"{name}.py"
+                    script.write_text(source)
+                    job = [str(requests), str(out), base_url, str(args.concurrency)]
+                    runs[name] = [peer_python, str(script), *job]
             for _ in range(args.rounds):
                 for name, command in runs.items():
                     rate = timed(command, out, args.lines)
