@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from . import errors
-from .providers._status import error_from_response, request_id_from
 
 
 class _LazyModule:
@@ -54,11 +53,34 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     from async_timeout import timeout_at
 
-__all__ = ["RetryPolicy", "Transport", "parse_retry_after", "retry_delay", "timeout_at"]
+__all__ = [
+    "ErrorReader",
+    "RetryPolicy",
+    "Signer",
+    "Transport",
+    "parse_retry_after",
+    "request_id_from",
+    "retry_delay",
+    "timeout_at",
+]
+
+ErrorReader = Callable[[int, Mapping[str, str], bytes], "errors.APIStatusError"]
+"""How an error response (status, headers, body) becomes a typed error: the provider's dialect knows its envelope."""
+Signer = Callable[[str, URL, dict[str, str], "bytes | None"], Awaitable[None]]
+"""Called before every attempt with the method, URL, a fresh copy of the headers and the body, to add what must be
+computed over them (a signature); a retry is signed afresh."""
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 MAX_REDIRECTS = 5
 STALE_CONNECTION_RETRIES = 3
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "apim-request-id",
+    "x-ms-request-id",
+    "x-litellm-call-id",
+    "x-amzn-requestid",
+)
 MAX_ERROR_BODY = 1 << 20
 """The most of an error response that is read and kept (1 MiB): a larger one is cut there and its connection
 dropped, so a hostile or broken server cannot make an exception hold megabytes."""
@@ -135,6 +157,15 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     if value is None or not math.isfinite(value) or value <= 0:
         return None
     return value
+
+
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The request id a server put in its response headers, under any of the names servers use."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
 
 
 def backoff(retry_number: int, policy: RetryPolicy) -> float:
@@ -265,10 +296,13 @@ class Transport:
         headers: Mapping[str, str],
         *,
         deadline_at: float | None,
+        error: ErrorReader,
         retries: int = 0,
+        sign: Signer | None = None,
     ) -> tuple[aiohttp.ClientResponse, int]:
         """POST ``body`` (or GET when it is ``None``) and return the first successful response (head read, body
-        not) with the number of retries made so far, counting the ``retries`` a caller had already made.
+        not) with the number of retries made so far, counting the ``retries`` a caller had already made. An error
+        response becomes ``error(status, headers, body)``; ``sign``, when given, signs each attempt.
 
         Redirects are followed only to the same scheme, host and port, only where the method and body survive
         (307 and 308; any of them for a GET), and at most :data:`MAX_REDIRECTS` times; anything else raises
@@ -277,10 +311,14 @@ class Transport:
         loop = asyncio.get_running_loop()
         hops = 0
         while True:
+            sent = headers
+            if sign is not None:
+                sent = dict(headers)
+                await sign("GET" if body is None else "POST", url, sent, body)
             try:
-                response = await self._attempt(session, loop, url, body, headers, deadline_at)
+                response = await self._attempt(session, loop, url, body, sent, deadline_at)
             except errors.APIConnectionError as exc:
-                error: errors.APIError = exc
+                failure: errors.APIError = exc
                 response_headers: Mapping[str, str] = {}
             else:
                 if response.status < 300:
@@ -290,9 +328,9 @@ class Transport:
                     hops += 1
                     continue
                 raw = await self.read_body(response, loop, deadline_at, limit=MAX_ERROR_BODY)
-                error = error_from_response(response.status, response.headers, raw, provider=self.provider)
+                failure = error(response.status, response.headers, raw)
                 response_headers = response.headers
-            await self.sleep_before_retry(error, response_headers, retries, loop, deadline_at)
+            await self.sleep_before_retry(failure, response_headers, retries, loop, deadline_at)
             retries += 1
 
     def _redirect_target(self, response: aiohttp.ClientResponse, url: URL, is_get: bool, hops: int) -> URL:

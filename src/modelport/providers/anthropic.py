@@ -153,6 +153,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
             model_info=info,
             transport=transport,
             dialect=AnthropicDialect(),
+            base=URL(self._base_url),
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
@@ -174,7 +175,6 @@ class AnthropicChatCompletionClient(WireClient, Component):
         settings.pop("add_name_prefixes")
         self._settings = {"model": model, "base_url": base_url, **settings, **create_args}
         self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        self._endpoint = URL(self._base_url + "/v1/messages")
         headers = base_headers()
         headers["anthropic-version"] = ANTHROPIC_VERSION
         if self._api_key is not None:
@@ -182,9 +182,6 @@ class AnthropicChatCompletionClient(WireClient, Component):
         headers.update(checked_headers)
         self._request_headers = headers
         self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-
-    def _url(self) -> URL:
-        return self._endpoint
 
     async def _headers(self) -> dict[str, str]:
         return self._request_headers

@@ -156,11 +156,9 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         self._api_version = version
         base = endpoint.rstrip("/")
         if version in V1_API_VERSIONS:
-            self._endpoint = URL(f"{base}/openai/v1/chat/completions")
+            api_base = URL(f"{base}/openai/v1")
         else:
-            self._endpoint = URL(f"{base}/openai/deployments/{deployment}/chat/completions").with_query(
-                {"api-version": version}
-            )
+            api_base = URL(f"{base}/openai/deployments/{deployment}").with_query({"api-version": version})
         self._azure_endpoint = base
         transport = make_transport(
             "azure_openai",
@@ -181,6 +179,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             model_info=resolve_model_info(model_name, model_info),
             transport=transport,
             dialect=OpenAIDialect(AZURE_PROFILE, add_name_prefixes),
+            base=api_base,
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
@@ -219,9 +218,6 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         headers.update(checked_headers)
         self._request_headers = headers
         self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-
-    def _url(self) -> URL:
-        return self._endpoint
 
     async def _headers(self) -> dict[str, str]:
         provider = self._token_provider

@@ -14,12 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel
 from yarl import URL
 
 if TYPE_CHECKING:
@@ -29,13 +28,13 @@ from .. import __version__
 from .._assembly import Assembler
 from .._http import RetryPolicy
 from .._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
-from .._wire_client import Prepared, WireClient
+from .._request import Request
+from .._wire_client import WireClient
 from ..components import Component, ComponentConfigError
 from ..errors import APIConnectionError, APIError, InvalidRequestError, NotFoundError, ResponseValidationError
 from ..messages import CreateResult
 from ..model_info import ModelInfo, ModelListing
 from ..tokens import TokenCounter
-from ..tools import Tool, ToolSchema
 from ._config import (
     COMMON_FIELDS,
     _ClientConfig,
@@ -173,6 +172,7 @@ class OllamaChatCompletionClient(WireClient, Component):
             model_info=resolve_model_info(model, model_info),
             transport=transport,
             dialect=OllamaDialect(stream_tool_calls=stream_tool_calls),
+            base=URL(self._host),
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
@@ -202,7 +202,6 @@ class OllamaChatCompletionClient(WireClient, Component):
             **create_args,
         }
         self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        self._endpoint = URL(self._host + "/api/chat")
         headers = RedactedHeaders(
             {
                 "content-type": "application/json",
@@ -217,9 +216,6 @@ class OllamaChatCompletionClient(WireClient, Component):
         the timings ``total_duration``, ``load_duration``, ``prompt_eval_duration``, ``eval_duration`` (in
         nanoseconds). Under concurrent calls it is whichever finished last."""
 
-    def _url(self) -> URL:
-        return self._endpoint
-
     async def _headers(self) -> dict[str, str]:
         return self._request_headers
 
@@ -232,31 +228,22 @@ class OllamaChatCompletionClient(WireClient, Component):
 
     # -- the pipeline, where Ollama differs --
 
-    def _body(
-        self,
-        messages: Sequence[Any],
-        tools: Sequence[Tool | ToolSchema],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        extra_create_args: Mapping[str, Any],
-        *,
-        stream: bool,
-    ) -> dict[str, Any]:
+    def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
         """As the shared step, but the ``options`` of a call are merged into the client's, key by key."""
-        if extra_create_args:
-            self._dialect.validate_create_args(extra_create_args)
-            extra = fold_options(extra_create_args)
-            if "options" in extra and "options" in self._create_args:
-                extra["options"] = {**self._create_args["options"], **extra["options"]}
-            extra_create_args = extra
-        return super()._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
+        if not args:
+            return self._create_args
+        self._dialect.validate_create_args(args)
+        extra = fold_options(args)
+        if "options" in extra and "options" in self._create_args:
+            extra["options"] = {**self._create_args["options"], **extra["options"]}
+        return {**self._create_args, **extra}
 
-    def _finish(self, asm: Assembler, prepared: Prepared) -> CreateResult:
-        result = super()._finish(asm, prepared)
+    def _finish(self, asm: Assembler, request: Request) -> CreateResult:
+        result = super()._finish(asm, request)
         if result.raw_finish_reason in ("load", "unload") and result.finish_reason == "unknown":
             result.finish_reason = "stop"  # a request without messages loads (or unloads) the model: nothing to say
         result.provider_metadata = asm.dialect_state.get("metadata")
-        if result.content == "" and not result.thought and self._stream_tool_calls and _streamed_tools(prepared):
+        if result.content == "" and not result.thought and self._stream_tool_calls and _streamed_tools(request):
             logger.warning(
                 "ollama streamed an empty answer to a request with tools: some Ollama versions drop tool calls "
                 "from streams (B-79); upgrade Ollama, or pass stream_tool_calls=False to the client"
@@ -352,12 +339,9 @@ class OllamaChatCompletionClient(WireClient, Component):
         )
 
 
-def _streamed_tools(prepared: Prepared) -> bool:
-    """Whether the request was a stream that carried tools (read again only for an empty answer)."""
-    if not prepared.tools:
-        return False
-    body = orjson.loads(prepared.body)
-    return bool(body.get("stream") and body.get("tools"))
+def _streamed_tools(request: Request) -> bool:
+    """Whether the request was a stream that carried tools."""
+    return bool(request.stream and request.payload and request.payload.get("tools"))
 
 
 def _window_from_show(answer: dict[str, Any]) -> int | None:

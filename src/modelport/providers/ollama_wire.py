@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel
 
 from .._assembly import Assembler
+from .._ndjson import NDJSONDecoder
 from .._sse import SSEEvent
 from .._validate import check_json_value
 from ..errors import CapabilityError, InvalidRequestError, ResponseValidationError
@@ -40,8 +41,13 @@ from ..messages import (
 )
 from ..model_info import ModelInfo
 from ._status import error_from_payload
-from .dialect import PROGRESS, TERMINAL, decode_event
+from .dialect import PROGRESS, TERMINAL, JSONErrors, decode_event, join_path
 from .openai_wire import _FORBIDDEN_ARGUMENTS, WireProfile, _check_str, _is_stop, _number, _shown, _tools, _whole
+
+if TYPE_CHECKING:
+    from yarl import URL
+
+    from .._request import Request
 
 __all__ = ["CREATE_ARGUMENTS", "METADATA_FIELDS", "OPTION_NAMES", "OllamaDialect", "fold_options", "wire_messages"]
 
@@ -214,20 +220,12 @@ def fold_options(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_request(
-    messages: Sequence[Any],
-    *,
-    model: str,
-    model_info: ModelInfo,
-    tools: Sequence[Any],
-    tool_choice: Any,
-    json_output: bool | type[BaseModel] | None,
-    create_args: Mapping[str, Any],
-    stream: bool,
-    stream_tool_calls: bool = True,
+    request: Request, *, model: str, model_info: ModelInfo, create_args: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The JSON body of a ``POST /api/chat``. ``create_args`` must already be validated."""
+    """The JSON body of a non-streamed ``POST /api/chat``. ``create_args`` must already be validated."""
+    tools, tool_choice = request.tools, request.tool_choice
     args = fold_options(create_args)
-    body: dict[str, Any] = {"model": model, "messages": wire_messages(messages, model_info)}
+    body: dict[str, Any] = {"model": model, "messages": wire_messages(request.messages, model_info)}
     if tools:
         wired = [_function_only(tool) for tool in _tools(tools, model_info, _PROFILE)]
         wired = _apply_tool_choice(tool_choice, wired)
@@ -241,12 +239,11 @@ def build_request(
         if args.get("think") not in (None, effort):
             raise InvalidRequestError("the create arguments 'think' and 'reasoning_effort' disagree; give one")
         args["think"] = effort
-    output_format = _format(json_output, args.pop("response_format", None), args.pop("format", None))
+    output_format = _format(request.json_output, args.pop("response_format", None), args.pop("format", None))
     if output_format is not None:
         body["format"] = output_format
     body.update({key: value for key, value in args.items() if value is not None})
-    # Ollama streams unless told not to. Versions that drop streamed tool calls (B-79) are asked for one answer.
-    body["stream"] = bool(stream and (stream_tool_calls or "tools" not in body))
+    body["stream"] = False  # Ollama streams unless told not to
     if extra_body:
         body.update(extra_body)
     return body
@@ -515,7 +512,7 @@ def _done(line: dict[str, Any], asm: Assembler) -> None:
 
 
 @dataclass(frozen=True)
-class OllamaDialect:
+class OllamaDialect(JSONErrors):
     """Ollama's ``/api/chat`` behind the provider seam (:class:`~modelport.providers.dialect.Dialect`).
 
     ``stream_tool_calls=False`` is for Ollama versions that drop tool calls from streams (B-79): a streamed request
@@ -523,35 +520,26 @@ class OllamaDialect:
 
     stream_tool_calls: bool = True
     name: str = "ollama"
-    framing: Literal["sse", "ndjson"] = "ndjson"
+    framing: str = "ndjson"
     split_think_tags: bool = True
 
     def validate_create_args(self, args: Mapping[str, Any], *, where: str = "create argument") -> None:
         validate_create_args(args, where=where)
 
-    def build(
-        self,
-        messages: Sequence[Any],
-        *,
-        model: str,
-        model_info: ModelInfo,
-        tools: Sequence[Any],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        create_args: Mapping[str, Any],
-        stream: bool,
-    ) -> dict[str, Any]:
-        return build_request(
-            messages,
-            model=model,
-            model_info=model_info,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            create_args=create_args,
-            stream=stream,
-            stream_tool_calls=self.stream_tool_calls,
-        )
+    def url(self, base: URL, *, model: str, stream: bool) -> URL:
+        return join_path(base, "api/chat")
+
+    def build(self, request: Request, *, model: str, info: ModelInfo, args: Mapping[str, Any]) -> dict[str, Any]:
+        return build_request(request, model=model, model_info=info, create_args=args)
+
+    def streamed(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # Versions that drop streamed tool calls (B-79) are asked for one answer.
+        if payload.get("stream") is False and (self.stream_tool_calls or "tools" not in payload):
+            return {**payload, "stream": True}
+        return payload
+
+    def decoder(self) -> NDJSONDecoder:
+        return NDJSONDecoder()
 
     def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
         parse_response(body, asm, provider=provider, request_id=request_id)

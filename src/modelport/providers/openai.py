@@ -267,6 +267,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
             model_info=resolve_model_info(model, model_info),
             transport=transport,
             dialect=OpenAIDialect(preset.profile if preset else COMPATIBLE_PROFILE, add_name_prefixes),
+            base=URL(self._base_url),
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
@@ -293,7 +294,6 @@ class OpenAIChatCompletionClient(WireClient, Component):
             **create_args,
         }
         self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        self._endpoint = URL(self._base_url + "/chat/completions")
         headers = base_headers()
         if self._api_key is not None:
             headers["authorization"] = f"Bearer {self._api_key.get()}"
@@ -302,9 +302,6 @@ class OpenAIChatCompletionClient(WireClient, Component):
         headers.update(checked_headers)
         self._request_headers = headers
         self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-
-    def _url(self) -> URL:
-        return self._endpoint
 
     async def _headers(self) -> dict[str, str]:
         return self._request_headers

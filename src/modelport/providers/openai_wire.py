@@ -15,13 +15,14 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel
+from yarl import URL
 
 from .._assembly import Assembler
-from .._sse import SSEEvent
+from .._sse import SSEDecoder, SSEEvent
 from .._validate import check_json_value
 from ..errors import CapabilityError, InvalidRequestError
 from ..messages import (
@@ -35,7 +36,10 @@ from ..messages import (
 from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
 from ._openai_response import parse_chunk, parse_response
-from .dialect import PROGRESS, TERMINAL, decode_event
+from .dialect import PROGRESS, TERMINAL, JSONErrors, decode_event, join_path
+
+if TYPE_CHECKING:
+    from .._request import Request
 
 __all__ = [
     "CREATE_ARGUMENTS",
@@ -44,6 +48,7 @@ __all__ = [
     "build_request",
     "parse_chunk",
     "parse_response",
+    "streamed_body",
     "wire_messages",
 ]
 
@@ -170,20 +175,20 @@ def _shown(value: Any) -> str:
 
 
 def build_request(
-    messages: Sequence[Any],
+    request: Request,
     *,
     model: str,
     model_info: ModelInfo,
-    tools: Sequence[Tool | ToolSchema],
-    tool_choice: Any,
-    json_output: bool | type[BaseModel] | None,
     create_args: Mapping[str, Any],
-    stream: bool,
     profile: WireProfile,
     add_name_prefixes: bool = False,
 ) -> dict[str, Any]:
-    """The JSON body of a chat-completions request. ``create_args`` must already be validated."""
-    body: dict[str, Any] = {"model": model, "messages": wire_messages(messages, model_info, profile, add_name_prefixes)}
+    """The JSON body of a non-streamed chat-completions request. ``create_args`` must already be validated."""
+    tools, tool_choice, json_output = request.tools, request.tool_choice, request.json_output
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": wire_messages(request.messages, model_info, profile, add_name_prefixes),
+    }
     if tools:
         body["tools"] = _tools(tools, model_info, profile)
         choice = _tool_choice(tool_choice, body["tools"])
@@ -207,12 +212,17 @@ def build_request(
         body["response_format"] = _response_format(json_output, model_info)
     if model_info.get("reasoning") and "max_tokens" in body and _is_openai_reasoning(model_info):
         body["max_completion_tokens"] = body.pop("max_tokens")
-    if stream:
-        body["stream"] = True
-        if profile.stream_usage and "stream_options" not in body:
-            body["stream_options"] = {"include_usage": True}
     if extra_body:
         body.update(extra_body)
+    return body
+
+
+def streamed_body(payload: dict[str, Any], profile: WireProfile) -> dict[str, Any]:
+    """The body of the same request, streamed: ``stream``, and a final usage chunk asked for where the server
+    family takes ``stream_options`` (unless the request set its own)."""
+    body = {**payload, "stream": True}
+    if profile.stream_usage and "stream_options" not in body:
+        body["stream_options"] = {"include_usage": True}
     return body
 
 
@@ -476,14 +486,14 @@ def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> di
 
 
 @dataclass(frozen=True)
-class OpenAIDialect:
+class OpenAIDialect(JSONErrors):
     """The chat-completions dialect behind the provider seam (:class:`~modelport.providers.dialect.Dialect`): one
     per client, holding its server family's :class:`WireProfile`."""
 
     profile: WireProfile = WireProfile()
     add_name_prefixes: bool = False
     name: str = "openai"
-    framing: Literal["sse", "ndjson"] = "sse"
+    framing: str = "sse"
 
     @property
     def split_think_tags(self) -> bool:
@@ -492,30 +502,24 @@ class OpenAIDialect:
     def validate_create_args(self, args: Mapping[str, Any], *, where: str = "create argument") -> None:
         validate_create_args(args, where=where)
 
-    def build(
-        self,
-        messages: Sequence[Any],
-        *,
-        model: str,
-        model_info: ModelInfo,
-        tools: Sequence[Any],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        create_args: Mapping[str, Any],
-        stream: bool,
-    ) -> dict[str, Any]:
+    def url(self, base: URL, *, model: str, stream: bool) -> URL:
+        return join_path(base, "chat/completions")
+
+    def build(self, request: Request, *, model: str, info: ModelInfo, args: Mapping[str, Any]) -> dict[str, Any]:
         return build_request(
-            messages,
+            request,
             model=model,
-            model_info=model_info,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            create_args=create_args,
-            stream=stream,
+            model_info=info,
+            create_args=args,
             profile=self.profile,
             add_name_prefixes=self.add_name_prefixes,
         )
+
+    def streamed(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return streamed_body(payload, self.profile)
+
+    def decoder(self) -> SSEDecoder:
+        return SSEDecoder()
 
     def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
         parse_response(body, asm, provider=provider, request_id=request_id)

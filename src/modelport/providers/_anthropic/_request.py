@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -16,6 +16,9 @@ from ...tools import TOOL_NAME_PATTERN, strict_schema
 from ..openai_wire import _is_stop, _number, _shown, _whole
 from . import _SIGNED, OUTPUT_TOOL
 from ._messages import wire_messages
+
+if TYPE_CHECKING:
+    from ..._request import Request
 
 DEFAULT_MAX_TOKENS = 4096
 """``max_tokens`` for a model whose longest answer modelport does not know."""
@@ -292,24 +295,16 @@ def _plan(create_args: Mapping[str, Any], json_output: bool | type[BaseModel] | 
 
 
 def build_request(
-    messages: Sequence[Any],
-    *,
-    model: str,
-    model_info: ModelInfo,
-    tools: Sequence[Any],
-    tool_choice: Any,
-    json_output: bool | type[BaseModel] | None,
-    create_args: Mapping[str, Any],
-    stream: bool,
+    request: Request, *, model: str, model_info: ModelInfo, create_args: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The JSON body of a Messages request. ``create_args`` must already be validated."""
-    plan = _plan(create_args, json_output)
-    system, turns = wire_messages(messages, model_info)
+    """The JSON body of a non-streamed Messages request. ``create_args`` must already be validated."""
+    plan = _plan(create_args, request.json_output)
+    system, turns = wire_messages(request.messages, model_info)
     body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(create_args, model_info)}
     if system is not None:
         body["system"] = system
     body["messages"] = turns
-    _add_tools(body, tools, tool_choice, plan, model_info)
+    _add_tools(body, request.tools, request.tool_choice, plan, model_info)
     for key, value in create_args.items():
         if key not in _LOCAL_ARGUMENTS and value is not None:
             body[key] = value
@@ -321,8 +316,6 @@ def build_request(
     _check_thinking(body, plan)
     if plan.caching:
         _place_cache_breakpoints(body, plan.caching)
-    if stream:
-        body["stream"] = True
     extra = create_args.get("extra_body")
     if extra:
         body.update(extra)

@@ -1,0 +1,91 @@
+"""``Request``: one call's input, converted and checked once at the boundary, then read by every layer.
+
+``client.prepare(messages, ...)`` makes it: messages and tools in any accepted form are converted to modelport's
+(:mod:`modelport._convert`), ``response_format=<model>`` is resolved into ``json_output``, and an HTTP client builds
+and encodes its body. The cache key, the router's token estimate, ``modelport batch``'s check and dry run, telemetry
+and the transport all read this one value; ``client.send(request)`` sends it as it is. A request another client
+prepared (a router's fallback deployment, say) is built again only for the client that sends it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel
+
+from ._convert import as_messages, as_tools
+from .errors import InvalidRequestError
+
+__all__ = ["EMPTY_ARGS", "Request", "model_format"]
+
+EMPTY_ARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    """What one call asks for, in modelport's own forms.
+
+    ``messages`` and ``tools`` are converted (OpenAI dicts and AutoGen objects become modelport's messages, OpenAI's
+    tool dicts become tool schemas); ``args`` are the call's create arguments as given (the client's own defaults are
+    merged when it builds the body); ``json_output`` is as given.
+
+    The client that prepared the request (:meth:`~modelport.ChatCompletionClient.prepare`) also set ``output`` (what the
+    answer is parsed into: ``json_output``, else a ``response_format=<model>`` of the call or of the client's
+    defaults), ``payload`` (the body of a non-streamed call as a dict: what the cache keys on and telemetry reports)
+    and ``body`` (the bytes to send, streamed or not as ``stream`` says); ``builder`` is that client.
+    """
+
+    messages: Sequence[Any]
+    tools: Sequence[Any] = ()
+    tool_choice: Any = "auto"
+    json_output: bool | type[BaseModel] | None = None
+    args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    stream: bool = False
+    output: bool | type[BaseModel] | None = dataclasses.field(default=None, compare=False, repr=False)
+    builder: object | None = dataclasses.field(default=None, compare=False, repr=False)
+    payload: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+    body: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Any] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = EMPTY_ARGS,
+        stream: bool = False,
+    ) -> Request:
+        """A request from the arguments ``create`` takes, converted; not yet built for any client."""
+        if extra_create_args is None:
+            extra_create_args = EMPTY_ARGS
+        elif not isinstance(extra_create_args, Mapping):
+            raise InvalidRequestError(
+                f"extra_create_args must be a dict of create arguments, not {type(extra_create_args).__name__}"
+            )
+        return cls(as_messages(messages), as_tools(tools), tool_choice, json_output, extra_create_args, stream)
+
+    def for_stream(self, stream: bool) -> Request:
+        """This request sent the other way (streamed or not); it must be built again to be sent."""
+        if stream == self.stream:
+            return self
+        return dataclasses.replace(self, stream=stream, output=None, builder=None, payload=None, body=None)
+
+    def call_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ``create`` that this request stands for (for clients that only have those)."""
+        return {
+            "tools": self.tools,
+            "tool_choice": self.tool_choice,
+            "json_output": self.json_output,
+            "extra_create_args": self.args,
+        }
+
+
+def model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:
+    """The pydantic model a ``response_format`` create argument names (AutoGen's guide writes it so), or ``None``."""
+    value = create_args.get("response_format") if create_args else None
+    return value if isinstance(value, type) and issubclass(value, BaseModel) else None
