@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from yarl import URL
 
 from .._assembly import Assembler
+from .._convert import as_messages
 from .._sse import SSEDecoder, SSEEvent
 from .._validate import check_json_value
 from ..errors import CapabilityError, InvalidRequestError
@@ -33,7 +34,7 @@ from ..messages import (
     SystemMessage,
     UserMessage,
 )
-from ..model_info import ModelInfo
+from ..model_info import ModelInfo, lookup_model_info
 from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
 from ._openai_response import parse_chunk, parse_response
 from .dialect import PROGRESS, TERMINAL, JSONErrors, decode_event, join_path
@@ -49,6 +50,7 @@ __all__ = [
     "parse_chunk",
     "parse_response",
     "streamed_body",
+    "to_openai",
     "wire_messages",
 ]
 
@@ -224,6 +226,12 @@ def streamed_body(payload: dict[str, Any], profile: WireProfile) -> dict[str, An
     if profile.stream_usage and "stream_options" not in body:
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def to_openai(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    """Messages (in any form :func:`~modelport.messages.from_openai` takes) as OpenAI chat-format dicts, as they would
+    be sent to OpenAI (names included, images as data URIs)."""
+    return wire_messages(as_messages(messages), lookup_model_info("gpt-4o"), WireProfile())
 
 
 def _is_openai_reasoning(model_info: ModelInfo) -> bool:
