@@ -136,7 +136,9 @@ def _from_dict(message: Mapping[str, Any], i: int, call_names: Mapping[str, str]
 
 
 def _source(message: Mapping[str, Any], default: str, i: int) -> str:
-    name = message.get("name", default)
+    name = message.get("name")
+    if name is None:  # absent, or ``null`` as SDKs serialise an unset field
+        return default
     if not isinstance(name, str):
         raise InvalidRequestError(f"messages[{i}].name must be a str, not {type(name).__name__}")
     return name or default
