@@ -92,6 +92,8 @@ def _delta(delta: dict[str, Any], index: int, asm: Assembler) -> None:
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if reasoning and isinstance(reasoning, str):
         asm.add_thought(index, reasoning)
+    elif delta.get("reasoning_details"):  # the same text again when ``reasoning`` came too: read only one
+        _reasoning_details(delta["reasoning_details"], index, asm)
     tool_calls = delta.get("tool_calls")
     if tool_calls:
         for position, call in enumerate(tool_calls):
@@ -111,12 +113,43 @@ def _delta(delta: dict[str, Any], index: int, asm: Assembler) -> None:
 
 
 def _content_parts(content: Any, index: int, asm: Assembler) -> None:
-    if isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                if part.get("type") in ("thinking", "reasoning"):
-                    asm.add_thought(index, part["text"])
-                else:
-                    asm.add_text(index, part["text"])
-    else:
+    """Content as a list of parts: text parts are answer, ``thinking`` (Mistral's Magistral) and ``reasoning``
+    parts are thought."""
+    if not isinstance(content, list):
         asm.add_text(index, str(content))
+        return
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") in ("thinking", "reasoning"):
+            _thinking_part(part, index, asm)
+        elif isinstance(part.get("text"), str) and part["text"]:
+            asm.add_text(index, part["text"])
+
+
+def _thinking_part(part: dict[str, Any], index: int, asm: Assembler) -> None:
+    """A thinking part's text: ``{"thinking": [{"type": "text", "text": ...}, ...]}`` as Mistral sends it, or the
+    text itself under ``thinking`` or ``text``."""
+    inner = part.get("thinking", part.get("text"))
+    if isinstance(inner, str):
+        if inner:
+            asm.add_thought(index, inner)
+        return
+    if isinstance(inner, list):
+        for piece in inner:
+            text = piece.get("text") if isinstance(piece, dict) else None
+            if isinstance(text, str) and text:
+                asm.add_thought(index, text)
+
+
+def _reasoning_details(details: Any, index: int, asm: Assembler) -> None:
+    """OpenRouter's ``reasoning_details``: the text of ``reasoning.text`` and ``reasoning.summary`` entries is
+    thought; ``reasoning.encrypted`` carries none."""
+    if not isinstance(details, list):
+        return
+    for detail in details:
+        if not isinstance(detail, dict) or detail.get("type") == "reasoning.encrypted":
+            continue
+        text = detail.get("summary") if detail.get("type") == "reasoning.summary" else detail.get("text")
+        if isinstance(text, str) and text:
+            asm.add_thought(index, text)

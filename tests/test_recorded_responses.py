@@ -1,0 +1,123 @@
+"""Answers as real providers sent them (Mistral's Magistral, OpenRouter, LiteLLM's proxy, GPT-5's custom tools),
+each served streamed and whole by the fake server: what the stream assembles equals what ``create`` returns.
+
+The shapes are the recorded ones, shortened: Mistral's thinking parts as ``magistral-medium-latest`` streams and
+returns them, OpenRouter's ``reasoning`` and ``reasoning_details`` entries, openai-python's custom tool call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport import CreateResult, ThoughtChunk, UserMessage
+from modelport.testing import FakeServer, Reply
+
+from .helpers import collect
+
+HELLO = [UserMessage(content="Hello")]
+
+
+def chunk(delta: dict[str, Any] | None, *, model: str, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` as the recorded providers send it."""
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {"id": "gen-1", "object": "chat.completion.chunk", "created": 1766420335, "model": model,
+            "choices": choices, **extra}
+
+
+def completion(message: dict[str, Any], *, model: str, usage: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "gen-1", "object": "chat.completion", "created": 1757111400, "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", **message}}],
+            "usage": usage}
+
+
+async def both_ways(server: FakeServer, client: Any, stream: list[Any], whole: dict[str, Any]) -> tuple[
+        list[str], CreateResult]:
+    """The stream's deltas and result, checked equal to the non-streamed result."""
+    server.add(Reply.sse(stream), Reply.json(whole))
+    deltas, streamed = await collect(client)
+    created = await client.create(HELLO)
+    assert streamed.model_dump(exclude={"request_id"}) == created.model_dump(exclude={"request_id"})
+    return deltas, created
+
+
+# -- point 1: Mistral's thinking parts, OpenRouter's reasoning_details --
+
+MAGISTRAL = "magistral-medium-latest"
+
+
+def think(text: str) -> list[dict[str, Any]]:
+    return [{"type": "thinking", "thinking": [{"type": "text", "text": text}]}]
+
+
+async def test_mistral_thinking_parts_are_thought(server: FakeServer, client: Any) -> None:
+    stream = [
+        chunk({"role": "assistant", "content": ""}, model=MAGISTRAL),
+        chunk({"content": ""}, model=MAGISTRAL),
+        *(chunk({"content": think(piece)}, model=MAGISTRAL) for piece in ("Okay", ",", " the user", " asks.")),
+        *(chunk({"content": piece}, model=MAGISTRAL) for piece in ("Look", " both", " ways.")),
+        chunk({"content": ""}, model=MAGISTRAL, finish="stop",
+              usage={"prompt_tokens": 10, "total_tokens": 285, "completion_tokens": 275}),
+    ]
+    whole = completion({"tool_calls": None, "content": [
+        {"type": "thinking", "thinking": [{"type": "text", "text": "Okay, the user"}, {"type": "text", "text": " asks."}]},
+        {"type": "text", "text": "Look both ways."},
+    ]}, model=MAGISTRAL, usage={"prompt_tokens": 10, "total_tokens": 285, "completion_tokens": 275})
+    deltas, result = await both_ways(server, client, stream, whole)
+    assert result.thought == "Okay, the user asks." and result.content == "Look both ways."
+    assert [d for d in deltas if isinstance(d, ThoughtChunk)] == ["Okay", ",", " the user", " asks."]
+    assert "".join(d for d in deltas if not isinstance(d, ThoughtChunk)) == "Look both ways."
+
+
+OPENROUTER = "openai/gpt-5-mini"
+
+
+def summary(text: str) -> dict[str, Any]:
+    return {"type": "reasoning.summary", "summary": text, "format": "openai-responses-v1", "index": 0}
+
+
+ENCRYPTED = {"type": "reasoning.encrypted", "data": "gAAAAABpgLmIevBdEjwS", "format": "openai-responses-v1",
+             "id": "rs_0057196777a5a08c", "index": 0}
+
+
+async def test_openrouter_reasoning_and_reasoning_details_count_once(server: FakeServer, client: Any) -> None:
+    stream = [
+        chunk({"role": "assistant", "content": ""}, model=OPENROUTER),
+        chunk({"role": "assistant", "content": "", "reasoning": "**Greeting", "reasoning_details": [
+            summary("**Greeting")]}, model=OPENROUTER),
+        chunk({"role": "assistant", "content": "", "reasoning": " warmly**", "reasoning_details": [
+            summary(" warmly**")]}, model=OPENROUTER),
+        chunk({"role": "assistant", "content": "", "reasoning": None, "reasoning_details": [ENCRYPTED]},
+              model=OPENROUTER),
+        chunk({"role": "assistant", "content": "Hello!"}, model=OPENROUTER),
+        chunk({"role": "assistant", "content": ""}, model=OPENROUTER, finish="stop"),
+    ]
+    whole = completion({"content": "Hello!", "refusal": None, "reasoning": "**Greeting warmly**",
+                        "reasoning_details": [summary("**Greeting warmly**"), ENCRYPTED]},
+                       model=OPENROUTER, usage={"prompt_tokens": 8, "completion_tokens": 150, "total_tokens": 158})
+    server.add(Reply.sse(stream))
+    deltas, streamed = await collect(client)
+    server.add(Reply.json(whole))
+    created = await client.create(HELLO)
+    for result in (streamed, created):
+        assert result.thought == "**Greeting warmly**" and result.content == "Hello!"
+    assert [d for d in deltas if isinstance(d, ThoughtChunk)] == ["**Greeting", " warmly**"]
+
+
+async def test_reasoning_sent_only_as_reasoning_details_text_is_thought(server: FakeServer, client: Any) -> None:
+    model = "anthropic/claude-sonnet-4"
+
+    def text(piece: str) -> dict[str, Any]:
+        return {"type": "reasoning.text", "text": piece, "format": "anthropic-claude-v1", "index": 0}
+
+    stream = [
+        chunk({"role": "assistant", "content": "", "reasoning": None, "reasoning_details": [text("Two")]}, model=model),
+        chunk({"role": "assistant", "content": "", "reasoning": None, "reasoning_details": [
+            {**text(" plus two."), "signature": "EqQBCkYIBxgCKkD"}]}, model=model),
+        chunk({"role": "assistant", "content": "4"}, model=model, finish="stop"),
+        chunk(None, model=model, usage={"prompt_tokens": 12, "completion_tokens": 9}),
+    ]
+    whole = completion({"content": "4", "reasoning": None, "reasoning_details": [
+        {**text("Two plus two."), "signature": "EqQBCkYIBxgCKkD"}]}, model=model,
+        usage={"prompt_tokens": 12, "completion_tokens": 9})
+    deltas, result = await both_ways(server, client, stream, whole)
+    assert result.thought == "Two plus two." and result.content == "4"
+    assert [d for d in deltas if isinstance(d, ThoughtChunk)] == ["Two", " plus two."]
