@@ -121,3 +121,28 @@ async def test_reasoning_sent_only_as_reasoning_details_text_is_thought(server: 
     deltas, result = await both_ways(server, client, stream, whole)
     assert result.thought == "Two plus two." and result.content == "4"
     assert [d for d in deltas if isinstance(d, ThoughtChunk)] == ["Two", " plus two."]
+
+
+# -- point 2: usage split or repeated across stream chunks --
+
+
+async def test_usage_split_across_chunks_is_merged_and_repeats_count_once(server: FakeServer,
+                                                                           make_client: Any) -> None:
+    client = make_client(provider="openai")  # priced as OpenAI: the cost shows what the usage lost
+    model = "gpt-4o"
+    prompt = {"prompt_tokens": 1200, "prompt_tokens_details": {"cached_tokens": 1024}}
+    stream = [  # LiteLLM's proxy: the prompt counts come early, the last report lacks them
+        chunk({"role": "assistant", "content": "Hi"}, model=model,
+              usage={**prompt, "completion_tokens": 1, "total_tokens": 1201}),
+        chunk({"content": " there"}, model=model, usage={"completion_tokens": 2, "prompt_tokens": None}),
+        chunk({}, model=model, finish="stop"),
+        chunk(None, model=model, usage={"completion_tokens": 57, "total_tokens": 1257,
+                                        "completion_tokens_details": {"reasoning_tokens": 0}}),
+    ]
+    whole = completion({"content": "Hi there"}, model=model, usage={
+        **prompt, "completion_tokens": 57, "total_tokens": 1257, "completion_tokens_details": {"reasoning_tokens": 0}})
+    _, result = await both_ways(server, client, stream, whole)
+    usage = result.usage
+    assert (usage.prompt_tokens, usage.cached_prompt_tokens, usage.completion_tokens) == (1200, 1024, 57)
+    assert usage.reasoning_tokens == 0 and result.usage_reported and result.cost is not None and result.cost > 0
+    assert client.total_usage().completion_tokens == 2 * 57  # two calls; no report was added to another

@@ -11,7 +11,8 @@ Rules it enforces (wire-behaviour B5 to B8):
   JSON object are serialised; empty arguments mean ``{}``;
 - the turn is a tool turn when complete tool calls exist, whatever the finish reason says;
 - ``<think>...</think>`` at the start of the content is reasoning, split identically however the tags are chunked;
-- usage reported twice counts once; no usage means ``usage_reported=False``, not zero;
+- usage reported twice counts once, usage split across reports is merged; no usage means ``usage_reported=False``,
+  not zero;
 - logprobs are appended across chunks, in order.
 """
 
@@ -256,8 +257,11 @@ class Assembler:
         self._choice(index).finish_raw = raw_reason
 
     def set_usage(self, usage: dict[str, Any]) -> None:
-        """The latest usage report wins: providers that repeat it are counted once."""
-        self.usage = usage
+        """Usage reports are merged field by field: a later value replaces an earlier one (a repeated report counts
+        once), and a field a later report lacks, or sends as null, keeps its earlier value (LiteLLM's proxy
+        splits usage across chunks)."""
+        if type(usage) is dict:
+            self.usage = usage if self.usage is None else _merged(self.usage, usage)
 
     @property
     def finished(self) -> bool:
@@ -326,6 +330,17 @@ def _function_calls(calls: list[_ToolCall]) -> list[FunctionCall]:
             )
         )
     return result
+
+
+def _merged(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """``later`` over ``earlier``, nested objects (``prompt_tokens_details``) merged the same way; nulls skipped."""
+    merged = dict(earlier)
+    for key, value in later.items():
+        if value is None:
+            continue
+        before = merged.get(key)
+        merged[key] = _merged(before, value) if type(value) is dict and type(before) is dict else value
+    return merged
 
 
 def _usage(raw: dict[str, Any] | None) -> tuple[RequestUsage, bool]:
