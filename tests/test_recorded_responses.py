@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport import CreateResult, ThoughtChunk, UserMessage
+from modelport import (
+    AssistantMessage,
+    CreateResult,
+    FunctionCall,
+    FunctionExecutionResult,
+    FunctionExecutionResultMessage,
+    ThoughtChunk,
+    UserMessage,
+)
+from modelport.messages import from_openai, to_openai
 from modelport.testing import FakeServer, Reply
 
 from .helpers import collect
@@ -58,7 +67,8 @@ async def test_mistral_thinking_parts_are_thought(server: FakeServer, client: An
               usage={"prompt_tokens": 10, "total_tokens": 285, "completion_tokens": 275}),
     ]
     whole = completion({"tool_calls": None, "content": [
-        {"type": "thinking", "thinking": [{"type": "text", "text": "Okay, the user"}, {"type": "text", "text": " asks."}]},
+        {"type": "thinking", "thinking": [{"type": "text", "text": "Okay, the user"},
+                                          {"type": "text", "text": " asks."}]},
         {"type": "text", "text": "Look both ways."},
     ]}, model=MAGISTRAL, usage={"prompt_tokens": 10, "total_tokens": 285, "completion_tokens": 275})
     deltas, result = await both_ways(server, client, stream, whole)
@@ -146,3 +156,53 @@ async def test_usage_split_across_chunks_is_merged_and_repeats_count_once(server
     assert (usage.prompt_tokens, usage.cached_prompt_tokens, usage.completion_tokens) == (1200, 1024, 57)
     assert usage.reasoning_tokens == 0 and result.usage_reported and result.cost is not None and result.cost > 0
     assert client.total_usage().completion_tokens == 2 * 57  # two calls; no report was added to another
+
+
+# -- point 3: GPT-5's custom tool calls come back as calls, and go back as custom calls --
+
+CUSTOM_TOOL = {"type": "custom", "custom": {"name": "code_exec", "description": "Runs Python; input is the code."}}
+CALL_ID = "call_7IbBY0CwZTKZkD3E4CkfhXph"
+
+
+async def test_custom_tool_calls_are_returned_and_sent_back_as_custom_calls(server: FakeServer, client: Any,
+                                                                             caplog: Any) -> None:
+    model = "gpt-5-2025-08-07"
+    stream = [
+        chunk({"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": CALL_ID, "type": "custom", "custom": {"name": "code_exec", "input": ""}}]}, model=model),
+        chunk({"tool_calls": [{"index": 0, "custom": {"input": "print("}}]}, model=model),
+        chunk({"tool_calls": [{"index": 0, "custom": {"input": "2 + 2)"}}]}, model=model),
+        chunk({}, model=model, finish="tool_calls"),
+        chunk(None, model=model, usage={"prompt_tokens": 75, "completion_tokens": 21}),
+    ]
+    whole = completion({"content": None, "refusal": None, "annotations": [], "tool_calls": [
+        {"id": CALL_ID, "type": "custom", "custom": {"name": "code_exec", "input": "print(2 + 2)"}}]},
+        model=model, usage={"prompt_tokens": 75, "completion_tokens": 21})
+    whole["choices"][0]["finish_reason"] = "tool_calls"
+    with caplog.at_level("WARNING", logger="modelport"):
+        _, result = await both_ways(server, client, stream, whole)
+    assert not [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert result.finish_reason == "function_calls"
+    assert result.content == [FunctionCall(id=CALL_ID, name="code_exec", arguments="print(2 + 2)",
+                                           provider_fields={"tool_type": "custom"})]
+
+    history = [*HELLO, AssistantMessage(content=result.content), FunctionExecutionResultMessage(content=[
+        FunctionExecutionResult(content="4", name="code_exec", call_id=CALL_ID)])]
+    await client.create(history, extra_create_args={"extra_body": {"tools": [CUSTOM_TOOL]}})
+    sent = server.requests[-1].json
+    assert sent["tools"] == [CUSTOM_TOOL]
+    assert sent["messages"][1] == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": CALL_ID, "type": "custom", "custom": {"name": "code_exec", "input": "print(2 + 2)"}}]}
+    assert sent["messages"][2] == {"role": "tool", "tool_call_id": CALL_ID, "content": "4"}
+    assert to_openai(from_openai(sent["messages"])) == sent["messages"]  # the dict form converts both ways
+
+
+async def test_a_custom_call_with_empty_input_keeps_it_empty(server: FakeServer, client: Any) -> None:
+    call = {"id": CALL_ID, "type": "custom", "custom": {"name": "ping", "input": ""}}
+    whole = completion({"content": None, "tool_calls": [call]}, model="gpt-5", usage={"prompt_tokens": 5,
+                                                                                    "completion_tokens": 3})
+    whole["choices"][0]["finish_reason"] = "tool_calls"
+    stream = [chunk({"tool_calls": [{"index": 0, **call}]}, model="gpt-5", finish="tool_calls"),
+              chunk(None, model="gpt-5", usage={"prompt_tokens": 5, "completion_tokens": 3})]
+    _, result = await both_ways(server, client, stream, whole)
+    assert isinstance(result.content, list) and result.content[0].arguments == ""

@@ -8,7 +8,8 @@ agree. What a stream should yield to the caller is appended to :attr:`Assembler.
 Rules it enforces (wire-behaviour B5 to B8):
 - tool calls are keyed by index; a repeated id or name is not appended again; a new id on a used index starts a
   new call; a delta with no index continues the last call unless it brings a new id; arguments that arrive as a
-  JSON object are serialised; empty arguments mean ``{}``;
+  JSON object are serialised; empty arguments mean ``{}`` (free-form ones, a custom tool's input, stay
+  empty);
 - the turn is a tool turn when complete tool calls exist, whatever the finish reason says;
 - ``<think>...</think>`` at the start of the content is reasoning, split identically however the tags are chunked;
 - usage reported twice counts once, usage split across reports is merged; no usage means ``usage_reported=False``,
@@ -19,6 +20,7 @@ Rules it enforces (wire-behaviour B5 to B8):
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -107,7 +109,7 @@ def _held_back(text: str) -> int:
 
 
 class _ToolCall:
-    __slots__ = ("arguments", "id", "index", "name", "provider_fields")
+    __slots__ = ("arguments", "free_form", "id", "index", "name", "provider_fields")
 
     def __init__(self, index: int, call_id: str) -> None:
         self.index = index
@@ -115,6 +117,7 @@ class _ToolCall:
         self.name = ""
         self.arguments: list[str] = []
         self.provider_fields: dict[str, Any] | None = None
+        self.free_form = False
 
 
 class _Choice:
@@ -212,8 +215,12 @@ class Assembler:
         call_id: str | None,
         name: str | None,
         arguments: Any,
-        provider_fields: dict[str, Any] | None = None,
+        provider_fields: Mapping[str, Any] | None = None,
+        *,
+        free_form: bool = False,
     ) -> None:
+        """Part of a tool call. ``free_form`` arguments are the tool's raw input, not JSON (OpenAI's custom
+        tools): empty ones stay empty rather than meaning ``{}``."""
         choice = self._choice(index)
         call = self._call_for(choice, call_index, call_id or "")
         if call_id and not call.id:
@@ -227,6 +234,8 @@ class Assembler:
             call.arguments = [orjson.dumps(arguments).decode()]
         if provider_fields:
             call.provider_fields = {**(call.provider_fields or {}), **provider_fields}
+        if free_form:
+            call.free_form = True
 
     @staticmethod
     def _call_for(choice: _Choice, call_index: int | None, call_id: str) -> _ToolCall:
@@ -325,7 +334,7 @@ def _function_calls(calls: list[_ToolCall]) -> list[FunctionCall]:
             FunctionCall(
                 id=call.id or f"call_{position}",
                 name=call.name,
-                arguments="".join(call.arguments) or "{}",
+                arguments="".join(call.arguments) or ("" if call.free_form else "{}"),
                 provider_fields=call.provider_fields,
             )
         )

@@ -3,13 +3,23 @@ the OpenAI dialect (:mod:`modelport.providers.openai_wire`), whose module doc ho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .._assembly import Assembler
 from ..errors import ResponseValidationError
 from ._status import error_from_payload
 
-__all__ = ["parse_chunk", "parse_response"]
+__all__ = ["CUSTOM_CALL", "is_custom_call", "parse_chunk", "parse_response"]
+
+CUSTOM_CALL: Mapping[str, str] = MappingProxyType({"tool_type": "custom"})
+"""``FunctionCall.provider_fields`` of a call to an OpenAI custom tool: ``arguments`` is the tool's free-form
+input, and the call is sent back as ``{"type": "custom", "custom": {"name", "input"}}``."""
+
+
+def is_custom_call(provider_fields: Mapping[str, Any] | None) -> bool:
+    return provider_fields is not None and provider_fields.get("tool_type") == "custom"
 
 
 def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
@@ -97,19 +107,32 @@ def _delta(delta: dict[str, Any], index: int, asm: Assembler) -> None:
     tool_calls = delta.get("tool_calls")
     if tool_calls:
         for position, call in enumerate(tool_calls):
-            function = call.get("function") or {}
-            extra = call.get("extra_content")
-            asm.add_tool_call(
-                index,
-                call.get("index", position if "id" in call else None),
-                call.get("id"),
-                function.get("name"),
-                function.get("arguments"),
-                {"extra_content": extra} if extra else None,
-            )
+            _tool_call(call, position, index, asm)
     refusal = delta.get("refusal")
     if refusal:
         asm.add_refusal(index, refusal)
+
+
+def _tool_call(call: dict[str, Any], position: int, index: int, asm: Assembler) -> None:
+    """A function call, or a custom tool's call (GPT-5): its free-form ``input`` is the arguments, kept raw, and
+    the call is marked (:data:`CUSTOM_CALL`) so that it goes back as a custom call."""
+    call_index = call.get("index", position if "id" in call else None)
+    custom = call.get("custom")
+    if isinstance(custom, dict):
+        asm.add_tool_call(
+            index, call_index, call.get("id"), custom.get("name"), custom.get("input"), CUSTOM_CALL, free_form=True
+        )
+        return
+    function = call.get("function") or {}
+    extra = call.get("extra_content")
+    asm.add_tool_call(
+        index,
+        call_index,
+        call.get("id"),
+        function.get("name"),
+        function.get("arguments"),
+        {"extra_content": extra} if extra else None,
+    )
 
 
 def _content_parts(content: Any, index: int, asm: Assembler) -> None:

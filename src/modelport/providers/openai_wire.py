@@ -34,7 +34,7 @@ from ..messages import (
 )
 from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
-from ._openai_response import parse_chunk, parse_response
+from ._openai_response import is_custom_call, parse_chunk, parse_response
 from .dialect import PROGRESS, TERMINAL, decode_event
 
 __all__ = [
@@ -376,6 +376,8 @@ def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[
 
 
 def _call(call: FunctionCall) -> dict[str, Any]:
+    if is_custom_call(call.provider_fields):  # a custom tool's call goes back in its own form, input raw
+        return {"id": call.id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}
     wire: dict[str, Any] = {
         "id": call.id,
         "type": "function",
