@@ -17,6 +17,7 @@ from modelport import (
     ThoughtChunk,
     UserMessage,
 )
+from modelport._assembly import Assembler
 from modelport.messages import from_openai, to_openai
 from modelport.testing import FakeServer, Reply
 
@@ -206,3 +207,51 @@ async def test_a_custom_call_with_empty_input_keeps_it_empty(server: FakeServer,
               chunk(None, model="gpt-5", usage={"prompt_tokens": 5, "completion_tokens": 3})]
     _, result = await both_ways(server, client, stream, whole)
     assert isinstance(result.content, list) and result.content[0].arguments == ""
+
+
+# -- point 6: leading white space is held back for 0.1 s at most, not until 32 characters --
+
+
+async def test_leading_whitespace_on_a_slow_server_is_shown_after_a_tenth_of_a_second(server: FakeServer,
+                                                                                       client: Any) -> None:
+    model = "qwen3:8b"
+    pieces = [chunk({"content": "\n"}, model=model) for _ in range(10)]  # 10 characters, 0.05 s apart
+    server.add(Reply.sse([*pieces, chunk({"content": "Hi"}, model=model, finish="stop")], delay=0.05))
+    deltas, streamed = await collect(client)
+    # Before: one delta, "\n" * 10 + "Hi", half a second after the first newline arrived.
+    assert deltas[0].strip() == "" and deltas[-1] == "Hi" and len(deltas) >= 3
+    server.add(Reply.json(completion({"content": "\n" * 10 + "Hi"}, model=model, usage={})))
+    created = await client.create(HELLO)
+    assert streamed.content == created.content == "\n" * 10 + "Hi"
+
+
+async def test_white_space_shown_before_a_think_tag_is_not_answer(server: FakeServer, client: Any) -> None:
+    model = "qwen3:8b"
+    stream = [chunk({"content": "\n"}, model=model), b": keep-alive\n\n",
+              *(chunk({"content": piece}, model=model) for piece in (" ", "<think>", "hmm", "</think>\n\nHi")),
+              chunk({}, model=model, finish="stop")]
+    server.add(Reply.sse(stream, delay=0.06))
+    deltas, streamed = await collect(client)
+    server.add(Reply.json(completion({"content": "\n <think>hmm</think>\n\nHi"}, model=model, usage={})))
+    created = await client.create(HELLO)
+    assert (streamed.thought, streamed.content) == (created.thought, created.content) == ("hmm", "Hi")
+    assert [d for d in deltas if isinstance(d, ThoughtChunk)] == ["hmm"] and deltas[-1] == "Hi"
+
+
+def test_the_hold_is_bounded_by_the_clock_the_assembler_is_given() -> None:
+    now = [0.0]
+    asm = Assembler(clock=lambda: now[0])
+    asm.add_text(0, " ")
+    now[0] = 0.05
+    asm.add_text(0, " ")
+    assert asm.out == []  # held: 0.05 s and 2 characters
+    now[0] = 0.1
+    asm.add_text(0, "\n")
+    assert asm.out == ["  \n"]  # a tenth of a second since the first: shown
+    asm.add_text(0, " ")
+    assert asm.out == ["  \n", " "]  # and white space after it is shown at once
+    asm.add_text(0, "<thi")
+    asm.add_text(0, "nk>why</think>Yes")
+    assert asm.out[2:] == [ThoughtChunk("why"), "Yes"]
+    result = asm.result()
+    assert (result.thought, result.content) == ("why", "Yes")
