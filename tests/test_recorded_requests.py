@@ -12,6 +12,8 @@ import modelport as mp
 from modelport import UserMessage
 from modelport.testing import FakeServer
 
+from .test_validation import PNG_1x1
+
 HELLO = [UserMessage(content="Hello")]
 
 
@@ -77,3 +79,57 @@ async def test_message_dicts_with_name_null_are_taken_as_unnamed(server: FakeSer
     await client.create(plain)
     assert server.requests[0].json == server.requests[1].json
     assert mp.messages.from_openai(dumped) == mp.messages.from_openai(plain)
+
+
+# -- point 4: the registry takes exact names, their dated variants, or the longest family --
+
+IMAGE = mp.Image.from_bytes(PNG_1x1)
+
+
+@pytest.mark.parametrize("model", ["mistral-medium-latest", "mistral-medium-2508", "mistral-medium-3.5",
+                                   "mistral-large-latest", "magistral-medium-2509", "pixtral-12b-2409"])
+async def test_current_mistral_models_take_images(server: FakeServer, make_client: Any, model: str) -> None:
+    client = make_client(model, provider="mistral", base_url=server.base_url)
+    await client.create([UserMessage(content=["What is this?", IMAGE])])
+    assert server.requests[0].json["messages"][0]["content"][1]["type"] == "image_url"
+    assert client.model_info["family"] == "mistral" and client.context_window >= 131_072
+
+
+@pytest.mark.parametrize("model", ["mistral", "mistral:7b", "mistral-large-2411", "codestral-latest"])
+async def test_mistral_models_without_vision_still_refuse_images(server: FakeServer, make_client: Any,
+                                                                  model: str) -> None:
+    client = make_client(model, provider="mistral", base_url=server.base_url)
+    with pytest.raises(mp.CapabilityError, match="does not support vision"):
+        await client.create([UserMessage(content=["What is this?", IMAGE])])
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(("model", "key"), [
+    ("mistral-medium-latest", "mistral-medium"), ("mistral-small3.1:24b", "mistral-small"),
+    ("mistralai/Mistral-7B-Instruct-v0.3", "mistral"), ("mistral-large-2512", "mistral-large"),
+    ("gpt-4o-2024-08-06", "gpt-4o"), ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"), ("gpt-4o-mini", "gpt-4o"),
+    ("gpt-5.1", "gpt-5"), ("o1-2024-12-17", "o1"), ("gpt-4-0613", "gpt-4"), ("llama3.1:8b", "llama3.1"),
+    ("qwen2.5-coder:7b", "qwen2.5"), ("meta-llama/Llama-3.1-8B-Instruct", "llama-3.1"),
+    ("claude-sonnet-4-20250514", "claude-sonnet-4"), ("claude-opus-4-1@20250805", "claude-opus-4-1"),
+    ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"), ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
+    ("claude-opus-4-8-20260528", "claude-opus-4-8"),
+    ("claude-opus-4-9", None), ("mistral-tiny", None), ("deepseek-r1-distill-llama-70b", None),
+])
+def test_registry_names_exact_dated_or_family(model: str, key: str | None) -> None:
+    from modelport.model_info import _REGISTRY, UNKNOWN_MODEL_INFO, lookup_model_info
+
+    assert lookup_model_info(model, warn=False) is (_REGISTRY[key] if key else UNKNOWN_MODEL_INFO)
+
+
+async def test_a_newer_claude_is_not_taken_for_its_older_family(server: FakeServer) -> None:
+    from modelport.providers.anthropic import AnthropicChatCompletionClient
+    from modelport.testing import Reply, anthropic_message, text_block
+
+    client = AnthropicChatCompletionClient("claude-opus-4-8", base_url=server.base_url, api_key="sk-ant-test")
+    try:
+        server.add(Reply.json(anthropic_message([text_block("Hi")], model="claude-opus-4-8")))
+        await client.create(HELLO)
+    finally:
+        await client.close()
+    # Before: "claude-opus-4" (Claude Opus 4: 200k window, 32k answers) answered for Claude Opus 4.8.
+    assert server.requests[0].json["max_tokens"] == 128_000 and client.context_window == 1_000_000
