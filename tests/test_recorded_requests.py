@@ -9,8 +9,18 @@ from typing import Any
 import pytest
 
 import modelport as mp
-from modelport import UserMessage
-from modelport.testing import FakeServer
+from modelport import (
+    AssistantMessage,
+    FunctionCall,
+    FunctionExecutionResult,
+    FunctionExecutionResultMessage,
+    SystemMessage,
+    UnknownModelWarning,
+    UserMessage,
+)
+from modelport.model_info import _REGISTRY, UNKNOWN_MODEL_INFO, lookup_model_info
+from modelport.providers.anthropic import AnthropicChatCompletionClient
+from modelport.testing import FakeServer, Reply, anthropic_message, anthropic_stream, text_block
 
 from .test_validation import PNG_1x1
 
@@ -116,15 +126,10 @@ async def test_mistral_models_without_vision_still_refuse_images(server: FakeSer
     ("claude-opus-4-9", None), ("mistral-tiny", None), ("deepseek-r1-distill-llama-70b", None),
 ])
 def test_registry_names_exact_dated_or_family(model: str, key: str | None) -> None:
-    from modelport.model_info import _REGISTRY, UNKNOWN_MODEL_INFO, lookup_model_info
-
     assert lookup_model_info(model, warn=False) is (_REGISTRY[key] if key else UNKNOWN_MODEL_INFO)
 
 
 async def test_a_newer_claude_is_not_taken_for_its_older_family(server: FakeServer) -> None:
-    from modelport.providers.anthropic import AnthropicChatCompletionClient
-    from modelport.testing import Reply, anthropic_message, text_block
-
     client = AnthropicChatCompletionClient("claude-opus-4-8", base_url=server.base_url, api_key="sk-ant-test")
     try:
         server.add(Reply.json(anthropic_message([text_block("Hi")], model="claude-opus-4-8")))
@@ -133,3 +138,100 @@ async def test_a_newer_claude_is_not_taken_for_its_older_family(server: FakeServ
         await client.close()
     # Before: "claude-opus-4" (Claude Opus 4: 200k window, 32k answers) answered for Claude Opus 4.8.
     assert server.requests[0].json["max_tokens"] == 128_000 and client.context_window == 1_000_000
+
+
+# -- point 3: a system message after the first turn, to Claude --
+
+
+@pytest.fixture
+async def claude(server: FakeServer) -> Any:
+    made: list[Any] = []
+
+    def make(model: str = "claude-opus-4-8", **kwargs: Any) -> Any:
+        made.append(AnthropicChatCompletionClient(model, base_url=server.base_url, api_key="sk-ant-test", **kwargs))
+        return made[-1]
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+async def answer(server: FakeServer, client: Any, messages: list[Any], *, stream: bool = False) -> dict[str, Any]:
+    """The Messages body ``client`` sends for ``messages`` (the fake server answers with a scripted message)."""
+    message = anthropic_message([text_block("OK")], model="claude-opus-4-8")
+    server.add(anthropic_stream(message) if stream else Reply.json(message))
+    if stream:
+        async with client.create_stream(messages) as response:
+            async for _ in response:
+                pass
+    else:
+        await client.create(messages)
+    body = server.requests[-1].json
+    assert isinstance(body, dict)
+    return body
+
+
+def system_turn(*texts: str) -> dict[str, Any]:
+    return {"role": "system", "content": [{"type": "text", "text": text} for text in texts]}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_claude_system_message_after_the_first_turn_is_sent_where_it_stands(server: FakeServer, claude: Any,
+                                                                                  stream: bool) -> None:
+    body = await answer(server, claude(), [
+        SystemMessage(content="You are a code review assistant."),
+        UserMessage(content="Review process() in utils.py."),
+        AssistantMessage(content="A generator would avoid the list."),
+        UserMessage(content="Now review the calling code."),
+        SystemMessage(content="From now on, every suggestion must include type annotations."),
+        SystemMessage(content="Be concise."),
+    ], stream=stream)
+    assert body["system"] == "You are a code review assistant."
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "Review process() in utils.py."}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A generator would avoid the list."}]},
+        {"role": "user", "content": [{"type": "text", "text": "Now review the calling code."}]},
+        system_turn("From now on, every suggestion must include type annotations.", "Be concise."),
+    ]
+
+
+async def test_claude_later_system_message_goes_after_the_user_turn_or_tool_results(server: FakeServer,
+                                                                                     claude: Any) -> None:
+    call = FunctionCall(id="toolu_01", name="run_tests", arguments="{}")
+    body = await answer(server, claude(), [
+        UserMessage(content="Run the tests."),
+        AssistantMessage(content=[call]),
+        SystemMessage(content="The user also asked: update the changelog."),  # between the call and its result
+        FunctionExecutionResultMessage(content=[FunctionExecutionResult(content="12 passed", name="run_tests",
+                                                                        call_id="toolu_01")]),
+        AssistantMessage(content="All pass."),
+        UserMessage(content="Thanks."),
+        SystemMessage(content="Answer in French."),  # between two user messages, which are one turn
+        UserMessage(content="Anything else?"),
+    ])
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user", "system", "assistant", "user",
+                                                    "system"]
+    assert body["messages"][3] == system_turn("The user also asked: update the changelog.")
+    assert body["messages"][2]["content"][0]["type"] == "tool_result"
+    assert [b["text"] for b in body["messages"][5]["content"]] == ["Thanks.", "Anything else?"]
+    assert body["messages"][6] == system_turn("Answer in French.")
+
+
+async def test_claude_models_without_later_system_messages_keep_one_run(server: FakeServer, claude: Any) -> None:
+    older = claude("claude-sonnet-4-5")
+    body = await answer(server, older, [UserMessage(content="a"), SystemMessage(content="s1"),
+                                        UserMessage(content="b")])
+    assert body["system"] == "s1" and [m["role"] for m in body["messages"]] == ["user"]
+    with pytest.raises(mp.InvalidRequestError, match=r"messages\[2\].*not consecutive.*Claude Opus 4\.8"):
+        await older.create([SystemMessage(content="s1"), UserMessage(content="a"), SystemMessage(content="s2")])
+    with pytest.raises(mp.InvalidRequestError, match=r"messages\[2\].*only right after a user message"):
+        await claude().create([UserMessage(content="a"), AssistantMessage(content="b"), SystemMessage(content="c")])
+    assert len(server.requests) == 1
+
+
+async def test_a_claude_modelport_does_not_know_is_not_refused_a_later_system_message(server: FakeServer,
+                                                                                      claude: Any) -> None:
+    with pytest.warns(UnknownModelWarning):
+        newer = claude("claude-opus-5")
+    body = await answer(server, newer, [UserMessage(content="a"), SystemMessage(content="s")])
+    assert body["messages"][-1] == system_turn("s") and "system" not in body
