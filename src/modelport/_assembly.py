@@ -58,7 +58,7 @@ _ANSWER, _THOUGHT, _SHOWN, _KEPT = 0, 1, 2, 3
 """What a piece of content is: answer or thought (kept and shown), leading white space shown before it is known
 to be answer, and that white space kept once it is."""
 
-Pieces = list[tuple[int, str]]
+_Pieces = list[tuple[int, str]]
 
 
 class _ThinkSplitter:
@@ -75,7 +75,7 @@ class _ThinkSplitter:
         self.shown = ""
         self.since = 0.0
 
-    def feed(self, text: str, clock: Callable[[], float]) -> tuple[Pieces, bool]:
+    def feed(self, text: str, clock: Callable[[], float]) -> tuple[_Pieces, bool]:
         """Returns ([(kind, text)], done); ``done`` means all later text is plain answer."""
         if self.state == _START:
             return self._start(text, clock)
@@ -84,7 +84,7 @@ class _ThinkSplitter:
         rest = text.lstrip()
         return ([(_ANSWER, rest)], True) if rest else ([], False)
 
-    def _start(self, text: str, clock: Callable[[], float]) -> tuple[Pieces, bool]:
+    def _start(self, text: str, clock: Callable[[], float]) -> tuple[_Pieces, bool]:
         if not self.buf:
             self.since = clock()
         self.buf += text
@@ -104,11 +104,11 @@ class _ThinkSplitter:
         self.state, self.buf = _THINK, ""
         return self._think(stripped[len(_OPEN) :], clock)
 
-    def _think(self, text: str, clock: Callable[[], float]) -> tuple[Pieces, bool]:
+    def _think(self, text: str, clock: Callable[[], float]) -> tuple[_Pieces, bool]:
         text = self.buf + text
         end = text.find(_CLOSE)
         if end >= 0:
-            out: Pieces = [(_THOUGHT, text[:end])] if end else []
+            out: _Pieces = [(_THOUGHT, text[:end])] if end else []
             self.state, self.buf = _AFTER, ""
             more, done = self.feed(text[end + len(_CLOSE) :], clock)
             return out + more, done
@@ -117,8 +117,8 @@ class _ThinkSplitter:
         emit = text[: len(text) - hold]
         return ([(_THOUGHT, emit)] if emit else []), False
 
-    def flush(self) -> Pieces:
-        pieces: Pieces = [(_KEPT, self.shown)] if self.shown else []
+    def flush(self) -> _Pieces:
+        pieces: _Pieces = [(_KEPT, self.shown)] if self.shown else []
         buf, self.buf, self.shown = self.buf, "", ""
         if buf:
             pieces.append((_THOUGHT if self.state == _THINK else _ANSWER, buf))
@@ -212,7 +212,7 @@ class Assembler:
             choice.splitter = None
         self._route(index, choice, pieces)
 
-    def _route(self, index: int, choice: _Choice, pieces: Pieces) -> None:
+    def _route(self, index: int, choice: _Choice, pieces: _Pieces) -> None:
         for kind, piece in pieces:
             if kind == _THOUGHT:
                 choice.add_thought(piece)

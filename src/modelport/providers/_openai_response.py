@@ -1,5 +1,11 @@
 """Reading OpenAI chat-completions answers: a whole response body and stream chunks, into the assembler. Part of
-the OpenAI dialect (:mod:`modelport.providers.openai_wire`), whose module doc holds the rules."""
+the OpenAI dialect (:mod:`modelport.providers.openai_wire`), whose module doc holds the rules.
+
+Thought is read from ``reasoning_content`` or ``reasoning`` (DeepSeek, vLLM, Groq, OpenRouter), else from
+OpenRouter's ``reasoning_details`` (``reasoning.text`` and ``reasoning.summary`` entries; they repeat ``reasoning``
+when both come, so only one is read), and from ``thinking`` content parts (Mistral's Magistral). A call to an OpenAI
+custom tool is a :class:`~modelport.FunctionCall` whose arguments are the tool's raw input, marked
+:data:`CUSTOM_CALL`."""
 
 from __future__ import annotations
 
