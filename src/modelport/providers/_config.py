@@ -127,7 +127,7 @@ def same_origin(url: str, other: str) -> bool:
 
 
 def proxy_can_read(proxy: str | None, url: str, *, verify_ssl: bool) -> bool:
-    """Whether ``proxy`` would see what is sent to ``url`` in the clear: plain HTTP, or TLS it is not checked."""
+    """Whether ``proxy`` could read what is sent to ``url``: plain HTTP, or TLS whose certificate is not checked."""
     return bool(proxy) and (URL(url).scheme.lower() != "https" or not verify_ssl)
 
 
