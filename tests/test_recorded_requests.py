@@ -140,6 +140,18 @@ async def test_a_newer_claude_is_not_taken_for_its_older_family(server: FakeServ
     assert server.requests[0].json["max_tokens"] == 128_000 and client.context_window == 1_000_000
 
 
+@pytest.mark.parametrize("model", ["o1-pro", "o3-pro-2025-06-10", "o3-deep-research", "o4-mini-deep-research",
+                                   "openai/o3-mini-high", "openai/o4-mini-high"])
+async def test_openai_reasoning_models_with_longer_names_keep_their_line(server: FakeServer, make_client: Any,
+                                                                         model: str) -> None:
+    # Before: unknown, so max_tokens was sent as it is, which OpenAI's reasoning models refuse.
+    client = make_client(model)
+    await client.create(HELLO, extra_create_args={"max_tokens": 50})
+    body = server.requests[0].json
+    assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
+    assert client.model_info["reasoning"] and client.context_window == 200_000
+
+
 # -- point 3: a system message after the first turn, to Claude --
 
 
