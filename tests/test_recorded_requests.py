@@ -140,6 +140,21 @@ async def test_a_newer_claude_is_not_taken_for_its_older_family(server: FakeServ
     assert server.requests[0].json["max_tokens"] == 128_000 and client.context_window == 1_000_000
 
 
+@pytest.mark.parametrize(("model", "longest"), [("claude-sonnet-4-0", 64_000), ("claude-opus-4-0", 32_000)])
+async def test_anthropic_x_0_aliases_are_still_their_models(server: FakeServer, model: str, longest: int) -> None:
+    # Anthropic's own aliases for Claude Sonnet 4 and Opus 4. Before: unknown (a warning, 4,096-token answers, and
+    # a later system message sent as a system turn, which these models refuse).
+    client = AnthropicChatCompletionClient(model, base_url=server.base_url, api_key="sk-ant-test")
+    try:
+        server.add(Reply.json(anthropic_message([text_block("Hi")], model=model)))
+        await client.create([UserMessage(content="a"), SystemMessage(content="s"), UserMessage(content="b")])
+    finally:
+        await client.close()
+    body = server.requests[0].json
+    assert body["max_tokens"] == longest and client.context_window == 200_000
+    assert body["system"] == "s" and [m["role"] for m in body["messages"]] == ["user"]
+
+
 @pytest.mark.parametrize("model", ["o1-pro", "o3-pro-2025-06-10", "o3-deep-research", "o4-mini-deep-research",
                                    "openai/o3-mini-high", "openai/o4-mini-high"])
 async def test_openai_reasoning_models_with_longer_names_keep_their_line(server: FakeServer, make_client: Any,

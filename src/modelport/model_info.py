@@ -253,8 +253,9 @@ _FAMILIES = frozenset(
 """Keys that name a line of models sharing the entry's capabilities ("o3-pro", "o4-mini-deep-research"). Every other
 key names one model (the bare "mistral" is Mistral 7B, not "mistral-medium"; "claude-opus-4" is not
 "claude-opus-4-8")."""
-_VARIANT = re.compile(r"(?:[:@].*|-(?:\d{4,8}|latest|v\d+(?:\.\d+)*|\d+(?:\.\d+)?[bm]|\d+x\d+b)(?:[-:@.].*)?)$")
-"""What may follow a model's own name and still be that model: a tag, a date, a version, a parameter size."""
+_VARIANT = re.compile(r"(?:[:@].*|-(?:\d{4,8}|latest|0|v\d+(?:\.\d+)*|\d+(?:\.\d+)?[bm]|\d+x\d+b)(?:[-:@.].*)?)$")
+"""What may follow a model's own name and still be that model: a tag, a date, a version (Anthropic's "-0" aliases:
+"claude-sonnet-4-0" is Claude Sonnet 4), a parameter size."""
 _PREFIXES: tuple[str, ...] = tuple(sorted(_REGISTRY, key=len, reverse=True))
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
