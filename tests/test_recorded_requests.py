@@ -20,6 +20,7 @@ from modelport import (
 )
 from modelport.model_info import _REGISTRY, UNKNOWN_MODEL_INFO, lookup_model_info
 from modelport.providers.anthropic import AnthropicChatCompletionClient
+from modelport.router import Deployment, Router
 from modelport.testing import FakeServer, Reply, anthropic_message, anthropic_stream, text_block
 
 from .test_validation import PNG_1x1
@@ -42,6 +43,23 @@ async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name(server: F
     with pytest.raises(mp.InvalidRequestError, match="extra_create_args must be a dict"):
         client.request_fingerprint(HELLO, extra_create_args=value)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name_through_a_token_limited_router(
+        server: FakeServer, client: Any, stream: bool) -> None:
+    # A deployment with a token limit estimates the call's max_tokens from extra_create_args. Before: AttributeError.
+    router = Router([Deployment(client, "a", tpm=100_000)])
+    with pytest.raises(mp.InvalidRequestError, match="extra_create_args must be a dict"):
+        if stream:
+            async with router.create_stream(HELLO, extra_create_args=42) as response:
+                async for _ in response:
+                    pass
+        else:
+            await router.create(HELLO, extra_create_args=42)
+    assert server.requests == []
+    await router.create(HELLO)  # the refused call holds no capacity
+    assert len(server.requests) == 1
 
 
 async def test_extra_create_args_none_means_none(server: FakeServer, client: Any) -> None:
