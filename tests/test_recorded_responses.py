@@ -18,6 +18,8 @@ from modelport import (
     UserMessage,
 )
 from modelport._assembly import Assembler
+from modelport.batch import collect as collect_batch
+from modelport.batch import run_batch
 from modelport.messages import from_openai, to_openai
 from modelport.testing import FakeServer, Reply
 
@@ -209,6 +211,20 @@ async def test_a_custom_call_with_empty_input_keeps_it_empty(server: FakeServer,
     assert isinstance(result.content, list) and result.content[0].arguments == ""
 
 
+async def test_a_custom_call_in_a_batch_result_line_stays_a_custom_call(server: FakeServer, client: Any) -> None:
+    call = {"id": CALL_ID, "type": "custom", "custom": {"name": "code_exec", "input": "print(2 + 2)"}}
+    whole = completion({"content": None, "tool_calls": [call]}, model="gpt-5", usage={"prompt_tokens": 5,
+                                                                                    "completion_tokens": 3})
+    whole["choices"][0]["finish_reason"] = "tool_calls"
+    server.add(Reply.json(whole))
+    request = {"custom_id": "q", "messages": [{"role": "user", "content": "hi"}]}
+    [done] = await collect_batch(run_batch(client, [request]))
+    message = done.output_line()["response"]["body"]["choices"][0]["message"]
+    # Before: {"type": "function", "function": {"name": "code_exec", "arguments": "print(2 + 2)"}}
+    assert message["tool_calls"] == [call]
+    assert from_openai([message])[0].content[0].provider_fields == {"tool_type": "custom"}
+
+
 # -- point 6: leading white space is held back for 0.1 s at most, not until 32 characters --
 
 
@@ -255,3 +271,4 @@ def test_the_hold_is_bounded_by_the_clock_the_assembler_is_given() -> None:
     assert asm.out[2:] == [ThoughtChunk("why"), "Yes"]
     result = asm.result()
     assert (result.thought, result.content) == ("why", "Yes")
+
