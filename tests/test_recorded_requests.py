@@ -280,3 +280,24 @@ async def test_a_claude_modelport_does_not_know_is_not_refused_a_later_system_me
         newer = claude("claude-opus-5")
     body = await answer(server, newer, [UserMessage(content="a"), SystemMessage(content="s")])
     assert body["messages"][-1] == system_turn("s") and "system" not in body
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_built_in_server_takes_a_later_system_message_where_claude_opus_4_8_does(server: FakeServer,
+                                                                                            claude: Any,
+                                                                                            stream: bool) -> None:
+    # The built-in server answers by itself here (nothing scripted). Before: 400, "messages.2.role: Input should be
+    # 'user' or 'assistant'", for a request the Messages API takes.
+    client = claude()
+    call = FunctionCall(id="toolu_01", name="get_weather", arguments='{"city": "Paris"}')
+    done = FunctionExecutionResult(content="21 degrees", name="get_weather", call_id="toolu_01")
+    messages = [UserMessage(content="Weather in Paris?"), AssistantMessage(content=[call]),
+                FunctionExecutionResultMessage(content=[done]), SystemMessage(content="Answer in French.")]
+    if stream:
+        async with client.create_stream(messages, tools=[WEATHER]) as response:
+            async for item in response:
+                result = item
+    else:
+        result = await client.create(messages, tools=[WEATHER])
+    assert server.requests[-1].json["messages"][-1] == system_turn("Answer in French.")
+    assert result.content == "The tool said: 21 degrees"  # the results before the system turn were read
