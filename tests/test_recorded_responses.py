@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from modelport import (
     AssistantMessage,
     CreateResult,
@@ -210,6 +212,21 @@ async def test_a_custom_call_with_empty_input_keeps_it_empty(server: FakeServer,
     _, result = await both_ways(server, client, stream, whole)
     assert isinstance(result.content, list) and result.content[0].arguments == ""
 
+
+
+@pytest.mark.parametrize("kind", ["custom", "function"])
+async def test_a_call_whose_name_is_not_text_is_dropped_not_a_crash(server: FakeServer, client: Any, kind: str,
+                                                                     caplog: Any) -> None:
+    part = {"name": 5, "input": "x"} if kind == "custom" else {"name": 5, "arguments": "{}"}
+    call = {"id": CALL_ID, "type": kind, kind: part}
+    whole = completion({"content": "Done.", "tool_calls": [call]}, model="gpt-5", usage={"prompt_tokens": 5,
+                                                                                       "completion_tokens": 3})
+    stream = [chunk({"content": "Done.", "tool_calls": [{"index": 0, **call}]}, model="gpt-5", finish="stop"),
+              chunk(None, model="gpt-5", usage={"prompt_tokens": 5, "completion_tokens": 3})]
+    with caplog.at_level("WARNING", logger="modelport"):
+        _, result = await both_ways(server, client, stream, whole)  # before: TypeError, from both
+    assert result.content == "Done." and result.finish_reason == "stop"
+    assert [r for r in caplog.records if "no function name" in r.getMessage()]
 
 async def test_a_custom_call_in_a_batch_result_line_stays_a_custom_call(server: FakeServer, client: Any) -> None:
     call = {"id": CALL_ID, "type": "custom", "custom": {"name": "code_exec", "input": "print(2 + 2)"}}
