@@ -282,6 +282,19 @@ async def test_a_claude_modelport_does_not_know_is_not_refused_a_later_system_me
     assert body["messages"][-1] == system_turn("s") and "system" not in body
 
 
+
+async def test_a_model_info_that_does_not_say_keeps_one_hoisted_system_run(server: FakeServer, claude: Any) -> None:
+    # A model_info given for a Claude model (to widen its window, say) need not name multiple_system_messages.
+    # Before: a later system message went as a system turn, which every Claude but Opus 4.8 refuses.
+    info = {"vision": True, "function_calling": True, "json_output": True, "family": "claude-4-5-sonnet",
+            "context_window": 1_000_000}
+    messages = [UserMessage(content="a"), SystemMessage(content="s"), UserMessage(content="b")]
+    body = await answer(server, claude("claude-sonnet-4-5", model_info=info), messages)
+    assert body["system"] == "s" and [m["role"] for m in body["messages"]] == ["user"]
+    body = await answer(server, claude("claude-sonnet-4-5", model_info={**info, "multiple_system_messages": True}),
+                        messages)  # saying so still sends it where it stands
+    assert "system" not in body and body["messages"][-1] == system_turn("s")
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_the_built_in_server_takes_a_later_system_message_where_claude_opus_4_8_does(server: FakeServer,
                                                                                             claude: Any,
