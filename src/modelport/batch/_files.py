@@ -16,6 +16,7 @@ import orjson
 from .._convert import as_tools, from_openai
 from ..errors import APIStatusError, InvalidRequestError
 from ..messages import CreateResult, FunctionCall
+from ..providers._openai_response import is_custom_call
 
 __all__ = ["BatchFileError", "BatchRequest", "Finished", "error_line", "read_finished", "read_requests", "result_line"]
 
@@ -194,6 +195,8 @@ def completion_body(result: CreateResult, request_id: str) -> dict[str, Any]:
 
 
 def _tool_call(call: FunctionCall) -> dict[str, Any]:
+    if is_custom_call(call.provider_fields):  # an OpenAI custom tool's call, in the form OpenAI returns it
+        return {"id": call.id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 

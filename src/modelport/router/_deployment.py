@@ -82,6 +82,8 @@ class Deployment:
 
 
 def _max_tokens(args: Mapping[str, Any]) -> int | None:
+    if not isinstance(args, Mapping):  # not create arguments: the deployment's client refuses them by name
+        return None
     value = args.get("max_completion_tokens") or args.get("max_tokens")
     return value if isinstance(value, int) and value > 0 else None
 
