@@ -12,23 +12,26 @@ local BUCKETS = 64
 """
 
 # KEYS: entries (zset ticket -> counted-from), tokens (hash ticket -> tokens), open (zset ticket -> lease end),
-#       cool (string: cooled until), seq (ticket counter), then per limit its token buckets (hash: bucket -> tokens
-#       counted from then; a bucket is 1/64 of the limit's period, so a tokens check reads at most 65 of them however
-#       many calls the window holds, and may count up to one bucket more than the exact window: never less)
-# ARGV: tokens, max_concurrency (-1: none), lease, keep (seconds the keys outlive their last use), then per limit:
-#       kind (0 requests, 1 tokens), amount, per
+#       cool (string: cooled until), abandoned (zset ticket -> until when: reservations their process gave up on
+#       before Redis ran them), then per limit its token buckets (hash: bucket -> tokens counted from then; a bucket
+#       is 1/64 of the limit's period, so a tokens check reads at most 65 of them however many calls the window
+#       holds, and may count up to one bucket more than the exact window: never less)
+# ARGV: tokens, max_concurrency (-1: none), lease, keep (seconds the keys outlive their last use), ticket (chosen by
+#       the process, at random), then per limit: kind (0 requests, 1 tokens), amount, per
 # Reply: {1, ticket} granted; {0, wait ("" when an in-flight call must end, "inf" never), which (0 cooling,
-#        -1 concurrency, i the i-th limit)}
+#        -1 concurrency, -2 abandoned, i the i-th limit)}
 _RESERVE = (
     _NOW
     + """
 local tokens, maxc, lease, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ticket = ARGV[5]
+if redis.call('ZSCORE', KEYS[5], ticket) then return {0, '', -2} end  -- given back before it ran: never counts
 local cooled = tonumber(redis.call('GET', KEYS[4]) or '0')
 if cooled > now then return {0, tostring(cooled - now), 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if maxc >= 0 and redis.call('ZCARD', KEYS[3]) >= maxc then return {0, '', -1} end
 local horizon = 0
-local i = 5
+local i = 6
 local n = 0
 while i + 2 <= #ARGV do
   n = n + 1
@@ -65,11 +68,10 @@ while i + 2 <= #ARGV do
   end
   i = i + 3
 end
-local ticket = redis.call('INCR', KEYS[5])
 redis.call('ZADD', KEYS[1], now, ticket)
 redis.call('HSET', KEYS[2], ticket, tokens)
 redis.call('ZADD', KEYS[3], now + lease, ticket)
-i, n = 5, 0
+i, n = 6, 0
 local counted = {}
 while i + 2 <= #ARGV do
   n = n + 1
@@ -96,14 +98,16 @@ for _, old in ipairs(stale) do
 end
 local ms = math.ceil((horizon + lease + keep) * 1000)
 for k = 1, #KEYS do
-  if k ~= 4 and k ~= 5 then redis.call('PEXPIRE', KEYS[k], ms) end  -- not cool (its own), nor seq (kept for good)
+  if k ~= 4 and k ~= 5 then redis.call('PEXPIRE', KEYS[k], ms) end  -- not cool nor abandoned (their own)
 end
 return {1, ticket}
 """
 )
 
-# KEYS: entries, tokens, open, failures, then the token buckets of each tokens limit's period
+# KEYS: entries, tokens, open, failures, abandoned, then the token buckets of each tokens limit's period
 # ARGV: ticket, tokens ("" keeps the estimate), keep ms, succeeded (0/1), then each of those periods
+# A ticket Redis has not reserved (yet) is noted as abandoned: a process gives back a reservation whose answer it
+# never had, and that reservation may still be waiting to run (in a paused Redis, on a connection since closed).
 _SETTLE = (
     _NOW
     + """
@@ -113,8 +117,8 @@ if at then
   local reserved = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
   local used = reserved
   if ARGV[2] ~= '' then used = tonumber(ARGV[2]) end
-  for k = 5, #KEYS do  -- the call counts again from now, with what it used
-    local per = tonumber(ARGV[k])
+  for k = 6, #KEYS do  -- the call counts again from now, with what it used
+    local per = tonumber(ARGV[k - 1])
     local width = per / BUCKETS
     local was = math.floor(tonumber(at) / width)
     if was >= math.floor((now - per) / width) and reserved > 0 then
@@ -127,6 +131,10 @@ if at then
   if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
+else
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[3]) / 1000, ARGV[1])
+  redis.call('PEXPIRE', KEYS[5], ARGV[3])
 end
 if ARGV[4] == '1' then redis.call('DEL', KEYS[4]) end
 return 1

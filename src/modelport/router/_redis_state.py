@@ -7,22 +7,28 @@ its own but rides in the same pipeline as the next script this process sends (a 
 ``flush_after`` seconds (5 ms) when none comes. A reservation holds a lease on its in-flight slot that this process
 renews while the call runs; the slots of a process that died expire after ``lease`` seconds.
 
-A Redis that is down, refusing or slower than ``timeout`` never fails a call: the state logs one warning and answers
-from a :class:`~modelport.router.LocalRouterState` (this process's limits only) until Redis answers again (tried
-every ``retry`` seconds). Needs the ``redis`` package (``pip install "modelport[redis]"``).
+Every reservation is also counted in a :class:`~modelport.router.LocalRouterState` of this process's own calls,
+and must fit there too: a process never lets its own calls exceed a limit. A Redis that is down, refusing or slower
+than ``timeout`` never fails a call: the state logs one warning and that local count decides alone, starting from
+what this process has already sent and still has in flight, until Redis answers again (tried every ``retry``
+seconds, by one call at a time). A reservation whose answer never came (Redis paused past ``timeout`` runs it when
+it resumes) is given back when Redis answers again, or never counts if the give-back arrives first. Needs the
+``redis`` package (``pip install "modelport[redis]"``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import math
 import os
+import secrets
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,10 +42,43 @@ __all__ = ["RedisRouterState"]
 
 logger = logging.getLogger("modelport.router")
 
-_Pending = tuple[str, Sequence[str], Sequence[Any], bool, str, float]
+_Call = tuple[str, Sequence[str], Sequence[Any]]
+"""One script to run: its name, keys and arguments."""
 
 _POLL = 0.05
 """Longest wait before asking Redis again when capacity may free in another process (which this one cannot see)."""
+
+_MOST_GIVE_BACKS = 1000
+"""Give-backs kept while Redis does not answer (the oldest beyond are dropped: such a slot, if Redis ever reserves
+it, expires after a lease like a dead process's)."""
+
+
+class _Settlement(NamedTuple):
+    """A settlement not sent yet."""
+
+    keys: Sequence[str]
+    args: Sequence[Any]
+    succeeded: bool
+    deployment: str
+    queued: float
+    """When it was queued (monotonic seconds)."""
+    give_back: bool
+    """It gives back a reservation whose answer never came: kept until Redis answers, however long that takes,
+    since Redis may run the reservation as late as it resumes."""
+
+
+def _denial(deployment: str, reply: Any, limits: Sequence[RateLimit], max_concurrency: int | None) -> Denial:
+    """The :class:`Denial` a reserve script's refusal means (never "abandoned": a reservation given back before it
+    ran was one whose caller had stopped waiting for its answer)."""
+    raw, which = reply[1], int(reply[2])
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    wait = None if text == "" else float(text)
+    if which == 0:
+        return Denial(deployment, wait, "cooling down", exact=True)
+    if which == -1:
+        return Denial(deployment, wait, f"max_concurrency={max_concurrency}")
+    limit = limits[which - 1]
+    return Denial(deployment, wait, limit.describe(), exact=limit.requests is not None)
 
 
 class RedisRouterStateConfig(BaseModel):
@@ -114,13 +153,16 @@ class RedisRouterState(RouterState):
         self._client = client
         self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOURCES.items()}
         self._loaded = False  # the scripts are known to be in Redis's script cache
-        self._pending: list[_Pending] = []
-        """Settlements not sent yet: (script, keys, args, succeeded, deployment, when queued)."""
+        self._pending: list[_Settlement] = []
+        """Settlements not sent yet, oldest first."""
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self.local = LocalRouterState()
-        """Where calls are counted while Redis is unreachable (this process's limits only)."""
+        """This process's own calls: every reservation must fit here too, and this decides alone while Redis is
+        unreachable."""
+        self._mine: dict[int, int] = {}  # the local ticket of each Redis ticket this process holds
         self._down_until: float | None = None  # monotonic time before which Redis is not tried; None: up
+        self._probing = False  # a call is trying a Redis that failed: the others count locally meanwhile
         self._horizon: dict[str, float] = {}
         self._key_names: dict[str, dict[str, str]] = {}
         self._periods: dict[str, tuple[float, ...]] = {}  # each deployment's tokens-limit periods, for settling
@@ -134,7 +176,7 @@ class RedisRouterState(RouterState):
         keys = self._key_names.get(deployment)
         if keys is None:
             tag = f"{self.namespace}:{{{deployment}}}"  # one hash slot per deployment, for Redis Cluster
-            names = ("entries", "tokens", "open", "cool", "seq", "failures")
+            names = ("entries", "tokens", "open", "cool", "abandoned", "failures")
             keys = self._key_names[deployment] = {k: f"{tag}:{k}" for k in names}
         return keys
 
@@ -143,48 +185,70 @@ class RedisRouterState(RouterState):
         return f"{self._keys(deployment)['entries'][: -len('entries')]}buckets:{float(per)!r}"
 
     def _up(self) -> bool:
-        return self._down_until is None or time.monotonic() >= self._down_until
+        """Whether to send to Redis now: it answered last time, or it failed ``retry`` s ago and no other call is
+        trying it yet."""
+        if self._down_until is None:
+            return True
+        return not self._probing and time.monotonic() >= self._down_until
 
-    async def _run(self, what: str, keys: Sequence[str], args: Sequence[Any]) -> tuple[bool, Any]:
+    async def _run(
+        self, what: str, keys: Sequence[str], args: Sequence[Any], *, lost: Callable[[], None] | None = None
+    ) -> tuple[bool, Any]:
         """``(True, reply)``, or ``(False, None)`` when Redis failed (then it is not tried for ``retry`` s). The
-        settlements waiting to be sent go first, in the same round trip."""
-        ok, replies = await self._send([(what, keys, args)])
+        settlements waiting to be sent go first, in the same round trip. ``lost`` is called when the script was
+        sent but its answer never came (Redis may still run it)."""
+        ok, replies = await self._send([(what, keys, args)], lost)
         return ok, replies[-1] if ok else None
 
-    async def _send(self, calls: list[tuple[str, Sequence[str], Sequence[Any]]]) -> tuple[bool, list[Any]]:
+    async def _send(self, calls: list[_Call], lost: Callable[[], None] | None = None) -> tuple[bool, list[Any]]:
         """Run the pending settlements and then ``calls`` in one pipeline: ``(True, the replies of calls)``, or
         ``(False, [])`` when Redis failed."""
         pending, self._pending = self._pending, []
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        everything = [(what, keys, args) for what, keys, args, *_ in pending] + calls
         if not self._up():
             self._keep(pending)
             return False, []
+        probing = self._probing = self._down_until is not None
+        everything: list[_Call] = [("settle", item.keys, item.args) for item in pending] + calls
         try:
             async with timeout_at(asyncio.get_running_loop().time() + self.timeout):  # no task per round trip
                 replies = await self._pipeline(everything)
         except asyncio.CancelledError:  # the caller gave up: the other calls' settlements wait for the next script
-            self._keep(pending)
+            self._unanswered(pending, lost)
             raise
         except Exception as exc:  # down, slow, refused, bad reply: local limits, never a failed call
-            first = self._down_until is None
-            self._down_until = time.monotonic() + self.retry
-            self._keep(pending)
-            if first:
-                logger.warning(
-                    "redis router state unreachable (%s: %s): limits are this process's own until it answers",
-                    type(exc).__name__,
-                    exc,
-                )
+            self._went_down(exc)
+            self._unanswered(pending, lost)
             return False, []
+        finally:
+            if probing:
+                self._probing = False
         if self._down_until is not None:
             logger.info("redis router state reachable again: limits are shared again")
             self._down_until = None
         return True, replies[len(pending) :]
 
-    async def _pipeline(self, calls: list[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
+    def _went_down(self, exc: Exception) -> None:
+        """Redis failed: not tried again for ``retry`` s; one warning until it answers again."""
+        first = self._down_until is None
+        self._down_until = time.monotonic() + self.retry
+        if first:
+            logger.warning(
+                "redis router state unreachable (%s: %s): limits are this process's own until it answers",
+                type(exc).__name__,
+                str(exc) or f"no answer within {self.timeout:g} s",
+            )
+
+    def _unanswered(self, pending: list[_Settlement], lost: Callable[[], None] | None) -> None:
+        """A pipeline went out and no answer came: its settlements are kept, and ``lost`` gives back what it
+        reserved."""
+        self._keep(pending)
+        if lost is not None:
+            lost()
+
+    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
         """One round trip of EVALSHAs (the scripts are loaded first when Redis lacks them, as after a restart)."""
         from redis.exceptions import NoScriptError
 
@@ -218,26 +282,20 @@ class RedisRouterState(RouterState):
             return list(replies)
         raise NoScriptError("the scripts could not be loaded")
 
-    def _keep(self, pending: list[_Pending]) -> None:
+    def _keep(self, pending: list[_Settlement]) -> None:
         """Settlements Redis did not confirm: queued again, ahead of newer ones, to be sent when it answers (running
         one twice is harmless: it only counts the call from a later moment). Those older than a lease are dropped,
-        since Redis has let their slots go. A success resets the local failure count now either way."""
+        since Redis has let their slots go; give-backs are kept."""
         now = time.monotonic()
-        kept = []
-        for item in pending:
-            if item[3]:
-                self.local._of(item[4]).failures = 0
-            if now - item[5] < self.lease:
-                kept.append(item)
-        self._pending[:0] = kept
+        self._pending[:0] = [item for item in pending if item.give_back or now - item.queued < self.lease]
         self._flush_later()
 
     def _flush_later(self) -> None:
         if self._flush_timer is None and self._pending:
             loop = asyncio.get_running_loop()
             delay = self.flush_after
-            if self._down_until is not None:  # not before Redis is tried again
-                delay = max(delay, self._down_until - time.monotonic())
+            if self._down_until is not None:  # not before Redis is tried again, nor while a call tries it
+                delay = max(delay, self._down_until - time.monotonic(), _POLL if self._probing else 0.0)
             self._flush_timer = loop.call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
@@ -266,51 +324,57 @@ class RedisRouterState(RouterState):
     async def reserve(
         self, deployment: str, limits: Sequence[RateLimit], tokens: int, max_concurrency: int | None
     ) -> Grant | Denial:
-        keys = self._keys(deployment)
-        horizon = max((limit.per for limit in limits), default=0.0)
-        self._horizon[deployment] = max(horizon, self._horizon.get(deployment, 0.0))
-        args: list[Any] = [tokens, -1 if max_concurrency is None else max_concurrency, repr(self.lease), 60]
-        for limit in limits:
-            args += [0 if limit.requests else 1, limit.amount, repr(limit.per)]
-        order = ("entries", "tokens", "open", "cool", "seq")
-        periods = tuple(sorted({float(limit.per) for limit in limits if limit.tokens is not None}))
-        if periods:
-            self._periods[deployment] = periods
-        script_keys = [keys[k] for k in order] + [self._buckets(deployment, limit.per) for limit in limits]
-        asking = asyncio.ensure_future(self._run("reserve", script_keys, args))
+        mine = await self.local.reserve(deployment, limits, tokens, max_concurrency)
+        if not isinstance(mine, Grant):  # this process's own calls fill it: Redis, which counts more, would agree
+            return mine
+        grant = Grant(deployment, 1 + secrets.randbits(62), tokens)  # a ticket no other process picks
+        keys, args = self._reservation(grant, limits, max_concurrency)
+        lost = functools.partial(self._queue_settlement, grant, None, succeeded=False, give_back=True)
+        asking = asyncio.ensure_future(self._run("reserve", keys, args, lost=lost))
         try:
             ok, reply = await asyncio.shield(asking)
         except asyncio.CancelledError:  # the caller gave up: a reservation that still comes back is given back
-            asking.add_done_callback(lambda done: self._give_back(deployment, tokens, done))
+            self.local.withdraw(mine)
+            asking.add_done_callback(functools.partial(self._give_back, grant))
             raise
-        if not ok:
-            left = await self.local.cooling(deployment)
-            if left > 0:
-                return Denial(deployment, left, "cooling down", exact=True)
-            answer = await self.local.reserve(deployment, limits, tokens, max_concurrency)
-            return Grant(deployment, -answer.ticket, tokens) if isinstance(answer, Grant) else answer
+        if not ok:  # no answer from Redis: what this process has sent decides alone, counting the call from now
+            self.local.withdraw(mine)
+            alone = await self.local.reserve(deployment, limits, tokens, max_concurrency)
+            return Grant(deployment, -alone.ticket, tokens) if isinstance(alone, Grant) else alone
         if int(reply[0]) == 1:
-            ticket = int(reply[1])
-            self._held.setdefault(deployment, {})[ticket] = None
+            self._mine[grant.ticket] = mine.ticket
+            self._held.setdefault(deployment, {})[grant.ticket] = None
             self._start_renewing()
-            return Grant(deployment, ticket, tokens)
-        raw, which = reply[1], int(reply[2])
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        wait = None if text == "" else float(text)
-        if which == 0:
-            return Denial(deployment, wait, "cooling down", exact=True)
-        if which == -1:
-            return Denial(deployment, wait, f"max_concurrency={max_concurrency}")
-        limit = limits[which - 1]
-        return Denial(deployment, wait, limit.describe(), exact=limit.requests is not None)
+            return grant
+        self.local.withdraw(mine)
+        return _denial(deployment, reply, limits, max_concurrency)
 
-    def _give_back(self, deployment: str, tokens: int, done: asyncio.Future[tuple[bool, Any]]) -> None:
-        """Settle, with nothing used, a reservation whose caller was cancelled while Redis granted it."""
+    def _reservation(
+        self, grant: Grant, limits: Sequence[RateLimit], max_concurrency: int | None
+    ) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the reserve script for ``grant`` (see the script for their order)."""
+        deployment = grant.deployment
+        keys = self._keys(deployment)
+        horizon = max((limit.per for limit in limits), default=0.0)
+        self._horizon[deployment] = max(horizon, self._horizon.get(deployment, 0.0))
+        concurrency = -1 if max_concurrency is None else max_concurrency
+        args: list[Any] = [grant.tokens, concurrency, repr(self.lease), 60, grant.ticket]
+        for limit in limits:
+            args += [0 if limit.requests else 1, limit.amount, repr(limit.per)]
+        periods = tuple(sorted({float(limit.per) for limit in limits if limit.tokens is not None}))
+        if periods:
+            self._periods[deployment] = periods
+        order = ("entries", "tokens", "open", "cool", "abandoned")
+        return [keys[k] for k in order] + [self._buckets(deployment, limit.per) for limit in limits], args
+
+    def _give_back(self, grant: Grant, done: asyncio.Future[tuple[bool, Any]]) -> None:
+        """Settle, with nothing used, a reservation whose caller was cancelled while Redis granted it (one whose
+        answer never came is given back by ``lost``)."""
         if done.cancelled() or done.exception() is not None:
             return
         ok, reply = done.result()
         if ok and int(reply[0]) == 1:
-            self._queue_settlement(Grant(deployment, int(reply[1]), tokens), 0, succeeded=False)
+            self._queue_settlement(grant, 0, succeeded=False)
 
     async def settle(self, grant: Grant, tokens: int | None) -> None:
         await self._settle(grant, tokens, succeeded=False)
@@ -326,6 +390,8 @@ class RedisRouterState(RouterState):
                 await self.succeeded(grant.deployment)
             self._wake()
         else:
+            if succeeded:
+                await self.local.succeeded(grant.deployment)
             self._queue_settlement(grant, tokens, succeeded=succeeded)
 
     def settle_soon(self, grant: Grant, tokens: int | None) -> None:
@@ -335,8 +401,12 @@ class RedisRouterState(RouterState):
         else:
             self._queue_settlement(grant, tokens, succeeded=False)
 
-    def _queue_settlement(self, grant: Grant, tokens: int | None, *, succeeded: bool) -> None:
-        """Queue the settlement to ride with the next script (or the flush timer), and wake local waiters."""
+    def _queue_settlement(self, grant: Grant, tokens: int | None, *, succeeded: bool, give_back: bool = False) -> None:
+        """Settle this process's own count of the call now, and queue Redis's settlement to ride with the next
+        script (or the flush timer); wake local waiters."""
+        mine = self._mine.pop(grant.ticket, None)
+        if mine is not None:
+            self.local.settle_soon(Grant(grant.deployment, mine, grant.tokens), tokens)
         held = self._held.get(grant.deployment)
         if held is not None:
             held.pop(grant.ticket, None)
@@ -345,12 +415,20 @@ class RedisRouterState(RouterState):
         periods = self._periods.get(grant.deployment, ())
         args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0, *map(repr, periods)]
         # periods are floats already (normalised when reserved), so keys and ARGV agree with the reservation
-        script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
+        script_keys = [keys[k] for k in ("entries", "tokens", "open", "failures", "abandoned")]
         script_keys += [self._buckets(grant.deployment, per) for per in periods]
-        self._pending.append(("settle", script_keys, args, succeeded, grant.deployment, time.monotonic()))
+        self._pending.append(_Settlement(script_keys, args, succeeded, grant.deployment, time.monotonic(), give_back))
+        if give_back:
+            self._bound_give_backs()
         with contextlib.suppress(RuntimeError):  # no running loop (a finalizer): it rides with the next script
             self._flush_later()
         self._wake()
+
+    def _bound_give_backs(self) -> None:
+        """Keep at most :data:`_MOST_GIVE_BACKS` give-backs waiting (the oldest go first)."""
+        give_backs = [i for i, item in enumerate(self._pending) if item.give_back]
+        if len(give_backs) > _MOST_GIVE_BACKS:
+            del self._pending[give_backs[0]]
 
     def _wake(self) -> None:
         if self._changed is not None:
