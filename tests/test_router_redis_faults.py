@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from modelport.testing import FakeServer, Reply
 from modelport.testing._default import default_reply
 from modelport.testing._server import RecordedRequest
 
-from .test_router_redis import SlowLink, _client, _free_port, _namespace, _open_slots, _start_redis
+from .test_router_redis import SlowLink, _client, _finish, _free_port, _namespace, _open_slots, _start_redis
 
 HELLO = [UserMessage(content="hello", source="user")]
 SLOW = [UserMessage(content="slow", source="user")]
@@ -199,3 +200,117 @@ async def test_falling_back_to_local_limits_carries_what_this_process_already_se
         finally:
             await router.close()
             await state.close()
+
+
+# -- 3. chaos: Redis killed and paused under routed load from two processes --
+
+# One of the processes sharing a limit: ``lanes`` calls at a time, one after another, from "go" to "stop" on stdin.
+CHAOS_WORKER = """
+import asyncio, json, sys, time
+from modelport import OpenAIChatCompletionClient, RetryPolicy, UserMessage
+from modelport.router import Deployment, RateLimit, RedisRouterState, Router
+
+HELLO = [UserMessage(content="hi", source="user")]
+
+async def main(redis_url, namespace, base_url, warm_url, lanes, limit, per, max_concurrency, max_wait):
+    # The client warmed elsewhere, so no call of the run waits on a cold start (a call must not take a whole period).
+    async with OpenAIChatCompletionClient(model="gpt-4o", base_url=warm_url, api_key="sk-test") as warm:
+        await warm.create(HELLO)
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=base_url, api_key="sk-test",
+                                        retry_policy=RetryPolicy(max_retries=0))
+    state = RedisRouterState(redis_url, namespace=namespace, timeout=0.25, retry=0.2)
+    deployment = Deployment(client, "a", limits=[RateLimit(requests=limit, per=per)], max_concurrency=max_concurrency)
+    router = Router([deployment], state=state, max_wait=max_wait)
+    await state.in_flight("a")  # connected, the scripts loaded
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    stop = asyncio.ensure_future(asyncio.to_thread(sys.stdin.readline))
+    ok, errors = 0, []
+
+    async def lane():
+        nonlocal ok
+        while not stop.done():
+            try:
+                await router.create(HELLO)
+            except Exception as exc:
+                errors.append(repr(exc))
+            else:
+                ok += 1
+
+    await asyncio.gather(*(lane() for _ in range(lanes)))
+    await router.close()
+    await state.close()
+    print(json.dumps({"ok": ok, "errors": errors[:5], "failed": len(errors)}), flush=True)
+
+asyncio.run(main(*sys.argv[1:5], int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8]),
+                 float(sys.argv[9])))
+"""
+
+
+def _wait_for(arrivals: list[float], count: int, timeout: float = 10.0) -> None:
+    """Wait until the server has seen ``count`` requests."""
+    deadline = time.monotonic() + timeout
+    while len(arrivals) < count:
+        assert time.monotonic() < deadline, f"{len(arrivals)} requests, not {count}"
+        time.sleep(0.001)
+
+
+def _busiest(times: list[float], per: float) -> int:
+    """The most requests that arrived in any window of ``per`` seconds."""
+    times = sorted(times)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - per:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def test_redis_chaos_killed_and_paused_under_routed_load(own_redis: OwnRedis) -> None:
+    """Two processes share ``limit`` requests a second and 2 calls in flight through a Redis that is killed (and
+    started again empty), then paused (SIGSTOP) past the state's timeout. No call fails, calls go on at the limit's
+    pace once Redis is back (no in-flight slot is left to a reservation nobody holds), and no second at the server
+    sees more than each process counting alone lets through: the limit from each (the README's tolerance)."""
+    processes, limit, per = 2, 20, 1.0
+    arrivals: list[float] = []
+
+    def reply(request: RecordedRequest) -> Reply:
+        arrivals.append(time.monotonic())
+        return default_reply(request)
+
+    namespace = _namespace()
+    with FakeServer(default=reply) as server, FakeServer() as warm:
+        # max_wait is ample: calls that want more than the limit wait a period or more for their turn (a rolling
+        # window under steady demand frees its slots in bursts, and either process may win a burst)
+        args = [own_redis.url, namespace, server.base_url, warm.base_url, "4", str(limit), str(per), "2", "10"]
+        workers = [_run_with_stdin(CHAOS_WORKER, *args) for _ in range(processes)]
+        try:
+            for worker in workers:
+                assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
+            _tell(workers, "go")
+            _wait_for(arrivals, limit + limit // 2)  # in the second window's burst of calls
+            own_redis.kill()
+            time.sleep(1.0)  # refused: each process counts alone
+            own_redis.restart()
+            time.sleep(1.0)  # shared again, in an empty Redis
+            _wait_for(arrivals, len(arrivals) + limit)  # a window's burst of calls has gone out ...
+            time.sleep(0.3)  # ... and been settled: every slot is free
+            own_redis.pause()
+            time.sleep(1.5)  # no answer: each process counts alone; the reservations of the next burst wait unread
+            # in Redis, to run when it resumes, after a whole window (so it grants them: the window has room again)
+            own_redis.resume()
+            back = time.monotonic() + 0.5  # Redis answers again within retry (0.2 s)
+            time.sleep(2.5)
+            _tell(workers, "stop")
+            stopped = time.monotonic()
+            reports = [json.loads(_finish(worker, timeout=30)) for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+    assert [r["failed"] for r in reports] == [0] * processes, reports
+    assert all(r["ok"] > 0 for r in reports) and sum(r["ok"] for r in reports) == len(arrivals)
+    after = sum(1 for t in arrivals if back <= t < stopped)
+    assert after >= limit * (stopped - back - per) / per, after  # at the limit's pace once Redis is back
+    assert _busiest(arrivals, per) <= processes * limit, (_busiest(arrivals, per), reports)
