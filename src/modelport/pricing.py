@@ -141,6 +141,9 @@ def check_prices(prices: Any) -> dict[str, Price]:
     checked = {}
     for model, price in prices.items():
         if isinstance(price, Mapping):
+            missing = [key for key in ("input", "output") if key not in price]
+            if missing:
+                raise InvalidRequestError(f"prices[{model!r}] has no {' and no '.join(missing)} rate")
             price = Price.from_dict(price)
         if not isinstance(model, str) or not isinstance(price, Price):
             raise InvalidRequestError(f"prices[{model!r}] must be a Price (or a dict with input and output)")

@@ -24,7 +24,6 @@ import functools
 import hashlib
 import logging
 import math
-import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -125,11 +124,10 @@ class RedisRouterState(RouterState):
         retry: float = 1.0,
         flush_after: float = 0.005,
     ) -> None:
+        from ..cache._redis import redis_from_url, url_or_env
+
         self._url_env = url_env
-        if url is None and url_env is not None:
-            url = os.environ.get(url_env) or None
-            if url is None:
-                raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
+        url = url_or_env(url, url_env)
         if (url is None) == (client is None):
             raise InvalidRequestError("RedisRouterState takes one of url=, url_env= or client=")
         if timeout <= 0 or lease <= 0 or retry < 0 or flush_after < 0:
@@ -142,14 +140,8 @@ class RedisRouterState(RouterState):
         self._url = url
         self._owns_client = client is None
         if client is None:
-            try:
-                import redis.asyncio
-            except ImportError:
-                raise InvalidRequestError(
-                    'RedisRouterState needs the redis package: pip install "modelport[redis]"'
-                ) from None
             assert url is not None
-            client = redis.asyncio.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            client = redis_from_url(url, url_env, timeout, "RedisRouterState")
         self._client = client
         self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOURCES.items()}
         self._loaded = False  # the scripts are known to be in Redis's script cache
