@@ -21,7 +21,7 @@ from modelport.components import ComponentConfigError
 from modelport.testing import FakeServer, Reply
 
 from .conftest import API_KEY
-from .helpers import HELLO
+from .helpers import HELLO, collect
 
 SECRET = "aws-SECRET-value-0123456789"
 LOCAL = {"provider": "openai", "config": {"model": "gpt-4o", "base_url": "http://127.0.0.1:9/v1"}}
@@ -114,6 +114,22 @@ async def test_a_key_the_server_echoes_is_scrubbed_from_every_field(server: Fake
     for name, value in vars(error).items():
         assert API_KEY not in repr(value), name
     assert API_KEY not in repr(error.args) and API_KEY not in str(error)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_key_the_server_echoes_is_scrubbed_from_every_field_however_deep(server: FakeServer, client: Any,
+                                                                                  stream: bool) -> None:
+    deep: Any = {"echo": API_KEY}
+    for _ in range(60):
+        deep = {"details": [deep]}
+    error_body = {"error": {"message": "bad request", "type": "invalid_request_error", "nested": deep}}
+    server.add(Reply.sse([error_body], done=False) if stream else Reply.json(error_body, status=400))
+    with pytest.raises(mp.APIStatusError) as info:
+        if stream:
+            await collect(client)
+        else:
+            await client.create(HELLO)
+    assert API_KEY not in json.dumps(info.value.body) and API_KEY not in repr(vars(info.value))
 
 
 # -- 3. a loaded config reads only its provider's own key, for its own server, unless allowed by name --
