@@ -170,6 +170,24 @@ async def test_an_untrusted_config_cannot_send_the_azure_key_to_its_own_endpoint
     assert [r.headers["api-key"] for r in server.requests] == [SECRET] * 3
 
 
+async def test_a_config_naming_the_environments_azure_endpoint_reads_its_key(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = server.base_url.removesuffix("/v1")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", endpoint)
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    # the user's own client, made from the environment, saved and loaded again (AutoGen's configs, too, always
+    # write the endpoint)
+    dumped = mp.AzureOpenAIChatCompletionClient(azure_deployment="dep", model="gpt-4o").dump_component()
+    assert dumped.config["azure_endpoint"] == endpoint
+    await send(load_component(dumped))
+    await send(load_component(azure_config(server, azure_endpoint=endpoint + "/")))
+    assert [r.headers["api-key"] for r in server.requests] == [SECRET] * 2
+    with pytest.raises(ComponentConfigError, match=r"allow_env=\['AZURE_OPENAI_API_KEY'\]"):  # another port
+        load_component(azure_config(server, azure_endpoint="http://127.0.0.1:9"))
+
+
 async def test_an_untrusted_config_reads_its_providers_own_key_for_its_own_server(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
