@@ -92,6 +92,23 @@ def test_preset_key_never_reaches_a_custom_base_url_from_the_command_line(server
     assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
 
 
+def test_preset_key_withheld_from_a_config_file_says_how_to_send_it_from_the_command_line(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "groq.json"
+    path.write_text(json.dumps(openai_config(server, provider="groq")))
+    server.add(Reply.json({"error": {"message": "missing key", "type": "invalid_request_error"}}, status=401))
+    done = cli("chat", "--config", str(path), "hi", env={"GROQ_API_KEY": GROQ_KEY})
+    assert done.returncode == 1 and "authorization" not in server.requests[-1].headers
+    advice = f'set "api_key_env": "GROQ_API_KEY" in {path} and pass --allow-env GROQ_API_KEY'
+    assert advice in done.stderr and "--api-key-env" not in done.stderr  # which --config refuses
+
+    path.write_text(json.dumps(openai_config(server, provider="groq", api_key_env="GROQ_API_KEY")))
+    done = cli("chat", "--config", str(path), "--allow-env", "GROQ_API_KEY", "hi", env={"GROQ_API_KEY": GROQ_KEY})
+    assert done.returncode == 0, done.stderr
+    assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
+
+
 def test_preset_key_never_reaches_its_own_host_over_another_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
