@@ -306,6 +306,8 @@ def test_an_untrusted_config_cannot_send_an_environment_variable_from_the_comman
      "deployments[0].limits[0]"),
     ({"provider": "router", "config": {"deployments": [{"client": LOCAL}], "state": {"url": "redis://h", "lease": 0}}},
      "lease"),
+    *[({"provider": "router", "config": {"deployments": [{"client": LOCAL}, {"client": LOCAL, field: value}]}},
+       f"deployments.1.{field}") for field, value in (("rpm", 0), ("tpm", -1), ("max_concurrency", 0), ("weight", -1))],
 ])
 def test_a_config_is_checked_whole_at_load(monkeypatch: pytest.MonkeyPatch, config: dict[str, Any],
                                            field: str) -> None:
