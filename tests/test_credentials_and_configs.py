@@ -306,6 +306,9 @@ def test_an_untrusted_config_cannot_send_an_environment_variable_from_the_comman
      "deployments[0].limits[0]"),
     ({"provider": "router", "config": {"deployments": [{"client": LOCAL}], "state": {"url": "redis://h", "lease": 0}}},
      "lease"),
+    ({"provider": "openai", "component_version": 1, "config": {**LOCAL["config"], "model_capabilities": "all"}},
+     "model_capabilities"),
+    ({"provider": "redis_store", "component_version": 1, "config": {"host": "h", "password": 123}}, "password"),
     *[({"provider": "router", "config": {"deployments": [{"client": LOCAL}, {"client": LOCAL, field: value}]}},
        f"deployments.1.{field}") for field, value in (("rpm", 0), ("tpm", -1), ("max_concurrency", 0), ("weight", -1))],
 ])

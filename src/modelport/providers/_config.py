@@ -271,6 +271,10 @@ def migrate_client_config(config: dict[str, Any], from_version: int, provider: s
         raise ComponentConfigError(f"{provider}: no migration from component_version {from_version}")
     config = dict(config)
     capabilities = config.pop("model_capabilities", None)
+    if capabilities is not None and not isinstance(capabilities, dict):
+        raise ComponentConfigError(
+            f"{provider}: model_capabilities must be an object of capabilities, not {type(capabilities).__name__}"
+        )
     if capabilities and "model_info" not in config:
         config["model_info"] = {**capabilities, "family": "unknown"}
     if config.pop("include_name_in_message", True) is False:
