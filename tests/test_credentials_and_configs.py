@@ -302,6 +302,8 @@ def test_an_untrusted_config_cannot_send_an_environment_variable_from_the_comman
     ({"provider": "redis_store", "config": {"url": "http://127.0.0.1:6379"}}, "url"),
     ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "1"}}}},
      "prices['gpt-4o']"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "one", "output": "1"}}}},
+     "prices['gpt-4o']: Price.input must be a number"),
     ({"provider": "router", "config": {"deployments": [{"client": LOCAL, "limits": [{"rpm": 3}]}]}},
      "deployments[0].limits[0]"),
     ({"provider": "router", "config": {"deployments": [{"client": LOCAL}], "state": {"url": "redis://h", "lease": 0}}},
