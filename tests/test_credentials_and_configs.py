@@ -300,6 +300,7 @@ def test_an_untrusted_config_cannot_send_an_environment_variable_from_the_comman
      "azure_ad_token_provider"),
     ({"provider": "redis_store", "config": {"url_env": "NOT_A_REDIS_URL"}}, "url_env: the value of NOT_A_REDIS_URL"),
     ({"provider": "redis_store", "config": {"url": "http://127.0.0.1:6379"}}, "url"),
+    ({"provider": "chat_completion_cache", "config": {"client": LOCAL, "store": LOCAL}}, "store: the config describes"),
     ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "1"}}}},
      "prices['gpt-4o']"),
     ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "one", "output": "1"}}}},
