@@ -344,3 +344,19 @@ async def test_loading_or_validating_a_disk_cache_config_creates_no_directories(
         await cache.close()
         cache.store.close()
     assert (folder / mp.DiskCacheStore.FILENAME).is_file() and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_disk_cache_config_whose_folder_cannot_be_made_is_refused_at_load(tmp_path: Path, inside: bool) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    folder = blocker / "cache" if inside else blocker
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps({"provider": "disk_cache_store", "config": {"directory": str(folder)}}))
+    with pytest.raises(ComponentConfigError, match="directory") as info:
+        load_component(path)
+    assert str(blocker) in str(info.value)
+    done = cli("config", "validate", str(path))
+    assert done.returncode == 2 and "directory" in done.stderr and "Traceback" not in done.stderr
+    assert blocker.read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "store.json"]
