@@ -164,6 +164,18 @@ async def test_an_untrusted_config_cannot_send_an_environment_variable_to_a_host
     assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {SECRET}"]
 
 
+def test_an_untrusted_config_is_refused_whatever_allow_env_is_given_as(server: FakeServer,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    config = openai_config(server, api_key_env="AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(ComponentConfigError, match=r"allow_env=\['AWS_SECRET_ACCESS_KEY'\]"):
+        load_component(config, allow_env=None)  # type: ignore[arg-type]
+    for wrong in (5, [None], [""]):
+        with pytest.raises(mp.InvalidRequestError, match="allow_env"):
+            load_component(config, allow_env=wrong)  # type: ignore[arg-type]
+    assert server.requests == []
+
+
 async def test_an_untrusted_config_cannot_send_the_azure_key_to_its_own_endpoint(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

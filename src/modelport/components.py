@@ -283,9 +283,16 @@ def load_component(
     return component  # type: ignore[return-value]
 
 
-def _allowed_names(names: Iterable[str]) -> frozenset[str]:
-    """``allow_env`` as a set of names (one name given as a str is one name, not its letters)."""
-    allowed = frozenset((names,) if isinstance(names, str) else names)
+def _allowed_names(names: Iterable[str] | None) -> frozenset[str]:
+    """``allow_env`` as a set of names (one name given as a str is one name, not its letters; ``None``, none)."""
+    if names is None:
+        return frozenset()
+    try:
+        allowed = frozenset((names,) if isinstance(names, str) else names)
+    except TypeError:
+        raise InvalidRequestError(
+            f"allow_env must be a list of names of environment variables, got {names!r}"
+        ) from None
     for name in allowed:
         if not isinstance(name, str) or not name:
             raise InvalidRequestError(f"allow_env holds names of environment variables, not {name!r}")
