@@ -75,6 +75,16 @@ async def test_preset_key_never_reaches_a_custom_base_url(server: FakeServer, mo
     assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
 
 
+async def test_an_empty_api_key_sends_no_credential(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    await send(OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=""))
+    await send(load_component(openai_config(server, api_key="")))
+    await send(AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=server.base_url, api_key=""))
+    for request in server.requests:  # "" is no key (as the OpenAI SDK has it), not an empty credential
+        assert "authorization" not in request.headers and "x-api-key" not in request.headers
+
+
 def test_preset_key_never_reaches_a_custom_base_url_from_the_command_line(server: FakeServer) -> None:
     done = cli("chat", "--provider", "openai", "--base-url", server.base_url, "hi", env={"OPENAI_API_KEY": API_KEY})
     assert done.returncode == 0, done.stderr

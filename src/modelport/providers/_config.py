@@ -144,11 +144,12 @@ class KeyChoice:
 def choose_key(
     api_key: str | None, api_key_env: str | None, *, own_env: str | None, standard_env: str | None, exposed: bool
 ) -> KeyChoice:
-    """The key to send: ``api_key``; else the variable ``api_key_env`` names; else ``own_env``, the standard
-    variable when this server is its own (``None`` otherwise). ``standard_env`` is the variable withheld when the
-    server is not its own. ``exposed``: a proxy could read the key, so a loaded config may not send it unasked."""
+    """The key to send: ``api_key`` (``""``: none at all); else the variable ``api_key_env`` names; else
+    ``own_env``, the standard variable when this server is its own (``None`` otherwise). ``standard_env`` is the
+    variable withheld when the server is not its own. ``exposed``: a proxy could read the key, so a loaded config
+    may not send it unasked."""
     if api_key is not None:
-        return KeyChoice(Secret(api_key, "api_key"))
+        return KeyChoice(Secret(api_key, "api_key") if api_key else None)
     if api_key_env:
         value = config_env(api_key_env, "named by api_key_env", own=api_key_env == own_env and not exposed)
         if value is None:

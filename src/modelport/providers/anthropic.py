@@ -324,7 +324,7 @@ def _resolve_key(
     """(the key, the variable it came from, a variable withheld from a ``base_url`` given in code)."""
     own = base_url is None or same_origin(_root(base_url), ANTHROPIC_BASE_URL)
     choice = choose_key(api_key, api_key_env, own_env=KEY_ENV if own else None, standard_env=KEY_ENV, exposed=exposed)
-    if choice.key is None and own and not os.environ.get("ANTHROPIC_BASE_URL"):
+    if choice.key is None and api_key is None and own and not os.environ.get("ANTHROPIC_BASE_URL"):
         raise InvalidRequestError(
             f"api_key was not given and {KEY_ENV} is not set (for another server, pass base_url=...)"
         )

@@ -255,7 +255,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
             standard_env=preset.key_env if preset and preset.key_env else "OPENAI_API_KEY" if base_url else None,
             exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl),
         )
-        if choice.key is None and preset_name == "openai" and own_env is not None:
+        if choice.key is None and api_key is None and preset_name == "openai" and own_env is not None:
             raise InvalidRequestError(
                 "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
             )
