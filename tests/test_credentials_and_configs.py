@@ -382,3 +382,24 @@ def test_a_disk_cache_config_whose_folder_cannot_be_made_is_refused_at_load(tmp_
     assert done.returncode == 2 and "directory" in done.stderr and "Traceback" not in done.stderr
     assert blocker.read_text() == "not a folder"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "store.json"]
+
+
+def test_a_yaml_config_whose_anchors_expand_without_bound_is_refused_at_load(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    levels = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 8)}]" for i in range(1, 6)]  # 8**6 values, in 6 lines
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("provider: openai\nconfig:\n  model: gpt-4o\n  base_url: http://127.0.0.1:9/v1\n  api_key: k\n"
+                    "  metadata:\n" + "".join(f"    {line}\n" for line in levels))
+    with pytest.raises(ComponentConfigError, match="anchors"):
+        load_component(bomb)
+
+    honest = tmp_path / "router.yaml"  # anchors as people use them: a block written once, used a few times
+    honest.write_text("provider: router\nconfig:\n  deployments:\n"
+                      "    - client: &client {provider: openai, config: {model: gpt-4o, base_url: 'http://127.0.0.1:9/v1',"
+                      " api_key: k, metadata: &tags {team: a, project: b}}}\n"
+                      "      name: first\n"
+                      "    - {client: *client, name: second}\n"
+                      "    - client: {provider: openai, config: {model: gpt-4o-mini, api_key: k, metadata: *tags,"
+                      " base_url: 'http://127.0.0.1:9/v1'}}\n")
+    assert [d.name for d in load_component(honest).deployments] == ["first", "second", "gpt-4o-mini"]
