@@ -31,6 +31,7 @@ __all__ = [
     "KeyChoice",
     "OpenAIClientConfig",
     "check_not_masked",
+    "check_url",
     "choose_key",
     "config_create_args",
     "proxy_can_read",
@@ -118,6 +119,16 @@ def config_create_args(config: BaseModel, provider: str) -> dict[str, Any]:
         if name in extra:
             raise ComponentConfigError(f"{provider} config: {name} cannot be set in a config: {why}")
     return extra
+
+
+def check_url(url: str, field: str) -> str:
+    """``url`` once it can be read as a URL (a port in range, an IPv6 address in closed brackets), else
+    :class:`InvalidRequestError` naming ``field`` (never the URL, which may hold a password)."""
+    try:
+        URL(url)  # reading it checks the port and the brackets
+    except ValueError as exc:
+        raise InvalidRequestError(f"{field} is not a valid URL: {exc}") from None
+    return url
 
 
 def same_origin(url: str, other: str) -> bool:

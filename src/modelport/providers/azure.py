@@ -36,6 +36,7 @@ from ._config import (
     COMMON_FIELDS,
     AzureClientConfig,
     check_not_masked,
+    check_url,
     config_create_args,
     migrate_client_config,
     policy_from,
@@ -115,6 +116,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             raise InvalidRequestError(f"azure_endpoint was not given and {ENDPOINT_ENV} is not set")
         if not endpoint.startswith(("http://", "https://")):
             raise InvalidRequestError(f"azure_endpoint must start with https://, got {endpoint!r}")
+        check_url(endpoint, "azure_endpoint" if azure_endpoint else ENDPOINT_ENV)
         version = api_version or os.environ.get("OPENAI_API_VERSION")
         if not version:
             raise InvalidRequestError(
