@@ -93,11 +93,11 @@ class DeploymentConfig(BaseModel):
 
     client: dict[str, Any] = Field(description="The deployment client's own component config.")
     name: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
     limits: list[dict[str, Any]] = Field(default_factory=list, description="RateLimit fields: requests/tokens, per.")
-    max_concurrency: int | None = None
-    weight: float = 1.0
+    max_concurrency: int | None = Field(default=None, ge=1)
+    weight: float = Field(default=1.0, ge=0)
 
 
 def _dump_deployment(deployment: Deployment, include_secrets: bool, index: int) -> DeploymentConfig:
