@@ -53,7 +53,7 @@ METRIC = {
     "concurrent": ("calls_per_s", "calls/s"),
     "import": ("import_and_first_call_wall_s", "s wall, import and first call"),
 }
-NOT_MEASURED = {("floor_raw", "concurrent"): "one connection, no pool: not measured"}
+NOT_MEASURED = {("floor_raw", "concurrent"): "(not measured: one connection, no pool)"}
 PEERS_VENV_HELP = (
     "the peers need a virtual environment: python -m venv /tmp/peers && "
     "/tmp/peers/bin/pip install -r bench/requirements-peers.txt, then --peers-venv /tmp/peers"
@@ -99,12 +99,15 @@ def run_once(python: str, peer: str, mode: str, base_url: str) -> dict[str, Any]
 
 
 def run_rounds(args: argparse.Namespace, pythons: dict[str, str], base_url: str) -> dict[tuple[str, str], list[Any]]:
+    """Every (peer, mode) ``args.rounds`` times, interleaved; progress on stderr (a full run takes minutes)."""
     runs: dict[tuple[str, str], list[Any]] = {}
-    for _ in range(args.rounds):
+    for round_number in range(1, args.rounds + 1):
         for mode in args.modes:
             for peer in args.peers:
-                if (peer, mode) not in NOT_MEASURED:
-                    runs.setdefault((peer, mode), []).append(run_once(pythons[peer], peer, mode, base_url))
+                if (peer, mode) in NOT_MEASURED:
+                    continue
+                print(f"[compare] round {round_number}/{args.rounds}: {mode} {peer}", file=sys.stderr, flush=True)
+                runs.setdefault((peer, mode), []).append(run_once(pythons[peer], peer, mode, base_url))
     return runs
 
 
@@ -112,11 +115,12 @@ def summarise(mode: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of the runs that worked, whether every one was right, and the versions they measured."""
     good = [r for r in runs if "error" not in r]
     if not good:
-        return {"error": runs[-1]["error"]}
+        return {"error": "FAILED: " + runs[-1]["error"]}
     return {
         "median": statistics.median(r[METRIC[mode][0]] for r in good),
         "correct": all(r["correct"] for r in good),
         "errors": max(r.get("errors", 0) for r in good),
+        "first_error": next((r["first_error"] for r in good if r.get("first_error")), None),
         "failed_runs": len(runs) - len(good),
         "rss_mb": statistics.median(r["peak_rss_mb"] for r in good),
         "versions": good[-1]["versions"],
@@ -127,31 +131,32 @@ def ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}" if base else "-"
 
 
+def verdict(row: dict[str, Any]) -> str:
+    problems = [] if row["correct"] else ["a wrong answer"]
+    problems += [f"{row['errors']} calls failed"] if row["errors"] else []
+    problems += [f"{row['failed_runs']} runs failed"] if row["failed_runs"] else []
+    return "NO: " + ", ".join(problems) if problems else "yes"
+
+
 def print_table(table: dict[tuple[str, str], dict[str, Any]], peers: list[str], modes: list[str]) -> None:
     print(f"{'mode':<11}{'peer':<15}{'figure':>11}{'/floor_raw':>12}{'/autogen':>10}{'RSS MB':>8}  ok")
     for mode in modes:
         floor = table.get(("floor_raw", mode), {}).get("median") if mode in ("nonstream", "stream") else None
         autogen = table.get(("autogen", mode), {}).get("median")
         for peer in peers:
-            if (peer, mode) in NOT_MEASURED:
-                print(f"{mode:<11}{peer:<15}{'-':>11}  ({NOT_MEASURED[peer, mode]})")
-                continue
-            row = table[peer, mode]
+            row = table.get((peer, mode), {"error": NOT_MEASURED.get((peer, mode), "not run")})
             if "error" in row:
-                print(f"{mode:<11}{peer:<15}  FAILED: {row['error']}")
+                print(f"{mode:<11}{peer:<15}{'-':>11}  {row['error']}")
                 continue
-            right = row["correct"] and not row["errors"] and not row["failed_runs"]
-            ok = (
-                "yes"
-                if right
-                else f"NO (wrong={not row['correct']}, errors={row['errors']}, failed runs={row['failed_runs']})"
-            )
             value = row["median"]
             print(
                 f"{mode:<11}{peer:<15}{value:>11.1f}{ratio(value, floor):>12}{ratio(value, autogen):>10}"
-                f"{row['rss_mb']:>8.0f}  {ok}"
+                f"{row['rss_mb']:>8.0f}  {verdict(row)}"
             )
         print(f"{'':<11}({METRIC[mode][1]})")
+    for (peer, mode), row in table.items():
+        if row.get("first_error"):
+            print(f"note: {peer} {mode}: {row['errors']} calls failed, the first with {row['first_error']}")
 
 
 def pins() -> dict[str, str]:

@@ -269,10 +269,11 @@ async def measure_concurrent(peer: Peer, state: Any, n: int, concurrency: int) -
     wall0, cpu0 = time.perf_counter(), time.process_time()
     answers = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    errors = sum(isinstance(a, BaseException) for a in answers)
+    errors = [a for a in answers if isinstance(a, BaseException)]
     return {
-        "errors": errors,
-        "correct": all(a == ANSWER for a in answers),
+        "errors": len(errors),
+        "first_error": f"{type(errors[0]).__name__}: {errors[0]}"[:200] if errors else None,
+        "correct": all(a == ANSWER for a in answers if not isinstance(a, BaseException)),
         "wall_s": wall,
         "cpu_per_call_us": cpu / n * 1e6,
         "calls_per_s": n / wall,
