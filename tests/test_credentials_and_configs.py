@@ -21,7 +21,7 @@ from modelport.components import ComponentConfigError
 from modelport.testing import FakeServer, Reply
 
 from .conftest import API_KEY
-from .helpers import HELLO
+from .helpers import HELLO, collect
 
 SECRET = "aws-SECRET-value-0123456789"
 LOCAL = {"provider": "openai", "config": {"model": "gpt-4o", "base_url": "http://127.0.0.1:9/v1"}}
@@ -75,6 +75,16 @@ async def test_preset_key_never_reaches_a_custom_base_url(server: FakeServer, mo
     assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
 
 
+async def test_an_empty_api_key_sends_no_credential(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    await send(OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=""))
+    await send(load_component(openai_config(server, api_key="")))
+    await send(AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=server.base_url, api_key=""))
+    for request in server.requests:  # "" is no key (as the OpenAI SDK has it), not an empty credential
+        assert "authorization" not in request.headers and "x-api-key" not in request.headers
+
+
 def test_preset_key_never_reaches_a_custom_base_url_from_the_command_line(server: FakeServer) -> None:
     done = cli("chat", "--provider", "openai", "--base-url", server.base_url, "hi", env={"OPENAI_API_KEY": API_KEY})
     assert done.returncode == 0, done.stderr
@@ -88,6 +98,23 @@ def test_preset_key_never_reaches_a_custom_base_url_from_the_command_line(server
 
     done = cli("chat", "--provider", "groq", "--base-url", server.base_url, "--api-key-env", "GROQ_API_KEY", "hi",
                env={"GROQ_API_KEY": GROQ_KEY})
+    assert done.returncode == 0, done.stderr
+    assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
+
+
+def test_preset_key_withheld_from_a_config_file_says_how_to_send_it_from_the_command_line(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "groq.json"
+    path.write_text(json.dumps(openai_config(server, provider="groq")))
+    server.add(Reply.json({"error": {"message": "missing key", "type": "invalid_request_error"}}, status=401))
+    done = cli("chat", "--config", str(path), "hi", env={"GROQ_API_KEY": GROQ_KEY})
+    assert done.returncode == 1 and "authorization" not in server.requests[-1].headers
+    advice = f'set "api_key_env": "GROQ_API_KEY" in {path} and pass --allow-env GROQ_API_KEY'
+    assert advice in done.stderr and "--api-key-env" not in done.stderr  # which --config refuses
+
+    path.write_text(json.dumps(openai_config(server, provider="groq", api_key_env="GROQ_API_KEY")))
+    done = cli("chat", "--config", str(path), "--allow-env", "GROQ_API_KEY", "hi", env={"GROQ_API_KEY": GROQ_KEY})
     assert done.returncode == 0, done.stderr
     assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
 
@@ -116,6 +143,22 @@ async def test_a_key_the_server_echoes_is_scrubbed_from_every_field(server: Fake
     assert API_KEY not in repr(error.args) and API_KEY not in str(error)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_key_the_server_echoes_is_scrubbed_from_every_field_however_deep(server: FakeServer, client: Any,
+                                                                                  stream: bool) -> None:
+    deep: Any = {"echo": API_KEY}
+    for _ in range(60):
+        deep = {"details": [deep]}
+    error_body = {"error": {"message": "bad request", "type": "invalid_request_error", "nested": deep}}
+    server.add(Reply.sse([error_body], done=False) if stream else Reply.json(error_body, status=400))
+    with pytest.raises(mp.APIStatusError) as info:
+        if stream:
+            await collect(client)
+        else:
+            await client.create(HELLO)
+    assert API_KEY not in json.dumps(info.value.body) and API_KEY not in repr(vars(info.value))
+
+
 # -- 3. a loaded config reads only its provider's own key, for its own server, unless allowed by name --
 
 async def test_an_untrusted_config_cannot_send_an_environment_variable_to_a_host_it_names(
@@ -129,6 +172,18 @@ async def test_an_untrusted_config_cannot_send_an_environment_variable_to_a_host
     assert "AWS_SECRET_ACCESS_KEY" in text and "allow_env=['AWS_SECRET_ACCESS_KEY']" in text and SECRET not in text
     await send(load_component(config, allow_env=["AWS_SECRET_ACCESS_KEY"]))
     assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {SECRET}"]
+
+
+def test_an_untrusted_config_is_refused_whatever_allow_env_is_given_as(server: FakeServer,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    config = openai_config(server, api_key_env="AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(ComponentConfigError, match=r"allow_env=\['AWS_SECRET_ACCESS_KEY'\]"):
+        load_component(config, allow_env=None)  # type: ignore[arg-type]
+    for wrong in (5, [None], [""]):
+        with pytest.raises(mp.InvalidRequestError, match="allow_env"):
+            load_component(config, allow_env=wrong)  # type: ignore[arg-type]
+    assert server.requests == []
 
 
 async def test_an_untrusted_config_cannot_send_the_azure_key_to_its_own_endpoint(
@@ -152,6 +207,24 @@ async def test_an_untrusted_config_cannot_send_the_azure_key_to_its_own_endpoint
     await send(load_component(azure_config(server, azure_endpoint_env="AZURE_OPENAI_ENDPOINT")))
     await send(load_component(azure_config(server, azure_endpoint=endpoint), allow_env=["AZURE_OPENAI_API_KEY"]))
     assert [r.headers["api-key"] for r in server.requests] == [SECRET] * 3
+
+
+async def test_a_config_naming_the_environments_azure_endpoint_reads_its_key(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = server.base_url.removesuffix("/v1")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", endpoint)
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    # the user's own client, made from the environment, saved and loaded again (AutoGen's configs, too, always
+    # write the endpoint)
+    dumped = mp.AzureOpenAIChatCompletionClient(azure_deployment="dep", model="gpt-4o").dump_component()
+    assert dumped.config["azure_endpoint"] == endpoint
+    await send(load_component(dumped))
+    await send(load_component(azure_config(server, azure_endpoint=endpoint + "/")))
+    assert [r.headers["api-key"] for r in server.requests] == [SECRET] * 2
+    with pytest.raises(ComponentConfigError, match=r"allow_env=\['AZURE_OPENAI_API_KEY'\]"):  # another port
+        load_component(azure_config(server, azure_endpoint="http://127.0.0.1:9"))
 
 
 async def test_an_untrusted_config_reads_its_providers_own_key_for_its_own_server(
@@ -249,12 +322,27 @@ def test_an_untrusted_config_cannot_send_an_environment_variable_from_the_comman
      "azure_ad_token_provider"),
     ({"provider": "redis_store", "config": {"url_env": "NOT_A_REDIS_URL"}}, "url_env: the value of NOT_A_REDIS_URL"),
     ({"provider": "redis_store", "config": {"url": "http://127.0.0.1:6379"}}, "url"),
+    ({"provider": "chat_completion_cache", "config": {"client": LOCAL, "store": LOCAL}}, "store: the config describes"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "base_url": "http://127.0.0.1:99999/v1"}}, "base_url"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "base_url": "http://[::1/v1", "provider": "openai"}},
+     "base_url"),
+    ({"provider": "anthropic", "config": {"model": "claude-sonnet-4-5", "api_key": "k",
+                                          "base_url": "https://127.0.0.1:70000"}}, "base_url"),
+    ({"provider": "azure_openai", "config": {"model": "gpt-4o", "azure_endpoint": "https://r:70000",
+                                             "api_version": "v1", "api_key": "k"}}, "azure_endpoint"),
     ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "1"}}}},
      "prices['gpt-4o']"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "one", "output": "1"}}}},
+     "prices['gpt-4o']: Price.input must be a number"),
     ({"provider": "router", "config": {"deployments": [{"client": LOCAL, "limits": [{"rpm": 3}]}]}},
      "deployments[0].limits[0]"),
     ({"provider": "router", "config": {"deployments": [{"client": LOCAL}], "state": {"url": "redis://h", "lease": 0}}},
      "lease"),
+    ({"provider": "openai", "component_version": 1, "config": {**LOCAL["config"], "model_capabilities": "all"}},
+     "model_capabilities"),
+    ({"provider": "redis_store", "component_version": 1, "config": {"host": "h", "password": 123}}, "password"),
+    *[({"provider": "router", "config": {"deployments": [{"client": LOCAL}, {"client": LOCAL, field: value}]}},
+       f"deployments.1.{field}") for field, value in (("rpm", 0), ("tpm", -1), ("max_concurrency", 0), ("weight", -1))],
 ])
 def test_a_config_is_checked_whole_at_load(monkeypatch: pytest.MonkeyPatch, config: dict[str, Any],
                                            field: str) -> None:
@@ -285,3 +373,40 @@ async def test_loading_or_validating_a_disk_cache_config_creates_no_directories(
         await cache.close()
         cache.store.close()
     assert (folder / mp.DiskCacheStore.FILENAME).is_file() and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_disk_cache_config_whose_folder_cannot_be_made_is_refused_at_load(tmp_path: Path, inside: bool) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    folder = blocker / "cache" if inside else blocker
+    path = tmp_path / "store.json"
+    path.write_text(json.dumps({"provider": "disk_cache_store", "config": {"directory": str(folder)}}))
+    with pytest.raises(ComponentConfigError, match="directory") as info:
+        load_component(path)
+    assert str(blocker) in str(info.value)
+    done = cli("config", "validate", str(path))
+    assert done.returncode == 2 and "directory" in done.stderr and "Traceback" not in done.stderr
+    assert blocker.read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "store.json"]
+
+
+def test_a_yaml_config_whose_anchors_expand_without_bound_is_refused_at_load(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    levels = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 8)}]" for i in range(1, 6)]  # 8**6 values, in 6 lines
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("provider: openai\nconfig:\n  model: gpt-4o\n  base_url: http://127.0.0.1:9/v1\n  api_key: k\n"
+                    "  metadata:\n" + "".join(f"    {line}\n" for line in levels))
+    with pytest.raises(ComponentConfigError, match="anchors"):
+        load_component(bomb)
+
+    honest = tmp_path / "router.yaml"  # anchors as people use them: a block written once, used a few times
+    honest.write_text("provider: router\nconfig:\n  deployments:\n"
+                      "    - client: &client {provider: openai, config: {model: gpt-4o, base_url: 'http://127.0.0.1:9/v1',"
+                      " api_key: k, metadata: &tags {team: a, project: b}}}\n"
+                      "      name: first\n"
+                      "    - {client: *client, name: second}\n"
+                      "    - client: {provider: openai, config: {model: gpt-4o-mini, api_key: k, metadata: *tags,"
+                      " base_url: 'http://127.0.0.1:9/v1'}}\n")
+    assert [d.name for d in load_component(honest).deployments] == ["first", "second", "gpt-4o-mini"]

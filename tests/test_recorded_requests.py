@@ -20,6 +20,7 @@ from modelport import (
 )
 from modelport.model_info import _REGISTRY, UNKNOWN_MODEL_INFO, lookup_model_info
 from modelport.providers.anthropic import AnthropicChatCompletionClient
+from modelport.router import Deployment, Router
 from modelport.testing import FakeServer, Reply, anthropic_message, anthropic_stream, text_block
 
 from .test_validation import PNG_1x1
@@ -42,6 +43,23 @@ async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name(server: F
     with pytest.raises(mp.InvalidRequestError, match="extra_create_args must be a dict"):
         client.request_fingerprint(HELLO, extra_create_args=value)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name_through_a_token_limited_router(
+        server: FakeServer, client: Any, stream: bool) -> None:
+    # A deployment with a token limit estimates the call's max_tokens from extra_create_args. Before: AttributeError.
+    router = Router([Deployment(client, "a", tpm=100_000)])
+    with pytest.raises(mp.InvalidRequestError, match="extra_create_args must be a dict"):
+        if stream:
+            async with router.create_stream(HELLO, extra_create_args=42) as response:
+                async for _ in response:
+                    pass
+        else:
+            await router.create(HELLO, extra_create_args=42)
+    assert server.requests == []
+    await router.create(HELLO)  # the refused call holds no capacity
+    assert len(server.requests) == 1
 
 
 async def test_extra_create_args_none_means_none(server: FakeServer, client: Any) -> None:
@@ -140,6 +158,33 @@ async def test_a_newer_claude_is_not_taken_for_its_older_family(server: FakeServ
     assert server.requests[0].json["max_tokens"] == 128_000 and client.context_window == 1_000_000
 
 
+@pytest.mark.parametrize(("model", "longest"), [("claude-sonnet-4-0", 64_000), ("claude-opus-4-0", 32_000)])
+async def test_anthropic_x_0_aliases_are_still_their_models(server: FakeServer, model: str, longest: int) -> None:
+    # Anthropic's own aliases for Claude Sonnet 4 and Opus 4. Before: unknown (a warning, 4,096-token answers, and
+    # a later system message sent as a system turn, which these models refuse).
+    client = AnthropicChatCompletionClient(model, base_url=server.base_url, api_key="sk-ant-test")
+    try:
+        server.add(Reply.json(anthropic_message([text_block("Hi")], model=model)))
+        await client.create([UserMessage(content="a"), SystemMessage(content="s"), UserMessage(content="b")])
+    finally:
+        await client.close()
+    body = server.requests[0].json
+    assert body["max_tokens"] == longest and client.context_window == 200_000
+    assert body["system"] == "s" and [m["role"] for m in body["messages"]] == ["user"]
+
+
+@pytest.mark.parametrize("model", ["o1-pro", "o3-pro-2025-06-10", "o3-deep-research", "o4-mini-deep-research",
+                                   "openai/o3-mini-high", "openai/o4-mini-high"])
+async def test_openai_reasoning_models_with_longer_names_keep_their_line(server: FakeServer, make_client: Any,
+                                                                         model: str) -> None:
+    # Before: unknown, so max_tokens was sent as it is, which OpenAI's reasoning models refuse.
+    client = make_client(model)
+    await client.create(HELLO, extra_create_args={"max_tokens": 50})
+    body = server.requests[0].json
+    assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
+    assert client.model_info["reasoning"] and client.context_window == 200_000
+
+
 # -- point 3: a system message after the first turn, to Claude --
 
 
@@ -235,3 +280,37 @@ async def test_a_claude_modelport_does_not_know_is_not_refused_a_later_system_me
         newer = claude("claude-opus-5")
     body = await answer(server, newer, [UserMessage(content="a"), SystemMessage(content="s")])
     assert body["messages"][-1] == system_turn("s") and "system" not in body
+
+
+
+async def test_a_model_info_that_does_not_say_keeps_one_hoisted_system_run(server: FakeServer, claude: Any) -> None:
+    # A model_info given for a Claude model (to widen its window, say) need not name multiple_system_messages.
+    # Before: a later system message went as a system turn, which every Claude but Opus 4.8 refuses.
+    info = {"vision": True, "function_calling": True, "json_output": True, "family": "claude-4-5-sonnet",
+            "context_window": 1_000_000}
+    messages = [UserMessage(content="a"), SystemMessage(content="s"), UserMessage(content="b")]
+    body = await answer(server, claude("claude-sonnet-4-5", model_info=info), messages)
+    assert body["system"] == "s" and [m["role"] for m in body["messages"]] == ["user"]
+    body = await answer(server, claude("claude-sonnet-4-5", model_info={**info, "multiple_system_messages": True}),
+                        messages)  # saying so still sends it where it stands
+    assert "system" not in body and body["messages"][-1] == system_turn("s")
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_built_in_server_takes_a_later_system_message_where_claude_opus_4_8_does(server: FakeServer,
+                                                                                            claude: Any,
+                                                                                            stream: bool) -> None:
+    # The built-in server answers by itself here (nothing scripted). Before: 400, "messages.2.role: Input should be
+    # 'user' or 'assistant'", for a request the Messages API takes.
+    client = claude()
+    call = FunctionCall(id="toolu_01", name="get_weather", arguments='{"city": "Paris"}')
+    done = FunctionExecutionResult(content="21 degrees", name="get_weather", call_id="toolu_01")
+    messages = [UserMessage(content="Weather in Paris?"), AssistantMessage(content=[call]),
+                FunctionExecutionResultMessage(content=[done]), SystemMessage(content="Answer in French.")]
+    if stream:
+        async with client.create_stream(messages, tools=[WEATHER]) as response:
+            async for item in response:
+                result = item
+    else:
+        result = await client.create(messages, tools=[WEATHER])
+    assert server.requests[-1].json["messages"][-1] == system_turn("Answer in French.")
+    assert result.content == "The tool said: 21 degrees"  # the results before the system turn were read

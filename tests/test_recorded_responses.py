@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from modelport import (
     AssistantMessage,
     CreateResult,
@@ -18,6 +20,8 @@ from modelport import (
     UserMessage,
 )
 from modelport._assembly import Assembler
+from modelport.batch import collect as collect_batch
+from modelport.batch import run_batch
 from modelport.messages import from_openai, to_openai
 from modelport.testing import FakeServer, Reply
 
@@ -209,6 +213,35 @@ async def test_a_custom_call_with_empty_input_keeps_it_empty(server: FakeServer,
     assert isinstance(result.content, list) and result.content[0].arguments == ""
 
 
+
+@pytest.mark.parametrize("kind", ["custom", "function"])
+async def test_a_call_whose_name_is_not_text_is_dropped_not_a_crash(server: FakeServer, client: Any, kind: str,
+                                                                     caplog: Any) -> None:
+    part = {"name": 5, "input": "x"} if kind == "custom" else {"name": 5, "arguments": "{}"}
+    call = {"id": CALL_ID, "type": kind, kind: part}
+    whole = completion({"content": "Done.", "tool_calls": [call]}, model="gpt-5", usage={"prompt_tokens": 5,
+                                                                                       "completion_tokens": 3})
+    stream = [chunk({"content": "Done.", "tool_calls": [{"index": 0, **call}]}, model="gpt-5", finish="stop"),
+              chunk(None, model="gpt-5", usage={"prompt_tokens": 5, "completion_tokens": 3})]
+    with caplog.at_level("WARNING", logger="modelport"):
+        _, result = await both_ways(server, client, stream, whole)  # before: TypeError, from both
+    assert result.content == "Done." and result.finish_reason == "stop"
+    assert [r for r in caplog.records if "no function name" in r.getMessage()]
+
+async def test_a_custom_call_in_a_batch_result_line_stays_a_custom_call(server: FakeServer, client: Any) -> None:
+    call = {"id": CALL_ID, "type": "custom", "custom": {"name": "code_exec", "input": "print(2 + 2)"}}
+    whole = completion({"content": None, "tool_calls": [call]}, model="gpt-5", usage={"prompt_tokens": 5,
+                                                                                    "completion_tokens": 3})
+    whole["choices"][0]["finish_reason"] = "tool_calls"
+    server.add(Reply.json(whole))
+    request = {"custom_id": "q", "messages": [{"role": "user", "content": "hi"}]}
+    [done] = await collect_batch(run_batch(client, [request]))
+    message = done.output_line()["response"]["body"]["choices"][0]["message"]
+    # Before: {"type": "function", "function": {"name": "code_exec", "arguments": "print(2 + 2)"}}
+    assert message["tool_calls"] == [call]
+    assert from_openai([message])[0].content[0].provider_fields == {"tool_type": "custom"}
+
+
 # -- point 6: leading white space is held back for 0.1 s at most, not until 32 characters --
 
 
@@ -255,3 +288,4 @@ def test_the_hold_is_bounded_by_the_clock_the_assembler_is_given() -> None:
     assert asm.out[2:] == [ThoughtChunk("why"), "Yes"]
     result = asm.result()
     assert (result.thought, result.content) == ("why", "Yes")
+

@@ -253,7 +253,7 @@ class Assembler:
         call = self._call_for(choice, call_index, call_id or "")
         if call_id and not call.id:
             call.id = call_id
-        if name and name != call.name:
+        if isinstance(name, str) and name and name != call.name:  # a name that is not text is no name
             call.name += name
         if isinstance(arguments, str):
             if arguments:

@@ -192,7 +192,8 @@ def _redact_value(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
             value = value.replace(secret.encode("latin-1", "replace"), MASK.encode())
         return value
     if depth > 50:
-        return value
+        # Deeper than any real error body: what lies below is masked whole, never kept unscrubbed.
+        return MASK if isinstance(value, (dict, list, tuple)) else value
     if isinstance(value, dict):
         return {_redact_value(k, secrets, depth + 1): _redact_value(v, secrets, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

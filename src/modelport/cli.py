@@ -73,9 +73,19 @@ _ARGUMENT_NAMES = [
 ]
 
 
-def _flag_words(text: str, *, names: bool = False) -> str:
+# With --config, a key withheld from the config's server is sent by naming it in the file (--api-key-env cannot be
+# combined with --config) and allowing the config to read it.
+_CONFIG_KEY_HINT = re.compile(r"\bpass api_key_env='(\w+)'")
+
+
+def _flag_words(text: str, *, names: bool = False, config: str | None = None) -> str:
     """``text`` with the Python arguments it suggests (``base_url=...``) told as flags (``--base-url URL``);
-    with ``names``, also the arguments it names (for an error in what the flags built)."""
+    with ``names``, also the arguments it names (for an error in what the flags built); with ``config`` (the
+    ``--config`` file), a variable to send is told as a field of that file to allow with ``--allow-env``."""
+    if config:
+        text = _CONFIG_KEY_HINT.sub(
+            lambda m: f'set "api_key_env": "{m[1]}" in {config} and pass --allow-env {m[1]}', text
+        )
     for pattern, flag in _ARGUMENT_HINTS + (_ARGUMENT_NAMES if names else []):
         text = pattern.sub(flag, text)
     return text
@@ -407,7 +417,7 @@ def _error_line(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]
         return f"modelport: {exc}" + (f"\n{NO_KEY_HINT}" if exc.missing_key else ""), 2
     if isinstance(exc, InvalidRequestError) or not isinstance(exc, ModelportError):  # bad configuration or input
         return f"modelport: {_flag_words(str(exc))}", 2
-    text = f"modelport: {type(exc).__name__}: {_flag_words(str(exc))}"
+    text = f"modelport: {type(exc).__name__}: {_flag_words(str(exc), config=getattr(args, 'config', None))}"
     base_url = getattr(args, "base_url", None)
     if isinstance(exc, NotFoundError) and exc.code != "model_not_found" and base_url and not _has_version(base_url):
         text += f"\n(is /v1 missing from --base-url? try --base-url {base_url.rstrip('/')}/v1)"

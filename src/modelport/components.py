@@ -206,6 +206,31 @@ def _read_file(path: Path) -> Any:
         raise ComponentConfigError(f"{str(path)!r} is not valid JSON: {exc}") from None
 
 
+# The values that YAML aliases (``*anchor``) may add to a config once expanded. An anchor repeated inside anchors
+# multiplies at each level: a config of a few lines could otherwise hold billions of values to check and send.
+_ALIAS_BUDGET = 100_000
+
+
+def _check_expansion(config: dict[str, Any]) -> None:
+    """Refuse a config whose shared parts (YAML aliases) expand it by more than ``_ALIAS_BUDGET`` values; the
+    walk stops there, so a refusal costs little."""
+    seen: set[int] = set()
+    added = 0
+    stack: list[tuple[Any, bool]] = [(config, False)]
+    while stack:
+        value, repeated = stack.pop()
+        added += repeated
+        if added > _ALIAS_BUDGET:
+            raise ComponentConfigError(
+                f"the YAML aliases of this config add more than {_ALIAS_BUDGET} values once expanded: anchors "
+                "repeated inside anchors (or an anchor inside itself)"
+            )
+        if isinstance(value, (dict, list)):
+            repeated = repeated or id(value) in seen
+            seen.add(id(value))
+            stack.extend((item, repeated) for item in (value.values() if isinstance(value, dict) else value))
+
+
 def _as_model(source: ComponentModel | dict[str, Any] | str | Path) -> ComponentModel:
     if isinstance(source, ComponentModel):
         return source
@@ -213,6 +238,7 @@ def _as_model(source: ComponentModel | dict[str, Any] | str | Path) -> Component
         source = _read_file(Path(source))
     if not isinstance(source, dict):
         raise ComponentConfigError(f"a component config is a JSON object, not {type(source).__name__}")
+    _check_expansion(source)
     try:
         return ComponentModel.model_validate(source)
     except ValidationError as exc:
@@ -283,9 +309,16 @@ def load_component(
     return component  # type: ignore[return-value]
 
 
-def _allowed_names(names: Iterable[str]) -> frozenset[str]:
-    """``allow_env`` as a set of names (one name given as a str is one name, not its letters)."""
-    allowed = frozenset((names,) if isinstance(names, str) else names)
+def _allowed_names(names: Iterable[str] | None) -> frozenset[str]:
+    """``allow_env`` as a set of names (one name given as a str is one name, not its letters; ``None``, none)."""
+    if names is None:
+        return frozenset()
+    try:
+        allowed = frozenset((names,) if isinstance(names, str) else names)
+    except TypeError:
+        raise InvalidRequestError(
+            f"allow_env must be a list of names of environment variables, got {names!r}"
+        ) from None
     for name in allowed:
         if not isinstance(name, str) or not name:
             raise InvalidRequestError(f"allow_env holds names of environment variables, not {name!r}")

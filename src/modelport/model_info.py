@@ -243,17 +243,19 @@ del F
 _FAMILIES = frozenset(
     {
         *("gpt-5", "gpt-5-chat", "gpt-4.1", "gpt-4.5", "gpt-4o", "chatgpt-4o", "gpt-4-turbo", "gpt-3.5-turbo"),
-        *("gpt-oss", "gemini-2.0-flash", "gemini-2.5-pro", "gemini-2.5-flash"),
+        *("o1", "o3", "o3-mini", "o4-mini", "gpt-oss", "gemini-2.0-flash", "gemini-2.5-pro", "gemini-2.5-flash"),
         *("llama3.1", "llama3.2", "llama3.2-vision", "llama3.3", "llama-3.1", "llama-3.3", "llama4", "llama-4"),
         *("qwen2.5", "qwen2.5-vl", "qwen3", "qwq", "mixtral", "gemma2", "gemma3", "phi3", "phi4"),
         *("mistral-large", "mistral-medium", "mistral-small", "magistral-medium", "magistral-small", "codestral"),
         *("devstral", "ministral", "pixtral", "mistral-nemo", "open-mistral-nemo"),
     }
 )
-"""Keys that name a line of models sharing the entry's capabilities. Every other key names one model (the bare
-"mistral" is Mistral 7B, not "mistral-medium"; "claude-opus-4" is not "claude-opus-4-8")."""
-_VARIANT = re.compile(r"(?:[:@].*|-(?:\d{4,8}|latest|v\d+(?:\.\d+)*|\d+(?:\.\d+)?[bm]|\d+x\d+b)(?:[-:@.].*)?)$")
-"""What may follow a model's own name and still be that model: a tag, a date, a version, a parameter size."""
+"""Keys that name a line of models sharing the entry's capabilities ("o3-pro", "o4-mini-deep-research"). Every other
+key names one model (the bare "mistral" is Mistral 7B, not "mistral-medium"; "claude-opus-4" is not
+"claude-opus-4-8")."""
+_VARIANT = re.compile(r"(?:[:@].*|-(?:\d{4,8}|latest|0|v\d+(?:\.\d+)*|\d+(?:\.\d+)?[bm]|\d+x\d+b)(?:[-:@.].*)?)$")
+"""What may follow a model's own name and still be that model: a tag, a date, a version (Anthropic's "-0" aliases:
+"claude-sonnet-4-0" is Claude Sonnet 4), a parameter size."""
 _PREFIXES: tuple[str, ...] = tuple(sorted(_REGISTRY, key=len, reverse=True))
 _warned: set[str] = set()
 _warned_lock = threading.Lock()

@@ -82,6 +82,11 @@ class RedisStore(Component):
             raise ComponentConfigError(f"redis_store: no migration from component_version {from_version}")
         from urllib.parse import quote
 
+        for field, kind in (("host", str), ("port", int), ("db", int), ("username", str), ("password", str)):
+            value = config.get(field)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                what = "a string" if kind is str else "a whole number"
+                raise ComponentConfigError(f"redis_store config: {field} must be {what}, not {type(value).__name__}")
         user, password = config.get("username"), config.get("password")
         auth = ""
         if user or password:

@@ -117,6 +117,18 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
+def _check_folder(directory: Path) -> None:
+    """Refuse ``directory`` when it, or the nearest part of it that exists, is a file: the folder could never be
+    made, and a lazy store would only find out at its first read or write."""
+    for path in (directory, *directory.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise InvalidRequestError(
+                    f"directory {str(directory)!r} cannot be a cache folder: {str(path)!r} is a file"
+                )
+            return
+
+
 class DiskCacheStore(Component):
     """A cache folder shared safely by several processes: ``<directory>/modelport-cache.sqlite3`` in WAL mode.
 
@@ -146,6 +158,7 @@ class DiskCacheStore(Component):
                 + " (modelport keeps its own SQLite file in that folder; a diskcache.Cache is not needed)"
             )
         self.directory = Path(directory)
+        _check_folder(self.directory)
         self.path = self.directory / self.FILENAME
         self._clock = clock
         self._busy_timeout = busy_timeout

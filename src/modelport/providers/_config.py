@@ -31,6 +31,7 @@ __all__ = [
     "KeyChoice",
     "OpenAIClientConfig",
     "check_not_masked",
+    "check_url",
     "choose_key",
     "config_create_args",
     "proxy_can_read",
@@ -120,6 +121,16 @@ def config_create_args(config: BaseModel, provider: str) -> dict[str, Any]:
     return extra
 
 
+def check_url(url: str, field: str) -> str:
+    """``url`` once it can be read as a URL (a port in range, an IPv6 address in closed brackets), else
+    :class:`InvalidRequestError` naming ``field`` (never the URL, which may hold a password)."""
+    try:
+        URL(url)  # reading it checks the port and the brackets
+    except ValueError as exc:
+        raise InvalidRequestError(f"{field} is not a valid URL: {exc}") from None
+    return url
+
+
 def same_origin(url: str, other: str) -> bool:
     """Whether two URLs name the same server: scheme, host and port (the standard port when none is written)."""
     a, b = URL(url), URL(other)
@@ -144,11 +155,12 @@ class KeyChoice:
 def choose_key(
     api_key: str | None, api_key_env: str | None, *, own_env: str | None, standard_env: str | None, exposed: bool
 ) -> KeyChoice:
-    """The key to send: ``api_key``; else the variable ``api_key_env`` names; else ``own_env``, the standard
-    variable when this server is its own (``None`` otherwise). ``standard_env`` is the variable withheld when the
-    server is not its own. ``exposed``: a proxy could read the key, so a loaded config may not send it unasked."""
+    """The key to send: ``api_key`` (``""``: none at all); else the variable ``api_key_env`` names; else
+    ``own_env``, the standard variable when this server is its own (``None`` otherwise). ``standard_env`` is the
+    variable withheld when the server is not its own. ``exposed``: a proxy could read the key, so a loaded config
+    may not send it unasked."""
     if api_key is not None:
-        return KeyChoice(Secret(api_key, "api_key"))
+        return KeyChoice(Secret(api_key, "api_key") if api_key else None)
     if api_key_env:
         value = config_env(api_key_env, "named by api_key_env", own=api_key_env == own_env and not exposed)
         if value is None:
@@ -271,6 +283,10 @@ def migrate_client_config(config: dict[str, Any], from_version: int, provider: s
         raise ComponentConfigError(f"{provider}: no migration from component_version {from_version}")
     config = dict(config)
     capabilities = config.pop("model_capabilities", None)
+    if capabilities is not None and not isinstance(capabilities, dict):
+        raise ComponentConfigError(
+            f"{provider}: model_capabilities must be an object of capabilities, not {type(capabilities).__name__}"
+        )
     if capabilities and "model_info" not in config:
         config["model_info"] = {**capabilities, "family": "unknown"}
     if config.pop("include_name_in_message", True) is False:

@@ -37,6 +37,7 @@ from ._config import (
     COMMON_FIELDS,
     _ClientConfig,
     check_not_masked,
+    check_url,
     choose_key,
     config_create_args,
     migrate_client_config,
@@ -133,6 +134,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
         self._base_url = _root(base_url or env_base_url or ANTHROPIC_BASE_URL)
         if not self._base_url.startswith(("http://", "https://")):
             raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
+        check_url(self._base_url, "base_url" if base_url else "ANTHROPIC_BASE_URL")
         self._api_key, self._key_env, self._withheld_key_env = _resolve_key(
             api_key, api_key_env, base_url, exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl)
         )
@@ -321,7 +323,7 @@ def _resolve_key(
     """(the key, the variable it came from, a variable withheld from a ``base_url`` given in code)."""
     own = base_url is None or same_origin(_root(base_url), ANTHROPIC_BASE_URL)
     choice = choose_key(api_key, api_key_env, own_env=KEY_ENV if own else None, standard_env=KEY_ENV, exposed=exposed)
-    if choice.key is None and own and not os.environ.get("ANTHROPIC_BASE_URL"):
+    if choice.key is None and api_key is None and own and not os.environ.get("ANTHROPIC_BASE_URL"):
         raise InvalidRequestError(
             f"api_key was not given and {KEY_ENV} is not set (for another server, pass base_url=...)"
         )

@@ -36,11 +36,13 @@ from ._config import (
     COMMON_FIELDS,
     AzureClientConfig,
     check_not_masked,
+    check_url,
     config_create_args,
     migrate_client_config,
     policy_from,
     proxy_can_read,
     refuse_live_objects,
+    same_origin,
     saved_settings,
     shared_settings,
 )
@@ -114,13 +116,14 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             raise InvalidRequestError(f"azure_endpoint was not given and {ENDPOINT_ENV} is not set")
         if not endpoint.startswith(("http://", "https://")):
             raise InvalidRequestError(f"azure_endpoint must start with https://, got {endpoint!r}")
+        check_url(endpoint, "azure_endpoint" if azure_endpoint else ENDPOINT_ENV)
         version = api_version or os.environ.get("OPENAI_API_VERSION")
         if not version:
             raise InvalidRequestError(
                 "api_version was not given and OPENAI_API_VERSION is not set "
                 "(use api_version='v1' for Azure's v1 endpoint)"
             )
-        own = not azure_endpoint and not proxy_can_read(proxy, endpoint, verify_ssl=verify_ssl)
+        own = _is_environment_endpoint(azure_endpoint) and not proxy_can_read(proxy, endpoint, verify_ssl=verify_ssl)
         credentials = _credentials(
             api_key, api_key_env, azure_ad_token, azure_ad_token_env, azure_ad_token_provider, own_endpoint=own
         )
@@ -264,9 +267,9 @@ def _credentials(
     own_endpoint: bool,
 ) -> tuple[str | None, str | None, str | None]:
     """(the key, the variable it came from, the AD token): exactly one way to authenticate. ``own_endpoint``: the
-    endpoint is ``AZURE_OPENAI_ENDPOINT``'s (and no proxy a config names can read what goes there), so
-    ``AZURE_OPENAI_API_KEY``, also from the environment, belongs to it; a loaded config sends it nowhere else
-    unless allowed by name."""
+    endpoint is ``AZURE_OPENAI_ENDPOINT``'s (same scheme, host and port; and no proxy a config names can read what
+    goes there), so ``AZURE_OPENAI_API_KEY``, also from the environment, belongs to it; a loaded config sends it
+    nowhere else unless allowed by name."""
     if azure_ad_token is None and azure_ad_token_env:
         azure_ad_token = config_env(azure_ad_token_env, "named by azure_ad_token_env")
         if azure_ad_token is None:
@@ -299,6 +302,18 @@ def _credentials(
                 f"no credentials: give api_key, azure_ad_token or azure_ad_token_provider, or set {KEY_ENV}"
             )
     return api_key, key_env, azure_ad_token
+
+
+def _is_environment_endpoint(endpoint: str | None) -> bool:
+    """Whether ``endpoint`` (``None``: none was given) is the one ``AZURE_OPENAI_ENDPOINT`` names: the same scheme,
+    host and port, as the endpoint of a client made from the environment is written in its config."""
+    if not endpoint:
+        return True
+    named = os.environ.get(ENDPOINT_ENV)
+    try:
+        return named is not None and same_origin(endpoint, named)
+    except ValueError:  # not a URL: the endpoint's own check says so
+        return False
 
 
 def _endpoint_of(config: AzureClientConfig) -> str | None:

@@ -34,6 +34,7 @@ from ._config import (
     COMMON_FIELDS,
     OpenAIClientConfig,
     check_not_masked,
+    check_url,
     choose_key,
     config_create_args,
     migrate_client_config,
@@ -113,6 +114,9 @@ def choose_preset(model: str, base_url: str | None, provider: str | None) -> tup
 def resolve_server(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None, str, bool]:
     """(the preset's name, the preset, the base URL, whether that URL came from ``OPENAI_BASE_URL``)."""
     env_base_url = os.environ.get("OPENAI_BASE_URL") if base_url is None and provider is None else None
+    given = base_url or env_base_url
+    if given:
+        check_url(given, "base_url" if base_url else "OPENAI_BASE_URL")
     preset_name, preset = choose_preset(model, base_url or env_base_url, provider)
     url = (base_url or env_base_url or (preset.base_url if preset else "")).rstrip("/")
     if not url.startswith(("http://", "https://")):
@@ -255,7 +259,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
             standard_env=preset.key_env if preset and preset.key_env else "OPENAI_API_KEY" if base_url else None,
             exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl),
         )
-        if choice.key is None and preset_name == "openai" and own_env is not None:
+        if choice.key is None and api_key is None and preset_name == "openai" and own_env is not None:
             raise InvalidRequestError(
                 "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
             )

@@ -65,11 +65,12 @@ class _Conversation:
     """The ``system`` text and the turns of a request, built message by message.
 
     System messages before the first turn are the top-level ``system``. A system message after it, on a model
-    that takes one (``model_info["multiple_system_messages"]``: Claude Opus 4.8, and models modelport does not
-    know), becomes a ``{"role": "system"}`` turn as near its place as Anthropic allows, which is right after a user
-    turn (or tool results) and before the next assistant turn or the end: it still comes before the answer it was
-    meant to shape. Consecutive ones make one such turn. Other models take one run of system messages, wherever it
-    stands, as the top-level ``system``, and refuse a second."""
+    that takes one (``model_info["multiple_system_messages"]`` true: Claude Opus 4.8, and models modelport does not
+    know; a ``model_info`` of the caller's that does not say is taken as not), becomes a ``{"role": "system"}``
+    turn as near its place as Anthropic allows, which is right after a user turn (or tool results) and before the
+    next assistant turn or the end: it still comes before the answer it was meant to shape. Consecutive ones make
+    one such turn. Other models take one run of system messages, wherever it stands, as the top-level ``system``,
+    and refuse a second."""
 
     __slots__ = ("_in_place", "_run", "_started", "later", "system", "turns")
 
@@ -77,7 +78,7 @@ class _Conversation:
         self.system: list[str] = []
         self.turns: list[dict[str, Any]] = []
         self.later: list[tuple[int, str]] = []  # system messages after the first turn, waiting for their place
-        self._in_place = info.get("multiple_system_messages", True) is not False
+        self._in_place = info.get("multiple_system_messages") is True
         self._started = False
         self._run = 0  # other models' one run of system messages: 0 not yet, 1 in it, 2 over
 
