@@ -4,7 +4,8 @@ machine's load, for changes where a few percent matter.
     python bench/instructions.py                      # every dialect, per non-streamed call and per chunk
     python bench/instructions.py --dialects openai --modes chunk
 
-It starts the built-in server (``python -m modelport.testing``) in its own process, then runs this file under
+It starts the built-in server's default model in its own process, writing each answer whole (a stream in one
+write, so that how the client's reads fall does not depend on timing), then runs this file under
 ``valgrind --tool=callgrind`` twice for each figure: once with a small count and once with a large one (calls, or the
 words of a streamed answer, one chunk each), so that start-up and imports cancel out. The figure is the difference
 of the two totals divided by the difference of the counts. Needs valgrind on the PATH.
@@ -72,9 +73,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve(port: int) -> None:
+    """The built-in server's default model, each answer written in one piece."""
+    import dataclasses
+
+    from modelport.testing import FakeServer
+    from modelport.testing._default import default_reply
+
+    def whole(request: Any) -> Any:
+        reply = default_reply(request)
+        body = b"".join(data for _, data in reply.segments)
+        return dataclasses.replace(reply, segments=[(0.0, body)], chunked=False)
+
+    with FakeServer(port=port, default=whole):
+        while True:
+            time.sleep(3600)
+
+
 def start_server() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "modelport.testing", "--port", str(port)])
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
@@ -89,7 +107,11 @@ def main() -> None:
     parser.add_argument("--dialects", default=",".join(DIALECTS))
     parser.add_argument("--modes", default="call,chunk")
     parser.add_argument("--child", nargs=4, metavar=("DIALECT", "MODE", "COUNT", "BASE_URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
     if args.child:
         dialect, mode, count, base_url = args.child
         asyncio.run(child(dialect, mode, int(count), base_url))

@@ -9,7 +9,6 @@ prepared (a router's fallback deployment, say) is built again only for the clien
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -19,35 +18,64 @@ from pydantic import BaseModel
 from ._convert import as_messages, as_tools
 from .errors import InvalidRequestError
 
-__all__ = ["EMPTY_ARGS", "Request", "model_format"]
+__all__ = ["EMPTY_ARGS", "Request", "checked_args", "model_format"]
 
 EMPTY_ARGS: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class Request:
-    """What one call asks for, in modelport's own forms.
+    """What one call asks for, in modelport's own forms; read-only once made (every layer reads the same value).
 
     ``messages`` and ``tools`` are converted (OpenAI dicts and AutoGen objects become modelport's messages, OpenAI's
     tool dicts become tool schemas); ``args`` are the call's create arguments as given (the client's own defaults are
     merged when it builds the body); ``json_output`` is as given.
 
-    The client that prepared the request (:meth:`~modelport.ChatCompletionClient.prepare`) also set ``output`` (what the
-    answer is parsed into: ``json_output``, else a ``response_format=<model>`` of the call or of the client's
+    The client that prepared the request (:meth:`~modelport.ChatCompletionClient.prepare`) also set ``output`` (what
+    the answer is parsed into: ``json_output``, else a ``response_format=<model>`` of the call or of the client's
     defaults), ``payload`` (the body of a non-streamed call as a dict: what the cache keys on and telemetry reports)
     and ``body`` (the bytes to send, streamed or not as ``stream`` says); ``builder`` is that client.
+
+    A plain class with slots rather than a frozen dataclass: one is made for every call, and a frozen dataclass costs
+    a ``object.__setattr__`` per field to make and much more to copy.
     """
 
-    messages: Sequence[Any]
-    tools: Sequence[Any] = ()
-    tool_choice: Any = "auto"
-    json_output: bool | type[BaseModel] | None = None
-    args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    stream: bool = False
-    output: bool | type[BaseModel] | None = dataclasses.field(default=None, compare=False, repr=False)
-    builder: object | None = dataclasses.field(default=None, compare=False, repr=False)
-    payload: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
-    body: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
+    __slots__ = (
+        "args",
+        "body",
+        "builder",
+        "json_output",
+        "messages",
+        "output",
+        "payload",
+        "stream",
+        "tool_choice",
+        "tools",
+    )
+
+    def __init__(
+        self,
+        messages: Sequence[Any],
+        tools: Sequence[Any] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        args: Mapping[str, Any] = EMPTY_ARGS,
+        stream: bool = False,
+        *,
+        output: bool | type[BaseModel] | None = None,
+        builder: object | None = None,
+        payload: dict[str, Any] | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        self.messages = messages
+        self.tools = tools
+        self.tool_choice = tool_choice
+        self.json_output = json_output
+        self.args = args
+        self.stream = stream
+        self.output = output
+        self.builder = builder
+        self.payload = payload
+        self.body = body
 
     @classmethod
     def of(
@@ -61,19 +89,14 @@ class Request:
         stream: bool = False,
     ) -> Request:
         """A request from the arguments ``create`` takes, converted; not yet built for any client."""
-        if extra_create_args is None:
-            extra_create_args = EMPTY_ARGS
-        elif not isinstance(extra_create_args, Mapping):
-            raise InvalidRequestError(
-                f"extra_create_args must be a dict of create arguments, not {type(extra_create_args).__name__}"
-            )
-        return cls(as_messages(messages), as_tools(tools), tool_choice, json_output, extra_create_args, stream)
+        args = checked_args(extra_create_args)
+        return cls(as_messages(messages), as_tools(tools), tool_choice, json_output, args, stream)
 
     def for_stream(self, stream: bool) -> Request:
         """This request sent the other way (streamed or not); it must be built again to be sent."""
         if stream == self.stream:
             return self
-        return dataclasses.replace(self, stream=stream, output=None, builder=None, payload=None, body=None)
+        return Request(self.messages, self.tools, self.tool_choice, self.json_output, self.args, stream)
 
     def call_arguments(self) -> dict[str, Any]:
         """The keyword arguments of ``create`` that this request stands for (for clients that only have those)."""
@@ -83,6 +106,35 @@ class Request:
             "json_output": self.json_output,
             "extra_create_args": self.args,
         }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return (self.messages, self.tools, self.tool_choice, self.json_output, self.args, self.stream) == (
+            other.messages,
+            other.tools,
+            other.tool_choice,
+            other.json_output,
+            other.args,
+            other.stream,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        built = f", built by {type(self.builder).__name__}" if self.builder is not None else ""
+        return f"Request({len(self.messages)} messages, {len(self.tools)} tools, stream={self.stream}{built})"
+
+
+def checked_args(extra_create_args: Any) -> Mapping[str, Any]:
+    """``extra_create_args`` as a mapping (``None`` means none), or an error naming it."""
+    if type(extra_create_args) is dict or isinstance(extra_create_args, Mapping):
+        return extra_create_args  # type: ignore[no-any-return]
+    if extra_create_args is None:
+        return EMPTY_ARGS
+    raise InvalidRequestError(
+        f"extra_create_args must be a dict of create arguments, not {type(extra_create_args).__name__}"
+    )
 
 
 def model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:

@@ -9,7 +9,6 @@ body, so they cannot drift apart.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from ._assembly import Assembler
 from ._convert import as_messages, as_tools
 from ._http import Signer, Transport, request_id_from
 from ._redact import SecretValues, scrub_error
-from ._request import Request, model_format
+from ._request import Request, checked_args, model_format
 from ._stream import WireStream
 from ._validate import unencodable_field
 from .cancellation import CancellationToken
@@ -201,38 +200,28 @@ class WireClient(ChatCompletionClient):
     ) -> Request:
         """The request ``create`` (or, with ``stream=True``, ``create_stream``) would send, converted, checked,
         built and encoded, with nothing sent: bad input raises here. :meth:`send` sends it as it is."""
-        request = Request.of(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            stream=stream,
+        request = Request(
+            as_messages(messages), as_tools(tools), tool_choice, json_output, checked_args(extra_create_args), stream
         )
-        return self.build(request)
+        self._build_into(request)
+        return request
 
     def build(self, request: Request) -> Request:
         """``request`` built for this client: its payload and encoded body (a request this client built already is
-        returned as it is)."""
+        returned as it is; one built by another is copied, not changed)."""
         if request.builder is self:
             return request
-        payload = self._payload(request, self._call_args(request.args))
-        output = request.json_output
-        if output is None:  # response_format=<model> as a create argument asks for what json_output does
-            output = model_format(request.args) or model_format(self._create_args)
-        body = encode_body(self._dialect.streamed(payload) if request.stream else payload)
-        return dataclasses.replace(request, output=output, builder=self, payload=payload, body=body)
+        copy = Request(
+            request.messages, request.tools, request.tool_choice, request.json_output, request.args, request.stream
+        )
+        self._build_into(copy)
+        return copy
 
-    def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The create arguments of a call: the call's, checked, over the client's defaults."""
-        if not args:
-            return self._create_args
-        self._dialect.validate_create_args(args)
-        return {**self._create_args, **args}
-
-    def _payload(self, request: Request, args: Mapping[str, Any]) -> dict[str, Any]:
+    def _build_into(self, request: Request) -> None:
+        """Build ``request`` (made for this, held by nobody else yet) for this client."""
+        args = self._call_args(request.args) if request.args else self._create_args
         try:
-            return self._dialect.build(request, model=self._model, info=self._model_info, args=args)
+            payload = self._dialect.build(request, model=self._model, info=self._model_info, args=args)
         except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
             if isinstance(exc, InvalidRequestError):
                 raise
@@ -240,6 +229,16 @@ class WireClient(ChatCompletionClient):
             raise InvalidRequestError(
                 f"the request could not be built from the input: {type(exc).__name__}: {exc}"
             ) from None
+        output = request.json_output
+        if output is None:  # response_format=<model> as a create argument asks for what json_output does
+            output = model_format(request.args) or model_format(self._create_args)
+        request.body = encode_body(self._dialect.streamed(payload) if request.stream else payload)
+        request.output, request.payload, request.builder = output, payload, self
+
+    def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The create arguments of a call (not empty): the call's, checked, over the client's defaults."""
+        self._dialect.validate_create_args(args)
+        return {**self._create_args, **args}
 
     async def send(self, request: Request, *, cancellation_token: CancellationToken | None = None) -> CreateResult:
         """Send a prepared request (built again first if another client prepared it) and return its result."""

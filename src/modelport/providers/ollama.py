@@ -231,8 +231,6 @@ class OllamaChatCompletionClient(WireClient, Component):
 
     def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
         """As the shared step, but the ``options`` of a call are merged into the client's, key by key."""
-        if not args:
-            return self._create_args
         self._dialect.validate_create_args(args)
         extra = fold_options(args)
         if "options" in extra and "options" in self._create_args:
