@@ -49,7 +49,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict
 
 from .._convert import as_messages
-from ..cancellation import CancellationToken
+from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component
 from ..errors import InvalidRequestError
@@ -200,7 +200,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         """The next answer. A token already cancelled raises ``asyncio.CancelledError`` and takes no answer."""
         _check_cancelled(cancellation_token)
@@ -224,7 +224,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         """The next answer as a stream: its thought as ``ThoughtChunk`` deltas, its text word by word, then the
         result. A token cancelled before or during the stream ends it with ``asyncio.CancelledError``."""
@@ -301,7 +301,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         return client
 
 
-def _check_cancelled(token: CancellationToken | None) -> None:
+def _check_cancelled(token: CancellationTokenLike | None) -> None:
     if token is not None and token.is_cancelled():
         raise asyncio.CancelledError
 
@@ -310,7 +310,7 @@ class _ReplayStream(ChatCompletionStream):
     """One scripted answer as a stream: thought deltas, text deltas, then the result (usage added then)."""
 
     def __init__(
-        self, client: ReplayChatCompletionClient, result: CreateResult, token: CancellationToken | None
+        self, client: ReplayChatCompletionClient, result: CreateResult, token: CancellationTokenLike | None
     ) -> None:
         self._client = client
         self._token = token
