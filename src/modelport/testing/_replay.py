@@ -12,8 +12,8 @@
 Where it follows autogen-ext 0.7.5's ``ReplayChatCompletionClient``: the constructor, a ``str`` answer becoming a
 ``CreateResult`` with ``finish_reason="stop"`` and usage counted in words (``str.split``), streaming a ``str`` answer
 word by word (``"Hello, "``, ``"how "``, ..., the last word bare) and then the result, ``create_calls``, ``reset()``
-(which keeps ``create_calls``), ``set_cached_bool_value`` and ``ValueError("No more mock responses available")``
-once the script is spent.
+(which keeps ``create_calls``), ``set_cached_bool_value``, ``ValueError("No more mock responses available")``
+once the script is spent, and the deprecated ``capabilities`` (with its ``DeprecationWarning``).
 
 Where it differs, on purpose:
 
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -267,6 +268,14 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
     @property
     def model_info(self) -> ModelInfo:
         return self._model_info
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        """AutoGen's deprecated ``capabilities``: ``vision``, ``function_calling`` and ``json_output`` from
+        :attr:`model_info`, with AutoGen's ``DeprecationWarning``."""
+        warnings.warn("capabilities is deprecated, use model_info instead", DeprecationWarning, stacklevel=2)
+        info = self._model_info
+        return {key: bool(info[key]) for key in ("vision", "function_calling", "json_output")}
 
     def _count_answer(self, text: str) -> int:
         counter = self._token_counter
