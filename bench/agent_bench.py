@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A 200-turn AutoGen agent benchmark: ``AssistantAgent`` over ``AutoGenClient(modelport's client)`` against the same
-agent over autogen-ext's own ``OpenAIChatCompletionClient``, both talking to the shared mock server.
+agent over autogen-ext's own ``OpenAIChatCompletionClient``, both talking to ``fast_server.py``.
 
     python bench/agent_bench.py                          # 200 turns, every mode, 3 runs a side
     python bench/agent_bench.py --mode stream --turns 50 --repeats 5
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MOCK_SERVER = Path(os.environ.get("MODELPORT_MOCK_SERVER", "/work/shared/bench/mockserver.py"))
+MOCK_SERVER = Path(os.environ.get("MODELPORT_MOCK_SERVER", Path(__file__).with_name("fast_server.py")))
 PEERS_PYTHON = os.environ.get("MODELPORT_PEERS_PYTHON", "/tmp/modelport-peers/bin/python")
 MODES = ("text", "stream", "tools")
 SIDES = ("modelport", "autogen-ext")

@@ -10,7 +10,7 @@ as lines per second, for three ways of doing the same job:
     python bench/batch_bench.py --lines 2000 --rounds 3
 
 The peers run from the virtual environment named by ``MODELPORT_PEERS_VENV`` (one with ``openai`` and ``litellm``,
-as the shared comparison harness makes); without it only modelport is measured.
+as ``bench/requirements-peers.txt`` makes); without it only modelport is measured.
 """
 
 from __future__ import annotations

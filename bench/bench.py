@@ -9,7 +9,7 @@ against the built-in fake server (``python -m modelport.testing``) running in a 
     python bench/bench.py --json out.json
 
 Figures are the client process's CPU time (the server's work is not counted), so they compare across runs on
-one machine; compare with other libraries through a shared harness, not across machines.
+one machine; compare with other libraries through ``compare.py``, not across machines.
 """
 
 from __future__ import annotations

@@ -696,7 +696,7 @@ async def test_components_dump_and_load(monkeypatch: pytest.MonkeyPatch, server:
     dumped = client.dump_component()
     assert dumped.provider == "anthropic" and KEY not in dumped.model_dump_json()
     assert dumped.config["api_key_env"] == "MY_ANTHROPIC_KEY"
-    loaded = AnthropicChatCompletionClient.load_component(dumped)
+    loaded = AnthropicChatCompletionClient.load_component(dumped, allow_env=["MY_ANTHROPIC_KEY"])
     try:
         assert loaded._request_headers["x-api-key"] == KEY
         assert loaded._create_args == {"max_tokens": 5000, "thinking": THINKING, "prompt_caching": True,
@@ -706,7 +706,7 @@ async def test_components_dump_and_load(monkeypatch: pytest.MonkeyPatch, server:
         await loaded.close()
     assert KEY in make().dump_component(include_secrets=True).model_dump_json()
     context = TokenLimitedChatCompletionContext(make(api_key=None, api_key_env="MY_ANTHROPIC_KEY"), token_limit=100)
-    restored = load_component(context.dump_component())
+    restored = load_component(context.dump_component(), allow_env=["MY_ANTHROPIC_KEY"])
     assert isinstance(restored.model_client, AnthropicChatCompletionClient)
     await restored.model_client.close()
 

@@ -300,7 +300,8 @@ def test_limits_from_a_router_config_are_kept(tmp_path: Path) -> None:
 def test_refuses_results_of_another_file(tmp_path: Path) -> None:
     _write_requests(tmp_path / "in.jsonl", 3)
     out = tmp_path / "out.jsonl"
-    out.write_text(json.dumps({"custom_id": "stranger", "response": None, "error": None}) + "\n")
+    stranger = {"id": "batch_req_1", "custom_id": "stranger", "response": {"status_code": 200}, "error": None}
+    out.write_text(json.dumps(stranger) + "\n")  # a result line, of another requests file
     with FakeServer() as server:
         code, _, err = finish(_batch(str(tmp_path / "in.jsonl"), "-o", str(out), *_flags(server)))
         assert code == 2 and "line 1: custom_id 'stranger' is not in the requests file" in err

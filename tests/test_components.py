@@ -165,14 +165,15 @@ async def test_no_secret_in_any_dump_by_default(server: FakeServer, monkeypatch:
 async def test_api_key_env_reference(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "sk-from-env")
     client = load_component({"provider": "openai", "config": {"model": "gpt-4o", "base_url": server.base_url,
-                                                              "api_key_env": "MY_KEY"}})
+                                                              "api_key_env": "MY_KEY"}}, allow_env=["MY_KEY"])
     await client.create(HELLO)
     await client.close()
     assert server.requests[-1].headers["authorization"] == "Bearer sk-from-env"
     assert client.dump_component().config["api_key_env"] == "MY_KEY"
     monkeypatch.delenv("MY_KEY")
     with pytest.raises(ValueError, match="'MY_KEY', which is not set"):
-        load_component({"provider": "openai", "config": {"model": "gpt-4o", "api_key_env": "MY_KEY"}})
+        load_component({"provider": "openai", "config": {"model": "gpt-4o", "api_key_env": "MY_KEY"}},
+                       allow_env=["MY_KEY"])
 
 
 async def test_a_config_without_a_key_uses_the_standard_variable(server: FakeServer,
@@ -182,9 +183,9 @@ async def test_a_config_without_a_key_uses_the_standard_variable(server: FakeSer
     assert client.base_url == "https://api.openai.com/v1" and client._api_key.get() == "sk-standard"
     assert client.dump_component().config["api_key_env"] == "OPENAI_API_KEY"
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com")
     azure = load_component({"provider": "azure_openai", "config": {
-        "azure_endpoint": "https://r.openai.azure.com", "azure_deployment": "d", "model": "gpt-4o",
-        "api_version": "v1"}})
+        "azure_deployment": "d", "model": "gpt-4o", "api_version": "v1"}})
     assert azure._api_key.get() == AZURE_KEY
 
 
@@ -360,7 +361,7 @@ def test_cli_chat_with_a_config(tmp_path: Path, server: FakeServer) -> None:
     path = tmp_path / "model.json"
     path.write_text(json.dumps({"provider": "openai", "config": {"model": "llama3.1", "base_url": server.base_url,
                                                                  "api_key_env": "LOCAL_KEY"}}))
-    done = cli("chat", "--config", str(path), "hello", env={"LOCAL_KEY": "local-secret"})
+    done = cli("chat", "--config", str(path), "--allow-env", "LOCAL_KEY", "hello", env={"LOCAL_KEY": "local-secret"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "You said: hello"
     assert server.requests[-1].headers["authorization"] == "Bearer local-secret"

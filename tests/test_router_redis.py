@@ -430,7 +430,7 @@ def test_a_router_config_names_the_url_variable(redis_url: str, monkeypatch: pyt
         "lease": 30.0,
         "flush_after": 0.005,
     }
-    loaded = load_component(model.model_dump())
+    loaded = load_component(model.model_dump(), allow_env=["MODELPORT_TEST_REDIS"])
     assert isinstance(loaded, Router) and isinstance(loaded.state, RedisRouterState)
     assert loaded.state.namespace == "ns" and loaded.dump_component() == model
     plain = Router([_client("http://127.0.0.1:9/v1")])

@@ -8,16 +8,21 @@ agree. What a stream should yield to the caller is appended to :attr:`Assembler.
 Rules it enforces (wire-behaviour B5 to B8):
 - tool calls are keyed by index; a repeated id or name is not appended again; a new id on a used index starts a
   new call; a delta with no index continues the last call unless it brings a new id; arguments that arrive as a
-  JSON object are serialised; empty arguments mean ``{}``;
+  JSON object are serialised; empty arguments mean ``{}`` (free-form ones, a custom tool's input, stay
+  empty);
 - the turn is a tool turn when complete tool calls exist, whatever the finish reason says;
 - ``<think>...</think>`` at the start of the content is reasoning, split identically however the tags are chunked;
-- usage reported twice counts once; no usage means ``usage_reported=False``, not zero;
+  white space before it is held back for at most 32 characters or 0.1 s;
+- usage reported twice counts once, usage split across reports is merged; no usage means ``usage_reported=False``,
+  not zero;
 - logprobs are appended across chunks, in order.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -45,56 +50,79 @@ _FINISH: dict[str, FinishReasons] = {
 
 _OPEN, _CLOSE = "<think>", "</think>"
 _MAX_LEADING_SPACE = 32
-"""White space held back at the start while waiting to see whether ``<think>`` follows; past it, it is answer."""
+_MAX_LEADING_WAIT = 0.1
+"""White space at the start is held back while waiting to see whether ``<think>`` follows, for at most this many
+characters or seconds (checked as each piece arrives); past either, it is shown, and later white space with it."""
 _START, _THINK, _AFTER = 0, 1, 2
+_ANSWER, _THOUGHT, _SHOWN, _KEPT = 0, 1, 2, 3
+"""What a piece of content is: answer or thought (kept and shown), leading white space shown before it is known
+to be answer, and that white space kept once it is."""
+
+_Pieces = list[tuple[int, str]]
 
 
 class _ThinkSplitter:
-    """Splits ``<think>...</think>`` at the start of the content from the answer, across any chunking."""
+    """Splits ``<think>...</think>`` at the start of the content from the answer, across any chunking.
 
-    __slots__ = ("buf", "state")
+    Leading white space shown early (:data:`_MAX_LEADING_WAIT`) is answer only if the answer follows: before a
+    ``<think>`` it is dropped from the result, as it is from a whole response, so the two still agree."""
+
+    __slots__ = ("buf", "shown", "since", "state")
 
     def __init__(self) -> None:
         self.state = _START
         self.buf = ""
+        self.shown = ""
+        self.since = 0.0
 
-    def feed(self, text: str) -> tuple[list[tuple[bool, str]], bool]:
-        """Returns ([(is_thought, text)], done); ``done`` means all later text is plain answer."""
+    def feed(self, text: str, clock: Callable[[], float]) -> tuple[_Pieces, bool]:
+        """Returns ([(kind, text)], done); ``done`` means all later text is plain answer."""
         if self.state == _START:
-            self.buf += text
-            stripped = self.buf.lstrip()
-            if not stripped and len(self.buf) <= _MAX_LEADING_SPACE:
-                return [], False
-            if stripped and _OPEN.startswith(stripped) and stripped != _OPEN:
-                return [], False
-            if not stripped.startswith(_OPEN):
-                buf, self.buf = self.buf, ""
-                return [(False, buf)], True
-            self.state, self.buf = _THINK, ""
-            return self._think(stripped[len(_OPEN) :])
+            return self._start(text, clock)
         if self.state == _THINK:
-            return self._think(text)
+            return self._think(text, clock)
         rest = text.lstrip()
-        return ([(False, rest)], True) if rest else ([], False)
+        return ([(_ANSWER, rest)], True) if rest else ([], False)
 
-    def _think(self, text: str) -> tuple[list[tuple[bool, str]], bool]:
+    def _start(self, text: str, clock: Callable[[], float]) -> tuple[_Pieces, bool]:
+        if not self.buf:
+            self.since = clock()
+        self.buf += text
+        stripped = self.buf.lstrip()
+        if not stripped:
+            if self.shown or len(self.buf) > _MAX_LEADING_SPACE or clock() - self.since >= _MAX_LEADING_WAIT:
+                buf, self.buf = self.buf, ""
+                self.shown += buf
+                return [(_SHOWN, buf)], False
+            return [], False
+        if _OPEN.startswith(stripped) and stripped != _OPEN:
+            return [], False
+        shown, self.shown = self.shown, ""
+        if not stripped.startswith(_OPEN):
+            buf, self.buf = self.buf, ""
+            return ([(_KEPT, shown)] if shown else []) + [(_ANSWER, buf)], True
+        self.state, self.buf = _THINK, ""
+        return self._think(stripped[len(_OPEN) :], clock)
+
+    def _think(self, text: str, clock: Callable[[], float]) -> tuple[_Pieces, bool]:
         text = self.buf + text
         end = text.find(_CLOSE)
         if end >= 0:
-            out = [(True, text[:end])] if end else []
+            out: _Pieces = [(_THOUGHT, text[:end])] if end else []
             self.state, self.buf = _AFTER, ""
-            more, done = self.feed(text[end + len(_CLOSE) :])
+            more, done = self.feed(text[end + len(_CLOSE) :], clock)
             return out + more, done
         hold = _held_back(text)
         self.buf = text[len(text) - hold :] if hold else ""
         emit = text[: len(text) - hold]
-        return ([(True, emit)] if emit else []), False
+        return ([(_THOUGHT, emit)] if emit else []), False
 
-    def flush(self) -> list[tuple[bool, str]]:
-        buf, self.buf = self.buf, ""
-        if not buf:
-            return []
-        return [(self.state == _THINK, buf)]
+    def flush(self) -> _Pieces:
+        pieces: _Pieces = [(_KEPT, self.shown)] if self.shown else []
+        buf, self.buf, self.shown = self.buf, "", ""
+        if buf:
+            pieces.append((_THOUGHT if self.state == _THINK else _ANSWER, buf))
+        return pieces
 
 
 def _held_back(text: str) -> int:
@@ -106,7 +134,7 @@ def _held_back(text: str) -> int:
 
 
 class _ToolCall:
-    __slots__ = ("arguments", "id", "index", "name", "provider_fields")
+    __slots__ = ("arguments", "free_form", "id", "index", "name", "provider_fields")
 
     def __init__(self, index: int, call_id: str) -> None:
         self.index = index
@@ -114,6 +142,7 @@ class _ToolCall:
         self.name = ""
         self.arguments: list[str] = []
         self.provider_fields: dict[str, Any] | None = None
+        self.free_form = False
 
 
 class _Choice:
@@ -142,10 +171,12 @@ class _Choice:
 class Assembler:
     """Collects the deltas of one response (all its choices) and builds the ``CreateResult`` of choice 0."""
 
-    __slots__ = ("_choices", "_dialect_state", "_split", "model", "out", "request_id", "usage")
+    __slots__ = ("_choices", "_clock", "_dialect_state", "_split", "model", "out", "request_id", "usage")
 
-    def __init__(self, *, split_think_tags: bool = True) -> None:
+    def __init__(self, *, split_think_tags: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` (seconds) bounds how long leading white space is held back (see :class:`_ThinkSplitter`)."""
         self._split = split_think_tags
+        self._clock = clock
         self._choices: dict[int, _Choice] = {}
         self.out: list[str] = []
         self.model: str | None = None
@@ -176,21 +207,22 @@ class Assembler:
             if index == 0:
                 self.out.append(text)
             return
-        pieces, done = splitter.feed(text)
+        pieces, done = splitter.feed(text, self._clock)
         if done:
             choice.splitter = None
         self._route(index, choice, pieces)
 
-    def _route(self, index: int, choice: _Choice, pieces: list[tuple[bool, str]]) -> None:
-        for is_thought, piece in pieces:
-            if is_thought:
+    def _route(self, index: int, choice: _Choice, pieces: _Pieces) -> None:
+        for kind, piece in pieces:
+            if kind == _THOUGHT:
                 choice.add_thought(piece)
                 if index == 0:
                     self.out.append(ThoughtChunk(piece))
-            else:
+                continue
+            if kind != _SHOWN:
                 choice.text.append(piece)
-                if index == 0:
-                    self.out.append(piece)
+            if index == 0 and kind != _KEPT:
+                self.out.append(piece)
 
     def add_thought(self, index: int, text: str) -> None:
         self._choice(index).add_thought(text)
@@ -211,13 +243,17 @@ class Assembler:
         call_id: str | None,
         name: str | None,
         arguments: Any,
-        provider_fields: dict[str, Any] | None = None,
+        provider_fields: Mapping[str, Any] | None = None,
+        *,
+        free_form: bool = False,
     ) -> None:
+        """Part of a tool call. ``free_form`` arguments are the tool's raw input, not JSON (OpenAI's custom
+        tools): empty ones stay empty rather than meaning ``{}``."""
         choice = self._choice(index)
         call = self._call_for(choice, call_index, call_id or "")
         if call_id and not call.id:
             call.id = call_id
-        if name and name != call.name:
+        if isinstance(name, str) and name and name != call.name:  # a name that is not text is no name
             call.name += name
         if isinstance(arguments, str):
             if arguments:
@@ -226,6 +262,8 @@ class Assembler:
             call.arguments = [orjson.dumps(arguments).decode()]
         if provider_fields:
             call.provider_fields = {**(call.provider_fields or {}), **provider_fields}
+        if free_form:
+            call.free_form = True
 
     @staticmethod
     def _call_for(choice: _Choice, call_index: int | None, call_id: str) -> _ToolCall:
@@ -256,8 +294,11 @@ class Assembler:
         self._choice(index).finish_raw = raw_reason
 
     def set_usage(self, usage: dict[str, Any]) -> None:
-        """The latest usage report wins: providers that repeat it are counted once."""
-        self.usage = usage
+        """Usage reports are merged field by field: a later value replaces an earlier one (a repeated report counts
+        once), and a field a later report lacks, or sends as null, keeps its earlier value (LiteLLM's proxy
+        splits usage across chunks)."""
+        if type(usage) is dict:
+            self.usage = usage if self.usage is None else _merged(self.usage, usage)
 
     @property
     def finished(self) -> bool:
@@ -321,11 +362,22 @@ def _function_calls(calls: list[_ToolCall]) -> list[FunctionCall]:
             FunctionCall(
                 id=call.id or f"call_{position}",
                 name=call.name,
-                arguments="".join(call.arguments) or "{}",
+                arguments="".join(call.arguments) or ("" if call.free_form else "{}"),
                 provider_fields=call.provider_fields,
             )
         )
     return result
+
+
+def _merged(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """``later`` over ``earlier``, nested objects (``prompt_tokens_details``) merged the same way; nulls skipped."""
+    merged = dict(earlier)
+    for key, value in later.items():
+        if value is None:
+            continue
+        before = merged.get(key)
+        merged[key] = _merged(before, value) if type(value) is dict and type(before) is dict else value
+    return merged
 
 
 def _usage(raw: dict[str, Any] | None) -> tuple[RequestUsage, bool]:

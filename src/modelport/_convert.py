@@ -138,7 +138,9 @@ def _from_dict(message: Mapping[str, Any], i: int, call_names: Mapping[str, str]
 
 
 def _source(message: Mapping[str, Any], default: str, i: int) -> str:
-    name = message.get("name", default)
+    name = message.get("name")
+    if name is None:  # absent, or ``null`` as SDKs serialise an unset field
+        return default
     if not isinstance(name, str):
         raise InvalidRequestError(f"messages[{i}].name must be a str, not {type(name).__name__}")
     return name or default
@@ -205,6 +207,8 @@ def _assistant(message: Mapping[str, Any], where: str, i: int) -> AssistantMessa
 
 
 def _call(call: Any, where: str) -> FunctionCall:
+    if isinstance(call, Mapping) and call.get("type") == "custom":
+        return _custom_call(call, where)
     function = call.get("function") if isinstance(call, Mapping) else None
     if not isinstance(function, Mapping):
         raise InvalidRequestError(f"{where}.function is required: {{'name': ..., 'arguments': ...}}")
@@ -219,6 +223,22 @@ def _call(call: Any, where: str) -> FunctionCall:
     if not isinstance(arguments, str):
         raise InvalidRequestError(f"{where}.function.arguments must be a JSON str")
     return FunctionCall(id=call_id, name=name, arguments=arguments)
+
+
+def _custom_call(call: Mapping[str, Any], where: str) -> FunctionCall:
+    """A call to an OpenAI custom tool, ``{"type": "custom", "custom": {"name", "input"}}``: its raw input is the
+    arguments, and the call stays marked as custom."""
+    from .providers._openai_response import CUSTOM_CALL
+
+    custom = call.get("custom")
+    if not isinstance(custom, Mapping):
+        raise InvalidRequestError(f"{where}.custom is required for a custom tool call: {{'name': ..., 'input': ...}}")
+    call_id, name, raw = call.get("id"), custom.get("name"), custom.get("input", "")
+    if not isinstance(call_id, str) or not call_id:
+        raise InvalidRequestError(f"{where}.id is required and must be a str")
+    if not isinstance(name, str) or not isinstance(raw, str):
+        raise InvalidRequestError(f"{where}.custom.name and {where}.custom.input must be str")
+    return FunctionCall(id=call_id, name=name, arguments=raw, provider_fields=dict(CUSTOM_CALL))
 
 
 # -- AutoGen's objects --

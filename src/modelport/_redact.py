@@ -192,9 +192,10 @@ def _redact_value(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
             value = value.replace(secret.encode("latin-1", "replace"), MASK.encode())
         return value
     if depth > 50:
-        return value
+        # Deeper than any real error body: what lies below is masked whole, never kept unscrubbed.
+        return MASK if isinstance(value, (dict, list, tuple)) else value
     if isinstance(value, dict):
-        return {k: _redact_value(v, secrets, depth + 1) for k, v in value.items()}
+        return {_redact_value(k, secrets, depth + 1): _redact_value(v, secrets, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_redact_value(v, secrets, depth + 1) for v in value)
     return value
@@ -213,7 +214,8 @@ def _stand_in(cause: BaseException, secrets: tuple[str, ...]) -> BaseException:
 
 def scrub_error(error: APIError, secrets: Iterable[str]) -> APIError:
     """Make ``error`` safe to show, log and send to an error tracker: the client's ``secrets`` are masked in its
-    message and body, and its cause chain keeps modelport's own errors (scrubbed) and plain stand-ins for the rest,
+    arguments and in every text attribute (message, body, code, type, param, notes..., and the text inside dicts
+    and lists), and its cause chain keeps modelport's own errors (scrubbed) and plain stand-ins for the rest,
     so no key is reachable from it. Returns ``error``, changed in place."""
     found = tuple(s for s in secrets if s)
     _scrub(error, found, set())
@@ -226,9 +228,10 @@ def _scrub(error: BaseException, secrets: tuple[str, ...], seen: set[int]) -> No
     seen.add(id(error))
     if secrets and isinstance(error, ModelportError):
         error.args = tuple(_redact_value(a, secrets) for a in error.args)
-        for name in ("message", "body", "raw", "failed_generation"):
-            value = getattr(error, name, None)
-            if value is not None:
+        # Every attribute, not a list of names that a new field would escape: a server can echo a key in any of
+        # them (code, type, param, message, body, notes...).
+        for name, value in list(vars(error).items()):
+            if isinstance(value, (str, bytes, dict, list, tuple)):
                 setattr(error, name, _redact_value(value, secrets))
     cause = error.__cause__
     if cause is not None:

@@ -216,6 +216,7 @@ class WireClient(ChatCompletionClient):
         request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
         ``tool_choice`` and the output schema. Raises what ``create`` would raise for bad input."""
         messages, tools = as_messages(messages), as_tools(tools)
+        extra_create_args = _extra_args(extra_create_args)
         body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
         encode_body(body)
         return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": body}
@@ -231,6 +232,7 @@ class WireClient(ChatCompletionClient):
         stream: bool,
     ) -> Prepared:
         messages, tools = as_messages(messages), as_tools(tools)
+        extra_create_args = _extra_args(extra_create_args)
         body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
         if json_output is None:  # response_format=<model> as a create argument asks for what json_output does
             json_output = _model_format(extra_create_args) or _model_format(self._create_args)
@@ -464,6 +466,17 @@ def _canceller(task: asyncio.Task[Any]) -> Callable[[], None]:
             loop.call_soon_threadsafe(task.cancel)
 
     return cancel
+
+
+def _extra_args(extra_create_args: Any) -> Mapping[str, Any]:
+    """``extra_create_args`` as a mapping (``None`` means none), or an error naming it."""
+    if extra_create_args is None:
+        return _EMPTY
+    if not isinstance(extra_create_args, Mapping):
+        raise InvalidRequestError(
+            f"extra_create_args must be a dict of create arguments, not {type(extra_create_args).__name__}"
+        )
+    return extra_create_args
 
 
 def _check_token(token: Any) -> None:

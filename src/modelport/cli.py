@@ -16,8 +16,10 @@
                                         --concurrency, --rpm/--tpm, --cache, --shard I/N, --dry-run; run it again
                                         to resume; `modelport batch merge IN PART... -o OUT` joins shards
 
-Keys come from the environment: OPENAI_API_KEY, the variable of the --provider preset, or the one --api-key-env
-names.
+Keys come from the environment: OPENAI_API_KEY, the variable of the --provider preset (each only for its own
+server), or the one --api-key-env names. A --config file reads only its provider's own key for that provider's own
+server; any other variable it names must be allowed with --allow-env NAME (repeatable), so a config written by
+someone else cannot send your secrets to a host of theirs.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ import warnings
 from collections.abc import Coroutine, Sequence
 from types import FrameType, TracebackType
 from typing import Any, TextIO, TypeVar
-
-from pydantic import BaseModel
 
 from . import __version__
 from .errors import InvalidRequestError, ModelportError, NotFoundError
@@ -61,6 +61,8 @@ _ARGUMENT_HINTS = [
     ),
     (re.compile(r"\bbase_url=\.\.\."), "--base-url URL"),
     (re.compile(r"\bapi_key_env=\.\.\."), "--api-key-env NAME"),
+    (re.compile(r"\bapi_key_env='(\w+)'"), r"--api-key-env \1"),
+    (re.compile(r"\ballow_env=\['(\w+)'\] to load_component"), r"--allow-env \1"),
     (re.compile(r"\bprovider=\.\.\."), "--provider NAME"),
 ]
 _ARGUMENT_NAMES = [
@@ -71,9 +73,19 @@ _ARGUMENT_NAMES = [
 ]
 
 
-def _flag_words(text: str, *, names: bool = False) -> str:
+# With --config, a key withheld from the config's server is sent by naming it in the file (--api-key-env cannot be
+# combined with --config) and allowing the config to read it.
+_CONFIG_KEY_HINT = re.compile(r"\bpass api_key_env='(\w+)'")
+
+
+def _flag_words(text: str, *, names: bool = False, config: str | None = None) -> str:
     """``text`` with the Python arguments it suggests (``base_url=...``) told as flags (``--base-url URL``);
-    with ``names``, also the arguments it names (for an error in what the flags built)."""
+    with ``names``, also the arguments it names (for an error in what the flags built); with ``config`` (the
+    ``--config`` file), a variable to send is told as a field of that file to allow with ``--allow-env``."""
+    if config:
+        text = _CONFIG_KEY_HINT.sub(
+            lambda m: f'set "api_key_env": "{m[1]}" in {config} and pass --allow-env {m[1]}', text
+        )
     for pattern, flag in _ARGUMENT_HINTS + (_ARGUMENT_NAMES if names else []):
         text = pattern.sub(flag, text)
     return text
@@ -120,13 +132,15 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
 
 def _check_key(model: str, base_url: str | None, provider: str | None) -> None:
     """Raise the missing-key error where the client would refuse to start without one (OpenAI itself)."""
-    from .providers.openai import choose_preset
+    from .providers.openai import choose_preset, own_key_env
 
     try:
         name, preset = choose_preset(model, base_url, provider)
     except InvalidRequestError:
         return  # an unknown --provider: the client says so
-    if name == "openai" and preset is not None and preset.key_env and not os.environ.get(preset.key_env):
+    if preset is None or own_key_env(preset, base_url or preset.base_url, from_environment=False) is None:
+        return  # another server than the preset's own: the preset's key would not go there anyway
+    if name == "openai" and preset.key_env and not os.environ.get(preset.key_env):
         raise CommandError(
             f"{preset.key_env} is not set: set it, or name the variable that holds the key with --api-key-env "
             "NAME (for another server, pass --base-url URL or --provider NAME)",
@@ -156,7 +170,7 @@ def _client_from_config(args: argparse.Namespace) -> Any:
     component = _as_model(args.config)
     if args.model:
         component = component.model_copy(update={"config": _with_model(component.config, args.model, args.config)})
-    return load_component(component, expected=ChatCompletionClient)
+    return load_component(component, expected=ChatCompletionClient, allow_env=args.allow_env or ())
 
 
 def _with_model(config: dict[str, Any], model: str, path: str) -> dict[str, Any]:
@@ -175,79 +189,15 @@ def _with_model(config: dict[str, Any], model: str, path: str) -> dict[str, Any]
 # -- demo --
 
 
-class City(BaseModel):
-    name: str
-    country: str
-    population: int
-
-
-def get_weather(city: str, unit: str = "celsius") -> str:
-    """A stand-in tool: the demo's model calls it and gets this answer back."""
-    return f"It is 21 degrees {unit} and sunny in {city}."
-
-
-async def _demo(client: Any, out: TextIO) -> None:
-    from .cancellation import CancellationToken
-    from .messages import (
-        AssistantMessage,
-        FunctionExecutionResult,
-        FunctionExecutionResultMessage,
-        ThoughtChunk,
-        UserMessage,
-    )
-    from .tools import FunctionTool
-
-    style = _Style(out)
-    question = [UserMessage(content="What is the capital of France?")]
-
-    out.write(style.bold("1. A plain call") + "\n")
-    result = await client.create(question)
-    out.write(
-        f"   answer: {result.content}\n   usage: {result.usage.prompt_tokens} prompt + "
-        f"{result.usage.completion_tokens} completion tokens, finish_reason={result.finish_reason}\n\n"
-    )
-
-    out.write(style.bold("2. A stream") + "\n   ")
-    async with client.create_stream([UserMessage(content="Tell me a short story about a lighthouse.")]) as stream:
-        async for chunk in stream:
-            if isinstance(chunk, str):
-                out.write(style.dim(chunk) if isinstance(chunk, ThoughtChunk) else chunk)
-                out.flush()
-            else:
-                out.write(f"\n   ({chunk.finish_reason}, {chunk.usage.completion_tokens} completion tokens)\n\n")
-
-    out.write(style.bold("3. A tool call") + "\n")
-    tool = FunctionTool(get_weather, "Get the current weather in a city")
-    messages: list[Any] = [UserMessage(content="What's the weather in Paris?")]
-    first = await client.create(messages, tools=[tool])
-    for call in first.content if isinstance(first.content, list) else []:
-        value = await tool.run_json(call.parse_arguments(), CancellationToken(), call_id=call.id)
-        out.write(f"   the model called {call.name}({call.arguments}) -> {value}\n")
-        messages += [
-            AssistantMessage(content=first.content),
-            FunctionExecutionResultMessage(
-                content=[
-                    FunctionExecutionResult(content=tool.return_value_as_string(value), name=call.name, call_id=call.id)
-                ]
-            ),
-        ]
-    final = await client.create(messages, tools=[tool])
-    out.write(f"   final answer: {final.content}\n\n")
-
-    out.write(style.bold("4. Structured output") + "\n")
-    structured = await client.create([UserMessage(content="Describe Paris as data.")], json_output=City)
-    out.write(f"   parsed: {structured.parsed!r}\n\n")
-    total = client.total_usage()
-    out.write(f"Total usage: {total.prompt_tokens} prompt + {total.completion_tokens} completion tokens.\n")
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import walk_through
+
     out = sys.stdout
     if args.live:
         client = _client(args, args.base_url)
         out.write(f"modelport {__version__} demo against {client.base_url} ({args.model or DEFAULT_MODEL})\n\n")
         with _Session(client) as session:
-            session.run(_demo(client, out))
+            session.run(walk_through(client, out))
         return 0
     from .testing import FakeServer
 
@@ -258,7 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "model.\nRun `modelport demo --live` with OPENAI_API_KEY set to talk to a real one.\n\n"
         )
         with _Session(client) as session:
-            session.run(_demo(client, out))
+            session.run(walk_through(client, out))
     return 0
 
 
@@ -421,7 +371,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             return 0
         if not args.target:
             raise ValueError(f"config {args.action} needs a config file")
-        component: Any = load_component(args.target)
+        component: Any = load_component(args.target, allow_env=args.allow_env or ())
         model = component.dump_component()
         if args.action == "validate":
             print(f"{args.target}: a valid {model.provider} config ({type(component).__name__})")
@@ -429,7 +379,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             print(model.model_dump_json(indent=2, exclude_none=True))
         return 0
     except ValueError as exc:
-        print(f"modelport: {exc}", file=sys.stderr)
+        print(f"modelport: {_flag_words(str(exc))}", file=sys.stderr)
         return 2
 
 
@@ -466,8 +416,8 @@ def _error_line(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]
     if isinstance(exc, CommandError):
         return f"modelport: {exc}" + (f"\n{NO_KEY_HINT}" if exc.missing_key else ""), 2
     if isinstance(exc, InvalidRequestError) or not isinstance(exc, ModelportError):  # bad configuration or input
-        return f"modelport: {exc}", 2
-    text = f"modelport: {type(exc).__name__}: {exc}"
+        return f"modelport: {_flag_words(str(exc))}", 2
+    text = f"modelport: {type(exc).__name__}: {_flag_words(str(exc), config=getattr(args, 'config', None))}"
     base_url = getattr(args, "base_url", None)
     if isinstance(exc, NotFoundError) and exc.code != "model_not_found" and base_url and not _has_version(base_url):
         text += f"\n(is /v1 missing from --base-url? try --base-url {base_url.rstrip('/')}/v1)"
@@ -528,6 +478,9 @@ def _parser() -> argparse.ArgumentParser:
             help="the environment variable that holds the key (default: OPENAI_API_KEY, or the preset's)",
         )
 
+    def allow_env(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--allow-env", action="append", metavar="NAME", help="let --config read this variable")
+
     demo = sub.add_parser("demo", help="walk through the main features (offline unless --live)")
     common(demo)
     demo.add_argument("--live", action="store_true", help="use a real provider (keys from the environment)")
@@ -540,11 +493,13 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     chat.add_argument("--offline", action="store_true", help="talk to the built-in fake server")
     chat.add_argument("--config", help="a client saved as a component config (JSON or YAML file)")
+    allow_env(chat)
     chat.set_defaults(func=cmd_chat)
 
     config = sub.add_parser("config", help="show, validate, or print the JSON Schema of component configs")
     config.add_argument("action", choices=["show", "validate", "schema"])
     config.add_argument("target", nargs="?", help="the config file (show, validate) or a provider name (schema)")
+    allow_env(config)
     config.set_defaults(func=cmd_config)
 
     usage = sub.add_parser("usage", help="calls, tokens and cost from the usage log, with a chart of the days")
@@ -562,6 +517,7 @@ def _parser() -> argparse.ArgumentParser:
     batch = sub.add_parser("batch", help="run a JSONL file of requests into a results file (resumable)")
     common(batch)
     add_arguments(batch)
+    allow_env(batch)
     batch.set_defaults(func=cmd_batch)
     return parser
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,12 +32,14 @@ class ChatCompletionClient(ABC):
     """The async interface every modelport client implements (AutoGen's shape), plus a synchronous face."""
 
     @classmethod
-    def load_component(cls: type[C], model: Any) -> C:
+    def load_component(cls: type[C], model: Any, *, allow_env: Iterable[str] = ()) -> C:
         """The client a component config describes (a ``ComponentModel``, a dict, JSON text or a file path), as
-        AutoGen's ``ChatCompletionClient.load_component(config)``; it must be a ``cls``."""
+        AutoGen's ``ChatCompletionClient.load_component(config)``; it must be a ``cls``. ``allow_env``: the
+        environment variables the config may read beyond its provider's own key (see
+        :func:`modelport.load_component`)."""
         from .components import load_component
 
-        return load_component(model, expected=cls)
+        return load_component(model, expected=cls, allow_env=allow_env)
 
     @abstractmethod
     async def create(

@@ -13,12 +13,19 @@ rejects unknown fields. YAML is read with ``yaml.safe_load``.
 Secrets (API keys, tokens, passwords in URLs) are left out unless ``include_secrets=True``. A config can name the
 environment variable that holds a key (``"api_key_env": "MY_KEY"``); without either, a client falls back to its
 standard variable. AutoGen's masked ``"**********"`` key is refused rather than sent.
+
+A config is data that may come from someone else, and the variables of your environment are yours: a loaded config
+reads, unasked, only the standard key of the provider it configures, and only for that provider's own server (see
+:func:`load_component` and its ``allow_env``). Code that builds a component itself reads what it names.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
+from collections.abc import Iterable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -32,6 +39,7 @@ __all__ = [
     "ComponentConfigError",
     "ComponentModel",
     "component_schemas",
+    "config_env",
     "known_providers",
     "load_component",
 ]
@@ -96,9 +104,12 @@ class Component:
         )
 
     @classmethod
-    def load_component(cls: type[T], model: ComponentModel | dict[str, Any] | str | Path) -> T:
-        """Load a config that must describe this class (or a subclass)."""
-        return load_component(model, expected=cls)
+    def load_component(
+        cls: type[T], model: ComponentModel | dict[str, Any] | str | Path, *, allow_env: Iterable[str] = ()
+    ) -> T:
+        """Load a config that must describe this class (or a subclass); ``allow_env`` as for
+        :func:`load_component`."""
+        return load_component(model, expected=cls, allow_env=allow_env)
 
 
 # The only components a config can name without an installed entry point: modelport's own, by short name,
@@ -195,6 +206,31 @@ def _read_file(path: Path) -> Any:
         raise ComponentConfigError(f"{str(path)!r} is not valid JSON: {exc}") from None
 
 
+# The values that YAML aliases (``*anchor``) may add to a config once expanded. An anchor repeated inside anchors
+# multiplies at each level: a config of a few lines could otherwise hold billions of values to check and send.
+_ALIAS_BUDGET = 100_000
+
+
+def _check_expansion(config: dict[str, Any]) -> None:
+    """Refuse a config whose shared parts (YAML aliases) expand it by more than ``_ALIAS_BUDGET`` values; the
+    walk stops there, so a refusal costs little."""
+    seen: set[int] = set()
+    added = 0
+    stack: list[tuple[Any, bool]] = [(config, False)]
+    while stack:
+        value, repeated = stack.pop()
+        added += repeated
+        if added > _ALIAS_BUDGET:
+            raise ComponentConfigError(
+                f"the YAML aliases of this config add more than {_ALIAS_BUDGET} values once expanded: anchors "
+                "repeated inside anchors (or an anchor inside itself)"
+            )
+        if isinstance(value, (dict, list)):
+            repeated = repeated or id(value) in seen
+            seen.add(id(value))
+            stack.extend((item, repeated) for item in (value.values() if isinstance(value, dict) else value))
+
+
 def _as_model(source: ComponentModel | dict[str, Any] | str | Path) -> ComponentModel:
     if isinstance(source, ComponentModel):
         return source
@@ -202,6 +238,7 @@ def _as_model(source: ComponentModel | dict[str, Any] | str | Path) -> Component
         source = _read_file(Path(source))
     if not isinstance(source, dict):
         raise ComponentConfigError(f"a component config is a JSON object, not {type(source).__name__}")
+    _check_expansion(source)
     try:
         return ComponentModel.model_validate(source)
     except ValidationError as exc:
@@ -214,11 +251,82 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}" + (f" ({exc.error_count()} errors)" if exc.error_count() > 1 else "")
 
 
-def load_component(source: ComponentModel | dict[str, Any] | str | Path, expected: type[T] | None = None) -> T:
-    """A component made from its config (a dict, a ``ComponentModel``, or a JSON or YAML file path).
+# The environment variables that the config being loaded may read beyond its provider's own key: None while no
+# config is loading (code that builds a component reads what it names), else the names the caller allowed, which
+# the nested components of the config (a router's deployments, a cache's client and store, a context's client)
+# are loaded under too.
+_ALLOWED_ENV: ContextVar[frozenset[str] | None] = ContextVar("modelport_allowed_env", default=None)
 
-    ``expected``: a class the result must be an instance of (for example ``ChatCompletionClient``)."""
-    model = _as_model(source)
+
+def config_env(name: str, use: str, *, own: bool = False) -> str | None:
+    """The value of the environment variable ``name`` (``None`` when it is unset or empty), read for ``use`` (what
+    names it, for the error). While a config is loading, only a variable that is the component's ``own`` (its
+    provider's standard key, bound for that provider's own server) or that the caller allowed by name is read; any
+    other raises :class:`ComponentConfigError` naming it and ``allow_env``. Outside loading it is simply read."""
+    allowed = _ALLOWED_ENV.get()
+    if allowed is not None and not own and name not in allowed:
+        raise ComponentConfigError(
+            f"this config may not read the environment variable {name} ({use}): a loaded config reads only its "
+            "provider's own key, for that provider's own server, unless the caller allows more by name; if you "
+            f"trust this config, pass allow_env=[{name!r}] to load_component"
+        )
+    return os.environ.get(name) or None
+
+
+def load_component(
+    source: ComponentModel | dict[str, Any] | str | Path,
+    expected: type[T] | None = None,
+    *,
+    allow_env: Iterable[str] = (),
+) -> T:
+    """A component made from its config (a dict, a ``ComponentModel``, or a JSON or YAML file path), checked whole:
+    anything wrong in it is one :class:`ComponentConfigError` naming the field, before anything is sent.
+
+    ``expected``: a class the result must be an instance of (for example ``ChatCompletionClient``).
+
+    ``allow_env``: the names of environment variables the config may read beyond its provider's own key. The threat
+    it answers: a config is data, often written by someone else, and it must not be able to send your environment's
+    secrets to a host its author controls (``"api_key_env": "AWS_SECRET_ACCESS_KEY"`` beside a ``base_url`` of
+    theirs, or an ``azure_endpoint`` of theirs to receive ``AZURE_OPENAI_API_KEY``). So a loaded config reads, unasked,
+    only the standard key of the provider it configures, for that provider's own server: ``OPENAI_API_KEY`` for
+    OpenAI's (or for ``OPENAI_BASE_URL``'s), ``GROQ_API_KEY`` for Groq's and so on for each preset,
+    ``ANTHROPIC_API_KEY`` for Anthropic's (or ``ANTHROPIC_BASE_URL``'s), ``AZURE_OPENAI_API_KEY`` for the endpoint
+    in ``AZURE_OPENAI_ENDPOINT``, and never through a ``proxy`` the config names that could read it. Every other
+    variable a config names (an ``api_key_env`` bound elsewhere, ``azure_ad_token_env``, ``azure_endpoint_env``, a
+    Redis ``url_env``) is refused, naming the variable and this argument, unless it is listed here:
+    ``load_component(path, allow_env=["MY_KEY"])`` for a config you trust. A config you dumped yourself and load
+    again may need it too. The nested components of a config are loaded under the same allowance; code that builds
+    a component itself is not affected."""
+    allowed = _allowed_names(allow_env)
+    outer = _ALLOWED_ENV.get()
+    token = _ALLOWED_ENV.set(allowed | outer if outer is not None else allowed)
+    try:
+        component = _build(_as_model(source))
+    finally:
+        _ALLOWED_ENV.reset(token)
+    if expected is not None and not isinstance(component, expected):
+        raise ComponentConfigError(f"the config describes a {type(component).__name__}, not a {expected.__name__}")
+    return component  # type: ignore[return-value]
+
+
+def _allowed_names(names: Iterable[str] | None) -> frozenset[str]:
+    """``allow_env`` as a set of names (one name given as a str is one name, not its letters; ``None``, none)."""
+    if names is None:
+        return frozenset()
+    try:
+        allowed = frozenset((names,) if isinstance(names, str) else names)
+    except TypeError:
+        raise InvalidRequestError(
+            f"allow_env must be a list of names of environment variables, got {names!r}"
+        ) from None
+    for name in allowed:
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError(f"allow_env holds names of environment variables, not {name!r}")
+    return allowed
+
+
+def _build(model: ComponentModel) -> Component:
+    """The component ``model`` describes; every mistake in it raised as a :class:`ComponentConfigError`."""
     cls = _resolve(model.provider)
     if model.version is not None and model.version > CONFIG_FORMAT_VERSION:
         raise ComponentConfigError(
@@ -235,13 +343,13 @@ def load_component(source: ComponentModel | dict[str, Any] | str | Path, expecte
     if written_by < cls.component_version:
         config = cls._migrate_config(config, written_by)
     try:
-        parsed = cls.component_config_schema.model_validate(config)
+        return cls._from_config(cls.component_config_schema.model_validate(config))
+    except ComponentConfigError:
+        raise
     except ValidationError as exc:
         raise ComponentConfigError(f"{model.provider} config: {_first_error(exc)}") from None
-    component = cls._from_config(parsed)
-    if expected is not None and not isinstance(component, expected):
-        raise ComponentConfigError(f"the config describes a {type(component).__name__}, not a {expected.__name__}")
-    return component  # type: ignore[return-value]
+    except InvalidRequestError as exc:  # what the component's constructor found wrong in the config's values
+        raise ComponentConfigError(f"{model.provider} config: {exc}") from None
 
 
 def component_schemas() -> dict[str, Any]:

@@ -180,13 +180,17 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 class FunctionCall(BaseModel):
-    """A tool call requested by the model. ``arguments`` is the JSON text exactly as the model produced it."""
+    """A tool call requested by the model. ``arguments`` is the JSON text exactly as the model produced it; for a
+    call to an OpenAI custom tool (``provider_fields`` ``{"tool_type": "custom"}``) it is the tool's free-form input,
+    as it came."""
 
     id: str
     arguments: str
     name: str
     provider_fields: dict[str, Any] | None = Field(
-        default=None, description="Provider data to send back with this call next turn (Gemini's thought signature)."
+        default=None,
+        description="Provider data to send back with this call next turn (Gemini's thought signature, Anthropic's "
+        "thinking blocks, the mark of an OpenAI custom tool's call).",
     )
 
     def parse_arguments(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ what it accepts; modelport never refuses a call it cannot prove wrong), and its 
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class ModelFamily:
     CLAUDE_4_6_SONNET: Final = "claude-4-6-sonnet"
     CLAUDE_4_6_OPUS: Final = "claude-4-6-opus"
     CLAUDE_4_7_OPUS: Final = "claude-4-7-opus"
+    CLAUDE_4_8_OPUS: Final = "claude-4-8-opus"
     LLAMA_3: Final = "llama-3"
     LLAMA_4: Final = "llama-4"
     QWEN: Final = "qwen"
@@ -149,8 +151,10 @@ def _claude(family: str, window: int, max_output: int, *, thinking: bool = True)
 
 
 F = ModelFamily
-# Keys are matched as prefixes of the lower-cased model name (its last path segment), longest first, so dated
-# snapshots ("gpt-4o-2024-08-06") and Ollama tags ("llama3.1:8b") resolve to their base entry.
+# Keys are matched against the lower-cased model name (its last path segment), longest first. A key takes its exact
+# name and variants of it: a date or "-latest" ("gpt-4o-2024-08-06", "mistral-large-2411"), a parameter size
+# ("mistral-7b-instruct-v0.3"), a version ("-v2"), an Ollama tag ("llama3.1:8b"), a Vertex "@" version. A key in
+# _FAMILIES also takes any longer name that continues it at a word boundary ("gpt-4o-mini", "qwen2.5-coder:7b").
 _REGISTRY: dict[str, ModelInfo] = {
     # OpenAI
     "gpt-5": _info(F.GPT_5, 400_000, reasoning=True),
@@ -192,6 +196,7 @@ _REGISTRY: dict[str, ModelInfo] = {
     "claude-sonnet-4-6": _claude(F.CLAUDE_4_6_SONNET, 1_000_000, 64_000),
     "claude-opus-4-6": _claude(F.CLAUDE_4_6_OPUS, 1_000_000, 128_000),
     "claude-opus-4-7": _claude(F.CLAUDE_4_7_OPUS, 1_000_000, 128_000),
+    "claude-opus-4-8": _claude(F.CLAUDE_4_8_OPUS, 1_000_000, 128_000),
     # DeepSeek
     "deepseek-chat": _info(F.DEEPSEEK, 128_000, vision=False, structured=False),
     "deepseek-reasoner": _info(F.R1, 128_000, vision=False, structured=False, reasoning=True),
@@ -209,10 +214,25 @@ _REGISTRY: dict[str, ModelInfo] = {
     "qwen2.5-vl": _info(F.QWEN, 32_768),
     "qwen3": _info(F.QWEN, 40_960, vision=False, reasoning=True),
     "qwq": _info(F.QWEN, 40_960, vision=False, reasoning=True),
-    "mistral": _info(F.MISTRAL, 32_768, vision=False),
-    "mistral-large": _info(F.MISTRAL, 131_072, vision=False),
-    "mistral-small": _info(F.MISTRAL, 131_072),
     "mixtral": _info(F.MISTRAL, 32_768, vision=False),
+    # Mistral: "mistral" alone is Mistral 7B (Ollama's name); the API's families are separate entries, each as its
+    # "-latest" model is, with dated entries where an older version differs.
+    "mistral": _info(F.MISTRAL, 32_768, vision=False),
+    "mistral-large": _info(F.MISTRAL, 262_144),
+    "mistral-large-2407": _info(F.MISTRAL, 131_072, vision=False),
+    "mistral-large-2411": _info(F.MISTRAL, 131_072, vision=False),
+    "mistral-medium": _info(F.MISTRAL, 262_144),
+    "mistral-medium-2505": _info(F.MISTRAL, 131_072),
+    "mistral-medium-2508": _info(F.MISTRAL, 131_072),
+    "mistral-small": _info(F.MISTRAL, 131_072),
+    "magistral-medium": _info(F.MISTRAL, 131_072, reasoning=True),
+    "magistral-small": _info(F.MISTRAL, 131_072, reasoning=True),
+    "codestral": _info(F.MISTRAL, 262_144, vision=False),
+    "devstral": _info(F.MISTRAL, 131_072, vision=False),
+    "ministral": _info(F.MISTRAL, 131_072),
+    "pixtral": _info(F.MISTRAL, 131_072),
+    "mistral-nemo": _info(F.MISTRAL, 131_072, vision=False),
+    "open-mistral-nemo": _info(F.MISTRAL, 131_072, vision=False),
     "gemma2": _info(F.GEMMA, 8_192, vision=False, tools=False),
     "gemma3": _info(F.GEMMA, 131_072, tools=False),
     "phi3": _info(F.PHI, 131_072, vision=False, tools=False),
@@ -220,6 +240,22 @@ _REGISTRY: dict[str, ModelInfo] = {
 }
 del F
 
+_FAMILIES = frozenset(
+    {
+        *("gpt-5", "gpt-5-chat", "gpt-4.1", "gpt-4.5", "gpt-4o", "chatgpt-4o", "gpt-4-turbo", "gpt-3.5-turbo"),
+        *("o1", "o3", "o3-mini", "o4-mini", "gpt-oss", "gemini-2.0-flash", "gemini-2.5-pro", "gemini-2.5-flash"),
+        *("llama3.1", "llama3.2", "llama3.2-vision", "llama3.3", "llama-3.1", "llama-3.3", "llama4", "llama-4"),
+        *("qwen2.5", "qwen2.5-vl", "qwen3", "qwq", "mixtral", "gemma2", "gemma3", "phi3", "phi4"),
+        *("mistral-large", "mistral-medium", "mistral-small", "magistral-medium", "magistral-small", "codestral"),
+        *("devstral", "ministral", "pixtral", "mistral-nemo", "open-mistral-nemo"),
+    }
+)
+"""Keys that name a line of models sharing the entry's capabilities ("o3-pro", "o4-mini-deep-research"). Every other
+key names one model (the bare "mistral" is Mistral 7B, not "mistral-medium"; "claude-opus-4" is not
+"claude-opus-4-8")."""
+_VARIANT = re.compile(r"(?:[:@].*|-(?:\d{4,8}|latest|0|v\d+(?:\.\d+)*|\d+(?:\.\d+)?[bm]|\d+x\d+b)(?:[-:@.].*)?)$")
+"""What may follow a model's own name and still be that model: a tag, a date, a version (Anthropic's "-0" aliases:
+"claude-sonnet-4-0" is Claude Sonnet 4), a parameter size."""
 _PREFIXES: tuple[str, ...] = tuple(sorted(_REGISTRY, key=len, reverse=True))
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -234,25 +270,45 @@ _ANTHROPIC_JSON_SCHEMA = frozenset(
         "claude-sonnet-4-6",
         "claude-opus-4-6",
         "claude-opus-4-7",
+        "claude-opus-4-8",
     }
 )
+# Claude models whose Messages API takes a system message after the first turn, where it stands (Anthropic: Claude
+# Opus 4.8 and the Claude 5 models other than Sonnet 5; those are not in the registry, so they are not refused).
+_ANTHROPIC_MID_CONVERSATION_SYSTEM = frozenset({"claude-opus-4-8"})
 
 
 def _registry_key(model: str) -> str | None:
     name = model.lower().rsplit("/", 1)[-1]
-    for prefix in _PREFIXES:
-        if name.startswith(prefix) and (len(name) == len(prefix) or not name[len(prefix)].isalpha()):
-            return prefix
+    key = _matching_key(name)
+    if key is None and "." in name:  # OpenRouter writes Claude's versions with dots: claude-sonnet-4.5
+        key = _matching_key(name.replace(".", "-"))
+    return key
+
+
+def _matching_key(name: str) -> str | None:
+    """The longest key that is ``name``, a variant of it, or a family ``name`` belongs to."""
+    for key in _PREFIXES:
+        if not name.startswith(key):
+            continue
+        rest = name[len(key) :]
+        if not rest or _VARIANT.match(rest) or (key in _FAMILIES and not rest[0].isalpha()):
+            return key
     return None
 
 
 def anthropic_model_info(model: str, *, warn: bool = True) -> ModelInfo:
     """``model`` as Anthropic's native Messages API serves it: the registry's entry, with ``structured_output``
-    true where that API constrains answers to a JSON schema (its OpenAI-compatible endpoint does not)."""
+    true where that API constrains answers to a JSON schema (its OpenAI-compatible endpoint does not), and
+    ``multiple_system_messages`` true where it takes a system message after the first turn."""
     info = lookup_model_info(model, warn=warn)
-    if _registry_key(model) in _ANTHROPIC_JSON_SCHEMA:
+    key = _registry_key(model)
+    if key in _ANTHROPIC_JSON_SCHEMA or key in _ANTHROPIC_MID_CONVERSATION_SYSTEM:
         info = info.copy()
-        info["structured_output"] = True
+        if key in _ANTHROPIC_JSON_SCHEMA:
+            info["structured_output"] = True
+        if key in _ANTHROPIC_MID_CONVERSATION_SYSTEM:
+            info["multiple_system_messages"] = True
     return info
 
 

@@ -18,7 +18,7 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 
@@ -35,7 +35,10 @@ _TABLE_OF = {"azure_openai": "openai"}
 def _decimal(value: Any, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise InvalidRequestError(f"Price.{name} must be a number (or a str of one), not {type(value).__name__}")
-    number = Decimal(str(value))
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidRequestError(f"Price.{name} must be a number (or a str of one), got {value!r}") from None
     if not number.is_finite() or number < 0:
         raise InvalidRequestError(f"Price.{name} must be a finite number of 0 or more, got {value!r}")
     return number
@@ -141,7 +144,13 @@ def check_prices(prices: Any) -> dict[str, Price]:
     checked = {}
     for model, price in prices.items():
         if isinstance(price, Mapping):
-            price = Price.from_dict(price)
+            missing = [key for key in ("input", "output") if key not in price]
+            if missing:
+                raise InvalidRequestError(f"prices[{model!r}] has no {' and no '.join(missing)} rate")
+            try:
+                price = Price.from_dict(price)
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(f"prices[{model!r}]: {exc}") from None
         if not isinstance(model, str) or not isinstance(price, Price):
             raise InvalidRequestError(f"prices[{model!r}] must be a Price (or a dict with input and output)")
         checked[model] = price

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ._files import BatchRequest, line_failed, read_finished, read_requests
+from ._files import BatchRequest, line_failed, not_a_file, read_finished, read_requests, replace_whole
 from ._run import BatchResult, BatchRun
 
 __all__ = ["add_arguments", "cmd_batch"]
@@ -233,6 +233,14 @@ def cmd_batch(args: argparse.Namespace, make_client: Any) -> int:
         return 2
 
 
+def _refuse_if_not_a_file(what: str, path: str) -> None:
+    """A results file must be a regular file (or not exist yet): a named pipe would block the run, a device or a
+    directory cannot hold results."""
+    kind = not_a_file(path)
+    if kind is not None:
+        raise BatchCommandError(f"{what} {path} is {kind}, not a results file: name a regular file")
+
+
 def _same_file(a: str, b: str) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -263,6 +271,7 @@ def _batch(args: argparse.Namespace, make_client: Any) -> int:
         folder = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(folder):
             raise BatchCommandError(f"-o {args.output}: the folder {folder} does not exist")
+        _refuse_if_not_a_file("-o", args.output)
     client = make_client(args, args.dry_run and not args.config)
     requests = read_requests(path, client=client)  # every line read and built before anything is sent
     if not requests:
@@ -388,22 +397,19 @@ def _merge(args: argparse.Namespace) -> int:
     requests = read_requests(args.files[1])
     if any(_same_file(args.output, name) for name in args.files[1:]):
         raise BatchCommandError(f"-o {args.output} is one of the files being merged: name another file")
+    _refuse_if_not_a_file("-o", args.output)
     known = {r.custom_id for r in requests}
     best: dict[str, dict[str, Any]] = {}
     for part in args.files[2:]:
         if not os.path.exists(part):
             print(f"modelport: {part}: no such file", file=sys.stderr)
             return 2
+        _refuse_if_not_a_file("part", part)
         for custom_id, line in read_finished(part, known=known, rewrite=False).lines.items():
             if custom_id not in best or (line_failed(best[custom_id]) and not line_failed(line)):
                 best[custom_id] = line
     missing = [r.custom_id for r in requests if r.custom_id not in best]
-    temporary = f"{args.output}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        for request in requests:
-            if request.custom_id in best:
-                f.write(orjson.dumps(best[request.custom_id]) + b"\n")
-    os.replace(temporary, args.output)
+    replace_whole(args.output, (orjson.dumps(best[r.custom_id]) + b"\n" for r in requests if r.custom_id in best))
     failed = sum(1 for line in best.values() if line_failed(line))
     print(f"{len(requests) - len(missing):,} of {len(requests):,} results in {args.output} ({failed:,} failed)")
     if missing:

@@ -3,7 +3,9 @@ the results file (OpenAI's batch output lines), read and checked with line numbe
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import time
 import uuid
 import zlib
@@ -16,6 +18,7 @@ import orjson
 from .._convert import as_tools, from_openai
 from ..errors import APIStatusError, InvalidRequestError
 from ..messages import CreateResult, FunctionCall
+from ..providers._openai_response import is_custom_call
 
 __all__ = ["BatchFileError", "BatchRequest", "Finished", "error_line", "read_finished", "read_requests", "result_line"]
 
@@ -194,6 +197,8 @@ def completion_body(result: CreateResult, request_id: str) -> dict[str, Any]:
 
 
 def _tool_call(call: FunctionCall) -> dict[str, Any]:
+    if is_custom_call(call.provider_fields):  # an OpenAI custom tool's call, in the form OpenAI returns it
+        return {"id": call.id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
@@ -253,15 +258,28 @@ def _is_json(raw: bytes) -> bool:
     return True
 
 
+_RESULT_KEYS = frozenset({"id", "custom_id", "response", "error"})
+_NOT_OURS = "not a result line (OpenAI's batch output form: id batch_req_..., custom_id, response or error)"
+
+
 def _result_line(raw: bytes) -> dict[str, Any] | None:
-    """``raw`` as a batch result line (an object with a string ``custom_id`` and a ``response`` or ``error``)."""
+    """``raw`` as a batch result line: OpenAI's batch output form, as this program writes it (an ``id`` that starts
+    ``batch_req_``, a string ``custom_id``, a ``response`` with its status and/or an ``error``, and nothing else)."""
     try:
         line = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if isinstance(line, dict) and isinstance(line.get("custom_id"), str) and ("response" in line or "error" in line):
-        return line
-    return None
+    if not isinstance(line, dict) or line.keys() != _RESULT_KEYS or not isinstance(line["custom_id"], str):
+        return None
+    if not isinstance(line["id"], str) or not line["id"].startswith("batch_req_"):
+        return None
+    response, error = line["response"], line["error"]
+    status = response.get("status_code") if isinstance(response, dict) else None
+    if response is not None and (not isinstance(status, int) or isinstance(status, bool)):
+        return None
+    if (error is not None and not isinstance(error, dict)) or (response is None and error is None):
+        return None
+    return line
 
 
 def read_finished(
@@ -275,42 +293,35 @@ def read_finished(
 
     Only the last line can have been cut by a crash (lines are written whole, one at a time): a last line without its
     newline that begins as this program's lines do and is not whole JSON is dropped, and a whole result there gets
-    its newline. Any other line that is not
-    a result line, or (with ``known``) a result for an id the requests file lacks, means ``path`` is not this job's
-    results file: :class:`BatchFileError` lists them, and the file is left as it is. Of two lines for one id, a
-    success is kept over a failure, else the later. With ``retry_failed`` failed lines are dropped. With
-    ``rewrite``, when anything was dropped or mended the file is rewritten (through a temporary file, so a crash now
-    loses nothing either)."""
+    its newline. Any other line that is not a result line in this program's form (another program's line is not
+    taken for a result, whatever its ``custom_id``), or (with ``known``) a result for an id the requests file lacks,
+    means ``path`` is not this job's results file: :class:`BatchFileError` lists them, and the file is left as it
+    is; so is a ``path`` that is not a regular file (a named pipe, a directory). Of two lines for one id, a success
+    is kept over a failure, else the later. With ``retry_failed`` failed lines are dropped. With ``rewrite``, when
+    anything was dropped or mended the file is rewritten (see :func:`replace_whole`)."""
     finished = Finished()
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
+    data = _read_regular(path)
+    if data is None:
         return finished
     *whole, tail = data.split(b"\n")
     problems: list[str] = []
     kept: dict[str, bytes] = {}
     mended = repeated = False
     for number, raw in enumerate(whole, start=1):
-        if not raw.strip():
-            continue
-        line = _result_line(raw)
-        if line is None:
-            problems.append(f"line {number}: not a batch result line (a JSON object with custom_id and response)")
-        elif known is not None and line["custom_id"] not in known:
-            problems.append(f"line {number}: custom_id {line['custom_id']!r} is not in the requests file")
-        else:
-            repeated |= _keep(finished, kept, line, raw + b"\n")
+        if raw.strip():
+            line = _result_line(raw)
+            problem = _problem(line, number, known)
+            if problem is not None:
+                problems.append(problem)
+            elif line is not None:
+                repeated |= _keep(finished, kept, line, raw + b"\n")
     if tail.strip():
-        number = len(whole) + 1
         line = _result_line(tail)
         if line is None and tail.startswith(b'{"id":"batch_req_') and not _is_json(tail):
             finished.cut = 1  # a line of ours, cut short while it was written
-        elif line is None:
-            problems.append(f"line {number}: not a batch result line (a JSON object with custom_id and response)")
-        elif known is not None and line["custom_id"] not in known:
-            problems.append(f"line {number}: custom_id {line['custom_id']!r} is not in the requests file")
-        else:
+        elif (problem := _problem(line, len(whole) + 1, known)) is not None:
+            problems.append(problem)
+        elif line is not None:
             mended = True
             repeated |= _keep(finished, kept, line, tail + b"\n")
     if problems:
@@ -325,8 +336,17 @@ def read_finished(
             del finished.lines[custom_id], kept[custom_id]
             finished.retried += 1
     if rewrite and (finished.cut or finished.retried or repeated or mended):
-        _replace(path, kept.values())
+        replace_whole(path, kept.values())
     return finished
+
+
+def _problem(line: dict[str, Any] | None, number: int, known: Collection[str] | None) -> str | None:
+    """What keeps line ``number`` from being a result of this job, if anything."""
+    if line is None:
+        return f"line {number}: {_NOT_OURS}"
+    if known is not None and line["custom_id"] not in known:
+        return f"line {number}: custom_id {line['custom_id']!r} is not in the requests file"
+    return None
 
 
 def _keep(finished: Finished, kept: dict[str, bytes], line: dict[str, Any], raw: bytes) -> bool:
@@ -339,10 +359,65 @@ def _keep(finished: Finished, kept: dict[str, bytes], line: dict[str, Any], raw:
     return earlier is not None
 
 
-def _replace(path: str | os.PathLike[str], lines: Iterable[bytes]) -> None:
-    temporary = f"{os.fspath(path)}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        f.writelines(lines)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+# -- the files themselves --
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str | None:
+    """What a file of ``mode`` is, when it is not a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def not_a_file(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is (``"a named pipe"``, ``"a directory"``, ...) when it exists and is not a regular file, a
+    symlink being followed; ``None`` for a regular file or nothing at all."""
+    try:
+        return _kind(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _read_regular(path: str | os.PathLike[str]) -> bytes | None:
+    """The whole of the regular file ``path`` (``None`` when there is none). Opened without waiting, so a named pipe
+    is refused rather than waited on: :class:`BatchFileError` for anything that is not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
+    with open(fd, "rb") as f:
+        kind = _kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise BatchFileError(os.fspath(path), [f"it is {kind}, not a results file"], hint="It was left as it is")
+        return f.read()
+
+
+def replace_whole(path: str | os.PathLike[str], lines: Iterable[bytes]) -> None:
+    """Write ``lines`` as the whole of ``path``: into a temporary file beside it, then put in its place in one step,
+    so a crash leaves the old file or the new one, never a part. A symlink is written through (its target is
+    replaced, keeping its permissions; the link stays), and the temporary file is removed whatever fails (a full
+    disk, say: the error then names ``path``)."""
+    target = os.path.realpath(path)
+    temporary = f"{target}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as f:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
+        raise

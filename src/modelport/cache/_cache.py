@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import events
 from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
-from ..components import Component, load_component, nested_dump
+from ..components import Component, ComponentConfigError, load_component, nested_dump
 from ..messages import CreateResult, RequestUsage, ThoughtChunk
 from ..model_info import ModelInfo
 from ..telemetry import _hooks
@@ -291,6 +291,11 @@ class ChatCompletionCache(ChatCompletionClient, Component):
     def _from_config(cls, config: CacheConfig) -> ChatCompletionCache:
         client = load_component(config.client, expected=ChatCompletionClient)
         store = load_component(config.store) if config.store is not None else None
+        if store is not None and not all(callable(getattr(store, name, None)) for name in ("get", "set", "delete")):
+            raise ComponentConfigError(
+                f"chat_completion_cache config: store: the config describes a {type(store).__name__}, "
+                "not a cache store (get, set and delete)"
+            )
         return cls(client, store, ttl=config.ttl, namespace=config.namespace)
 
 

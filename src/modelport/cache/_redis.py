@@ -10,19 +10,44 @@ import asyncio
 import inspect
 import logging
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..components import Component, ComponentConfigError
+from ..components import Component, ComponentConfigError, config_env
 from ..errors import InvalidRequestError
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "redis_from_url", "url_or_env"]
 
 logger = logging.getLogger("modelport.cache")
+
+
+def url_or_env(url: str | None, url_env: str | None) -> str | None:
+    """``url``, else the value of the variable ``url_env`` names (which a loaded config reads only if allowed: the
+    URL, password included, decides where the data goes)."""
+    if url is None and url_env is not None:
+        url = config_env(url_env, "named by url_env")
+        if url is None:
+            raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
+    return url
+
+
+def redis_from_url(url: str, url_env: str | None, timeout: float, owner: str) -> Any:
+    """A ``redis.asyncio`` client for ``url``. A URL that Redis cannot read is an :class:`InvalidRequestError`
+    naming where it came from, never its text (which may hold a password)."""
+    try:
+        import redis.asyncio
+    except ImportError:
+        raise InvalidRequestError(f'{owner} needs the redis package: pip install "modelport[redis]"') from None
+    try:
+        return redis.asyncio.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    except ValueError:
+        where = f"url_env: the value of {url_env}" if url_env else "url"
+        raise InvalidRequestError(
+            f"{owner} {where} is not a Redis URL (redis://[:password@]host:port/db, rediss://... or unix://...)"
+        ) from None
 
 
 class RedisStoreConfig(BaseModel):
@@ -57,6 +82,11 @@ class RedisStore(Component):
             raise ComponentConfigError(f"redis_store: no migration from component_version {from_version}")
         from urllib.parse import quote
 
+        for field, kind in (("host", str), ("port", int), ("db", int), ("username", str), ("password", str)):
+            value = config.get(field)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                what = "a string" if kind is str else "a whole number"
+                raise ComponentConfigError(f"redis_store config: {field} must be {what}, not {type(value).__name__}")
         user, password = config.get("username"), config.get("password")
         auth = ""
         if user or password:
@@ -73,10 +103,7 @@ class RedisStore(Component):
     ) -> None:
         self._url_env = url_env
         self._url: str | None = None
-        if url is None and url_env is not None:
-            url = os.environ.get(url_env) or None
-            if url is None:
-                raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
+        url = url_or_env(url, url_env)
         if (url is None) == (client is None):
             raise InvalidRequestError("RedisStore takes one of url=, url_env= or client=")
         if timeout <= 0:
@@ -85,13 +112,7 @@ class RedisStore(Component):
         self._owns_client = client is None
         if client is None:
             assert url is not None
-            try:
-                import redis.asyncio
-            except ImportError:
-                raise InvalidRequestError(
-                    'RedisStore needs the redis package: pip install "modelport[redis]"'
-                ) from None
-            client = redis.asyncio.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            client = redis_from_url(url, url_env, timeout, "RedisStore")
         self._client = client
         self._url = url
         # A synchronous client (``redis.Redis()``, as in AutoGen's guide) is used from a worker thread, so the

@@ -117,11 +117,25 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
+def _check_folder(directory: Path) -> None:
+    """Refuse ``directory`` when it, or the nearest part of it that exists, is a file: the folder could never be
+    made, and a lazy store would only find out at its first read or write."""
+    for path in (directory, *directory.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise InvalidRequestError(
+                    f"directory {str(directory)!r} cannot be a cache folder: {str(path)!r} is a file"
+                )
+            return
+
+
 class DiskCacheStore(Component):
     """A cache folder shared safely by several processes: ``<directory>/modelport-cache.sqlite3`` in WAL mode.
 
     Reads and writes run in a worker thread, so the event loop never waits on the disk. ``clock`` (wall-clock
-    seconds, shared by the processes) can be replaced to test expiry without waiting."""
+    seconds, shared by the processes) can be replaced to test expiry without waiting. ``lazy=True`` creates the
+    folder and opens its database at the first read or write instead of at once: a store loaded from a config is
+    made so, and loading or validating a config creates nothing on disk."""
 
     FILENAME = "modelport-cache.sqlite3"
     component_type = "cache_store"
@@ -129,7 +143,12 @@ class DiskCacheStore(Component):
     component_config_schema = DiskCacheStoreConfig
 
     def __init__(
-        self, directory: str | Path, *, clock: Callable[[], float] = time.time, busy_timeout: float = 10.0
+        self,
+        directory: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 10.0,
+        lazy: bool = False,
     ) -> None:
         if not isinstance(directory, (str, os.PathLike)):
             folder = getattr(directory, "directory", None)
@@ -139,29 +158,48 @@ class DiskCacheStore(Component):
                 + " (modelport keeps its own SQLite file in that folder; a diskcache.Cache is not needed)"
             )
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        _check_folder(self.directory)
         self.path = self.directory / self.FILENAME
         self._clock = clock
+        self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(
-            self.path, timeout=busy_timeout, check_same_thread=False, isolation_level=None
-        )
-        # A store dropped without close() still closes its database (Python 3.13 warns about one left open).
-        self._closer = weakref.finalize(self, self._connection.close)
-        self._initialise(busy_timeout)
+        self._open_lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        if not lazy:
+            self._db()
 
-    def _initialise(self, busy_timeout: float) -> None:
+    def _db(self) -> sqlite3.Connection:
+        """The open database: the folder and the file are made the first time it is needed."""
+        if self._connection is None:
+            with self._open_lock:
+                if self._connection is None:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                    connection = sqlite3.connect(
+                        self.path, timeout=self._busy_timeout, check_same_thread=False, isolation_level=None
+                    )
+                    try:
+                        self._initialise(connection, self._busy_timeout)
+                    except BaseException:
+                        connection.close()
+                        raise
+                    # A store dropped without close() still closes its database (Python 3.13 warns about one left
+                    # open).
+                    self._closer = weakref.finalize(self, connection.close)
+                    self._connection = connection
+        return self._connection
+
+    def _initialise(self, connection: sqlite3.Connection, busy_timeout: float) -> None:
         """WAL mode and the table. Switching to WAL is not covered by SQLite's busy timeout, and several processes
         may open a new folder at the same moment, so a locked database is retried here until the timeout."""
         deadline = time.monotonic() + busy_timeout
         while True:
             try:
                 with self._lock:
-                    mode = self._connection.execute("PRAGMA journal_mode").fetchone()[0]
+                    mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
                     if str(mode).lower() != "wal":
-                        self._connection.execute("PRAGMA journal_mode=WAL")
-                    self._connection.execute("PRAGMA synchronous=NORMAL")
-                    self._connection.execute(_SCHEMA)
+                        connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute("PRAGMA synchronous=NORMAL")
+                    connection.execute(_SCHEMA)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
@@ -169,8 +207,9 @@ class DiskCacheStore(Component):
                 time.sleep(0.02)
 
     def _get(self, key: str) -> bytes | None:
+        db = self._db()
         with self._lock:
-            row = self._connection.execute("SELECT value, expires_at FROM entries WHERE key = ?", (key,)).fetchone()
+            row = db.execute("SELECT value, expires_at FROM entries WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         value, expires_at = row
@@ -181,37 +220,40 @@ class DiskCacheStore(Component):
 
     def _set(self, key: str, value: bytes, ttl: float | None) -> None:
         expires_at = None if ttl is None else self._clock() + ttl
+        db = self._db()
         with self._lock:
-            self._connection.execute(
+            db.execute(
                 "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)", (key, value, expires_at)
             )
 
     def _delete(self, key: str) -> None:
+        db = self._db()
         with self._lock:
-            self._connection.execute("DELETE FROM entries WHERE key = ?", (key,))
+            db.execute("DELETE FROM entries WHERE key = ?", (key,))
 
     async def get(self, key: str) -> bytes | None:
         try:
             return await asyncio.to_thread(self._get, key)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             logger.warning("disk cache read failed (%s): treated as a miss", exc)
             return None
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         try:
             await asyncio.to_thread(self._set, key, value, ttl)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             logger.warning("disk cache write failed (%s): the result was not cached", exc)
 
     async def delete(self, key: str) -> None:
         try:
             await asyncio.to_thread(self._delete, key)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             logger.warning("disk cache delete failed (%s)", exc)
 
     def close(self) -> None:
-        with self._lock:
-            self._closer()
+        with self._open_lock, self._lock:
+            if self._connection is not None:
+                self._closer()
 
     def __repr__(self) -> str:
         return f"DiskCacheStore({str(self.directory)!r})"
@@ -221,4 +263,4 @@ class DiskCacheStore(Component):
 
     @classmethod
     def _from_config(cls, config: DiskCacheStoreConfig) -> DiskCacheStore:
-        return cls(config.directory)
+        return cls(config.directory, lazy=True)

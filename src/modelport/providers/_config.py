@@ -1,9 +1,14 @@
-"""The saved configs of the two clients, and what both share: secrets by reference, settings that can be saved.
+"""The saved configs of the clients, and what they share: secrets by reference, settings that can be saved, and
+which key from the environment may go to which server.
 
 Keys are written only with ``include_secrets=True``. Otherwise a config keeps the name of the environment variable
 the key came from (``api_key_env``), so loading it finds the key again. A client that holds live objects (its own
 aiohttp session, a token counter, an Azure token-provider function) cannot be written to a config: ``dump_component``
-says which, rather than dropping them silently.
+says which, rather than dropping them silently, and a config that names one is refused when it is loaded.
+
+A key from the environment goes only to the server it belongs to (:func:`choose_key`): a preset's variable to the
+preset's own server (same scheme, host and port), whatever names the preset. A loaded config is held to more (see
+:func:`modelport.components.config_env`): a variable it names goes elsewhere only if the caller allowed it.
 """
 
 from __future__ import annotations
@@ -11,15 +16,27 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from yarl import URL
 
-from .._redact import RedactedHeaders, RedactedURL, is_secret_header, proxy_secrets
-from ..components import ComponentConfigError
+from .._redact import RedactedHeaders, RedactedURL, Secret, is_secret_header, proxy_secrets
+from ..components import ComponentConfigError, config_env
 from ..errors import InvalidRequestError
 
-__all__ = ["AzureClientConfig", "OpenAIClientConfig", "check_not_masked", "read_secret"]
+__all__ = [
+    "AzureClientConfig",
+    "KeyChoice",
+    "OpenAIClientConfig",
+    "check_not_masked",
+    "check_url",
+    "choose_key",
+    "config_create_args",
+    "proxy_can_read",
+    "same_origin",
+]
 
 _MASKED = re.compile(r"^\*+$")
 
@@ -84,22 +101,77 @@ def check_not_masked(value: str | None, field: str) -> str | None:
     return value
 
 
-def read_secret(value: str | None, env: str | None, field: str) -> str | None:
-    """The secret a config gives: itself, or the variable it names. A masked value (AutoGen writes keys as
-    ``"**********"``) is refused instead of being sent as the key."""
-    if value is not None:
-        if _MASKED.match(value):
-            raise ComponentConfigError(
-                f"{field} in this config is masked ({value!r}), not a real key: give "
-                f"{field}_env with the name of the variable that holds it, or remove it"
-            )
-        return value
-    if env is not None:
-        found = os.environ.get(env)
-        if not found:
-            raise ComponentConfigError(f"{field}_env names {env!r}, which is not set")
-        return found
-    return None
+# Constructor arguments that take live objects (or, for retry_policy, one built from the config's own numbers):
+# a config that names one is refused at load rather than failing at the first call.
+_CONSTRUCTOR_ONLY = {
+    "http_session": "it takes a live aiohttp session, which only code can give",
+    "token_counter": "it takes a function, which only code can give",
+    "azure_ad_token_provider": "it takes a function, which only code can give; set azure_ad_token_env instead",
+    "retry_policy": "give its numbers as max_retries, initial_retry_delay, max_retry_delay and max_retry_after",
+}
+
+
+def config_create_args(config: BaseModel, provider: str) -> dict[str, Any]:
+    """The create arguments of a client config (its fields not listed in the schema), once none of them is a
+    constructor argument that a config cannot hold."""
+    extra = dict(config.model_extra or {})
+    for name, why in _CONSTRUCTOR_ONLY.items():
+        if name in extra:
+            raise ComponentConfigError(f"{provider} config: {name} cannot be set in a config: {why}")
+    return extra
+
+
+def check_url(url: str, field: str) -> str:
+    """``url`` once it can be read as a URL (a port in range, an IPv6 address in closed brackets), else
+    :class:`InvalidRequestError` naming ``field`` (never the URL, which may hold a password)."""
+    try:
+        URL(url)  # reading it checks the port and the brackets
+    except ValueError as exc:
+        raise InvalidRequestError(f"{field} is not a valid URL: {exc}") from None
+    return url
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Whether two URLs name the same server: scheme, host and port (the standard port when none is written)."""
+    a, b = URL(url), URL(other)
+    return (a.scheme.lower(), (a.host or "").lower(), a.port) == (b.scheme.lower(), (b.host or "").lower(), b.port)
+
+
+def proxy_can_read(proxy: str | None, url: str, *, verify_ssl: bool) -> bool:
+    """Whether ``proxy`` could read what is sent to ``url``: plain HTTP, or TLS whose certificate is not checked."""
+    return bool(proxy) and (URL(url).scheme.lower() != "https" or not verify_ssl)
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """The key a client sends, the variable it came from (saved in configs) and, when no key goes, a variable that
+    holds one but was withheld from this server (named by the hint on a 401)."""
+
+    key: Secret | None = None
+    env: str | None = None
+    withheld: str | None = None
+
+
+def choose_key(
+    api_key: str | None, api_key_env: str | None, *, own_env: str | None, standard_env: str | None, exposed: bool
+) -> KeyChoice:
+    """The key to send: ``api_key`` (``""``: none at all); else the variable ``api_key_env`` names; else
+    ``own_env``, the standard variable when this server is its own (``None`` otherwise). ``standard_env`` is the
+    variable withheld when the server is not its own. ``exposed``: a proxy could read the key, so a loaded config
+    may not send it unasked."""
+    if api_key is not None:
+        return KeyChoice(Secret(api_key, "api_key") if api_key else None)
+    if api_key_env:
+        value = config_env(api_key_env, "named by api_key_env", own=api_key_env == own_env and not exposed)
+        if value is None:
+            raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
+        return KeyChoice(Secret(value, api_key_env), api_key_env)
+    if own_env is not None and os.environ.get(own_env):
+        value = config_env(own_env, "the standard key, through the proxy this config names", own=not exposed)
+        return KeyChoice(Secret(value, own_env), own_env) if value else KeyChoice()
+    if own_env is None and standard_env is not None and os.environ.get(standard_env):
+        return KeyChoice(withheld=standard_env)
+    return KeyChoice()
 
 
 def saved_settings(settings: dict[str, Any], *, include_secrets: bool) -> dict[str, Any]:
@@ -211,6 +283,10 @@ def migrate_client_config(config: dict[str, Any], from_version: int, provider: s
         raise ComponentConfigError(f"{provider}: no migration from component_version {from_version}")
     config = dict(config)
     capabilities = config.pop("model_capabilities", None)
+    if capabilities is not None and not isinstance(capabilities, dict):
+        raise ComponentConfigError(
+            f"{provider}: model_capabilities must be an object of capabilities, not {type(capabilities).__name__}"
+        )
     if capabilities and "model_info" not in config:
         config["model_info"] = {**capabilities, "family": "unknown"}
     if config.pop("include_name_in_message", True) is False:

@@ -1,15 +1,31 @@
 """Reading OpenAI chat-completions answers: a whole response body and stream chunks, into the assembler. Part of
-the OpenAI dialect (:mod:`modelport.providers.openai_wire`), whose module doc holds the rules."""
+the OpenAI dialect (:mod:`modelport.providers.openai_wire`), whose module doc holds the rules.
+
+Thought is read from ``reasoning_content`` or ``reasoning`` (DeepSeek, vLLM, Groq, OpenRouter), else from
+OpenRouter's ``reasoning_details`` (``reasoning.text`` and ``reasoning.summary`` entries; they repeat ``reasoning``
+when both come, so only one is read), and from ``thinking`` content parts (Mistral's Magistral). A call to an OpenAI
+custom tool is a :class:`~modelport.FunctionCall` whose arguments are the tool's raw input, marked
+:data:`CUSTOM_CALL`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .._assembly import Assembler
 from ..errors import ResponseValidationError
 from ._status import error_from_payload
 
-__all__ = ["parse_chunk", "parse_response"]
+__all__ = ["CUSTOM_CALL", "is_custom_call", "parse_chunk", "parse_response"]
+
+CUSTOM_CALL: Mapping[str, str] = MappingProxyType({"tool_type": "custom"})
+"""``FunctionCall.provider_fields`` of a call to an OpenAI custom tool: ``arguments`` is the tool's free-form
+input, and the call is sent back as ``{"type": "custom", "custom": {"name", "input"}}``."""
+
+
+def is_custom_call(provider_fields: Mapping[str, Any] | None) -> bool:
+    return provider_fields is not None and provider_fields.get("tool_type") == "custom"
 
 
 def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
@@ -92,31 +108,77 @@ def _delta(delta: dict[str, Any], index: int, asm: Assembler) -> None:
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if reasoning and isinstance(reasoning, str):
         asm.add_thought(index, reasoning)
+    elif delta.get("reasoning_details"):  # the same text again when ``reasoning`` came too: read only one
+        _reasoning_details(delta["reasoning_details"], index, asm)
     tool_calls = delta.get("tool_calls")
     if tool_calls:
         for position, call in enumerate(tool_calls):
-            function = call.get("function") or {}
-            extra = call.get("extra_content")
-            asm.add_tool_call(
-                index,
-                call.get("index", position if "id" in call else None),
-                call.get("id"),
-                function.get("name"),
-                function.get("arguments"),
-                {"extra_content": extra} if extra else None,
-            )
+            _tool_call(call, position, index, asm)
     refusal = delta.get("refusal")
     if refusal:
         asm.add_refusal(index, refusal)
 
 
+def _tool_call(call: dict[str, Any], position: int, index: int, asm: Assembler) -> None:
+    """A function call, or a custom tool's call (GPT-5): its free-form ``input`` is the arguments, kept raw, and
+    the call is marked (:data:`CUSTOM_CALL`) so that it goes back as a custom call."""
+    call_index = call.get("index", position if "id" in call else None)
+    custom = call.get("custom")
+    if isinstance(custom, dict):
+        asm.add_tool_call(
+            index, call_index, call.get("id"), custom.get("name"), custom.get("input"), CUSTOM_CALL, free_form=True
+        )
+        return
+    function = call.get("function") or {}
+    extra = call.get("extra_content")
+    asm.add_tool_call(
+        index,
+        call_index,
+        call.get("id"),
+        function.get("name"),
+        function.get("arguments"),
+        {"extra_content": extra} if extra else None,
+    )
+
+
 def _content_parts(content: Any, index: int, asm: Assembler) -> None:
-    if isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                if part.get("type") in ("thinking", "reasoning"):
-                    asm.add_thought(index, part["text"])
-                else:
-                    asm.add_text(index, part["text"])
-    else:
+    """Content as a list of parts: text parts are answer, ``thinking`` (Mistral's Magistral) and ``reasoning``
+    parts are thought."""
+    if not isinstance(content, list):
         asm.add_text(index, str(content))
+        return
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") in ("thinking", "reasoning"):
+            _thinking_part(part, index, asm)
+        elif isinstance(part.get("text"), str) and part["text"]:
+            asm.add_text(index, part["text"])
+
+
+def _thinking_part(part: dict[str, Any], index: int, asm: Assembler) -> None:
+    """A thinking part's text: ``{"thinking": [{"type": "text", "text": ...}, ...]}`` as Mistral sends it, or the
+    text itself under ``thinking`` or ``text``."""
+    inner = part.get("thinking", part.get("text"))
+    if isinstance(inner, str):
+        if inner:
+            asm.add_thought(index, inner)
+        return
+    if isinstance(inner, list):
+        for piece in inner:
+            text = piece.get("text") if isinstance(piece, dict) else None
+            if isinstance(text, str) and text:
+                asm.add_thought(index, text)
+
+
+def _reasoning_details(details: Any, index: int, asm: Assembler) -> None:
+    """OpenRouter's ``reasoning_details``: the text of ``reasoning.text`` and ``reasoning.summary`` entries is
+    thought; ``reasoning.encrypted`` carries none."""
+    if not isinstance(details, list):
+        return
+    for detail in details:
+        if not isinstance(detail, dict) or detail.get("type") == "reasoning.encrypted":
+            continue
+        text = detail.get("summary") if detail.get("type") == "reasoning.summary" else detail.get("text")
+        if isinstance(text, str) and text:
+            asm.add_thought(index, text)

@@ -4,7 +4,8 @@ The wire dialect is :mod:`modelport.providers.anthropic_wire`; this module names
 defaults, as :mod:`modelport.providers.openai` does for OpenAI. The key comes from ``api_key``, ``api_key_env`` or
 ``ANTHROPIC_API_KEY`` and is sent as ``x-api-key`` with ``anthropic-version: 2023-06-01``. As with OpenAI's key, one
 from the environment only goes to the server it belongs to: Anthropic's own, or ``ANTHROPIC_BASE_URL`` (also from
-the environment); a ``base_url`` given in code gets it only with ``api_key_env="ANTHROPIC_API_KEY"``.
+the environment); a ``base_url`` given in code (another scheme, host or port) gets it only with
+``api_key_env="ANTHROPIC_API_KEY"``.
 
 A ``base_url`` may be given with or without its ``/v1`` (``https://api.anthropic.com`` and
 ``https://api.anthropic.com/v1`` are the same server), so the fake server's ``base_url`` works as it is.
@@ -36,9 +37,14 @@ from ._config import (
     COMMON_FIELDS,
     _ClientConfig,
     check_not_masked,
+    check_url,
+    choose_key,
+    config_create_args,
     migrate_client_config,
     policy_from,
+    proxy_can_read,
     refuse_live_objects,
+    same_origin,
     saved_settings,
     shared_settings,
 )
@@ -128,7 +134,10 @@ class AnthropicChatCompletionClient(WireClient, Component):
         self._base_url = _root(base_url or env_base_url or ANTHROPIC_BASE_URL)
         if not self._base_url.startswith(("http://", "https://")):
             raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
-        self._api_key, self._key_env, self._withheld_key_env = _resolve_key(api_key, api_key_env, base_url)
+        check_url(self._base_url, "base_url" if base_url else "ANTHROPIC_BASE_URL")
+        self._api_key, self._key_env, self._withheld_key_env = _resolve_key(
+            api_key, api_key_env, base_url, exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl)
+        )
         checked_headers = check_headers(default_headers)
         if max_tokens is not None:
             create_args["max_tokens"] = max_tokens
@@ -296,7 +305,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
 
     @classmethod
     def _from_config(cls, config: AnthropicClientConfig) -> AnthropicChatCompletionClient:
-        create_args = dict(config.model_extra or {})
+        create_args = config_create_args(config, cls.component_provider)
         if config.add_name_prefixes:
             raise ComponentConfigError("anthropic: add_name_prefixes has no equivalent (names are never sent)")
         kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
@@ -312,21 +321,13 @@ class AnthropicChatCompletionClient(WireClient, Component):
 
 
 def _resolve_key(
-    api_key: str | None, api_key_env: str | None, base_url: str | None
+    api_key: str | None, api_key_env: str | None, base_url: str | None, *, exposed: bool
 ) -> tuple[Secret | None, str | None, str | None]:
     """(the key, the variable it came from, a variable withheld from a ``base_url`` given in code)."""
-    if api_key is not None:
-        return Secret(api_key, "api_key"), None, None
-    if api_key_env:
-        key = os.environ.get(api_key_env) or None
-        if key is None:
-            raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
-        return Secret(key, api_key_env), api_key_env, None
-    key = os.environ.get(KEY_ENV) or None
-    if base_url is not None and URL(base_url).host != URL(ANTHROPIC_BASE_URL).host:
-        return None, None, KEY_ENV if key else None
-    if key is None and not os.environ.get("ANTHROPIC_BASE_URL"):
+    own = base_url is None or same_origin(_root(base_url), ANTHROPIC_BASE_URL)
+    choice = choose_key(api_key, api_key_env, own_env=KEY_ENV if own else None, standard_env=KEY_ENV, exposed=exposed)
+    if choice.key is None and api_key is None and own and not os.environ.get("ANTHROPIC_BASE_URL"):
         raise InvalidRequestError(
             f"api_key was not given and {KEY_ENV} is not set (for another server, pass base_url=...)"
         )
-    return (Secret(key, KEY_ENV), KEY_ENV, None) if key else (None, None, None)
+    return choice.key, choice.env, choice.withheld

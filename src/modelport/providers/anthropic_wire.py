@@ -1,9 +1,13 @@
 """The Anthropic Messages dialect, sans I/O: our types to a ``/v1/messages`` body, and bytes back to deltas.
 
-Requests (wire-behaviour B-97, B-98): system messages become the top-level ``system`` (one contiguous run, hoisted);
-consecutive turns of one role are merged; tool results become ``tool_result`` blocks of a user turn; names are never
-sent; a final assistant prefill is right-stripped; empty or blank text is never sent as a block; a tool call without
-its result (or a result without its call) is refused before sending. ``max_tokens``, which the API requires,
+Requests (wire-behaviour B-97, B-98): system messages before the first turn become the top-level ``system``; a
+later one, on a model that takes it (Claude Opus 4.8; ``model_info["multiple_system_messages"]``), is a
+``{"role": "system"}`` turn placed right after the user turn or tool results that precede the next assistant turn
+(Anthropic's placement rule), so it still precedes the answer it shapes; other models take one run of system
+messages, wherever it stands, hoisted into ``system``. Consecutive turns of one role are merged; tool results
+become ``tool_result`` blocks of a user turn; names are never sent; a final assistant prefill is right-stripped;
+empty or blank text is never sent as a block; a tool call without its result (or a result without its call) is
+refused before sending. ``max_tokens``, which the API requires,
 defaults to the model's longest answer (``ModelInfo.max_output_tokens``), else :data:`DEFAULT_MAX_TOKENS`.
 
 Structured output: Anthropic's own (``output_config.format``) where the model has it (``model_info

@@ -28,7 +28,7 @@ from .._redact import (
     proxy_secrets,
 )
 from .._wire_client import WireClient
-from ..components import Component
+from ..components import Component, ComponentConfigError, config_env
 from ..errors import InvalidRequestError
 from ..model_info import ModelInfo
 from ..tokens import TokenCounter
@@ -36,10 +36,13 @@ from ._config import (
     COMMON_FIELDS,
     AzureClientConfig,
     check_not_masked,
+    check_url,
+    config_create_args,
     migrate_client_config,
     policy_from,
-    read_secret,
+    proxy_can_read,
     refuse_live_objects,
+    same_origin,
     saved_settings,
     shared_settings,
 )
@@ -48,6 +51,8 @@ from .openai_wire import OpenAIDialect, WireProfile
 
 __all__ = ["AzureOpenAIChatCompletionClient"]
 
+KEY_ENV = "AZURE_OPENAI_API_KEY"
+ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
 AZURE_PROFILE = WireProfile("azure_openai", max_tool_description=1024)
 V1_API_VERSIONS = frozenset({"v1", "latest", "preview"})
 TokenProvider = Callable[[], str | Awaitable[str]]
@@ -103,51 +108,26 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         **create_args: Any,
     ) -> None:
         self._token_env = azure_ad_token_env
-        if azure_ad_token is None and azure_ad_token_env:
-            azure_ad_token = os.environ.get(azure_ad_token_env) or None
-            if azure_ad_token is None:
-                raise InvalidRequestError(f"azure_ad_token_env names {azure_ad_token_env!r}, which is not set")
-        self._key_env: str | None = None
-        if api_key is None and api_key_env:
-            api_key = os.environ.get(api_key_env) or None
-            if api_key is None:
-                raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
-            self._key_env = api_key_env
         deployment = azure_deployment or model
         if not deployment:
             raise InvalidRequestError("azure_deployment (or model) is required")
-        endpoint = azure_endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        endpoint = azure_endpoint or os.environ.get(ENDPOINT_ENV)
         if not endpoint:
-            raise InvalidRequestError("azure_endpoint was not given and AZURE_OPENAI_ENDPOINT is not set")
+            raise InvalidRequestError(f"azure_endpoint was not given and {ENDPOINT_ENV} is not set")
         if not endpoint.startswith(("http://", "https://")):
             raise InvalidRequestError(f"azure_endpoint must start with https://, got {endpoint!r}")
+        check_url(endpoint, "azure_endpoint" if azure_endpoint else ENDPOINT_ENV)
         version = api_version or os.environ.get("OPENAI_API_VERSION")
         if not version:
             raise InvalidRequestError(
                 "api_version was not given and OPENAI_API_VERSION is not set "
                 "(use api_version='v1' for Azure's v1 endpoint)"
             )
-        given = [
-            name
-            for name, value in (
-                ("api_key", api_key),
-                ("azure_ad_token", azure_ad_token),
-                ("azure_ad_token_provider", azure_ad_token_provider),
-            )
-            if value
-        ]
-        if len(given) > 1:
-            raise InvalidRequestError(
-                f"give only one of api_key, azure_ad_token, azure_ad_token_provider (got {', '.join(given)})"
-            )
-        if not given:
-            api_key = os.environ.get("AZURE_OPENAI_API_KEY")
-            self._key_env = "AZURE_OPENAI_API_KEY"
-            if not api_key:
-                raise InvalidRequestError(
-                    "no credentials: give api_key, azure_ad_token or azure_ad_token_provider, "
-                    "or set AZURE_OPENAI_API_KEY"
-                )
+        own = _is_environment_endpoint(azure_endpoint) and not proxy_can_read(proxy, endpoint, verify_ssl=verify_ssl)
+        credentials = _credentials(
+            api_key, api_key_env, azure_ad_token, azure_ad_token_env, azure_ad_token_provider, own_endpoint=own
+        )
+        api_key, self._key_env, azure_ad_token = credentials
         self._api_key = Secret(api_key, self._key_env or "api_key") if api_key else None
         self._ad_token = Secret(azure_ad_token, "azure_ad_token") if azure_ad_token else None
         checked_headers = check_headers(default_headers)
@@ -264,13 +244,13 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
 
     @classmethod
     def _from_config(cls, config: AzureClientConfig) -> AzureOpenAIChatCompletionClient:
-        create_args = dict(config.model_extra or {})
+        create_args = config_create_args(config, cls.component_provider)
         kwargs = {name: getattr(config, name) for name in COMMON_FIELDS}
         return cls(
             model=config.model,
             azure_deployment=config.azure_deployment,
             api_version=config.api_version,
-            azure_endpoint=read_secret(None, config.azure_endpoint_env, "azure_endpoint") or config.azure_endpoint,
+            azure_endpoint=_endpoint_of(config),
             api_key=check_not_masked(config.api_key, "api_key"),
             api_key_env=config.api_key_env,
             azure_ad_token=check_not_masked(config.azure_ad_token, "azure_ad_token"),
@@ -279,3 +259,77 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             **kwargs,
             **create_args,
         )
+
+
+def _credentials(
+    api_key: str | None,
+    api_key_env: str | None,
+    azure_ad_token: str | None,
+    azure_ad_token_env: str | None,
+    token_provider: TokenProvider | None,
+    *,
+    own_endpoint: bool,
+) -> tuple[str | None, str | None, str | None]:
+    """(the key, the variable it came from, the AD token): exactly one way to authenticate. ``own_endpoint``: the
+    endpoint is ``AZURE_OPENAI_ENDPOINT``'s (same scheme, host and port; and no proxy a config names can read what
+    goes there), so ``AZURE_OPENAI_API_KEY``, also from the environment, belongs to it; a loaded config sends it
+    nowhere else unless allowed by name."""
+    if azure_ad_token is None and azure_ad_token_env:
+        azure_ad_token = config_env(azure_ad_token_env, "named by azure_ad_token_env")
+        if azure_ad_token is None:
+            raise InvalidRequestError(f"azure_ad_token_env names {azure_ad_token_env!r}, which is not set")
+    key_env = None
+    if api_key is None and api_key_env:
+        api_key = config_env(api_key_env, "named by api_key_env", own=own_endpoint and api_key_env == KEY_ENV)
+        if api_key is None:
+            raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
+        key_env = api_key_env
+    given = [
+        name
+        for name, value in (
+            ("api_key", api_key),
+            ("azure_ad_token", azure_ad_token),
+            ("azure_ad_token_provider", token_provider),
+        )
+        if value
+    ]
+    if len(given) > 1:
+        raise InvalidRequestError(
+            f"give only one of api_key, azure_ad_token, azure_ad_token_provider (got {', '.join(given)})"
+        )
+    if not given:
+        use = "the standard key, for an endpoint or proxy that this config names"
+        api_key = config_env(KEY_ENV, use, own=own_endpoint) if os.environ.get(KEY_ENV) else None
+        key_env = KEY_ENV
+        if not api_key:
+            raise InvalidRequestError(
+                f"no credentials: give api_key, azure_ad_token or azure_ad_token_provider, or set {KEY_ENV}"
+            )
+    return api_key, key_env, azure_ad_token
+
+
+def _is_environment_endpoint(endpoint: str | None) -> bool:
+    """Whether ``endpoint`` (``None``: none was given) is the one ``AZURE_OPENAI_ENDPOINT`` names: the same scheme,
+    host and port, as the endpoint of a client made from the environment is written in its config."""
+    if not endpoint:
+        return True
+    named = os.environ.get(ENDPOINT_ENV)
+    try:
+        return named is not None and same_origin(endpoint, named)
+    except ValueError:  # not a URL: the endpoint's own check says so
+        return False
+
+
+def _endpoint_of(config: AzureClientConfig) -> str | None:
+    """The endpoint a config gives: the value of the variable ``azure_endpoint_env`` names, else ``azure_endpoint``.
+    ``None`` when it names ``AZURE_OPENAI_ENDPOINT``, which the client then reads as its own (so that its key,
+    ``AZURE_OPENAI_API_KEY``, may go there)."""
+    name = config.azure_endpoint_env
+    if name is None:
+        return config.azure_endpoint
+    if name == ENDPOINT_ENV and os.environ.get(name):
+        return None
+    value = config_env(name, "named by azure_endpoint_env", own=name == ENDPOINT_ENV)
+    if value is None:
+        raise ComponentConfigError(f"azure_endpoint_env names {name!r}, which is not set")
+    return value

@@ -48,6 +48,7 @@ from ..tools import Tool, ToolSchema
 from ._config import (
     COMMON_FIELDS,
     _ClientConfig,
+    config_create_args,
     migrate_client_config,
     policy_from,
     refuse_live_objects,
@@ -385,7 +386,7 @@ class OllamaChatCompletionClient(WireClient, Component):
 
     @classmethod
     def _from_config(cls, config: OllamaClientConfig) -> OllamaChatCompletionClient:
-        create_args = dict(config.model_extra or {})
+        create_args = config_create_args(config, cls.component_provider)
         if config.add_name_prefixes:
             raise ComponentConfigError("ollama: add_name_prefixes has no equivalent (names are never sent)")
         if config.api_key is not None or config.api_key_env is not None:

@@ -5,8 +5,9 @@ by ``provider=``, else by the model name as AutoGen does (``gemini-*`` and ``cla
 Anthropic's compatibility endpoints), else OpenAI itself when no ``base_url`` is given, else a generic compatible
 server. ``OPENAI_BASE_URL`` is honoured as the OpenAI SDK does, with ``OPENAI_API_KEY`` (both come from the
 environment, so the key belongs to that server). A key from the environment is only sent to the server whose
-variable it is: ``OPENAI_API_KEY`` never goes to a ``base_url`` given in code, and a 401 from there says how to send
-it (``api_key_env="OPENAI_API_KEY"``).
+variable it is: ``OPENAI_API_KEY`` never goes to a ``base_url`` given in code, nor ``GROQ_API_KEY`` to one given
+beside ``provider="groq"`` (a preset's variable goes only to the preset's own server), and a 401 from there says
+how to send it (``api_key_env="GROQ_API_KEY"``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ from ._config import (
     COMMON_FIELDS,
     OpenAIClientConfig,
     check_not_masked,
+    check_url,
+    choose_key,
+    config_create_args,
     migrate_client_config,
     policy_from,
+    proxy_can_read,
     refuse_live_objects,
+    same_origin,
     saved_settings,
     shared_settings,
 )
@@ -105,6 +111,30 @@ def choose_preset(model: str, base_url: str | None, provider: str | None) -> tup
     return "openai-compatible", None
 
 
+def resolve_server(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None, str, bool]:
+    """(the preset's name, the preset, the base URL, whether that URL came from ``OPENAI_BASE_URL``)."""
+    env_base_url = os.environ.get("OPENAI_BASE_URL") if base_url is None and provider is None else None
+    given = base_url or env_base_url
+    if given:
+        check_url(given, "base_url" if base_url else "OPENAI_BASE_URL")
+    preset_name, preset = choose_preset(model, base_url or env_base_url, provider)
+    url = (base_url or env_base_url or (preset.base_url if preset else "")).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
+    return preset_name, preset, url, bool(env_base_url)
+
+
+def own_key_env(preset: Preset | None, url: str, *, from_environment: bool) -> str | None:
+    """The environment variable whose key belongs to the server at ``url``: ``OPENAI_API_KEY`` for
+    ``OPENAI_BASE_URL`` (both from the environment), else the preset's own variable when ``url`` is the preset's own
+    server; ``None`` for any other server, whatever names the preset."""
+    if from_environment:
+        return "OPENAI_API_KEY"
+    if preset is not None and preset.key_env and same_origin(url, preset.base_url):
+        return preset.key_env
+    return None
+
+
 def resolve_model_info(model: str, model_info: ModelInfo | None) -> ModelInfo:
     if model_info is None:
         return lookup_model_info(model)
@@ -167,7 +197,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
 
     Args:
         model: the model name sent to the server.
-        api_key: the key; defaults to the preset's environment variable (``OPENAI_API_KEY`` for OpenAI).
+        api_key: the key; defaults to the preset's environment variable (``OPENAI_API_KEY`` for OpenAI), which is
+            sent only to the preset's own server (with another ``base_url``, pass ``api_key_env`` to send it there).
         base_url: the server, for example ``http://localhost:11434/v1`` for Ollama; defaults to ``OPENAI_BASE_URL``
             (whose key is then ``OPENAI_API_KEY``), else the preset's.
         provider: a preset name (``openai``, ``gemini``, ``anthropic``, ``ollama``, ``vllm``, ``llamacpp``,
@@ -219,32 +250,20 @@ class OpenAIChatCompletionClient(WireClient, Component):
     ) -> None:
         if not model:
             raise InvalidRequestError("model is required")
-        env_base_url = os.environ.get("OPENAI_BASE_URL") if base_url is None and provider is None else None
-        preset_name, preset = choose_preset(model, base_url or env_base_url, provider)
-        self._base_url = (base_url or env_base_url or (preset.base_url if preset else "")).rstrip("/")
-        if not self._base_url.startswith(("http://", "https://")):
-            raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
-        key = api_key
-        self._key_env: str | None = None
-        if key is None and api_key_env:
-            key = os.environ.get(api_key_env) or None
-            if key is None:
-                raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
-            self._key_env = api_key_env
-        # A key from the environment goes only to the server it belongs to: its preset's, or OPENAI_BASE_URL's
-        # (both from the environment, as the OpenAI SDK has it).
-        key_env = "OPENAI_API_KEY" if env_base_url else (preset.key_env if preset is not None else None)
-        if key is None and key_env:
-            key = os.environ.get(key_env) or None
-            self._key_env = key_env if key else None
-        self._withheld_key_env = (
-            "OPENAI_API_KEY" if key is None and base_url is not None and os.environ.get("OPENAI_API_KEY") else None
+        preset_name, preset, self._base_url, from_environment = resolve_server(model, base_url, provider)
+        own_env = own_key_env(preset, self._base_url, from_environment=from_environment)
+        choice = choose_key(
+            api_key,
+            api_key_env,
+            own_env=own_env,
+            standard_env=preset.key_env if preset and preset.key_env else "OPENAI_API_KEY" if base_url else None,
+            exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl),
         )
-        if key is None and preset_name == "openai":
+        if choice.key is None and api_key is None and preset_name == "openai" and own_env is not None:
             raise InvalidRequestError(
                 "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
             )
-        self._api_key = Secret(key, self._key_env or "api_key") if key else None
+        self._api_key, self._key_env, self._withheld_key_env = choice.key, choice.env, choice.withheld
         checked_headers = check_headers(default_headers)
         if organization is not None:
             check_headers({"openai-organization": organization}, "organization")
@@ -360,7 +379,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
 
     @classmethod
     def _from_config(cls, config: OpenAIClientConfig) -> OpenAIChatCompletionClient:
-        create_args = dict(config.model_extra or {})
+        create_args = config_create_args(config, cls.component_provider)
         kwargs = {name: getattr(config, name) for name in COMMON_FIELDS}
         return cls(
             model=config.model,

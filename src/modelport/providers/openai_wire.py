@@ -34,7 +34,7 @@ from ..messages import (
 )
 from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
-from ._openai_response import parse_chunk, parse_response
+from ._openai_response import is_custom_call, parse_chunk, parse_response
 from .dialect import PROGRESS, TERMINAL, decode_event
 
 __all__ = [
@@ -220,8 +220,20 @@ def _is_openai_reasoning(model_info: ModelInfo) -> bool:
     return str(model_info.get("family", "")).startswith(("o1", "o3", "o4", "gpt-5"))
 
 
-def _choice_name(tool_choice: Any) -> str:
-    return getattr(tool_choice, "name", tool_choice) if not isinstance(tool_choice, str) else tool_choice
+def _choice_name(tool_choice: Any) -> Any:
+    """``tool_choice`` as an error message shows it: the tool it names, else the value itself."""
+    return tool_choice if isinstance(tool_choice, str) else (_named_tool(tool_choice) or tool_choice)
+
+
+def _named_tool(tool_choice: Any) -> str | None:
+    """The tool a ``tool_choice`` names: a tool's ``name``, a ``{"name": ...}`` dict, or OpenAI's own form
+    ``{"type": "function", "function": {"name": ...}}``."""
+    if isinstance(tool_choice, Mapping):
+        function = tool_choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else tool_choice.get("name")
+    else:
+        name = None if isinstance(tool_choice, str) else getattr(tool_choice, "name", None)
+    return name if isinstance(name, str) else None
 
 
 def wire_messages(
@@ -364,6 +376,8 @@ def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[
 
 
 def _call(call: FunctionCall) -> dict[str, Any]:
+    if is_custom_call(call.provider_fields):  # a custom tool's call goes back in its own form, input raw
+        return {"id": call.id, "type": "custom", "custom": {"name": call.name, "input": call.arguments}}
     wire: dict[str, Any] = {
         "id": call.id,
         "type": "function",
@@ -437,8 +451,8 @@ def _tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> Any:
         return None
     if tool_choice in ("required", "none"):
         return tool_choice
-    name = tool_choice.get("name") if isinstance(tool_choice, Mapping) else getattr(tool_choice, "name", None)
-    if not isinstance(name, str):
+    name = _named_tool(tool_choice)
+    if name is None:
         raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {tool_choice!r}")
     if all(t["function"]["name"] != name for t in tools):
         raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")

@@ -82,6 +82,8 @@ class Deployment:
 
 
 def _max_tokens(args: Mapping[str, Any]) -> int | None:
+    if not isinstance(args, Mapping):  # not create arguments: the deployment's client refuses them by name
+        return None
     value = args.get("max_completion_tokens") or args.get("max_tokens")
     return value if isinstance(value, int) and value > 0 else None
 
@@ -91,11 +93,11 @@ class DeploymentConfig(BaseModel):
 
     client: dict[str, Any] = Field(description="The deployment client's own component config.")
     name: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
     limits: list[dict[str, Any]] = Field(default_factory=list, description="RateLimit fields: requests/tokens, per.")
-    max_concurrency: int | None = None
-    weight: float = 1.0
+    max_concurrency: int | None = Field(default=None, ge=1)
+    weight: float = Field(default=1.0, ge=0)
 
 
 def _dump_deployment(deployment: Deployment, include_secrets: bool, index: int) -> DeploymentConfig:

@@ -303,6 +303,19 @@ class LocalRouterState(RouterState):
             self._changed.set()
             self._changed = None
 
+    def withdraw(self, grant: Grant) -> None:
+        """Undo a reservation nothing was sent under (another state refused it, or its caller gave up): it stops
+        counting at once, as if it had never been made."""
+        usage = self._of(grant.deployment)
+        usage.in_flight = max(0, usage.in_flight - 1)
+        record = usage.open.pop(grant.ticket, None)
+        if record is not None and record.alive:
+            now = self._clock()
+            for window in usage.windows.values():
+                window.trim(now)
+                window.drop(record, grant.ticket, now)
+            record.alive = False
+
     async def settle_succeeded(self, grant: Grant, tokens: int | None) -> None:
         usage = self._of(grant.deployment)
         self._settle(usage, grant, tokens)

@@ -7,22 +7,27 @@ its own but rides in the same pipeline as the next script this process sends (a 
 ``flush_after`` seconds (5 ms) when none comes. A reservation holds a lease on its in-flight slot that this process
 renews while the call runs; the slots of a process that died expire after ``lease`` seconds.
 
-A Redis that is down, refusing or slower than ``timeout`` never fails a call: the state logs one warning and answers
-from a :class:`~modelport.router.LocalRouterState` (this process's limits only) until Redis answers again (tried
-every ``retry`` seconds). Needs the ``redis`` package (``pip install "modelport[redis]"``).
+Every reservation is also counted in a :class:`~modelport.router.LocalRouterState` of this process's own calls,
+and must fit there too: a process never lets its own calls exceed a limit. A Redis that is down, refusing or slower
+than ``timeout`` never fails a call: the state logs one warning and that local count decides alone, starting from
+what this process has already sent and still has in flight, until Redis answers again (tried every ``retry``
+seconds, by one call at a time). A reservation whose answer never came (Redis paused past ``timeout`` runs it when
+it resumes) is given back when Redis answers again, or never counts if the give-back arrives first. Needs the
+``redis`` package (``pip install "modelport[redis]"``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import math
-import os
+import secrets
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,186 +35,49 @@ from pydantic import BaseModel, ConfigDict, Field
 from .._http import timeout_at
 from ..errors import InvalidRequestError
 from ._limits import Denial, Grant, LocalRouterState, RateLimit, RouterState
+from ._redis_scripts import SOURCES
 
 __all__ = ["RedisRouterState"]
 
 logger = logging.getLogger("modelport.router")
 
-_Pending = tuple[str, Sequence[str], Sequence[Any], bool, str, float]
+_Call = tuple[str, Sequence[str], Sequence[Any]]
+"""One script to run: its name, keys and arguments."""
 
 _POLL = 0.05
 """Longest wait before asking Redis again when capacity may free in another process (which this one cannot see)."""
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local BUCKETS = 64
-"""
+_MOST_GIVE_BACKS = 1000
+"""Give-backs kept while Redis does not answer (the oldest beyond are dropped: such a slot, if Redis ever reserves
+it, expires after a lease like a dead process's)."""
 
-# KEYS: entries (zset ticket -> counted-from), tokens (hash ticket -> tokens), open (zset ticket -> lease end),
-#       cool (string: cooled until), seq (ticket counter), then per limit its token buckets (hash: bucket -> tokens
-#       counted from then; a bucket is 1/64 of the limit's period, so a tokens check reads at most 65 of them however
-#       many calls the window holds, and may count up to one bucket more than the exact window: never less)
-# ARGV: tokens, max_concurrency (-1: none), lease, keep (seconds the keys outlive their last use), then per limit:
-#       kind (0 requests, 1 tokens), amount, per
-# Reply: {1, ticket} granted; {0, wait ("" when an in-flight call must end, "inf" never), which (0 cooling,
-#        -1 concurrency, i the i-th limit)}
-_RESERVE = (
-    _NOW
-    + """
-local tokens, maxc, lease, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local cooled = tonumber(redis.call('GET', KEYS[4]) or '0')
-if cooled > now then return {0, tostring(cooled - now), 0} end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if maxc >= 0 and redis.call('ZCARD', KEYS[3]) >= maxc then return {0, '', -1} end
-local horizon = 0
-local i = 5
-local n = 0
-while i + 2 <= #ARGV do
-  n = n + 1
-  local kind, amount, per = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  if per > horizon then horizon = per end
-  local since = '(' .. tostring(now - per)
-  if kind == 0 then
-    local count = redis.call('ZCOUNT', KEYS[1], since, '+inf')
-    if count >= amount then
-      local at = redis.call('ZRANGEBYSCORE', KEYS[1], since, '+inf', 'WITHSCORES', 'LIMIT', count - amount, 1)
-      return {0, tostring(tonumber(at[2]) + per - now), n}
-    end
-  else
-    if tokens > amount then return {0, 'inf', n} end
-    local width = per / BUCKETS
-    local first, last = math.floor((now - per) / width), math.floor(now / width)
-    local fields = {}
-    for b = first, last do fields[#fields + 1] = b end
-    local spent = redis.call('HMGET', KEYS[5 + n], unpack(fields))
-    local sum = 0
-    for j = 1, #fields do sum = sum + (tonumber(spent[j]) or 0) end
-    local excess = sum + tokens - amount
-    if excess > 0 then
-      local wait = 'inf'
-      for j = 1, #fields do
-        excess = excess - (tonumber(spent[j]) or 0)
-        if excess <= 0 then  -- capacity frees once this bucket has left the window
-          wait = tostring((fields[j] + 1) * width + per - now)
-          break
-        end
-      end
-      return {0, wait, n}
-    end
-  end
-  i = i + 3
-end
-local ticket = redis.call('INCR', KEYS[5])
-redis.call('ZADD', KEYS[1], now, ticket)
-redis.call('HSET', KEYS[2], ticket, tokens)
-redis.call('ZADD', KEYS[3], now + lease, ticket)
-i, n = 5, 0
-local counted = {}
-while i + 2 <= #ARGV do
-  n = n + 1
-  if tonumber(ARGV[i]) == 1 and tokens > 0 and not counted[KEYS[5 + n]] then
-    counted[KEYS[5 + n]] = true  -- two limits of one period share their buckets: counted once
-    local per = tonumber(ARGV[i + 2])
-    local width = per / BUCKETS
-    redis.call('HINCRBY', KEYS[5 + n], math.floor(now / width), tokens)
-    if redis.call('HLEN', KEYS[5 + n]) > 2 * BUCKETS then  -- forget buckets no window can see
-      local first = math.floor((now - per) / width)
-      for _, field in ipairs(redis.call('HKEYS', KEYS[5 + n])) do
-        if tonumber(field) < first then redis.call('HDEL', KEYS[5 + n], field) end
-      end
-    end
-  end
-  i = i + 3
-end
-local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - horizon)
-for _, old in ipairs(stale) do
-  if not redis.call('ZSCORE', KEYS[3], old) then
-    redis.call('ZREM', KEYS[1], old)
-    redis.call('HDEL', KEYS[2], old)
-  end
-end
-local ms = math.ceil((horizon + lease + keep) * 1000)
-for k = 1, #KEYS do
-  if k ~= 4 and k ~= 5 then redis.call('PEXPIRE', KEYS[k], ms) end  -- not cool (its own), nor seq (kept for good)
-end
-return {1, ticket}
-"""
-)
 
-# KEYS: entries, tokens, open, failures, then the token buckets of each tokens limit's period
-# ARGV: ticket, tokens ("" keeps the estimate), keep ms, succeeded (0/1), then each of those periods
-_SETTLE = (
-    _NOW
-    + """
-redis.call('ZREM', KEYS[3], ARGV[1])
-local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if at then
-  local reserved = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-  local used = reserved
-  if ARGV[2] ~= '' then used = tonumber(ARGV[2]) end
-  for k = 5, #KEYS do  -- the call counts again from now, with what it used
-    local per = tonumber(ARGV[k])
-    local width = per / BUCKETS
-    local was = math.floor(tonumber(at) / width)
-    if was >= math.floor((now - per) / width) and reserved > 0 then
-      redis.call('HINCRBY', KEYS[k], was, -reserved)
-    end
-    if used > 0 then redis.call('HINCRBY', KEYS[k], math.floor(now / width), used) end
-    redis.call('PEXPIRE', KEYS[k], ARGV[3])
-  end
-  redis.call('ZADD', KEYS[1], now, ARGV[1])
-  if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-end
-if ARGV[4] == '1' then redis.call('DEL', KEYS[4]) end
-return 1
-"""
-)
+class _Settlement(NamedTuple):
+    """A settlement not sent yet."""
 
-# KEYS: open; ARGV: lease, tickets...
-_RENEW = (
-    _NOW
-    + """
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i]) end
-local ms = math.ceil(tonumber(ARGV[1]) * 2000)  -- the slots outlive the leases being renewed
-if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
-return 1
-"""
-)
+    keys: Sequence[str]
+    args: Sequence[Any]
+    succeeded: bool
+    deployment: str
+    queued: float
+    """When it was queued (monotonic seconds)."""
+    give_back: bool
+    """It gives back a reservation whose answer never came: kept until Redis answers, however long that takes,
+    since Redis may run the reservation as late as it resumes."""
 
-_IN_FLIGHT = (
-    _NOW
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZCARD', KEYS[1])
-"""
-)
 
-_COOL = (
-    _NOW
-    + """
-local cooled = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[1]))
-if cooled > now then redis.call('SET', KEYS[1], tostring(cooled), 'PX', math.ceil((cooled - now) * 1000)) end
-return 1
-"""
-)
-
-_COOLING = (
-    _NOW
-    + """
-local cooled = tonumber(redis.call('GET', KEYS[1]) or '0')
-return tostring(math.max(0, cooled - now))
-"""
-)
-
-# KEYS: failures; ARGV: keep ms
-_FAILED = """
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return n
-"""
+def _denial(deployment: str, reply: Any, limits: Sequence[RateLimit], max_concurrency: int | None) -> Denial:
+    """The :class:`Denial` a reserve script's refusal means (never "abandoned": a reservation given back before it
+    ran was one whose caller had stopped waiting for its answer)."""
+    raw, which = reply[1], int(reply[2])
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    wait = None if text == "" else float(text)
+    if which == 0:
+        return Denial(deployment, wait, "cooling down", exact=True)
+    if which == -1:
+        return Denial(deployment, wait, f"max_concurrency={max_concurrency}")
+    limit = limits[which - 1]
+    return Denial(deployment, wait, limit.describe(), exact=limit.requests is not None)
 
 
 class RedisRouterStateConfig(BaseModel):
@@ -256,11 +124,10 @@ class RedisRouterState(RouterState):
         retry: float = 1.0,
         flush_after: float = 0.005,
     ) -> None:
+        from ..cache._redis import redis_from_url, url_or_env
+
         self._url_env = url_env
-        if url is None and url_env is not None:
-            url = os.environ.get(url_env) or None
-            if url is None:
-                raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
+        url = url_or_env(url, url_env)
         if (url is None) == (client is None):
             raise InvalidRequestError("RedisRouterState takes one of url=, url_env= or client=")
         if timeout <= 0 or lease <= 0 or retry < 0 or flush_after < 0:
@@ -273,33 +140,21 @@ class RedisRouterState(RouterState):
         self._url = url
         self._owns_client = client is None
         if client is None:
-            try:
-                import redis.asyncio
-            except ImportError:
-                raise InvalidRequestError(
-                    'RedisRouterState needs the redis package: pip install "modelport[redis]"'
-                ) from None
             assert url is not None
-            client = redis.asyncio.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            client = redis_from_url(url, url_env, timeout, "RedisRouterState")
         self._client = client
-        self._sources = {
-            "reserve": _RESERVE,
-            "settle": _SETTLE,
-            "renew": _RENEW,
-            "in_flight": _IN_FLIGHT,
-            "cool": _COOL,
-            "cooling": _COOLING,
-            "failed": _FAILED,
-        }
-        self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in self._sources.items()}
+        self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOURCES.items()}
         self._loaded = False  # the scripts are known to be in Redis's script cache
-        self._pending: list[_Pending] = []
-        """Settlements not sent yet: (script, keys, args, succeeded, deployment, when queued)."""
+        self._pending: list[_Settlement] = []
+        """Settlements not sent yet, oldest first."""
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self.local = LocalRouterState()
-        """Where calls are counted while Redis is unreachable (this process's limits only)."""
+        """This process's own calls: every reservation must fit here too, and this decides alone while Redis is
+        unreachable."""
+        self._mine: dict[int, int] = {}  # the local ticket of each Redis ticket this process holds
         self._down_until: float | None = None  # monotonic time before which Redis is not tried; None: up
+        self._probing = False  # a call is trying a Redis that failed: the others count locally meanwhile
         self._horizon: dict[str, float] = {}
         self._key_names: dict[str, dict[str, str]] = {}
         self._periods: dict[str, tuple[float, ...]] = {}  # each deployment's tokens-limit periods, for settling
@@ -313,7 +168,7 @@ class RedisRouterState(RouterState):
         keys = self._key_names.get(deployment)
         if keys is None:
             tag = f"{self.namespace}:{{{deployment}}}"  # one hash slot per deployment, for Redis Cluster
-            names = ("entries", "tokens", "open", "cool", "seq", "failures")
+            names = ("entries", "tokens", "open", "cool", "abandoned", "failures")
             keys = self._key_names[deployment] = {k: f"{tag}:{k}" for k in names}
         return keys
 
@@ -322,55 +177,77 @@ class RedisRouterState(RouterState):
         return f"{self._keys(deployment)['entries'][: -len('entries')]}buckets:{float(per)!r}"
 
     def _up(self) -> bool:
-        return self._down_until is None or time.monotonic() >= self._down_until
+        """Whether to send to Redis now: it answered last time, or it failed ``retry`` s ago and no other call is
+        trying it yet."""
+        if self._down_until is None:
+            return True
+        return not self._probing and time.monotonic() >= self._down_until
 
-    async def _run(self, what: str, keys: Sequence[str], args: Sequence[Any]) -> tuple[bool, Any]:
+    async def _run(
+        self, what: str, keys: Sequence[str], args: Sequence[Any], *, lost: Callable[[], None] | None = None
+    ) -> tuple[bool, Any]:
         """``(True, reply)``, or ``(False, None)`` when Redis failed (then it is not tried for ``retry`` s). The
-        settlements waiting to be sent go first, in the same round trip."""
-        ok, replies = await self._send([(what, keys, args)])
+        settlements waiting to be sent go first, in the same round trip. ``lost`` is called when the script was
+        sent but its answer never came (Redis may still run it)."""
+        ok, replies = await self._send([(what, keys, args)], lost)
         return ok, replies[-1] if ok else None
 
-    async def _send(self, calls: list[tuple[str, Sequence[str], Sequence[Any]]]) -> tuple[bool, list[Any]]:
+    async def _send(self, calls: list[_Call], lost: Callable[[], None] | None = None) -> tuple[bool, list[Any]]:
         """Run the pending settlements and then ``calls`` in one pipeline: ``(True, the replies of calls)``, or
         ``(False, [])`` when Redis failed."""
         pending, self._pending = self._pending, []
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        everything = [(what, keys, args) for what, keys, args, *_ in pending] + calls
         if not self._up():
             self._keep(pending)
             return False, []
+        probing = self._probing = self._down_until is not None
+        everything: list[_Call] = [("settle", item.keys, item.args) for item in pending] + calls
         try:
             async with timeout_at(asyncio.get_running_loop().time() + self.timeout):  # no task per round trip
                 replies = await self._pipeline(everything)
         except asyncio.CancelledError:  # the caller gave up: the other calls' settlements wait for the next script
-            self._keep(pending)
+            self._unanswered(pending, lost)
             raise
         except Exception as exc:  # down, slow, refused, bad reply: local limits, never a failed call
-            first = self._down_until is None
-            self._down_until = time.monotonic() + self.retry
-            self._keep(pending)
-            if first:
-                logger.warning(
-                    "redis router state unreachable (%s: %s): limits are this process's own until it answers",
-                    type(exc).__name__,
-                    exc,
-                )
+            self._went_down(exc)
+            self._unanswered(pending, lost)
             return False, []
+        finally:
+            if probing:
+                self._probing = False
         if self._down_until is not None:
             logger.info("redis router state reachable again: limits are shared again")
             self._down_until = None
         return True, replies[len(pending) :]
 
-    async def _pipeline(self, calls: list[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
+    def _went_down(self, exc: Exception) -> None:
+        """Redis failed: not tried again for ``retry`` s; one warning until it answers again."""
+        first = self._down_until is None
+        self._down_until = time.monotonic() + self.retry
+        if first:
+            logger.warning(
+                "redis router state unreachable (%s: %s): limits are this process's own until it answers",
+                type(exc).__name__,
+                str(exc) or f"no answer within {self.timeout:g} s",
+            )
+
+    def _unanswered(self, pending: list[_Settlement], lost: Callable[[], None] | None) -> None:
+        """A pipeline went out and no answer came: its settlements are kept, and ``lost`` gives back what it
+        reserved."""
+        self._keep(pending)
+        if lost is not None:
+            lost()
+
+    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
         """One round trip of EVALSHAs (the scripts are loaded first when Redis lacks them, as after a restart)."""
         from redis.exceptions import NoScriptError
 
         for _ in range(2):
             if not self._loaded:  # every script in one round trip
                 loading = self._client.pipeline(transaction=False)
-                for source in self._sources.values():
+                for source in SOURCES.values():
                     loading.script_load(source)
                 await loading.execute()
                 self._loaded = True
@@ -397,26 +274,20 @@ class RedisRouterState(RouterState):
             return list(replies)
         raise NoScriptError("the scripts could not be loaded")
 
-    def _keep(self, pending: list[_Pending]) -> None:
+    def _keep(self, pending: list[_Settlement]) -> None:
         """Settlements Redis did not confirm: queued again, ahead of newer ones, to be sent when it answers (running
         one twice is harmless: it only counts the call from a later moment). Those older than a lease are dropped,
-        since Redis has let their slots go. A success resets the local failure count now either way."""
+        since Redis has let their slots go; give-backs are kept."""
         now = time.monotonic()
-        kept = []
-        for item in pending:
-            if item[3]:
-                self.local._of(item[4]).failures = 0
-            if now - item[5] < self.lease:
-                kept.append(item)
-        self._pending[:0] = kept
+        self._pending[:0] = [item for item in pending if item.give_back or now - item.queued < self.lease]
         self._flush_later()
 
     def _flush_later(self) -> None:
         if self._flush_timer is None and self._pending:
             loop = asyncio.get_running_loop()
             delay = self.flush_after
-            if self._down_until is not None:  # not before Redis is tried again
-                delay = max(delay, self._down_until - time.monotonic())
+            if self._down_until is not None:  # not before Redis is tried again, nor while a call tries it
+                delay = max(delay, self._down_until - time.monotonic(), _POLL if self._probing else 0.0)
             self._flush_timer = loop.call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
@@ -445,51 +316,57 @@ class RedisRouterState(RouterState):
     async def reserve(
         self, deployment: str, limits: Sequence[RateLimit], tokens: int, max_concurrency: int | None
     ) -> Grant | Denial:
-        keys = self._keys(deployment)
-        horizon = max((limit.per for limit in limits), default=0.0)
-        self._horizon[deployment] = max(horizon, self._horizon.get(deployment, 0.0))
-        args: list[Any] = [tokens, -1 if max_concurrency is None else max_concurrency, repr(self.lease), 60]
-        for limit in limits:
-            args += [0 if limit.requests else 1, limit.amount, repr(limit.per)]
-        order = ("entries", "tokens", "open", "cool", "seq")
-        periods = tuple(sorted({float(limit.per) for limit in limits if limit.tokens is not None}))
-        if periods:
-            self._periods[deployment] = periods
-        script_keys = [keys[k] for k in order] + [self._buckets(deployment, limit.per) for limit in limits]
-        asking = asyncio.ensure_future(self._run("reserve", script_keys, args))
+        mine = await self.local.reserve(deployment, limits, tokens, max_concurrency)
+        if not isinstance(mine, Grant):  # this process's own calls fill it: Redis, which counts more, would agree
+            return mine
+        grant = Grant(deployment, 1 + secrets.randbits(62), tokens)  # a ticket no other process picks
+        keys, args = self._reservation(grant, limits, max_concurrency)
+        lost = functools.partial(self._queue_settlement, grant, None, succeeded=False, give_back=True)
+        asking = asyncio.ensure_future(self._run("reserve", keys, args, lost=lost))
         try:
             ok, reply = await asyncio.shield(asking)
         except asyncio.CancelledError:  # the caller gave up: a reservation that still comes back is given back
-            asking.add_done_callback(lambda done: self._give_back(deployment, tokens, done))
+            self.local.withdraw(mine)
+            asking.add_done_callback(functools.partial(self._give_back, grant))
             raise
-        if not ok:
-            left = await self.local.cooling(deployment)
-            if left > 0:
-                return Denial(deployment, left, "cooling down", exact=True)
-            answer = await self.local.reserve(deployment, limits, tokens, max_concurrency)
-            return Grant(deployment, -answer.ticket, tokens) if isinstance(answer, Grant) else answer
+        if not ok:  # no answer from Redis: what this process has sent decides alone, counting the call from now
+            self.local.withdraw(mine)
+            alone = await self.local.reserve(deployment, limits, tokens, max_concurrency)
+            return Grant(deployment, -alone.ticket, tokens) if isinstance(alone, Grant) else alone
         if int(reply[0]) == 1:
-            ticket = int(reply[1])
-            self._held.setdefault(deployment, {})[ticket] = None
+            self._mine[grant.ticket] = mine.ticket
+            self._held.setdefault(deployment, {})[grant.ticket] = None
             self._start_renewing()
-            return Grant(deployment, ticket, tokens)
-        raw, which = reply[1], int(reply[2])
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        wait = None if text == "" else float(text)
-        if which == 0:
-            return Denial(deployment, wait, "cooling down", exact=True)
-        if which == -1:
-            return Denial(deployment, wait, f"max_concurrency={max_concurrency}")
-        limit = limits[which - 1]
-        return Denial(deployment, wait, limit.describe(), exact=limit.requests is not None)
+            return grant
+        self.local.withdraw(mine)
+        return _denial(deployment, reply, limits, max_concurrency)
 
-    def _give_back(self, deployment: str, tokens: int, done: asyncio.Future[tuple[bool, Any]]) -> None:
-        """Settle, with nothing used, a reservation whose caller was cancelled while Redis granted it."""
+    def _reservation(
+        self, grant: Grant, limits: Sequence[RateLimit], max_concurrency: int | None
+    ) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the reserve script for ``grant`` (see the script for their order)."""
+        deployment = grant.deployment
+        keys = self._keys(deployment)
+        horizon = max((limit.per for limit in limits), default=0.0)
+        self._horizon[deployment] = max(horizon, self._horizon.get(deployment, 0.0))
+        concurrency = -1 if max_concurrency is None else max_concurrency
+        args: list[Any] = [grant.tokens, concurrency, repr(self.lease), 60, grant.ticket]
+        for limit in limits:
+            args += [0 if limit.requests else 1, limit.amount, repr(limit.per)]
+        periods = tuple(sorted({float(limit.per) for limit in limits if limit.tokens is not None}))
+        if periods:
+            self._periods[deployment] = periods
+        order = ("entries", "tokens", "open", "cool", "abandoned")
+        return [keys[k] for k in order] + [self._buckets(deployment, limit.per) for limit in limits], args
+
+    def _give_back(self, grant: Grant, done: asyncio.Future[tuple[bool, Any]]) -> None:
+        """Settle, with nothing used, a reservation whose caller was cancelled while Redis granted it (one whose
+        answer never came is given back by ``lost``)."""
         if done.cancelled() or done.exception() is not None:
             return
         ok, reply = done.result()
         if ok and int(reply[0]) == 1:
-            self._queue_settlement(Grant(deployment, int(reply[1]), tokens), 0, succeeded=False)
+            self._queue_settlement(grant, 0, succeeded=False)
 
     async def settle(self, grant: Grant, tokens: int | None) -> None:
         await self._settle(grant, tokens, succeeded=False)
@@ -505,6 +382,8 @@ class RedisRouterState(RouterState):
                 await self.succeeded(grant.deployment)
             self._wake()
         else:
+            if succeeded:
+                await self.local.succeeded(grant.deployment)
             self._queue_settlement(grant, tokens, succeeded=succeeded)
 
     def settle_soon(self, grant: Grant, tokens: int | None) -> None:
@@ -514,8 +393,12 @@ class RedisRouterState(RouterState):
         else:
             self._queue_settlement(grant, tokens, succeeded=False)
 
-    def _queue_settlement(self, grant: Grant, tokens: int | None, *, succeeded: bool) -> None:
-        """Queue the settlement to ride with the next script (or the flush timer), and wake local waiters."""
+    def _queue_settlement(self, grant: Grant, tokens: int | None, *, succeeded: bool, give_back: bool = False) -> None:
+        """Settle this process's own count of the call now, and queue Redis's settlement to ride with the next
+        script (or the flush timer); wake local waiters."""
+        mine = self._mine.pop(grant.ticket, None)
+        if mine is not None:
+            self.local.settle_soon(Grant(grant.deployment, mine, grant.tokens), tokens)
         held = self._held.get(grant.deployment)
         if held is not None:
             held.pop(grant.ticket, None)
@@ -524,12 +407,20 @@ class RedisRouterState(RouterState):
         periods = self._periods.get(grant.deployment, ())
         args = [grant.ticket, "" if tokens is None else tokens, keep, 1 if succeeded else 0, *map(repr, periods)]
         # periods are floats already (normalised when reserved), so keys and ARGV agree with the reservation
-        script_keys = [keys["entries"], keys["tokens"], keys["open"], keys["failures"]]
+        script_keys = [keys[k] for k in ("entries", "tokens", "open", "failures", "abandoned")]
         script_keys += [self._buckets(grant.deployment, per) for per in periods]
-        self._pending.append(("settle", script_keys, args, succeeded, grant.deployment, time.monotonic()))
+        self._pending.append(_Settlement(script_keys, args, succeeded, grant.deployment, time.monotonic(), give_back))
+        if give_back:
+            self._bound_give_backs()
         with contextlib.suppress(RuntimeError):  # no running loop (a finalizer): it rides with the next script
             self._flush_later()
         self._wake()
+
+    def _bound_give_backs(self) -> None:
+        """Keep at most :data:`_MOST_GIVE_BACKS` give-backs waiting (the oldest go first)."""
+        give_backs = [i for i, item in enumerate(self._pending) if item.give_back]
+        if len(give_backs) > _MOST_GIVE_BACKS:
+            del self._pending[give_backs[0]]
 
     def _wake(self) -> None:
         if self._changed is not None:

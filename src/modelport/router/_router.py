@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
-from ..components import Component, load_component
+from ..components import Component, ComponentConfigError, load_component
 from ..errors import APIError, InvalidRequestError, RateLimitError
 from ..messages import CreateResult, RequestUsage
 from ..model_info import ModelInfo
@@ -414,11 +414,11 @@ class Router(ChatCompletionClient, Component):
                 d.name,
                 rpm=d.rpm,
                 tpm=d.tpm,
-                limits=[RateLimit(**limit) for limit in d.limits],
+                limits=[_limit_of(limit, f"deployments[{i}].limits[{j}]") for j, limit in enumerate(d.limits)],
                 max_concurrency=d.max_concurrency,
                 weight=d.weight,
             )
-            for d in config.deployments
+            for i, d in enumerate(config.deployments)
         ]
         return cls(
             deployments,
@@ -439,6 +439,17 @@ def _dump_state(state: RouterState, include_secrets: bool) -> dict[str, Any] | N
     if not isinstance(state, RedisRouterState):
         raise InvalidRequestError(f"state: a {type(state).__name__} cannot be written to a config")
     return state.to_config(include_secrets=include_secrets).model_dump(mode="json", exclude_none=True)
+
+
+def _limit_of(fields: dict[str, Any], where: str) -> RateLimit:
+    """The :class:`RateLimit` a config's fields describe; a wrong one is an error naming ``where`` it is."""
+    unknown = sorted(set(fields) - {"requests", "tokens", "per"})
+    if unknown:
+        raise ComponentConfigError(f"router config: {where}: unknown field {unknown[0]!r} (requests or tokens, per)")
+    try:
+        return RateLimit(**fields)
+    except ValueError as exc:
+        raise ComponentConfigError(f"router config: {where}: {exc}") from None
 
 
 def _load_state(config: dict[str, Any] | None) -> RouterState | None:

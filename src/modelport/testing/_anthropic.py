@@ -9,8 +9,9 @@ thinking on, a thinking block with a signature comes first.
 
 Like the real server, it refuses (400, Anthropic's envelope) what breaks the Messages rules: no ``max_tokens``, no
 messages, blank text blocks, a final assistant text ending in white space, ``tool_use`` without its
-``tool_result`` right after, and, with thinking on, a last tool-use turn that does not start with a signed thinking
-block (wire-behaviour B-85, B-98).
+``tool_result`` right after, a ``system`` turn other than right after a user turn or on a model that does not take
+one, and, with thinking on, a last tool-use turn that does not start with a signed thinking block (wire-behaviour
+B-85, B-98).
 
     server.add(anthropic_stream(anthropic_message([thinking_block("hmm", "sig"), tool_use_block("t1", "f", {})],
                                                   stop_reason="tool_use")))
@@ -24,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from ..model_info import anthropic_model_info
 from ..providers._anthropic import OUTPUT_TOOL
 from ._server import RecordedRequest, Reply
 
@@ -261,8 +263,10 @@ def _shape_error(body: dict[str, Any], *, counting: bool) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", *_system_role(body)):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        if message.get("role") == "system" and (i == 0 or messages[i - 1].get("role") != "user"):
+            return f"messages.{i}: a system message must immediately follow a user message"
         for block in _blocks(message):
             if isinstance(block, dict) and block.get("type") == "text" and not str(block.get("text", "")).strip():
                 return "messages: text content blocks must contain non-whitespace text"
@@ -276,6 +280,14 @@ def _shape_error(body: dict[str, Any], *, counting: bool) -> str | None:
     ):
         return "messages: final assistant content cannot end with trailing whitespace"
     return _tool_pairing_error(messages) or _thinking_error(body, messages)
+
+
+def _system_role(body: dict[str, Any]) -> tuple[str, ...]:
+    """``("system",)`` for a model that takes a system message after the first turn (Claude Opus 4.8, models not
+    known), else nothing."""
+    model = body.get("model")
+    takes = isinstance(model, str) and anthropic_model_info(model, warn=False).get("multiple_system_messages")
+    return ("system",) if takes else ()
 
 
 def _tool_pairing_error(messages: list[dict[str, Any]]) -> str | None:
@@ -334,7 +346,9 @@ def _last_user_text(messages: list[Any]) -> str:
 
 
 def _tool_results(messages: list[Any]) -> list[str] | None:
-    """The results in the last user turn, when it holds tool results."""
+    """The results in the last user turn (a system turn after it aside), when it holds tool results."""
+    if messages and messages[-1].get("role") == "system":
+        messages = messages[:-1]
     blocks = _blocks(messages[-1]) if messages and messages[-1].get("role") == "user" else []
     results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
     if not results:

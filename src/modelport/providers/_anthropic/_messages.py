@@ -33,42 +33,102 @@ def wire_messages(messages: Sequence[Any], info: ModelInfo) -> tuple[str | None,
         raise InvalidRequestError(f"messages must be a list of messages, not {type(messages).__name__}")
     if not messages:
         raise InvalidRequestError("messages: at least one message is required")
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
+    built = _Conversation(info)
     calls: dict[str, int] = {}  # the last assistant turn's call ids, and the message that made them
     answered: set[str] = set()
-    system_run = 0  # 0: none yet, 1: in the run, 2: the run is over
     for i, message in enumerate(messages):
+        if isinstance(message, SystemMessage):
+            if not (calls and built.later_in_place):  # a later one waits for its place, after the results
+                _check_answered(calls, answered)
+                calls, answered = {}, set()
+            built.system_message(message, i)
+            continue
         if calls and not isinstance(message, FunctionExecutionResultMessage):
             _check_answered(calls, answered)
             calls, answered = {}, set()
-        if isinstance(message, SystemMessage):
-            _check_str(message.content, f"messages[{i}].content")
-            if system_run == 2:
-                raise InvalidRequestError(
-                    f"messages[{i}]: Anthropic takes one system prompt and the system messages are not consecutive, "
-                    "so they cannot be merged"
-                )
-            system_run = 1
-            if message.content.strip():
-                system.append(message.content)
-            continue
-        system_run = 2 if system_run else 0
+        built.start_turns()
         if isinstance(message, UserMessage):
-            _append(turns, "user", _user_blocks(message, i, info))
+            _append(built.turns, "user", _user_blocks(message, i, info))
         elif isinstance(message, AssistantMessage):
             blocks, ids = _assistant_blocks(message, i)
-            _append(turns, "assistant", blocks)
+            built.assistant(blocks)
             calls, answered = dict.fromkeys(ids, i), set()
         elif isinstance(message, FunctionExecutionResultMessage):
-            _append(turns, "user", _result_blocks(message, i, calls, answered))
+            _append(built.turns, "user", _result_blocks(message, i, calls, answered))
         else:
             raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
     _check_answered(calls, answered)
-    _rstrip_prefill(turns)
-    if not turns:
-        raise InvalidRequestError("messages: Anthropic needs at least one user or assistant message with content")
-    return ("\n".join(system) or None), turns
+    return built.finish()
+
+
+class _Conversation:
+    """The ``system`` text and the turns of a request, built message by message.
+
+    System messages before the first turn are the top-level ``system``. A system message after it, on a model
+    that takes one (``model_info["multiple_system_messages"]`` true: Claude Opus 4.8, and models modelport does not
+    know; a ``model_info`` of the caller's that does not say is taken as not), becomes a ``{"role": "system"}``
+    turn as near its place as Anthropic allows, which is right after a user turn (or tool results) and before the
+    next assistant turn or the end: it still comes before the answer it was meant to shape. Consecutive ones make
+    one such turn. Other models take one run of system messages, wherever it stands, as the top-level ``system``,
+    and refuse a second."""
+
+    __slots__ = ("_in_place", "_run", "_started", "later", "system", "turns")
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.system: list[str] = []
+        self.turns: list[dict[str, Any]] = []
+        self.later: list[tuple[int, str]] = []  # system messages after the first turn, waiting for their place
+        self._in_place = info.get("multiple_system_messages") is True
+        self._started = False
+        self._run = 0  # other models' one run of system messages: 0 not yet, 1 in it, 2 over
+
+    @property
+    def later_in_place(self) -> bool:
+        """Whether a system message now would be sent as a turn of its own."""
+        return self._in_place and self._started
+
+    def start_turns(self) -> None:
+        self._started = True
+        self._run = 2 if self._run else 0
+
+    def system_message(self, message: SystemMessage, i: int) -> None:
+        _check_str(message.content, f"messages[{i}].content")
+        if self.later_in_place:
+            if message.content.strip():
+                self.later.append((i, message.content))
+            return
+        if self._run == 2:
+            raise InvalidRequestError(
+                f"messages[{i}]: this model takes one system prompt and the system messages are not consecutive, "
+                "so they cannot be merged (Anthropic takes system messages later in a conversation from Claude "
+                "Opus 4.8 on)"
+            )
+        self._run = 1
+        if message.content.strip():
+            self.system.append(message.content)
+
+    def assistant(self, blocks: list[dict[str, Any]]) -> None:
+        if blocks and self.later:
+            self._place_later()
+        _append(self.turns, "assistant", blocks)
+
+    def finish(self) -> tuple[str | None, list[dict[str, Any]]]:
+        _rstrip_prefill(self.turns)
+        if not self.turns:
+            raise InvalidRequestError("messages: Anthropic needs at least one user or assistant message with content")
+        if self.later:
+            self._place_later()
+        return ("\n".join(self.system) or None), self.turns
+
+    def _place_later(self) -> None:
+        if not self.turns or self.turns[-1]["role"] != "user":
+            raise InvalidRequestError(
+                f"messages[{self.later[0][0]}]: Anthropic takes a system message after the first turn only right "
+                "after a user message or tool results, and this one has an assistant message (or nothing) before "
+                "it with no user message in between"
+            )
+        self.turns.append({"role": "system", "content": [{"type": "text", "text": text} for _, text in self.later]})
+        self.later.clear()
 
 
 def _check_answered(calls: dict[str, int], answered: set[str]) -> None:
