@@ -534,7 +534,7 @@ async def test_context_window_from_show_and_num_ctx(server: FakeServer, make: An
 
 async def test_list_models_from_tags(server: FakeServer, client: Any) -> None:
     listings = await client.list_models()
-    assert server.requests[-1].method == "GET" and server.requests[-1].path == "/api/tags"
+    assert server.requests[0].method == "GET" and server.requests[0].path == "/api/tags"
     assert [m.id for m in listings] == ["llama3.1:latest", "qwen3:8b"]
     assert listings[0].raw["details"]["quantization_level"] == "Q4_K_M"
 

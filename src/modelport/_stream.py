@@ -23,7 +23,7 @@ from ._assembly import Assembler
 from ._http import timeout_at
 from ._ndjson import NDJSONDecoder
 from ._sse import SSEDecoder
-from .cancellation import CancellationToken
+from .cancellation import CancellationTokenLike
 from .client import ChatCompletionStream
 from .messages import CreateResult
 from .providers._status import request_id_from
@@ -74,7 +74,7 @@ class WireStream(ChatCompletionStream):
         "_yielded",
     )
 
-    def __init__(self, client: WireClient, prepared: Prepared, token: CancellationToken | None) -> None:
+    def __init__(self, client: WireClient, prepared: Prepared, token: CancellationTokenLike | None) -> None:
         self._client = client
         self._prepared = prepared
         self._token = token

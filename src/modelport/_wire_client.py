@@ -8,8 +8,9 @@ One call flows one way: messages → :meth:`WireClient._prepare` (validate, buil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +24,7 @@ from ._convert import as_messages, as_tools
 from ._http import Transport
 from ._redact import SecretValues, scrub_error
 from ._validate import unencodable_field
-from .cancellation import CancellationToken
+from .cancellation import CancellationTokenLike, is_cancellation_token
 from .client import ChatCompletionClient, ChatCompletionStream
 from .errors import (
     APIError,
@@ -164,15 +165,21 @@ class WireClient(ChatCompletionClient):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         _check_token(cancellation_token)
         prepared = self._prepare(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
         if cancellation_token is None:
             return await self._create(prepared)
         task = asyncio.ensure_future(self._create(prepared))
-        cancellation_token.link_future(task)
-        return await task
+        cancel = _canceller(task)
+        cancellation_token.add_callback(cancel)
+        try:
+            return await task
+        finally:
+            remove = getattr(cancellation_token, "remove_callback", None)  # modelport's has it, AutoGen's not
+            if callable(remove):
+                remove(cancel)
 
     def create_stream(
         self,
@@ -182,7 +189,7 @@ class WireClient(ChatCompletionClient):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         """Yields ``str`` deltas (reasoning as :class:`~modelport.ThoughtChunk`), then one ``CreateResult``.
 
@@ -449,6 +456,18 @@ def _model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:
     return value if isinstance(value, type) and issubclass(value, BaseModel) else None
 
 
+def _canceller(task: asyncio.Task[Any]) -> Callable[[], None]:
+    """A token callback that cancels ``task`` from any thread (not ``link_future``: AutoGen's cancels the task on
+    the thread that cancels the token), and does nothing once its loop is closed."""
+    loop = task.get_loop()
+
+    def cancel() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed since
+            loop.call_soon_threadsafe(task.cancel)
+
+    return cancel
+
+
 def _extra_args(extra_create_args: Any) -> Mapping[str, Any]:
     """``extra_create_args`` as a mapping (``None`` means none), or an error naming it."""
     if extra_create_args is None:
@@ -461,9 +480,10 @@ def _extra_args(extra_create_args: Any) -> Mapping[str, Any]:
 
 
 def _check_token(token: Any) -> None:
-    if token is not None and not isinstance(token, CancellationToken):
+    if token is not None and not is_cancellation_token(token):
         raise InvalidRequestError(
-            f"cancellation_token must be a modelport CancellationToken or None, not {type(token).__name__}"
+            "cancellation_token must be a CancellationToken (modelport's or AutoGen's: an object with add_callback, "
+            f"is_cancelled and link_future) or None, not {type(token).__name__}"
         )
 
 

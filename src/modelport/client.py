@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from .cancellation import CancellationToken
+from .cancellation import CancellationTokenLike
 from .messages import CreateResult, RequestUsage
 from .model_info import ModelInfo
 from .tools import Tool, ToolSchema
@@ -50,7 +50,7 @@ class ChatCompletionClient(ABC):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult: ...
 
     @abstractmethod
@@ -62,7 +62,7 @@ class ChatCompletionClient(ABC):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream: ...
 
     @abstractmethod

@@ -29,7 +29,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import events
-from ..cancellation import CancellationToken
+from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component, nested_dump
 from ..messages import CreateResult, RequestUsage, ThoughtChunk
@@ -211,7 +211,7 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         key = self.cache_key(
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
@@ -246,7 +246,7 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         kwargs = {
             "tools": tools,
@@ -346,7 +346,7 @@ class _CacheStream(ChatCompletionStream):
         key: str,
         messages: Sequence[Any],
         kwargs: dict[str, Any],
-        token: CancellationToken | None,
+        token: CancellationTokenLike | None,
     ) -> None:
         self._cache = cache
         self._key = key

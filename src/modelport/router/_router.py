@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..cancellation import CancellationToken
+from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component
 from ..errors import APIError, InvalidRequestError, RateLimitError
@@ -316,7 +316,7 @@ class Router(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         call = _Call(self.deployments)
         while True:
@@ -347,7 +347,7 @@ class Router(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         """Yields the chosen deployment's deltas, then its ``CreateResult``. Before the first delta a failure moves
         on to the next deployment; after it, the error is raised with what arrived (``partial``)."""
