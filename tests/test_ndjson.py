@@ -14,8 +14,11 @@ def _decode(pieces: list[bytes]) -> list[bytes]:
     return lines
 
 
-EXPECTED = [b'{"message": {"content": "H\xc3\xa9"}, "done": false}', '{"message": {"content": "llo ✓"}}'.encode(),
-            b'{"done": true}']
+EXPECTED = [
+    b'{"message": {"content": "H\xc3\xa9"}, "done": false}',
+    '{"message": {"content": "llo ✓"}}'.encode(),
+    b'{"done": true}',
+]
 
 
 def test_whole_body_gives_one_event_per_line_and_skips_blank_lines() -> None:
@@ -30,7 +33,7 @@ def test_every_two_way_split_gives_the_same_lines() -> None:
 
 def test_one_byte_at_a_time() -> None:
     data = BODY.encode()
-    assert _decode([data[i:i + 1] for i in range(len(data))]) == EXPECTED
+    assert _decode([data[i : i + 1] for i in range(len(data))]) == EXPECTED
 
 
 def test_a_partial_last_line_is_kept_and_flushed_at_the_end() -> None:

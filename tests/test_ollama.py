@@ -534,7 +534,7 @@ async def test_context_window_from_show_and_num_ctx(server: FakeServer, make: An
 
 async def test_list_models_from_tags(server: FakeServer, client: Any) -> None:
     listings = await client.list_models()
-    assert server.requests[-1].method == "GET" and server.requests[-1].path == "/api/tags"
+    assert server.requests[0].method == "GET" and server.requests[0].path == "/api/tags"
     assert [m.id for m in listings] == ["llama3.1:latest", "qwen3:8b"]
     assert listings[0].raw["details"]["quantization_level"] == "Q4_K_M"
 
@@ -615,13 +615,17 @@ async def test_a_token_limited_context_trims_for_ollama(server: FakeServer, make
     assert (await client.create(kept)).content.startswith("You said: message 29")
 
 
-async def test_events_are_logged_for_ollama_calls(server: FakeServer, client: Any,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_events_are_logged_for_ollama_calls(
+    server: FakeServer, client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger=mp.EVENT_LOGGER_NAME)
     await client.create(HELLO)
     await collect(client, HELLO)
-    kinds = [record.msg.type if hasattr(record.msg, "type") else str(record.msg) for record in caplog.records
-             if record.name == mp.EVENT_LOGGER_NAME]
+    kinds = [
+        record.msg.type if hasattr(record.msg, "type") else str(record.msg)
+        for record in caplog.records
+        if record.name == mp.EVENT_LOGGER_NAME
+    ]
     assert any("LLMCall" in k for k in kinds) and any("LLMStreamEnd" in k for k in kinds)
 
 

@@ -10,7 +10,7 @@ from modelport._sse import SSEDecoder, SSEEvent
 
 STREAM = (
     ": comment first\n"
-    "data: {\"a\": 1}\n\n"
+    'data: {"a": 1}\n\n'
     "event: update\ndata: line one\ndata: line two\nid: 7\n\n"
     ": keep-alive\n\n"
     "data:no-space\n\n"

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from ._validate import check_json_value
 from .errors import InvalidRequestError
 from .messages import (
     AssistantMessage,
@@ -83,7 +84,8 @@ def _convert(messages: Sequence[Any]) -> list[Any]:
         else:
             converted = message  # the request builder names it: "not a message type modelport knows"
         if isinstance(converted, AssistantMessage) and isinstance(converted.content, list):
-            call_names.update((call.id, call.name) for call in converted.content)
+            # a message built with model_construct may hold anything: the request builder names what is not a call
+            call_names.update((c.id, c.name) for c in converted.content if isinstance(c, FunctionCall))
         out.append(converted)
     return out
 
@@ -209,7 +211,8 @@ def _call(call: Any, where: str) -> FunctionCall:
     if not isinstance(name, str):
         raise InvalidRequestError(f"{where}.function.name is required and must be a str")
     if isinstance(arguments, Mapping):  # some producers keep arguments as an object
-        arguments = orjson.dumps(arguments).decode()
+        check_json_value(arguments, f"{where}.function.arguments")  # orjson would raise, or write NaN as null
+        arguments = orjson.dumps(dict(arguments)).decode()
     if not isinstance(arguments, str):
         raise InvalidRequestError(f"{where}.function.arguments must be a JSON str")
     return FunctionCall(id=call_id, name=name, arguments=arguments)

@@ -129,7 +129,7 @@ class Request:
 def checked_args(extra_create_args: Any) -> Mapping[str, Any]:
     """``extra_create_args`` as a mapping (``None`` means none), or an error naming it."""
     if type(extra_create_args) is dict or isinstance(extra_create_args, Mapping):
-        return extra_create_args  # type: ignore[no-any-return]
+        return extra_create_args
     if extra_create_args is None:
         return EMPTY_ARGS
     raise InvalidRequestError(

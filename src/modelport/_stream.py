@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from ._request import Request
     from ._wire_client import WireCall
-    from .cancellation import CancellationToken
+    from .cancellation import CancellationTokenLike
 
 if not TYPE_CHECKING:
     from ._http import aiohttp
@@ -68,7 +68,7 @@ class WireStream(ChatCompletionStream):
         "_yielded",
     )
 
-    def __init__(self, call: WireCall, request: Request, token: CancellationToken | None) -> None:
+    def __init__(self, call: WireCall, request: Request, token: CancellationTokenLike | None) -> None:
         self._call = call
         self._request = request
         self._token = token

@@ -9,9 +9,10 @@ body, so they cannot drift apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,7 @@ from ._redact import SecretValues, scrub_error
 from ._request import Request, checked_args, model_format
 from ._stream import WireStream
 from ._validate import unencodable_field
-from .cancellation import CancellationToken
+from .cancellation import CancellationTokenLike, is_cancellation_token
 from .client import ChatCompletionClient, ChatCompletionStream
 from .errors import (
     APIError,
@@ -153,7 +154,7 @@ class WireClient(ChatCompletionClient):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         check_token(cancellation_token)
         request = self.prepare(
@@ -169,7 +170,7 @@ class WireClient(ChatCompletionClient):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         """Yields ``str`` deltas (reasoning as :class:`~modelport.ThoughtChunk`), then one ``CreateResult``.
 
@@ -240,18 +241,24 @@ class WireClient(ChatCompletionClient):
         self._dialect.validate_create_args(args)
         return {**self._create_args, **args}
 
-    async def send(self, request: Request, *, cancellation_token: CancellationToken | None = None) -> CreateResult:
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
         """Send a prepared request (built again first if another client prepared it) and return its result."""
         check_token(cancellation_token)
         request = self.build(request.for_stream(False))
         if cancellation_token is None:
             return await self._create(request)
         task = asyncio.ensure_future(self._create(request))
-        cancellation_token.link_future(task)
-        return await task
+        cancel = _canceller(task)
+        cancellation_token.add_callback(cancel)
+        try:
+            return await task
+        finally:
+            remove = getattr(cancellation_token, "remove_callback", None)  # modelport's has it, AutoGen's not
+            if callable(remove):
+                remove(cancel)
 
     def send_stream(
-        self, request: Request, *, cancellation_token: CancellationToken | None = None
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
     ) -> ChatCompletionStream:
         """Stream a prepared request (built again first if another client prepared it)."""
         check_token(cancellation_token)
@@ -466,10 +473,23 @@ class WireCall:
 
 def check_token(token: Any) -> None:
     """A cancellation token is modelport's, or anything with its methods (AutoGen's ``CancellationToken``)."""
-    if token is not None and not isinstance(token, CancellationToken):
+    if token is not None and not is_cancellation_token(token):
         raise InvalidRequestError(
-            f"cancellation_token must be a modelport CancellationToken or None, not {type(token).__name__}"
+            "cancellation_token must be a CancellationToken (modelport's or AutoGen's: an object with add_callback, "
+            f"is_cancelled and link_future) or None, not {type(token).__name__}"
         )
+
+
+def _canceller(task: asyncio.Task[Any]) -> Callable[[], None]:
+    """A token callback that cancels ``task`` from any thread (not ``link_future``: AutoGen's cancels the task on
+    the thread that cancels the token), and does nothing once its loop is closed."""
+    loop = task.get_loop()
+
+    def cancel() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed since
+            loop.call_soon_threadsafe(task.cancel)
+
+    return cancel
 
 
 def encode_body(body: dict[str, Any]) -> bytes:

@@ -1,15 +1,40 @@
-"""``CancellationToken``: cancel a call from anywhere; the call's socket is closed, not left to time out."""
+"""``CancellationToken``: cancel a call from anywhere; the call's socket is closed, not left to time out.
+
+Every call also takes AutoGen's ``autogen_core.CancellationToken`` (or any object with its three methods: see
+:class:`CancellationTokenLike`), so code written for AutoGen's clients passes its agents' tokens unchanged.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future as ConcurrentFuture
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["CancellationToken"]
+__all__ = ["CancellationToken", "CancellationTokenLike", "is_cancellation_token"]
 
 F = TypeVar("F")
+_TOKEN_METHODS = ("add_callback", "is_cancelled", "link_future")
+
+
+class CancellationTokenLike(Protocol):
+    """What a call needs of a token: modelport's :class:`CancellationToken` and AutoGen's both have it. A call
+    registers its callback with ``add_callback`` (which runs it at once when the token is already cancelled); the
+    callback may run on any thread."""
+
+    def add_callback(self, callback: Callable[[], None]) -> None: ...
+
+    def is_cancelled(self) -> bool: ...
+
+    def link_future(self, future: Any) -> Any: ...
+
+
+def is_cancellation_token(value: Any) -> bool:
+    """Whether ``value`` is a token a call can take: an instance (not a class) with ``add_callback``,
+    ``is_cancelled`` and ``link_future``."""
+    if isinstance(value, CancellationToken):
+        return True
+    return not isinstance(value, type) and all(callable(getattr(value, name, None)) for name in _TOKEN_METHODS)
 
 
 class CancellationToken:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from ._request import Request
-from .cancellation import CancellationToken
+from .cancellation import CancellationTokenLike
 from .messages import CreateResult, RequestUsage
 from .model_info import ModelInfo
 from .tools import Tool, ToolSchema
@@ -47,7 +47,7 @@ class ChatCompletionClient(ABC):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult: ...
 
     @abstractmethod
@@ -59,7 +59,7 @@ class ChatCompletionClient(ABC):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream: ...
 
     @abstractmethod
@@ -103,12 +103,12 @@ class ChatCompletionClient(ABC):
             stream=stream,
         )
 
-    async def send(self, request: Request, *, cancellation_token: CancellationToken | None = None) -> CreateResult:
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
         """Send a request from :meth:`prepare` and return its result (``create`` of the same arguments)."""
         return await self.create(request.messages, cancellation_token=cancellation_token, **request.call_arguments())
 
     def send_stream(
-        self, request: Request, *, cancellation_token: CancellationToken | None = None
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
     ) -> ChatCompletionStream:
         """Stream a request from :meth:`prepare` (``create_stream`` of the same arguments)."""
         return self.create_stream(request.messages, cancellation_token=cancellation_token, **request.call_arguments())

@@ -28,7 +28,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._request import Request
-from ..cancellation import CancellationToken
+from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component, nested_dump
 from ..messages import CreateResult, RequestUsage, ThoughtChunk
@@ -231,14 +231,14 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         request = self.prepare(
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
         )
         return await self.send(request, cancellation_token=cancellation_token)
 
-    async def send(self, request: Request, *, cancellation_token: CancellationToken | None = None) -> CreateResult:
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
         """The stored answer to ``request``, or the wrapped client's (stored when it is complete)."""
         key = self.key_of(request)
         output = _output(request)
@@ -263,7 +263,7 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         request = self.prepare(
             messages,
@@ -276,7 +276,7 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         return self.send_stream(request, cancellation_token=cancellation_token)
 
     def send_stream(
-        self, request: Request, *, cancellation_token: CancellationToken | None = None
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
     ) -> ChatCompletionStream:
         """The stored answer to ``request`` replayed as a stream, or the wrapped client's stream, recorded."""
         return _CacheStream(self, self.key_of(request), request.for_stream(True), cancellation_token)
@@ -352,7 +352,7 @@ class _CacheStream(ChatCompletionStream):
         cache: ChatCompletionCache,
         key: str,
         request: Request,
-        token: CancellationToken | None,
+        token: CancellationTokenLike | None,
     ) -> None:
         self._cache = cache
         self._key = key

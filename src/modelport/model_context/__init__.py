@@ -2,7 +2,8 @@
 
 - :class:`UnboundedChatCompletionContext`: everything.
 - :class:`BufferedChatCompletionContext`: the last ``buffer_size`` messages.
-- :class:`TokenLimitedChatCompletionContext`: the newest messages that fit a token budget.
+- :class:`TokenLimitedChatCompletionContext`: the newest messages that fit a token budget (or, with
+  ``drop="middle"``, the oldest and the newest, as AutoGen's keeps them).
 - :class:`HeadAndTailChatCompletionContext`: the first and the last messages, with a note of what was skipped.
 
 Every context keeps a tool call and its results together (a provider rejects one without the other), and

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,3 +33,4 @@ class TokenLimitedConfig(UnboundedConfig):
     tool_schema: list[dict[str, Any]] | None = None
     reserve_completion_tokens: int = Field(default=0, ge=0)
     pin_system_messages: bool = True
+    drop: Literal["oldest", "middle"] = "oldest"

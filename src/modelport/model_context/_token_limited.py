@@ -1,9 +1,9 @@
-"""The token-limited context: as much recent history as fits a token budget, counted once per message."""
+"""The token-limited context: as much of the history as fits a token budget, counted once per message."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ..components import load_component, nested_dump
 from ..errors import InvalidRequestError
@@ -16,14 +16,21 @@ __all__ = ["TokenLimitedChatCompletionContext"]
 
 
 class TokenLimitedChatCompletionContext(ChatCompletionContext):
-    """The newest messages that fit ``token_limit`` tokens, counted by ``model_client``.
+    """As many messages as fit ``token_limit`` tokens, counted by ``model_client``: the newest ones (by default),
+    or with ``drop="middle"`` the oldest and the newest, as AutoGen's context keeps them.
 
     The budget is ``token_limit`` (default: the client's context window) minus the tokens of ``tool_schema``, the
-    reply priming and ``reserve_completion_tokens`` (room kept for the answer). Beyond AutoGen: a tool call and its
-    results are kept or dropped together; system messages are pinned (always sent, paid for first) unless
-    ``pin_system_messages=False``; each message is counted once, when it is added, and ``get_messages`` walks only
-    the messages it keeps, so adding a message costs one message's count. The newest message is always sent, even
-    alone over budget: dropping the question would be worse than the server's ``ContextLengthExceededError``.
+    reply priming and ``reserve_completion_tokens`` (room kept for the answer).
+
+    Which messages go: by default the oldest, one after another, until the rest fit (a conversation's latest turns
+    are what the next answer needs). AutoGen's ``TokenLimitedChatCompletionContext`` drops the message in the middle
+    instead, again and again, so the start of the conversation (the task as first stated) stays as well as its end;
+    ``drop="middle"`` does the same, and with ``pin_system_messages=False`` and no tool calls it keeps exactly the
+    messages AutoGen's keeps. Either way, beyond AutoGen: a tool call and its results are kept or dropped together;
+    system messages are pinned (always sent, paid for first) unless ``pin_system_messages=False``; each message is
+    counted once, when it is added (``get_messages`` walks only the messages it keeps when dropping the oldest, every
+    message when dropping from the middle); and the newest message is always sent, even alone over budget: dropping
+    the question would be worse than the server's ``ContextLengthExceededError``.
     """
 
     component_provider = "token_limited_context"
@@ -38,9 +45,13 @@ class TokenLimitedChatCompletionContext(ChatCompletionContext):
         initial_messages: Sequence[LLMMessage] | None = None,
         reserve_completion_tokens: int = 0,
         pin_system_messages: bool = True,
+        drop: Literal["oldest", "middle"] = "oldest",
     ) -> None:
         if token_limit is not None and token_limit <= 0:
             raise InvalidRequestError(f"token_limit must be positive, got {token_limit}")
+        if drop not in ("oldest", "middle"):
+            raise InvalidRequestError(f"drop must be 'oldest' or 'middle', got {drop!r}")
+        self.drop = drop
         if reserve_completion_tokens < 0:
             raise InvalidRequestError(f"reserve_completion_tokens must be 0 or more, got {reserve_completion_tokens}")
         self.model_client = model_client
@@ -73,6 +84,8 @@ class TokenLimitedChatCompletionContext(ChatCompletionContext):
 
     async def get_messages(self) -> list[LLMMessage]:
         room = self.budget() - self._pinned_tokens
+        if self.drop == "middle":
+            return self._middle_out(room)
 
         def fits(unit: Unit) -> bool:
             nonlocal room
@@ -80,6 +93,24 @@ class TokenLimitedChatCompletionContext(ChatCompletionContext):
             return room >= 0
 
         return self._from(*self._newest(fits))
+
+    def _middle_out(self, room: int) -> list[Any]:
+        """AutoGen's order: while the messages do not fit ``room``, drop the unit in the middle of those left (but
+        never the newest); pinned messages stay, orphan results go."""
+        kept = [unit for unit in self._units if not (unit.pinned or unit.orphan)]
+        total = sum(unit.tokens for unit in kept)
+        while total > room and len(kept) > 1:
+            middle = len(kept) // 2
+            if middle == len(kept) - 1:  # two left, and the middle one is the newest: AutoGen drops it, we keep it
+                middle -= 1
+            total -= kept.pop(middle).tokens
+        keep = {id(unit) for unit in kept}
+        return [
+            message
+            for unit in self._units
+            if unit.pinned or id(unit) in keep
+            for message in self._messages[unit.start : unit.end]
+        ]
 
     def _to_config(self, *, include_secrets: bool) -> TokenLimitedConfig:
         tools = [dict(t) if isinstance(t, dict) else dict(t.schema) for t in self.tool_schema] or None
@@ -90,6 +121,7 @@ class TokenLimitedChatCompletionContext(ChatCompletionContext):
             initial_messages=list(self._messages),
             reserve_completion_tokens=self.reserve_completion_tokens,
             pin_system_messages=self.pin_system_messages,
+            drop=self.drop,
         )
 
     @classmethod
@@ -104,4 +136,5 @@ class TokenLimitedChatCompletionContext(ChatCompletionContext):
             initial_messages=config.initial_messages,
             reserve_completion_tokens=config.reserve_completion_tokens,
             pin_system_messages=config.pin_system_messages,
+            drop=config.drop,
         )

@@ -5,12 +5,14 @@ server is ``host=``, else ``OLLAMA_HOST`` (as the ``ollama`` command and its Pyt
 ``myhost:11434`` and ``https://ollama.example.com`` all work), else ``http://localhost:11434``. Ollama takes no key;
 headers of your own (a reverse proxy's ``authorization``) are kept out of configs and errors like a key.
 
-Beyond ``create`` and ``create_stream``: :meth:`~OllamaChatCompletionClient.list_models` (``GET /api/tags``) and
-:meth:`~OllamaChatCompletionClient.show` (``POST /api/show``), which learns the model's context length.
+Beyond ``create`` and ``create_stream``: :meth:`~OllamaChatCompletionClient.list_models` (``GET /api/tags``, and
+``POST /api/show`` for each model's context length) and :meth:`~OllamaChatCompletionClient.show` (``POST
+/api/show``), which learns the model's context length.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -31,7 +33,14 @@ from .._redact import RedactedHeaders, check_headers, check_proxy, header_secret
 from .._request import Request
 from .._wire_client import WireClient
 from ..components import Component, ComponentConfigError
-from ..errors import APIConnectionError, APIError, InvalidRequestError, NotFoundError, ResponseValidationError
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    InvalidRequestError,
+    NotFoundError,
+    ResponseValidationError,
+)
 from ..messages import CreateResult
 from ..model_info import ModelInfo, ModelListing
 from ..tokens import TokenCounter
@@ -53,6 +62,8 @@ __all__ = ["DEFAULT_HOST", "OllamaChatCompletionClient", "OllamaClientConfig", "
 DEFAULT_HOST = "http://localhost:11434"
 DEFAULT_PORT = 11434
 _EMPTY: Mapping[str, Any] = {}
+SHOW_CONCURRENCY = 4
+"""How many ``/api/show`` requests :meth:`OllamaChatCompletionClient.list_models` has in flight at once."""
 _NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
 logger = logging.getLogger("modelport")
 
@@ -272,21 +283,30 @@ class OllamaChatCompletionClient(WireClient, Component):
     async def show(self) -> dict[str, Any]:
         """Ollama's ``POST /api/show`` for this client's model (its ``details``, ``model_info``, ``capabilities``,
         ``parameters``...). The context length it reports is used by :attr:`context_window` from then on."""
-        answer = await self._request_json(URL(self._host + "/api/show"), orjson.dumps({"model": self._model}))
+        answer = await self._show(self._model)
+        window = _window_from_show(answer)
+        if window:
+            self._server_windows[self._model] = window
+        return answer
+
+    async def _show(self, model: str) -> dict[str, Any]:
+        answer = await self._request_json(URL(self._host + "/api/show"), orjson.dumps({"model": model}))
         if not isinstance(answer, dict):
             raise ResponseValidationError(
                 f"{self.provider_name} answered /api/show with something other than an object",
                 provider=self.provider_name,
                 body=answer,
             )
-        window = _window_from_show(answer)
-        if window:
-            self._server_windows[self._model] = window
         return answer
 
-    async def list_models(self) -> list[ModelListing]:
+    async def list_models(self, *, concurrency: int = SHOW_CONCURRENCY) -> list[ModelListing]:
         """The models the server has pulled (``GET /api/tags``): names such as ``llama3.1:latest``, with the
-        server's entry (size, digest, ``details``) as ``raw``."""
+        server's entry (size, digest, ``details``) as ``raw`` and the context length each serves, asked of
+        ``POST /api/show`` for every model, ``concurrency`` at a time (as :meth:`show` reads it; ``None`` for a
+        model the server would not show). A window listed for this client's model is used by
+        :attr:`context_window` from then on."""
+        if type(concurrency) is not int or concurrency < 1:
+            raise InvalidRequestError(f"concurrency must be a whole number of 1 or more, got {concurrency!r}")
         answer = await self._request_json(URL(self._host + "/api/tags"), None)
         entries = answer.get("models") if isinstance(answer, dict) else None
         if not isinstance(entries, list):
@@ -295,11 +315,40 @@ class OllamaChatCompletionClient(WireClient, Component):
                 provider=self.provider_name,
                 body=answer,
             )
-        return [
-            ModelListing(id=str(entry.get("name") or entry.get("model") or ""), raw=entry)
-            for entry in entries
-            if isinstance(entry, dict)
+        raws = [entry for entry in entries if isinstance(entry, dict)]
+        names = [str(entry.get("name") or entry.get("model") or "") for entry in raws]
+        windows = await self._windows(names, concurrency)
+        listings = [
+            ModelListing(id=name, context_window=window, raw=raw)
+            for name, window, raw in zip(names, windows, raws, strict=True)
         ]
+        for listing in listings:
+            if listing.context_window and _same_model(listing.id, self._model):
+                self._server_windows[self._model] = listing.context_window
+        return listings
+
+    async def _windows(self, names: list[str], concurrency: int) -> list[int | None]:
+        """The context length of each model in ``names``, from ``/api/show``, at most ``concurrency`` asked at
+        once; ``None`` where the server answered with an error (a model removed since the listing)."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def window(name: str) -> int | None:
+            if not name:
+                return None
+            async with gate:
+                try:
+                    return _window_from_show(await self._show(name))
+                except APIStatusError:
+                    return None
+
+        tasks = [asyncio.ensure_future(window(name)) for name in names]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:  # a connection lost, a timeout, a cancel: none of the others is left running
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     # -- components --
 
@@ -341,6 +390,11 @@ class OllamaChatCompletionClient(WireClient, Component):
 def _streamed_tools(request: Request) -> bool:
     """Whether the request was a stream that carried tools."""
     return bool(request.stream and request.payload and request.payload.get("tools"))
+
+
+def _same_model(listed: str, model: str) -> bool:
+    """Whether a listed name is ``model``: Ollama reads a name without a tag as ``:latest``."""
+    return listed == model or (":" not in model and listed == f"{model}:latest")
 
 
 def _window_from_show(answer: dict[str, Any]) -> int | None:

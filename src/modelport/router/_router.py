@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._request import Request
-from ..cancellation import CancellationToken
+from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component
 from ..errors import APIError, InvalidRequestError, RateLimitError
@@ -317,14 +317,14 @@ class Router(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         request = self.prepare(
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
         )
         return await self.send(request, cancellation_token=cancellation_token)
 
-    async def send(self, request: Request, *, cancellation_token: CancellationToken | None = None) -> CreateResult:
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
         """Send a prepared request through the deployments (each builds it for itself, once, if it must)."""
         request = request.for_stream(False)
         call = _Call(self.deployments)
@@ -349,7 +349,7 @@ class Router(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         """Yields the chosen deployment's deltas, then its ``CreateResult``. Before the first delta a failure moves
         on to the next deployment; after it, the error is raised with what arrived (``partial``)."""
@@ -364,7 +364,7 @@ class Router(ChatCompletionClient, Component):
         return self.send_stream(request, cancellation_token=cancellation_token)
 
     def send_stream(
-        self, request: Request, *, cancellation_token: CancellationToken | None = None
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
     ) -> ChatCompletionStream:
         """Stream a prepared request through the deployments (see :meth:`create_stream`)."""
         return _RouterStream(self, request.for_stream(True), cancellation_token)

@@ -14,7 +14,7 @@ from ._limits import Grant
 
 if TYPE_CHECKING:
     from .._request import Request
-    from ..cancellation import CancellationToken
+    from ..cancellation import CancellationTokenLike
     from ._router import Router
 
 __all__: list[str] = []  # the stream a Router's create_stream returns; not made directly
@@ -24,7 +24,7 @@ class _RouterStream(ChatCompletionStream):
     """A routed stream: it opens a deployment's stream on the first ``__anext__`` and moves on to the next
     deployment if that stream fails before a delta has reached the caller."""
 
-    def __init__(self, router: Router, request: Request, token: CancellationToken | None) -> None:
+    def __init__(self, router: Router, request: Request, token: CancellationTokenLike | None) -> None:
         self._router = router
         self._request = request
         self._token = token

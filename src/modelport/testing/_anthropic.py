@@ -4,7 +4,8 @@ Routes (from :func:`modelport.testing._default.default_reply`): ``POST /v1/messa
 ``POST /v1/messages/count_tokens``, and ``GET /v1/models`` when the request carries ``anthropic-version``. The
 default "model" answers as the OpenAI one does: ``You said: ...``, a call of the first tool (or the one
 ``tool_choice`` names) with input made from its schema, ``The tool said: ...`` after tool results, and a JSON
-instance for ``output_config.format``. With thinking on, a thinking block with a signature comes first.
+instance for ``output_config.format`` (also after tool results, as a forced tool is still called then). With
+thinking on, a thinking block with a signature comes first.
 
 Like the real server, it refuses (400, Anthropic's envelope) what breaks the Messages rules: no ``max_tokens``, no
 messages, blank text blocks, a final assistant text ending in white space, ``tool_use`` without its
@@ -25,6 +26,7 @@ from typing import Any
 import orjson
 
 from ..model_info import anthropic_model_info
+from ..providers._anthropic import OUTPUT_TOOL
 from ._server import RecordedRequest, Reply
 
 __all__ = [
@@ -367,27 +369,53 @@ def _topic(messages: list[Any]) -> str:
 
 
 def _content(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    """The answer's blocks and stop reason."""
-    from ._default import instance_of
-
+    """The answer's blocks and stop reason. After tool results it answers them, in the shape asked for: through
+    the tool that ``tool_choice`` forces (modelport's structured-output tool), as ``output_config.format``'s JSON,
+    or in words."""
     messages = [m for m in body["messages"] if isinstance(m, dict)]
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("name"), str)]
     raw_choice = body.get("tool_choice")
     choice: dict[str, Any] = raw_choice if isinstance(raw_choice, dict) else {}
     results = _tool_results(messages)
     if results is not None:
-        return [text_block("The tool said: " + "; ".join(results[-3:]))], "end_turn"
+        forced = _forced_tool(tools, choice)
+        if forced is not None:
+            return [_call(forced, messages)], "tool_use"
+        text = "The tool said: " + "; ".join(results[-3:])
+        return [text_block(_formatted(body, messages) or text)], "end_turn"
     if tools and choice.get("type") != "none":
         tool = next((t for t in tools if t["name"] == choice.get("name")), tools[0])
-        schema = tool.get("input_schema") if isinstance(tool.get("input_schema"), dict) else {"type": "object"}
-        arguments = instance_of(schema, word=_topic(messages))
-        return [tool_use_block("toolu_fake_0", tool["name"], arguments)], "tool_use"
-    output = (body.get("output_config") or {}).get("format") if isinstance(body.get("output_config"), dict) else None
+        return [_call(tool, messages)], "tool_use"
+    return [text_block(_formatted(body, messages) or f"You said: {_last_user_text(messages)}")], "end_turn"
+
+
+def _call(tool: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``tool_use`` block calling ``tool`` with input made from its schema."""
+    from ._instance import instance_of
+
+    schema = tool.get("input_schema") if isinstance(tool.get("input_schema"), dict) else {"type": "object"}
+    return tool_use_block("toolu_fake_0", tool["name"], instance_of(schema, word=_topic(messages)))
+
+
+def _forced_tool(tools: list[dict[str, Any]], choice: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool a turn must call: the one ``tool_choice`` names, or with ``any`` the structured-output tool
+    (modelport adds it last), else the first."""
+    if choice.get("type") == "tool":
+        return next((t for t in tools if t["name"] == choice.get("name")), None)
+    if choice.get("type") == "any" and tools:
+        return next((t for t in tools if t["name"] == OUTPUT_TOOL), tools[0])
+    return None
+
+
+def _formatted(body: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:
+    """A JSON instance of ``output_config.format``'s schema, when the request asks for one."""
+    from ._instance import instance_of
+
+    config = body.get("output_config")
+    output = config.get("format") if isinstance(config, dict) else None
     if isinstance(output, dict) and output.get("type") == "json_schema":
-        return [
-            text_block(orjson.dumps(instance_of(output.get("schema", {}), word=_topic(messages))).decode())
-        ], "end_turn"
-    return [text_block(f"You said: {_last_user_text(messages)}")], "end_turn"
+        return orjson.dumps(instance_of(output.get("schema", {}), word=_topic(messages))).decode()
+    return None
 
 
 def _answer(body: dict[str, Any], tokens: int) -> dict[str, Any]:

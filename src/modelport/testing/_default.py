@@ -4,7 +4,8 @@ The default "model" is deterministic:
 - with tools, and the last message not a tool result: it calls the first tool (or the one ``tool_choice`` names)
   with arguments made from the tool's schema;
 - after tool results: it answers with them (``"The tool said: ..."``);
-- with a ``json_schema`` response format: a JSON instance of the schema; with ``json_object``: ``{"answer": ...}``;
+- with a ``json_schema`` response format (also after tool results): a JSON instance of the schema; with
+  ``json_object``: ``{"answer": ...}``;
 - otherwise: ``"You said: <the last user text>"``.
 Streams send the same answer word by word, then the finish chunk, the usage chunk when asked, and ``[DONE]``.
 """
@@ -16,9 +17,10 @@ from typing import Any
 
 import orjson
 
+from ._instance import MAX_DEPTH, instance_of
 from ._server import RecordedRequest, Reply
 
-__all__ = ["chunk", "completion", "default_reply", "instance_of"]
+__all__ = ["MAX_DEPTH", "chunk", "completion", "default_reply", "instance_of"]
 
 MODEL_ECHO = "fake-model"
 
@@ -84,116 +86,6 @@ def usage(prompt: int, completion_tokens: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion_tokens, "total_tokens": prompt + completion_tokens}
 
 
-MAX_DEPTH = 8
-"""Nesting depth (objects, arrays, ``$ref`` hops) past which :func:`instance_of` builds the smallest value."""
-_HARD_DEPTH = 64
-_SCALARS: dict[Any, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
-
-
-def instance_of(schema: Any, defs: dict[str, Any] | None = None, word: str = "example") -> Any:
-    """A small JSON value that satisfies ``schema`` (objects, arrays, enums, scalars, ``$ref``, ``anyOf``/``oneOf``/
-    ``allOf``): defaults where the schema has them, and ``word`` for strings.
-
-    It always terminates: past :data:`MAX_DEPTH` levels (a recursive ``$ref``, as a pydantic model that contains a
-    list of itself) it builds the smallest value instead: an empty array, ``null`` where allowed, an object with only
-    its required properties. A schema that is not a dict is tolerated: a type name (``"string"``) gives a value of
-    that type, ``True`` gives ``word``, anything else ``None``."""
-    root = schema if isinstance(schema, dict) else {}
-    if defs is None:
-        defs = root.get("$defs") or root.get("definitions") or {}
-    return _instance(schema, _Refs(root, defs), word, 0)
-
-
-class _Refs:
-    """Resolves ``$ref``: a JSON pointer into the root schema (``#``, ``#/$defs/Node``), else a name in ``defs``."""
-
-    def __init__(self, root: dict[str, Any], defs: Any) -> None:
-        self.root = root
-        self.defs = defs if isinstance(defs, dict) else {}
-
-    def resolve(self, ref: Any) -> Any:
-        if not isinstance(ref, str):
-            return {}
-        if ref.startswith("#"):
-            target: Any = self.root
-            for part in ref[1:].split("/"):
-                if not part:
-                    continue
-                part = part.replace("~1", "/").replace("~0", "~")
-                if not isinstance(target, dict) or part not in target:
-                    target = None
-                    break
-                target = target[part]
-            if target is not None:
-                return target
-        return self.defs.get(ref.rsplit("/", 1)[-1], {})
-
-
-def _instance(schema: Any, refs: _Refs, word: str, depth: int) -> Any:
-    """``instance_of`` at nesting ``depth``; past ``MAX_DEPTH`` it prefers the smallest value."""
-    if not isinstance(schema, dict):
-        return _non_dict(schema, word)
-    if depth > _HARD_DEPTH:
-        return None
-    small = depth >= MAX_DEPTH
-    if "default" in schema:
-        return schema["default"]
-    if "$ref" in schema:
-        return _instance(refs.resolve(schema["$ref"]), refs, word, depth + 1)
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
-    if "const" in schema:
-        return schema["const"]
-    for key in ("anyOf", "oneOf", "allOf"):
-        listed = schema.get(key)
-        options = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
-        if options:
-            return _instance(_pick(options, small), refs, word, depth + 1)
-    return _typed(schema, _kind(schema.get("type"), small), refs, word, depth, small)
-
-
-def _non_dict(schema: Any, word: str) -> Any:
-    if schema is True:
-        return word
-    if isinstance(schema, str):
-        return {"string": word, "object": {}, "array": []}.get(schema, _SCALARS.get(schema, word))
-    return None
-
-
-def _pick(options: list[dict[str, Any]], small: bool) -> dict[str, Any]:
-    """The option to build: ``null`` when small and allowed, else the first that is not ``null``."""
-    nulls = [s for s in options if s.get("type") == "null"]
-    if small and nulls:
-        return nulls[0]
-    return next((s for s in options if s.get("type") != "null"), options[0])
-
-
-def _kind(kind: Any, small: bool) -> Any:
-    if isinstance(kind, list):
-        if small and "null" in kind:
-            return "null"
-        return next((k for k in kind if k != "null"), "null")
-    return kind
-
-
-def _typed(schema: dict[str, Any], kind: Any, refs: _Refs, word: str, depth: int, small: bool) -> Any:
-    if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
-        properties = schema.get("properties")
-        properties = properties if isinstance(properties, dict) else {}
-        if small:
-            required = schema.get("required")
-            needed: list[Any] = required if isinstance(required, list) else []
-            properties = {name: sub for name, sub in properties.items() if name in needed}
-        return {name: _instance(sub, refs, word, depth + 1) for name, sub in properties.items()}
-    if kind == "array":
-        if small:
-            return []
-        return [_instance(schema.get("items", {}), refs, word, depth + 1)]
-    if kind == "string":
-        return word
-    return _SCALARS.get(kind, word) if isinstance(kind, str) else word
-
-
 def _topic(messages: list[dict[str, Any]]) -> str:
     """The last capitalised word of the last user message (a city, a name), for the fake model's arguments."""
     words = [w.strip("?.!,;:'\"") for w in _last_user_text(messages).split()[1:]]
@@ -243,19 +135,27 @@ def _answer(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
     messages = [m for m in raw_messages if isinstance(m, dict)] if isinstance(raw_messages, list) else []
     functions = _functions(body.get("tools"))
     last = messages[-1] if messages else {}
-    if last.get("role") == "tool":
+    if last.get("role") == "tool":  # the answer, shaped by the response format as any answer is
         results = [m.get("content", "") for m in messages if m.get("role") == "tool"]
-        return "The tool said: " + "; ".join(str(r) for r in results[-3:]), None
+        text = "The tool said: " + "; ".join(str(r) for r in results[-3:])
+        return _formatted(body, messages, text) or text, None
     choice = body.get("tool_choice")
     if functions and choice != "none":
         return "", [_tool_call(functions, choice, messages)]
+    text = f"You said: {_last_user_text(messages)}"
+    return _formatted(body, messages, _last_user_text(messages)) or text, None
+
+
+def _formatted(body: dict[str, Any], messages: list[dict[str, Any]], answer: str) -> str | None:
+    """The answer as the ``response_format`` asks: an instance of its ``json_schema``, or ``{"answer": ...}`` for
+    ``json_object``; None when it asks for neither."""
     response_format = _dict(body.get("response_format"))
     if response_format.get("type") == "json_schema":
         schema = _dict(response_format.get("json_schema")).get("schema", {})
-        return orjson.dumps(instance_of(schema, word=_topic(messages))).decode(), None
+        return orjson.dumps(instance_of(schema, word=_topic(messages))).decode()
     if response_format.get("type") == "json_object":
-        return orjson.dumps({"answer": _last_user_text(messages)}).decode(), None
-    return f"You said: {_last_user_text(messages)}", None
+        return orjson.dumps({"answer": answer}).decode()
+    return None
 
 
 def _stream(

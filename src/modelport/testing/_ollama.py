@@ -1,5 +1,6 @@
 """The fake server's Ollama routes: ``POST /api/chat`` (newline-delimited JSON streams, or one JSON answer with
-``"stream": false``), ``GET /api/tags`` and ``POST /api/show``, plus helpers to script Ollama-shaped replies.
+``"stream": false``), ``GET /api/tags`` and ``POST /api/show`` (a model's card, with its context length), plus
+helpers to script Ollama-shaped replies.
 
 The default model answers as the OpenAI one does (see :mod:`modelport.testing._default`): it calls the first tool,
 answers tool results, fills a ``format`` schema, or echoes the last user text. With ``think`` it thinks first. A
@@ -29,6 +30,7 @@ __all__ = [
 CREATED_AT = "2025-01-01T00:00:00.000000Z"
 NDJSON = "application/x-ndjson"
 CONTEXT_LENGTH = 131072
+QWEN3_CONTEXT_LENGTH = 40960
 TIMINGS: dict[str, Any] = {
     "total_duration": 5_000_000,
     "load_duration": 1_000_000,
@@ -156,16 +158,20 @@ def _tag(name: str) -> dict[str, Any]:
 
 
 def _show(model: str) -> dict[str, Any]:
+    """The model's card: a ``qwen3`` model is shown as Qwen 3 (a 40,960-token window), any other as Llama 3.1
+    (:data:`CONTEXT_LENGTH`)."""
+    family = model.split(":")[0].rsplit("/", 1)[-1]
+    arch, length = ("qwen3", QWEN3_CONTEXT_LENGTH) if family == "qwen3" else ("llama", CONTEXT_LENGTH)
     return {
         "modelfile": f"FROM {model}\n",
         "parameters": 'stop "<|eot_id|>"',
         "template": "{{ .Prompt }}",
-        "details": {"format": "gguf", "family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+        "details": {"format": "gguf", "family": arch, "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
         "model_info": {
-            "general.architecture": "llama",
+            "general.architecture": arch,
             "general.parameter_count": 8_030_261_248,
-            "llama.context_length": CONTEXT_LENGTH,
-            "llama.embedding_length": 4096,
+            f"{arch}.context_length": length,
+            f"{arch}.embedding_length": 4096,
         },
         "capabilities": ["completion", "tools"],
         "modified_at": CREATED_AT,

@@ -12,8 +12,8 @@
 Where it follows autogen-ext 0.7.5's ``ReplayChatCompletionClient``: the constructor, a ``str`` answer becoming a
 ``CreateResult`` with ``finish_reason="stop"`` and usage counted in words (``str.split``), streaming a ``str`` answer
 word by word (``"Hello, "``, ``"how "``, ..., the last word bare) and then the result, ``create_calls``, ``reset()``
-(which keeps ``create_calls``), ``set_cached_bool_value`` and ``ValueError("No more mock responses available")``
-once the script is spent.
+(which keeps ``create_calls``), ``set_cached_bool_value``, ``ValueError("No more mock responses available")``
+once the script is spent, and the deprecated ``capabilities`` (with its ``DeprecationWarning``).
 
 Where it differs, on purpose:
 
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -49,7 +50,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict
 
 from .._convert import as_messages
-from ..cancellation import CancellationToken
+from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component
 from ..errors import InvalidRequestError
@@ -200,7 +201,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
         """The next answer. A token already cancelled raises ``asyncio.CancelledError`` and takes no answer."""
         _check_cancelled(cancellation_token)
@@ -224,7 +225,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
-        cancellation_token: CancellationToken | None = None,
+        cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
         """The next answer as a stream: its thought as ``ThoughtChunk`` deltas, its text word by word, then the
         result. A token cancelled before or during the stream ends it with ``asyncio.CancelledError``."""
@@ -268,6 +269,14 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
     def model_info(self) -> ModelInfo:
         return self._model_info
 
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        """AutoGen's deprecated ``capabilities``: ``vision``, ``function_calling`` and ``json_output`` from
+        :attr:`model_info`, with AutoGen's ``DeprecationWarning``."""
+        warnings.warn("capabilities is deprecated, use model_info instead", DeprecationWarning, stacklevel=2)
+        info = self._model_info
+        return {key: bool(info[key]) for key in ("vision", "function_calling", "json_output")}
+
     def _count_answer(self, text: str) -> int:
         counter = self._token_counter
         if counter == "words":
@@ -301,7 +310,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         return client
 
 
-def _check_cancelled(token: CancellationToken | None) -> None:
+def _check_cancelled(token: CancellationTokenLike | None) -> None:
     if token is not None and token.is_cancelled():
         raise asyncio.CancelledError
 
@@ -310,7 +319,7 @@ class _ReplayStream(ChatCompletionStream):
     """One scripted answer as a stream: thought deltas, text deltas, then the result (usage added then)."""
 
     def __init__(
-        self, client: ReplayChatCompletionClient, result: CreateResult, token: CancellationToken | None
+        self, client: ReplayChatCompletionClient, result: CreateResult, token: CancellationTokenLike | None
     ) -> None:
         self._client = client
         self._token = token

@@ -369,7 +369,7 @@ class FakeServer:
                     return
                 if request is None:
                     return
-                if not await self._send(self._reply_for(request), peer):
+                if not await self._send(self._reply_for(request), peer, _request_id_header(request)):
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
@@ -396,15 +396,15 @@ class FakeServer:
             text = f"fake server could not build a reply: {type(exc).__name__}: {exc}"
             return _error_reply(500, text, "server_error")
 
-    async def _send(self, reply: Reply, peer: _Peer) -> bool:
-        """Write one reply; False when the connection must end afterwards."""
+    async def _send(self, reply: Reply, peer: _Peer, id_header: str = "x-request-id") -> bool:
+        """Write one reply, its request id under ``id_header``; False when the connection must end afterwards."""
         if reply.never_respond:
             await peer.reader.read()  # until the client gives up
             return False
         if reply.head_delay and not await peer.pause(reply.head_delay):
             return False
         size = sum(len(data) for _, data in reply.segments)
-        peer.writer.write(self._head(reply, size))
+        peer.writer.write(self._head(reply, size, id_header))
         for delay, data in reply.segments:
             if delay and not await peer.pause(delay):
                 return False
@@ -425,10 +425,10 @@ class FakeServer:
             return False
         return True
 
-    def _head(self, reply: Reply, size: int) -> bytes:
+    def _head(self, reply: Reply, size: int, id_header: str) -> bytes:
         """The status line and headers of ``reply`` whose segments hold ``size`` bytes."""
         headers = {k.lower(): v for k, v in reply.headers.items()}
-        headers.setdefault("x-request-id", f"req_fake_{len(self.requests)}")
+        headers.setdefault(id_header, f"req_fake_{len(self.requests)}")
         if reply.chunked:
             headers["transfer-encoding"] = "chunked"
         else:
@@ -487,6 +487,13 @@ async def _repeat(repeat: tuple[float, bytes], duration: float | None, chunked: 
         peer.write(data, chunked)
         await peer.writer.drain()
     return True
+
+
+def _request_id_header(request: RecordedRequest) -> str:
+    """Where the request id goes: Anthropic's API sends ``request-id``, OpenAI's ``x-request-id``."""
+    from ._anthropic import is_anthropic_request
+
+    return "request-id" if is_anthropic_request(request) else "x-request-id"
 
 
 def _error_reply(status: int, message: str, kind: str) -> Reply:
