@@ -160,7 +160,9 @@ class WireClient(ChatCompletionClient):
         request = self.prepare(
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
         )
-        return await self.send(request, cancellation_token=cancellation_token)
+        if cancellation_token is None:
+            return await self._create(request)
+        return await self._cancellable(request, cancellation_token)
 
     def create_stream(
         self,
@@ -247,6 +249,10 @@ class WireClient(ChatCompletionClient):
         request = self.build(request.for_stream(False))
         if cancellation_token is None:
             return await self._create(request)
+        return await self._cancellable(request, cancellation_token)
+
+    async def _cancellable(self, request: Request, cancellation_token: CancellationTokenLike) -> CreateResult:
+        """:meth:`_create` in a task the token cancels (from any thread)."""
         task = asyncio.ensure_future(self._create(request))
         cancel = _canceller(task)
         cancellation_token.add_callback(cancel)
