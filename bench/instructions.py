@@ -77,8 +77,7 @@ def serve(port: int) -> None:
     """The built-in server's default model, each answer written in one piece."""
     import dataclasses
 
-    from modelport.testing import FakeServer
-    from modelport.testing._default import default_reply
+    from modelport.testing import FakeServer, default_reply
 
     def whole(request: Any) -> Any:
         reply = default_reply(request)

@@ -48,8 +48,8 @@ class SimpleAgent(RoutedAgent):
         # Prepare input to the chat completion model.
         user_message = UserMessage(content=message.content, source="user")
         response = await self._model_client.create(
-            self._system_messages + [user_message],
-            cancellation_token=ctx.cancellation_token,  # noqa: RUF005
+            self._system_messages + [user_message],  # noqa: RUF005 (the guide's own line)
+            cancellation_token=ctx.cancellation_token,
         )
         # Return with the model's response.
         assert isinstance(response.content, str)
