@@ -448,15 +448,7 @@ class RedisRouterState(RouterState):
 
     async def succeeded(self, deployment: str) -> None:
         await self.local.succeeded(deployment)
-        if not self._up():
-            return
-        try:
-            async with timeout_at(asyncio.get_running_loop().time() + self.timeout):
-                await self._client.delete(self._keys(deployment)["failures"])
-        except Exception as exc:
-            if self._down_until is None:
-                logger.warning("redis router state unreachable (%s: %s)", type(exc).__name__, exc)
-            self._down_until = time.monotonic() + self.retry
+        await self._run("succeeded", [self._keys(deployment)["failures"]], [])  # one call at a time while down
 
     async def wait_for_change(self, timeout: float | None) -> None:
         """Return when a call of this process settles, or after ``timeout``, or after 50 ms at most: calls in other
