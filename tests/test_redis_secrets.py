@@ -1,5 +1,6 @@
 """Redis URLs against real redis-servers: a password stays out of every ``repr``, log line and saved config of a
-``RedisRouterState`` or a ``RedisStore`` wherever the URL carries it (``redis://:pw@host`` or ``?password=pw``)."""
+``RedisRouterState`` or a ``RedisStore`` wherever the URL carries it (``redis://:pw@host`` or ``?password=pw``), and
+a saved router keeps every setting its Redis state was made with."""
 
 from __future__ import annotations
 
@@ -105,3 +106,31 @@ async def test_a_redis_error_that_echoes_the_password_is_logged_without_it(
         logged = [r.getMessage() for r in caplog.records if r.name.startswith("modelport")]
         assert len(logged) == 2 and all("unknown command 'AUTH'" in line for line in logged), logged
         assert all(PASSWORD not in line and "**********" in line for line in logged), logged
+
+
+async def test_a_saved_router_keeps_every_setting_of_its_redis_state(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELPORT_TEST_REDIS", redis_url)
+    settings = {"namespace": _namespace(), "timeout": 0.5, "lease": 12.0, "retry": 0.25, "flush_after": 0.02}
+    state = RedisRouterState(url_env="MODELPORT_TEST_REDIS", **settings)
+    with FakeServer() as server:
+        router = Router([_client(server.base_url)], state=state)
+        saved = router.dump_component()
+        loaded = load_component(saved.model_dump(), allow_env=["MODELPORT_TEST_REDIS"])
+        try:
+            assert isinstance(loaded, Router) and isinstance(loaded.state, RedisRouterState)
+            assert {name: getattr(loaded.state, name) for name in settings} == settings
+            assert loaded.dump_component() == saved
+            await loaded.create(HELLO)
+            assert await loaded.state.in_flight(loaded.deployments[0].name) == 0
+        finally:
+            await loaded.close()
+            await loaded.state.close()
+            await router.close()
+            await state.close()
+    store = RedisStore(url_env="MODELPORT_TEST_REDIS", timeout=0.75)
+    reloaded = load_component(store.dump_component().model_dump(), allow_env=["MODELPORT_TEST_REDIS"])
+    assert isinstance(reloaded, RedisStore) and reloaded.timeout == 0.75
+    await store.close()
+    await reloaded.close()

@@ -430,6 +430,7 @@ def test_a_router_config_names_the_url_variable(redis_url: str, monkeypatch: pyt
         "namespace": "ns",
         "timeout": 0.5,
         "lease": 30.0,
+        "retry": 1.0,
         "flush_after": 0.005,
     }
     loaded = load_component(model.model_dump(), allow_env=["MODELPORT_TEST_REDIS"])

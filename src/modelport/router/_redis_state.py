@@ -87,6 +87,7 @@ class RedisRouterStateConfig(BaseModel):
     namespace: str = "modelport:router"
     timeout: float = Field(default=1.0, gt=0)
     lease: float = Field(default=30.0, gt=0)
+    retry: float = Field(default=1.0, ge=0)
     flush_after: float = Field(default=0.005, ge=0)
 
 
@@ -503,6 +504,7 @@ class RedisRouterState(RouterState):
             "namespace": self.namespace,
             "timeout": self.timeout,
             "lease": self.lease,
+            "retry": self.retry,
             "flush_after": self.flush_after,
         }
         if self._url is None:
@@ -529,5 +531,6 @@ class RedisRouterState(RouterState):
             namespace=config.namespace,
             timeout=config.timeout,
             lease=config.lease,
+            retry=config.retry,
             flush_after=config.flush_after,
         )

@@ -47,7 +47,8 @@ class RouterConfig(BaseModel):
     allowed_failures: int = Field(default=3, ge=1)
     max_wait: float | None = Field(default=None, ge=0)
     state: dict[str, Any] | None = Field(
-        default=None, description="A RedisRouterState's fields (url_env or url, namespace, timeout, lease)."
+        default=None,
+        description="A RedisRouterState's fields (url_env or url, namespace, timeout, lease, retry, flush_after).",
     )
 
 
