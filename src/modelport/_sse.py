@@ -7,11 +7,31 @@ split across reads is safe, and an unterminated line is kept as a list of pieces
 
 One lenient extension: llama.cpp's server writes errors as a bare ``error: {...}`` line; that becomes an event
 named ``error``, so it cannot pass silently (wire-behaviour B-40).
+
+What an event not yet dispatched holds (its data lines and the unterminated line) is counted as it arrives, so one
+endless line or event cannot grow without bound: past ``max_event_bytes`` the decoder raises
+:class:`~modelport.ResponseTooLargeError`.
 """
 
 from __future__ import annotations
 
-__all__ = ["SSEDecoder", "SSEEvent"]
+from itertools import islice
+
+from .errors import ResponseTooLargeError
+
+__all__ = ["MAX_EVENT_BYTES", "SSEDecoder", "SSEEvent", "event_too_large"]
+
+MAX_EVENT_BYTES = 16 << 20
+"""The most one stream event (or line) may hold, 16 MiB, unless ``max_response_bytes`` is smaller."""
+
+
+def event_too_large(what: str, limit: int) -> ResponseTooLargeError:
+    """The error for a stream ``what`` ("event", "line") that grew past ``limit`` bytes."""
+    return ResponseTooLargeError(
+        f"a stream {what} grew past {limit:,} bytes, the most max_response_bytes allows for one {what} (the smaller "
+        f"of max_response_bytes and {MAX_EVENT_BYTES >> 20} MiB); the connection was dropped",
+        limit=limit,
+    )
 
 
 class SSEEvent:
@@ -37,15 +57,32 @@ class SSEEvent:
 class SSEDecoder:
     """Feed it bytes as they arrive; it returns the events each read completes."""
 
-    __slots__ = ("_data", "_event", "_id", "_pending", "_retry", "_skip_lf")
+    __slots__ = (
+        "_counted",
+        "_data",
+        "_data_size",
+        "_event",
+        "_id",
+        "_limit",
+        "_pending",
+        "_pending_size",
+        "_retry",
+        "_skip_lf",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._pending: list[bytes] = []
         self._skip_lf = False
         self._event: str | None = None
         self._data: list[bytes] = []
         self._id: str | None = None
         self._retry: int | None = None
+        self._limit = max_event_bytes
+        self._pending_size = 0
+        """Bytes of the unterminated line."""
+        self._data_size = 0
+        """Bytes of the first :attr:`_counted` data lines of the event not yet dispatched."""
+        self._counted = 0
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._skip_lf:
@@ -59,15 +96,40 @@ class SSEDecoder:
         if end < 0:
             if chunk:
                 self._pending.append(chunk)
+                self._pending_size += len(chunk)
+                if self._pending_size + self._data_size > self._limit:
+                    raise event_too_large("event", self._limit)
             return []
         complete = chunk[:end]
         if self._pending:
             self._pending.append(complete)
             complete = b"".join(self._pending)
             self._pending.clear()
-        if end + 1 < len(chunk):
+        if len(complete) + self._data_size > self._limit:
+            self._check_events(complete)
+        tail = len(chunk) - end - 1
+        if tail:
             self._pending.append(chunk[end + 1 :])
-        return self._lines(complete.split(b"\n"))
+        self._pending_size = tail
+        events = self._lines(complete.split(b"\n"))
+        if self._data or tail:  # an event continues in the next read: count what it holds so far
+            self._count_held()
+        return events
+
+    def _check_events(self, complete: bytes) -> None:
+        """Complete lines longer than the limit: raise if one event among them is (events end at a blank line)."""
+        sizes = [len(piece) for piece in complete.split(b"\n\n")]
+        sizes[0] += self._data_size
+        if max(sizes) > self._limit:
+            raise event_too_large("event", self._limit)
+
+    def _count_held(self) -> None:
+        data = self._data
+        if len(data) > self._counted:  # only the lines not counted yet, so a long event costs linear time
+            self._data_size += sum(len(line) + 1 for line in islice(data, self._counted, None))
+            self._counted = len(data)
+        if self._pending_size + self._data_size > self._limit:
+            raise event_too_large("event", self._limit)
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
@@ -109,6 +171,7 @@ class SSEDecoder:
         event = SSEEvent(self._event or "message", payload, self._id, self._retry)
         data.clear()  # the same list for the next event: nothing new outlives the read
         self._event = None
+        self._data_size = self._counted = 0
         return event
 
     def flush(self) -> list[SSEEvent]:

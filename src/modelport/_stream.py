@@ -4,6 +4,8 @@ Rules (DESIGN section 5, wire-behaviour B2 to B4):
 - a failure before any delta reached the caller is retried like a failed request (B-28); after that, it is raised
   with ``partial`` set to what arrived;
 - ``timeout`` bounds the wait for the next event; keep-alive comments do not reset it (B-27);
+- one event (or line) larger than the client's ``max_response_bytes``, or 16 MiB, ends the stream with
+  :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived;
 - a stream that ends without ``[DONE]`` and without a finish reason, or inside an event, is an
   :class:`~modelport.IncompleteStreamError` (B-38, B-39);
 - the response is closed on exhaustion, error, cancellation, ``aclose()``, and as soon as the stream object is
@@ -41,8 +43,9 @@ if not TYPE_CHECKING:
 __all__ = ["WireStream"]
 
 
-def _decoder_for(dialect: Any) -> SSEDecoder | NDJSONDecoder:
-    return NDJSONDecoder() if dialect.framing == "ndjson" else SSEDecoder()
+def _decoder_for(client: WireClient) -> SSEDecoder | NDJSONDecoder:
+    limit = client._transport.max_event_bytes
+    return NDJSONDecoder(limit) if client._dialect.framing == "ndjson" else SSEDecoder(limit)
 
 
 class WireStream(ChatCompletionStream):
@@ -80,7 +83,7 @@ class WireStream(ChatCompletionStream):
         self._token = token
         self._response: aiohttp.ClientResponse | None = None
         self._asm = Assembler(split_think_tags=client._dialect.split_think_tags)
-        self._decoder = _decoder_for(self._client._dialect)
+        self._decoder = _decoder_for(client)
         self._out = self._asm.out
         self._pos = 0
         self._yielded = 0
@@ -228,7 +231,7 @@ class WireStream(ChatCompletionStream):
         self._asm = Assembler(split_think_tags=self._client._dialect.split_think_tags)
         self._out = self._asm.out
         self._pos = 0
-        self._decoder = _decoder_for(self._client._dialect)
+        self._decoder = _decoder_for(self._client)
         self._answered = False
         self._timed_out = None
         self._progressed = True
@@ -345,7 +348,10 @@ class WireStream(ChatCompletionStream):
             if not self._flush_last_line():
                 self._end_of_body()
             return False
-        batch = self._decoder.feed(chunk)
+        try:
+            batch = self._decoder.feed(chunk)
+        except errors.ResponseTooLargeError as exc:
+            raise self._too_large(exc) from None
         if batch:
             dialect, asm, provider = self._client._dialect, self._asm, self._client.provider_name
             for event in batch:
@@ -357,6 +363,17 @@ class WireStream(ChatCompletionStream):
                         return True
             self._mark_first_token()
         return False
+
+    def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
+        """The decoder's error, told with the provider and what arrived before it."""
+        provider = self._client.provider_name
+        return errors.ResponseTooLargeError(
+            f"{provider}: {exc.message}",
+            limit=exc.limit,
+            provider=provider,
+            request_id=self._asm.request_id,
+            partial=self._asm.result(),
+        )
 
     async def _drain(self) -> None:
         """After the terminal event, read the end of the body (briefly) so the connection can go back to the pool."""

@@ -1,0 +1,189 @@
+"""Bounds on what a server can make a client hold, over real HTTP against the fake server: the size of a body, of
+one stream event and of one line (``max_response_bytes``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+import modelport as mp
+from modelport import (
+    AnthropicChatCompletionClient,
+    AzureOpenAIChatCompletionClient,
+    OllamaChatCompletionClient,
+    OpenAIChatCompletionClient,
+    RetryPolicy,
+)
+from modelport.components import load_component
+from modelport.testing import FakeServer, Reply, anthropic_event, chunk, completion, ollama_chunk
+
+from .conftest import API_KEY, RecordingSleep
+from .helpers import HELLO, collect
+
+MiB = 1 << 20
+DIALECTS = ["openai", "anthropic", "ollama"]
+_CONTENT_TYPE = {"openai": "text/event-stream", "anthropic": "text/event-stream", "ollama": "application/x-ndjson"}
+
+
+@pytest.fixture
+async def make(server: FakeServer, sleeps: RecordingSleep) -> AsyncIterator[Any]:
+    """``make(dialect, **kwargs)``: a client of that dialect pointed at the fake server (no retries by default)."""
+    made: list[Any] = []
+
+    def make(dialect: str, **kwargs: Any) -> Any:
+        kwargs.setdefault(
+            "retry_policy", RetryPolicy(max_retries=kwargs.pop("max_retries", 0), sleep=sleeps, random=lambda: 0.0)
+        )
+        root = f"http://{server.host}:{server.port}"
+        if dialect == "anthropic":
+            client: Any = AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=root, api_key=API_KEY, **kwargs)
+        elif dialect == "ollama":
+            client = OllamaChatCompletionClient("llama3.1", host=root, **kwargs)
+        else:
+            client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+def _first_event(dialect: str) -> bytes:
+    """The start of an answer, "Hel", as each dialect streams it."""
+    if dialect == "anthropic":
+        start = {"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-5", "usage": {}}}
+        block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}
+        return "".join(anthropic_event(e) for e in (start, block, delta)).encode()
+    if dialect == "ollama":
+        return orjson.dumps(ollama_chunk("Hel")) + b"\n"
+    return b"data: " + orjson.dumps(chunk({"role": "assistant", "content": "Hel"})) + b"\n\n"
+
+
+def _flood(dialect: str, piece: bytes, interval: float) -> Reply:
+    """A 200 stream in ``dialect``'s framing: the start of an answer, then ``piece`` every ``interval`` seconds
+    until the client goes away."""
+    return Reply(
+        headers={"content-type": _CONTENT_TYPE[dialect]},
+        segments=[(0.0, _first_event(dialect))],
+        chunked=True,
+        repeat=(interval, piece),
+    )
+
+
+# -- 1. max_response_bytes: a body, one stream event, one line --
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_max_response_bytes_one_endless_stream_line_is_cut_at_the_default_event_limit(
+    server: FakeServer, make: Any, dialect: str
+) -> None:
+    # The issue's server: one line that never ends. Here at a few tens of MB/s, so that the code before the fix,
+    # which held all of it until its timeout, grows by a bounded amount before failing this test.
+    server.add(_flood(dialect, b"x" * (256 * 1024), interval=0.002))
+    client = make(dialect, timeout=5.0, max_retries=3)
+    with pytest.raises(mp.ResponseTooLargeError) as caught:  # not the APITimeoutError of an unbounded read
+        await collect(client)
+    error = caught.value
+    assert error.limit == 16 * MiB and "max_response_bytes" in str(error) and "16,777,216" in str(error)
+    assert error.partial is not None and error.partial.content == "Hel"
+    assert len(server.requests) == 1  # not retried: the server would send the same again
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_max_response_bytes_bounds_one_stream_event_below_16_mib(
+    server: FakeServer, make: Any, sleeps: RecordingSleep, dialect: str
+) -> None:
+    # SSE: data lines that never end their event; NDJSON: one line that never ends.
+    piece = b"x" * 4096 if dialect == "ollama" else b"data: " + b"x" * 4090 + b"\n"
+    server.add(_flood(dialect, piece, interval=0.0))
+    client = make(dialect, max_response_bytes=256 * 1024, max_retries=3, timeout=5.0)
+    with pytest.raises(mp.ResponseTooLargeError) as caught:
+        await collect(client)
+    assert caught.value.limit == 256 * 1024 and "max_response_bytes" in str(caught.value)
+    assert caught.value.partial is not None and caught.value.partial.content == "Hel"
+    assert sleeps.waits == [] and len(server.requests) == 1
+    assert server.pending_replies == 0 and (await collect(client))[1].content  # the client is fine afterwards
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_max_response_bytes_bounds_a_plain_body(server: FakeServer, make: Any, chunked: bool) -> None:
+    body = orjson.dumps(completion("y" * (2 * MiB)))
+    server.add(Reply(headers={"content-type": "application/json"}, segments=[(0.0, body)], chunked=chunked))
+    client = make("openai", max_response_bytes=MiB)
+    with pytest.raises(mp.ResponseTooLargeError) as caught:
+        await client.create(HELLO)
+    assert caught.value.limit == MiB and "max_response_bytes" in str(caught.value) and "1,048,576" in str(caught.value)
+    assert caught.value.request_id == "req_fake_1"
+    assert (await client.create(HELLO)).content == "You said: Hello"  # a body within the limit is fine
+
+
+async def test_max_response_bytes_an_endless_body_is_dropped_not_drained(server: FakeServer, make: Any) -> None:
+    # A JSON body that never ends: reading it to the end (to keep the connection) would never return.
+    server.add(Reply(headers={"content-type": "application/json"}, chunked=True, repeat=(0.0, b" " * 65536)))
+    client = make("openai", max_response_bytes=MiB)
+    with pytest.raises(mp.ResponseTooLargeError):
+        await asyncio.wait_for(client.create(HELLO), timeout=30)
+
+
+async def test_max_response_bytes_default_bounds_a_body_by_its_length(server: FakeServer, make: Any) -> None:
+    server.add(Reply.huge(65 * MiB))  # refused from its Content-Length, before a byte of it is read
+    with pytest.raises(mp.ResponseTooLargeError) as caught:
+        await make("openai").create(HELLO)
+    assert caught.value.limit == 64 * MiB and "67,108,864" in str(caught.value)
+
+
+async def test_max_response_bytes_bounds_a_json_body_sent_to_a_stream_request(server: FakeServer, make: Any) -> None:
+    server.add(Reply.json(completion("z" * (2 * MiB))))
+    with pytest.raises(mp.ResponseTooLargeError):
+        await collect(make("openai", max_response_bytes=MiB))
+
+
+async def test_max_response_bytes_bounds_the_models_list(server: FakeServer, make: Any) -> None:
+    models = {"object": "list", "data": [{"id": f"model-{i}", "object": "model"} for i in range(50_000)]}
+    server.add(Reply.json(models))
+    with pytest.raises(mp.ResponseTooLargeError):
+        await make("openai", max_response_bytes=MiB).list_models()
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "64MB", True])
+@pytest.mark.parametrize("dialect", [*DIALECTS, "azure"])
+def test_max_response_bytes_must_be_a_positive_whole_number(value: Any, dialect: str) -> None:
+    with pytest.raises(mp.InvalidRequestError, match="max_response_bytes must be a whole number of 1 or more"):
+        _client_of(dialect, max_response_bytes=value)
+
+
+@pytest.mark.parametrize("dialect", [*DIALECTS, "azure"])
+async def test_max_response_bytes_is_saved_in_configs_only_when_not_the_default(dialect: str) -> None:
+    given = _client_of(dialect, max_response_bytes=8 * MiB)
+    config = given.dump_component().config
+    assert config["max_response_bytes"] == 8 * MiB
+    loaded = load_component(given.dump_component().model_dump())
+    assert loaded._transport.max_response_bytes == 8 * MiB and loaded._transport.max_event_bytes == 8 * MiB
+    assert "max_response_bytes" not in _client_of(dialect).dump_component().config
+    assert _client_of(dialect, max_response_bytes=100 * MiB)._transport.max_event_bytes == 16 * MiB
+    for client in (given, loaded):
+        await client.close()
+
+
+def _client_of(dialect: str, **kwargs: Any) -> Any:
+    if dialect == "anthropic":
+        return AnthropicChatCompletionClient("claude-sonnet-4-5", api_key_env="MODELPORT_TEST_KEY", **kwargs)
+    if dialect == "ollama":
+        return OllamaChatCompletionClient("llama3.1", host="http://127.0.0.1:9", **kwargs)
+    if dialect == "azure":
+        return AzureOpenAIChatCompletionClient(
+            azure_endpoint="https://example.openai.azure.com", azure_deployment="gpt-4o", api_version="2024-10-21",
+            api_key_env="MODELPORT_TEST_KEY", **kwargs
+        )
+    return OpenAIChatCompletionClient(model="gpt-4o", api_key_env="MODELPORT_TEST_KEY", **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _test_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELPORT_TEST_KEY", API_KEY)
