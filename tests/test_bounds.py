@@ -1,9 +1,11 @@
-"""Bounds on what a server can make a client hold, over real HTTP against the fake server: the size of a body, of
-one stream event and of one line (``max_response_bytes``)."""
+"""Bounds on what a server can make a client hold or wait for, over real HTTP against the fake server: the size of
+a body, of one stream event and of one line (``max_response_bytes``), and the wait on a stream of events that carry
+nothing (``timeout``)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from modelport import (
     RetryPolicy,
 )
 from modelport.components import load_component
+from modelport.providers.anthropic_wire import OUTPUT_TOOL
 from modelport.testing import FakeServer, Reply, anthropic_event, chunk, completion, ollama_chunk
 
 from .conftest import API_KEY, RecordingSleep
@@ -63,6 +66,16 @@ def _first_event(dialect: str) -> bytes:
     if dialect == "ollama":
         return orjson.dumps(ollama_chunk("Hel")) + b"\n"
     return b"data: " + orjson.dumps(chunk({"role": "assistant", "content": "Hel"})) + b"\n\n"
+
+
+def _empty_event(dialect: str) -> bytes:
+    """An event that is valid but adds nothing to the answer (``{"content": ""}``), in each dialect."""
+    if dialect == "anthropic":
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}}
+        return anthropic_event(delta).encode()
+    if dialect == "ollama":
+        return orjson.dumps(ollama_chunk("")) + b"\n"
+    return b"data: " + orjson.dumps(chunk({"content": ""})) + b"\n\n"
 
 
 def _flood(dialect: str, piece: bytes, interval: float) -> Reply:
@@ -187,3 +200,56 @@ def _client_of(dialect: str, **kwargs: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _test_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELPORT_TEST_KEY", API_KEY)
+
+
+# -- 2. an event that adds nothing to the answer is not progress --
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_stream_of_empty_events_times_out(server: FakeServer, make: Any, dialect: str) -> None:
+    # {"content": ""} every 0.1 s against a 0.5 s timeout: before the fix, every such event reset the wait.
+    server.add(_flood(dialect, _empty_event(dialect), interval=0.1))
+    client = make(dialect, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(mp.APITimeoutError) as caught:
+        await asyncio.wait_for(collect(client), timeout=10)
+    assert caught.value.phase == "stream" and caught.value.partial is not None
+    assert caught.value.partial.content == "Hel"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_events_that_add_to_the_answer_are_progress(server: FakeServer, make: Any, dialect: str) -> None:
+    # Twelve pieces 0.1 s apart: 1.2 s in all, more than the 0.5 s timeout, and no single wait reaches it.
+    pieces = [_first_event(dialect)] + [_empty_event(dialect).replace(b'""', b'"lo"', 1)] * 11
+    ending = {
+        "openai": b"data: " + orjson.dumps(chunk(finish_reason="stop")) + b"\n\ndata: [DONE]\n\n",
+        "anthropic": (anthropic_event({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}})
+                      + anthropic_event({"type": "message_stop"})).encode(),
+        "ollama": orjson.dumps(ollama_chunk("", done=True, done_reason="stop")) + b"\n",
+    }[dialect]
+    server.add(Reply(headers={"content-type": _CONTENT_TYPE[dialect]}, chunked=True,
+                     segments=[(0.1, piece) for piece in [*pieces, ending]]))
+    _, result = await collect(make(dialect, timeout=0.5))
+    assert result.content == "Hel" + "lo" * 11
+
+
+async def test_anthropic_structured_output_held_back_until_its_block_ends_is_progress(
+    server: FakeServer, make: Any
+) -> None:
+    # The dialect keeps a forced output tool's JSON to itself until the block ends: its pieces still count.
+    start = {"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-20250514", "usage": {}}}
+    block = {"type": "content_block_start", "index": 0,
+             "content_block": {"type": "tool_use", "id": "toolu_1", "name": OUTPUT_TOOL, "input": {}}}
+    json_text = '{"name": "Paris", "population": 2100000}'
+    deltas = [{"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}}
+              for part in (json_text[i : i + 4] for i in range(0, len(json_text), 4))]
+    tail = [{"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+            {"type": "message_stop"}]
+    server.add(Reply(headers={"content-type": "text/event-stream"}, chunked=True,
+                     segments=[(0.1, anthropic_event(e).encode()) for e in [start, block, *deltas, *tail]]))
+    client = make("anthropic", timeout=0.5)
+    client._model = "claude-sonnet-4-20250514"
+    _, result = await collect(client)
+    assert orjson.loads(result.content) == {"name": "Paris", "population": 2100000}

@@ -12,7 +12,9 @@ Rules it enforces (wire-behaviour B5 to B8):
 - the turn is a tool turn when complete tool calls exist, whatever the finish reason says;
 - ``<think>...</think>`` at the start of the content is reasoning, split identically however the tags are chunked;
 - usage reported twice counts once; no usage means ``usage_reported=False``, not zero;
-- logprobs are appended across chunks, in order.
+- logprobs are appended across chunks, in order;
+- :attr:`Assembler.received` counts what was added to the answer, so the stream loop can tell an event that moved
+  the answer on (progress for ``timeout``) from one that carried nothing, whatever its dialect.
 """
 
 from __future__ import annotations
@@ -142,12 +144,16 @@ class _Choice:
 class Assembler:
     """Collects the deltas of one response (all its choices) and builds the ``CreateResult`` of choice 0."""
 
-    __slots__ = ("_choices", "_dialect_state", "_split", "model", "out", "request_id", "usage")
+    __slots__ = ("_choices", "_dialect_state", "_split", "model", "out", "received", "request_id", "usage")
 
     def __init__(self, *, split_think_tags: bool = True) -> None:
         self._split = split_think_tags
         self._choices: dict[int, _Choice] = {}
         self.out: list[str] = []
+        self.received = 0
+        """How many additions to the answer so far: text, thought, refusal, a tool call's id, name, arguments or
+        fields, logprobs, a finish reason, a usage report that differs from the last. A stream event after which
+        it has not moved added nothing, and is not progress for ``timeout``."""
         self.model: str | None = None
         self.request_id: str | None = None
         self.usage: dict[str, Any] | None = None
@@ -168,7 +174,15 @@ class Assembler:
             choice = self._choices[index] = _Choice(self._split)
         return choice
 
+    def mark_received(self) -> None:
+        """A dialect kept a piece of the answer to itself, to hand it over whole later (Anthropic's structured
+        output, a thinking block's signature): it counts in :attr:`received` all the same."""
+        self.received += 1
+
     def add_text(self, index: int, text: str) -> None:
+        if not text:
+            return
+        self.received += 1
         choice = self._choice(index)
         splitter = choice.splitter
         if splitter is None:
@@ -193,11 +207,17 @@ class Assembler:
                     self.out.append(piece)
 
     def add_thought(self, index: int, text: str) -> None:
+        if not text:
+            return
+        self.received += 1
         self._choice(index).add_thought(text)
         if index == 0:
             self.out.append(ThoughtChunk(text))
 
     def add_refusal(self, index: int, text: str) -> None:
+        if not text:
+            return
+        self.received += 1
         choice = self._choice(index)
         if choice.refusal is None:
             choice.refusal = [text]
@@ -213,6 +233,8 @@ class Assembler:
         arguments: Any,
         provider_fields: dict[str, Any] | None = None,
     ) -> None:
+        if call_id or name or arguments or provider_fields:
+            self.received += 1
         choice = self._choice(index)
         call = self._call_for(choice, call_index, call_id or "")
         if call_id and not call.id:
@@ -247,16 +269,20 @@ class Assembler:
 
     def add_logprobs(self, index: int, content: list[dict[str, Any]] | None) -> None:
         if content:
+            self.received += 1
             choice = self._choice(index)
             if choice.logprobs is None:
                 choice.logprobs = []
             choice.logprobs.extend(content)
 
     def finish(self, index: int, raw_reason: str) -> None:
+        self.received += 1
         self._choice(index).finish_raw = raw_reason
 
     def set_usage(self, usage: dict[str, Any]) -> None:
         """The latest usage report wins: providers that repeat it are counted once."""
+        if usage != self.usage:
+            self.received += 1
         self.usage = usage
 
     @property

@@ -3,7 +3,8 @@
 Rules (DESIGN section 5, wire-behaviour B2 to B4):
 - a failure before any delta reached the caller is retried like a failed request (B-28); after that, it is raised
   with ``partial`` set to what arrived;
-- ``timeout`` bounds the wait for the next event; keep-alive comments do not reset it (B-27);
+- ``timeout`` bounds the wait for the next event that adds to the answer: keep-alive comments, pings and events
+  that carry nothing (``{"content": ""}``) do not reset it (B-27);
 - one event (or line) larger than the client's ``max_response_bytes``, or 16 MiB, ends the stream with
   :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived;
 - a stream that ends without ``[DONE]`` and without a finish reason, or inside an event, is an
@@ -314,7 +315,7 @@ class WireStream(ChatCompletionStream):
         loop = self._loop
         response = self._response
         assert loop is not None and response is not None
-        if self._progressed:  # only a whole event moves the wait on: not bytes, not keep-alive comments
+        if self._progressed:  # only an event that added to the answer moves the wait on: not bytes, not keep-alives
             self._wait_until, self._wait_phase = self._client._transport.next_wait(
                 loop.time(), self._deadline_at, "stream"
             )
@@ -354,13 +355,13 @@ class WireStream(ChatCompletionStream):
             raise self._too_large(exc) from None
         if batch:
             dialect, asm, provider = self._client._dialect, self._asm, self._client.provider_name
+            received = asm.received
             for event in batch:
-                kind = dialect.parse_event(event, asm, provider=provider)
-                if kind:  # a keep-alive event (Anthropic's ping) is not progress
-                    self._progressed = True
-                    if kind == TERMINAL:
-                        self._mark_first_token()
-                        return True
+                if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
+                    self._mark_first_token()
+                    return True
+            if asm.received != received:  # a ping, or an event that carries nothing, is not progress
+                self._progressed = True
             self._mark_first_token()
         return False
 
