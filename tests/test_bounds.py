@@ -1,10 +1,12 @@
 """Bounds on what a server can make a client hold or wait for, over real HTTP against the fake server: the size of
-a body, of one stream event and of one line (``max_response_bytes``), and the wait on a stream of events that carry
-nothing (``timeout``)."""
+a body, of one stream event and of one line (``max_response_bytes``), the wait on a stream of events that carry
+nothing (``timeout``), and input nested too deeply for Python to walk."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,7 +27,7 @@ from modelport.providers.anthropic_wire import OUTPUT_TOOL
 from modelport.testing import FakeServer, Reply, anthropic_event, chunk, completion, ollama_chunk
 
 from .conftest import API_KEY, RecordingSleep
-from .helpers import HELLO, collect
+from .helpers import HELLO, collect, finish
 
 MiB = 1 << 20
 DIALECTS = ["openai", "anthropic", "ollama"]
@@ -253,3 +255,82 @@ async def test_anthropic_structured_output_held_back_until_its_block_ends_is_pro
     client._model = "claude-sonnet-4-20250514"
     _, result = await collect(client)
     assert orjson.loads(result.content) == {"name": "Paris", "population": 2100000}
+
+
+# -- 3. input nested too deeply for Python to walk --
+
+
+def _deep(levels: int = 1000) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+_DEEP_INPUTS = {
+    "message content": ([{"role": "user", "content": _deep()}], {}, "messages[0].content[0]"),
+    "message role": ([{"role": _deep(), "content": "hi"}], {}, "messages[0].role"),
+    "tool call arguments": (
+        [{"role": "assistant", "content": None,
+          "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": _deep()}}}]}],
+        {}, "messages[0].tool_calls[0].function.arguments",
+    ),
+    "create argument": (HELLO, {"extra_create_args": {"temperature": _deep()}}, "'temperature'"),
+    "stop": (HELLO, {"extra_create_args": {"stop": _deep()}}, "'stop'"),
+    "tool_choice": (HELLO, {"tool_choice": _deep()}, "tool_choice"),
+    "json_output": (HELLO, {"json_output": _deep()}, "json_output"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_DEEP_INPUTS))
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_deep_nesting_is_an_invalid_request_error_naming_the_field(
+    server: FakeServer, make: Any, dialect: str, case: str
+) -> None:
+    messages, kwargs, field = _DEEP_INPUTS[case]
+    client = make(dialect)
+    for call in (client.create, client.create_stream, client.request_fingerprint):
+        with pytest.raises(mp.InvalidRequestError) as caught:
+            await _call(call, messages, **kwargs)
+        assert field in str(caught.value) and "RecursionError" not in str(caught.value)
+        assert len(str(caught.value)) < 400
+    assert server.requests == []
+
+
+async def _call(call: Any, messages: Any, **kwargs: Any) -> Any:
+    made = call(messages, **kwargs)
+    if asyncio.iscoroutine(made):
+        return await made
+    if isinstance(made, mp.ChatCompletionStream):
+        async with made as stream:
+            return [item async for item in stream]
+    return made
+
+
+def test_deep_nesting_in_a_client_create_argument_is_an_invalid_request_error() -> None:
+    for dialect in DIALECTS:
+        with pytest.raises(mp.InvalidRequestError, match="'stop'"):
+            _client_of(dialect, stop=_deep())
+
+
+def test_deep_nesting_in_a_batch_file_is_reported_with_its_line(tmp_path: Any) -> None:
+    deep = "[" * 1000 + "]" * 1000  # written by hand: Python's own json module cannot encode it
+    hi = '[{"role": "user", "content": "hi"}]'
+    lines = [
+        f'{{"custom_id": "ok", "messages": {hi}}}',
+        f'{{"custom_id": "a", "messages": [{{"role": "user", "content": {deep}}}]}}',
+        f'{{"custom_id": "b", "body": {{"messages": {hi}, "temperature": {deep}}}}}',
+        f'{{"custom_id": "c", "messages": {hi}, "tool_choice": {deep}}}',
+    ]
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("\n".join(lines) + "\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelport.cli", "batch", str(requests), "-o", str(tmp_path / "out.jsonl"),
+         "--model", "gpt-4o", "--base-url", "http://127.0.0.1:9/v1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    status, _, err = finish(process)
+    assert status == 2 and "Traceback" not in err and "RecursionError" not in err
+    assert "3 problem(s), nothing was sent" in err
+    assert "line 2: messages[0].content[0]" in err
+    assert "line 3 (b): create argument 'temperature'" in err and "line 4 (c): tool_choice=" in err
