@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import errno
 import math
 import random
 import re
@@ -373,7 +374,8 @@ class Transport:
         A pooled connection that the server had already closed (llama.cpp's server closes after every streamed
         response while its headers say keep-alive) fails before any byte of the response arrives. That is not a
         failure of the server: the request is sent again at once on another connection, without back-off and
-        without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times)."""
+        without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times).
+        How it fails depends on which crossed the wire first (see :func:`_closed_before_answering`)."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         proxy = self.proxy_for(url)
         stale_retries = 0
@@ -514,9 +516,21 @@ def _has_idle_connections(session: aiohttp.ClientSession) -> bool:
     return bool(getattr(session.connector, "_conns", None))
 
 
+_RESET = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
 def _closed_before_answering(exc: BaseException) -> bool:
-    """The connection was found closed while the request was being written, or before any byte of the answer."""
+    """The connection was found closed, or was reset, while the request was being written or before any byte of
+    the answer.
+
+    Which of these a server's close of a pooled connection looks like is a race. When its close arrives first, the
+    request finds the connection closed (or ends as the server disconnecting). When the request arrives first (the
+    server was slow to close, as on a busy machine), the server closes a socket holding a request it never read, and
+    its kernel answers with a reset: ``ECONNRESET`` on the read, or ``EPIPE`` on the write. Both are the same
+    event, a keep-alive connection the server closed before answering, and are treated alike."""
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _RESET:
         return True
     return isinstance(exc, aiohttp.ClientOSError) and "Can not write request body" in str(exc)
 
