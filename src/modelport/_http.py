@@ -6,7 +6,8 @@ whose ``sleep``, ``clock`` and ``random`` can be replaced, so tests never wait o
 Timeouts, as a caller means them:
 - ``connect_timeout`` bounds opening the connection;
 - ``timeout`` is the longest wait for the next piece of the answer: the response head, then each next event of a
-  stream (or the whole body of a plain response). Keep-alive comments are not progress;
+  stream that adds to the answer (or the whole body of a plain response). Keep-alive comments, and events that
+  carry nothing, are not progress;
 - ``deadline`` (optional) bounds the whole call, retries and back-off included. Retries never stretch it.
 
 Sizes: ``max_response_bytes`` (64 MiB by default) bounds a response body, and one stream event or line is bounded by

@@ -235,9 +235,9 @@ class ResponseValidationError(APIError):
 
 class ResponseTooLargeError(APIError):
     """The server sent more than the client's ``max_response_bytes`` allows: a body larger than it, or one stream
-    event (or line) larger than it or 16 MiB, whichever is smaller. ``limit`` is the bound that was passed. The
-    connection is dropped rather than read to its end, and the call is not retried (the server would send the same
-    again); a stream's ``partial`` holds what arrived before."""
+    event (or line) larger than it or 16 MiB, whichever is smaller. ``limit`` is the bound that was exceeded, in
+    bytes. The connection is dropped rather than read to its end, and the call is not retried (the server would send
+    the same again); a stream's ``partial`` holds what arrived before."""
 
     def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
