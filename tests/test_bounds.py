@@ -220,6 +220,19 @@ async def test_a_stream_of_empty_events_times_out(server: FakeServer, make: Any,
     assert time.monotonic() - started < 5
 
 
+async def test_a_repeated_tool_call_id_name_or_finish_reason_is_not_progress(server: FakeServer, make: Any) -> None:
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    first = b"data: " + orjson.dumps(chunk({"role": "assistant", "tool_calls": [call]})) + b"\n\n"
+    again = {"index": 0, "id": "call_1", "function": {"name": "get_weather"}}
+    repeated = b"data: " + orjson.dumps(chunk({"tool_calls": [again]}, finish_reason="tool_calls")) + b"\n\n"
+    server.add(Reply(headers={"content-type": "text/event-stream"}, segments=[(0.0, first)], chunked=True,
+                     repeat=(0.1, repeated)))
+    with pytest.raises(mp.APITimeoutError) as caught:
+        await asyncio.wait_for(collect(make("openai", timeout=0.5)), timeout=10)
+    partial = caught.value.partial
+    assert partial is not None and isinstance(partial.content, list) and partial.content[0].name == "get_weather"
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
 async def test_events_that_add_to_the_answer_are_progress(server: FakeServer, make: Any, dialect: str) -> None:
     # Twelve pieces 0.1 s apart: 1.2 s in all, more than the 0.5 s timeout, and no single wait reaches it.

@@ -151,9 +151,9 @@ class Assembler:
         self._choices: dict[int, _Choice] = {}
         self.out: list[str] = []
         self.received = 0
-        """How many additions to the answer so far: text, thought, refusal, a tool call's id, name, arguments or
-        fields, logprobs, a finish reason, a usage report that differs from the last. A stream event after which
-        it has not moved added nothing, and is not progress for ``timeout``."""
+        """How many additions to the answer so far: text, thought, refusal, a tool call's new id, name, arguments or
+        fields, logprobs, a finish reason or usage report that differs from the last. A stream event after which it
+        has not moved added nothing, and is not progress for ``timeout``."""
         self.model: str | None = None
         self.request_id: str | None = None
         self.usage: dict[str, Any] | None = None
@@ -233,21 +233,28 @@ class Assembler:
         arguments: Any,
         provider_fields: dict[str, Any] | None = None,
     ) -> None:
-        if call_id or name or arguments or provider_fields:
-            self.received += 1
         choice = self._choice(index)
+        known = len(choice.calls or ())
         call = self._call_for(choice, call_index, call_id or "")
+        added = bool(call.id) and len(choice.calls or ()) != known  # a new call, with its id
         if call_id and not call.id:
             call.id = call_id
+            added = True
         if name and name != call.name:
             call.name += name
+            added = True
         if isinstance(arguments, str):
             if arguments:
                 call.arguments.append(arguments)
+                added = True
         elif arguments is not None:
             call.arguments = [orjson.dumps(arguments).decode()]
+            added = True
         if provider_fields:
             call.provider_fields = {**(call.provider_fields or {}), **provider_fields}
+            added = True
+        if added:  # a repeated id or name adds nothing
+            self.received += 1
 
     @staticmethod
     def _call_for(choice: _Choice, call_index: int | None, call_id: str) -> _ToolCall:
@@ -276,8 +283,10 @@ class Assembler:
             choice.logprobs.extend(content)
 
     def finish(self, index: int, raw_reason: str) -> None:
-        self.received += 1
-        self._choice(index).finish_raw = raw_reason
+        choice = self._choice(index)
+        if raw_reason != choice.finish_raw:  # a repeated finish reason adds nothing
+            self.received += 1
+            choice.finish_raw = raw_reason
 
     def set_usage(self, usage: dict[str, Any]) -> None:
         """The latest usage report wins: providers that repeat it are counted once."""
