@@ -180,7 +180,7 @@ class Assembler:
         self.received += 1
 
     def add_text(self, index: int, text: str) -> None:
-        if not text:
+        if not text:  # nothing to add (and no progress)
             return
         self.received += 1
         choice = self._choice(index)
@@ -207,7 +207,7 @@ class Assembler:
                     self.out.append(piece)
 
     def add_thought(self, index: int, text: str) -> None:
-        if not text:
+        if not text:  # nothing to add (and no progress)
             return
         self.received += 1
         self._choice(index).add_thought(text)

@@ -29,35 +29,42 @@ class NDJSONDecoder:
         end = chunk.rfind(b"\n")
         if end < 0:
             if chunk:
-                self._pending.append(chunk)
-                self._pending_size += len(chunk)
-                if self._pending_size > self._limit:
-                    raise event_too_large("line", self._limit)
+                self._hold(chunk)
             return []
         complete = chunk[:end]
         if self._pending:
             self._pending.append(complete)
             complete = b"".join(self._pending)
             self._pending.clear()
-        lines = complete.split(b"\n")
-        if len(complete) > self._limit and max(map(len, lines)) > self._limit:
-            raise event_too_large("line", self._limit)
-        tail = len(chunk) - end - 1
-        if tail:
-            if tail > self._limit:
-                raise event_too_large("line", self._limit)
-            self._pending.append(chunk[end + 1 :])
-        self._pending_size = tail
+            if len(complete) > self._limit:
+                self._check_lines(complete)
+        elif end > self._limit:
+            self._check_lines(complete)
+        if end + 1 < len(chunk):
+            self._hold(chunk[end + 1 :])
         events = []
-        for line in lines:
+        for line in complete.split(b"\n"):
             line = line.rstrip(b"\r")
             if line.strip():
                 events.append(SSEEvent("message", line))
         return events
 
+    def _hold(self, piece: bytes) -> None:
+        """Keep the start of an unterminated line; raise once it is longer than the limit."""
+        if not self._pending:
+            self._pending_size = 0
+        self._pending.append(piece)
+        self._pending_size += len(piece)
+        if self._pending_size > self._limit:
+            raise event_too_large("line", self._limit)
+
+    def _check_lines(self, complete: bytes) -> None:
+        if max(map(len, complete.split(b"\n"))) > self._limit:
+            raise event_too_large("line", self._limit)
+
     def flush(self) -> list[SSEEvent]:
         """At the end of the body: the last line, when the server did not end it with a newline."""
-        last, self._pending, self._pending_size = b"".join(self._pending).rstrip(b"\r"), [], 0
+        last, self._pending = b"".join(self._pending).rstrip(b"\r"), []
         return [SSEEvent("message", last)] if last.strip() else []
 
     def unterminated(self) -> bytes:

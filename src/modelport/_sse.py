@@ -67,6 +67,7 @@ class SSEDecoder:
         "_pending",
         "_pending_size",
         "_retry",
+        "_room",
         "_skip_lf",
     )
 
@@ -79,10 +80,12 @@ class SSEDecoder:
         self._retry: int | None = None
         self._limit = max_event_bytes
         self._pending_size = 0
-        """Bytes of the unterminated line."""
+        """Bytes of the unterminated line (while there is one)."""
         self._data_size = 0
         """Bytes of the first :attr:`_counted` data lines of the event not yet dispatched."""
         self._counted = 0
+        self._room = max_event_bytes
+        """What the event not yet dispatched may still hold: the limit less :attr:`_data_size`."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if self._skip_lf:
@@ -95,26 +98,29 @@ class SSEDecoder:
         end = chunk.rfind(b"\n")
         if end < 0:
             if chunk:
-                self._pending.append(chunk)
-                self._pending_size += len(chunk)
-                if self._pending_size + self._data_size > self._limit:
-                    raise event_too_large("event", self._limit)
+                self._hold(chunk)
             return []
         complete = chunk[:end]
         if self._pending:
             self._pending.append(complete)
             complete = b"".join(self._pending)
             self._pending.clear()
-        if len(complete) + self._data_size > self._limit:
+            if len(complete) > self._room:
+                self._check_events(complete)
+        elif end > self._room:
             self._check_events(complete)
-        tail = len(chunk) - end - 1
-        if tail:
-            self._pending.append(chunk[end + 1 :])
-        self._pending_size = tail
-        events = self._lines(complete.split(b"\n"))
-        if self._data or tail:  # an event continues in the next read: count what it holds so far
-            self._count_held()
-        return events
+        if end + 1 < len(chunk):
+            self._hold(chunk[end + 1 :])
+        return self._lines(complete.split(b"\n"))
+
+    def _hold(self, piece: bytes) -> None:
+        """Keep the start of an unterminated line, and count what its event now holds."""
+        if not self._pending:
+            self._pending_size = 0
+        self._pending.append(piece)
+        self._pending_size += len(piece)
+        if self._pending_size > self._room:
+            raise event_too_large("event", self._limit)
 
     def _check_events(self, complete: bytes) -> None:
         """Complete lines longer than the limit: raise if one event among them is (events end at a blank line)."""
@@ -128,7 +134,8 @@ class SSEDecoder:
         if len(data) > self._counted:  # only the lines not counted yet, so a long event costs linear time
             self._data_size += sum(len(line) + 1 for line in islice(data, self._counted, None))
             self._counted = len(data)
-        if self._pending_size + self._data_size > self._limit:
+            self._room = self._limit - self._data_size
+        if (self._pending_size if self._pending else 0) > self._room:
             raise event_too_large("event", self._limit)
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
@@ -145,6 +152,8 @@ class SSEDecoder:
                     self._event = None
             elif line[0] != 58:  # not a ':' comment
                 self._field(line)
+        if data:  # an event continues in the next read: count what it holds so far
+            self._count_held()
         return events
 
     def _field(self, line: bytes) -> None:
@@ -171,7 +180,9 @@ class SSEDecoder:
         event = SSEEvent(self._event or "message", payload, self._id, self._retry)
         data.clear()  # the same list for the next event: nothing new outlives the read
         self._event = None
-        self._data_size = self._counted = 0
+        if self._counted:
+            self._data_size = self._counted = 0
+            self._room = self._limit
         return event
 
     def flush(self) -> list[SSEEvent]:

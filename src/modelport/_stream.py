@@ -52,6 +52,7 @@ def _decoder_for(client: WireClient) -> SSEDecoder | NDJSONDecoder:
 class WireStream(ChatCompletionStream):
     __slots__ = (
         "_answered",
+        "_armed",
         "_asm",
         "_cancelled",
         "_client",
@@ -65,7 +66,6 @@ class WireStream(ChatCompletionStream):
         "_out",
         "_pos",
         "_prepared",
-        "_progressed",
         "_reading",
         "_response",
         "_result",
@@ -98,7 +98,8 @@ class WireStream(ChatCompletionStream):
         self._watchdog: asyncio.TimerHandle | None = None
         self._reading = False
         self._timed_out: str | None = None
-        self._progressed = True
+        self._armed = -1
+        """The assembler's count when the wait for the next event was set; -1: set it at the next read."""
         self._answered = False
         self._opening: asyncio.Future[Any] | None = None
         self._cancelled = False
@@ -235,7 +236,7 @@ class WireStream(ChatCompletionStream):
         self._decoder = _decoder_for(self._client)
         self._answered = False
         self._timed_out = None
-        self._progressed = True
+        self._armed = -1
 
     async def _open(self) -> None:
         client = self._client
@@ -268,7 +269,7 @@ class WireStream(ChatCompletionStream):
         self._response = response
         self._answered = True
         self._asm.request_id = request_id_from(response.headers)
-        self._progressed = True
+        self._armed = -1  # the head arrived: the wait for the first event starts now
         content_type = response.headers.get("content-type", "")
         if "json" in content_type and client._dialect.framing != "ndjson":  # Ollama streams application/x-ndjson
             await self._read_json_body(response)
@@ -315,11 +316,14 @@ class WireStream(ChatCompletionStream):
         loop = self._loop
         response = self._response
         assert loop is not None and response is not None
-        if self._progressed:  # only an event that added to the answer moves the wait on: not bytes, not keep-alives
+        # Only what the answer gained since the wait was set moves it on: not bytes, not keep-alives, not events
+        # that carry nothing (the assembler counts what it receives).
+        received = self._asm.received
+        if received != self._armed:
             self._wait_until, self._wait_phase = self._client._transport.next_wait(
                 loop.time(), self._deadline_at, "stream"
             )
-            self._progressed = False
+            self._armed = received
         if self._watchdog is None:
             self._watchdog = loop.call_at(self._wait_until, self._watch)
         self._reading = True
@@ -355,14 +359,12 @@ class WireStream(ChatCompletionStream):
             raise self._too_large(exc) from None
         if batch:
             dialect, asm, provider = self._client._dialect, self._asm, self._client.provider_name
-            received = asm.received
-            for event in batch:
+            for event in batch:  # progress is what they add to the assembler (see _start_read)
                 if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
                     self._mark_first_token()
                     return True
-            if asm.received != received:  # a ping, or an event that carries nothing, is not progress
-                self._progressed = True
-            self._mark_first_token()
+            if self._first_token_at is None:
+                self._mark_first_token()
         return False
 
     def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
