@@ -415,6 +415,13 @@ class Transport:
             async with timeout_at(wait_until):
                 if cut_at is not None:
                     return await _read_at_most(response, cut_at)
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= self.max_response_bytes
+                    and "content-encoding" not in response.headers
+                ):
+                    return await response.read()  # not compressed, so no more than the length is read
                 body = await _read_within(response, self.max_response_bytes)
         except asyncio.TimeoutError as exc:
             raise self.timeout_error(phase, exc) from exc
@@ -456,14 +463,12 @@ class Transport:
 async def _read_within(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
     """The whole body if it is at most ``limit`` bytes, else ``None`` (and the connection closed, not drained).
 
-    A plain body under a ``Content-Length`` is read in one go (aiohttp reads no more than the length); a chunked or
-    compressed one is counted as it arrives, since its size is known only once it has."""
+    A plain body whose ``Content-Length`` is over the limit is refused unread; a chunked or compressed one is counted
+    as it arrives, since its size is known only once it has."""
     length = response.content_length
-    if length is not None and "content-encoding" not in response.headers:
-        if length > limit:
-            response.close()
-            return None
-        return await response.read()
+    if length is not None and length > limit and "content-encoding" not in response.headers:
+        response.close()
+        return None
     chunks: list[bytes] = []
     size = 0
     while chunk := await response.content.readany():
