@@ -2,10 +2,11 @@
 
 Beside :mod:`modelport._sse`, for servers that stream one JSON object per line (Ollama's ``/api/chat``). Each
 complete, non-blank line becomes one event named ``message`` whose data is the line, so a dialect parses both
-framings the same way and the stream loop's timeout means the same thing: each next line is progress. A line is
-complete at its ``\\n`` (a ``\\r`` before it is dropped); bytes after the last newline are kept until more arrive,
-so any split of the input, a multi-byte character included, decodes the same. A line longer than
-``max_event_bytes`` raises :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived.
+framings the same way and the stream loop's timeout means the same thing: each next line that adds to the answer
+is progress. A line is complete at its ``\\n`` (a ``\\r`` before it is dropped); bytes after the last newline are
+kept until more arrive, so any split of the input, a multi-byte character included, decodes the same. A line
+longer than ``max_event_bytes`` raises :class:`~modelport.ResponseTooLargeError` as soon as that much of it has
+arrived.
 """
 
 from __future__ import annotations

@@ -130,6 +130,7 @@ class SSEDecoder:
             raise event_too_large("event", self._limit)
 
     def _count_held(self) -> None:
+        """At the end of a read inside an event: count its data lines so far, and raise if it holds too much."""
         data = self._data
         if len(data) > self._counted:  # only the lines not counted yet, so a long event costs linear time
             self._data_size += sum(len(line) + 1 for line in islice(data, self._counted, None))
