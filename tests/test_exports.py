@@ -22,6 +22,7 @@ EXPECTED = {
     "OutputParseError", "OverloadedError", "PermissionDeniedError",
     "QuotaExceededError", "RateLimitError", "RedirectError", "RequestTimeoutError", "RequestTooLargeError",
     "RequestUsage",
+    "ResponseTooLargeError",
     "ResponseValidationError", "RetryPolicy", "ServerError", "StreamProtocolError", "SystemMessage", "ThoughtChunk",
     "TokenCount", "TokenEstimateWarning", "Tool", "ToolSchema", "TopLogprob", "UnknownModelWarning",
     "UnprocessableEntityError", "UserMessage", "__version__", "count_text", "Price", "UsageLog",

@@ -27,6 +27,24 @@ async def test_streams_on_a_server_that_closes_after_each_stream_pay_no_backoff(
     assert len(server.requests) == 21
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_pooled_connection_reset_as_the_next_request_arrives_is_resent_without_backoff(
+        server: FakeServer, sleeps: Any, make_client: Any, stream: bool) -> None:
+    # The race a busy machine showed: the server closes after each response, but late, so the client's next request
+    # reaches the socket before the close does, and the kernel answers it with a reset (ECONNRESET), not a close.
+    # The fake server makes that order certain; before the fix a reset was a failure with a back-off.
+    client = make_client(max_retries=0)
+    for _ in range(3):
+        server.add(Reply(**{**vars(Reply.json(completion("first"))), "reset_next": True}))
+        assert (await client.create(HELLO)).content == "first"
+        if stream:
+            assert (await collect(client))[1].content == "You said: Hello"
+        else:
+            assert (await client.create(HELLO)).content == "You said: Hello"
+    assert sleeps.waits == []
+    assert len(server.requests) == 6  # the requests the resets cut were not read, so not recorded
+
+
 async def test_a_server_that_really_disconnects_is_still_an_error_and_counted() -> None:
     import modelport as mp
     from modelport import OpenAIChatCompletionClient, RetryPolicy

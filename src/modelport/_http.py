@@ -6,8 +6,13 @@ whose ``sleep``, ``clock`` and ``random`` can be replaced, so tests never wait o
 Timeouts, as a caller means them:
 - ``connect_timeout`` bounds opening the connection;
 - ``timeout`` is the longest wait for the next piece of the answer: the response head, then each next event of a
-  stream (or the whole body of a plain response). Keep-alive comments are not progress;
+  stream that adds to the answer (or the whole body of a plain response). Keep-alive comments, and events that
+  carry nothing, are not progress;
 - ``deadline`` (optional) bounds the whole call, retries and back-off included. Retries never stretch it.
+
+Sizes: ``max_response_bytes`` (64 MiB by default) bounds a response body, and one stream event or line is bounded by
+the smaller of it and 16 MiB; past either, :class:`~modelport.ResponseTooLargeError` is raised and the connection
+dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import errno
 import math
 import random
 import re
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from . import errors
+from ._sse import MAX_EVENT_BYTES
 from .providers._status import error_from_response, request_id_from
 
 
@@ -62,6 +69,8 @@ STALE_CONNECTION_RETRIES = 3
 MAX_ERROR_BODY = 1 << 20
 """The most of an error response that is read and kept (1 MiB): a larger one is cut there and its connection
 dropped, so a hostile or broken server cannot make an exception hold megabytes."""
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
+"""The default ``max_response_bytes``: the largest response body read (64 MiB)."""
 
 
 @dataclass
@@ -198,6 +207,7 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
         proxy: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.provider = provider
         self.timeout = timeout
@@ -208,6 +218,9 @@ class Transport:
         self.max_connections_per_host = max_connections_per_host or 0
         self.verify_ssl = verify_ssl
         self.proxy = proxy
+        self.max_response_bytes = max_response_bytes
+        self.max_event_bytes = min(max_response_bytes, MAX_EVENT_BYTES)
+        """The most one stream event (SSE) or line (NDJSON) may hold."""
         self._env_proxies: dict[tuple[str, str | None], str | None] = {}
         self._given_session = session
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
@@ -289,7 +302,7 @@ class Transport:
                     url = self._redirect_target(response, url, body is None, hops)
                     hops += 1
                     continue
-                raw = await self.read_body(response, loop, deadline_at, limit=MAX_ERROR_BODY)
+                raw = await self.read_body(response, loop, deadline_at, cut_at=MAX_ERROR_BODY)
                 error = error_from_response(response.status, response.headers, raw, provider=self.provider)
                 response_headers = response.headers
             await self.sleep_before_retry(error, response_headers, retries, loop, deadline_at)
@@ -362,7 +375,8 @@ class Transport:
         A pooled connection that the server had already closed (llama.cpp's server closes after every streamed
         response while its headers say keep-alive) fails before any byte of the response arrives. That is not a
         failure of the server: the request is sent again at once on another connection, without back-off and
-        without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times)."""
+        without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times).
+        How it fails depends on which crossed the wire first (see :func:`_closed_before_answering`)."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         proxy = self.proxy_for(url)
         stale_retries = 0
@@ -391,16 +405,24 @@ class Transport:
         loop: asyncio.AbstractEventLoop,
         deadline_at: float | None,
         *,
-        limit: int | None = None,
+        cut_at: int | None = None,
     ) -> bytes:
-        """The response's body; with ``limit``, at most that many bytes (the rest is not read: the connection is
-        dropped instead of kept)."""
+        """The response's body. One larger than :attr:`max_response_bytes` raises
+        :class:`~modelport.ResponseTooLargeError`; with ``cut_at`` (an error body), at most that many bytes are kept
+        instead. Either way the rest is not read: the connection is dropped instead of kept."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         try:
             async with timeout_at(wait_until):
-                if limit is None:
-                    return await response.read()
-                return await _read_at_most(response, limit)
+                if cut_at is not None:
+                    return await _read_at_most(response, cut_at)
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= self.max_response_bytes
+                    and "content-encoding" not in response.headers
+                ):
+                    return await response.read()  # not compressed, so no more than the length is read
+                body = await _read_within(response, self.max_response_bytes)
         except asyncio.TimeoutError as exc:
             raise self.timeout_error(phase, exc) from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -410,6 +432,16 @@ class Transport:
             ) from exc
         finally:
             response.release()
+        if body is None:
+            raise errors.ResponseTooLargeError(
+                f"{self.provider} sent a response body larger than max_response_bytes allows "
+                f"({self.max_response_bytes:,} bytes); the connection was dropped. Raise max_response_bytes if "
+                "answers this large are expected",
+                limit=self.max_response_bytes,
+                provider=self.provider,
+                request_id=request_id_from(response.headers),
+            )
+        return body
 
     def next_wait(self, now: float, deadline_at: float | None, phase: str) -> tuple[float, str]:
         """Until when to wait for the next piece of the answer, and what to call it if that time passes."""
@@ -426,6 +458,26 @@ class Transport:
             "deadline": f"the call's deadline of {self.deadline} s passed",
         }[phase]
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+async def _read_within(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body if it is at most ``limit`` bytes, else ``None`` (and the connection closed, not drained).
+
+    A plain body whose ``Content-Length`` is over the limit is refused unread; a chunked or compressed one is counted
+    as it arrives, since its size is known only once it has."""
+    length = response.content_length
+    if length is not None and length > limit and "content-encoding" not in response.headers:
+        response.close()
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await response.content.readany():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -470,9 +522,21 @@ def _has_idle_connections(session: aiohttp.ClientSession) -> bool:
     return bool(getattr(session.connector, "_conns", None))
 
 
+_RESET = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
 def _closed_before_answering(exc: BaseException) -> bool:
-    """The connection was found closed while the request was being written, or before any byte of the answer."""
+    """The connection was found closed, or was reset, while the request was being written or before any byte of
+    the answer.
+
+    Which of these a server's close of a pooled connection looks like is a race. When its close arrives first, the
+    request finds the connection closed (or ends as the server disconnecting). When the request arrives first (the
+    server was slow to close, as on a busy machine), the server closes a socket holding a request it never read, and
+    its kernel answers with a reset: ``ECONNRESET`` on the read, or ``EPIPE`` on the write. Both are the same
+    event, a keep-alive connection the server closed before answering, and are treated alike."""
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _RESET:
         return True
     return isinstance(exc, aiohttp.ClientOSError) and "Can not write request body" in str(exc)
 

@@ -101,6 +101,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         proxy: str | None = None,
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
+        max_response_bytes: int | None = None,
         token_counter: TokenCounter | None = None,
         prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
@@ -154,6 +155,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             proxy=check_proxy(proxy),
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
         )
         model_name = model or deployment
         super().__init__(
@@ -181,6 +183,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
                 proxy=proxy,
                 max_connections=max_connections,
                 max_connections_per_host=max_connections_per_host,
+                max_response_bytes=max_response_bytes,
                 retry_policy=self._transport.retry,
                 prices=self._prices,
             ),

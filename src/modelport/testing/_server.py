@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -55,7 +57,8 @@ class Reply:
     the body; ``stall`` keeps it open, sending nothing more, until the client goes away; ``head_delay`` waits before
     the status line; ``never_respond`` reads the request and sends nothing at all; ``content_length`` overrides the
     header (a promise larger than the body is a lie: the connection closes after the body); ``repeat`` writes one more
-    piece every so often after the segments, until the client goes away (or ``repeat_for`` seconds pass).
+    piece every so often after the segments, until the client goes away (or ``repeat_for`` seconds pass);
+    ``reset_next`` resets the kept-alive connection when the client's next request arrives on it.
 
     Every wait ends early when the client disconnects, so a fault never outlives its client. ``label`` names the
     reply in :attr:`FakeServer.served` when it is taken from the script.
@@ -76,6 +79,11 @@ class Reply:
     close_after: bool = False
     """Close the connection once the response is complete, although its headers advertise keep-alive (as
     llama.cpp's server does after every streamed response)."""
+    reset_next: bool = False
+    """Once the response is complete, keep the connection open until the client's next request on it has arrived,
+    then close it with a reset instead of an answer (that request is not recorded). It is what a server that closes
+    after each response does when it is slow to close (a busy machine): the client's next request reaches the
+    socket first, and closing a socket that holds a request it never read makes the kernel send a reset."""
 
     @classmethod
     def json(
@@ -420,6 +428,9 @@ class FakeServer:
         if reply.chunked:
             peer.writer.write(b"0\r\n\r\n")
             await peer.writer.drain()
+        if reply.reset_next:
+            await _reset_at_next_request(peer)
+            return False
         if reply.close_after or (self.close_after_streams and reply.chunked):
             peer.writer.write_eof()
             return False
@@ -494,6 +505,15 @@ def _request_id_header(request: RecordedRequest) -> str:
     from ._anthropic import is_anthropic_request
 
     return "request-id" if is_anthropic_request(request) else "x-request-id"
+
+
+async def _reset_at_next_request(peer: _Peer) -> None:
+    """Wait for the client's next request (or its going away), then have the connection's close send a reset."""
+    with contextlib.suppress(ValueError):
+        await _read_request(peer.reader)
+    sock = peer.writer.get_extra_info("socket")
+    if sock is not None:  # an immediate close (linger 0) resets the connection, as unread data would
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _error_reply(status: int, message: str, kind: str) -> Reply:
