@@ -12,24 +12,10 @@ import pytest
 from modelport import OpenAIChatCompletionClient, RetryPolicy
 from modelport.testing import FakeServer
 
-for name in (
-    "OPENAI_API_KEY",
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_OPENAI_ENDPOINT",
-    "OPENAI_API_VERSION",
-    "GEMINI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "MODEL_TIMEOUT",
-    "OPENAI_BASE_URL",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-):
+for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION",
+             "GEMINI_API_KEY", "ANTHROPIC_API_KEY", "MODEL_TIMEOUT", "OPENAI_BASE_URL",
+             "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+             "no_proxy"):
     os.environ.pop(name, None)
 
 API_KEY = "sk-test-SECRET-0123456789abcdef"
@@ -70,9 +56,8 @@ async def make_client(server: FakeServer, sleeps: RecordingSleep) -> AsyncIterat
     def make(model: str = "gpt-4o", **kwargs: Any) -> OpenAIChatCompletionClient:
         kwargs.setdefault("base_url", server.base_url)
         kwargs.setdefault("api_key", API_KEY)
-        kwargs.setdefault(
-            "retry_policy", RetryPolicy(max_retries=kwargs.pop("max_retries", 3), sleep=sleeps, random=lambda: 0.0)
-        )
+        kwargs.setdefault("retry_policy", RetryPolicy(max_retries=kwargs.pop("max_retries", 3), sleep=sleeps,
+                                                      random=lambda: 0.0))
         client = OpenAIChatCompletionClient(model=model, **kwargs)
         made.append(client)
         return client
@@ -108,11 +93,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("redis-server is not installed")
     port = _free_port()
     workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(workdir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
             try:

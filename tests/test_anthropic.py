@@ -85,9 +85,8 @@ async def make(server: FakeServer, sleeps: RecordingSleep) -> AsyncIterator[Any]
     def make(model: str = MODEL, **kwargs: Any) -> AnthropicChatCompletionClient:
         kwargs.setdefault("base_url", server.base_url)
         kwargs.setdefault("api_key", KEY)
-        kwargs.setdefault(
-            "retry_policy", RetryPolicy(max_retries=kwargs.pop("max_retries", 3), sleep=sleeps, random=lambda: 0.0)
-        )
+        kwargs.setdefault("retry_policy", RetryPolicy(max_retries=kwargs.pop("max_retries", 3), sleep=sleeps,
+                                                      random=lambda: 0.0))
         client = AnthropicChatCompletionClient(model, **kwargs)
         made.append(client)
         return client
@@ -127,7 +126,6 @@ async def both(server: FakeServer, client: Any, message: dict[str, Any], **kwarg
 
 # -- the client: URL, key, headers --
 
-
 async def test_request_goes_to_v1_messages_with_key_and_version(server: FakeServer, make: Any) -> None:
     for base_url in (server.base_url, server.base_url.removesuffix("/v1"), server.base_url + "/"):
         result = await make(base_url=base_url).create(HELLO)
@@ -164,38 +162,26 @@ async def test_a_withheld_key_is_named_on_401(server: FakeServer, make: Any, mon
 
 async def test_request_shape(server: FakeServer, make: Any) -> None:
     image = Image.from_bytes(PNG_1x1)
-    await make(default_headers={"anthropic-beta": "some-feature"}, temperature=0.2, top_k=5).create(
-        [
-            SystemMessage(content="Be brief."),
-            SystemMessage(content="Answer in English."),
-            UserMessage(content=["look", image, Image.from_url("https://example.com/cat.png")], source="alice"),
-            UserMessage(content="and this", source="bob"),
-        ],
-        extra_create_args={"stop": "END", "metadata": {"user_id": "u1"}},
-    )
+    await make(default_headers={"anthropic-beta": "some-feature"}, temperature=0.2, top_k=5).create([
+        SystemMessage(content="Be brief."),
+        SystemMessage(content="Answer in English."),
+        UserMessage(content=["look", image, Image.from_url("https://example.com/cat.png")], source="alice"),
+        UserMessage(content="and this", source="bob"),
+    ], extra_create_args={"stop": "END", "metadata": {"user_id": "u1"}})
     request = server.requests[0]
     body = sent(server)
     assert request.headers["anthropic-beta"] == "some-feature"
     assert body["model"] == MODEL
     assert body["max_tokens"] == 64_000  # the model's longest answer, from the registry
     assert body["system"] == "Be brief.\nAnswer in English."
-    assert body["messages"] == [
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": "look"},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image.data}},
-                {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
-                {"type": "text", "text": "and this"},
-            ],
-        }
-    ]  # consecutive user turns merged, and names are never sent
+    assert body["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "look"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image.data}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+        {"type": "text", "text": "and this"},
+    ]}]  # consecutive user turns merged, and names are never sent
     assert (body["temperature"], body["top_k"], body["stop_sequences"], body["metadata"]) == (
-        0.2,
-        5,
-        ["END"],
-        {"user_id": "u1"},
-    )
+        0.2, 5, ["END"], {"user_id": "u1"})
     assert "stream" not in body
 
 
@@ -208,28 +194,23 @@ async def test_max_tokens_defaults_and_overrides(server: FakeServer, make: Any) 
     assert [r.json["max_tokens"] for r in server.requests] == [32_000, 4096, 100, 7]
 
 
-@pytest.mark.parametrize(
-    ("args", "field"),
-    [
-        ({"temperature": 1.5}, "temperature"),
-        ({"frequency_penalty": 1}, "frequency_penalty"),
-        ({"system": "x"}, "system"),
-        ({"thinking": {"type": "enabled", "budget_tokens": 10}}, "thinking"),
-        ({"stop": "x", "stop_sequences": ["y"]}, "stop"),
-    ],
-)
-async def test_bad_create_arguments_fail_before_sending(
-    server: FakeServer, client: Any, args: dict, field: str
-) -> None:
+@pytest.mark.parametrize(("args", "field"), [
+    ({"temperature": 1.5}, "temperature"),
+    ({"frequency_penalty": 1}, "frequency_penalty"),
+    ({"system": "x"}, "system"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 10}}, "thinking"),
+    ({"stop": "x", "stop_sequences": ["y"]}, "stop"),
+])
+async def test_bad_create_arguments_fail_before_sending(server: FakeServer, client: Any, args: dict,
+                                                        field: str) -> None:
     with pytest.raises(mp.InvalidRequestError, match=field):
         await client.create(HELLO, extra_create_args=args)
     assert server.requests == []
 
 
 async def test_b97_system_messages_must_be_one_run(server: FakeServer, client: Any) -> None:
-    await client.create(
-        [UserMessage(content="a"), SystemMessage(content="s1"), SystemMessage(content="s2"), UserMessage(content="b")]
-    )
+    await client.create([UserMessage(content="a"), SystemMessage(content="s1"), SystemMessage(content="s2"),
+                         UserMessage(content="b")])
     assert sent(server)["system"] == "s1\ns2"
     with pytest.raises(mp.InvalidRequestError, match=r"messages\[2\].*not consecutive"):
         await client.create([SystemMessage(content="s1"), UserMessage(content="a"), SystemMessage(content="s2")])
@@ -238,26 +219,18 @@ async def test_b97_system_messages_must_be_one_run(server: FakeServer, client: A
 
 # -- B-98: message-shape rules --
 
-
 async def test_b98_final_assistant_prefill_is_rstripped(server: FakeServer, client: Any) -> None:
     result = await client.create([UserMessage(content="Name a colour"), AssistantMessage(content="The colour is  \n")])
-    assert sent(server)["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "The colour is"}]}
+    assert sent(server)["messages"][-1] == {"role": "assistant", "content": [{"type": "text",
+                                                                              "text": "The colour is"}]}
     assert result.finish_reason == "stop"  # the fake server refuses trailing white space, as Anthropic does
 
 
 async def test_b98_empty_text_is_never_sent(server: FakeServer, client: Any) -> None:
-    await client.create(
-        [
-            UserMessage(content=["", "  ", "real"]),
-            AssistantMessage(content=""),
-            UserMessage(content="   "),
-            UserMessage(content="more"),
-            AssistantMessage(content="\n"),
-        ]
-    )
-    assert sent(server)["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "real"}, {"type": "text", "text": "more"}]}
-    ]
+    await client.create([UserMessage(content=["", "  ", "real"]), AssistantMessage(content=""),
+                         UserMessage(content="   "), UserMessage(content="more"), AssistantMessage(content="\n")])
+    assert sent(server)["messages"] == [{"role": "user", "content": [{"type": "text", "text": "real"},
+                                                                     {"type": "text", "text": "more"}]}]
     with pytest.raises(mp.InvalidRequestError, match="at least one"):
         await client.create([SystemMessage(content="s"), UserMessage(content=" ")])
 
@@ -265,80 +238,51 @@ async def test_b98_empty_text_is_never_sent(server: FakeServer, client: Any) -> 
 async def test_b98_tool_use_without_result_is_refused_before_sending(server: FakeServer, client: Any) -> None:
     call = FunctionCall(id="toolu_1", name="get_weather", arguments='{"city": "Paris"}')
     with pytest.raises(mp.InvalidRequestError, match=r"messages\[1\].*without results: toolu_1"):
-        await client.create(
-            [UserMessage(content="weather?"), AssistantMessage(content=[call]), UserMessage(content="well?")]
-        )
+        await client.create([UserMessage(content="weather?"), AssistantMessage(content=[call]),
+                             UserMessage(content="well?")])
     with pytest.raises(mp.InvalidRequestError, match="answers no open tool call"):
-        await client.create(
-            [
-                UserMessage(content="weather?"),
-                AssistantMessage(content="hm"),
-                FunctionExecutionResultMessage(
-                    content=[FunctionExecutionResult(content="x", name="get_weather", call_id="toolu_1")]
-                ),
-            ]
-        )
+        await client.create([UserMessage(content="weather?"), AssistantMessage(content="hm"),
+                             FunctionExecutionResultMessage(content=[
+                                 FunctionExecutionResult(content="x", name="get_weather", call_id="toolu_1")])])
     assert server.requests == []
 
 
 async def test_tool_results_are_user_turn_blocks(server: FakeServer, client: Any) -> None:
-    calls = [
-        FunctionCall(id="t1", name="get_weather", arguments='{"city": "Paris"}'),
-        FunctionCall(id="t2", name="get_weather", arguments=""),
-    ]
-    result = await client.create(
-        [
-            UserMessage(content="weather?"),
-            AssistantMessage(content=calls, thought="Checking both."),
-            FunctionExecutionResultMessage(
-                content=[
-                    FunctionExecutionResult(content="sunny", name="get_weather", call_id="t1"),
-                    FunctionExecutionResult(content="no such city", name="get_weather", call_id="t2", is_error=True),
-                ]
-            ),
-        ],
-        tools=[WEATHER],
-    )
+    calls = [FunctionCall(id="t1", name="get_weather", arguments='{"city": "Paris"}'),
+             FunctionCall(id="t2", name="get_weather", arguments="")]
+    result = await client.create([
+        UserMessage(content="weather?"),
+        AssistantMessage(content=calls, thought="Checking both."),
+        FunctionExecutionResultMessage(content=[
+            FunctionExecutionResult(content="sunny", name="get_weather", call_id="t1"),
+            FunctionExecutionResult(content="no such city", name="get_weather", call_id="t2", is_error=True)]),
+    ], tools=[WEATHER])
     assert sent(server)["messages"][1:] == [
-        {
-            "role": "assistant",
-            "content": [
-                {"type": "text", "text": "Checking both."},
-                {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "t2", "name": "get_weather", "input": {}},
-            ],
-        },
-        {
-            "role": "user",
-            "content": [
-                {"type": "tool_result", "tool_use_id": "t1", "content": "sunny"},
-                {"type": "tool_result", "tool_use_id": "t2", "content": "no such city", "is_error": True},
-            ],
-        },
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "Checking both."},
+            {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "t2", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "sunny"},
+            {"type": "tool_result", "tool_use_id": "t2", "content": "no such city", "is_error": True}]},
     ]
     assert result.content == "The tool said: sunny; no such city"
 
 
 # -- tools and tool choice --
 
-
 async def test_tools_and_tool_choice(server: FakeServer, client: Any) -> None:
     result = await client.create([UserMessage(content="Weather in Paris?")], tools=[WEATHER])
     body = sent(server)
-    assert body["tools"] == [
-        {"name": "get_weather", "description": "Get the weather", "input_schema": WEATHER.schema["parameters"]}
-    ]
+    assert body["tools"] == [{"name": "get_weather", "description": "Get the weather",
+                              "input_schema": WEATHER.schema["parameters"]}]
     assert "tool_choice" not in body
     assert result.finish_reason == "function_calls"
-    assert result.content == [
-        FunctionCall(id="toolu_fake_0", name="get_weather", arguments='{"city":"Paris","unit":"celsius"}')
-    ]
+    assert result.content == [FunctionCall(id="toolu_fake_0", name="get_weather",
+                                           arguments='{"city":"Paris","unit":"celsius"}')]
     assert result.content[0].parse_arguments() == {"city": "Paris", "unit": "celsius"}
-    for choice, wire in [
-        ("required", {"type": "any"}),
-        ("none", {"type": "none"}),
-        (WEATHER, {"type": "tool", "name": "get_weather"}),
-    ]:
+    for choice, wire in [("required", {"type": "any"}), ("none", {"type": "none"}),
+                         (WEATHER, {"type": "tool", "name": "get_weather"})]:
         await client.create(HELLO, tools=[WEATHER], tool_choice=choice)
         assert sent(server)["tool_choice"] == wire
     await client.create(HELLO, tools=[WEATHER], extra_create_args={"parallel_tool_calls": False})
@@ -355,20 +299,13 @@ async def test_tool_mistakes_fail_before_sending(server: FakeServer, client: Any
         await client.create(HELLO, tools=[WEATHER], tool_choice={"name": "other"})
     bad = FunctionCall(id="t1", name="get_weather", arguments='{"city": "Par')
     with pytest.raises(mp.InvalidRequestError, match=r"arguments must be a JSON object"):
-        await client.create(
-            [
-                UserMessage(content="q"),
-                AssistantMessage(content=[bad]),
-                FunctionExecutionResultMessage(
-                    content=[FunctionExecutionResult(content="x", name="get_weather", call_id="t1")]
-                ),
-            ]
-        )
+        await client.create([UserMessage(content="q"), AssistantMessage(content=[bad]),
+                             FunctionExecutionResultMessage(content=[FunctionExecutionResult(
+                                 content="x", name="get_weather", call_id="t1")])])
     assert server.requests == []
 
 
 # -- structured output --
-
 
 async def test_structured_output_native_where_the_model_has_it(server: FakeServer, make: Any) -> None:
     result = await make(NATIVE).create([UserMessage(content="Tell me about Paris")], json_output=City)
@@ -389,8 +326,7 @@ async def test_adaptive_thinking_and_effort_beside_native_output(server: FakeSer
     assert result.parsed == City(name="Paris", population=1)
     with pytest.raises(mp.InvalidRequestError, match="output_config"):
         await make(NATIVE, output_config={"format": {"type": "json_schema", "schema": {}}}).create(
-            HELLO, json_output=City
-        )
+            HELLO, json_output=City)
 
 
 async def test_structured_output_by_a_forced_tool_elsewhere(server: FakeServer, client: Any) -> None:
@@ -412,24 +348,21 @@ async def test_structured_output_beside_tools_and_as_any_json(server: FakeServer
     result = await client.create(HELLO, json_output=True)
     assert sent(server)["tools"][0]["input_schema"] == {"type": "object"}
     assert result.content == "{}"
-    result = await client.create(
-        [UserMessage(content="Tell me about Paris")], extra_create_args={"response_format": City}
-    )
+    result = await client.create([UserMessage(content="Tell me about Paris")], extra_create_args={
+        "response_format": City})
     assert result.parsed == City(name="Paris", population=1)
 
 
 async def test_structured_output_by_tool_cannot_think(server: FakeServer, make: Any) -> None:
     with pytest.raises(mp.InvalidRequestError, match="thinking"):
         await make(thinking=THINKING).create(HELLO, json_output=City)
-    result = await make(NATIVE, thinking=THINKING).create(
-        [UserMessage(content="Tell me about Paris")], json_output=City
-    )
+    result = await make(NATIVE, thinking=THINKING).create([UserMessage(content="Tell me about Paris")],
+                                                         json_output=City)
     assert result.parsed == City(name="Paris", population=1)
     assert result.thought == "The user wrote: Tell me about Paris"
 
 
 # -- thinking (B-85) --
-
 
 async def test_thinking_is_the_thought_and_streams_as_thought_chunks(server: FakeServer, make: Any) -> None:
     client = make(thinking=THINKING)
@@ -448,69 +381,42 @@ async def test_thinking_is_the_thought_and_streams_as_thought_chunks(server: Fak
 async def test_b85_thinking_blocks_round_trip_before_tool_use(server: FakeServer, make: Any, stream: bool) -> None:
     client = make(thinking=THINKING)
     messages: list[Any] = [UserMessage(content="Weather in Paris?")]
-    result = (
-        (await collect(client, messages, tools=[WEATHER]))[1]
-        if stream
-        else await client.create(messages, tools=[WEATHER])
-    )
+    result = (await collect(client, messages, tools=[WEATHER]))[1] if stream else await client.create(
+        messages, tools=[WEATHER])
     assert result.thought == "The user wrote: Weather in Paris?"
-    messages += [
-        AssistantMessage(content=result.content, thought=result.thought),
-        FunctionExecutionResultMessage(
-            content=[FunctionExecutionResult(content="sunny", name="get_weather", call_id=result.content[0].id)]
-        ),
-    ]
+    messages += [AssistantMessage(content=result.content, thought=result.thought),
+                 FunctionExecutionResultMessage(content=[FunctionExecutionResult(
+                     content="sunny", name="get_weather", call_id=result.content[0].id)])]
     answer = await client.create(messages, tools=[WEATHER])  # the fake refuses a tool turn without its thinking
     assert answer.content == "The tool said: sunny"
     assert sent(server)["messages"][1]["content"] == [
         {"type": "thinking", "thinking": "The user wrote: Weather in Paris?", "signature": "fake-signature-0"},
-        {
-            "type": "tool_use",
-            "id": "toolu_fake_0",
-            "name": "get_weather",
-            "input": {"city": "Paris", "unit": "celsius"},
-        },
-    ]
+        {"type": "tool_use", "id": "toolu_fake_0", "name": "get_weather",
+         "input": {"city": "Paris", "unit": "celsius"}}]
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_b85_redacted_and_empty_signed_blocks_are_kept_verbatim(
-    server: FakeServer, client: Any, stream: bool
-) -> None:
-    blocks = [
-        thinking_block("", "sig-omitted"),
-        redacted_thinking_block("EncryptedBlob=="),
-        thinking_block("more", "sig-2"),
-        text_block("Let me check."),
-        tool_use_block("toolu_9", "get_weather", {"city": "Oslo"}),
-    ]
+async def test_b85_redacted_and_empty_signed_blocks_are_kept_verbatim(server: FakeServer, client: Any,
+                                                                      stream: bool) -> None:
+    blocks = [thinking_block("", "sig-omitted"), redacted_thinking_block("EncryptedBlob=="),
+              thinking_block("more", "sig-2"), text_block("Let me check."),
+              tool_use_block("toolu_9", "get_weather", {"city": "Oslo"})]
     message = anthropic_message(blocks, stop_reason="tool_use")
     server.add(anthropic_stream(message) if stream else Reply.json(message))
     result = (await collect(client, tools=[WEATHER]))[1] if stream else await client.create(HELLO, tools=[WEATHER])
     assert result.content[0].provider_fields == {PROVIDER_FIELD: blocks[:4]}
     assert result.thought == "more\nLet me check."
-    await client.create(
-        [
-            UserMessage(content="q"),
-            AssistantMessage(content=result.content, thought=result.thought),
-            FunctionExecutionResultMessage(
-                content=[FunctionExecutionResult(content="cold", name="get_weather", call_id="toolu_9")]
-            ),
-        ],
-        tools=[WEATHER],
-    )
+    await client.create([UserMessage(content="q"), AssistantMessage(content=result.content, thought=result.thought),
+                         FunctionExecutionResultMessage(content=[FunctionExecutionResult(
+                             content="cold", name="get_weather", call_id="toolu_9")])], tools=[WEATHER])
     assert sent(server)["messages"][1]["content"] == [
-        *blocks[:4],
-        {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {"city": "Oslo"}},
-    ]
+        *blocks[:4], {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {"city": "Oslo"}}]
 
 
 # -- streams --
 
-
-def tool_stream(
-    pieces: list[str], *, stop: bool = True, stop_reason: str = "tool_use", start: dict[str, Any] | None = None
-) -> list[str]:
+def tool_stream(pieces: list[str], *, stop: bool = True, stop_reason: str = "tool_use",
+                start: dict[str, Any] | None = None) -> list[str]:
     block = start if start is not None else {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
     events = [
         {"type": "message_start", "message": anthropic_message([], stop_reason=None, usage=anthropic_usage(10, 1))},
@@ -518,10 +424,8 @@ def tool_stream(
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Checking."}},
         {"type": "content_block_stop", "index": 0},
         {"type": "content_block_start", "index": 1, "content_block": block},
-        *(
-            {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": p}}
-            for p in pieces
-        ),
+        *({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": p}}
+          for p in pieces),
         *([{"type": "content_block_stop", "index": 1}] if stop else []),
         {"type": "message_delta", "delta": {"stop_reason": stop_reason}, "usage": {"output_tokens": 9}},
         {"type": "message_stop"},
@@ -542,12 +446,8 @@ async def test_b77_tool_use_streaming(server: FakeServer, client: Any) -> None:
 
 
 async def test_b78_tool_input_cut_by_max_tokens(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            tool_stream(["", '{"path": "a.py", "content": "def f(', "):\\n"], stop=False, stop_reason="max_tokens"),
-            done=False,
-        )
-    )
+    server.add(Reply.sse(tool_stream(["", '{"path": "a.py", "content": "def f(', "):\\n"], stop=False,
+                                     stop_reason="max_tokens"), done=False))
     _, result = await collect(client, tools=[WEATHER])
     assert result.finish_reason == "length"
     assert result.thought == "Checking."  # the text before the call is kept
@@ -558,12 +458,8 @@ async def test_b78_tool_input_cut_by_max_tokens(server: FakeServer, client: Any)
 
 async def test_stream_usage_is_cumulative_not_added(server: FakeServer, client: Any) -> None:
     events = [
-        {
-            "type": "message_start",
-            "message": anthropic_message(
-                [], stop_reason=None, usage=anthropic_usage(450, 1, cache_read=100, cache_creation=50)
-            ),
-        },
+        {"type": "message_start", "message": anthropic_message([], stop_reason=None, usage=anthropic_usage(
+            450, 1, cache_read=100, cache_creation=50))},
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
         {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 40}},
@@ -572,9 +468,8 @@ async def test_stream_usage_is_cumulative_not_added(server: FakeServer, client: 
     ]
     server.add(Reply.sse([anthropic_event(e) for e in events], done=False))
     _, result = await collect(client)
-    assert result.usage == mp.RequestUsage(
-        prompt_tokens=600, completion_tokens=80, cached_prompt_tokens=100, cache_write_tokens=50
-    )
+    assert result.usage == mp.RequestUsage(prompt_tokens=600, completion_tokens=80, cached_prompt_tokens=100,
+                                           cache_write_tokens=50)
 
 
 async def test_ping_is_not_progress(server: FakeServer, make: Any) -> None:
@@ -600,7 +495,6 @@ async def test_b110_events_without_names_still_parse(server: FakeServer, client:
 
 # -- B-46 and errors --
 
-
 async def test_b46_overloaded_mid_stream_is_typed_with_the_partial_answer(server: FakeServer, client: Any) -> None:
     head = anthropic_events(anthropic_message("Hello world"))[:4]  # message_start, ping, block start, "Hello"
     error = "event: error\ndata: " + json.dumps(anthropic_error("overloaded_error", "Overloaded")) + "\n\n"
@@ -611,9 +505,8 @@ async def test_b46_overloaded_mid_stream_is_typed_with_the_partial_answer(server
     assert caught.value.partial is not None and caught.value.partial.content == "Hello"
 
 
-async def test_b46_overloaded_before_any_delta_is_retried(
-    server: FakeServer, client: Any, sleeps: RecordingSleep
-) -> None:
+async def test_b46_overloaded_before_any_delta_is_retried(server: FakeServer, client: Any,
+                                                          sleeps: RecordingSleep) -> None:
     error = "event: error\ndata: " + json.dumps(anthropic_error("overloaded_error", "Overloaded")) + "\n\n"
     server.add(Reply.sse([*anthropic_events(anthropic_message("x"))[:2], error], done=False))
     _, result = await collect(client)
@@ -627,9 +520,8 @@ async def test_529_and_error_envelopes(server: FakeServer, client: Any, sleeps: 
     with pytest.raises(mp.OverloadedError):
         await client.create(HELLO)
     assert len(sleeps.waits) == 3
-    server.add(
-        Reply.json(anthropic_error("invalid_request_error", "prompt is too long: 210000 tokens > 200000"), status=400)
-    )
+    server.add(Reply.json(anthropic_error("invalid_request_error", "prompt is too long: 210000 tokens > 200000"),
+                          status=400))
     with pytest.raises(mp.ContextLengthExceededError, match="prompt is too long"):
         await client.create(HELLO)
     server.add(Reply.json(anthropic_error("api_error", "Internal"), status=200))
@@ -639,19 +531,10 @@ async def test_529_and_error_envelopes(server: FakeServer, client: Any, sleeps: 
 
 # -- B-90: stop reasons --
 
-
-@pytest.mark.parametrize(
-    ("raw", "finish"),
-    [
-        ("end_turn", "stop"),
-        ("stop_sequence", "stop"),
-        ("max_tokens", "length"),
-        ("pause_turn", "unknown"),
-        ("model_context_window_exceeded", "length"),
-        ("refusal", "content_filter"),
-        ("some_future_reason", "unknown"),
-    ],
-)
+@pytest.mark.parametrize(("raw", "finish"), [
+    ("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("pause_turn", "unknown"),
+    ("model_context_window_exceeded", "length"), ("refusal", "content_filter"), ("some_future_reason", "unknown"),
+])
 async def test_b90_stop_reasons(server: FakeServer, client: Any, raw: str, finish: str) -> None:
     details = {"stop_details": {"type": "refusal", "category": "cyber", "explanation": "Refused by policy."}}
     message = anthropic_message("partial answer", stop_reason=raw, **(details if raw == "refusal" else {}))
@@ -673,12 +556,10 @@ async def test_b90_tool_use_and_an_empty_refusal(server: FakeServer, client: Any
 
 # -- prompt caching and usage --
 
-
 async def test_prompt_caching_places_breakpoints(server: FakeServer, make: Any) -> None:
     client = make(prompt_caching=True)
-    result = await client.create(
-        [SystemMessage(content="A long system prompt."), UserMessage(content="Hi")], tools=[WEATHER]
-    )
+    result = await client.create([SystemMessage(content="A long system prompt."), UserMessage(content="Hi")],
+                                 tools=[WEATHER])
     body = sent(server)
     marker = {"type": "ephemeral"}
     assert body["tools"][-1]["cache_control"] == marker
@@ -693,11 +574,11 @@ async def test_prompt_caching_places_breakpoints(server: FakeServer, make: Any) 
 
 
 async def test_usage_counts_cache_reads_and_writes_as_prompt(server: FakeServer, client: Any) -> None:
-    usage = anthropic_usage(20, 7, cache_read=1000, cache_creation=300, output_tokens_details={"thinking_tokens": 4})
+    usage = anthropic_usage(20, 7, cache_read=1000, cache_creation=300,
+                            output_tokens_details={"thinking_tokens": 4})
     _, streamed, created = await both(server, client, anthropic_message("ok", usage=usage))
-    expected = mp.RequestUsage(
-        prompt_tokens=1320, completion_tokens=7, cached_prompt_tokens=1000, reasoning_tokens=4, cache_write_tokens=300
-    )
+    expected = mp.RequestUsage(prompt_tokens=1320, completion_tokens=7, cached_prompt_tokens=1000, reasoning_tokens=4,
+                               cache_write_tokens=300)
     assert created.usage == expected
     assert streamed.usage == expected
     assert client.total_usage().prompt_tokens == 2640
@@ -707,18 +588,10 @@ async def test_usage_counts_cache_reads_and_writes_as_prompt(server: FakeServer,
 
 PARITY: dict[str, tuple[list[dict[str, Any]], str]] = {
     "text": ([text_block("Hello world, how are you?")], "end_turn"),
-    "tools_with_text": (
-        [
-            text_block("Let me check."),
-            tool_use_block("t1", "get_weather", {"city": "Oslo"}),
-            tool_use_block("t2", "get_weather", {"city": "Rome", "unit": "kelvin"}),
-        ],
-        "tool_use",
-    ),
-    "thinking_and_tool": (
-        [thinking_block("I should look it up.", "sig-a"), tool_use_block("t1", "get_weather", {"city": "Oslo"})],
-        "tool_use",
-    ),
+    "tools_with_text": ([text_block("Let me check."), tool_use_block("t1", "get_weather", {"city": "Oslo"}),
+                         tool_use_block("t2", "get_weather", {"city": "Rome", "unit": "kelvin"})], "tool_use"),
+    "thinking_and_tool": ([thinking_block("I should look it up.", "sig-a"),
+                           tool_use_block("t1", "get_weather", {"city": "Oslo"})], "tool_use"),
     "redacted_thinking_and_text": ([redacted_thinking_block("blob"), text_block("Answer.")], "end_turn"),
     "structured_by_tool": ([tool_use_block("t1", OUTPUT_TOOL, {"name": "Oslo", "population": 700000})], "tool_use"),
     "length": ([text_block("cut off here")], "max_tokens"),
@@ -729,26 +602,24 @@ PARITY: dict[str, tuple[list[dict[str, Any]], str]] = {
 async def test_scripted_stream_equals_non_stream(server: FakeServer, client: Any, name: str) -> None:
     blocks, stop_reason = PARITY[name]
     kwargs: dict[str, Any] = {"json_output": City} if name == "structured_by_tool" else {"tools": [WEATHER]}
-    deltas, streamed, created = await both(server, client, anthropic_message(blocks, stop_reason=stop_reason), **kwargs)
+    deltas, streamed, created = await both(server, client, anthropic_message(blocks, stop_reason=stop_reason),
+                                           **kwargs)
     assert comparable(streamed) == comparable(created)
     if isinstance(streamed.content, str):
         assert "".join(d for d in deltas if not isinstance(d, ThoughtChunk)) == streamed.content
 
 
-@pytest.mark.parametrize(
-    ("model", "kwargs"),
-    [
-        (MODEL, {}),
-        (MODEL, {"tools": [WEATHER]}),
-        (MODEL, {"tools": [WEATHER], "tool_choice": "required"}),
-        (MODEL, {"json_output": City}),
-        (NATIVE, {"json_output": City}),
-        (MODEL, {"json_output": True}),
-        (MODEL, {"tools": [WEATHER], "extra_create_args": {"thinking": THINKING}}),
-    ],
-    ids=["text", "tools", "tool_choice", "json_by_tool", "json_native", "json_object", "thinking_tool"],
-)
-async def test_default_model_stream_equals_non_stream(server: FakeServer, make: Any, model: str, kwargs: dict) -> None:
+@pytest.mark.parametrize(("model", "kwargs"), [
+    (MODEL, {}),
+    (MODEL, {"tools": [WEATHER]}),
+    (MODEL, {"tools": [WEATHER], "tool_choice": "required"}),
+    (MODEL, {"json_output": City}),
+    (NATIVE, {"json_output": City}),
+    (MODEL, {"json_output": True}),
+    (MODEL, {"tools": [WEATHER], "extra_create_args": {"thinking": THINKING}}),
+], ids=["text", "tools", "tool_choice", "json_by_tool", "json_native", "json_object", "thinking_tool"])
+async def test_default_model_stream_equals_non_stream(server: FakeServer, make: Any, model: str,
+                                                      kwargs: dict) -> None:
     client = make(model)
     messages = [UserMessage(content="Tell me about Paris")]
     _, streamed = await collect(client, messages, **kwargs)
@@ -758,7 +629,6 @@ async def test_default_model_stream_equals_non_stream(server: FakeServer, make: 
 
 
 # -- tokens and models --
-
 
 async def test_count_tokens_offline_estimate_and_remote(server: FakeServer, client: Any) -> None:
     messages = [SystemMessage(content="Be brief."), UserMessage(content="What is the capital of France?")]
@@ -775,26 +645,20 @@ async def test_count_tokens_offline_estimate_and_remote(server: FakeServer, clie
 
 async def test_list_models_reads_every_page(server: FakeServer, client: Any) -> None:
     models = await client.list_models()
-    assert [m.id for m in models] == [
-        "claude-sonnet-4-5-20250929",
-        "claude-haiku-4-5-20251001",
-        "claude-opus-4-1-20250805",
-    ]
+    assert [m.id for m in models] == ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001",
+                                      "claude-opus-4-1-20250805"]
     assert models[0].context_window == 200_000
     assert server.requests[0].headers["anthropic-version"] == "2023-06-01"
-    server.add(
-        Reply.json({"data": [{"id": "a", "type": "model", "max_input_tokens": 5}], "has_more": True, "last_id": "a"}),
-        Reply.json(
-            {"data": [{"id": MODEL, "type": "model", "max_input_tokens": 1000}], "has_more": False, "last_id": MODEL}
-        ),
-    )
+    server.add(Reply.json({"data": [{"id": "a", "type": "model", "max_input_tokens": 5}], "has_more": True,
+                           "last_id": "a"}),
+               Reply.json({"data": [{"id": MODEL, "type": "model", "max_input_tokens": 1000}], "has_more": False,
+                           "last_id": MODEL}))
     assert [m.id for m in await client.list_models()] == ["a", MODEL]
     assert server.requests[-1].query["after_id"] == ["a"]
     assert client.context_window == 1000
 
 
 # -- what is shared with every client: cache, contexts, components, events --
-
 
 async def test_cache_hits_keep_thinking_round_trip_fields(server: FakeServer, make: Any) -> None:
     cached = ChatCompletionCache(make(thinking=THINKING), InMemoryStore())
@@ -812,12 +676,8 @@ async def test_cache_hits_keep_thinking_round_trip_fields(server: FakeServer, ma
 
 async def test_the_four_contexts(server: FakeServer, client: Any) -> None:
     history = [SystemMessage(content="Be brief.")] + [UserMessage(content=f"message {i}") for i in range(6)]
-    contexts = [
-        UnboundedChatCompletionContext(),
-        BufferedChatCompletionContext(3),
-        HeadAndTailChatCompletionContext(1, 2),
-        TokenLimitedChatCompletionContext(client, token_limit=60),
-    ]
+    contexts = [UnboundedChatCompletionContext(), BufferedChatCompletionContext(3),
+                HeadAndTailChatCompletionContext(1, 2), TokenLimitedChatCompletionContext(client, token_limit=60)]
     for context in contexts:
         for message in history:
             await context.add_message(message)
@@ -831,27 +691,16 @@ async def test_the_four_contexts(server: FakeServer, client: Any) -> None:
 
 async def test_components_dump_and_load(monkeypatch: pytest.MonkeyPatch, server: FakeServer, make: Any) -> None:
     monkeypatch.setenv("MY_ANTHROPIC_KEY", KEY)
-    client = make(
-        api_key=None,
-        api_key_env="MY_ANTHROPIC_KEY",
-        max_tokens=5000,
-        thinking=THINKING,
-        prompt_caching=True,
-        temperature=1,
-        default_headers={"x-api-key": KEY, "anthropic-beta": "b"},
-    )
+    client = make(api_key=None, api_key_env="MY_ANTHROPIC_KEY", max_tokens=5000, thinking=THINKING,
+                  prompt_caching=True, temperature=1, default_headers={"x-api-key": KEY, "anthropic-beta": "b"})
     dumped = client.dump_component()
     assert dumped.provider == "anthropic" and KEY not in dumped.model_dump_json()
     assert dumped.config["api_key_env"] == "MY_ANTHROPIC_KEY"
     loaded = AnthropicChatCompletionClient.load_component(dumped, allow_env=["MY_ANTHROPIC_KEY"])
     try:
         assert loaded._request_headers["x-api-key"] == KEY
-        assert loaded._create_args == {
-            "max_tokens": 5000,
-            "thinking": THINKING,
-            "prompt_caching": True,
-            "temperature": 1,
-        }
+        assert loaded._create_args == {"max_tokens": 5000, "thinking": THINKING, "prompt_caching": True,
+                                       "temperature": 1}
         assert (await loaded.create(HELLO)).content == "You said: Hello"
     finally:
         await loaded.close()
@@ -863,39 +712,25 @@ async def test_components_dump_and_load(monkeypatch: pytest.MonkeyPatch, server:
 
 
 def test_autogen_anthropic_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = {
-        "provider": "autogen_ext.models.anthropic.AnthropicChatCompletionClient",
-        "component_type": "model",
-        "version": 1,
-        "component_version": 1,
-        "config": {
-            "model": MODEL,
-            "api_key": KEY,
-            "max_tokens": 4096,
-            "temperature": 1.0,
-            "timeout": None,
-            "max_retries": None,
-            "response_format": None,
-            "base_url": "http://127.0.0.1:9",
-            "model_capabilities": {"vision": True, "function_calling": True, "json_output": True},
-        },
-    }
+    config = {"provider": "autogen_ext.models.anthropic.AnthropicChatCompletionClient", "component_type": "model",
+              "version": 1, "component_version": 1, "config": {
+                  "model": MODEL, "api_key": KEY, "max_tokens": 4096, "temperature": 1.0, "timeout": None,
+                  "max_retries": None, "response_format": None, "base_url": "http://127.0.0.1:9",
+                  "model_capabilities": {"vision": True, "function_calling": True, "json_output": True}}}
     client = mp.ChatCompletionClient.load_component(config)
     assert isinstance(client, AnthropicChatCompletionClient)
-    assert (client._create_args, client.model_info["family"]) == ({"max_tokens": 4096, "temperature": 1.0}, "unknown")
+    assert (client._create_args, client.model_info["family"]) == ({"max_tokens": 4096, "temperature": 1.0},
+                                                                  "unknown")
     masked = {**config, "config": {**config["config"], "api_key": "**********"}}
     with pytest.raises(ComponentConfigError, match="masked"):
         load_component(masked)
     for name in ("anthropic", "AnthropicChatCompletionClient", "modelport.AnthropicChatCompletionClient"):
-        assert isinstance(
-            load_component({"provider": name, "config": {"model": MODEL, "api_key": KEY}}),
-            AnthropicChatCompletionClient,
-        )
+        assert isinstance(load_component({"provider": name, "config": {"model": MODEL, "api_key": KEY}}),
+                          AnthropicChatCompletionClient)
 
 
-async def test_events_are_the_same_as_for_every_client(
-    server: FakeServer, client: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_events_are_the_same_as_for_every_client(server: FakeServer, client: Any,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=EVENT_LOGGER_NAME)
     await client.create(HELLO)
     await collect(client)
@@ -921,9 +756,8 @@ def test_secrets_stay_out_of_repr_and_configs() -> None:
 
 def test_the_fake_server_refuses_what_anthropic_refuses(server: FakeServer) -> None:
     def post(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(
-            server.base_url + "/messages", data=json.dumps(body).encode(), headers={"content-type": "application/json"}
-        )
+        request = urllib.request.Request(server.base_url + "/messages", data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json"})
         try:
             with urllib.request.urlopen(request) as response:
                 return response.status, json.loads(response.read())
@@ -935,27 +769,11 @@ def test_the_fake_server_refuses_what_anthropic_refuses(server: FakeServer) -> N
         ({"model": MODEL, "messages": [user]}, "max_tokens"),
         ({"model": MODEL, "max_tokens": 5, "messages": [user, {"role": "assistant", "content": "x "}]}, "trailing"),
         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [text_block(" ")]}]}, "non-white"),
-        (
-            {
-                "model": MODEL,
-                "max_tokens": 5,
-                "messages": [user, {"role": "assistant", "content": [tool_use_block("t1", "f", {})]}, user],
-            },
-            "tool_result",
-        ),
-        (
-            {
-                "model": MODEL,
-                "max_tokens": 5000,
-                "thinking": THINKING,
-                "messages": [
-                    user,
-                    {"role": "assistant", "content": [tool_use_block("t1", "f", {})]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]},
-                ],
-            },
-            "thinking",
-        ),
+        ({"model": MODEL, "max_tokens": 5, "messages": [user, {"role": "assistant", "content": [
+            tool_use_block("t1", "f", {})]}, user]}, "tool_result"),
+        ({"model": MODEL, "max_tokens": 5000, "thinking": THINKING, "messages": [user, {"role": "assistant",
+          "content": [tool_use_block("t1", "f", {})]}, {"role": "user", "content": [
+              {"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}]}, "thinking"),
     ]
     for body, words in cases:
         status, answer = post(body)

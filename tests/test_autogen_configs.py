@@ -11,14 +11,8 @@ from modelport.testing import FakeServer
 from .helpers import HELLO
 
 
-@pytest.mark.parametrize(
-    "provider",
-    [
-        "OpenAIChatCompletionClient",
-        "openai_chat_completion_client",
-        "autogen_ext.models.openai.OpenAIChatCompletionClient",
-    ],
-)
+@pytest.mark.parametrize("provider", ["OpenAIChatCompletionClient", "openai_chat_completion_client",
+                                      "autogen_ext.models.openai.OpenAIChatCompletionClient"])
 async def test_autogen_provider_names_load_through_the_base_class(server: FakeServer, provider: str) -> None:
     config = {"provider": provider, "config": {"model": "gpt-4o", "base_url": server.base_url, "api_key": "sk-x-1"}}
     client = ChatCompletionClient.load_component(config)
@@ -30,15 +24,9 @@ async def test_autogen_provider_names_load_through_the_base_class(server: FakeSe
 
 
 def test_azure_short_name_loads() -> None:
-    config = {
-        "provider": "AzureOpenAIChatCompletionClient",
-        "config": {
-            "azure_endpoint": "https://example.openai.azure.com",
-            "azure_deployment": "gpt-4o",
-            "api_version": "2024-10-21",
-            "api_key": "azure-key-1",
-        },
-    }
+    config = {"provider": "AzureOpenAIChatCompletionClient",
+              "config": {"azure_endpoint": "https://example.openai.azure.com", "azure_deployment": "gpt-4o",
+                         "api_version": "2024-10-21", "api_key": "azure-key-1"}}
     assert isinstance(ChatCompletionClient.load_component(config), AzureOpenAIChatCompletionClient)
 
 

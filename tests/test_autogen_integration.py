@@ -81,18 +81,14 @@ async def stream_items(client: AutoGenClient, messages: Any = AG_HELLO, **kwargs
 
 # -- a real AssistantAgent over the fake server --
 
-
 async def test_agent_tool_call_round_trip_with_reflection(server: FakeServer, ag_client: AutoGenClient) -> None:
     agent = AssistantAgent("assistant", model_client=ag_client, tools=[get_weather], reflect_on_tool_use=True)
     result = await agent.run(task="What is the weather in Paris?")
     kinds = [type(m) for m in result.messages]
     assert kinds == [TextMessage, ToolCallRequestEvent, ToolCallExecutionEvent, TextMessage]
     call = result.messages[1].content[0]
-    assert (
-        isinstance(call, agc.FunctionCall)
-        and call.name == "get_weather"
-        and json.loads(call.arguments) == {"city": "Paris"}
-    )
+    assert isinstance(call, agc.FunctionCall) and call.name == "get_weather" and json.loads(call.arguments) == {
+        "city": "Paris"}
     assert result.messages[2].content[0].content == "Sunny in Paris"
     assert result.messages[-1].content == "The tool said: Sunny in Paris"
     assert result.messages[-1].models_usage is not None and result.messages[-1].models_usage.prompt_tokens > 0
@@ -122,9 +118,8 @@ async def test_agent_structured_output(server: FakeServer, ag_client: AutoGenCli
 
 
 async def test_agent_streamed_tool_call_and_structured_output(server: FakeServer, ag_client: AutoGenClient) -> None:
-    agent = AssistantAgent(
-        "assistant", model_client=ag_client, tools=[get_weather], model_client_stream=True, reflect_on_tool_use=True
-    )
+    agent = AssistantAgent("assistant", model_client=ag_client, tools=[get_weather], model_client_stream=True,
+                           reflect_on_tool_use=True)
     events = await run_stream(agent, "Weather in Oslo?")
     assert next(e for e in events if isinstance(e, ToolCallExecutionEvent)).content[0].content == "Sunny in Oslo"
     assert events[-1].messages[-1].content == "The tool said: Sunny in Oslo"
@@ -136,9 +131,8 @@ async def test_agent_streamed_tool_call_and_structured_output(server: FakeServer
 SLOW = [chunk({"content": f"word{i} "}) for i in range(30)] + [chunk({}, finish_reason="stop")]
 
 
-async def test_cancel_mid_stream_stops_promptly_and_closes_the_connection(
-    server: FakeServer, ag_client: AutoGenClient
-) -> None:
+async def test_cancel_mid_stream_stops_promptly_and_closes_the_connection(server: FakeServer,
+                                                                          ag_client: AutoGenClient) -> None:
     server.add(Reply.sse(SLOW, delay=2.0))
     agent = AssistantAgent("assistant", model_client=ag_client, model_client_stream=True)
     token = agc.CancellationToken()
@@ -202,15 +196,10 @@ async def test_a_token_cancelled_after_the_call_touches_nothing(server: FakeServ
 
 # -- what crosses the boundary --
 
-
 async def test_results_usage_and_tool_calls_convert(server: FakeServer, ag_client: AutoGenClient) -> None:
     tool = AgFunctionTool(get_weather, description="The weather in a city.")
-    result = await ag_client.create(
-        [agm.UserMessage(content="Weather in Lima?", source="user")],
-        tools=[tool],
-        tool_choice=tool,
-        extra_create_args={"temperature": 0.25},
-    )
+    result = await ag_client.create([agm.UserMessage(content="Weather in Lima?", source="user")], tools=[tool],
+                                    tool_choice=tool, extra_create_args={"temperature": 0.25})
     assert isinstance(result, agm.CreateResult) and result.finish_reason == "function_calls"
     assert result.content == [agc.FunctionCall(id="call_fake_0", arguments='{"city":"Lima"}', name="get_weather")]
     assert isinstance(result.usage, agm.RequestUsage) and result.cached is False
@@ -223,56 +212,27 @@ async def test_results_usage_and_tool_calls_convert(server: FakeServer, ag_clien
 
 
 @pytest.mark.parametrize("choice", ["none", "required"])
-async def test_string_tool_choice_and_tool_schemas_pass(
-    server: FakeServer, ag_client: AutoGenClient, choice: str
-) -> None:
+async def test_string_tool_choice_and_tool_schemas_pass(server: FakeServer, ag_client: AutoGenClient,
+                                                        choice: str) -> None:
     schema = AgFunctionTool(get_weather, description="The weather in a city.").schema
     await ag_client.create(AG_HELLO, tools=[schema], tool_choice=choice)
     assert server.requests[0].json["tool_choice"] == choice
 
 
 async def test_logprobs_and_json_mode(server: FakeServer, ag_client: AutoGenClient) -> None:
-    logprobs = {
-        "content": [
-            {
-                "token": "Hi",
-                "logprob": -0.5,
-                "bytes": [72, 105],
-                "top_logprobs": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105]}],
-            }
-        ]
-    }
-    server.add(
-        Reply.json(
-            {
-                **completion("Hi"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "Hi"},
-                        "finish_reason": "stop",
-                        "logprobs": logprobs,
-                    }
-                ],
-            }
-        )
-    )
+    logprobs = {"content": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105],
+                             "top_logprobs": [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105]}]}]}
+    server.add(Reply.json({**completion("Hi"), "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop",
+         "logprobs": logprobs}]}))
     result = await ag_client.create(AG_HELLO, json_output=True)
-    assert result.logprobs == [
-        agm.ChatCompletionTokenLogprob(
-            token="Hi", logprob=-0.5, bytes=[72, 105], top_logprobs=[agm.TopLogprob(logprob=-0.5, bytes=[72, 105])]
-        )
-    ]
+    assert result.logprobs == [agm.ChatCompletionTokenLogprob(
+        token="Hi", logprob=-0.5, bytes=[72, 105], top_logprobs=[agm.TopLogprob(logprob=-0.5, bytes=[72, 105])])]
     assert server.requests[0].json["response_format"] == {"type": "json_object"}
 
 
-REASONING = [
-    chunk({"reasoning_content": "kite"}),
-    chunk({"reasoning_content": " flying"}),
-    chunk({"content": "Paris"}),
-    chunk({"content": " it is."}),
-    chunk({}, finish_reason="stop"),
-]
+REASONING = [chunk({"reasoning_content": "kite"}), chunk({"reasoning_content": " flying"}),
+             chunk({"content": "Paris"}), chunk({"content": " it is."}), chunk({}, finish_reason="stop")]
 
 
 async def test_reasoning_streams_as_autogen_shows_it(server: FakeServer, ag_client: AutoGenClient) -> None:
@@ -291,15 +251,8 @@ async def test_reasoning_left_out_of_the_stream(server: FakeServer, make_client:
 
 async def test_reasoning_only_stream_closes_its_tag(server: FakeServer, ag_client: AutoGenClient) -> None:
     call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
-    server.add(
-        Reply.sse(
-            [
-                chunk({"reasoning_content": "use the tool"}),
-                chunk({"tool_calls": [call]}),
-                chunk({}, finish_reason="tool_calls"),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"reasoning_content": "use the tool"}), chunk({"tool_calls": [call]}),
+                          chunk({}, finish_reason="tool_calls")]))
     chunks, result = await stream_items(ag_client, tools=[AgFunctionTool(get_weather, description="Weather.")])
     assert chunks == ["<think>use the tool", "</think>"]
     assert result.thought == "use the tool" and result.content[0].name == "get_weather"
@@ -317,14 +270,8 @@ async def test_model_info_capabilities_and_tokens(make_client: Any) -> None:
     client = AutoGenClient(inner)
     info = client.model_info
     agm.validate_model_info(info)  # no warning either: structured_output is there
-    assert info == {
-        "vision": True,
-        "function_calling": True,
-        "json_output": True,
-        "family": "gpt-4o",
-        "structured_output": True,
-        "multiple_system_messages": True,
-    }
+    assert info == {"vision": True, "function_calling": True, "json_output": True, "family": "gpt-4o",
+                    "structured_output": True, "multiple_system_messages": True}
     assert client.capabilities == {"vision": True, "function_calling": True, "json_output": True}
     as_modelport = [UserMessage(content="Hello there")]
     assert client.count_tokens(AG_HELLO) == inner.count_tokens(as_modelport) > 0
@@ -344,16 +291,13 @@ def test_a_missing_autogen_core_names_the_install() -> None:
 
 
 def test_the_integrations_package_imports_nothing_heavy() -> None:
-    code = (
-        "import sys, modelport.integrations; "
-        "print(sorted(m for m in ('autogen_core', 'aiohttp', 'pydantic') if m in sys.modules))"
-    )
+    code = ("import sys, modelport.integrations; "
+            "print(sorted(m for m in ('autogen_core', 'aiohttp', 'pydantic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 # -- over a cache, and as a component --
-
 
 async def test_over_a_cache_the_second_call_is_a_hit(server: FakeServer, make_client: Any) -> None:
     client = AutoGenClient(ChatCompletionCache(make_client()))
@@ -421,12 +365,9 @@ async def test_replay_streams_word_by_word() -> None:
 
 
 async def test_replay_scripted_results_are_copies_with_their_usage() -> None:
-    scripted = CreateResult(
-        finish_reason="function_calls",
-        usage=RequestUsage(prompt_tokens=9, completion_tokens=2),
-        content=[FunctionCall(id="1", name="get_weather", arguments='{"city": "Rome"}')],
-        thought="I should look",
-    )
+    scripted = CreateResult(finish_reason="function_calls", usage=RequestUsage(prompt_tokens=9, completion_tokens=2),
+                            content=[FunctionCall(id="1", name="get_weather", arguments='{"city": "Rome"}')],
+                            thought="I should look")
     client = ReplayChatCompletionClient([scripted, scripted])
     got = await client.create([UserMessage(content="Weather?")], tools=[], tool_choice="required")
     assert got == scripted and got is not scripted
@@ -482,19 +423,13 @@ def test_replay_checks_its_input_and_saves_its_config() -> None:
 
 
 async def test_agent_over_replay_runs_a_scripted_tool_call() -> None:
-    replay = ReplayChatCompletionClient(
-        [
-            CreateResult(
-                finish_reason="function_calls",
-                usage=RequestUsage(prompt_tokens=5, completion_tokens=3),
-                content=[FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Rome"}')],
-            ),
-            "Rome is sunny today.",
-        ]
-    )
-    agent = AssistantAgent(
-        "assistant", model_client=AutoGenClient(replay), tools=[get_weather], reflect_on_tool_use=True
-    )
+    replay = ReplayChatCompletionClient([
+        CreateResult(finish_reason="function_calls", usage=RequestUsage(prompt_tokens=5, completion_tokens=3),
+                     content=[FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Rome"}')]),
+        "Rome is sunny today.",
+    ])
+    agent = AssistantAgent("assistant", model_client=AutoGenClient(replay), tools=[get_weather],
+                           reflect_on_tool_use=True)
     result = await agent.run(task="Weather in Rome?")
     assert result.messages[2].content[0].content == "Sunny in Rome"
     assert result.messages[-1].content == "Rome is sunny today."
@@ -505,11 +440,9 @@ async def test_agent_over_replay_runs_a_scripted_tool_call() -> None:
 
 
 async def test_agent_streams_from_replay() -> None:
-    replay = ReplayChatCompletionClient(
-        [
-            CreateResult(finish_reason="stop", content="Fine thanks", usage=RequestUsage(), thought="be nice"),
-        ]
-    )
+    replay = ReplayChatCompletionClient([
+        CreateResult(finish_reason="stop", content="Fine thanks", usage=RequestUsage(), thought="be nice"),
+    ])
     agent = AssistantAgent("assistant", model_client=AutoGenClient(replay), model_client_stream=True)
     events = await run_stream(agent, "How are you?")
     chunks = [e.content for e in events if isinstance(e, ModelClientStreamingChunkEvent)]
@@ -530,18 +463,10 @@ async def test_claude_thinking_survives_an_autogen_tool_turn(server: FakeServer,
 
     from modelport.providers.anthropic import AnthropicChatCompletionClient
 
-    weather = {
-        "name": "get_weather",
-        "description": "Weather of a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    }
-    claude = AnthropicChatCompletionClient(
-        "claude-sonnet-4-5",
-        base_url=server.base_url,
-        api_key="sk-ant-test-1",
-        thinking={"type": "enabled", "budget_tokens": 1024},
-        max_tokens=2048,
-    )
+    weather = {"name": "get_weather", "description": "Weather of a city.",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    claude = AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=server.base_url, api_key="sk-ant-test-1",
+                                           thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2048)
     client = AutoGenClient(claude)
     try:
         history: list[Any] = [AgUser(content="Weather in Paris?", source="user")]
@@ -550,10 +475,9 @@ async def test_claude_thinking_survives_an_autogen_tool_turn(server: FakeServer,
         else:
             result = await client.create(history, tools=[weather])
         assert isinstance(result.content, list) and isinstance(result.content[0], AgFunctionCall)
-        history += [
-            AgAssistant(content=result.content, thought=result.thought, source="assistant"),
-            AgResults(content=[AgResult(content="sunny", name="get_weather", call_id=result.content[0].id)]),
-        ]
+        history += [AgAssistant(content=result.content, thought=result.thought, source="assistant"),
+                    AgResults(content=[AgResult(content="sunny", name="get_weather",
+                                                call_id=result.content[0].id)])]
         answer = await client.create(history, tools=[weather])
         assert answer.content == "The tool said: sunny"
     finally:

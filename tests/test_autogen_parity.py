@@ -30,13 +30,8 @@ from modelport import (
 from modelport.model_context import TokenLimitedChatCompletionContext
 from modelport.testing import ReplayChatCompletionClient
 
-INFO: dict[str, Any] = {
-    "vision": False,
-    "function_calling": True,
-    "json_output": False,
-    "family": "unknown",
-    "context_window": 60,
-}
+INFO: dict[str, Any] = {"vision": False, "function_calling": True, "json_output": False, "family": "unknown",
+                        "context_window": 60}
 
 
 def conversation(size: int) -> list[Any]:
@@ -76,14 +71,10 @@ async def test_point3_drop_middle_keeps_what_autogens_context_keeps(counter: str
     history = conversation(13)
     whole = client.count_tokens(history)
     for limit in range(1, whole + 2):
-        theirs = agctx.TokenLimitedChatCompletionContext(
-            client,
-            token_limit=limit,  # type: ignore[arg-type]
-            initial_messages=history,
-        )
-        ours = TokenLimitedChatCompletionContext(
-            client, token_limit=limit, initial_messages=history, pin_system_messages=False, drop="middle"
-        )
+        theirs = agctx.TokenLimitedChatCompletionContext(client, token_limit=limit,  # type: ignore[arg-type]
+                                                         initial_messages=history)
+        ours = TokenLimitedChatCompletionContext(client, token_limit=limit, initial_messages=history,
+                                                 pin_system_messages=False, drop="middle")
         expected = contents(await theirs.get_messages())
         kept = contents(await ours.get_messages())
         if expected[-1:] != [history[-1].content]:
@@ -98,7 +89,8 @@ async def test_point3_drop_middle_with_the_window_as_limit_matches_autogen(make_
     history = conversation(20)
     assert client.remaining_tokens(history) < 0
     theirs = agctx.TokenLimitedChatCompletionContext(client, initial_messages=history)  # type: ignore[arg-type]
-    ours = TokenLimitedChatCompletionContext(client, initial_messages=history, pin_system_messages=False, drop="middle")
+    ours = TokenLimitedChatCompletionContext(client, initial_messages=history, pin_system_messages=False,
+                                             drop="middle")
     assert contents(await ours.get_messages()) == contents(await theirs.get_messages())
 
 
@@ -106,34 +98,28 @@ async def test_point3_the_default_drops_the_oldest_where_autogen_drops_the_middl
     client = ReplayChatCompletionClient([], model_info=INFO)  # type: ignore[arg-type]
     history = conversation(13)
     limit = client.count_tokens(history) // 2
-    newest = await TokenLimitedChatCompletionContext(
-        client, token_limit=limit, initial_messages=history, pin_system_messages=False
-    ).get_messages()
-    middle = await TokenLimitedChatCompletionContext(
-        client, token_limit=limit, initial_messages=history, pin_system_messages=False, drop="middle"
-    ).get_messages()
-    assert contents(newest) == contents(history[-len(newest) :])  # a tail of the history
+    newest = await TokenLimitedChatCompletionContext(client, token_limit=limit, initial_messages=history,
+                                                     pin_system_messages=False).get_messages()
+    middle = await TokenLimitedChatCompletionContext(client, token_limit=limit, initial_messages=history,
+                                                     pin_system_messages=False, drop="middle").get_messages()
+    assert contents(newest) == contents(history[-len(newest):])  # a tail of the history
     assert middle[0].content == "You are terse." and middle[-1].content == history[-1].content
     assert contents(newest) != contents(middle)
 
 
 async def test_point3_drop_middle_keeps_calls_with_results_and_pins_system() -> None:
     def call(i: int) -> list[Any]:
-        return [
-            AssistantMessage(content=[FunctionCall(id=f"c{i}", name="f", arguments="{}")]),
-            FunctionExecutionResultMessage(
-                content=[FunctionExecutionResult(content=f"r{i}", name="f", call_id=f"c{i}")]
-            ),
-        ]
+        return [AssistantMessage(content=[FunctionCall(id=f"c{i}", name="f", arguments="{}")]),
+                FunctionExecutionResultMessage(content=[FunctionExecutionResult(content=f"r{i}", name="f",
+                                                                                call_id=f"c{i}")])]
 
     history: list[Any] = [SystemMessage(content="sys")]
     for i in range(6):
         history += [UserMessage(content=f"u{i}", source="user"), *call(i)]
     client = ReplayChatCompletionClient([], token_counter=lambda messages, tools: 10 * len(messages))
     for limit in range(10, 200, 10):
-        kept = await TokenLimitedChatCompletionContext(
-            client, token_limit=limit, initial_messages=history, drop="middle"
-        ).get_messages()
+        kept = await TokenLimitedChatCompletionContext(client, token_limit=limit, initial_messages=history,
+                                                       drop="middle").get_messages()
         assert kept[0] == history[0] and kept[-1] == history[-1]  # pinned system, and the newest message
         for i, message in enumerate(kept):
             if isinstance(message, FunctionExecutionResultMessage):

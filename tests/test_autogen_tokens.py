@@ -48,8 +48,7 @@ class SimpleAgent(RoutedAgent):
         # Prepare input to the chat completion model.
         user_message = UserMessage(content=message.content, source="user")
         response = await self._model_client.create(
-            self._system_messages + [user_message],  # noqa: RUF005 (the guide's own line)
-            cancellation_token=ctx.cancellation_token,
+            self._system_messages + [user_message], cancellation_token=ctx.cancellation_token  # noqa: RUF005
         )
         # Return with the model's response.
         assert isinstance(response.content, str)
@@ -98,9 +97,8 @@ async def test_point2_autogen_token_is_taken_and_left_alone_after_the_call(
     client = wrapped(kind, make_client, tmp_path)
     token = agc.CancellationToken()
     result = await client.create(HELLO, cancellation_token=token)
-    items = [
-        item async for item in client.create_stream(HELLO, extra_create_args={"seed": 1}, cancellation_token=token)
-    ]
+    items = [item async for item in client.create_stream(HELLO, extra_create_args={"seed": 1},
+                                                         cancellation_token=token)]
     assert result.content == "You said: Hello there" and isinstance(items[-1], CreateResult)
     assert "".join(i for i in items if isinstance(i, str)) == "You said: Hello there"
     token.cancel()  # after the calls: nothing to cancel, nothing raised

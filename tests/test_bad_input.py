@@ -49,10 +49,8 @@ API_KEY = "sk-test-bad-input-0123456789"
 NAN = float("nan")
 INF = float("inf")
 HUGE = 2**70
-PNG_1x1 = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
-    "000002000001e221bc330000000049454e44ae426082"
-)
+PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
+                        "000002000001e221bc330000000049454e44ae426082")
 PNG_B64 = base64.b64encode(PNG_1x1).decode("ascii")
 GPT_4O_INFO: dict[str, Any] = {
     "vision": True,
@@ -94,9 +92,8 @@ class NanExample(BaseModel):
 
 
 def new_client(base_url: str, model: str = "gpt-4o", **kwargs: Any) -> OpenAIChatCompletionClient:
-    return OpenAIChatCompletionClient(
-        model=model, base_url=base_url, api_key=API_KEY, timeout=30.0, retry_policy=RetryPolicy(max_retries=0), **kwargs
-    )
+    return OpenAIChatCompletionClient(model=model, base_url=base_url, api_key=API_KEY, timeout=30.0,
+                                      retry_policy=RetryPolicy(max_retries=0), **kwargs)
 
 
 @dataclass
@@ -134,9 +131,8 @@ async def _settle(before: set[asyncio.Task[Any]]) -> None:
         await asyncio.gather(*leftover, return_exceptions=True)
 
 
-async def run_call(
-    base_url: str, build: Callable[[], dict[str, Any]], stream: bool, *, fingerprint: bool = False
-) -> Outcome:
+async def run_call(base_url: str, build: Callable[[], dict[str, Any]], stream: bool, *,
+                   fingerprint: bool = False) -> Outcome:
     before = asyncio.all_tasks()
     client: OpenAIChatCompletionClient | None = None
     outcome = Outcome("build")
@@ -158,10 +154,8 @@ async def run_call(
     finally:
         await _settle(before)
         if client is not None:
-            if (
-                fingerprint
-                and outcome.stage in ("call", "done")
-                and (outcome.error is None or isinstance(outcome.error, (mp.APIError, mp.OutputParseError)))
+            if fingerprint and outcome.stage in ("call", "done") and (
+                outcome.error is None or isinstance(outcome.error, (mp.APIError, mp.OutputParseError))
             ):
                 outcome.fingerprint = _fingerprint(client, messages, spec)
             await client.close()
@@ -200,15 +194,11 @@ def exchange(call: Any = None, result: Any = None, thought: str | None = None) -
     """A user turn, an assistant turn calling ``get_weather`` and the tool's result: messages[1] is the call,
     messages[2] the result."""
     call = call if call is not None else FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
-    result = (
-        result if result is not None else FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_1")
-    )
+    result = result if result is not None else FunctionExecutionResult(content="sunny", name="get_weather",
+                                                                       call_id="call_1")
     # pydantic does not revalidate model instances, so calls and results made with model_construct stay as they are
-    return [
-        UserMessage(content="Weather in Paris?"),
-        AssistantMessage(content=[call], thought=thought),
-        FunctionExecutionResultMessage(content=[result]),
-    ]
+    return [UserMessage(content="Weather in Paris?"), AssistantMessage(content=[call], thought=thought),
+            FunctionExecutionResultMessage(content=[result])]
 
 
 def with_image(make_image: Callable[[], Any]) -> dict[str, Any]:
@@ -259,146 +249,67 @@ MESSAGE_CASES = [
     case("messages-nested-list", "messages[0]", lambda: {"messages": [hello()]}),
     case("user-content-int", "messages[0]", lambda: {"messages": [UserMessage.model_construct(content=5)]}),
     case("user-content-none", "messages[0]", lambda: {"messages": [UserMessage.model_construct(content=None)]}),
-    case(
-        "user-content-dict",
-        "messages[0]",
-        lambda: {"messages": [UserMessage.model_construct(content={"text": "Hello"})]},
-    ),
-    case(
-        "user-content-part-int",
-        "messages[0].content[1]",
-        lambda: {"messages": [UserMessage.model_construct(content=["Hello", 5])]},
-    ),
-    case(
-        "user-content-part-bytes",
-        "messages[0].content[0]",
-        lambda: {"messages": [UserMessage.model_construct(content=[b"Hello"])]},
-    ),
-    case(
-        "user-source-int", "messages[0]", lambda: {"messages": [UserMessage.model_construct(content="Hello", source=5)]}
-    ),
-    case(
-        "system-content-int", "messages[0]", lambda: {"messages": [SystemMessage.model_construct(content=5), *hello()]}
-    ),
-    case(
-        "system-content-none",
-        "messages[0]",
-        lambda: {"messages": [SystemMessage.model_construct(content=None), *hello()]},
-    ),
-    case(
-        "assistant-content-int",
-        "messages[1]",
-        lambda: {"messages": [*hello(), AssistantMessage.model_construct(content=5)]},
-    ),
-    case(
-        "assistant-content-list-of-str",
-        "messages[1]",
-        lambda: {"messages": [*hello(), AssistantMessage.model_construct(content=["Hi"])]},
-    ),
-    case(
-        "assistant-thought-int",
-        "messages[1]",
-        lambda: {
-            "messages": [
-                *hello(),
-                AssistantMessage.model_construct(
-                    content=[FunctionCall(id="call_1", name="get_weather", arguments="{}")], thought=5
-                ),
-                FunctionExecutionResultMessage(
-                    content=[FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_1")]
-                ),
-            ]
-        },
-    ),
-    case(
-        "tool-call-arguments-int",
-        "messages[1]",
-        lambda: {"messages": exchange(FunctionCall.model_construct(id="call_1", name="get_weather", arguments=5))},
-    ),
-    case(
-        "tool-call-id-none",
-        ("messages[1]", "messages[2]"),
-        lambda: {
-            "messages": exchange(
-                FunctionCall.model_construct(id=None, name="get_weather", arguments="{}"),
-                FunctionExecutionResult.model_construct(content="sunny", name="get_weather", call_id=None),
-            )
-        },
-    ),
-    case(
-        "tool-result-content-int",
-        "messages[2]",
-        lambda: {
-            "messages": exchange(
-                result=FunctionExecutionResult.model_construct(content=5, name="get_weather", call_id="call_1")
-            )
-        },
-    ),
-    case(
-        "tool-result-message-content-none",
-        "messages[1]",
-        lambda: {"messages": [*hello(), FunctionExecutionResultMessage.model_construct(content=None)]},
-    ),
+    case("user-content-dict", "messages[0]",
+         lambda: {"messages": [UserMessage.model_construct(content={"text": "Hello"})]}),
+    case("user-content-part-int", "messages[0].content[1]",
+         lambda: {"messages": [UserMessage.model_construct(content=["Hello", 5])]}),
+    case("user-content-part-bytes", "messages[0].content[0]",
+         lambda: {"messages": [UserMessage.model_construct(content=[b"Hello"])]}),
+    case("user-source-int", "messages[0]",
+         lambda: {"messages": [UserMessage.model_construct(content="Hello", source=5)]}),
+    case("system-content-int", "messages[0]",
+         lambda: {"messages": [SystemMessage.model_construct(content=5), *hello()]}),
+    case("system-content-none", "messages[0]",
+         lambda: {"messages": [SystemMessage.model_construct(content=None), *hello()]}),
+    case("assistant-content-int", "messages[1]",
+         lambda: {"messages": [*hello(), AssistantMessage.model_construct(content=5)]}),
+    case("assistant-content-list-of-str", "messages[1]",
+         lambda: {"messages": [*hello(), AssistantMessage.model_construct(content=["Hi"])]}),
+    case("assistant-thought-int", "messages[1]",
+         lambda: {"messages": [*hello(), AssistantMessage.model_construct(
+             content=[FunctionCall(id="call_1", name="get_weather", arguments="{}")], thought=5),
+             FunctionExecutionResultMessage(content=[FunctionExecutionResult(content="sunny", name="get_weather",
+                                                                             call_id="call_1")])]}),
+    case("tool-call-arguments-int", "messages[1]",
+         lambda: {"messages": exchange(FunctionCall.model_construct(id="call_1", name="get_weather", arguments=5))}),
+    case("tool-call-id-none", ("messages[1]", "messages[2]"),
+         lambda: {"messages": exchange(
+             FunctionCall.model_construct(id=None, name="get_weather", arguments="{}"),
+             FunctionExecutionResult.model_construct(content="sunny", name="get_weather", call_id=None))}),
+    case("tool-result-content-int", "messages[2]",
+         lambda: {"messages": exchange(result=FunctionExecutionResult.model_construct(
+             content=5, name="get_weather", call_id="call_1"))}),
+    case("tool-result-message-content-none", "messages[1]",
+         lambda: {"messages": [*hello(), FunctionExecutionResultMessage.model_construct(content=None)]}),
 ]
 
 SURROGATE_CASES = [
     case("surrogate-user-content", "messages[0]", lambda: {"messages": [UserMessage(content="Hel\ud800lo")]}),
-    case(
-        "surrogate-user-content-part", "messages[0]", lambda: {"messages": [UserMessage(content=["Hello", "\udc80"])]}
-    ),
+    case("surrogate-user-content-part", "messages[0]",
+         lambda: {"messages": [UserMessage(content=["Hello", "\udc80"])]}),
     case("surrogate-source", "messages[0]", lambda: {"messages": [UserMessage(content="Hello", source="\ud800")]}),
-    case(
-        "surrogate-source-with-name-prefixes",
-        "messages[0]",
-        lambda: {"messages": [UserMessage(content="Hello", source="ann\ud800")], "client": {"add_name_prefixes": True}},
-    ),
-    case(
-        "surrogate-system-content",
-        "messages[0]",
-        lambda: {"messages": [SystemMessage(content="be \udfff brief"), *hello()]},
-    ),
-    case(
-        "surrogate-assistant-content",
-        "messages[1]",
-        lambda: {"messages": [*hello(), AssistantMessage(content="Hi \ud83d"), UserMessage(content="again")]},
-    ),
+    case("surrogate-source-with-name-prefixes", "messages[0]",
+         lambda: {"messages": [UserMessage(content="Hello", source="ann\ud800")],
+                  "client": {"add_name_prefixes": True}}),
+    case("surrogate-system-content", "messages[0]",
+         lambda: {"messages": [SystemMessage(content="be \udfff brief"), *hello()]}),
+    case("surrogate-assistant-content", "messages[1]",
+         lambda: {"messages": [*hello(), AssistantMessage(content="Hi \ud83d"), UserMessage(content="again")]}),
     case("surrogate-thought", "messages[1]", lambda: {"messages": exchange(thought="hmm \ud800")}),
-    case(
-        "surrogate-tool-call-arguments",
-        "messages[1]",
-        lambda: {
-            "messages": exchange(FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Par\ud800is"}'))
-        },
-    ),
-    case(
-        "surrogate-tool-call-id",
-        ("messages[1]", "messages[2]"),
-        lambda: {
-            "messages": exchange(
-                FunctionCall(id="call_\ud800", name="get_weather", arguments="{}"),
-                FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_\ud800"),
-            )
-        },
-    ),
-    case(
-        "surrogate-tool-result-content",
-        "messages[2]",
-        lambda: {
-            "messages": exchange(
-                result=FunctionExecutionResult(content="sun\udc00ny", name="get_weather", call_id="call_1")
-            )
-        },
-    ),
-    case(
-        "surrogate-tool-description",
-        "tools[0]",
-        lambda: {"tools": schema_tool(description="weather \ud800", parameters=object_params())},
-    ),
-    case(
-        "surrogate-tool-parameters",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=object_params(**{"ci\ud800ty": {"type": "string"}}))},
-    ),
+    case("surrogate-tool-call-arguments", "messages[1]",
+         lambda: {"messages": exchange(FunctionCall(id="call_1", name="get_weather",
+                                                    arguments='{"city": "Par\ud800is"}'))}),
+    case("surrogate-tool-call-id", ("messages[1]", "messages[2]"),
+         lambda: {"messages": exchange(
+             FunctionCall(id="call_\ud800", name="get_weather", arguments="{}"),
+             FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_\ud800"))}),
+    case("surrogate-tool-result-content", "messages[2]",
+         lambda: {"messages": exchange(result=FunctionExecutionResult(content="sun\udc00ny", name="get_weather",
+                                                                      call_id="call_1"))}),
+    case("surrogate-tool-description", "tools[0]",
+         lambda: {"tools": schema_tool(description="weather \ud800", parameters=object_params())}),
+    case("surrogate-tool-parameters", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=object_params(**{"ci\ud800ty": {"type": "string"}}))}),
     case("surrogate-extra-body-value", "extra_body", lambda: args(extra_body={"top_k": "\ud800"})),
     case("surrogate-extra-body-key", "extra_body", lambda: args(extra_body={"top_\ud800k": 1})),
     case("surrogate-user-argument", "user", lambda: args(user="\ud800")),
@@ -422,59 +333,31 @@ TOOL_CASES = [
     case("tools-parameters-str", "tools[0]", lambda: {"tools": schema_tool(parameters="city: str")}),
     case("tools-parameters-list", "tools[0]", lambda: {"tools": schema_tool(parameters=[{"type": "object"}])}),
     case("tools-parameters-int", "tools[0]", lambda: {"tools": schema_tool(parameters=5)}),
-    case(
-        "tools-strict-parameters-str", "tools[0]", lambda: {"tools": schema_tool(parameters="city: str", strict=True)}
-    ),
-    case(
-        "tools-parameters-self-reference",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=self_referencing_parameters())},
-    ),
-    case(
-        "tools-strict-parameters-self-reference",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=self_referencing_parameters(), strict=True)},
-    ),
-    case(
-        "tools-parameters-set",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=object_params(city={"enum": {"Paris", "Rome"}}))},
-    ),
-    case(
-        "tools-parameters-bytes",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=object_params(city={"type": b"string"}))},
-    ),
-    case(
-        "tools-parameters-nan",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=object_params(n={"type": "number", "maximum": NAN}))},
-    ),
-    case(
-        "tools-parameters-inf",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=object_params(n={"type": "number", "minimum": -INF}))},
-    ),
-    case(
-        "tools-parameters-huge-int",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters=object_params(n={"type": "integer", "maximum": HUGE}))},
-    ),
-    case(
-        "tools-parameters-non-str-key",
-        "tools[0]",
-        lambda: {"tools": schema_tool(parameters={"type": "object", "properties": {1: {"type": "string"}}})},
-    ),
+    case("tools-strict-parameters-str", "tools[0]",
+         lambda: {"tools": schema_tool(parameters="city: str", strict=True)}),
+    case("tools-parameters-self-reference", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=self_referencing_parameters())}),
+    case("tools-strict-parameters-self-reference", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=self_referencing_parameters(), strict=True)}),
+    case("tools-parameters-set", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=object_params(city={"enum": {"Paris", "Rome"}}))}),
+    case("tools-parameters-bytes", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=object_params(city={"type": b"string"}))}),
+    case("tools-parameters-nan", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=object_params(n={"type": "number", "maximum": NAN}))}),
+    case("tools-parameters-inf", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=object_params(n={"type": "number", "minimum": -INF}))}),
+    case("tools-parameters-huge-int", "tools[0]",
+         lambda: {"tools": schema_tool(parameters=object_params(n={"type": "integer", "maximum": HUGE}))}),
+    case("tools-parameters-non-str-key", "tools[0]",
+         lambda: {"tools": schema_tool(parameters={"type": "object", "properties": {1: {"type": "string"}}})}),
     case("tools-description-int", "tools[0]", lambda: {"tools": schema_tool(description=5)}),
 ]
 
 TOOL_CHOICE_CASES = [
     case("tool_choice-unknown-name", "tool_choice", lambda: {"tools": [WEATHER], "tool_choice": "get_time"}),
-    case(
-        "tool_choice-unknown-name-dict",
-        "tool_choice",
-        lambda: {"tools": [WEATHER], "tool_choice": {"name": "get_time"}},
-    ),
+    case("tool_choice-unknown-name-dict", "tool_choice",
+         lambda: {"tools": [WEATHER], "tool_choice": {"name": "get_time"}}),
     case("tool_choice-unlisted-tool", "tool_choice", lambda: {"tools": [WEATHER], "tool_choice": TIME}),
     case("tool_choice-int", "tool_choice", lambda: {"tools": [WEATHER], "tool_choice": 5}),
     case("tool_choice-list", "tool_choice", lambda: {"tools": [WEATHER], "tool_choice": ["auto"]}),
@@ -541,21 +424,12 @@ IMAGE_CASES = [
     case("image-javascript-url", (IMAGE, "url"), lambda: with_image(lambda: Image(url="javascript:alert(1)"))),
     case("image-empty-url", (IMAGE, "url"), lambda: with_image(lambda: Image(url=""))),
     case("image-ftp-url", (IMAGE, "url"), lambda: with_image(lambda: Image(url="ftp://x"))),
-    case(
-        "image-invalid-data-url",
-        (IMAGE, "url"),
-        lambda: with_image(lambda: Image(url="data:image/png;base64,not base64!!")),
-    ),
-    case(
-        "image-media-type-not-image",
-        (IMAGE, "media_type"),
-        lambda: with_image(lambda: Image(data=PNG_B64, media_type="text/html")),
-    ),
-    case(
-        "image-detail-invalid",
-        (IMAGE, "detail"),
-        lambda: with_image(lambda: Image.model_construct(data=PNG_B64, detail="ultra")),
-    ),
+    case("image-invalid-data-url", (IMAGE, "url"),
+         lambda: with_image(lambda: Image(url="data:image/png;base64,not base64!!"))),
+    case("image-media-type-not-image", (IMAGE, "media_type"),
+         lambda: with_image(lambda: Image(data=PNG_B64, media_type="text/html"))),
+    case("image-detail-invalid", (IMAGE, "detail"),
+         lambda: with_image(lambda: Image.model_construct(data=PNG_B64, detail="ultra"))),
 ]
 
 CANCELLATION_CASES = [
@@ -565,17 +439,8 @@ CANCELLATION_CASES = [
     case("cancellation_token-class", "cancellation_token", lambda: {"cancellation_token": CancellationToken}),
 ]
 
-CASES = [
-    *MESSAGE_CASES,
-    *SURROGATE_CASES,
-    *TOOL_CASES,
-    *TOOL_CHOICE_CASES,
-    *JSON_OUTPUT_CASES,
-    *CREATE_ARG_CASES,
-    *CLIENT_ARG_CASES,
-    *IMAGE_CASES,
-    *CANCELLATION_CASES,
-]
+CASES = [*MESSAGE_CASES, *SURROGATE_CASES, *TOOL_CASES, *TOOL_CHOICE_CASES, *JSON_OUTPUT_CASES, *CREATE_ARG_CASES,
+         *CLIENT_ARG_CASES, *IMAGE_CASES, *CANCELLATION_CASES]
 
 
 def test_catalogue_ids_are_distinct() -> None:
@@ -667,9 +532,8 @@ numbers = st.one_of(
     st.integers(min_value=-(2**80), max_value=-(2**63) - 1),
     st.floats(),
 )
-leaves = st.one_of(
-    st.none(), st.booleans(), numbers, texts, st.binary(max_size=3), st.sets(st.integers(0, 3), max_size=2)
-)
+leaves = st.one_of(st.none(), st.booleans(), numbers, texts, st.binary(max_size=3),
+                   st.sets(st.integers(0, 3), max_size=2))
 values = st.recursive(
     leaves,
     lambda children: st.one_of(
@@ -680,24 +544,16 @@ values = st.recursive(
 )
 
 # messages
-valid_images = st.sampled_from(
-    [
-        Make("Image.from_bytes", Image.from_bytes, {"data": PNG_1x1}),
-        Make("Image", Image, {"data": PNG_B64}),
-        Make("Image", Image, {"url": "https://example.com/cat.png", "detail": "low"}),
-    ]
-)
+valid_images = st.sampled_from([
+    Make("Image.from_bytes", Image.from_bytes, {"data": PNG_1x1}),
+    Make("Image", Image, {"data": PNG_B64}),
+    Make("Image", Image, {"url": "https://example.com/cat.png", "detail": "low"}),
+])
 any_images = st.one_of(
     valid_images,
     make("Image", Image, data=texts),
-    make(
-        "Image",
-        Image,
-        url=st.one_of(
-            st.sampled_from(["", "javascript:alert(1)", "ftp://x", "data:image/png;base64,!!", "data:text/html,<b>"]),
-            texts,
-        ),
-    ),
+    make("Image", Image, url=st.one_of(st.sampled_from(
+        ["", "javascript:alert(1)", "ftp://x", "data:image/png;base64,!!", "data:text/html,<b>"]), texts)),
     st.just(Make("Image", Image, {})),
     make("Image.model_construct", Image.model_construct, data=values, url=values, detail=values),
 )
@@ -726,48 +582,28 @@ def exchanges(draw: st.DrawFn, valid: bool) -> list[Any]:
     """An assistant turn with tool calls and the message answering them (with ``valid=False``, calls sometimes
     built with ``model_construct`` and any values)."""
     text = plain_texts if valid else texts
-    calls = draw(
-        st.lists(
-            st.tuples(
-                st.sampled_from(["call_1", "call_2"]) if valid else st.one_of(st.sampled_from(["call_1"]), texts),
-                valid_names if valid else names,
-                st.one_of(st.sampled_from(["{}", '{"city": "Paris"}']), text),
-            ),
-            min_size=1,
-            max_size=2,
-            unique_by=lambda call: call[0],
-        )
-    )
+    calls = draw(st.lists(
+        st.tuples(st.sampled_from(["call_1", "call_2"]) if valid else st.one_of(st.sampled_from(["call_1"]), texts),
+                  valid_names if valid else names,
+                  st.one_of(st.sampled_from(["{}", '{"city": "Paris"}']), text)),
+        min_size=1, max_size=2, unique_by=lambda call: call[0]))
     constructed = not valid and draw(st.booleans())
-    factory = (
-        ("FunctionCall.model_construct", FunctionCall.model_construct)
-        if constructed
-        else ("FunctionCall", FunctionCall)
-    )
-    made = [
-        Make(*factory, {"id": id, "name": name, "arguments": draw(values) if constructed else arguments})
-        for id, name, arguments in calls
-    ]
-    result_factory = (
-        ("FunctionExecutionResult.model_construct", FunctionExecutionResult.model_construct)
-        if (constructed)
-        else ("FunctionExecutionResult", FunctionExecutionResult)
-    )
-    results = [
-        Make(*result_factory, {"content": draw(values if constructed else text), "name": name, "call_id": id})
-        for id, name, _ in calls
-    ]
+    factory = ("FunctionCall.model_construct", FunctionCall.model_construct) if constructed else (
+        "FunctionCall", FunctionCall)
+    made = [Make(*factory, {"id": id, "name": name, "arguments": draw(values) if constructed else arguments})
+            for id, name, arguments in calls]
+    result_factory = ("FunctionExecutionResult.model_construct", FunctionExecutionResult.model_construct) if (
+        constructed) else ("FunctionExecutionResult", FunctionExecutionResult)
+    results = [Make(*result_factory, {"content": draw(values if constructed else text), "name": name, "call_id": id})
+               for id, name, _ in calls]
     thought = draw(st.one_of(st.none(), text))
-    return [
-        Make("AssistantMessage", AssistantMessage, {"content": made, "thought": thought}),
-        Make("FunctionExecutionResultMessage", FunctionExecutionResultMessage, {"content": results}),
-    ]
+    return [Make("AssistantMessage", AssistantMessage, {"content": made, "thought": thought}),
+            Make("FunctionExecutionResultMessage", FunctionExecutionResultMessage, {"content": results})]
 
 
 def message_lists(singles: st.SearchStrategy[Any], valid: bool) -> st.SearchStrategy[list[Any]]:
     return st.lists(st.one_of(singles.map(lambda m: [m]), exchanges(valid)), min_size=1, max_size=3).map(
-        lambda groups: [message for group in groups for message in group]
-    )
+        lambda groups: [message for group in groups for message in group])
 
 
 valid_messages = message_lists(single_messages(plain_texts, valid_images), valid=True)
@@ -780,20 +616,13 @@ any_messages = st.one_of(
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 valid_schemas = st.fixed_dictionaries(
     {"name": valid_names},
-    optional={
-        "description": plain_texts,
-        "parameters": st.sampled_from([CITY, {"type": "object", "properties": {}}]),
-        "strict": st.booleans(),
-    },
+    optional={"description": plain_texts, "parameters": st.sampled_from([CITY, {"type": "object", "properties": {}}]),
+              "strict": st.booleans()},
 )
 valid_tools = st.one_of(
     st.just(()),
-    st.lists(
-        st.one_of(valid_schemas, st.sampled_from([WEATHER, TIME])),
-        min_size=1,
-        max_size=2,
-        unique_by=lambda tool: tool["name"] if isinstance(tool, dict) else tool.name,
-    ),
+    st.lists(st.one_of(valid_schemas, st.sampled_from([WEATHER, TIME])), min_size=1, max_size=2,
+             unique_by=lambda tool: tool["name"] if isinstance(tool, dict) else tool.name),
 )
 any_parameters = st.one_of(
     st.none(),
@@ -831,31 +660,21 @@ any_json_outputs = st.one_of(
 )
 
 # create arguments (per call, and as client constructor keywords)
-valid_create_args = st.fixed_dictionaries(
-    {},
-    optional={
-        "temperature": st.floats(0, 2),
-        "top_p": st.floats(0, 1),
-        "max_tokens": st.integers(1, 4096),
-        "seed": st.integers(-(2**63), 2**63 - 1),
-        "stop": st.one_of(plain_texts, st.lists(plain_texts, max_size=2)),
-        "user": plain_texts,
-        "presence_penalty": st.floats(-2, 2),
-        "logprobs": st.booleans(),
-        "metadata": st.dictionaries(plain_texts, plain_texts, max_size=2),
-        "extra_body": st.dictionaries(
-            st.sampled_from(["top_k", "min_p", "repetition_penalty"]),
-            st.one_of(st.integers(0, 50), st.floats(0, 2)),
-            max_size=2,
-        ),
-    },
-)
+valid_create_args = st.fixed_dictionaries({}, optional={
+    "temperature": st.floats(0, 2),
+    "top_p": st.floats(0, 1),
+    "max_tokens": st.integers(1, 4096),
+    "seed": st.integers(-(2**63), 2**63 - 1),
+    "stop": st.one_of(plain_texts, st.lists(plain_texts, max_size=2)),
+    "user": plain_texts,
+    "presence_penalty": st.floats(-2, 2),
+    "logprobs": st.booleans(),
+    "metadata": st.dictionaries(plain_texts, plain_texts, max_size=2),
+    "extra_body": st.dictionaries(st.sampled_from(["top_k", "min_p", "repetition_penalty"]),
+                                  st.one_of(st.integers(0, 50), st.floats(0, 2)), max_size=2),
+})
 argument_values = st.one_of(
-    st.integers(1, 64),
-    st.floats(0, 1),
-    st.sampled_from(["x", "low"]),
-    st.booleans(),
-    values,
+    st.integers(1, 64), st.floats(0, 1), st.sampled_from(["x", "low"]), st.booleans(), values,
     st.sampled_from([NAN, INF, -INF, HUGE, -5, "10"]),
     st.dictionaries(texts, values, max_size=2),
 )
@@ -886,7 +705,8 @@ def call_inputs(draw: st.DrawFn) -> CallInputs:
     return CallInputs(**drawn, stream=draw(st.booleans()))
 
 
-SERVER_ANSWER_ERRORS = (mp.APIStatusError, mp.ResponseValidationError, mp.StreamProtocolError, mp.IncompleteStreamError)
+SERVER_ANSWER_ERRORS = (mp.APIStatusError, mp.ResponseValidationError, mp.StreamProtocolError,
+                        mp.IncompleteStreamError)
 
 
 def non_finite(value: Any, path: str = "$") -> list[str]:
@@ -907,16 +727,13 @@ def check_refusal(outcome: Outcome, requests: list[RecordedRequest]) -> None:
     assert error is not None
     typed = isinstance(error, ValueError if outcome.stage == "build" else InvalidRequestError)
     if not typed and requests:
-        raise AssertionError(
-            f"{type(error).__name__} (not InvalidRequestError) at {outcome.stage} after sending "
-            f"{len(requests)} request(s): {str(error)[:300]!r}"
-        ) from error
+        raise AssertionError(f"{type(error).__name__} (not InvalidRequestError) at {outcome.stage} after sending "
+                             f"{len(requests)} request(s): {str(error)[:300]!r}") from error
     if not typed:
         raise AssertionError(f"untyped {type(error).__name__} at {outcome.stage}: {str(error)[:300]!r}") from error
     if requests:
-        raise AssertionError(
-            f"{type(error).__name__} was raised, but {len(requests)} request(s) were sent: {str(error)[:300]!r}"
-        ) from error
+        raise AssertionError(f"{type(error).__name__} was raised, but {len(requests)} request(s) were sent: "
+                             f"{str(error)[:300]!r}") from error
 
 
 def check_sent(outcome: Outcome, requests: list[RecordedRequest]) -> None:
@@ -928,23 +745,19 @@ def check_sent(outcome: Outcome, requests: list[RecordedRequest]) -> None:
     for request in requests:
         assert isinstance(orjson.loads(request.body), dict), "the request body is not a JSON object"
     if isinstance(outcome.fingerprint, BaseException):
-        raise AssertionError(
-            f"a request was sent, but request_fingerprint raised {type(outcome.fingerprint).__name__}"
-        ) from outcome.fingerprint
+        raise AssertionError(f"a request was sent, but request_fingerprint raised "
+                             f"{type(outcome.fingerprint).__name__}") from outcome.fingerprint
     bad = non_finite(outcome.fingerprint["request"])
     assert not bad, f"a request was sent with non-finite numbers at {bad}; orjson wrote them as null"
     if error is None:
         assert isinstance(outcome.result, CreateResult), f"the call ended with {outcome.result!r}"
     elif isinstance(error, mp.OutputParseError):
         if not isinstance(error.result.content, str):
-            raise AssertionError(
-                "OutputParseError for an answer of tool calls: the answer held no structured "
-                f"output to validate: {str(error)[:300]!r}"
-            ) from error
+            raise AssertionError("OutputParseError for an answer of tool calls: the answer held no structured "
+                                 f"output to validate: {str(error)[:300]!r}") from error
     elif not isinstance(error, SERVER_ANSWER_ERRORS):
-        raise AssertionError(
-            f"{type(error).__name__} did not come from the server's answer: {str(error)[:300]!r}"
-        ) from error
+        raise AssertionError(f"{type(error).__name__} did not come from the server's answer: "
+                             f"{str(error)[:300]!r}") from error
 
 
 def check_property(outcome: Outcome, requests: list[RecordedRequest]) -> None:
@@ -986,8 +799,6 @@ def test_property_typed_refusal_or_a_valid_request(
     )
     requests = list(fake_server.requests)
     fake_server.reset()
-    event(
-        f"{outcome.stage}: {type(outcome.error).__name__ if outcome.error else 'CreateResult'}, "
-        f"{len(requests)} request(s)"
-    )
+    event(f"{outcome.stage}: {type(outcome.error).__name__ if outcome.error else 'CreateResult'}, "
+          f"{len(requests)} request(s)")
     check_property(outcome, requests)

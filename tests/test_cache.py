@@ -49,10 +49,8 @@ class FakeClock:
 
 # -- hits, copies, usage, events --
 
-
-async def test_hit_is_a_fresh_copy_marked_cached_and_costs_no_usage(
-    server: FakeServer, cache: ChatCompletionCache
-) -> None:
+async def test_hit_is_a_fresh_copy_marked_cached_and_costs_no_usage(server: FakeServer,
+                                                                    cache: ChatCompletionCache) -> None:
     first = await cache.create(HELLO)
     usage_after_miss = cache.total_usage()
     second = await cache.create(HELLO)
@@ -76,18 +74,9 @@ async def test_hit_shows_in_call_events(cache: ChatCompletionCache, caplog: pyte
 
 
 async def test_B104_stream_replay_equals_the_original_stream(server: FakeServer, cache: ChatCompletionCache) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"reasoning_content": "Let me"}),
-                chunk({"reasoning_content": " think."}),
-                chunk({"content": "Paris"}),
-                chunk({"content": " it is."}),
-                chunk(finish_reason="stop"),
-                chunk(usage={"prompt_tokens": 9, "completion_tokens": 4}, choices=False),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"reasoning_content": "Let me"}), chunk({"reasoning_content": " think."}),
+                          chunk({"content": "Paris"}), chunk({"content": " it is."}), chunk(finish_reason="stop"),
+                          chunk(usage={"prompt_tokens": 9, "completion_tokens": 4}, choices=False)]))
     original, first = await collect(cache)
     replayed, second = await collect(cache)
     assert replayed == original and [type(d) for d in replayed] == [type(d) for d in original]
@@ -124,7 +113,6 @@ async def test_tool_calls_and_structured_output_round_trip(server: FakeServer, c
 
 # -- never stored --
 
-
 async def test_failures_are_not_stored(server: FakeServer, make_client: Any) -> None:
     cache = ChatCompletionCache(make_client(max_retries=0))
     server.add(Reply.json({"error": {"message": "bad"}}, status=400))
@@ -134,22 +122,18 @@ async def test_failures_are_not_stored(server: FakeServer, make_client: Any) -> 
 
 
 @pytest.mark.parametrize("finish", ["length", "content_filter", None])
-async def test_B104_truncated_or_unfinished_answers_are_not_stored(
-    server: FakeServer, cache: ChatCompletionCache, finish: str | None
-) -> None:
-    server.add(
-        Reply.json(completion("cut", finish_reason=finish)),
-        Reply.sse([chunk({"content": "cut"}), chunk(finish_reason=finish)]),
-    )
+async def test_B104_truncated_or_unfinished_answers_are_not_stored(server: FakeServer, cache: ChatCompletionCache,
+                                                                    finish: str | None) -> None:
+    server.add(Reply.json(completion("cut", finish_reason=finish)), Reply.sse(
+        [chunk({"content": "cut"}), chunk(finish_reason=finish)]))
     await cache.create(HELLO)
     await collect(cache)
     assert len(server.requests) == 2
     assert (await cache.create(HELLO)).cached is False
 
 
-async def test_B104_partial_errored_and_cancelled_streams_are_not_stored(
-    server: FakeServer, cache: ChatCompletionCache
-) -> None:
+async def test_B104_partial_errored_and_cancelled_streams_are_not_stored(server: FakeServer,
+                                                                         cache: ChatCompletionCache) -> None:
     server.add(Reply.sse([chunk({"content": f"w{i} "}) for i in range(20)], delay=0.005))
     async with cache.create_stream(HELLO) as stream:
         async for _ in stream:
@@ -175,7 +159,6 @@ async def test_B104_partial_errored_and_cancelled_streams_are_not_stored(
 
 # -- single flight --
 
-
 async def test_identical_concurrent_misses_make_one_request(server: FakeServer, cache: ChatCompletionCache) -> None:
     server.add(Reply.json(completion("slow answer"), head_delay=0.2))
     results = await asyncio.gather(*(cache.create(HELLO) for _ in range(5)))
@@ -183,12 +166,10 @@ async def test_identical_concurrent_misses_make_one_request(server: FakeServer, 
     assert [r.cached for r in results].count(False) == 1 and {r.content for r in results} == {"slow answer"}
 
 
-async def test_identical_concurrent_stream_misses_make_one_request(
-    server: FakeServer, cache: ChatCompletionCache
-) -> None:
-    server.add(
-        Reply.sse([chunk({"content": "one"}), chunk({"content": " two"}), chunk(finish_reason="stop")], delay=0.05)
-    )
+async def test_identical_concurrent_stream_misses_make_one_request(server: FakeServer,
+                                                                   cache: ChatCompletionCache) -> None:
+    server.add(Reply.sse([chunk({"content": "one"}), chunk({"content": " two"}), chunk(finish_reason="stop")],
+                         delay=0.05))
     outcomes = await asyncio.gather(*(collect(cache) for _ in range(4)))
     assert len(server.requests) == 1 and all(deltas == ["one", " two"] for deltas, _ in outcomes)
 
@@ -203,7 +184,6 @@ async def test_a_failed_leader_lets_waiters_ask_themselves(server: FakeServer, m
 
 # -- the key (wire-behaviour B-102, B-103) --
 
-
 def key_of(client: Any, messages: Any = HELLO, **kwargs: Any) -> str:
     return ChatCompletionCache(client).cache_key(messages, **kwargs)
 
@@ -216,33 +196,24 @@ TOOL = FunctionTool(weather, "Get the weather")
 TOOL_OTHER_DESCRIPTION = FunctionTool(weather, "Get the weather, in detail")
 
 
-@pytest.mark.parametrize(
-    ("field", "a", "b"),
-    [
-        ("messages", {"messages": HELLO}, {"messages": [UserMessage(content="Hello!")]}),
-        ("source", {"messages": HELLO}, {"messages": [UserMessage(content="Hello", source="bob")]}),
-        ("tools", {"tools": [TOOL]}, {"tools": [TOOL_OTHER_DESCRIPTION]}),
-        ("tool_choice", {"tools": [TOOL], "tool_choice": "auto"}, {"tools": [TOOL], "tool_choice": "none"}),
-        ("tool_choice_named", {"tools": [TOOL]}, {"tools": [TOOL], "tool_choice": TOOL}),
-        ("json_output", {}, {"json_output": True}),
-        (
-            "schema",
-            {"json_output": type("A", (BaseModel,), {"__annotations__": {"x": int}})},
-            {"json_output": type("A", (BaseModel,), {"__annotations__": {"x": str}})},
-        ),
-        ("temperature", {"extra_create_args": {"temperature": 0}}, {"extra_create_args": {"temperature": 0.7}}),
-        ("seed", {"extra_create_args": {"seed": 1}}, {"extra_create_args": {"seed": 2}}),
-        ("logit_bias", {}, {"extra_create_args": {"logit_bias": {"50256": -100}}}),
-        ("max_tokens", {"extra_create_args": {"max_tokens": 10}}, {"extra_create_args": {"max_tokens": 11}}),
-        ("reasoning", {}, {"extra_create_args": {"reasoning_effort": "high"}}),
-        ("extra_body", {}, {"extra_create_args": {"extra_body": {"top_k": 5}}}),
-        (
-            "parallel_tool_calls",
-            {"tools": [TOOL]},
-            {"tools": [TOOL], "extra_create_args": {"parallel_tool_calls": False}},
-        ),
-    ],
-)
+@pytest.mark.parametrize(("field", "a", "b"), [
+    ("messages", {"messages": HELLO}, {"messages": [UserMessage(content="Hello!")]}),
+    ("source", {"messages": HELLO}, {"messages": [UserMessage(content="Hello", source="bob")]}),
+    ("tools", {"tools": [TOOL]}, {"tools": [TOOL_OTHER_DESCRIPTION]}),
+    ("tool_choice", {"tools": [TOOL], "tool_choice": "auto"}, {"tools": [TOOL], "tool_choice": "none"}),
+    ("tool_choice_named", {"tools": [TOOL]}, {"tools": [TOOL], "tool_choice": TOOL}),
+    ("json_output", {}, {"json_output": True}),
+    ("schema", {"json_output": type("A", (BaseModel,), {"__annotations__": {"x": int}})},
+     {"json_output": type("A", (BaseModel,), {"__annotations__": {"x": str}})}),
+    ("temperature", {"extra_create_args": {"temperature": 0}}, {"extra_create_args": {"temperature": 0.7}}),
+    ("seed", {"extra_create_args": {"seed": 1}}, {"extra_create_args": {"seed": 2}}),
+    ("logit_bias", {}, {"extra_create_args": {"logit_bias": {"50256": -100}}}),
+    ("max_tokens", {"extra_create_args": {"max_tokens": 10}}, {"extra_create_args": {"max_tokens": 11}}),
+    ("reasoning", {}, {"extra_create_args": {"reasoning_effort": "high"}}),
+    ("extra_body", {}, {"extra_create_args": {"extra_body": {"top_k": 5}}}),
+    ("parallel_tool_calls", {"tools": [TOOL]},
+     {"tools": [TOOL], "extra_create_args": {"parallel_tool_calls": False}}),
+])
 def test_B102_each_key_field_changes_the_key(make_client: Any, field: str, a: dict, b: dict) -> None:
     client = make_client()
     assert key_of(client, **a) == key_of(client, **a)
@@ -279,21 +250,11 @@ def test_B103_canonical_key(make_client: Any) -> None:
 
 
 def test_B103_key_is_stable_across_processes(make_client: Any, server: FakeServer) -> None:
-    code = (
-        "from modelport import OpenAIChatCompletionClient, ChatCompletionCache, UserMessage\n"
-        f"c = OpenAIChatCompletionClient(model='gpt-4o', base_url={server.base_url!r}, api_key='x')\n"
-        "print(ChatCompletionCache(c).cache_key([UserMessage(content='Hello')]))"
-    )
-    keys = {
-        subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONHASHSEED": seed},
-        ).stdout.strip()
-        for seed in ("1", "2")
-    }
+    code = ("from modelport import OpenAIChatCompletionClient, ChatCompletionCache, UserMessage\n"
+            f"c = OpenAIChatCompletionClient(model='gpt-4o', base_url={server.base_url!r}, api_key='x')\n"
+            "print(ChatCompletionCache(c).cache_key([UserMessage(content='Hello')]))")
+    keys = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
     assert keys == {key_of(make_client())}
 
 
@@ -303,7 +264,6 @@ def test_key_validates_like_create(make_client: Any) -> None:
 
 
 # -- stores --
-
 
 async def test_in_memory_store_is_bounded_and_expires() -> None:
     clock = FakeClock()
@@ -339,9 +299,8 @@ async def test_disk_store_expiry_with_an_injected_clock(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("garbage", [b"not json", b'{"version": 1, "result": {"bogus": true}}', b'{"version": 99}'])
-async def test_corrupt_entry_is_a_miss_and_is_overwritten(
-    tmp_path: Path, make_client: Any, server: FakeServer, garbage: bytes
-) -> None:
+async def test_corrupt_entry_is_a_miss_and_is_overwritten(tmp_path: Path, make_client: Any, server: FakeServer,
+                                                          garbage: bytes) -> None:
     store = DiskCacheStore(tmp_path)
     cache = ChatCompletionCache(make_client(), store)
     key = cache.cache_key(HELLO)
@@ -375,11 +334,10 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
-async def test_two_processes_share_one_disk_cache_folder(tmp_path: Path, server: FakeServer, make_client: Any) -> None:
-    writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), server.base_url, str(start)])
-        for start in (0, 40)
-    ]
+async def test_two_processes_share_one_disk_cache_folder(tmp_path: Path, server: FakeServer,
+                                                         make_client: Any) -> None:
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), server.base_url, str(start)])
+               for start in (0, 40)]
     for writer in writers:
         assert await asyncio.to_thread(writer.wait, 60) == 0
     assert len(server.requests) == 80
@@ -412,9 +370,8 @@ async def test_redis_store_round_trip_json_and_ttl(redis_url: str, make_client: 
     await store.close()
 
 
-async def test_redis_that_is_down_is_a_logged_miss(
-    make_client: Any, server: FakeServer, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_redis_that_is_down_is_a_logged_miss(make_client: Any, server: FakeServer,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
     from .test_transport import closed_port
 
     store = RedisStore(f"redis://127.0.0.1:{closed_port()}/0", timeout=0.2)

@@ -38,7 +38,6 @@ def event_payloads(caplog: pytest.LogCaptureFixture) -> list[Any]:
 
 # -- OpenAI and compatible servers --
 
-
 def test_openai_key_from_environment_and_required(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         OpenAIChatCompletionClient(model="gpt-4o")
@@ -57,16 +56,14 @@ async def test_openai_key_is_never_sent_to_a_custom_server(server: FakeServer, m
     assert "authorization" not in server.requests[0].headers
 
 
-@pytest.mark.parametrize(
-    ("model", "provider", "url", "env"),
-    [
-        ("gemini-2.5-flash", None, "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"),
-        ("claude-sonnet-4-20250514", None, "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
-        ("llama3.1:8b", "ollama", "http://localhost:11434/v1", None),
-        ("deepseek-chat", "deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
-    ],
-)
-def test_presets(monkeypatch: pytest.MonkeyPatch, model: str, provider: str | None, url: str, env: str | None) -> None:
+@pytest.mark.parametrize(("model", "provider", "url", "env"), [
+    ("gemini-2.5-flash", None, "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"),
+    ("claude-sonnet-4-20250514", None, "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
+    ("llama3.1:8b", "ollama", "http://localhost:11434/v1", None),
+    ("deepseek-chat", "deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+])
+def test_presets(monkeypatch: pytest.MonkeyPatch, model: str, provider: str | None, url: str,
+                 env: str | None) -> None:
     if env:
         monkeypatch.setenv(env, "k")
     client = OpenAIChatCompletionClient(model=model, provider=provider)
@@ -100,7 +97,6 @@ async def test_model_timeout_environment_variable(monkeypatch: pytest.MonkeyPatc
 
 
 # -- Azure --
-
 
 def azure(server: FakeServer, **kwargs: Any) -> AzureOpenAIChatCompletionClient:
     kwargs.setdefault("azure_endpoint", server.base_url.removesuffix("/v1"))
@@ -157,15 +153,11 @@ async def test_azure_token_provider_called_per_request(server: FakeServer, async
 
 def test_azure_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="api_version"):
-        AzureOpenAIChatCompletionClient(azure_endpoint="https://x.openai.azure.com", azure_deployment="d", api_key="k")
+        AzureOpenAIChatCompletionClient(azure_endpoint="https://x.openai.azure.com", azure_deployment="d",
+                                        api_key="k")
     with pytest.raises(ValueError, match="only one of"):
-        AzureOpenAIChatCompletionClient(
-            azure_endpoint="https://x.openai.azure.com",
-            azure_deployment="d",
-            api_version="v1",
-            api_key="k",
-            azure_ad_token="t",
-        )
+        AzureOpenAIChatCompletionClient(azure_endpoint="https://x.openai.azure.com", azure_deployment="d",
+                                        api_version="v1", api_key="k", azure_ad_token="t")
     with pytest.raises(ValueError, match="AZURE_OPENAI_ENDPOINT"):
         AzureOpenAIChatCompletionClient(azure_deployment="d", api_version="v1", api_key="k")
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com")
@@ -177,16 +169,11 @@ def test_azure_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- secrets --
 
-
-async def test_secrets_never_in_repr_logs_events_or_errors(
-    server: FakeServer, events: pytest.LogCaptureFixture, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_secrets_never_in_repr_logs_events_or_errors(server: FakeServer, events: pytest.LogCaptureFixture,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    clients = [
-        OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY, max_retries=0),
-        azure(server, max_retries=0),
-        azure(server, azure_ad_token=AZURE_KEY, max_retries=0),
-    ]
+    clients = [OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY, max_retries=0),
+               azure(server, max_retries=0), azure(server, azure_ad_token=AZURE_KEY, max_retries=0)]
     texts = []
     try:
         for client in clients:
@@ -212,7 +199,6 @@ async def test_secrets_never_in_repr_logs_events_or_errors(
 
 
 # -- events --
-
 
 async def test_call_events(server: FakeServer, client: Any, events: pytest.LogCaptureFixture) -> None:
     server.add(Reply.json(completion("hi", usage={"prompt_tokens": 3, "completion_tokens": 1}, model="gpt-4o-x")))
@@ -246,7 +232,6 @@ async def test_error_event(server: FakeServer, make_client: Any, events: pytest.
 
 
 # -- structured output, usage, tokens --
-
 
 class City(BaseModel):
     name: str

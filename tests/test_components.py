@@ -53,13 +53,9 @@ def openai_client(server: FakeServer, **kwargs: Any) -> OpenAIChatCompletionClie
 
 def azure_client(server: FakeServer, **kwargs: Any) -> AzureOpenAIChatCompletionClient:
     kwargs.setdefault("api_key", AZURE_KEY)
-    return AzureOpenAIChatCompletionClient(
-        azure_endpoint=server.base_url.removesuffix("/v1"),
-        azure_deployment="dep",
-        model="gpt-4o",
-        api_version="2024-10-21",
-        **kwargs,
-    )
+    return AzureOpenAIChatCompletionClient(azure_endpoint=server.base_url.removesuffix("/v1"),
+                                           azure_deployment="dep", model="gpt-4o", api_version="2024-10-21",
+                                           **kwargs)
 
 
 async def same_requests(server: FakeServer, original: Any, loaded: Any) -> None:
@@ -68,7 +64,6 @@ async def same_requests(server: FakeServer, original: Any, loaded: Any) -> None:
     second = await loaded.create(HELLO)
     a, b = server.requests[-2], server.requests[-1]
     assert (a.path, a.query, a.json) == (b.path, b.query, b.json)
-
     def headers(request: Any) -> dict[str, str]:
         return {k: v for k, v in request.headers.items() if k != "content-length"}
 
@@ -80,27 +75,11 @@ async def same_requests(server: FakeServer, original: Any, loaded: Any) -> None:
 
 # -- round trips --
 
-
 async def test_openai_client_round_trip(server: FakeServer) -> None:
-    original = openai_client(
-        server,
-        temperature=0.3,
-        max_tokens=50,
-        extra_body={"top_k": 4},
-        organization="org",
-        default_headers={"x-team": "blue"},
-        timeout=30,
-        deadline=90,
-        max_retries=1,
-        model_info={
-            "vision": False,
-            "function_calling": True,
-            "json_output": True,
-            "family": "gpt-4o",
-            "context_window": 1000,
-        },
-        add_name_prefixes=True,
-    )
+    original = openai_client(server, temperature=0.3, max_tokens=50, extra_body={"top_k": 4}, organization="org",
+                             default_headers={"x-team": "blue"}, timeout=30, deadline=90, max_retries=1,
+                             model_info={"vision": False, "function_calling": True, "json_output": True,
+                                         "family": "gpt-4o", "context_window": 1000}, add_name_prefixes=True)
     loaded = through_json(original, include_secrets=True)
     assert isinstance(loaded, OpenAIChatCompletionClient) and loaded.context_window == 1000
     assert loaded._transport.timeout == 30 and loaded._transport.deadline == 90
@@ -116,18 +95,13 @@ async def test_azure_client_round_trip(server: FakeServer) -> None:
     assert server.requests[-1].path == "/openai/deployments/dep/chat/completions"
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda c: UnboundedChatCompletionContext(HISTORY),
-        lambda c: BufferedChatCompletionContext(4, HISTORY, pin_system_messages=False),
-        lambda c: HeadAndTailChatCompletionContext(2, 3, HISTORY),
-        lambda c: TokenLimitedChatCompletionContext(
-            c, token_limit=60, initial_messages=HISTORY, reserve_completion_tokens=5, tool_schema=[{"name": "f"}]
-        ),
-    ],
-    ids=["unbounded", "buffered", "head_and_tail", "token_limited"],
-)
+@pytest.mark.parametrize("make", [
+    lambda c: UnboundedChatCompletionContext(HISTORY),
+    lambda c: BufferedChatCompletionContext(4, HISTORY, pin_system_messages=False),
+    lambda c: HeadAndTailChatCompletionContext(2, 3, HISTORY),
+    lambda c: TokenLimitedChatCompletionContext(c, token_limit=60, initial_messages=HISTORY,
+                                                reserve_completion_tokens=5, tool_schema=[{"name": "f"}]),
+], ids=["unbounded", "buffered", "head_and_tail", "token_limited"])
 async def test_context_round_trip(server: FakeServer, make: Any) -> None:
     original = make(openai_client(server))
     loaded = through_json(original, include_secrets=True)
@@ -145,9 +119,8 @@ async def test_token_limited_context_nests_its_client(server: FakeServer) -> Non
 
 
 @pytest.mark.parametrize("store_kind", ["memory", "disk", "redis"])
-async def test_cache_round_trip_with_each_store(
-    server: FakeServer, tmp_path: Path, request: Any, store_kind: str
-) -> None:
+async def test_cache_round_trip_with_each_store(server: FakeServer, tmp_path: Path, request: Any,
+                                                store_kind: str) -> None:
     store: Any
     if store_kind == "memory":
         store = InMemoryStore(max_entries=10)
@@ -173,15 +146,12 @@ async def test_cache_round_trip_with_each_store(
 
 # -- secrets --
 
-
-async def test_no_secret_in_any_dump_by_default(
-    server: FakeServer, monkeypatch: pytest.MonkeyPatch, redis_url: str
-) -> None:
+async def test_no_secret_in_any_dump_by_default(server: FakeServer, monkeypatch: pytest.MonkeyPatch,
+                                                redis_url: str) -> None:
     monkeypatch.setenv("MY_REDIS_URL", redis_url.replace("redis://", "redis://:pw-SECRET@"))
     components = [
         openai_client(server, default_headers={"Authorization": f"Bearer {API_KEY}", "x-ok": "1"}),
-        azure_client(server),
-        azure_client(server, api_key=None, azure_ad_token=AZURE_KEY),
+        azure_client(server), azure_client(server, api_key=None, azure_ad_token=AZURE_KEY),
         TokenLimitedChatCompletionContext(openai_client(server)),
         ChatCompletionCache(azure_client(server), RedisStore(url_env="MY_REDIS_URL")),
     ]
@@ -194,33 +164,28 @@ async def test_no_secret_in_any_dump_by_default(
 
 async def test_api_key_env_reference(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "sk-from-env")
-    client = load_component(
-        {"provider": "openai", "config": {"model": "gpt-4o", "base_url": server.base_url, "api_key_env": "MY_KEY"}},
-        allow_env=["MY_KEY"],
-    )
+    client = load_component({"provider": "openai", "config": {"model": "gpt-4o", "base_url": server.base_url,
+                                                              "api_key_env": "MY_KEY"}}, allow_env=["MY_KEY"])
     await client.create(HELLO)
     await client.close()
     assert server.requests[-1].headers["authorization"] == "Bearer sk-from-env"
     assert client.dump_component().config["api_key_env"] == "MY_KEY"
     monkeypatch.delenv("MY_KEY")
     with pytest.raises(ValueError, match="'MY_KEY', which is not set"):
-        load_component(
-            {"provider": "openai", "config": {"model": "gpt-4o", "api_key_env": "MY_KEY"}}, allow_env=["MY_KEY"]
-        )
+        load_component({"provider": "openai", "config": {"model": "gpt-4o", "api_key_env": "MY_KEY"}},
+                       allow_env=["MY_KEY"])
 
 
-async def test_a_config_without_a_key_uses_the_standard_variable(
-    server: FakeServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_config_without_a_key_uses_the_standard_variable(server: FakeServer,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-standard")
     client = load_component({"provider": "openai", "config": {"model": "gpt-4o"}})
     assert client.base_url == "https://api.openai.com/v1" and client._api_key.get() == "sk-standard"
     assert client.dump_component().config["api_key_env"] == "OPENAI_API_KEY"
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com")
-    azure = load_component(
-        {"provider": "azure_openai", "config": {"azure_deployment": "d", "model": "gpt-4o", "api_version": "v1"}}
-    )
+    azure = load_component({"provider": "azure_openai", "config": {
+        "azure_deployment": "d", "model": "gpt-4o", "api_version": "v1"}})
     assert azure._api_key.get() == AZURE_KEY
 
 
@@ -238,20 +203,9 @@ def test_redis_password_needs_url_env_or_include_secrets() -> None:
 
 # -- nothing runs on load --
 
-
-@pytest.mark.parametrize(
-    "provider",
-    [
-        "this",
-        "os.system",
-        "os:system",
-        "builtins.eval",
-        "subprocess.Popen",
-        "modelport.testing.FakeServer",
-        "autogen_core.tools.FunctionTool",
-        "__import__('this')",
-    ],
-)
+@pytest.mark.parametrize("provider", ["this", "os.system", "os:system", "builtins.eval", "subprocess.Popen",
+                                      "modelport.testing.FakeServer", "autogen_core.tools.FunctionTool",
+                                      "__import__('this')"])
 def test_unknown_or_dangerous_providers_are_rejected_without_importing(provider: str) -> None:
     sys.modules.pop("this", None)
     with pytest.raises(ComponentConfigError, match="unknown provider"):
@@ -259,21 +213,16 @@ def test_unknown_or_dangerous_providers_are_rejected_without_importing(provider:
     assert "this" not in sys.modules, "a config made Python import a module"
 
 
-@pytest.mark.parametrize(
-    ("config", "match"),
-    [
-        (
-            {"provider": "openai", "config": {"model": "gpt-4o", "api_key": "k", "source_code": "import os"}},
-            "unknown client create argument 'source_code'",
-        ),
-        ({"provider": "buffered_context", "config": {"buffer_size": 3, "source_code": "print(1)"}}, "source_code"),
-        ({"provider": "disk_cache_store", "config": {"directory": "/tmp/x", "pickle": True}}, "pickle"),
-        ({"provider": "buffered_context", "config": {"buffer_size": 0}}, "buffer_size"),
-        ({"provider": "openai"}, "config"),
-        ({"provider": "openai", "config": {}, "exec": "x"}, "exec"),
-        (["not", "an", "object"], "JSON object"),
-    ],
-)
+@pytest.mark.parametrize(("config", "match"), [
+    ({"provider": "openai", "config": {"model": "gpt-4o", "api_key": "k", "source_code": "import os"}},
+     "unknown client create argument 'source_code'"),
+    ({"provider": "buffered_context", "config": {"buffer_size": 3, "source_code": "print(1)"}}, "source_code"),
+    ({"provider": "disk_cache_store", "config": {"directory": "/tmp/x", "pickle": True}}, "pickle"),
+    ({"provider": "buffered_context", "config": {"buffer_size": 0}}, "buffer_size"),
+    ({"provider": "openai"}, "config"),
+    ({"provider": "openai", "config": {}, "exec": "x"}, "exec"),
+    (["not", "an", "object"], "JSON object"),
+])
 def test_invalid_configs_are_rejected_clearly(config: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         load_component(config)
@@ -282,9 +231,8 @@ def test_invalid_configs_are_rejected_clearly(config: Any, match: str) -> None:
 def test_a_string_holding_code_stays_a_string(server: FakeServer) -> None:
     code = "__import__('os').system('echo pwned')"
     with pytest.warns(mp.UnknownModelWarning):  # just an odd model name: data, never evaluated
-        client = load_component(
-            {"provider": "openai", "config": {"model": code, "base_url": server.base_url, "api_key": "k"}}
-        )
+        client = load_component({"provider": "openai", "config": {"model": code, "base_url": server.base_url,
+                                                                  "api_key": "k"}})
     assert client._model == code
 
 
@@ -296,21 +244,12 @@ def test_expected_type() -> None:
 
 # -- versions --
 
-
 def test_autogen_client_config_is_migrated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
-    autogen = {
-        "provider": "autogen_ext.models.openai.OpenAIChatCompletionClient",
-        "component_type": "model",
-        "version": 1,
-        "component_version": 1,
-        "config": {
-            "model": "my-model",
-            "base_url": "http://localhost:8000/v1",
-            "temperature": 0.1,
-            "model_capabilities": {"vision": False, "function_calling": True, "json_output": True},
-        },
-    }
+    autogen = {"provider": "autogen_ext.models.openai.OpenAIChatCompletionClient", "component_type": "model",
+               "version": 1, "component_version": 1, "config": {
+                   "model": "my-model", "base_url": "http://localhost:8000/v1", "temperature": 0.1,
+                   "model_capabilities": {"vision": False, "function_calling": True, "json_output": True}}}
     client = load_component(autogen)
     assert client.model_info["function_calling"] is True and client.model_info["vision"] is False
     assert client._create_args == {"temperature": 0.1}
@@ -318,20 +257,9 @@ def test_autogen_client_config_is_migrated(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_autogen_redis_store_config_is_migrated() -> None:
-    store = load_component(
-        {
-            "provider": "autogen_ext.cache_store.redis.RedisStore",
-            "component_version": 1,
-            "config": {
-                "host": "cache.local",
-                "port": 6380,
-                "db": 2,
-                "password": "p@ss",
-                "ssl": True,
-                "socket_timeout": 0.5,
-            },
-        }
-    )
+    store = load_component({"provider": "autogen_ext.cache_store.redis.RedisStore", "component_version": 1,
+                            "config": {"host": "cache.local", "port": 6380, "db": 2, "password": "p@ss",
+                                       "ssl": True, "socket_timeout": 0.5}})
     assert store._url == "rediss://:p%40ss@cache.local:6380/2" and store.timeout == 0.5
 
 
@@ -343,7 +271,6 @@ def test_newer_versions_are_refused() -> None:
 
 
 # -- what cannot be saved is said, not dropped --
-
 
 async def test_live_objects_are_refused_by_name(server: FakeServer) -> None:
     async with aiohttp.ClientSession() as session:
@@ -358,7 +285,6 @@ async def test_live_objects_are_refused_by_name(server: FakeServer) -> None:
 
 
 # -- files, schemas, entry points --
-
 
 def test_json_and_yaml_files(tmp_path: Path, server: FakeServer) -> None:
     config = openai_client(server).dump_component(include_secrets=True).model_dump(mode="json")
@@ -390,8 +316,7 @@ def test_third_party_components_load_through_entry_points(tmp_path: Path, monkey
         "class SmallStore(InMemoryStore):\n"
         "    component_provider = 'small_store'\n    component_config_schema = Config\n"
         "    def _to_config(self, *, include_secrets):\n        return Config(size=self.max_entries)\n"
-        "    @classmethod\n    def _from_config(cls, config):\n        return cls(config.size)\n"
-    )
+        "    @classmethod\n    def _from_config(cls, config):\n        return cls(config.size)\n")
     dist = tmp_path / "thirdparty_store-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-store\nVersion: 1.0\n")
@@ -406,27 +331,15 @@ def test_component_model_shape() -> None:
     model = InMemoryStore(5).dump_component()
     assert isinstance(model, ComponentModel)
     assert model.model_dump(exclude_none=True) == {
-        "provider": "in_memory_store",
-        "component_type": "cache_store",
-        "version": 1,
-        "component_version": 1,
-        "description": model.description,
-        "label": "InMemoryStore",
-        "config": {"max_entries": 5},
-    }
+        "provider": "in_memory_store", "component_type": "cache_store", "version": 1, "component_version": 1,
+        "description": model.description, "label": "InMemoryStore", "config": {"max_entries": 5}}
 
 
 # -- the command line --
 
-
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelport.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
+    return subprocess.run([sys.executable, "-m", "modelport.cli", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
 
 
 def test_cli_config_validate_show_schema(tmp_path: Path, server: FakeServer) -> None:
@@ -446,14 +359,8 @@ def test_cli_config_validate_show_schema(tmp_path: Path, server: FakeServer) -> 
 
 def test_cli_chat_with_a_config(tmp_path: Path, server: FakeServer) -> None:
     path = tmp_path / "model.json"
-    path.write_text(
-        json.dumps(
-            {
-                "provider": "openai",
-                "config": {"model": "llama3.1", "base_url": server.base_url, "api_key_env": "LOCAL_KEY"},
-            }
-        )
-    )
+    path.write_text(json.dumps({"provider": "openai", "config": {"model": "llama3.1", "base_url": server.base_url,
+                                                                 "api_key_env": "LOCAL_KEY"}}))
     done = cli("chat", "--config", str(path), "--allow-env", "LOCAL_KEY", "hello", env={"LOCAL_KEY": "local-secret"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "You said: hello"

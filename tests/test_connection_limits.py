@@ -33,15 +33,15 @@ def test_a_limit_that_is_not_a_positive_whole_number_is_refused(value: Any) -> N
 
 
 def test_limits_are_saved_and_loaded() -> None:
-    client = OpenAIChatCompletionClient(
-        model="gpt-4o", base_url="http://127.0.0.1:9/v1", max_connections=20000, max_connections_per_host=300
-    )
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", max_connections=20000,
+                                        max_connections_per_host=300)
     loaded = mp.load_component(client.dump_component())
     assert (loaded._transport.max_connections, loaded._transport.max_connections_per_host) == (20000, 300)
 
 
 @pytest.mark.parametrize("limit, serialised", [(1, True), (2, False)])
-async def test_the_pool_holds_to_the_limit(server: FakeServer, make_client: Any, limit: int, serialised: bool) -> None:
+async def test_the_pool_holds_to_the_limit(server: FakeServer, make_client: Any, limit: int,
+                                           serialised: bool) -> None:
     server.add(Reply.json(completion("a"), head_delay=0.3), Reply.json(completion("b"), head_delay=0.3))
     client = make_client(max_connections=limit)
     started = time.monotonic()

@@ -42,11 +42,8 @@ async def test_a_plain_call(server: FakeServer, openai: Any) -> None:
 
 
 async def test_cached_prompt_tokens_at_their_own_rate(server: FakeServer, openai: Any) -> None:
-    body = completion(
-        "Hi",
-        model="gpt-4o",
-        usage={"prompt_tokens": 1000, "completion_tokens": 500, "prompt_tokens_details": {"cached_tokens": 400}},
-    )
+    body = completion("Hi", model="gpt-4o", usage={"prompt_tokens": 1000, "completion_tokens": 500,
+                                                    "prompt_tokens_details": {"cached_tokens": 400}})
     server.add(Reply.json(body))
     result = await openai.create(HELLO)
     # 600 fresh x $2.50 + 400 cached x $1.25 + 500 x $10, per million: not the cached tokens twice
@@ -54,19 +51,8 @@ async def test_cached_prompt_tokens_at_their_own_rate(server: FakeServer, openai
 
 
 async def test_reasoning_tokens_are_priced_as_output(server: FakeServer, make_client: Any) -> None:
-    server.add(
-        Reply.json(
-            completion(
-                "Hi",
-                model="o3",
-                usage={
-                    "prompt_tokens": 100,
-                    "completion_tokens": 1000,
-                    "completion_tokens_details": {"reasoning_tokens": 800},
-                },
-            )
-        )
-    )
+    server.add(Reply.json(completion("Hi", model="o3", usage={
+        "prompt_tokens": 100, "completion_tokens": 1000, "completion_tokens_details": {"reasoning_tokens": 800}})))
     result = await make_client("o3", provider="openai").create(HELLO)
     # 100 x $2 + 1,000 x $8 (the 800 reasoning tokens are part of the completion, priced once)
     assert result.usage.reasoning_tokens == 800 and result.cost == Decimal("0.0082")
@@ -86,22 +72,17 @@ async def test_anthropic_cache_writes_and_reads(server: FakeServer) -> None:
     assert result.usage.cache_write_tokens == 300 and result.cost == Decimal("0.00159")
 
 
-async def test_an_unpriced_model_costs_none_and_a_price_of_yours_applies(server: FakeServer, make_client: Any) -> None:
+async def test_an_unpriced_model_costs_none_and_a_price_of_yours_applies(server: FakeServer,
+                                                                         make_client: Any) -> None:
     server.add(Reply.json(completion("Hi", usage=usage(1000, 1000), model="my-local-model")))
-    result = await make_client(
-        "my-local-model",
-        model_info={"vision": False, "function_calling": True, "json_output": True, "family": "unknown"},
-    ).create(HELLO)
+    result = await make_client("my-local-model", model_info={"vision": False, "function_calling": True,
+                                                             "json_output": True, "family": "unknown"}).create(HELLO)
     assert result.cost is None
-    priced = make_client(
-        "my-local-model",
-        prices={"my-local-model": Price(input="1", output="2")},
-        model_info={"vision": False, "function_calling": True, "json_output": True, "family": "unknown"},
-    )
-    server.add(
-        Reply.json(completion("Hi", usage=usage(1000, 1000), model="my-local-model")),
-        Reply.json(completion("Hi", usage=usage(2000, 0), model="my-local-model")),
-    )
+    priced = make_client("my-local-model", prices={"my-local-model": Price(input="1", output="2")},
+                         model_info={"vision": False, "function_calling": True, "json_output": True,
+                                     "family": "unknown"})
+    server.add(Reply.json(completion("Hi", usage=usage(1000, 1000), model="my-local-model")),
+               Reply.json(completion("Hi", usage=usage(2000, 0), model="my-local-model")))
     assert (await priced.create(HELLO)).cost == Decimal("0.003")
     assert (await priced.create(HELLO)).cost == Decimal("0.002")
     assert priced.total_cost() == Decimal("0.005")
@@ -112,14 +93,13 @@ async def test_an_unpriced_model_costs_none_and_a_price_of_yours_applies(server:
 async def test_register_price_applies_to_every_client(server: FakeServer, make_client: Any) -> None:
     register_price("registered-model", Price(input=3, output=3))
     server.add(Reply.json(completion("Hi", usage=usage(500, 500), model="registered-model-v2")))
-    result = await make_client(
-        "registered-model",
-        model_info={"vision": False, "function_calling": True, "json_output": True, "family": "unknown"},
-    ).create(HELLO)
+    result = await make_client("registered-model", model_info={
+        "vision": False, "function_calling": True, "json_output": True, "family": "unknown"}).create(HELLO)
     assert result.cost == Decimal("0.003")
 
 
-async def test_streams_cache_hits_and_events(server: FakeServer, openai: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_streams_cache_hits_and_events(server: FakeServer, openai: Any,
+                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=mp.EVENT_LOGGER_NAME)
     client = openai
     cache = ChatCompletionCache(client)
@@ -129,9 +109,8 @@ async def test_streams_cache_hits_and_events(server: FakeServer, openai: Any, ca
     assert first.cost is not None and first.cost > 0 and hit.cost == 0 and hit.cached
     assert streamed.cost is not None and streamed.cost > 0
     assert client.total_cost() == first.cost + streamed.cost
-    costs = [
-        r.msg.kwargs.get("cost") for r in caplog.records if getattr(r.msg, "name", "") in ("LLMCall", "LLMStreamEnd")
-    ]
+    costs = [r.msg.kwargs.get("cost") for r in caplog.records if getattr(r.msg, "name", "") in ("LLMCall",
+                                                                                                  "LLMStreamEnd")]
     assert str(first.cost) in costs and str(streamed.cost) in costs
 
 

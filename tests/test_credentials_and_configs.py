@@ -32,9 +32,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     """A real ``modelport`` process, with no key in its environment but those given."""
     environment = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "modelport.cli", *args], capture_output=True, text=True, timeout=60, env=environment
-    )
+    return subprocess.run([sys.executable, "-m", "modelport.cli", *args], capture_output=True, text=True,
+                          timeout=60, env=environment)
 
 
 def openai_config(server: FakeServer, **fields: Any) -> dict[str, Any]:
@@ -42,10 +41,8 @@ def openai_config(server: FakeServer, **fields: Any) -> dict[str, Any]:
 
 
 def azure_config(server: FakeServer, **fields: Any) -> dict[str, Any]:
-    return {
-        "provider": "azure_openai",
-        "config": {"azure_deployment": "dep", "model": "gpt-4o", "api_version": "2024-10-21", **fields},
-    }
+    return {"provider": "azure_openai", "config": {"azure_deployment": "dep", "model": "gpt-4o",
+                                                   "api_version": "2024-10-21", **fields}}
 
 
 async def send(client: Any) -> None:
@@ -57,13 +54,10 @@ async def send(client: Any) -> None:
 
 # -- 1. a preset's key goes only to the preset's own server --
 
-
-@pytest.mark.parametrize(
-    ("provider", "variable"), [("openai", "OPENAI_API_KEY"), ("groq", "GROQ_API_KEY"), ("vllm", "VLLM_API_KEY")]
-)
-async def test_preset_key_never_reaches_a_custom_base_url(
-    server: FakeServer, monkeypatch: pytest.MonkeyPatch, provider: str, variable: str
-) -> None:
+@pytest.mark.parametrize(("provider", "variable"), [("openai", "OPENAI_API_KEY"), ("groq", "GROQ_API_KEY"),
+                                                    ("vllm", "VLLM_API_KEY")])
+async def test_preset_key_never_reaches_a_custom_base_url(server: FakeServer, monkeypatch: pytest.MonkeyPatch,
+                                                          provider: str, variable: str) -> None:
     monkeypatch.setenv(variable, GROQ_KEY)
     await send(OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, provider=provider))
     await send(load_component(openai_config(server, provider=provider)))
@@ -76,9 +70,8 @@ async def test_preset_key_never_reaches_a_custom_base_url(
     assert f"{variable} is set" in str(info.value) and f"api_key_env={variable!r}" in str(info.value)
     assert GROQ_KEY not in str(info.value) and "authorization" not in server.requests[-1].headers
 
-    await send(
-        OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, provider=provider, api_key_env=variable)
-    )
+    await send(OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, provider=provider,
+                                          api_key_env=variable))
     assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
 
 
@@ -103,17 +96,8 @@ def test_preset_key_never_reaches_a_custom_base_url_from_the_command_line(server
     assert "GROQ_API_KEY is set" in done.stderr and "pass --api-key-env GROQ_API_KEY" in done.stderr
     assert GROQ_KEY not in done.stderr
 
-    done = cli(
-        "chat",
-        "--provider",
-        "groq",
-        "--base-url",
-        server.base_url,
-        "--api-key-env",
-        "GROQ_API_KEY",
-        "hi",
-        env={"GROQ_API_KEY": GROQ_KEY},
-    )
+    done = cli("chat", "--provider", "groq", "--base-url", server.base_url, "--api-key-env", "GROQ_API_KEY", "hi",
+               env={"GROQ_API_KEY": GROQ_KEY})
     assert done.returncode == 0, done.stderr
     assert server.requests[-1].headers["authorization"] == f"Bearer {GROQ_KEY}"
 
@@ -147,22 +131,9 @@ def test_preset_key_never_reaches_its_own_host_over_another_scheme(monkeypatch: 
 
 # -- 2. every text field of an error is scrubbed --
 
-
 async def test_a_key_the_server_echoes_is_scrubbed_from_every_field(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.json(
-            {
-                "error": {
-                    "message": f"bad key {API_KEY}",
-                    "code": f"key:{API_KEY}",
-                    "type": API_KEY,
-                    "param": f"p-{API_KEY}",
-                    "details": [{API_KEY: API_KEY}],
-                }
-            },
-            status=400,
-        )
-    )
+    server.add(Reply.json({"error": {"message": f"bad key {API_KEY}", "code": f"key:{API_KEY}", "type": API_KEY,
+                                     "param": f"p-{API_KEY}", "details": [{API_KEY: API_KEY}]}}, status=400))
     with pytest.raises(mp.BadRequestError) as info:
         await client.create(HELLO)
     error = info.value
@@ -173,9 +144,8 @@ async def test_a_key_the_server_echoes_is_scrubbed_from_every_field(server: Fake
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_a_key_the_server_echoes_is_scrubbed_from_every_field_however_deep(
-    server: FakeServer, client: Any, stream: bool
-) -> None:
+async def test_a_key_the_server_echoes_is_scrubbed_from_every_field_however_deep(server: FakeServer, client: Any,
+                                                                                  stream: bool) -> None:
     deep: Any = {"echo": API_KEY}
     for _ in range(60):
         deep = {"details": [deep]}
@@ -191,7 +161,6 @@ async def test_a_key_the_server_echoes_is_scrubbed_from_every_field_however_deep
 
 # -- 3. a loaded config reads only its provider's own key, for its own server, unless allowed by name --
 
-
 async def test_an_untrusted_config_cannot_send_an_environment_variable_to_a_host_it_names(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,9 +174,8 @@ async def test_an_untrusted_config_cannot_send_an_environment_variable_to_a_host
     assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {SECRET}"]
 
 
-def test_an_untrusted_config_is_refused_whatever_allow_env_is_given_as(
-    server: FakeServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_untrusted_config_is_refused_whatever_allow_env_is_given_as(server: FakeServer,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     config = openai_config(server, api_key_env="AWS_SECRET_ACCESS_KEY")
     with pytest.raises(ComponentConfigError, match=r"allow_env=\['AWS_SECRET_ACCESS_KEY'\]"):
@@ -223,10 +191,8 @@ async def test_an_untrusted_config_cannot_send_the_azure_key_to_its_own_endpoint
 ) -> None:
     endpoint = server.base_url.removesuffix("/v1")
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", SECRET)
-    for config in (
-        azure_config(server, azure_endpoint=endpoint),
-        azure_config(server, azure_endpoint=endpoint, api_key_env="AZURE_OPENAI_API_KEY"),
-    ):
+    for config in (azure_config(server, azure_endpoint=endpoint),
+                   azure_config(server, azure_endpoint=endpoint, api_key_env="AZURE_OPENAI_API_KEY")):
         with pytest.raises(ComponentConfigError, match=r"AZURE_OPENAI_API_KEY.*allow_env=\['AZURE_OPENAI_API_KEY'\]"):
             load_component(config)
     monkeypatch.setenv("ELSEWHERE", endpoint)
@@ -281,10 +247,8 @@ def _router(client: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cache(client: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "provider": "chat_completion_cache",
-        "config": {"client": client, "store": {"provider": "in_memory_store", "config": {}}},
-    }
+    return {"provider": "chat_completion_cache",
+            "config": {"client": client, "store": {"provider": "in_memory_store", "config": {}}}}
 
 
 def _context(client: dict[str, Any]) -> dict[str, Any]:
@@ -309,9 +273,8 @@ async def test_an_untrusted_config_cannot_send_an_environment_variable_from_a_ne
     assert [r.headers["authorization"] for r in server.requests] == [f"Bearer {SECRET}"]
 
 
-async def test_an_untrusted_config_cannot_read_a_redis_url_variable(
-    monkeypatch: pytest.MonkeyPatch, redis_url: str
-) -> None:
+async def test_an_untrusted_config_cannot_read_a_redis_url_variable(monkeypatch: pytest.MonkeyPatch,
+                                                                    redis_url: str) -> None:
     monkeypatch.setenv("MY_REDIS_URL", redis_url)
     store_config = {"provider": "redis_store", "config": {"url_env": "MY_REDIS_URL"}}
     router_config = _router(LOCAL)
@@ -348,95 +311,41 @@ def test_an_untrusted_config_cannot_send_an_environment_variable_from_the_comman
 
 # -- 4. a config is checked whole at load, and loading it creates nothing --
 
-
-@pytest.mark.parametrize(
-    ("config", "field"),
-    [
-        ({"provider": "openai", "config": {**LOCAL["config"], "http_session": {}}}, "http_session"),
-        ({"provider": "openai", "config": {**LOCAL["config"], "retry_policy": {}}}, "retry_policy"),
-        ({"provider": "ollama", "config": {"model": "llama3.1", "retry_policy": 2}}, "retry_policy"),
-        (
-            {"provider": "anthropic", "config": {"model": "claude-sonnet-4-5", "api_key": "k", "http_session": "s"}},
-            "http_session",
-        ),
-        (
-            {
-                "provider": "azure_openai",
-                "config": {
-                    "model": "gpt-4o",
-                    "azure_endpoint": "https://r",
-                    "api_version": "v1",
-                    "api_key": "k",
-                    "azure_ad_token_provider": "f",
-                },
-            },
-            "azure_ad_token_provider",
-        ),
-        (
-            {"provider": "redis_store", "config": {"url_env": "NOT_A_REDIS_URL"}},
-            "url_env: the value of NOT_A_REDIS_URL",
-        ),
-        ({"provider": "redis_store", "config": {"url": "http://127.0.0.1:6379"}}, "url"),
-        (
-            {"provider": "chat_completion_cache", "config": {"client": LOCAL, "store": LOCAL}},
-            "store: the config describes",
-        ),
-        ({"provider": "openai", "config": {**LOCAL["config"], "base_url": "http://127.0.0.1:99999/v1"}}, "base_url"),
-        (
-            {"provider": "openai", "config": {**LOCAL["config"], "base_url": "http://[::1/v1", "provider": "openai"}},
-            "base_url",
-        ),
-        (
-            {
-                "provider": "anthropic",
-                "config": {"model": "claude-sonnet-4-5", "api_key": "k", "base_url": "https://127.0.0.1:70000"},
-            },
-            "base_url",
-        ),
-        (
-            {
-                "provider": "azure_openai",
-                "config": {"model": "gpt-4o", "azure_endpoint": "https://r:70000", "api_version": "v1", "api_key": "k"},
-            },
-            "azure_endpoint",
-        ),
-        (
-            {"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "1"}}}},
-            "prices['gpt-4o']",
-        ),
-        (
-            {
-                "provider": "openai",
-                "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "one", "output": "1"}}},
-            },
-            "prices['gpt-4o']: Price.input must be a number",
-        ),
-        (
-            {"provider": "router", "config": {"deployments": [{"client": LOCAL, "limits": [{"rpm": 3}]}]}},
-            "deployments[0].limits[0]",
-        ),
-        (
-            {
-                "provider": "router",
-                "config": {"deployments": [{"client": LOCAL}], "state": {"url": "redis://h", "lease": 0}},
-            },
-            "lease",
-        ),
-        (
-            {"provider": "openai", "component_version": 1, "config": {**LOCAL["config"], "model_capabilities": "all"}},
-            "model_capabilities",
-        ),
-        ({"provider": "redis_store", "component_version": 1, "config": {"host": "h", "password": 123}}, "password"),
-        *[
-            (
-                {"provider": "router", "config": {"deployments": [{"client": LOCAL}, {"client": LOCAL, field: value}]}},
-                f"deployments.1.{field}",
-            )
-            for field, value in (("rpm", 0), ("tpm", -1), ("max_concurrency", 0), ("weight", -1))
-        ],
-    ],
-)
-def test_a_config_is_checked_whole_at_load(monkeypatch: pytest.MonkeyPatch, config: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(("config", "field"), [
+    ({"provider": "openai", "config": {**LOCAL["config"], "http_session": {}}}, "http_session"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "retry_policy": {}}}, "retry_policy"),
+    ({"provider": "ollama", "config": {"model": "llama3.1", "retry_policy": 2}}, "retry_policy"),
+    ({"provider": "anthropic", "config": {"model": "claude-sonnet-4-5", "api_key": "k", "http_session": "s"}},
+     "http_session"),
+    ({"provider": "azure_openai", "config": {"model": "gpt-4o", "azure_endpoint": "https://r", "api_version": "v1",
+                                             "api_key": "k", "azure_ad_token_provider": "f"}},
+     "azure_ad_token_provider"),
+    ({"provider": "redis_store", "config": {"url_env": "NOT_A_REDIS_URL"}}, "url_env: the value of NOT_A_REDIS_URL"),
+    ({"provider": "redis_store", "config": {"url": "http://127.0.0.1:6379"}}, "url"),
+    ({"provider": "chat_completion_cache", "config": {"client": LOCAL, "store": LOCAL}}, "store: the config describes"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "base_url": "http://127.0.0.1:99999/v1"}}, "base_url"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "base_url": "http://[::1/v1", "provider": "openai"}},
+     "base_url"),
+    ({"provider": "anthropic", "config": {"model": "claude-sonnet-4-5", "api_key": "k",
+                                          "base_url": "https://127.0.0.1:70000"}}, "base_url"),
+    ({"provider": "azure_openai", "config": {"model": "gpt-4o", "azure_endpoint": "https://r:70000",
+                                             "api_version": "v1", "api_key": "k"}}, "azure_endpoint"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "1"}}}},
+     "prices['gpt-4o']"),
+    ({"provider": "openai", "config": {**LOCAL["config"], "prices": {"gpt-4o": {"input": "one", "output": "1"}}}},
+     "prices['gpt-4o']: Price.input must be a number"),
+    ({"provider": "router", "config": {"deployments": [{"client": LOCAL, "limits": [{"rpm": 3}]}]}},
+     "deployments[0].limits[0]"),
+    ({"provider": "router", "config": {"deployments": [{"client": LOCAL}], "state": {"url": "redis://h", "lease": 0}}},
+     "lease"),
+    ({"provider": "openai", "component_version": 1, "config": {**LOCAL["config"], "model_capabilities": "all"}},
+     "model_capabilities"),
+    ({"provider": "redis_store", "component_version": 1, "config": {"host": "h", "password": 123}}, "password"),
+    *[({"provider": "router", "config": {"deployments": [{"client": LOCAL}, {"client": LOCAL, field: value}]}},
+       f"deployments.1.{field}") for field, value in (("rpm", 0), ("tpm", -1), ("max_concurrency", 0), ("weight", -1))],
+])
+def test_a_config_is_checked_whole_at_load(monkeypatch: pytest.MonkeyPatch, config: dict[str, Any],
+                                           field: str) -> None:
     monkeypatch.setenv("NOT_A_REDIS_URL", "postgres://user:pw-SECRET@db/0")
     allowed = {"allow_env": ["NOT_A_REDIS_URL"]} if "NOT_A_REDIS_URL" in field else {}
     with pytest.raises(ComponentConfigError) as info:
@@ -444,17 +353,12 @@ def test_a_config_is_checked_whole_at_load(monkeypatch: pytest.MonkeyPatch, conf
     assert field in str(info.value) and "pw-SECRET" not in str(info.value)
 
 
-async def test_loading_or_validating_a_disk_cache_config_creates_no_directories(
-    tmp_path: Path, server: FakeServer
-) -> None:
+async def test_loading_or_validating_a_disk_cache_config_creates_no_directories(tmp_path: Path,
+                                                                                server: FakeServer) -> None:
     folder = tmp_path / "not" / "yet"
-    config = {
-        "provider": "chat_completion_cache",
-        "config": {
-            "client": openai_config(server, api_key="k"),
-            "store": {"provider": "disk_cache_store", "config": {"directory": str(folder)}},
-        },
-    }
+    config = {"provider": "chat_completion_cache", "config": {
+        "client": openai_config(server, api_key="k"),
+        "store": {"provider": "disk_cache_store", "config": {"directory": str(folder)}}}}
     path = tmp_path / "cache.json"
     path.write_text(json.dumps(config))
     for action in ("validate", "show"):
@@ -492,21 +396,17 @@ def test_a_yaml_config_whose_anchors_expand_without_bound_is_refused_at_load(tmp
     levels = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol]"]
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 8)}]" for i in range(1, 6)]  # 8**6 values, in 6 lines
     bomb = tmp_path / "bomb.yaml"
-    bomb.write_text(
-        "provider: openai\nconfig:\n  model: gpt-4o\n  base_url: http://127.0.0.1:9/v1\n  api_key: k\n"
-        "  metadata:\n" + "".join(f"    {line}\n" for line in levels)
-    )
+    bomb.write_text("provider: openai\nconfig:\n  model: gpt-4o\n  base_url: http://127.0.0.1:9/v1\n  api_key: k\n"
+                    "  metadata:\n" + "".join(f"    {line}\n" for line in levels))
     with pytest.raises(ComponentConfigError, match="anchors"):
         load_component(bomb)
 
     honest = tmp_path / "router.yaml"  # anchors as people use them: a block written once, used a few times
-    honest.write_text(
-        "provider: router\nconfig:\n  deployments:\n"
-        "    - client: &client {provider: openai, config: {model: gpt-4o, base_url: 'http://127.0.0.1:9/v1',"
-        " api_key: k, metadata: &tags {team: a, project: b}}}\n"
-        "      name: first\n"
-        "    - {client: *client, name: second}\n"
-        "    - client: {provider: openai, config: {model: gpt-4o-mini, api_key: k, metadata: *tags,"
-        " base_url: 'http://127.0.0.1:9/v1'}}\n"
-    )
+    honest.write_text("provider: router\nconfig:\n  deployments:\n"
+                      "    - client: &client {provider: openai, config: {model: gpt-4o, base_url: 'http://127.0.0.1:9/v1',"
+                      " api_key: k, metadata: &tags {team: a, project: b}}}\n"
+                      "      name: first\n"
+                      "    - {client: *client, name: second}\n"
+                      "    - client: {provider: openai, config: {model: gpt-4o-mini, api_key: k, metadata: *tags,"
+                      " base_url: 'http://127.0.0.1:9/v1'}}\n")
     assert [d.name for d in load_component(honest).deployments] == ["first", "second", "gpt-4o-mini"]

@@ -82,39 +82,20 @@ def openai_exchange(draw: st.DrawFn, valid: bool) -> list[Any]:
     """An OpenAI ``assistant`` dict with ``tool_calls`` and the ``tool`` dicts answering them."""
     ids = draw(st.lists(_call_ids, min_size=1, max_size=2, unique=True))
     arguments = st.sampled_from(['{"city": "Paris"}', "{}"]) if valid else st.one_of(texts, values)
-    calls = [
-        {
-            "id": i,
-            "type": "function",
-            "function": {"name": draw(valid_names if valid else names), "arguments": draw(arguments)},
-        }
-        for i in ids
-    ]
-    assistant: dict[str, Any] = {
-        "role": "assistant",
-        "content": draw(st.one_of(st.none(), plain_texts)),
-        "tool_calls": calls,
-    }
-    answers = [
-        {"role": "tool", "tool_call_id": i, "content": draw(plain_texts if valid else st.one_of(texts, values))}
-        for i in ids
-    ]
+    calls = [{"id": i, "type": "function", "function": {"name": draw(valid_names if valid else names),
+                                                          "arguments": draw(arguments)}} for i in ids]
+    assistant: dict[str, Any] = {"role": "assistant", "content": draw(st.one_of(st.none(), plain_texts)),
+                                 "tool_calls": calls}
+    answers = [{"role": "tool", "tool_call_id": i, "content": draw(plain_texts if valid else st.one_of(texts, values))}
+               for i in ids]
     return [assistant, *answers]
 
 
-anthropic_blocks = st.lists(
-    st.one_of(
-        st.sampled_from(
-            [
-                {"type": "thinking", "thinking": "hmm", "signature": "fake-signature-0"},
-                {"type": "redacted_thinking", "data": "abc"},
-                {"type": "text", "text": "Let me look."},
-            ]
-        ),
-        st.dictionaries(st.one_of(st.just("type"), texts), values, max_size=3),
-    ),
-    max_size=2,
-)
+anthropic_blocks = st.lists(st.one_of(
+    st.sampled_from([{"type": "thinking", "thinking": "hmm", "signature": "fake-signature-0"},
+                     {"type": "redacted_thinking", "data": "abc"}, {"type": "text", "text": "Let me look."}]),
+    st.dictionaries(st.one_of(st.just("type"), texts), values, max_size=3),
+), max_size=2)
 provider_fields = st.one_of(
     st.none(),
     st.fixed_dictionaries({"anthropic_content": st.one_of(anthropic_blocks, values)}),
@@ -126,67 +107,37 @@ provider_fields = st.one_of(
 def carried_exchange(draw: st.DrawFn, valid: bool) -> list[Any]:
     """modelport's tool turn carrying a provider's data back (Anthropic's thinking blocks, Gemini's signature), and
     its results (some marked as errors)."""
-    call = FunctionCall(
-        id="call_9",
-        name="get_weather",
-        arguments='{"city": "Paris"}',
-        provider_fields=draw(
-            provider_fields
-            if not valid
-            else st.sampled_from(
-                [
-                    None,
-                    {"anthropic_content": [{"type": "thinking", "thinking": "hmm", "signature": "fake-signature-0"}]},
-                ]
-            )
-        ),
-    )
-    result = FunctionExecutionResult(
-        content=draw(plain_texts),
-        name="get_weather",
-        call_id="call_9",
-        is_error=draw(st.sampled_from([None, True, False])),
-    )
-    return [
-        AssistantMessage(content=[call], thought=draw(st.one_of(st.none(), plain_texts))),
-        FunctionExecutionResultMessage(content=[result]),
-    ]
+    call = FunctionCall(id="call_9", name="get_weather", arguments='{"city": "Paris"}',
+                        provider_fields=draw(provider_fields if not valid else st.sampled_from([
+                            None, {"anthropic_content": [{"type": "thinking", "thinking": "hmm",
+                                                          "signature": "fake-signature-0"}]}])))
+    result = FunctionExecutionResult(content=draw(plain_texts), name="get_weather", call_id="call_9",
+                                     is_error=draw(st.sampled_from([None, True, False])))
+    return [AssistantMessage(content=[call], thought=draw(st.one_of(st.none(), plain_texts))),
+            FunctionExecutionResultMessage(content=[result])]
 
 
 openai_parts = st.one_of(
     plain_texts.map(lambda t: {"type": "text", "text": t}),
-    st.sampled_from(
-        [
-            {"type": "image_url", "image_url": {"url": DATA_URL}},
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
-        ]
-    ),
+    st.sampled_from([{"type": "image_url", "image_url": {"url": DATA_URL}},
+                     {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}}]),
 )
 valid_openai_dicts = st.one_of(
     st.fixed_dictionaries({"role": st.sampled_from(["system", "developer"]), "content": plain_texts}),
-    st.fixed_dictionaries(
-        {"role": st.just("user"), "content": st.one_of(plain_texts, st.lists(openai_parts, min_size=1, max_size=2))},
-        optional={"name": st.sampled_from(["alice", "bob"])},
-    ),
-    st.fixed_dictionaries(
-        {"role": st.just("assistant"), "content": plain_texts}, optional={"reasoning_content": plain_texts}
-    ),
+    st.fixed_dictionaries({"role": st.just("user"),
+                           "content": st.one_of(plain_texts, st.lists(openai_parts, min_size=1, max_size=2))},
+                          optional={"name": st.sampled_from(["alice", "bob"])}),
+    st.fixed_dictionaries({"role": st.just("assistant"), "content": plain_texts},
+                          optional={"reasoning_content": plain_texts}),
 )
 any_openai_dicts = st.one_of(
     valid_openai_dicts,
     st.fixed_dictionaries(
-        {
-            "role": st.one_of(
-                st.sampled_from(["system", "developer", "user", "assistant", "tool", "function"]), texts, values
-            )
-        },
-        optional={
-            "content": st.one_of(texts, values, st.lists(st.one_of(openai_parts, values), max_size=2)),
-            "name": st.one_of(texts, values),
-            "tool_calls": st.one_of(values, st.lists(values, max_size=2)),
-            "tool_call_id": st.one_of(texts, values),
-            "reasoning_content": values,
-        },
+        {"role": st.one_of(st.sampled_from(["system", "developer", "user", "assistant", "tool", "function"]), texts,
+                           values)},
+        optional={"content": st.one_of(texts, values, st.lists(st.one_of(openai_parts, values), max_size=2)),
+                  "name": st.one_of(texts, values), "tool_calls": st.one_of(values, st.lists(values, max_size=2)),
+                  "tool_call_id": st.one_of(texts, values), "reasoning_content": values},
     ),
 )
 
@@ -200,9 +151,8 @@ def autogen_messages() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.builds(lambda t: Make("agm.SystemMessage", agm.SystemMessage, {"content": t}), plain_texts),
         st.builds(lambda t: Make("agm.UserMessage", agm.UserMessage, {"content": t, "source": "user"}), plain_texts),
-        st.builds(
-            lambda t: Make("agm.AssistantMessage", agm.AssistantMessage, {"content": t, "source": "a"}), plain_texts
-        ),
+        st.builds(lambda t: Make("agm.AssistantMessage", agm.AssistantMessage, {"content": t, "source": "a"}),
+                  plain_texts),
     )
 
 
@@ -214,13 +164,8 @@ valid_groups = st.one_of(
     carried_exchange(valid=True),
     autogen_messages().map(lambda m: [m]),
 )
-any_groups = st.one_of(
-    valid_groups,
-    any_openai_dicts.map(lambda m: [m]),
-    openai_exchange(valid=False),
-    exchanges(valid=False),
-    carried_exchange(valid=False),
-)
+any_groups = st.one_of(valid_groups, any_openai_dicts.map(lambda m: [m]), openai_exchange(valid=False),
+                       exchanges(valid=False), carried_exchange(valid=False))
 
 
 def flat(groups: list[list[Any]]) -> list[Any]:
@@ -234,38 +179,24 @@ any_message_lists = st.one_of(st.lists(any_groups, min_size=1, max_size=4).map(f
 
 valid_tool_lists = st.one_of(
     st.just(()),
-    st.lists(
-        st.one_of(
-            valid_schemas,
-            valid_schemas.map(lambda s: {"type": "function", "function": s}),
-            st.sampled_from([WEATHER, TIME]),
-        ),
-        min_size=1,
-        max_size=2,
-        unique_by=lambda t: t.get("function", t)["name"] if isinstance(t, dict) else t.name,
-    ),
+    st.lists(st.one_of(valid_schemas, valid_schemas.map(lambda s: {"type": "function", "function": s}),
+                       st.sampled_from([WEATHER, TIME])),
+             min_size=1, max_size=2,
+             unique_by=lambda t: (t.get("function", t)["name"] if isinstance(t, dict) else t.name)),
 )
 any_tool_lists = st.one_of(
     valid_tool_lists,
-    st.lists(
-        st.one_of(
-            any_schemas,
-            st.fixed_dictionaries(
-                {"type": st.one_of(st.just("function"), texts)}, optional={"function": st.one_of(any_schemas, values)}
-            ),
-            st.just(WEATHER),
-            values,
-        ),
-        min_size=1,
-        max_size=2,
-    ),
+    st.lists(st.one_of(any_schemas, st.fixed_dictionaries({"type": st.one_of(st.just("function"), texts)},
+                                                          optional={"function": st.one_of(any_schemas, values)}),
+                       st.just(WEATHER), values), min_size=1, max_size=2),
     st.one_of(st.none(), any_schemas, texts),
 )
 valid_choices = st.sampled_from(["auto", None, "none"])
 any_choices = st.one_of(
     any_tool_choices,
     st.fixed_dictionaries({"type": st.just("function"), "function": st.fixed_dictionaries({"name": names})}),
-    st.fixed_dictionaries({"type": st.sampled_from(["tool", "any", "auto", "none"])}, optional={"name": names}),
+    st.fixed_dictionaries({"type": st.sampled_from(["tool", "any", "auto", "none"])},
+                          optional={"name": names}),
 )
 
 # -- create arguments, per dialect --
@@ -279,43 +210,31 @@ def wrong_args(known: frozenset[str], *, client: bool = False) -> st.SearchStrat
     return st.dictionaries(keys, argument_values, min_size=1, max_size=3)
 
 
-valid_anthropic_args = st.fixed_dictionaries(
-    {},
-    optional={
-        "max_tokens": st.integers(1, 4096),
-        "temperature": st.floats(0, 1),
-        "top_p": st.floats(0, 1),
-        "top_k": st.integers(0, 50),
-        "stop_sequences": st.lists(st.sampled_from(["END", "\n\n"]), max_size=2),
-        "metadata": st.fixed_dictionaries({"user_id": st.sampled_from(["u1", "u2"])}),
-        "thinking": st.sampled_from([{"type": "enabled", "budget_tokens": 1024}, {"type": "disabled"}]),
-        "prompt_caching": st.sampled_from([True, False, "5m", "1h"]),
-        "parallel_tool_calls": st.booleans(),
-        "service_tier": st.sampled_from(["auto", "standard_only"]),
-    },
-)
-valid_ollama_args = st.fixed_dictionaries(
-    {},
-    optional={
-        "options": st.fixed_dictionaries(
-            {},
-            optional={
-                "num_ctx": st.integers(256, 8192),
-                "temperature": st.floats(0, 2),
-                "stop": st.lists(plain_texts, max_size=2),
-            },
-        ),
-        "keep_alive": st.sampled_from(["5m", 0, -1, 30.5]),
-        "think": st.sampled_from([True, False, "low", "high"]),
-        "max_tokens": st.integers(1, 4096),
-        "temperature": st.floats(0, 2),
-        "seed": st.integers(0, 2**31),
-        "stop": st.one_of(plain_texts, st.lists(plain_texts, max_size=2)),
-        "format": st.sampled_from(["json", {"type": "object", "properties": {"a": {"type": "string"}}}]),
-        "top_k": st.integers(0, 100),
-        "extra_body": st.fixed_dictionaries({}, optional={"truncate": st.booleans()}),
-    },
-)
+valid_anthropic_args = st.fixed_dictionaries({}, optional={
+    "max_tokens": st.integers(1, 4096),
+    "temperature": st.floats(0, 1),
+    "top_p": st.floats(0, 1),
+    "top_k": st.integers(0, 50),
+    "stop_sequences": st.lists(st.sampled_from(["END", "\n\n"]), max_size=2),
+    "metadata": st.fixed_dictionaries({"user_id": st.sampled_from(["u1", "u2"])}),
+    "thinking": st.sampled_from([{"type": "enabled", "budget_tokens": 1024}, {"type": "disabled"}]),
+    "prompt_caching": st.sampled_from([True, False, "5m", "1h"]),
+    "parallel_tool_calls": st.booleans(),
+    "service_tier": st.sampled_from(["auto", "standard_only"]),
+})
+valid_ollama_args = st.fixed_dictionaries({}, optional={
+    "options": st.fixed_dictionaries({}, optional={"num_ctx": st.integers(256, 8192), "temperature": st.floats(0, 2),
+                                                   "stop": st.lists(plain_texts, max_size=2)}),
+    "keep_alive": st.sampled_from(["5m", 0, -1, 30.5]),
+    "think": st.sampled_from([True, False, "low", "high"]),
+    "max_tokens": st.integers(1, 4096),
+    "temperature": st.floats(0, 2),
+    "seed": st.integers(0, 2**31),
+    "stop": st.one_of(plain_texts, st.lists(plain_texts, max_size=2)),
+    "format": st.sampled_from(["json", {"type": "object", "properties": {"a": {"type": "string"}}}]),
+    "top_k": st.integers(0, 100),
+    "extra_body": st.fixed_dictionaries({}, optional={"truncate": st.booleans()}),
+})
 
 
 # -- the clients --
@@ -326,34 +245,24 @@ def _policy() -> RetryPolicy:
 
 
 def make_openai(server: FakeServer, model: str, args: dict[str, Any]) -> Any:
-    return OpenAIChatCompletionClient(
-        model=model, base_url=server.base_url, api_key=KEY, timeout=30.0, retry_policy=_policy(), **args
-    )
+    return OpenAIChatCompletionClient(model=model, base_url=server.base_url, api_key=KEY, timeout=30.0,
+                                      retry_policy=_policy(), **args)
 
 
 def make_azure(server: FakeServer, model: str, args: dict[str, Any]) -> Any:
-    return AzureOpenAIChatCompletionClient(
-        azure_endpoint=f"http://{server.host}:{server.port}",
-        azure_deployment="my-deployment",
-        model=model,
-        api_version="2024-10-21",
-        api_key=KEY,
-        timeout=30.0,
-        retry_policy=_policy(),
-        **args,
-    )
+    return AzureOpenAIChatCompletionClient(azure_endpoint=f"http://{server.host}:{server.port}",
+                                           azure_deployment="my-deployment", model=model, api_version="2024-10-21",
+                                           api_key=KEY, timeout=30.0, retry_policy=_policy(), **args)
 
 
 def make_anthropic(server: FakeServer, model: str, args: dict[str, Any]) -> Any:
-    return AnthropicChatCompletionClient(
-        model, base_url=server.base_url, api_key=KEY, timeout=30.0, retry_policy=_policy(), **args
-    )
+    return AnthropicChatCompletionClient(model, base_url=server.base_url, api_key=KEY, timeout=30.0,
+                                         retry_policy=_policy(), **args)
 
 
 def make_ollama(server: FakeServer, model: str, args: dict[str, Any]) -> Any:
-    return OllamaChatCompletionClient(
-        model, host=f"http://{server.host}:{server.port}", timeout=30.0, retry_policy=_policy(), **args
-    )
+    return OllamaChatCompletionClient(model, host=f"http://{server.host}:{server.port}", timeout=30.0,
+                                      retry_policy=_policy(), **args)
 
 
 @dataclass(frozen=True)
@@ -371,12 +280,8 @@ class Dialect:
 DIALECTS = {
     "openai": Dialect(make_openai, ("gpt-4o", "gpt-4o-mini"), openai_wire.CREATE_ARGUMENTS, valid_create_args),
     "azure": Dialect(make_azure, ("gpt-4o",), openai_wire.CREATE_ARGUMENTS, valid_create_args),
-    "anthropic": Dialect(
-        make_anthropic,
-        ("claude-sonnet-4-5", "claude-sonnet-4-20250514"),
-        anthropic_request.CREATE_ARGUMENTS,
-        valid_anthropic_args,
-    ),
+    "anthropic": Dialect(make_anthropic, ("claude-sonnet-4-5", "claude-sonnet-4-20250514"),
+                         anthropic_request.CREATE_ARGUMENTS, valid_anthropic_args),
     "ollama": Dialect(make_ollama, ("llama3.1", "qwen3:8b"), ollama_wire.CREATE_ARGUMENTS, valid_ollama_args),
 }
 
@@ -427,12 +332,8 @@ async def run_dialect_call(server: FakeServer, dialect: Dialect, call: DialectCa
         outcome.stage = "client"
         client = dialect.make(server, call.model or dialect.models[0], dict(call.client_args))
         outcome.stage = "call"
-        spec = {
-            "tools": call.tools,
-            "tool_choice": call.tool_choice,
-            "json_output": call.json_output,
-            "extra_create_args": call.extra_create_args,
-        }
+        spec = {"tools": call.tools, "tool_choice": call.tool_choice, "json_output": call.json_output,
+                "extra_create_args": call.extra_create_args}
         if call.stream:
             outcome.result = await _consume(client.create_stream(messages, **spec))
         else:
@@ -453,20 +354,14 @@ async def run_dialect_call(server: FakeServer, dialect: Dialect, call: DialectCa
 
 def found(messages: Any) -> DialectCall:
     """A call the property found to fail, kept as an example that runs first for every dialect."""
-    return DialectCall(
-        model=None, messages=messages, tools=(), tool_choice="auto", json_output=None, extra_create_args={}
-    )
+    return DialectCall(model=None, messages=messages, tools=(), tool_choice="auto", json_output=None,
+                       extra_create_args={})
 
 
 def tool_call_with_arguments(arguments: Any) -> list[Any]:
-    return [
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}],
-        },
-        {"role": "tool", "tool_call_id": "call_1", "content": "done"},
-    ]
+    return [{"role": "assistant", "content": None,
+             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "done"}]
 
 
 FOUND = [
@@ -498,13 +393,9 @@ def test_point5_property_each_dialect_sends_or_refuses_before_the_network(
 ) -> None:
     dialect = DIALECTS[name]
 
-    @settings(
-        max_examples=EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-    )
+    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.function_scoped_fixture])
     @given(call=inputs(dialect))
     @example(call=FOUND[0])
     @example(call=FOUND[1])
@@ -515,10 +406,8 @@ def test_point5_property_each_dialect_sends_or_refuses_before_the_network(
         outcome = dialect_loop.run_until_complete(run_dialect_call(fake_server, dialect, call))
         requests = list(fake_server.requests)
         fake_server.reset()
-        event(
-            f"{name} {outcome.stage}: {type(outcome.error).__name__ if outcome.error else 'CreateResult'}, "
-            f"{len(requests)} request(s)"
-        )
+        event(f"{name} {outcome.stage}: {type(outcome.error).__name__ if outcome.error else 'CreateResult'}, "
+              f"{len(requests)} request(s)")
         check_property(outcome, requests)
 
     one_call()

@@ -30,9 +30,8 @@ async def test_openai_base_url_is_honoured_with_its_key(server: FakeServer, monk
     assert client.dump_component().config["api_key_env"] == "OPENAI_API_KEY"
 
 
-async def test_openai_base_url_without_a_key_serves_a_local_server(
-    server: FakeServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_openai_base_url_without_a_key_serves_a_local_server(server: FakeServer,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     client = OpenAIChatCompletionClient(model="gpt-4o")
     try:
@@ -42,9 +41,8 @@ async def test_openai_base_url_without_a_key_serves_a_local_server(
     assert "authorization" not in server.requests[0].headers
 
 
-async def test_a_base_url_in_code_gets_no_environment_key_and_a_401_says_so(
-    server: FakeServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_base_url_in_code_gets_no_environment_key_and_a_401_says_so(server: FakeServer,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     server.add(Reply.json({"error": {"message": "missing key", "type": "invalid_request_error"}}, status=401))
     client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, max_retries=0)
@@ -65,13 +63,8 @@ async def test_a_base_url_in_code_gets_no_environment_key_and_a_401_says_so(
 
 async def test_a_timeout_after_retries_says_how_many_attempts(server: FakeServer) -> None:
     server.add(Reply.hang(), Reply.hang())
-    client = OpenAIChatCompletionClient(
-        model="gpt-4o",
-        base_url=server.base_url,
-        api_key=API_KEY,
-        timeout=0.2,
-        retry_policy=RetryPolicy(max_retries=1, sleep=RecordingSleep()),
-    )
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY, timeout=0.2,
+                                        retry_policy=RetryPolicy(max_retries=1, sleep=RecordingSleep()))
     try:
         with pytest.raises(mp.APITimeoutError) as info:
             await client.create(HELLO)
@@ -79,6 +72,8 @@ async def test_a_timeout_after_retries_says_how_many_attempts(server: FakeServer
         await client.close()
     assert info.value.attempts == 2
     assert "after 2 attempts" in str(info.value) and "deadline=" in str(info.value)
+
+
 
 
 class ForwardProxy:
@@ -124,9 +119,8 @@ async def test_requests_go_through_the_proxy(server: FakeServer, monkeypatch: py
             monkeypatch.setenv("HTTP_PROXY", proxy.url)
             client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY)
         else:
-            client = OpenAIChatCompletionClient(
-                model="gpt-4o", base_url=server.base_url, api_key=API_KEY, proxy=proxy.url
-            )
+            client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY,
+                                                proxy=proxy.url)
         try:
             assert (await client.create(HELLO)).content == "You said: Hello"
         finally:
@@ -152,9 +146,8 @@ async def test_no_proxy_and_an_empty_proxy_go_direct(server: FakeServer, monkeyp
 
 async def test_a_proxy_password_is_a_secret(server: FakeServer) -> None:
     proxy_url = "http://user:proxy-SECRET-pw@127.0.0.1:9"
-    client = OpenAIChatCompletionClient(
-        model="gpt-4o", base_url=server.base_url, api_key=API_KEY, proxy=proxy_url, max_retries=0
-    )
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY, proxy=proxy_url,
+                                        max_retries=0)
     try:
         assert "proxy-SECRET-pw" not in repr(vars(client))
         with pytest.raises(mp.InvalidRequestError, match="include_secrets"):
@@ -183,7 +176,8 @@ with OpenAIChatCompletionClient(model="gpt-4o-mini", base_url={server.base_url!r
     for chunk in client.create_stream_sync([UserMessage(content="Write a haiku about rain.")]):
         print(chunk if isinstance(chunk, str) else "", end="", flush=True)
 """
-    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
+                          text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("You said: Why is the sky blue?") and "Unclosed" not in done.stderr
     assert done.stderr == ""

@@ -131,20 +131,9 @@ def test_point9_instance_of_uses_null_for_a_nullable_recursive_field() -> None:
 
 @pytest.mark.parametrize(
     ("schema", "expected"),
-    [
-        ("string", "w"),
-        ("integer", 1),
-        ("object", {}),
-        ("array", []),
-        (True, "w"),
-        (False, None),
-        (None, None),
-        (3, None),
-        ({"anyOf": "not a list"}, "w"),
-        ({"type": "array", "items": "string"}, ["w"]),
-        ({"properties": {"a": {"type": "integer"}}}, {"a": 1}),
-        ({"enum": []}, "w"),
-    ],
+    [("string", "w"), ("integer", 1), ("object", {}), ("array", []), (True, "w"), (False, None), (None, None),
+     (3, None), ({"anyOf": "not a list"}, "w"), ({"type": "array", "items": "string"}, ["w"]),
+     ({"properties": {"a": {"type": "integer"}}}, {"a": 1}), ({"enum": []}, "w")],
 )
 def test_point9_instance_of_tolerates_schemas_that_are_not_dicts_or_are_malformed(schema: Any, expected: Any) -> None:
     assert instance_of(schema, word="w") == expected
@@ -163,15 +152,9 @@ async def test_point9_a_tool_whose_parameters_is_not_an_object_gets_a_call_with_
 
 @pytest.mark.parametrize(
     "fields",
-    [
-        {"tools": "nope"},
-        {"tools": [1, {"function": "x"}]},
-        {"response_format": "json"},
-        {"response_format": {"type": "json_schema"}},
-        {"messages": "hi"},
-        {"messages": [1, {"role": "user", "content": 2}]},
-        {"model": 7, "stream_options": "x", "stream": True},
-    ],
+    [{"tools": "nope"}, {"tools": [1, {"function": "x"}]}, {"response_format": "json"},
+     {"response_format": {"type": "json_schema"}}, {"messages": "hi"},
+     {"messages": [1, {"role": "user", "content": 2}]}, {"model": 7, "stream_options": "x", "stream": True}],
     ids=["tools-str", "tools-junk", "format-str", "format-no-schema", "messages-str", "messages-junk", "junk-stream"],
 )
 async def test_point9_malformed_request_fields_still_get_an_answer(
@@ -198,9 +181,8 @@ async def test_point9_a_default_reply_that_raises_becomes_a_500_json_error(http:
         status, body = await post(http, server, chat_body())
         assert server.open_connections <= 1
     assert status == 500
-    assert body == {
-        "error": {"message": "fake server could not build a reply: KeyError: 'parameters'", "type": "server_error"}
-    }
+    assert body == {"error": {"message": "fake server could not build a reply: KeyError: 'parameters'",
+                              "type": "server_error"}}
 
 
 async def test_point9_the_connection_stays_usable_after_a_500_from_a_broken_default(
@@ -233,11 +215,8 @@ def raw_exchange(server: FakeServer, data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "head",
-    [
-        b"GARBAGE\r\n\r\n",
-        b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: lots\r\n\r\n",
-        b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: -5\r\n\r\n",
-    ],
+    [b"GARBAGE\r\n\r\n", b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: lots\r\n\r\n",
+     b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: -5\r\n\r\n"],
     ids=["bad-request-line", "bad-content-length", "negative-content-length"],
 )
 async def test_point9_an_unparseable_request_gets_a_400_and_the_connection_closes(
@@ -280,73 +259,24 @@ def test_point9_a_failed_start_leaves_no_thread_and_nothing_to_stop(server: Fake
     assert server_threads() <= before
 
 
-SCHEMA_WORDS = [
-    "type",
-    "properties",
-    "items",
-    "$ref",
-    "anyOf",
-    "oneOf",
-    "allOf",
-    "enum",
-    "const",
-    "default",
-    "required",
-    "$defs",
-    "definitions",
-    "A",
-    "object",
-    "array",
-    "string",
-    "null",
-    "integer",
-    "#",
-    "#/$defs/A",
-    "#/definitions/A",
-    "#/properties/a",
-    "a",
-]
-BODY_WORDS = [
-    "messages",
-    "tools",
-    "tool_choice",
-    "response_format",
-    "json_schema",
-    "schema",
-    "function",
-    "parameters",
-    "name",
-    "role",
-    "user",
-    "tool",
-    "content",
-    "text",
-    "stream",
-    "stream_options",
-    "include_usage",
-    "model",
-    "type",
-    "json_object",
-    *SCHEMA_WORDS,
-]
+SCHEMA_WORDS = ["type", "properties", "items", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "default",
+                "required", "$defs", "definitions", "A", "object", "array", "string", "null", "integer", "#",
+                "#/$defs/A", "#/definitions/A", "#/properties/a", "a"]
+BODY_WORDS = ["messages", "tools", "tool_choice", "response_format", "json_schema", "schema", "function", "parameters",
+              "name", "role", "user", "tool", "content", "text", "stream", "stream_options", "include_usage", "model",
+              "type", "json_object", *SCHEMA_WORDS]
 
 
 def json_values(words: list[str]) -> st.SearchStrategy[Any]:
     """Arbitrary JSON whose keys and strings lean towards ``words``, so the shapes the code looks for turn up."""
     text = st.sampled_from(words) | st.text(max_size=5)
     leaves = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, allow_infinity=False) | text
-    return st.recursive(
-        leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=5), max_leaves=40
-    )
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=5),
+                        max_leaves=40)
 
 
-PROPERTY_SETTINGS = settings(
-    max_examples=200,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY_SETTINGS = settings(max_examples=200, derandomize=True, database=None, deadline=None,
+                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 # On a failure, hypothesis's pytest plugin imports libcst, which warns; filterwarnings=error (see test_bad_input).
@@ -482,13 +412,8 @@ async def test_html_page_with_status_200(server: FakeServer, http: aiohttp.Clien
 
 @pytest.mark.parametrize(
     "reply",
-    [
-        Reply.hang(),
-        Reply.sse([chunk({"content": "x"})], stall=True),
-        Reply(head_delay=30.0),
-        Reply.sse([chunk({"content": "x"})] * 3, delay=30.0),
-        Reply.keep_alive_flood(interval=30.0),
-    ],
+    [Reply.hang(), Reply.sse([chunk({"content": "x"})], stall=True), Reply(head_delay=30.0),
+     Reply.sse([chunk({"content": "x"})] * 3, delay=30.0), Reply.keep_alive_flood(interval=30.0)],
     ids=["hang", "stall", "head-delay", "slow-segments", "slow-flood"],
 )
 async def test_every_wait_ends_when_the_client_goes_away(server: FakeServer, reply: Reply) -> None:

@@ -93,16 +93,14 @@ async def make_any(server: FakeServer) -> AsyncIterator[Any]:
         policy = RetryPolicy(max_retries=0)
         client: ChatCompletionClient
         if kind == "openai":
-            client = OpenAIChatCompletionClient(
-                model="gpt-4o", base_url=server.base_url, api_key=KEY, retry_policy=policy
-            )
+            client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=KEY,
+                                                retry_policy=policy)
         elif kind.startswith("anthropic"):
             model = "claude-sonnet-4-5" if kind == "anthropic-native" else "claude-sonnet-4-20250514"
             client = AnthropicChatCompletionClient(model, base_url=server.base_url, api_key=KEY, retry_policy=policy)
         else:
-            client = OllamaChatCompletionClient(
-                "llama3.1", host=f"http://{server.host}:{server.port}", retry_policy=policy
-            )
+            client = OllamaChatCompletionClient("llama3.1", host=f"http://{server.host}:{server.port}",
+                                                retry_policy=policy)
         made.append(client)
         return client
 
@@ -112,12 +110,8 @@ async def make_any(server: FakeServer) -> AsyncIterator[Any]:
 
 
 def raw_post(server: FakeServer, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
-    request = urllib.request.Request(
-        f"http://{server.host}:{server.port}{path}",
-        data=orjson.dumps(body),
-        headers={"content-type": "application/json", **headers},
-        method="POST",
-    )
+    request = urllib.request.Request(f"http://{server.host}:{server.port}{path}", data=orjson.dumps(body),
+                                     headers={"content-type": "application/json", **headers}, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
         return response.headers
@@ -152,11 +146,8 @@ async def test_point1_the_anthropic_client_reads_the_request_id(server: FakeServ
 def tool_exchange() -> list[Any]:
     call = FunctionCall(id="call_1", name="get_city", arguments='{"name": "Paris"}')
     result = FunctionExecutionResult(content="Paris, 2.1 million", name="get_city", call_id="call_1")
-    return [
-        UserMessage(content="Tell me about Paris"),
-        AssistantMessage(content=[call]),
-        FunctionExecutionResultMessage(content=[result]),
-    ]
+    return [UserMessage(content="Tell me about Paris"), AssistantMessage(content=[call]),
+            FunctionExecutionResultMessage(content=[result])]
 
 
 def get_city(name: str) -> str:

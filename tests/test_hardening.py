@@ -28,9 +28,7 @@ def azure(server: FakeServer, **kwargs: Any) -> AzureOpenAIChatCompletionClient:
     kwargs.setdefault("api_key", AZURE_KEY)
     kwargs.setdefault("retry_policy", RetryPolicy(max_retries=0))
     return AzureOpenAIChatCompletionClient(
-        azure_endpoint=server.base_url.removesuffix("/v1"),
-        azure_deployment="gpt-4o",
-        api_version="2024-10-21",
+        azure_endpoint=server.base_url.removesuffix("/v1"), azure_deployment="gpt-4o", api_version="2024-10-21",
         **kwargs,
     )
 
@@ -82,11 +80,9 @@ def reachable_text(root: Any) -> str:
 
 # -- 1. redirects --
 
-
 @pytest.mark.parametrize("stream", [False, True])
-async def test_azure_key_is_not_sent_to_another_host_on_redirect(
-    server: FakeServer, other_server: FakeServer, stream: bool
-) -> None:
+async def test_azure_key_is_not_sent_to_another_host_on_redirect(server: FakeServer, other_server: FakeServer,
+                                                                 stream: bool) -> None:
     target = f"{other_server.base_url}/chat/completions"
     server.add(Reply(status=307, headers={"location": target}))
     client = azure(server, default_headers={"X-Auth-Token": HEADER_SECRET})
@@ -133,9 +129,8 @@ async def test_redirect_loop_ends_in_a_typed_error_without_the_key(server: FakeS
 
 # -- 2, 3. the stream timeout is per event --
 
-
 def _trickle(prefix: list[bytes], tail: bytes, interval: float) -> Reply:
-    segments = [(0.0, piece) for piece in prefix] + [(interval, tail[i : i + 1]) for i in range(len(tail))]
+    segments = [(0.0, piece) for piece in prefix] + [(interval, tail[i:i + 1]) for i in range(len(tail))]
     return Reply(status=200, headers={"content-type": "text/event-stream"}, segments=segments, chunked=True)
 
 
@@ -171,7 +166,6 @@ async def test_B27_keepalive_comments_split_across_reads_are_not_progress(server
 
 # -- 4, 5. no key reachable from an error --
 
-
 class RawServer:
     """A loopback server that answers every connection with fixed bytes (a malformed status line, or nothing)."""
 
@@ -202,12 +196,8 @@ class RawServer:
 async def test_key_not_reachable_from_the_error_of_a_malformed_status_line(stream: bool) -> None:
     async with RawServer(b"HTTP/1.1 abc nonsense\r\n\r\n") as base:
         client = AzureOpenAIChatCompletionClient(
-            azure_endpoint=base,
-            azure_deployment="gpt-4o",
-            api_version="2024-10-21",
-            api_key=AZURE_KEY,
-            retry_policy=RetryPolicy(max_retries=0),
-            default_headers={"x-goog-api-key": HEADER_SECRET},
+            azure_endpoint=base, azure_deployment="gpt-4o", api_version="2024-10-21", api_key=AZURE_KEY,
+            retry_policy=RetryPolicy(max_retries=0), default_headers={"x-goog-api-key": HEADER_SECRET},
         )
         try:
             with pytest.raises(mp.APIConnectionError) as info:
@@ -221,13 +211,8 @@ async def test_key_not_reachable_from_the_error_of_a_malformed_status_line(strea
 
 async def test_a_key_echoed_by_the_server_is_scrubbed(server: FakeServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=mp.EVENT_LOGGER_NAME)
-    echo = {
-        "error": {
-            "message": f"Incorrect API key provided: {AZURE_KEY}. Header: {HEADER_SECRET}",
-            "type": "invalid_request_error",
-            "code": "invalid_api_key",
-        }
-    }
+    echo = {"error": {"message": f"Incorrect API key provided: {AZURE_KEY}. Header: {HEADER_SECRET}",
+                      "type": "invalid_request_error", "code": "invalid_api_key"}}
     server.add(Reply.json(echo, status=401), Reply.json(echo, status=401))
     client = azure(server, default_headers={"Ocp-Apim-Subscription-Key": HEADER_SECRET})
     errors = []
@@ -258,17 +243,11 @@ async def test_a_token_from_the_provider_is_scrubbed_too(server: FakeServer) -> 
     assert token not in reachable_text(info.value)
 
 
-@pytest.mark.parametrize(
-    "header",
-    ["x-goog-api-key", "Ocp-Apim-Subscription-Key", "X-Auth-Token", "Cookie", "Proxy-Authorization", "X-Client-Secret"],
-)
+@pytest.mark.parametrize("header", ["x-goog-api-key", "Ocp-Apim-Subscription-Key", "X-Auth-Token", "Cookie",
+                                    "Proxy-Authorization", "X-Client-Secret"])
 async def test_every_credential_header_is_masked_and_never_saved(server: FakeServer, header: str) -> None:
-    client = OpenAIChatCompletionClient(
-        model="gpt-4o",
-        base_url=server.base_url,
-        api_key=API_KEY,
-        default_headers={header: HEADER_SECRET, "x-plain": "visible"},
-    )
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY,
+                                        default_headers={header: HEADER_SECRET, "x-plain": "visible"})
     try:
         assert HEADER_SECRET not in repr(vars(client)) and HEADER_SECRET not in repr(client)
         config = client.dump_component().model_dump_json()
@@ -281,7 +260,6 @@ async def test_every_credential_header_is_masked_and_never_saved(server: FakeSer
 
 
 # -- 6. keys are checked when the client is built --
-
 
 @pytest.mark.parametrize("key", [API_KEY + "\n", " " + API_KEY, "sk-ключ-123456", "sk-key\x00withnul", "sk key"])
 def test_a_key_that_http_cannot_carry_is_refused_when_the_client_is_built(key: str) -> None:
@@ -298,16 +276,8 @@ def test_a_key_from_the_environment_with_a_newline_names_the_variable(monkeypatc
         OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", api_key_env="MY_KEY")
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {"x-trace": "a\r\nInjected: 1"},
-        {"x-note": "naïve ✓"},
-        {"bad name": "v"},
-        {"Authorization": "Bearer tok\n"},
-        {"x-n": 5},
-    ],
-)
+@pytest.mark.parametrize("headers", [{"x-trace": "a\r\nInjected: 1"}, {"x-note": "naïve ✓"}, {"bad name": "v"},
+                                     {"Authorization": "Bearer tok\n"}, {"x-n": 5}])
 def test_default_headers_http_cannot_carry_are_refused(headers: dict[str, Any]) -> None:
     with pytest.raises(mp.InvalidRequestError, match="default_headers"):
         OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", default_headers=headers)
@@ -315,16 +285,11 @@ def test_default_headers_http_cannot_carry_are_refused(headers: dict[str, Any]) 
 
 # -- 8. a deadline that stops the retries is reported as the deadline --
 
-
 async def test_giving_up_because_of_the_deadline_reports_the_deadline(server: FakeServer) -> None:
     server.add(Reply.hang(), Reply.hang(), Reply.hang())
     sleeps = RecordingSleep()
     client = OpenAIChatCompletionClient(
-        model="gpt-4o",
-        base_url=server.base_url,
-        api_key=API_KEY,
-        timeout=0.3,
-        deadline=1.0,
+        model="gpt-4o", base_url=server.base_url, api_key=API_KEY, timeout=0.3, deadline=1.0,
         retry_policy=RetryPolicy(max_retries=5, sleep=sleeps, random=lambda: 0.0),
     )
     try:
@@ -350,13 +315,8 @@ def _failure(kind: str, stream: bool) -> Reply:
     if kind == _CUT:
         if stream:
             return Reply.sse([chunk({"role": "assistant"})], done=False, reset=True)
-        return Reply(
-            status=200,
-            headers={"content-type": "application/json"},
-            segments=[(0.0, b'{"id": "x", ')],
-            chunked=True,
-            reset=True,
-        )
+        return Reply(status=200, headers={"content-type": "application/json"}, segments=[(0.0, b'{"id": "x", ')],
+                     chunked=True, reset=True)
     if kind == _IN_BAND:
         error = {"error": {"message": "The server had an error", "type": "server_error"}}
         return Reply.sse([error], done=False) if stream else Reply.json(error)
@@ -368,19 +328,14 @@ def _failure(kind: str, stream: bool) -> Reply:
 
 
 @pytest.mark.parametrize("kind, retried", [(_CUT, True), (_IN_BAND, True), (_BAD_JSON, False), (_HTML, False)])
-async def test_create_and_stream_retry_the_same_failures(
-    server: FakeServer, make_client: Any, kind: str, retried: bool
-) -> None:
+async def test_create_and_stream_retry_the_same_failures(server: FakeServer, make_client: Any, kind: str,
+                                                         retried: bool) -> None:
     client = make_client()
     outcomes = []
     for stream in (False, True):
         server.reset()
-        server.add(
-            _failure(kind, stream),
-            Reply.json(completion("fine"))
-            if not stream
-            else Reply.sse([chunk({"content": "fine"}), chunk(finish_reason="stop")]),
-        )
+        server.add(_failure(kind, stream), Reply.json(completion("fine")) if not stream else Reply.sse(
+            [chunk({"content": "fine"}), chunk(finish_reason="stop")]))
         try:
             result = (await collect(client))[1] if stream else await client.create(HELLO)
             outcomes.append(("ok", result.content, len(server.requests)))
@@ -388,11 +343,7 @@ async def test_create_and_stream_retry_the_same_failures(
             outcomes.append((type(exc).__name__, None, len(server.requests)))
     create_outcome, stream_outcome = outcomes
     assert create_outcome[0] == stream_outcome[0] or {create_outcome[0], stream_outcome[0]} <= {
-        "APIConnectionError",
-        "IncompleteStreamError",
-        "StreamProtocolError",
-        "ResponseValidationError",
-    }
+        "APIConnectionError", "IncompleteStreamError", "StreamProtocolError", "ResponseValidationError"}
     if retried:
         assert create_outcome == stream_outcome == ("ok", "fine", 2)
     else:
@@ -400,9 +351,8 @@ async def test_create_and_stream_retry_the_same_failures(
         assert create_outcome[0] != "ok" and stream_outcome[0] != "ok"
 
 
-async def test_json_output_with_tools_answered_by_tool_calls_returns_the_calls(
-    server: FakeServer, make_client: Any
-) -> None:
+async def test_json_output_with_tools_answered_by_tool_calls_returns_the_calls(server: FakeServer,
+                                                                               make_client: Any) -> None:
     from pydantic import BaseModel
 
     class Answer(BaseModel):

@@ -39,30 +39,20 @@ def _png(width: int = 2, height: int = 2) -> bytes:
 
 
 PNG_B64 = base64.b64encode(_png()).decode()
-WEATHER = {
-    "name": "get_weather",
-    "description": "Weather of a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
+WEATHER = {"name": "get_weather", "description": "Weather of a city.",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
 def own_conversation() -> list[Any]:
     return [
         SystemMessage(content="You are terse."),
         UserMessage(content=["Weather in Paris?", Image.from_base64(PNG_B64)], source="user"),
-        AssistantMessage(
-            content=[
-                FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
-                FunctionCall(id="call_2", name="get_weather", arguments='{"city": "Lyon"}'),
-            ],
-            thought="Checking both.",
-        ),
-        FunctionExecutionResultMessage(
-            content=[
-                FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_1"),
-                FunctionExecutionResult(content="rain", name="get_weather", call_id="call_2"),
-            ]
-        ),
+        AssistantMessage(content=[FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
+                                  FunctionCall(id="call_2", name="get_weather", arguments='{"city": "Lyon"}')],
+                         thought="Checking both."),
+        FunctionExecutionResultMessage(content=[
+            FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_1"),
+            FunctionExecutionResult(content="rain", name="get_weather", call_id="call_2")]),
         AssistantMessage(content="Sunny in Paris, rain in Lyon."),
         UserMessage(content="Thanks!"),
     ]
@@ -71,29 +61,13 @@ def own_conversation() -> list[Any]:
 def openai_conversation() -> list[dict[str, Any]]:
     return [
         {"role": "system", "content": "You are terse."},
-        {
-            "role": "user",
-            "content": [
-                {"type": "text", "text": "Weather in Paris?"},
-                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}},
-            ],
-        },
-        {
-            "role": "assistant",
-            "content": "Checking both.",
-            "tool_calls": [
-                {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-                },
-                {
-                    "id": "call_2",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'},
-                },
-            ],
-        },
+        {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"},
+                                     {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}]},
+        {"role": "assistant", "content": "Checking both.", "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+            {"id": "call_2", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         {"role": "tool", "tool_call_id": "call_2", "content": "rain"},
         {"role": "assistant", "content": "Sunny in Paris, rain in Lyon."},
@@ -107,20 +81,14 @@ def autogen_conversation() -> list[Any]:
     return [
         models.SystemMessage(content="You are terse."),
         models.UserMessage(content=["Weather in Paris?", core.Image.from_base64(PNG_B64)], source="user"),
-        models.AssistantMessage(
-            content=[
-                core.FunctionCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
-                core.FunctionCall(id="call_2", name="get_weather", arguments='{"city": "Lyon"}'),
-            ],
-            thought="Checking both.",
-            source="assistant",
-        ),
-        models.FunctionExecutionResultMessage(
-            content=[
-                models.FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_1"),
-                models.FunctionExecutionResult(content="rain", name="get_weather", call_id="call_2"),
-            ]
-        ),
+        models.AssistantMessage(content=[core.FunctionCall(id="call_1", name="get_weather",
+                                                           arguments='{"city": "Paris"}'),
+                                         core.FunctionCall(id="call_2", name="get_weather",
+                                                           arguments='{"city": "Lyon"}')],
+                                thought="Checking both.", source="assistant"),
+        models.FunctionExecutionResultMessage(content=[
+            models.FunctionExecutionResult(content="sunny", name="get_weather", call_id="call_1"),
+            models.FunctionExecutionResult(content="rain", name="get_weather", call_id="call_2")]),
         models.AssistantMessage(content="Sunny in Paris, rain in Lyon.", source="assistant"),
         models.UserMessage(content="Thanks!", source="user"),
     ]
@@ -130,9 +98,8 @@ FORMS = {"modelport": own_conversation, "openai": openai_conversation, "autogen"
 
 
 @pytest.mark.parametrize("form", ["openai", "autogen"])
-async def test_every_form_sends_the_same_body_and_has_the_same_cache_key(
-    server: FakeServer, make_client: Any, form: str
-) -> None:
+async def test_every_form_sends_the_same_body_and_has_the_same_cache_key(server: FakeServer, make_client: Any,
+                                                                         form: str) -> None:
     client = make_client()
     tools_openai = [{"type": "function", "function": WEATHER}]
     await client.create(own_conversation(), tools=[WEATHER])
@@ -154,41 +121,30 @@ def test_from_openai_and_to_openai_round_trip() -> None:
 
 
 def test_developer_role_and_text_parts_and_names() -> None:
-    [system, user, assistant] = from_openai(
-        [
-            {"role": "developer", "content": [{"type": "text", "text": "Be "}, {"type": "text", "text": "brief."}]},
-            {"role": "user", "content": "hi", "name": "ann"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"x": 1}}}],
-            },
-        ]
-    )
+    [system, user, assistant] = from_openai([
+        {"role": "developer", "content": [{"type": "text", "text": "Be "}, {"type": "text", "text": "brief."}]},
+        {"role": "user", "content": "hi", "name": "ann"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]},
+    ])
     assert system == SystemMessage(content="Be brief.")
     assert user == UserMessage(content="hi", source="ann")
     assert assistant.content == [FunctionCall(id="c1", name="f", arguments='{"x":1}')] and assistant.thought is None
 
 
-@pytest.mark.parametrize(
-    "message, field",
-    [
-        ({"role": "wizard", "content": "x"}, "messages[1].role"),
-        ({"content": "x"}, "messages[1]: a dict message needs a 'role'"),
-        ({"role": "user", "content": 5}, "messages[1].content"),
-        ({"role": "user", "content": [{"type": "audio"}]}, "messages[1].content[0]"),
-        (
-            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "javascript:x"}}]},
-            "messages[1].content[0].image_url",
-        ),
-        ({"role": "tool", "content": "x"}, "messages[1].tool_call_id"),
-        ({"role": "assistant", "content": "", "tool_calls": [{"id": "c1"}]}, "messages[1].tool_calls[0].function"),
-        ({"role": "function", "name": "f", "content": "x"}, "messages[1].role 'function'"),
-    ],
-)
-async def test_a_malformed_dict_fails_naming_its_index_and_field(
-    server: FakeServer, client: Any, message: dict[str, Any], field: str
-) -> None:
+@pytest.mark.parametrize("message, field", [
+    ({"role": "wizard", "content": "x"}, "messages[1].role"),
+    ({"content": "x"}, "messages[1]: a dict message needs a 'role'"),
+    ({"role": "user", "content": 5}, "messages[1].content"),
+    ({"role": "user", "content": [{"type": "audio"}]}, "messages[1].content[0]"),
+    ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "javascript:x"}}]},
+     "messages[1].content[0].image_url"),
+    ({"role": "tool", "content": "x"}, "messages[1].tool_call_id"),
+    ({"role": "assistant", "content": "", "tool_calls": [{"id": "c1"}]}, "messages[1].tool_calls[0].function"),
+    ({"role": "function", "name": "f", "content": "x"}, "messages[1].role 'function'"),
+])
+async def test_a_malformed_dict_fails_naming_its_index_and_field(server: FakeServer, client: Any,
+                                                                 message: dict[str, Any], field: str) -> None:
     with pytest.raises(mp.InvalidRequestError) as info:
         await client.create([{"role": "user", "content": "hi"}, message])
     assert field in str(info.value)
@@ -229,24 +185,15 @@ async def test_contexts_take_dicts_and_autogen_objects_and_keep_tool_pairs(clien
         await context.add_message(message)  # type: ignore[arg-type]
     kept = await context.get_messages()
     # the two tool dicts were added one at a time; each result is named after its call, and the call unit is whole
-    assert [type(m).__name__ for m in kept] == [
-        "SystemMessage",
-        "AssistantMessage",
-        "FunctionExecutionResultMessage",
-        "FunctionExecutionResultMessage",
-        "AssistantMessage",
-        "UserMessage",
-    ]
+    assert [type(m).__name__ for m in kept] == ["SystemMessage", "AssistantMessage", "FunctionExecutionResultMessage",
+                                                "FunctionExecutionResultMessage", "AssistantMessage", "UserMessage"]
     assert [r.name for m in kept[2:4] for r in m.content] == ["get_weather", "get_weather"]
     assert (await client.create(kept)).content == "You said: Thanks!"
     smaller = BufferedChatCompletionContext(buffer_size=4)  # too small for the unit: it goes whole, never split
     for message in openai_conversation():
         await smaller.add_message(message)  # type: ignore[arg-type]
     assert [type(m).__name__ for m in await smaller.get_messages()] == [
-        "SystemMessage",
-        "AssistantMessage",
-        "UserMessage",
-    ]
+        "SystemMessage", "AssistantMessage", "UserMessage"]
     other = BufferedChatCompletionContext(buffer_size=10)
     for message in autogen_conversation():
         await other.add_message(message)

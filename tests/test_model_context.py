@@ -37,9 +37,8 @@ def calls(*ids: str) -> AssistantMessage:
 
 
 def results(*ids: str) -> FunctionExecutionResultMessage:
-    return FunctionExecutionResultMessage(
-        content=[FunctionExecutionResult(content=f"r{i}", name="f", call_id=i) for i in ids]
-    )
+    return FunctionExecutionResultMessage(content=[FunctionExecutionResult(content=f"r{i}", name="f", call_id=i)
+                                                   for i in ids])
 
 
 class CountingCounter:
@@ -65,17 +64,8 @@ def texts(messages: list[Any]) -> list[Any]:
     return out
 
 
-HISTORY = [
-    SystemMessage(content="sys"),
-    user("u1"),
-    reply("a1"),
-    user("u2"),
-    calls("c1", "c2"),
-    results("c1"),
-    results("c2"),
-    reply("a2"),
-    user("u3"),
-]
+HISTORY = [SystemMessage(content="sys"), user("u1"), reply("a1"), user("u2"), calls("c1", "c2"), results("c1"),
+           results("c2"), reply("a2"), user("u3")]
 
 
 async def test_unbounded() -> None:
@@ -91,15 +81,12 @@ async def test_buffered_keeps_the_last_messages_and_pins_system() -> None:
     assert texts(await unpinned.get_messages()) == ["a2", "u3"]
 
 
-@pytest.mark.parametrize(
-    ("size", "expected"),
-    [
-        (3, ["sys", "a2", "u3"]),  # would cut inside the call unit (c1, c2 with two result messages): all of it goes
-        (4, ["sys", "a2", "u3"]),
-        (5, ["sys", "calls:c1,c2", "results:c1", "results:c2", "a2", "u3"]),  # parallel calls with several results
-        (6, ["sys", "u2", "calls:c1,c2", "results:c1", "results:c2", "a2", "u3"]),
-    ],
-)
+@pytest.mark.parametrize(("size", "expected"), [
+    (3, ["sys", "a2", "u3"]),  # would cut inside the call unit (c1, c2 with two result messages): all of it goes
+    (4, ["sys", "a2", "u3"]),
+    (5, ["sys", "calls:c1,c2", "results:c1", "results:c2", "a2", "u3"]),  # parallel calls with several results
+    (6, ["sys", "u2", "calls:c1,c2", "results:c1", "results:c2", "a2", "u3"]),
+])
 async def test_buffered_never_splits_a_call_from_its_results(size: int, expected: list[str]) -> None:
     context = BufferedChatCompletionContext(buffer_size=size, initial_messages=HISTORY)
     assert texts(await context.get_messages()) == expected
@@ -118,21 +105,17 @@ async def test_buffered_keeps_a_pending_call_at_the_end() -> None:
 def limited(token_limit: int, messages: list[Any], counter: CountingCounter | None = None, **kwargs: Any) -> Any:
     from modelport import OpenAIChatCompletionClient
 
-    client = OpenAIChatCompletionClient(
-        model="gpt-4o", base_url="http://127.0.0.1:9/v1", api_key="k", token_counter=counter or CountingCounter()
-    )
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1", api_key="k",
+                                        token_counter=counter or CountingCounter())
     return TokenLimitedChatCompletionContext(client, token_limit=token_limit, initial_messages=messages, **kwargs)
 
 
-@pytest.mark.parametrize(
-    ("limit", "expected"),
-    [
-        (35, ["sys", "a2", "u3"]),  # system 10 + a2 10 + u3 10; the call unit (30) does not fit
-        (59, ["sys", "a2", "u3"]),
-        (60, ["sys", "calls:c1,c2", "results:c1", "results:c2", "a2", "u3"]),
-        (200, texts(HISTORY)),
-    ],
-)
+@pytest.mark.parametrize(("limit", "expected"), [
+    (35, ["sys", "a2", "u3"]),  # system 10 + a2 10 + u3 10; the call unit (30) does not fit
+    (59, ["sys", "a2", "u3"]),
+    (60, ["sys", "calls:c1,c2", "results:c1", "results:c2", "a2", "u3"]),
+    (200, texts(HISTORY)),
+])
 async def test_token_limited_budget_and_tool_pairing(limit: int, expected: list[str]) -> None:
     assert texts(await limited(limit, HISTORY).get_messages()) == expected
 
@@ -193,28 +176,18 @@ async def test_head_that_ends_in_a_call_stops_before_it() -> None:
 
 
 async def test_tail_that_starts_with_results_starts_after_them() -> None:
-    messages = [
-        user("u0"),
-        *[user(f"m{i}") for i in range(4)],
-        calls("c1", "c2"),
-        results("c1"),
-        results("c2"),
-        reply("done"),
-    ]
+    messages = [user("u0"), *[user(f"m{i}") for i in range(4)], calls("c1", "c2"), results("c1"), results("c2"),
+                reply("done")]
     context = HeadAndTailChatCompletionContext(head_size=1, tail_size=3, initial_messages=messages)
     assert texts(await context.get_messages()) == ["u0", "Skipped 7 messages.", "done"]
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda m: UnboundedChatCompletionContext(m),
-        lambda m: BufferedChatCompletionContext(4, m),
-        lambda m: HeadAndTailChatCompletionContext(1, 3, m),
-        lambda m: limited(65, m),
-    ],
-    ids=["unbounded", "buffered", "head_and_tail", "token_limited"],
-)
+@pytest.mark.parametrize("make", [
+    lambda m: UnboundedChatCompletionContext(m),
+    lambda m: BufferedChatCompletionContext(4, m),
+    lambda m: HeadAndTailChatCompletionContext(1, 3, m),
+    lambda m: limited(65, m),
+], ids=["unbounded", "buffered", "head_and_tail", "token_limited"])
 async def test_state_round_trip(make: Any) -> None:
     context = make(HISTORY)
     state = json.loads(json.dumps(await context.save_state()))
@@ -225,30 +198,14 @@ async def test_state_round_trip(make: Any) -> None:
     assert await fresh.get_messages() == []
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda m: BufferedChatCompletionContext(3, m),
-        lambda m: HeadAndTailChatCompletionContext(2, 2, m),
-        lambda m: limited(45, m),
-    ],
-    ids=["buffered", "head_and_tail", "token_limited"],
-)
+@pytest.mark.parametrize("make", [
+    lambda m: BufferedChatCompletionContext(3, m),
+    lambda m: HeadAndTailChatCompletionContext(2, 2, m),
+    lambda m: limited(45, m),
+], ids=["buffered", "head_and_tail", "token_limited"])
 async def test_trimmed_histories_are_accepted_by_the_client(make: Any, client: Any, server: FakeServer) -> None:
-    history = [
-        user("u0"),
-        calls("a", "b"),
-        results("a", "b"),
-        user("u1"),
-        calls("c"),
-        results("c"),
-        reply("r"),
-        user("u2"),
-        calls("d", "e"),
-        results("d"),
-        results("e"),
-        user("u3"),
-    ]
+    history = [user("u0"), calls("a", "b"), results("a", "b"), user("u1"), calls("c"), results("c"), reply("r"),
+               user("u2"), calls("d", "e"), results("d"), results("e"), user("u3")]
     complete_prefixes = [1, 3, 4, 6, 7, 8, 11, 12]  # never halfway through answering a call
     for cut in complete_prefixes:
         trimmed = await make(history[:cut]).get_messages()

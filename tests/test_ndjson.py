@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from modelport._ndjson import NDJSONDecoder
 
 BODY = '{"message": {"content": "Hé"}, "done": false}\r\n\n{"message": {"content": "llo ✓"}}\n{"done": true}\n'
@@ -14,11 +16,8 @@ def _decode(pieces: list[bytes]) -> list[bytes]:
     return lines
 
 
-EXPECTED = [
-    b'{"message": {"content": "H\xc3\xa9"}, "done": false}',
-    '{"message": {"content": "llo ✓"}}'.encode(),
-    b'{"done": true}',
-]
+EXPECTED = [b'{"message": {"content": "H\xc3\xa9"}, "done": false}', '{"message": {"content": "llo ✓"}}'.encode(),
+            b'{"done": true}']
 
 
 def test_whole_body_gives_one_event_per_line_and_skips_blank_lines() -> None:
@@ -33,7 +32,7 @@ def test_every_two_way_split_gives_the_same_lines() -> None:
 
 def test_one_byte_at_a_time() -> None:
     data = BODY.encode()
-    assert _decode([data[i : i + 1] for i in range(len(data))]) == EXPECTED
+    assert _decode([data[i:i + 1] for i in range(len(data))]) == EXPECTED
 
 
 def test_a_partial_last_line_is_kept_and_flushed_at_the_end() -> None:
@@ -43,3 +42,17 @@ def test_a_partial_last_line_is_kept_and_flushed_at_the_end() -> None:
     assert decoder.feed(b"ue}") == []
     assert [e.data for e in decoder.flush()] == [b'{"done": true}']
     assert decoder.unterminated() == b"" and decoder.flush() == []
+
+
+def test_max_response_bytes_a_line_over_the_limit_raises_however_it_is_split() -> None:
+    from modelport import ResponseTooLargeError
+
+    fits = b'{"a": "' + b"x" * 900 + b'"}\n'
+    assert [len(e.data) for e in NDJSONDecoder(1000).feed(fits * 2)] == [len(fits) - 1] * 2
+    body = fits + b'{"a": "' + b"y" * 1200 + b'"}\n'
+    splits = [[body[:cut], body[cut:]] for cut in range(0, len(body), 7)]
+    for pieces in [*splits, [body[i : i + 1] for i in range(len(body))]]:
+        decoder = NDJSONDecoder(1000)
+        with pytest.raises(ResponseTooLargeError, match="max_response_bytes"):
+            for piece in pieces:
+                decoder.feed(piece)

@@ -615,17 +615,13 @@ async def test_a_token_limited_context_trims_for_ollama(server: FakeServer, make
     assert (await client.create(kept)).content.startswith("You said: message 29")
 
 
-async def test_events_are_logged_for_ollama_calls(
-    server: FakeServer, client: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_events_are_logged_for_ollama_calls(server: FakeServer, client: Any,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=mp.EVENT_LOGGER_NAME)
     await client.create(HELLO)
     await collect(client, HELLO)
-    kinds = [
-        record.msg.type if hasattr(record.msg, "type") else str(record.msg)
-        for record in caplog.records
-        if record.name == mp.EVENT_LOGGER_NAME
-    ]
+    kinds = [record.msg.type if hasattr(record.msg, "type") else str(record.msg) for record in caplog.records
+             if record.name == mp.EVENT_LOGGER_NAME]
     assert any("LLMCall" in k for k in kinds) and any("LLMStreamEnd" in k for k in kinds)
 
 

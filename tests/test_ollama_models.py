@@ -12,13 +12,8 @@ from modelport import OllamaChatCompletionClient
 from modelport.testing import FakeServer, RecordedRequest, Reply
 from modelport.testing._ollama import ollama_reply
 
-INFO: dict[str, Any] = {
-    "vision": False,
-    "function_calling": True,
-    "json_output": True,
-    "family": "unknown",
-    "context_window": 8192,
-}
+INFO: dict[str, Any] = {"vision": False, "function_calling": True, "json_output": True, "family": "unknown",
+                        "context_window": 8192}
 
 
 def numbered_models(count: int, head_delay: float = 0.0) -> Any:
@@ -48,11 +43,8 @@ async def test_point4_ollama_list_models_reads_each_context_length(server: FakeS
         await client.close()
     assert [(m.id, m.context_window) for m in listings] == [("llama3.1:latest", 131072), ("qwen3:8b", 40960)]
     assert listings[0].raw["details"]["quantization_level"] == "Q4_K_M"
-    assert [(r.method, r.path) for r in server.requests] == [
-        ("GET", "/api/tags"),
-        ("POST", "/api/show"),
-        ("POST", "/api/show"),
-    ]
+    assert [(r.method, r.path) for r in server.requests] == [("GET", "/api/tags"), ("POST", "/api/show"),
+                                                             ("POST", "/api/show")]
     assert sorted(r.json["model"] for r in server.requests[1:]) == ["llama3.1:latest", "qwen3:8b"]
     assert client.context_window == 40960
 

@@ -24,94 +24,42 @@ def lp(*tokens: str) -> dict[str, Any]:
 
 CASES: dict[str, tuple[list[Any], dict[str, Any]]] = {
     "text": (
-        [
-            chunk({"role": "assistant", "content": ""}),
-            chunk({"content": "Hello"}),
-            chunk({"content": " world"}),
-            chunk(finish_reason="stop"),
-            chunk(usage=USAGE, choices=False),
-        ],
-        completion("Hello world", usage=USAGE),
-    ),
+        [chunk({"role": "assistant", "content": ""}), chunk({"content": "Hello"}), chunk({"content": " world"}),
+         chunk(finish_reason="stop"), chunk(usage=USAGE, choices=False)],
+        completion("Hello world", usage=USAGE)),
     "think_tags": (
-        [
-            chunk({"content": "<thi"}),
-            chunk({"content": "nk>step one"}),
-            chunk({"content": "</think>\n\nAnswer"}),
-            chunk(finish_reason="stop"),
-            chunk(usage=USAGE, choices=False),
-        ],
-        completion("<think>step one</think>\n\nAnswer", usage=USAGE),
-    ),
+        [chunk({"content": "<thi"}), chunk({"content": "nk>step one"}), chunk({"content": "</think>\n\nAnswer"}),
+         chunk(finish_reason="stop"), chunk(usage=USAGE, choices=False)],
+        completion("<think>step one</think>\n\nAnswer", usage=USAGE)),
     "reasoning_content": (
-        [
-            chunk({"reasoning_content": "Let me"}),
-            chunk({"reasoning_content": " think"}),
-            chunk({"content": "42"}),
-            chunk(finish_reason="stop"),
-            chunk(usage={**USAGE, "completion_tokens_details": {"reasoning_tokens": 3}}, choices=False),
-        ],
-        completion(
-            "42",
-            reasoning_content="Let me think",
-            usage={**USAGE, "completion_tokens_details": {"reasoning_tokens": 3}},
-        ),
-    ),
+        [chunk({"reasoning_content": "Let me"}), chunk({"reasoning_content": " think"}), chunk({"content": "42"}),
+         chunk(finish_reason="stop"),
+         chunk(usage={**USAGE, "completion_tokens_details": {"reasoning_tokens": 3}}, choices=False)],
+        completion("42", reasoning_content="Let me think",
+                   usage={**USAGE, "completion_tokens_details": {"reasoning_tokens": 3}})),
     "tool_calls_with_text": (
-        [
-            chunk({"content": "Checking. "}),
-            chunk(
-                {
-                    "tool_calls": [
-                        {"index": 0, "id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x"'}}
-                    ]
-                }
-            ),
-            chunk(
-                {
-                    "tool_calls": [
-                        {"index": 1, "id": "c2", "type": "function", "function": {"name": "b", "arguments": ""}}
-                    ]
-                }
-            ),
-            chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}),
-            chunk(finish_reason="tool_calls"),
-            chunk(usage=USAGE, choices=False),
-        ],
-        completion(
-            "Checking. ",
-            finish_reason="tool_calls",
-            usage=USAGE,
-            tool_calls=[
-                {"id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x": 1}'}},
-                {"id": "c2", "type": "function", "function": {"name": "b", "arguments": ""}},
-            ],
-        ),
-    ),
+        [chunk({"content": "Checking. "}),
+         chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "a",
+                                                                                          "arguments": '{"x"'}}]}),
+         chunk({"tool_calls": [{"index": 1, "id": "c2", "type": "function", "function": {"name": "b",
+                                                                                          "arguments": ""}}]}),
+         chunk({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}),
+         chunk(finish_reason="tool_calls"), chunk(usage=USAGE, choices=False)],
+        completion("Checking. ", finish_reason="tool_calls", usage=USAGE, tool_calls=[
+            {"id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x": 1}'}},
+            {"id": "c2", "type": "function", "function": {"name": "b", "arguments": ""}}])),
     "refusal": (
         [chunk({"refusal": "I can't"}), chunk({"refusal": " help"}), chunk(finish_reason="stop")],
-        completion(None, refusal="I can't help"),
-    ),
+        completion(None, refusal="I can't help")),
     "length_with_logprobs": (
-        [
-            chunk({"content": "Hi"}, logprobs=lp("Hi")),
-            chunk({"content": " there"}, logprobs=lp(" there")),
-            chunk(finish_reason="length"),
-            chunk(usage=USAGE, choices=False),
-        ],
-        completion("Hi there", finish_reason="length", usage=USAGE)
-        | {
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "Hi there"},
-                    "finish_reason": "length",
-                    "logprobs": lp("Hi", " there"),
-                }
-            ]
-        },
-    ),
-    "no_usage_no_finish": ([chunk({"content": "x"})], completion("x", finish_reason=None)),
+        [chunk({"content": "Hi"}, logprobs=lp("Hi")), chunk({"content": " there"}, logprobs=lp(" there")),
+         chunk(finish_reason="length"), chunk(usage=USAGE, choices=False)],
+        completion("Hi there", finish_reason="length", usage=USAGE) | {"choices": [{
+            "index": 0, "message": {"role": "assistant", "content": "Hi there"}, "finish_reason": "length",
+            "logprobs": lp("Hi", " there")}]}),
+    "no_usage_no_finish": (
+        [chunk({"content": "x"})],
+        completion("x", finish_reason=None)),
 }
 
 
@@ -142,17 +90,13 @@ def get_weather(city: str, unit: str = "celsius") -> str:
     return f"sunny in {city}"
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {},
-        {"tools": [FunctionTool(get_weather, "Get the weather")]},
-        {"tools": [FunctionTool(get_weather, "Get the weather")], "tool_choice": "required"},
-        {"json_output": City},
-        {"json_output": True},
-    ],
-    ids=["text", "tools", "tool_choice", "json_schema", "json_object"],
-)
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"tools": [FunctionTool(get_weather, "Get the weather")]},
+    {"tools": [FunctionTool(get_weather, "Get the weather")], "tool_choice": "required"},
+    {"json_output": City},
+    {"json_output": True},
+], ids=["text", "tools", "tool_choice", "json_schema", "json_object"])
 async def test_default_model_stream_equals_non_stream(server: FakeServer, client: Any, kwargs: dict) -> None:
     messages = [UserMessage(content="Tell me about Paris")]
     _, streamed = await collect(client, messages, **kwargs)

@@ -37,9 +37,8 @@ def test_each_block_runs_as_written(fake_server: FakeServer, block: str) -> None
     if "autogen_agentchat" in block:
         pytest.importorskip("autogen_agentchat")
     environment = {**os.environ, "OPENAI_BASE_URL": fake_server.base_url, "OPENAI_API_KEY": "sk-readme-test"}
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", block], capture_output=True, text=True, timeout=120, env=environment
-    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", block], capture_output=True, text=True, timeout=120,
+                          env=environment)
     assert done.returncode == 0, done.stderr
     assert "Why is the sky blue?" in done.stdout  # the built-in server echoes the question
     assert len(fake_server.requests) >= 1

@@ -14,10 +14,8 @@ from .helpers import HELLO, collect
 
 # -- 1. a pooled connection the server closed is not a failure --
 
-
-async def test_streams_on_a_server_that_closes_after_each_stream_pay_no_backoff(
-    server: FakeServer, sleeps: Any, make_client: Any
-) -> None:
+async def test_streams_on_a_server_that_closes_after_each_stream_pay_no_backoff(server: FakeServer, sleeps: Any,
+                                                                                make_client: Any) -> None:
     server.close_after_streams = True
     client = make_client(max_retries=0)  # before the fix, the second stream failed outright
     for _ in range(20):
@@ -27,6 +25,24 @@ async def test_streams_on_a_server_that_closes_after_each_stream_pay_no_backoff(
     assert result.content == "You said: Hello"
     assert sleeps.waits == []
     assert len(server.requests) == 21
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_pooled_connection_reset_as_the_next_request_arrives_is_resent_without_backoff(
+        server: FakeServer, sleeps: Any, make_client: Any, stream: bool) -> None:
+    # The race a busy machine showed: the server closes after each response, but late, so the client's next request
+    # reaches the socket before the close does, and the kernel answers it with a reset (ECONNRESET), not a close.
+    # The fake server makes that order certain; before the fix a reset was a failure with a back-off.
+    client = make_client(max_retries=0)
+    for _ in range(3):
+        server.add(Reply(**{**vars(Reply.json(completion("first"))), "reset_next": True}))
+        assert (await client.create(HELLO)).content == "first"
+        if stream:
+            assert (await collect(client))[1].content == "You said: Hello"
+        else:
+            assert (await client.create(HELLO)).content == "You said: Hello"
+    assert sleeps.waits == []
+    assert len(server.requests) == 6  # the requests the resets cut were not read, so not recorded
 
 
 async def test_a_server_that_really_disconnects_is_still_an_error_and_counted() -> None:
@@ -39,12 +55,8 @@ async def test_a_server_that_really_disconnects_is_still_an_error_and_counted() 
     raw = RawServer(b"")  # reads the request, closes without a word: aiohttp's ServerDisconnectedError
     sleeps = RecordingSleep()
     async with raw as base:
-        client = OpenAIChatCompletionClient(
-            model="gpt-4o",
-            base_url=base + "/v1",
-            api_key="sk-test-1234",
-            retry_policy=RetryPolicy(max_retries=1, sleep=sleeps),
-        )
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=base + "/v1", api_key="sk-test-1234",
+                                            retry_policy=RetryPolicy(max_retries=1, sleep=sleeps))
         try:
             with pytest.raises(mp.APIConnectionError, match="Server disconnected") as info:
                 await client.create(HELLO)
@@ -55,12 +67,8 @@ async def test_a_server_that_really_disconnects_is_still_an_error_and_counted() 
 
 # -- 2. a tool call cut off by the token limit says "length" --
 
-_CUT_CALL = {
-    "index": 0,
-    "id": "call_1",
-    "type": "function",
-    "function": {"name": "get_weather", "arguments": '{"city":'},
-}
+_CUT_CALL = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                                          "arguments": '{"city":'}}
 
 
 async def test_a_tool_call_cut_by_length_is_reported_as_length(server: FakeServer, client: Any) -> None:
@@ -75,7 +83,6 @@ async def test_a_tool_call_cut_by_length_is_reported_as_length(server: FakeServe
 
 # -- 3. white space at the start of an answer is not held back --
 
-
 async def test_leading_whitespace_is_released_before_the_answer_ends(server: FakeServer, client: Any) -> None:
     server.add(Reply.sse([chunk({"content": "\n"}) for _ in range(100)] + [chunk(finish_reason="stop")]))
     deltas, result = await collect(client)
@@ -83,27 +90,16 @@ async def test_leading_whitespace_is_released_before_the_answer_ends(server: Fak
     assert len(deltas) > 60  # before the fix: one delta of 100 newlines, at the very end
 
 
-async def test_a_think_tag_after_a_little_leading_whitespace_is_still_reasoning(
-    server: FakeServer, client: Any
-) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "\n"}),
-                chunk({"content": " <think>"}),
-                chunk({"content": "hmm"}),
-                chunk({"content": "</think>Hi"}),
-                chunk(finish_reason="stop"),
-            ]
-        )
-    )
+async def test_a_think_tag_after_a_little_leading_whitespace_is_still_reasoning(server: FakeServer,
+                                                                                 client: Any) -> None:
+    server.add(Reply.sse([chunk({"content": "\n"}), chunk({"content": " <think>"}), chunk({"content": "hmm"}),
+                          chunk({"content": "</think>Hi"}), chunk(finish_reason="stop")]))
     deltas, result = await collect(client)
     assert result.thought == "hmm" and result.content == "Hi"
     assert [d for d in deltas if isinstance(d, ThoughtChunk)] == ["hmm"]
 
 
 # -- 4. a request id where the server sends no request-id header --
-
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_request_id_falls_back_to_the_completion_id(server: FakeServer, client: Any, stream: bool) -> None:
@@ -124,16 +120,11 @@ async def test_request_id_from_litellm_call_id(server: FakeServer, client: Any) 
 
 # -- 5. LiteLLM's context window in its /models listing --
 
-
 async def test_list_models_reads_litellm_max_input_tokens(server: FakeServer, make_client: Any) -> None:
-    server.add(
-        Reply.json(
-            {"data": [{"id": "my-model", "object": "model", "max_input_tokens": 200000, "max_output_tokens": 8192}]}
-        )
-    )
-    client = make_client(
-        "my-model", model_info={"vision": False, "function_calling": True, "json_output": True, "family": "unknown"}
-    )
+    server.add(Reply.json({"data": [{"id": "my-model", "object": "model", "max_input_tokens": 200000,
+                                     "max_output_tokens": 8192}]}))
+    client = make_client("my-model", model_info={"vision": False, "function_calling": True, "json_output": True,
+                                                 "family": "unknown"})
     [listing] = await client.list_models()
     assert listing.context_window == 200000
 
@@ -146,7 +137,6 @@ def test_llamacpp_slot_window_wins_over_the_training_window() -> None:
 
 
 # -- 6. nothing after cancel --
-
 
 async def test_no_chunk_is_delivered_after_cancel(server: FakeServer, client: Any) -> None:
     events = [chunk({"content": f"w{i} "}) for i in range(10)]

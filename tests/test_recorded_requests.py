@@ -33,9 +33,8 @@ HELLO = [UserMessage(content="Hello")]
 
 @pytest.mark.parametrize("value", [42, [("temperature", 0)], "temperature=0"])
 @pytest.mark.parametrize("stream", [False, True])
-async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name(
-    server: FakeServer, client: Any, value: Any, stream: bool
-) -> None:
+async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name(server: FakeServer, client: Any, value: Any,
+                                                                        stream: bool) -> None:
     with pytest.raises(mp.InvalidRequestError, match="extra_create_args must be a dict"):
         if stream:
             client.create_stream(HELLO, extra_create_args=value)
@@ -48,8 +47,7 @@ async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name(
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_extra_create_args_that_is_not_a_dict_is_refused_by_name_through_a_token_limited_router(
-    server: FakeServer, client: Any, stream: bool
-) -> None:
+        server: FakeServer, client: Any, stream: bool) -> None:
     # A deployment with a token limit estimates the call's max_tokens from extra_create_args. Before: AttributeError.
     router = Router([Deployment(client, "a", tpm=100_000)])
     with pytest.raises(mp.InvalidRequestError, match="extra_create_args must be a dict"):
@@ -72,14 +70,9 @@ async def test_extra_create_args_none_means_none(server: FakeServer, client: Any
 
 # -- point 3: OpenAI's own tool-choice form, and ``name: null`` in a message dict --
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather of a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather of a city.",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -121,17 +114,8 @@ async def test_message_dicts_with_name_null_are_taken_as_unnamed(server: FakeSer
 IMAGE = mp.Image.from_bytes(PNG_1x1)
 
 
-@pytest.mark.parametrize(
-    "model",
-    [
-        "mistral-medium-latest",
-        "mistral-medium-2508",
-        "mistral-medium-3.5",
-        "mistral-large-latest",
-        "magistral-medium-2509",
-        "pixtral-12b-2409",
-    ],
-)
+@pytest.mark.parametrize("model", ["mistral-medium-latest", "mistral-medium-2508", "mistral-medium-3.5",
+                                   "mistral-large-latest", "magistral-medium-2509", "pixtral-12b-2409"])
 async def test_current_mistral_models_take_images(server: FakeServer, make_client: Any, model: str) -> None:
     client = make_client(model, provider="mistral", base_url=server.base_url)
     await client.create([UserMessage(content=["What is this?", IMAGE])])
@@ -140,41 +124,25 @@ async def test_current_mistral_models_take_images(server: FakeServer, make_clien
 
 
 @pytest.mark.parametrize("model", ["mistral", "mistral:7b", "mistral-large-2411", "codestral-latest"])
-async def test_mistral_models_without_vision_still_refuse_images(
-    server: FakeServer, make_client: Any, model: str
-) -> None:
+async def test_mistral_models_without_vision_still_refuse_images(server: FakeServer, make_client: Any,
+                                                                  model: str) -> None:
     client = make_client(model, provider="mistral", base_url=server.base_url)
     with pytest.raises(mp.CapabilityError, match="does not support vision"):
         await client.create([UserMessage(content=["What is this?", IMAGE])])
     assert server.requests == []
 
 
-@pytest.mark.parametrize(
-    ("model", "key"),
-    [
-        ("mistral-medium-latest", "mistral-medium"),
-        ("mistral-small3.1:24b", "mistral-small"),
-        ("mistralai/Mistral-7B-Instruct-v0.3", "mistral"),
-        ("mistral-large-2512", "mistral-large"),
-        ("gpt-4o-2024-08-06", "gpt-4o"),
-        ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),
-        ("gpt-4o-mini", "gpt-4o"),
-        ("gpt-5.1", "gpt-5"),
-        ("o1-2024-12-17", "o1"),
-        ("gpt-4-0613", "gpt-4"),
-        ("llama3.1:8b", "llama3.1"),
-        ("qwen2.5-coder:7b", "qwen2.5"),
-        ("meta-llama/Llama-3.1-8B-Instruct", "llama-3.1"),
-        ("claude-sonnet-4-20250514", "claude-sonnet-4"),
-        ("claude-opus-4-1@20250805", "claude-opus-4-1"),
-        ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"),
-        ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
-        ("claude-opus-4-8-20260528", "claude-opus-4-8"),
-        ("claude-opus-4-9", None),
-        ("mistral-tiny", None),
-        ("deepseek-r1-distill-llama-70b", None),
-    ],
-)
+@pytest.mark.parametrize(("model", "key"), [
+    ("mistral-medium-latest", "mistral-medium"), ("mistral-small3.1:24b", "mistral-small"),
+    ("mistralai/Mistral-7B-Instruct-v0.3", "mistral"), ("mistral-large-2512", "mistral-large"),
+    ("gpt-4o-2024-08-06", "gpt-4o"), ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"), ("gpt-4o-mini", "gpt-4o"),
+    ("gpt-5.1", "gpt-5"), ("o1-2024-12-17", "o1"), ("gpt-4-0613", "gpt-4"), ("llama3.1:8b", "llama3.1"),
+    ("qwen2.5-coder:7b", "qwen2.5"), ("meta-llama/Llama-3.1-8B-Instruct", "llama-3.1"),
+    ("claude-sonnet-4-20250514", "claude-sonnet-4"), ("claude-opus-4-1@20250805", "claude-opus-4-1"),
+    ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"), ("anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
+    ("claude-opus-4-8-20260528", "claude-opus-4-8"),
+    ("claude-opus-4-9", None), ("mistral-tiny", None), ("deepseek-r1-distill-llama-70b", None),
+])
 def test_registry_names_exact_dated_or_family(model: str, key: str | None) -> None:
     assert lookup_model_info(model, warn=False) is (_REGISTRY[key] if key else UNKNOWN_MODEL_INFO)
 
@@ -205,20 +173,10 @@ async def test_anthropic_x_0_aliases_are_still_their_models(server: FakeServer, 
     assert body["system"] == "s" and [m["role"] for m in body["messages"]] == ["user"]
 
 
-@pytest.mark.parametrize(
-    "model",
-    [
-        "o1-pro",
-        "o3-pro-2025-06-10",
-        "o3-deep-research",
-        "o4-mini-deep-research",
-        "openai/o3-mini-high",
-        "openai/o4-mini-high",
-    ],
-)
-async def test_openai_reasoning_models_with_longer_names_keep_their_line(
-    server: FakeServer, make_client: Any, model: str
-) -> None:
+@pytest.mark.parametrize("model", ["o1-pro", "o3-pro-2025-06-10", "o3-deep-research", "o4-mini-deep-research",
+                                   "openai/o3-mini-high", "openai/o4-mini-high"])
+async def test_openai_reasoning_models_with_longer_names_keep_their_line(server: FakeServer, make_client: Any,
+                                                                         model: str) -> None:
     # Before: unknown, so max_tokens was sent as it is, which OpenAI's reasoning models refuse.
     client = make_client(model)
     await client.create(HELLO, extra_create_args={"max_tokens": 50})
@@ -263,22 +221,16 @@ def system_turn(*texts: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_claude_system_message_after_the_first_turn_is_sent_where_it_stands(
-    server: FakeServer, claude: Any, stream: bool
-) -> None:
-    body = await answer(
-        server,
-        claude(),
-        [
-            SystemMessage(content="You are a code review assistant."),
-            UserMessage(content="Review process() in utils.py."),
-            AssistantMessage(content="A generator would avoid the list."),
-            UserMessage(content="Now review the calling code."),
-            SystemMessage(content="From now on, every suggestion must include type annotations."),
-            SystemMessage(content="Be concise."),
-        ],
-        stream=stream,
-    )
+async def test_claude_system_message_after_the_first_turn_is_sent_where_it_stands(server: FakeServer, claude: Any,
+                                                                                  stream: bool) -> None:
+    body = await answer(server, claude(), [
+        SystemMessage(content="You are a code review assistant."),
+        UserMessage(content="Review process() in utils.py."),
+        AssistantMessage(content="A generator would avoid the list."),
+        UserMessage(content="Now review the calling code."),
+        SystemMessage(content="From now on, every suggestion must include type annotations."),
+        SystemMessage(content="Be concise."),
+    ], stream=stream)
     assert body["system"] == "You are a code review assistant."
     assert body["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "Review process() in utils.py."}]},
@@ -288,35 +240,22 @@ async def test_claude_system_message_after_the_first_turn_is_sent_where_it_stand
     ]
 
 
-async def test_claude_later_system_message_goes_after_the_user_turn_or_tool_results(
-    server: FakeServer, claude: Any
-) -> None:
+async def test_claude_later_system_message_goes_after_the_user_turn_or_tool_results(server: FakeServer,
+                                                                                     claude: Any) -> None:
     call = FunctionCall(id="toolu_01", name="run_tests", arguments="{}")
-    body = await answer(
-        server,
-        claude(),
-        [
-            UserMessage(content="Run the tests."),
-            AssistantMessage(content=[call]),
-            SystemMessage(content="The user also asked: update the changelog."),  # between the call and its result
-            FunctionExecutionResultMessage(
-                content=[FunctionExecutionResult(content="12 passed", name="run_tests", call_id="toolu_01")]
-            ),
-            AssistantMessage(content="All pass."),
-            UserMessage(content="Thanks."),
-            SystemMessage(content="Answer in French."),  # between two user messages, which are one turn
-            UserMessage(content="Anything else?"),
-        ],
-    )
-    assert [m["role"] for m in body["messages"]] == [
-        "user",
-        "assistant",
-        "user",
-        "system",
-        "assistant",
-        "user",
-        "system",
-    ]
+    body = await answer(server, claude(), [
+        UserMessage(content="Run the tests."),
+        AssistantMessage(content=[call]),
+        SystemMessage(content="The user also asked: update the changelog."),  # between the call and its result
+        FunctionExecutionResultMessage(content=[FunctionExecutionResult(content="12 passed", name="run_tests",
+                                                                        call_id="toolu_01")]),
+        AssistantMessage(content="All pass."),
+        UserMessage(content="Thanks."),
+        SystemMessage(content="Answer in French."),  # between two user messages, which are one turn
+        UserMessage(content="Anything else?"),
+    ])
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user", "system", "assistant", "user",
+                                                    "system"]
     assert body["messages"][3] == system_turn("The user also asked: update the changelog.")
     assert body["messages"][2]["content"][0]["type"] == "tool_result"
     assert [b["text"] for b in body["messages"][5]["content"]] == ["Thanks.", "Anything else?"]
@@ -325,9 +264,8 @@ async def test_claude_later_system_message_goes_after_the_user_turn_or_tool_resu
 
 async def test_claude_models_without_later_system_messages_keep_one_run(server: FakeServer, claude: Any) -> None:
     older = claude("claude-sonnet-4-5")
-    body = await answer(
-        server, older, [UserMessage(content="a"), SystemMessage(content="s1"), UserMessage(content="b")]
-    )
+    body = await answer(server, older, [UserMessage(content="a"), SystemMessage(content="s1"),
+                                        UserMessage(content="b")])
     assert body["system"] == "s1" and [m["role"] for m in body["messages"]] == ["user"]
     with pytest.raises(mp.InvalidRequestError, match=r"messages\[2\].*not consecutive.*Claude Opus 4\.8"):
         await older.create([SystemMessage(content="s1"), UserMessage(content="a"), SystemMessage(content="s2")])
@@ -336,49 +274,38 @@ async def test_claude_models_without_later_system_messages_keep_one_run(server: 
     assert len(server.requests) == 1
 
 
-async def test_a_claude_modelport_does_not_know_is_not_refused_a_later_system_message(
-    server: FakeServer, claude: Any
-) -> None:
+async def test_a_claude_modelport_does_not_know_is_not_refused_a_later_system_message(server: FakeServer,
+                                                                                      claude: Any) -> None:
     with pytest.warns(UnknownModelWarning):
         newer = claude("claude-opus-5")
     body = await answer(server, newer, [UserMessage(content="a"), SystemMessage(content="s")])
     assert body["messages"][-1] == system_turn("s") and "system" not in body
 
 
+
 async def test_a_model_info_that_does_not_say_keeps_one_hoisted_system_run(server: FakeServer, claude: Any) -> None:
     # A model_info given for a Claude model (to widen its window, say) need not name multiple_system_messages.
     # Before: a later system message went as a system turn, which every Claude but Opus 4.8 refuses.
-    info = {
-        "vision": True,
-        "function_calling": True,
-        "json_output": True,
-        "family": "claude-4-5-sonnet",
-        "context_window": 1_000_000,
-    }
+    info = {"vision": True, "function_calling": True, "json_output": True, "family": "claude-4-5-sonnet",
+            "context_window": 1_000_000}
     messages = [UserMessage(content="a"), SystemMessage(content="s"), UserMessage(content="b")]
     body = await answer(server, claude("claude-sonnet-4-5", model_info=info), messages)
     assert body["system"] == "s" and [m["role"] for m in body["messages"]] == ["user"]
-    body = await answer(
-        server, claude("claude-sonnet-4-5", model_info={**info, "multiple_system_messages": True}), messages
-    )  # saying so still sends it where it stands
+    body = await answer(server, claude("claude-sonnet-4-5", model_info={**info, "multiple_system_messages": True}),
+                        messages)  # saying so still sends it where it stands
     assert "system" not in body and body["messages"][-1] == system_turn("s")
 
-
 @pytest.mark.parametrize("stream", [False, True])
-async def test_the_built_in_server_takes_a_later_system_message_where_claude_opus_4_8_does(
-    server: FakeServer, claude: Any, stream: bool
-) -> None:
+async def test_the_built_in_server_takes_a_later_system_message_where_claude_opus_4_8_does(server: FakeServer,
+                                                                                            claude: Any,
+                                                                                            stream: bool) -> None:
     # The built-in server answers by itself here (nothing scripted). Before: 400, "messages.2.role: Input should be
     # 'user' or 'assistant'", for a request the Messages API takes.
     client = claude()
     call = FunctionCall(id="toolu_01", name="get_weather", arguments='{"city": "Paris"}')
     done = FunctionExecutionResult(content="21 degrees", name="get_weather", call_id="toolu_01")
-    messages = [
-        UserMessage(content="Weather in Paris?"),
-        AssistantMessage(content=[call]),
-        FunctionExecutionResultMessage(content=[done]),
-        SystemMessage(content="Answer in French."),
-    ]
+    messages = [UserMessage(content="Weather in Paris?"), AssistantMessage(content=[call]),
+                FunctionExecutionResultMessage(content=[done]), SystemMessage(content="Answer in French.")]
     if stream:
         async with client.create_stream(messages, tools=[WEATHER]) as response:
             async for item in response:

@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from modelport import RetryPolicy, errors
-from modelport._http import backoff, parse_retry_after, retry_delay, should_retry
+from modelport._retry import backoff, parse_retry_after, retry_delay, should_retry
 
 NOW = 1_700_000_000.0
 
@@ -16,31 +16,28 @@ def http_date(offset: float) -> str:
     return email.utils.formatdate(NOW + offset, usegmt=True)
 
 
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"retry-after": "20"}, 20.0),
-        ({"retry-after": "1.5"}, 1.5),
-        ({"retry-after": "0"}, None),
-        ({"retry-after": "-10"}, None),
-        ({"retry-after": "inf"}, None),
-        ({"retry-after": "nan"}, None),
-        ({"retry-after": "99999999999999999999"}, 99999999999999999999.0),
-        ({"retry-after": http_date(30)}, 30.0),
-        ({"retry-after": http_date(-30)}, None),
-        ({"retry-after": "Zun, 29 Sep 2023 16:26:57 GMT"}, None),
-        ({"retry-after": "Fri, 29 Sep 99999 16:26:57 GMT"}, None),
-        ({"retry-after": ""}, None),
-        ({"retry-after-ms": "1500"}, 1.5),
-        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
-        ({"retry-after-ms": "garbage", "retry-after": "9"}, 9.0),
-        ({"x-ratelimit-reset-requests": "1m30s"}, 90.0),
-        ({"x-ratelimit-reset-tokens": "250ms"}, 0.25),
-        ({"x-ratelimit-reset-requests": "6s", "x-ratelimit-reset-tokens": "1.57s"}, 6.0),
-        ({"x-ratelimit-reset-requests": "soon"}, None),
-        ({}, None),
-    ],
-)
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"retry-after": "20"}, 20.0),
+    ({"retry-after": "1.5"}, 1.5),
+    ({"retry-after": "0"}, None),
+    ({"retry-after": "-10"}, None),
+    ({"retry-after": "inf"}, None),
+    ({"retry-after": "nan"}, None),
+    ({"retry-after": "99999999999999999999"}, 99999999999999999999.0),
+    ({"retry-after": http_date(30)}, 30.0),
+    ({"retry-after": http_date(-30)}, None),
+    ({"retry-after": "Zun, 29 Sep 2023 16:26:57 GMT"}, None),
+    ({"retry-after": "Fri, 29 Sep 99999 16:26:57 GMT"}, None),
+    ({"retry-after": ""}, None),
+    ({"retry-after-ms": "1500"}, 1.5),
+    ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+    ({"retry-after-ms": "garbage", "retry-after": "9"}, 9.0),
+    ({"x-ratelimit-reset-requests": "1m30s"}, 90.0),
+    ({"x-ratelimit-reset-tokens": "250ms"}, 0.25),
+    ({"x-ratelimit-reset-requests": "6s", "x-ratelimit-reset-tokens": "1.57s"}, 6.0),
+    ({"x-ratelimit-reset-requests": "soon"}, None),
+    ({}, None),
+])
 def test_B13_retry_after_matrix(headers: dict[str, str], expected: float | None) -> None:
     value = parse_retry_after(headers, NOW)
     assert value == (pytest.approx(expected) if expected is not None else None)
@@ -50,25 +47,9 @@ def status_error(status: int, cls: type = errors.APIStatusError) -> errors.APISt
     return cls("x", status_code=status)
 
 
-@pytest.mark.parametrize(
-    ("status", "retried"),
-    [
-        (400, False),
-        (401, False),
-        (403, False),
-        (404, False),
-        (408, True),
-        (409, True),
-        (413, False),
-        (422, False),
-        (429, True),
-        (500, True),
-        (502, True),
-        (503, True),
-        (504, True),
-        (529, True),
-    ],
-)
+@pytest.mark.parametrize(("status", "retried"), [(400, False), (401, False), (403, False), (404, False),
+                                                 (408, True), (409, True), (413, False), (422, False), (429, True),
+                                                 (500, True), (502, True), (503, True), (504, True), (529, True)])
 def test_which_statuses_are_retried(status: int, retried: bool) -> None:
     assert should_retry(status, {}) is retried
 

@@ -237,11 +237,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
+def _start_redis(port: int, workdir: str, *options: str) -> subprocess.Popen[bytes]:
+    """A redis-server on ``port``, with more ``options`` (``--requirepass``, ...), once it answers."""
     binary = shutil.which("redis-server")
     assert binary is not None
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir,
+         *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -249,7 +251,7 @@ def _start_redis(port: int, workdir: str) -> subprocess.Popen[bytes]:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.1) as conn:
                 conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
+                if conn.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # up (and asking for its password)
                     return process
         except OSError:
             time.sleep(0.025)
@@ -426,6 +428,7 @@ def test_a_router_config_names_the_url_variable(redis_url: str, monkeypatch: pyt
         "namespace": "ns",
         "timeout": 0.5,
         "lease": 30.0,
+        "retry": 1.0,
         "flush_after": 0.005,
     }
     loaded = load_component(model.model_dump(), allow_env=["MODELPORT_TEST_REDIS"])

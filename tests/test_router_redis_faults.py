@@ -165,6 +165,37 @@ async def test_while_redis_is_paused_one_call_at_a_time_tries_it(own_redis: OwnR
         await state.close()
 
 
+async def test_while_redis_is_paused_a_finished_call_does_not_wait_for_it(own_redis: OwnRedis) -> None:
+    """A call that succeeded while Redis is paused resets the failure count in Redis; like any other use of a Redis
+    that failed, one call at a time may try it, and the others return at once rather than each waiting out
+    ``timeout`` for an answer that does not come."""
+    state = RedisRouterState(own_redis.url, namespace=_namespace(), timeout=1.0, retry=0.3)
+
+    def late(request: RecordedRequest) -> Reply:  # answered after ``retry``: Redis may be tried again by then
+        return dataclasses.replace(default_reply(request), head_delay=0.6)
+
+    with FakeServer(default=late) as server:
+        router = Router([Deployment(_client(server.base_url), "a")], state=state)
+        try:
+            await state.in_flight("a")  # connected, the scripts loaded
+            own_redis.pause()
+            try:
+                await state.in_flight("a")  # no answer: Redis is known to be down, not tried for 0.3 s
+
+                async def timed() -> float:
+                    started = time.monotonic()
+                    await router.create(HELLO)  # counted locally at once, answered 0.6 s later
+                    return time.monotonic() - started
+
+                took = sorted(await asyncio.gather(*(timed() for _ in range(6))))
+            finally:
+                own_redis.resume()
+            assert took[-2] < 1.2, took  # one of them may have tried Redis (1.6 s); the others did not wait for it
+        finally:
+            await router.close()
+            await state.close()
+
+
 # -- 2. the local limits carry what this process already sent --
 
 

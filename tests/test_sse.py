@@ -10,7 +10,7 @@ from modelport._sse import SSEDecoder, SSEEvent
 
 STREAM = (
     ": comment first\n"
-    'data: {"a": 1}\n\n'
+    "data: {\"a\": 1}\n\n"
     "event: update\ndata: line one\ndata: line two\nid: 7\n\n"
     ": keep-alive\n\n"
     "data:no-space\n\n"
@@ -27,8 +27,8 @@ EXPECTED = [
 ]
 
 
-def decode(pieces: list[bytes]) -> list[SSEEvent]:
-    decoder = SSEDecoder()
+def decode(pieces: list[bytes], max_event_bytes: int = 16 << 20) -> list[SSEEvent]:
+    decoder = SSEDecoder(max_event_bytes)
     events: list[SSEEvent] = []
     for piece in pieces:
         events.extend(decoder.feed(piece))
@@ -83,7 +83,7 @@ def test_B42_huge_event_in_many_pieces_is_linear() -> None:
         payload = b"x" * size
         pieces = [b"data: "] + [payload[i : i + 4096] for i in range(0, size, 4096)] + [b"\n\n"]
         start = time.perf_counter()
-        events = decode(pieces)
+        events = decode(pieces, max_event_bytes=64 << 20)  # above the default 16 MiB: the limit is not tested here
         elapsed = time.perf_counter() - start
         assert len(events) == 1 and len(events[0].data) == size
         return elapsed
@@ -98,3 +98,29 @@ def test_B42_many_small_events() -> None:
     events = decode([body[i : i + 65536] for i in range(0, len(body), 65536)])
     assert len(events) == 100_000
     assert events[-1].data == b'{"i":99999}'
+
+
+def _feed_all(decoder: SSEDecoder, pieces: list[bytes]) -> list[SSEEvent]:
+    return [event for piece in pieces for event in decoder.feed(piece)]
+
+
+@pytest.mark.parametrize("lines", [1, 3])
+def test_max_response_bytes_an_event_within_the_limit_passes_however_it_is_split(lines: int) -> None:
+    event = b"".join(b"data: " + b"x" * (900 // lines) + b"\n" for _ in range(lines)) + b"\n"
+    body = event * 3
+    for cut in [*range(0, len(body), 7), len(body)]:
+        assert len(_feed_all(SSEDecoder(1000), [body[:cut], body[cut:]])) == 3, cut
+    assert len(_feed_all(SSEDecoder(1000), [body[i : i + 1] for i in range(len(body))])) == 3
+
+
+@pytest.mark.parametrize("lines", [1, 4])
+def test_max_response_bytes_an_event_over_the_limit_raises_however_it_is_split(lines: int) -> None:
+    from modelport import ResponseTooLargeError
+
+    event = b"".join(b"data: " + b"x" * (1200 // lines) + b"\n" for _ in range(lines)) + b"\n"
+    body = b"data: small\n\n" + event
+    splits = [[body[:cut], body[cut:]] for cut in range(0, len(body), 7)]
+    for pieces in [*splits, [body[i : i + 1] for i in range(len(body))]]:
+        with pytest.raises(ResponseTooLargeError, match="max_response_bytes") as caught:
+            _feed_all(SSEDecoder(1000), pieces)
+        assert caught.value.limit == 1000

@@ -26,17 +26,8 @@ def text_chunks(*words: str) -> list[dict[str, Any]]:
 
 
 async def test_B32_keepalive_comments_between_chunks(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"role": "assistant", "content": ""}),
-                ": keep-alive\n\n",
-                chunk({"content": "Hi"}),
-                ":ping\n\n",
-                chunk(finish_reason="stop"),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"role": "assistant", "content": ""}), ": keep-alive\n\n", chunk({"content": "Hi"}),
+                          ":ping\n\n", chunk(finish_reason="stop")]))
     deltas, result = await collect(client)
     assert deltas == ["Hi"] and result.content == "Hi" and result.finish_reason == "stop"
 
@@ -86,42 +77,25 @@ async def test_B39_eof_inside_an_event(server: FakeServer, client: Any) -> None:
 
 
 async def test_B40_llamacpp_error_line(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "x"}),
-                'error: {"code":400,"message":"the request exceeds the available context size"}\n\n',
-            ],
-            done=False,
-        )
-    )
+    server.add(Reply.sse([chunk({"content": "x"}),
+                          'error: {"code":400,"message":"the request exceeds the available context size"}\n\n'],
+                         done=False))
     with pytest.raises(BadRequestError) as info:
         await collect(client)
     assert info.value.in_stream and "context size" in str(info.value)
 
 
 async def test_B42_long_stream(server: FakeServer, client: Any) -> None:
-    server.add(Reply.sse([chunk({"content": "t"}) for _ in range(20_000)] + [chunk(finish_reason="stop")], split=65536))
+    server.add(Reply.sse([chunk({"content": "t"}) for _ in range(20_000)] + [chunk(finish_reason="stop")],
+                         split=65536))
     deltas, result = await collect(client)
     assert len(deltas) == 20_000 and result.content == "t" * 20_000
 
 
 async def test_B43_openai_inband_error_after_content(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "partial"}),
-                {
-                    "error": {
-                        "message": "The server had an error processing your request.",
-                        "type": "server_error",
-                        "code": None,
-                    }
-                },
-            ],
-            done=False,
-        )
-    )
+    server.add(Reply.sse([chunk({"content": "partial"}),
+                          {"error": {"message": "The server had an error processing your request.",
+                                     "type": "server_error", "code": None}}], done=False))
     with pytest.raises(ServerError) as info:
         await collect(client)
     err = info.value
@@ -131,17 +105,10 @@ async def test_B43_openai_inband_error_after_content(server: FakeServer, client:
 
 
 async def test_B45_groq_tool_use_failed_in_stream(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"reasoning": "thinking...", "channel": "analysis"}),
-                'event: error\ndata: {"error":{"message":"Tool call validation failed: did not match schema",'
-                '"type":"invalid_request_error","code":"tool_use_failed","failed_generation":"{\\"x\\":1}",'
-                '"status_code":400}}\n\n',
-            ],
-            done=False,
-        )
-    )
+    server.add(Reply.sse([chunk({"reasoning": "thinking...", "channel": "analysis"}),
+                          'event: error\ndata: {"error":{"message":"Tool call validation failed: did not match schema",'
+                          '"type":"invalid_request_error","code":"tool_use_failed","failed_generation":"{\\"x\\":1}",'
+                          '"status_code":400}}\n\n'], done=False))
     with pytest.raises(BadRequestError) as info:
         await collect(client)
     assert info.value.status_code == 400 and info.value.code == "tool_use_failed"
@@ -149,62 +116,35 @@ async def test_B45_groq_tool_use_failed_in_stream(server: FakeServer, client: An
 
 
 async def test_B46_overloaded_event_after_a_delta(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "Hi"}),
-                'event: error\ndata: {"type":"error","error":{"details":null,"type":"overloaded_error",'
-                '"message":"Overloaded"},"request_id":"req_1"}\n\n',
-            ],
-            done=False,
-        )
-    )
+    server.add(Reply.sse([chunk({"content": "Hi"}),
+                          'event: error\ndata: {"type":"error","error":{"details":null,"type":"overloaded_error",'
+                          '"message":"Overloaded"},"request_id":"req_1"}\n\n'], done=False))
     with pytest.raises(OverloadedError) as info:
         await collect(client)
     assert info.value.in_stream and info.value.partial is not None and info.value.partial.content == "Hi"
 
 
 async def test_B48_azure_first_chunk_with_empty_choices(server: FakeServer, client: Any) -> None:
-    first = {
-        "id": "",
-        "object": "",
-        "created": 0,
-        "model": "",
-        "choices": [],
-        "prompt_filter_results": [
-            {"prompt_index": 0, "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}}}
-        ],
-    }
+    first = {"id": "", "object": "", "created": 0, "model": "", "choices": [],
+             "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+                 "hate": {"filtered": False, "severity": "safe"}}}]}
     server.add(Reply.sse([first, chunk({"content": "Hi"}, model="gpt-4o-2024-08-06"), chunk(finish_reason="stop")]))
     _, result = await collect(client)
     assert result.content == "Hi" and result.model == "gpt-4o-2024-08-06"
 
 
 async def test_B49_azure_async_filter_annotation_chunk(server: FakeServer, client: Any) -> None:
-    annotation = {
-        "id": "",
-        "object": "",
-        "created": 0,
-        "model": "",
-        "usage": None,
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": None,
-                "content_filter_results": {"hate": {"filtered": False}},
-                "content_filter_offsets": {"check_offset": 44, "start_offset": 44, "end_offset": 198},
-            }
-        ],
-    }
+    annotation = {"id": "", "object": "", "created": 0, "model": "", "usage": None, "choices": [
+        {"index": 0, "finish_reason": None, "content_filter_results": {"hate": {"filtered": False}},
+         "content_filter_offsets": {"check_offset": 44, "start_offset": 44, "end_offset": 198}}]}
     server.add(Reply.sse([chunk({"content": "Hi"}), annotation, chunk(finish_reason="stop")]))
     _, result = await collect(client)
     assert result.content == "Hi"
 
 
 async def test_B51_usage_only_final_chunk(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse([chunk({"content": "Hi"}), chunk(finish_reason="stop"), chunk(usage=usage(24, 58), choices=False)])
-    )
+    server.add(Reply.sse([chunk({"content": "Hi"}), chunk(finish_reason="stop"),
+                          chunk(usage=usage(24, 58), choices=False)]))
     _, result = await collect(client)
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (24, 58) and result.usage_reported
     assert client.total_usage().prompt_tokens == 24
@@ -241,19 +181,10 @@ async def test_B56_no_finish_reason_ever_is_unknown(server: FakeServer, client: 
 
 
 async def test_B57_multiple_choices_interleaved(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "B1"}, index=1),
-                chunk({"content": "A1"}, index=0),
-                chunk({"content": "B2"}, index=1),
-                chunk({"content": "A2"}, index=0),
-                chunk(finish_reason="length", index=1),
-                chunk(finish_reason="stop", index=0),
-                chunk(usage=usage(5, 8), choices=False),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"content": "B1"}, index=1), chunk({"content": "A1"}, index=0),
+                          chunk({"content": "B2"}, index=1), chunk({"content": "A2"}, index=0),
+                          chunk(finish_reason="length", index=1), chunk(finish_reason="stop", index=0),
+                          chunk(usage=usage(5, 8), choices=False)]))
     deltas, result = await collect(client)
     assert deltas == ["A1", "A2"] and result.content == "A1A2" and result.finish_reason == "stop"
     assert result.usage.completion_tokens == 8
@@ -283,33 +214,23 @@ async def test_B61_resolved_model_is_reported_without_warning(server: FakeServer
 
 
 async def test_B80_reasoning_content_stream(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"role": "assistant", "content": None, "reasoning_content": ""}),
-                chunk({"reasoning_content": "Let"}),
-                chunk({"reasoning_content": " me think"}),
-                chunk({"content": "Paris", "reasoning_content": None}),
-                chunk(finish_reason="stop"),
-                chunk(usage={**usage(5, 9), "completion_tokens_details": {"reasoning_tokens": 7}}, choices=False),
-            ]
-        )
-    )
+    server.add(Reply.sse([
+        chunk({"role": "assistant", "content": None, "reasoning_content": ""}),
+        chunk({"reasoning_content": "Let"}), chunk({"reasoning_content": " me think"}),
+        chunk({"content": "Paris", "reasoning_content": None}), chunk(finish_reason="stop"),
+        chunk(usage={**usage(5, 9), "completion_tokens_details": {"reasoning_tokens": 7}}, choices=False)]))
     deltas, result = await collect(client)
     assert [type(d) for d in deltas] == [ThoughtChunk, ThoughtChunk, str]
     assert result.thought == "Let me think" and result.content == "Paris"
     assert result.usage.reasoning_tokens == 7
 
 
-@pytest.mark.parametrize(
-    "pieces",
-    [
-        ["<think>plan</think>answer"],
-        ["<thi", "nk>plan</th", "ink>answer"],
-        ["<", "t", "h", "i", "n", "k", ">", "pl", "an", "<", "/", "think", ">", "\n\n", "ans", "wer"],
-        ["\n<think>\nplan", "\n</think>\n\nanswer"],
-    ],
-)
+@pytest.mark.parametrize("pieces", [
+    ["<think>plan</think>answer"],
+    ["<thi", "nk>plan</th", "ink>answer"],
+    ["<", "t", "h", "i", "n", "k", ">", "pl", "an", "<", "/", "think", ">", "\n\n", "ans", "wer"],
+    ["\n<think>\nplan", "\n</think>\n\nanswer"],
+])
 async def test_B83_think_tags_split_across_chunks(server: FakeServer, client: Any, pieces: list[str]) -> None:
     server.add(Reply.sse([chunk({"content": p}) for p in pieces] + [chunk(finish_reason="stop")]))
     deltas, result = await collect(client)
@@ -318,21 +239,10 @@ async def test_B83_think_tags_split_across_chunks(server: FakeServer, client: An
 
 
 async def test_B83_empty_think_block_before_tool_call(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "<think>\n</think>\n\n"}),
-                chunk(
-                    {
-                        "tool_calls": [
-                            {"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-                        ]
-                    }
-                ),
-                chunk(finish_reason="tool_calls"),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"content": "<think>\n</think>\n\n"}),
+                          chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function",
+                                                 "function": {"name": "f", "arguments": "{}"}}]}),
+                          chunk(finish_reason="tool_calls")]))
     _, result = await collect(client)
     assert result.finish_reason == "function_calls" and result.thought is None
     assert [c.name for c in result.content] == ["f"]  # type: ignore[union-attr]
@@ -345,16 +255,8 @@ async def test_B83_text_that_merely_mentions_think_is_untouched(server: FakeServ
 
 
 async def test_B86_refusal(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"role": "assistant", "content": None, "refusal": ""}),
-                chunk({"refusal": "I'm"}),
-                chunk({"refusal": " sorry"}),
-                chunk(finish_reason="stop"),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"role": "assistant", "content": None, "refusal": ""}), chunk({"refusal": "I'm"}),
+                          chunk({"refusal": " sorry"}), chunk(finish_reason="stop")]))
     _, result = await collect(client)
     assert result.refusal == "I'm sorry" and result.content == ""
 
@@ -380,20 +282,11 @@ async def test_B89_length_truncation(server: FakeServer, client: Any) -> None:
 
 async def test_B91_logprobs_appended_across_chunks(server: FakeServer, client: Any) -> None:
     def lp(*tokens: str) -> dict[str, Any]:
-        return {
-            "content": [{"token": t, "logprob": -0.1, "bytes": list(t.encode()), "top_logprobs": []} for t in tokens]
-        }
-
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "Hello!"}, logprobs=lp("Hello", "!")),
-                chunk({"reasoning_content": "x"}, logprobs=None),
-                chunk({"content": " Bye"}, logprobs=lp(" Bye")),
-                chunk(finish_reason="stop"),
-            ]
-        )
-    )
+        return {"content": [{"token": t, "logprob": -0.1, "bytes": list(t.encode()), "top_logprobs": []}
+                            for t in tokens]}
+    server.add(Reply.sse([chunk({"content": "Hello!"}, logprobs=lp("Hello", "!")),
+                          chunk({"reasoning_content": "x"}, logprobs=None),
+                          chunk({"content": " Bye"}, logprobs=lp(" Bye")), chunk(finish_reason="stop")]))
     _, result = await collect(client)
     assert result.logprobs is not None and [t.token for t in result.logprobs] == ["Hello", "!", " Bye"]
 

@@ -89,33 +89,18 @@ def all_text(span: ReadableSpan) -> str:
 
 
 def usage(prompt: int, completion_tokens: int, **details: Any) -> dict[str, Any]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt + completion_tokens,
-        **details,
-    }
+    return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+            "total_tokens": prompt + completion_tokens, **details}
 
 
 # -- create --
 
-
 async def test_create_span_follows_the_genai_conventions(otel: Otel, server: FakeServer, make_client: Any) -> None:
-    server.add(
-        Reply.json(
-            completion(
-                "Hi there",
-                model="gpt-4o-2024-08-06",
-                usage=usage(
-                    12, 5, prompt_tokens_details={"cached_tokens": 4}, completion_tokens_details={"reasoning_tokens": 2}
-                ),
-            )
-        )
-    )
+    server.add(Reply.json(completion("Hi there", model="gpt-4o-2024-08-06", usage=usage(
+        12, 5, prompt_tokens_details={"cached_tokens": 4}, completion_tokens_details={"reasoning_tokens": 2}))))
     client = make_client()
-    result = await client.create(
-        HELLO, extra_create_args={"temperature": 0.2, "max_tokens": 50, "top_p": 0.9, "seed": 7, "stop": ["END"]}
-    )
+    result = await client.create(HELLO, extra_create_args={"temperature": 0.2, "max_tokens": 50, "top_p": 0.9,
+                                                           "seed": 7, "stop": ["END"]})
     span = otel.span()
     attrs = dict(span.attributes or {})
     assert span.name == "chat gpt-4o"
@@ -147,32 +132,24 @@ async def test_create_span_follows_the_genai_conventions(otel: Otel, server: Fak
     assert "error.type" not in attrs
     if result.cost is not None:
         assert attrs["modelport.cost"] == pytest.approx(float(result.cost))
-    assert not any(
-        key.startswith(("gen_ai.input", "gen_ai.output.messages", "gen_ai.system_instructions")) for key in attrs
-    )
+    assert not any(key.startswith(("gen_ai.input", "gen_ai.output.messages", "gen_ai.system_instructions"))
+                   for key in attrs)
 
     metrics = otel.metrics()
     (duration,) = metrics["gen_ai.client.operation.duration"]
     assert duration.count == 1
     assert duration.explicit_bounds[:3] == (0.01, 0.02, 0.04)  # the conventions' buckets, by advisory
     assert dict(duration.attributes) == {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o",
-        "gen_ai.response.model": "gpt-4o-2024-08-06",
-        "server.address": "127.0.0.1",
-        "server.port": server.port,
-    }
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o-2024-08-06", "server.address": "127.0.0.1", "server.port": server.port}
     tokens = {p.attributes["gen_ai.token.type"]: p.sum for p in metrics["gen_ai.client.token.usage"]}
     assert tokens == {"input": 12, "output": 5}
     assert "gen_ai.client.operation.time_to_first_chunk" not in metrics
 
 
 async def test_cost_is_on_the_span(otel: Otel, server: FakeServer, make_client: Any) -> None:
-    server.add(
-        Reply.json(completion("Hi", model="gpt-4o", usage=usage(1_000_000, 1_000_000))),
-        Reply.json(completion("Hi", model="gpt-4o", usage=usage(10, 10))),
-    )
+    server.add(Reply.json(completion("Hi", model="gpt-4o", usage=usage(1_000_000, 1_000_000))),
+               Reply.json(completion("Hi", model="gpt-4o", usage=usage(10, 10))))
     priced = make_client(prices={"gpt-4o": Price(input="1", output="2")})
     result = await priced.create(HELLO)
     assert result.cost == 3
@@ -186,22 +163,11 @@ async def test_cost_is_on_the_span(otel: Otel, server: FakeServer, make_client: 
 
 # -- streams --
 
-
 async def test_stream_span_ends_with_the_stream_and_records_time_to_first_chunk(
-    otel: Otel, server: FakeServer, make_client: Any
-) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"role": "assistant", "content": ""}),
-                chunk({"content": "Hel"}),
-                chunk({"content": "lo"}),
-                chunk(finish_reason="stop"),
-                chunk(choices=False, usage=usage(9, 2)),
-            ],
-            delay=0.02,
-        )
-    )
+        otel: Otel, server: FakeServer, make_client: Any) -> None:
+    server.add(Reply.sse([chunk({"role": "assistant", "content": ""}), chunk({"content": "Hel"}),
+                          chunk({"content": "lo"}), chunk(finish_reason="stop"),
+                          chunk(choices=False, usage=usage(9, 2))], delay=0.02))
     client = make_client()
     open_after_first_delta = None
     async with client.create_stream(HELLO) as stream:
@@ -228,17 +194,8 @@ async def test_stream_span_ends_with_the_stream_and_records_time_to_first_chunk(
 
 
 async def test_break_out_of_a_stream_ends_the_span(otel: Otel, server: FakeServer, make_client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "one "}),
-                chunk({"content": "two "}),
-                chunk({"content": "three"}),
-                chunk(finish_reason="stop"),
-            ],
-            delay=0.05,
-        )
-    )
+    server.add(Reply.sse([chunk({"content": "one "}), chunk({"content": "two "}), chunk({"content": "three"}),
+                          chunk(finish_reason="stop")], delay=0.05))
     client = make_client()
     async with client.create_stream(HELLO) as stream:
         async for _item in stream:
@@ -276,20 +233,9 @@ async def test_cancelled_stream_ends_the_span(otel: Otel, server: FakeServer, ma
 
 # -- errors and retries --
 
-
 async def test_error_sets_error_type_and_status(otel: Otel, server: FakeServer, make_client: Any) -> None:
-    server.add(
-        Reply.json(
-            {
-                "error": {
-                    "message": f"Incorrect API key provided: {API_KEY[:8]}...",
-                    "type": "invalid_request_error",
-                    "code": "invalid_api_key",
-                }
-            },
-            status=401,
-        )
-    )
+    server.add(Reply.json({"error": {"message": f"Incorrect API key provided: {API_KEY[:8]}...",
+                                     "type": "invalid_request_error", "code": "invalid_api_key"}}, status=401))
     with pytest.raises(mp.AuthenticationError):
         await make_client().create([UserMessage(content=SECRET_PROMPT)])
     span = otel.span()
@@ -304,11 +250,10 @@ async def test_error_sets_error_type_and_status(otel: Otel, server: FakeServer, 
     assert "gen_ai.client.token.usage" not in otel.metrics()
 
 
-async def test_retries_are_counted_on_the_span(otel: Otel, server: FakeServer, make_client: Any, sleeps: Any) -> None:
-    server.add(
-        Reply.json({"error": {"message": "busy", "type": "server_error"}}, status=503),
-        Reply.json(completion("ok", usage=usage(3, 1))),
-    )
+async def test_retries_are_counted_on_the_span(otel: Otel, server: FakeServer, make_client: Any,
+                                               sleeps: Any) -> None:
+    server.add(Reply.json({"error": {"message": "busy", "type": "server_error"}}, status=503),
+               Reply.json(completion("ok", usage=usage(3, 1))))
     result = await make_client().create(HELLO)
     assert result.content == "ok"
     assert len(sleeps.waits) == 1
@@ -330,7 +275,6 @@ async def test_retries_exhausted_are_counted_too(otel: Otel, server: FakeServer,
 
 # -- cache hits --
 
-
 async def test_cache_hit_is_visible(otel: Otel, server: FakeServer, make_client: Any) -> None:
     cache = ChatCompletionCache(make_client())
     first = await cache.create(HELLO)
@@ -347,13 +291,9 @@ async def test_cache_hit_is_visible(otel: Otel, server: FakeServer, make_client:
 
 # -- content and secrets --
 
-
 def tool_call_reply() -> Reply:
-    call = {
-        "id": "call_1",
-        "type": "function",
-        "function": {"name": "lookup", "arguments": json.dumps({"query": "periwinkle secrets"})},
-    }
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "lookup", "arguments": json.dumps({"query": "periwinkle secrets"})}}
     return Reply.json(completion(None, tool_calls=[call], finish_reason="tool_calls", usage=usage(5, 5)))
 
 
@@ -361,9 +301,8 @@ QUERY_SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}}
 TOOL = {"type": "function", "function": {"name": "lookup", "description": "Look it up", "parameters": QUERY_SCHEMA}}
 
 
-async def test_content_is_absent_unless_asked_and_no_secret_anywhere(
-    otel: Otel, server: FakeServer, make_client: Any
-) -> None:
+async def test_content_is_absent_unless_asked_and_no_secret_anywhere(otel: Otel, server: FakeServer,
+                                                                      make_client: Any) -> None:
     server.add(tool_call_reply())
     client = make_client()
     await client.create([SystemMessage(content="be terse"), UserMessage(content=SECRET_PROMPT)], tools=[TOOL])
@@ -380,26 +319,24 @@ async def test_content_is_recorded_when_asked(otel: Otel, server: FakeServer, ma
     otel.instrument(capture_content=True)  # replaces the earlier instrumentation
     assert len([o for o in _hooks.OBSERVERS if type(o).__name__ == "_OtelObserver"]) == 1
     server.add(tool_call_reply())
-    await make_client().create([SystemMessage(content="be terse"), UserMessage(content=SECRET_PROMPT)], tools=[TOOL])
+    await make_client().create([SystemMessage(content="be terse"), UserMessage(content=SECRET_PROMPT)],
+                               tools=[TOOL])
     span = otel.span()
     attrs = dict(span.attributes or {})
     assert json.loads(attrs["gen_ai.system_instructions"]) == [{"type": "text", "content": "be terse"}]  # type: ignore[arg-type]
     assert json.loads(attrs["gen_ai.input.messages"]) == [  # type: ignore[arg-type]
-        {"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}
-    ]
+        {"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}]
     (output,) = json.loads(attrs["gen_ai.output.messages"])  # type: ignore[arg-type]
     assert output["finish_reason"] == "tool_call"
-    assert output["parts"] == [
-        {"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"query": "periwinkle secrets"}}
-    ]
+    assert output["parts"] == [{"type": "tool_call", "id": "call_1", "name": "lookup",
+                                "arguments": {"query": "periwinkle secrets"}}]
     (definition,) = json.loads(attrs["gen_ai.tool.definitions"])  # type: ignore[arg-type]
     assert definition["name"] == "lookup"
     assert API_KEY not in all_text(span)
 
 
-async def test_content_capture_from_the_environment(
-    otel: Otel, server: FakeServer, make_client: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_content_capture_from_the_environment(otel: Otel, server: FakeServer, make_client: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     otel.instrument()
     await make_client().create([UserMessage(content=SECRET_PROMPT)])
@@ -422,7 +359,6 @@ async def test_error_text_is_recorded_only_with_content(otel: Otel, server: Fake
 
 # -- install and remove --
 
-
 async def test_uninstrument_removes_the_observer(otel: Otel, server: FakeServer, make_client: Any) -> None:
     assert any(type(o).__name__ == "_OtelObserver" for o in _hooks.OBSERVERS)
     telemetry.uninstrument()
@@ -438,14 +374,9 @@ def test_observation_ends_once_and_never_raises_on_odd_input() -> None:
     recorder.instrument()
     try:
         (observer,) = [o for o in _hooks.OBSERVERS if type(o).__name__ == "_OtelObserver"]
-        observation = observer.start(
-            _hooks.CallInfo(
-                provider="azure_openai",
-                model="my-deploy",
-                stream=True,
-                request={"max_completion_tokens": 9, "n": 2, "response_format": {"type": "json_object"}},
-            )
-        )
+        observation = observer.start(_hooks.CallInfo(provider="azure_openai", model="my-deploy", stream=True,
+                                                     request={"max_completion_tokens": 9, "n": 2,
+                                                              "response_format": {"type": "json_object"}}))
         assert observation is not None
         observation.first_chunk()
         observation.end(None, None)

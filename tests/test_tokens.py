@@ -33,15 +33,11 @@ from .conftest import API_KEY
 
 # tiktoken's cache names each file by the SHA-1 of its download URL
 # (https://openaipublic.blob.core.windows.net/encodings/<name>.tiktoken).
-CACHE_NAMES = {
-    "o200k_base": "fb374d419588a4632f3f557e76b4b70aebbca790",
-    "cl100k_base": "9b5ad71b2ce5302211f9c61530b329a4922fc6a4",
-}
+CACHE_NAMES = {"o200k_base": "fb374d419588a4632f3f557e76b4b70aebbca790",
+               "cl100k_base": "9b5ad71b2ce5302211f9c61530b329a4922fc6a4"}
 # tiktoken's expected_hash for each file (tiktoken_ext/openai_public.py).
-SHA256 = {
-    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-}
+SHA256 = {"o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+          "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"}
 PACKAGED = {name: Path(PACKAGE_DATA) / f"{name}.tiktoken" for name in CACHE_NAMES}
 
 
@@ -52,56 +48,29 @@ def tiktoken_cache(folder: Path, *names: str) -> Path:
         shutil.copyfile(PACKAGED[name], folder / CACHE_NAMES[name])
     return folder
 
-
 # Source of the figures below: OpenAI Cookbook, "How to count tokens with tiktoken"
 # (github.com/openai/openai-cookbook, examples/How_to_count_tokens_with_tiktoken.ipynb), section 6 ("Counting
 # tokens for chat completions API calls") and section 7 ("Counting tokens for chat completions with tool calls"),
 # where each count is checked against the prompt_tokens the OpenAI API reported.
 COOKBOOK_MESSAGES = [
-    {
-        "role": "system",
-        "content": "You are a helpful, pattern-following assistant that translates corporate jargon "
-        "into plain English.",
-    },
+    {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon "
+                                  "into plain English."},
     {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
     {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
-    {
-        "role": "system",
-        "name": "example_user",
-        "content": "Let's circle back when we have more bandwidth to touch base "
-        "on opportunities for increased leverage.",
-    },
-    {
-        "role": "system",
-        "name": "example_assistant",
-        "content": "Let's talk later when we're less busy about how to do better.",
-    },
-    {
-        "role": "user",
-        "content": "This late pivot means we don't have time to boil the ocean for the client deliverable.",
-    },
+    {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch base "
+                                                          "on opportunities for increased leverage."},
+    {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to "
+                                                               "do better."},
+    {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client "
+                                "deliverable."},
 ]
-COOKBOOK_TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_current_weather",
-            "description": "Get the current weather in a given location",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
-                    "unit": {
-                        "type": "string",
-                        "description": "The unit of temperature to return",
-                        "enum": ["celsius", "fahrenheit"],
-                    },
-                },
-                "required": ["location"],
-            },
-        },
-    }
-]
+COOKBOOK_TOOLS = [{"type": "function", "function": {
+    "name": "get_current_weather", "description": "Get the current weather in a given location",
+    "parameters": {"type": "object", "properties": {
+        "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+        "unit": {"type": "string", "description": "The unit of temperature to return",
+                 "enum": ["celsius", "fahrenheit"]}},
+        "required": ["location"]}}}]
 COOKBOOK_TOOL_MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant that can answer to questions about the weather."},
     {"role": "user", "content": "What's the weather like in San Francisco?"},
@@ -124,18 +93,14 @@ def test_cookbook_tool_example(encoding: str, expected: int) -> None:
 @pytest.mark.parametrize(("model", "expected"), [("gpt-4o", 101), ("gpt-4o-mini", 101), ("gpt-4", 105)])
 def test_client_counts_match_the_cookbook(model: str, expected: int) -> None:
     client = OpenAIChatCompletionClient(model=model, base_url="http://127.0.0.1:9/v1", api_key=API_KEY)
-    messages = [
-        SystemMessage(content=COOKBOOK_TOOL_MESSAGES[0]["content"]),
-        UserMessage(content=COOKBOOK_TOOL_MESSAGES[1]["content"], source=""),
-    ]
+    messages = [SystemMessage(content=COOKBOOK_TOOL_MESSAGES[0]["content"]),
+                UserMessage(content=COOKBOOK_TOOL_MESSAGES[1]["content"], source="")]
     tool = COOKBOOK_TOOLS[0]["function"]
     assert client.count_tokens(messages, tools=[tool]) == expected  # type: ignore[list-item]
 
 
-@pytest.mark.parametrize(
-    ("size", "detail", "expected"),
-    [((1024, 1024), "high", 765), ((2048, 4096), "high", 1105), ((4096, 8192), "low", 85)],
-)
+@pytest.mark.parametrize(("size", "detail", "expected"), [((1024, 1024), "high", 765), ((2048, 4096), "high", 1105),
+                                                          ((4096, 8192), "low", 85)])
 def test_image_tokens_match_openai_vision_pricing(size: tuple[int, int], detail: str, expected: int) -> None:
     # OpenAI's vision guide ("Calculating costs"): 1024x1024 at high detail costs 765 tokens, 2048x4096 costs 1105,
     # and any image at low detail costs 85.
@@ -195,9 +160,8 @@ def test_a_fresh_process_counts_exactly_offline_from_the_packaged_files(tmp_path
     later = tiktoken_cache(tmp_path / "later", "o200k_base")
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     data = json.dumps([COOKBOOK_MESSAGES, COOKBOOK_TOOLS, COOKBOOK_TOOL_MESSAGES])
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH_SCRIPT, data, str(later)], capture_output=True, text=True, env=env, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", FRESH_SCRIPT, data, str(later)],
+                          capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     # The cookbook's figures (sections 6 and 7), exact, with no warning, no network and nothing written anywhere.
@@ -240,26 +204,16 @@ def test_without_any_encoding_file_counts_are_marked_estimates_and_never_hang(tm
     # A copy of the package with its data folder removed, imported ahead of the installed one.
     package = Path(modelport.__file__).parent
     site = tmp_path / "site"
-    shutil.copytree(
-        package,
-        site / "modelport",
-        ignore=lambda folder, names: [
-            n for n in names if n == "__pycache__" or (Path(folder) == package and n == "data")
-        ],
-    )
+    shutil.copytree(package, site / "modelport", ignore=lambda folder, names: [
+        n for n in names if n == "__pycache__" or (Path(folder) == package and n == "data")])
     env = clean_env(tmp_path)
     env["PYTHONPATH"] = str(site)
     if cache == "empty":
         (tmp_path / "empty").mkdir()
         env["TIKTOKEN_CACHE_DIR"] = str(tmp_path / "empty")
     later = tiktoken_cache(tmp_path / "later", "o200k_base")
-    done = subprocess.run(
-        [sys.executable, "-c", MISSING_SCRIPT, json.dumps(COOKBOOK_MESSAGES), str(later)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-    )
+    done = subprocess.run([sys.executable, "-c", MISSING_SCRIPT, json.dumps(COOKBOOK_MESSAGES), str(later)],
+                          capture_output=True, text=True, env=env, timeout=30)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["module"] == str(site / "modelport" / "__init__.py")
@@ -271,9 +225,8 @@ def test_without_any_encoding_file_counts_are_marked_estimates_and_never_hang(tm
 
 
 @pytest.mark.parametrize("variable", ["TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"])
-def test_a_count_after_the_cache_folder_changes_uses_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
-) -> None:
+def test_a_count_after_the_cache_folder_changes_uses_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        variable: str) -> None:
     monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
     monkeypatch.delenv("DATA_GYM_CACHE_DIR", raising=False)
     (tmp_path / "empty").mkdir()
@@ -322,18 +275,9 @@ def test_the_packaged_files_are_tiktokens_own(tmp_path: Path, monkeypatch: pytes
     assert ours._mergeable_ranks == reference["mergeable_ranks"]
 
 
-TEXTS = [
-    "hello world",
-    "",
-    "Grüße aus Köln: naïve café, déjà vu",
-    "日本語のテキストを数えます。",
-    "Привет, мир!",
-    "emoji 🎉🚀👩‍👩‍👧 and مرحبا بالعالم",
-    "def f(x):\n    return x ** 2  # tabs\tand\r\nnewlines",
-    "   leading and trailing spaces   ",
-    "1234567890 3.14159 1e-9",
-    "<|endoftext|> is plain text here",
-]
+TEXTS = ["hello world", "", "Grüße aus Köln: naïve café, déjà vu", "日本語のテキストを数えます。", "Привет, мир!",
+         "emoji 🎉🚀👩‍👩‍👧 and مرحبا بالعالم", "def f(x):\n    return x ** 2  # tabs\tand\r\nnewlines",
+         "   leading and trailing spaces   ", "1234567890 3.14159 1e-9", "<|endoftext|> is plain text here"]
 
 
 @pytest.mark.parametrize("model", ["gpt-4o", "gpt-4o-mini", "o1", "gpt-4", "gpt-3.5-turbo"])
@@ -378,24 +322,15 @@ def test_custom_token_counter_must_be_callable(make_client: Any) -> None:
         make_client(token_counter=42)
 
 
-async def test_remaining_tokens_for_an_unknown_model_uses_the_server_listing(
-    server: FakeServer, make_client: Any
-) -> None:
+async def test_remaining_tokens_for_an_unknown_model_uses_the_server_listing(server: FakeServer,
+                                                                            make_client: Any) -> None:
     with pytest.warns(Warning):
         client = make_client("my-local-model")
     messages = [UserMessage(content="hi")]
     assert client.remaining_tokens(messages) == DEFAULT_CONTEXT_WINDOW - client.count_tokens(messages)
-    server.add(
-        Reply.json(
-            {
-                "object": "list",
-                "data": [
-                    {"id": "my-local-model", "object": "model", "owned_by": "vllm", "max_model_len": 32768},
-                    {"id": "other", "object": "model"},
-                ],
-            }
-        )
-    )
+    server.add(Reply.json({"object": "list", "data": [
+        {"id": "my-local-model", "object": "model", "owned_by": "vllm", "max_model_len": 32768},
+        {"id": "other", "object": "model"}]}))
     listings = await client.list_models()
     assert listings[0] == ModelListing(id="my-local-model", context_window=32768, owned_by="vllm")
     assert listings[1].context_window is None
@@ -403,15 +338,12 @@ async def test_remaining_tokens_for_an_unknown_model_uses_the_server_listing(
     assert client.remaining_tokens(messages) == 32768 - client.count_tokens(messages)
 
 
-@pytest.mark.parametrize(
-    ("entry", "window"),
-    [
-        ({"id": "a", "context_length": 131072}, 131072),  # OpenRouter, LM Studio
-        ({"id": "a", "context_window": 8192}, 8192),  # Groq
-        ({"id": "a", "meta": {"n_ctx_train": 4096}}, 4096),  # llama.cpp
-        ({"id": "a", "top_provider": {"context_length": 65536}}, 65536),  # OpenRouter's provider block
-    ],
-)
+@pytest.mark.parametrize(("entry", "window"), [
+    ({"id": "a", "context_length": 131072}, 131072),  # OpenRouter, LM Studio
+    ({"id": "a", "context_window": 8192}, 8192),  # Groq
+    ({"id": "a", "meta": {"n_ctx_train": 4096}}, 4096),  # llama.cpp
+    ({"id": "a", "top_provider": {"context_length": 65536}}, 65536),  # OpenRouter's provider block
+])
 async def test_list_models_context_lengths(server: FakeServer, client: Any, entry: dict, window: int) -> None:
     server.add(Reply.json({"data": [entry]}))
     assert (await client.list_models())[0].context_window == window

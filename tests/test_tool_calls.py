@@ -12,9 +12,8 @@ from modelport.testing import FakeServer, Reply, chunk, completion
 from .helpers import HELLO, collect
 
 
-def tc(
-    index: int | None = None, id: str | None = None, name: str | None = None, arguments: Any = None, **extra: Any
-) -> dict[str, Any]:
+def tc(index: int | None = None, id: str | None = None, name: str | None = None, arguments: Any = None,
+       **extra: Any) -> dict[str, Any]:
     call: dict[str, Any] = dict(extra)
     if index is not None:
         call["index"] = index
@@ -40,34 +39,26 @@ def simple(result: Any) -> list[tuple[str, str, Any]]:
 
 
 async def test_B62_standard_split_tool_call(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(calls(tc(0, "call_1", "get_weather", ""), tc(0, arguments='{"city": "Pa'), tc(0, arguments='ris"}')))
-    )
+    server.add(Reply.sse(calls(tc(0, "call_1", "get_weather", ""), tc(0, arguments='{"city": "Pa'),
+                               tc(0, arguments='ris"}'))))
     _, result = await collect(client)
     assert result.finish_reason == "function_calls"
     assert simple(result) == [("call_1", "get_weather", {"city": "Paris"})]
 
 
 async def test_B64_name_and_id_repeated_on_every_delta(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(calls(tc(0, "call_1", "add_two_numbers", '{"a": 1'), tc(0, "call_1", "add_two_numbers", ', "b": 2}')))
-    )
+    server.add(Reply.sse(calls(tc(0, "call_1", "add_two_numbers", '{"a": 1'),
+                               tc(0, "call_1", "add_two_numbers", ', "b": 2}'))))
     _, result = await collect(client)
     assert simple(result) == [("call_1", "add_two_numbers", {"a": 1, "b": 2})]
 
 
 async def test_B66_gemini_no_index_metadata_deltas_and_stop(server: FakeServer, client: Any) -> None:
     signature = {"google": {"thought_signature": "sig=="}}
-    server.add(
-        Reply.sse(
-            calls(
-                tc(id="call_297140", name="read", arguments='{"pa', extra_content=signature),
-                tc(arguments='th": "a.py"}'),
-                tc(id="call_297141", name="read", arguments='{"path": "b.py"}'),
-                finish="stop",
-            )
-        )
-    )
+    server.add(Reply.sse(calls(tc(id="call_297140", name="read", arguments='{"pa', extra_content=signature),
+                               tc(arguments='th": "a.py"}'),
+                               tc(id="call_297141", name="read", arguments='{"path": "b.py"}'),
+                               finish="stop")))
     _, result = await collect(client)
     assert result.finish_reason == "function_calls" and result.raw_finish_reason == "stop"
     assert simple(result) == [("call_297140", "read", {"path": "a.py"}), ("call_297141", "read", {"path": "b.py"})]
@@ -78,35 +69,18 @@ async def test_B66_gemini_no_index_metadata_deltas_and_stop(server: FakeServer, 
 async def test_B66_thought_signature_is_sent_back_next_turn(server: FakeServer, client: Any) -> None:
     from modelport import AssistantMessage, FunctionExecutionResult, FunctionExecutionResultMessage, UserMessage
 
-    call = FunctionCall(
-        id="c1",
-        name="read",
-        arguments="{}",
-        provider_fields={"extra_content": {"google": {"thought_signature": "sig=="}}},
-    )
-    await client.create(
-        [
-            UserMessage(content="go"),
-            AssistantMessage(content=[call]),
-            FunctionExecutionResultMessage(content=[FunctionExecutionResult(content="x", name="read", call_id="c1")]),
-        ]
-    )
+    call = FunctionCall(id="c1", name="read", arguments="{}",
+                        provider_fields={"extra_content": {"google": {"thought_signature": "sig=="}}})
+    await client.create([UserMessage(content="go"), AssistantMessage(content=[call]),
+                         FunctionExecutionResultMessage(content=[FunctionExecutionResult(content="x", name="read",
+                                                                                         call_id="c1")])])
     sent = server.requests[-1].json["messages"][1]["tool_calls"][0]
     assert sent["extra_content"] == {"google": {"thought_signature": "sig=="}}
 
 
 async def test_B67_parallel_calls_interleaved(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            calls(
-                tc(0, "c0", "a", ""),
-                tc(1, "c1", "b", ""),
-                tc(0, arguments='{"x"'),
-                tc(1, arguments='{"y": 2}'),
-                tc(0, arguments=": 1}"),
-            )
-        )
-    )
+    server.add(Reply.sse(calls(tc(0, "c0", "a", ""), tc(1, "c1", "b", ""), tc(0, arguments='{"x"'),
+                               tc(1, arguments='{"y": 2}'), tc(0, arguments=": 1}"))))
     _, result = await collect(client)
     assert simple(result) == [("c0", "a", {"x": 1}), ("c1", "b", {"y": 2})]
 
@@ -141,12 +115,10 @@ async def test_B70_arguments_as_a_json_object(server: FakeServer, client: Any) -
     assert simple(result) == [("c", "f", {"city": "Paris"})]
 
 
-@pytest.mark.parametrize(
-    ("arguments", "finish"), [('{"a": 1,', "length"), ('{"a":1}{"b":2}', "tool_calls"), ("I think a=1", "tool_calls")]
-)
-async def test_B72_invalid_json_arguments_kept_raw(
-    server: FakeServer, client: Any, arguments: str, finish: str
-) -> None:
+@pytest.mark.parametrize(("arguments", "finish"), [('{"a": 1,', "length"), ('{"a":1}{"b":2}', "tool_calls"),
+                                                    ("I think a=1", "tool_calls")])
+async def test_B72_invalid_json_arguments_kept_raw(server: FakeServer, client: Any, arguments: str,
+                                                   finish: str) -> None:
     server.add(Reply.sse(calls(tc(0, "c", "f", arguments), finish=finish)))
     _, result = await collect(client)
     call = result.content[0]
@@ -164,14 +136,8 @@ async def test_B73_empty_arguments_mean_empty_object(server: FakeServer, client:
 
 
 async def test_B74_text_and_tool_call_in_the_same_delta(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk({"content": "Let me check. ", "tool_calls": [tc(0, "c", "look", "{}")]}),
-                chunk(finish_reason="tool_calls"),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"content": "Let me check. ", "tool_calls": [tc(0, "c", "look", "{}")]}),
+                          chunk(finish_reason="tool_calls")]))
     deltas, result = await collect(client)
     assert deltas == ["Let me check. "]
     assert simple(result) == [("c", "look", {})] and result.thought == "Let me check. "
@@ -197,43 +163,16 @@ async def test_B76_tool_call_written_as_text_is_returned_unchanged(server: FakeS
 
 
 async def test_B79_ollama_shape_whole_call_then_done(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.sse(
-            [
-                chunk(
-                    {
-                        "role": "assistant",
-                        "content": "",
-                        "tool_calls": [
-                            {
-                                "id": "call_x",
-                                "index": 0,
-                                "type": "function",
-                                "function": {"name": "f", "arguments": '{"q": "a"}'},
-                            }
-                        ],
-                    }
-                ),
-                chunk({"content": ""}, finish_reason="tool_calls"),
-            ]
-        )
-    )
+    server.add(Reply.sse([chunk({"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_x", "index": 0, "type": "function", "function": {"name": "f", "arguments": '{"q": "a"}'}}]}),
+        chunk({"content": ""}, finish_reason="tool_calls")]))
     _, result = await collect(client)
     assert simple(result) == [("call_x", "f", {"q": "a"})]
 
 
 async def test_non_stream_tool_calls(server: FakeServer, client: Any) -> None:
-    server.add(
-        Reply.json(
-            completion(
-                None,
-                finish_reason="tool_calls",
-                tool_calls=[
-                    {"id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x": 1}'}},
-                    {"id": "c2", "type": "function", "function": {"name": "b", "arguments": ""}},
-                ],
-            )
-        )
-    )
+    server.add(Reply.json(completion(None, finish_reason="tool_calls", tool_calls=[
+        {"id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x": 1}'}},
+        {"id": "c2", "type": "function", "function": {"name": "b", "arguments": ""}}])))
     result = await client.create(HELLO)
     assert simple(result) == [("c1", "a", {"x": 1}), ("c2", "b", {})]

@@ -122,14 +122,12 @@ async def test_B27_keepalives_are_not_progress(server: FakeServer, make_client: 
     assert time.monotonic() - start < 1.2, "keep-alives must not extend the wait for the next event"
 
 
-async def test_B28_stream_retried_when_error_arrives_before_any_delta(
-    server: FakeServer, client: Any, sleeps: RecordingSleep
-) -> None:
-    overloaded = 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
-    server.add(
-        Reply.sse([chunk({"role": "assistant", "content": ""}), overloaded], done=False),
-        Reply.sse([chunk({"content": "second try"}), chunk(finish_reason="stop")]),
-    )
+async def test_B28_stream_retried_when_error_arrives_before_any_delta(server: FakeServer, client: Any,
+                                                                      sleeps: RecordingSleep) -> None:
+    overloaded = ('event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+                  "\n\n")
+    server.add(Reply.sse([chunk({"role": "assistant", "content": ""}), overloaded], done=False),
+               Reply.sse([chunk({"content": "second try"}), chunk(finish_reason="stop")]))
     deltas, _result = await collect(client)
     assert deltas == ["second try"] and len(server.requests) == 2 and len(sleeps.waits) == 1
 
@@ -179,9 +177,8 @@ async def test_cancellation_token_cancels_create(server: FakeServer, client: Any
 
 async def test_B30_break_without_context_manager_releases_the_connection(server: FakeServer) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-        client = OpenAIChatCompletionClient(
-            model="gpt-4o", base_url=server.base_url, api_key=API_KEY, http_session=session, timeout=2
-        )
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY,
+                                            http_session=session, timeout=2)
         for _ in range(3):
             server.add(Reply.sse([chunk({"content": f"t{i}"}) for i in range(50)], delay=0.01))
             async for _ in client.create_stream(HELLO):
@@ -193,14 +190,9 @@ async def test_B30_break_without_context_manager_releases_the_connection(server:
 
 async def test_no_connection_leaks_across_every_ending(server: FakeServer, sleeps: RecordingSleep) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-        client = OpenAIChatCompletionClient(
-            model="gpt-4o",
-            base_url=server.base_url,
-            api_key=API_KEY,
-            http_session=session,
-            timeout=1,
-            retry_policy=RetryPolicy(max_retries=0, sleep=sleeps),
-        )
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=API_KEY,
+                                            http_session=session, timeout=1,
+                                            retry_policy=RetryPolicy(max_retries=0, sleep=sleeps))
         for _ in range(5):
             await client.create(HELLO)  # exhaustion
             await collect(client)  # stream exhaustion

@@ -42,16 +42,14 @@ def test_messages_round_trip_through_json() -> None:
 
 
 def test_create_result_round_trip() -> None:
-    result = CreateResult(
-        finish_reason="stop", content="x", usage=RequestUsage(prompt_tokens=1, completion_tokens=2), thought="why"
-    )
+    result = CreateResult(finish_reason="stop", content="x", usage=RequestUsage(prompt_tokens=1, completion_tokens=2),
+                          thought="why")
     assert CreateResult.model_validate_json(result.model_dump_json()) == result
 
 
 def test_usage_adds_details() -> None:
-    total = RequestUsage(prompt_tokens=1, completion_tokens=1) + RequestUsage(
-        prompt_tokens=2, completion_tokens=3, reasoning_tokens=4
-    )
+    total = RequestUsage(prompt_tokens=1, completion_tokens=1) + RequestUsage(prompt_tokens=2, completion_tokens=3,
+                                                                               reasoning_tokens=4)
     assert total == RequestUsage(prompt_tokens=3, completion_tokens=4, reasoning_tokens=4)
 
 
@@ -72,33 +70,18 @@ def test_image_constructors(tmp_path: Path) -> None:
 def test_jpeg_and_gif_sizes() -> None:
     gif = b"GIF89a" + (640).to_bytes(2, "little") + (480).to_bytes(2, "little") + b"\x00" * 10
     assert (Image.from_bytes(gif).width, Image.from_bytes(gif).height) == (640, 480)
-    jpeg = (
-        b"\xff\xd8"
-        + b"\xff\xe0\x00\x04ab"
-        + b"\xff\xc0\x00\x11\x08"
-        + (300).to_bytes(2, "big")
-        + (200).to_bytes(2, "big")
-        + b"\x00" * 12
-    )
+    jpeg = b"\xff\xd8" + b"\xff\xe0\x00\x04ab" + b"\xff\xc0\x00\x11\x08" + (300).to_bytes(2, "big") + \
+        (200).to_bytes(2, "big") + b"\x00" * 12
     image = Image.from_bytes(jpeg)
     assert (image.media_type, image.width, image.height) == ("image/jpeg", 200, 300)
 
 
-@pytest.mark.parametrize(
-    ("model", "family", "window"),
-    [
-        ("gpt-4o-2024-08-06", "gpt-4o", 128_000),
-        ("gpt-4o-mini", "gpt-4o", 128_000),
-        ("gpt-4.1-nano", "gpt-41", 1_047_576),
-        ("gpt-5-mini", "gpt-5", 400_000),
-        ("o3-mini", "o3", 200_000),
-        ("o1-mini", "o1", 128_000),
-        ("llama3.1:8b", "llama-3", 131_072),
-        ("qwen2.5-coder:7b", "qwen", 32_768),
-        ("meta-llama/Llama-3.1-8B-Instruct", "llama-3", 131_072),
-        ("deepseek-reasoner", "r1", 128_000),
-    ],
-)
+@pytest.mark.parametrize(("model", "family", "window"), [
+    ("gpt-4o-2024-08-06", "gpt-4o", 128_000), ("gpt-4o-mini", "gpt-4o", 128_000), ("gpt-4.1-nano", "gpt-41", 1_047_576),
+    ("gpt-5-mini", "gpt-5", 400_000), ("o3-mini", "o3", 200_000), ("o1-mini", "o1", 128_000),
+    ("llama3.1:8b", "llama-3", 131_072), ("qwen2.5-coder:7b", "qwen", 32_768),
+    ("meta-llama/Llama-3.1-8B-Instruct", "llama-3", 131_072), ("deepseek-reasoner", "r1", 128_000),
+])
 def test_model_registry(model: str, family: str, window: int) -> None:
     info = lookup_model_info(model, warn=False)
     assert info["family"] == family and info["context_window"] == window

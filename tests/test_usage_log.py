@@ -91,13 +91,7 @@ async def test_usage_report_over_real_calls(server: FakeServer, make_client: Any
     assert figures(rows["total"]) == expected_total
     assert figures(rows["gpt-4o"]) == expected_total
     assert by_model.stdout.splitlines()[0].split()[:7] == [
-        "model",
-        "calls",
-        "errors",
-        "cached",
-        "prompt",
-        "completion",
-        "cost",
+        "model", "calls", "errors", "cached", "prompt", "completion", "cost"
     ]
 
     by_day = usage("--db", str(db), "--by", "day")
@@ -144,19 +138,8 @@ def test_cost_table_and_chart(tmp_path: Path) -> None:
     log = UsageLog(db)
     events = [
         (LLMCallEvent(model="gpt-4o", prompt_tokens=100, completion_tokens=10, cost="0.0010", provider="openai"), 3),
-        (
-            LLMStreamEndEvent(
-                model="gpt-4o",
-                prompt_tokens=200,
-                completion_tokens=20,
-                cost="0.0030",
-                ttft_ms=12.5,
-                provider="openai",
-                cached_prompt_tokens=50,
-                reasoning_tokens=5,
-            ),
-            3,
-        ),
+        (LLMStreamEndEvent(model="gpt-4o", prompt_tokens=200, completion_tokens=20, cost="0.0030", ttft_ms=12.5,
+                           provider="openai", cached_prompt_tokens=50, reasoning_tokens=5), 3),
         (LLMCallEvent(model="llama3", prompt_tokens=7, completion_tokens=3, cost=None, provider="ollama"), 1),
         (LLMCallEvent(model="gpt-4o", prompt_tokens=100, completion_tokens=10, cached=True, cost="0.0010"), 1),
         (LLMCallErrorEvent(model="gpt-4o", error="RateLimitError", status_code=429, attempts=3), 1),

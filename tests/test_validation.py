@@ -22,10 +22,8 @@ from modelport.testing import FakeServer
 
 from .helpers import HELLO
 
-PNG_1x1 = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
-    "000002000001e221bc330000000049454e44ae426082"
-)
+PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
+                        "000002000001e221bc330000000049454e44ae426082")
 
 
 def noop() -> str:
@@ -44,9 +42,8 @@ def result(id: str) -> FunctionExecutionResult:
     return FunctionExecutionResult(content="r", name="f", call_id=id)
 
 
-async def rejected(
-    server: FakeServer, client: Any, match: str, messages: Any = HELLO, stream: bool = False, **kwargs: Any
-) -> None:
+async def rejected(server: FakeServer, client: Any, match: str, messages: Any = HELLO, stream: bool = False,
+                   **kwargs: Any) -> None:
     with pytest.raises(ValueError, match=match):
         if stream:
             client.create_stream(messages, **kwargs)
@@ -71,17 +68,13 @@ async def test_B95_image_to_a_model_without_vision(server: FakeServer, make_clie
 async def test_B92_invalid_tool_name(server: FakeServer, client: Any, name: str) -> None:
     with pytest.raises(ValueError, match="invalid"):
         FunctionTool(noop, "d", name=name)
-    await rejected(
-        server, client, r"tools\[0\]\.name", tools=[{"name": name, "parameters": {"type": "object", "properties": {}}}]
-    )
+    await rejected(server, client, r"tools\[0\]\.name", tools=[{"name": name, "parameters": {"type": "object",
+                                                                                              "properties": {}}}])
 
 
 async def test_B92_invalid_tool_name_inside_history(server: FakeServer, client: Any) -> None:
-    messages = [
-        UserMessage(content="x"),
-        AssistantMessage(content=[call("c1", "bad name")]),
-        FunctionExecutionResultMessage(content=[result("c1")]),
-    ]
+    messages = [UserMessage(content="x"), AssistantMessage(content=[call("c1", "bad name")]),
+                FunctionExecutionResultMessage(content=[result("c1")])]
     await rejected(server, client, r"messages\[1\]\.content\[0\].*'bad name'", messages)
 
 
@@ -114,25 +107,17 @@ async def test_json_output_for_a_model_without_it(server: FakeServer, make_clien
 
 
 async def test_json_output_and_response_format_conflict(server: FakeServer, client: Any) -> None:
-    await rejected(
-        server,
-        client,
-        "response_format",
-        json_output=True,
-        extra_create_args={"response_format": {"type": "json_object"}},
-    )
+    await rejected(server, client, "response_format", json_output=True,
+                   extra_create_args={"response_format": {"type": "json_object"}})
 
 
-@pytest.mark.parametrize(
-    ("args", "match"),
-    [
-        ({"temprature": 0.5}, "unknown create argument 'temprature'"),
-        ({"n": 2}, "'n' is not allowed"),
-        ({"stream": True}, "create_stream"),
-        ({"model": "other"}, "set the model on the client"),
-        ({"extra_body": "nope"}, "extra_body"),
-    ],
-)
+@pytest.mark.parametrize(("args", "match"), [
+    ({"temprature": 0.5}, "unknown create argument 'temprature'"),
+    ({"n": 2}, "'n' is not allowed"),
+    ({"stream": True}, "create_stream"),
+    ({"model": "other"}, "set the model on the client"),
+    ({"extra_body": "nope"}, "extra_body"),
+])
 async def test_unknown_or_forbidden_create_arguments(server: FakeServer, client: Any, args: dict, match: str) -> None:
     await rejected(server, client, match, extra_create_args=args)
 
@@ -142,9 +127,8 @@ def test_unknown_client_create_argument_fails_at_construction(make_client: Any) 
         make_client(temprature=0.3)
 
 
-async def test_B97_non_consecutive_system_messages_for_single_system_models(
-    server: FakeServer, make_client: Any
-) -> None:
+async def test_B97_non_consecutive_system_messages_for_single_system_models(server: FakeServer,
+                                                                           make_client: Any) -> None:
     client = make_client("gemini-2.5-flash")
     messages = [SystemMessage(content="A"), UserMessage(content="x"), SystemMessage(content="B")]
     await rejected(server, client, r"messages\[2\].*one system message", messages)
@@ -163,22 +147,15 @@ async def test_B97_openai_sends_system_messages_as_they_are(server: FakeServer, 
 
 
 async def test_B99_tool_call_without_its_result(server: FakeServer, client: Any) -> None:
-    messages = [
-        UserMessage(content="x"),
-        AssistantMessage(content=[call("c1"), call("c2")]),
-        FunctionExecutionResultMessage(content=[result("c1")]),
-        UserMessage(content="next"),
-    ]
+    messages = [UserMessage(content="x"), AssistantMessage(content=[call("c1"), call("c2")]),
+                FunctionExecutionResultMessage(content=[result("c1")]), UserMessage(content="next")]
     await rejected(server, client, r"messages\[1\].*c2", messages)
     await rejected(server, client, r"messages\[1\].*c1, c2", messages[:2])
 
 
 async def test_B99_parallel_results_accepted(server: FakeServer, client: Any) -> None:
-    messages = [
-        UserMessage(content="x"),
-        AssistantMessage(content=[call("c1"), call("c2")]),
-        FunctionExecutionResultMessage(content=[result("c2"), result("c1")]),
-    ]
+    messages = [UserMessage(content="x"), AssistantMessage(content=[call("c1"), call("c2")]),
+                FunctionExecutionResultMessage(content=[result("c2"), result("c1")])]
     await client.create(messages)
     sent = server.requests[0].json["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool"]
@@ -205,17 +182,14 @@ async def test_tool_choice_must_name_a_given_tool(server: FakeServer, client: An
     await rejected(server, client, "without any tools", tool_choice="required")
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"timeout": 0}, "timeout"),
-        ({"max_retries": -1}, "max_retries"),
-        ({"deadline": -1}, "deadline"),
-        ({"base_url": "localhost:8000"}, "base_url"),
-        ({"provider": "nope"}, "provider 'nope'"),
-        ({"model_info": {"vision": True}}, "model_info is missing"),
-    ],
-)
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"timeout": 0}, "timeout"),
+    ({"max_retries": -1}, "max_retries"),
+    ({"deadline": -1}, "deadline"),
+    ({"base_url": "localhost:8000"}, "base_url"),
+    ({"provider": "nope"}, "provider 'nope'"),
+    ({"model_info": {"vision": True}}, "model_info is missing"),
+])
 def test_bad_client_arguments(make_client: Any, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make_client(**kwargs)

@@ -63,7 +63,7 @@ _EXPORTS: dict[str, str] = {
     # clients
     "ChatCompletionClient": "client",
     "ChatCompletionStream": "client",
-    "RetryPolicy": "_http",
+    "RetryPolicy": "_retry",
     "OpenAIChatCompletionClient": "providers.openai",
     "AzureOpenAIChatCompletionClient": "providers.azure",
     "AnthropicChatCompletionClient": "providers.anthropic",
@@ -102,6 +102,7 @@ _EXPORTS: dict[str, str] = {
     "RedirectError": "errors",
     "RequestTimeoutError": "errors",
     "RequestTooLargeError": "errors",
+    "ResponseTooLargeError": "errors",
     "ResponseValidationError": "errors",
     "ServerError": "errors",
     "StreamProtocolError": "errors",
@@ -119,7 +120,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._http import RetryPolicy
+    from ._retry import RetryPolicy
     from .cache import CacheStore, ChatCompletionCache, DiskCacheStore, InMemoryStore, RedisStore
     from .cancellation import CancellationToken
     from .client import ChatCompletionClient, ChatCompletionStream
@@ -148,6 +149,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         RedirectError,
         RequestTimeoutError,
         RequestTooLargeError,
+        ResponseTooLargeError,
         ResponseValidationError,
         ServerError,
         StreamProtocolError,

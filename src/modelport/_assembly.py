@@ -15,7 +15,9 @@ Rules it enforces (wire-behaviour B5 to B8):
   white space before it is held back for at most 32 characters or 0.1 s;
 - usage reported twice counts once, usage split across reports is merged; no usage means ``usage_reported=False``,
   not zero;
-- logprobs are appended across chunks, in order.
+- logprobs are appended across chunks, in order;
+- :attr:`Assembler.received` counts what was added to the answer, so the stream loop can tell an event that moved
+  the answer on (progress for ``timeout``) from one that carried nothing, whatever its dialect.
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ class _Choice:
 class Assembler:
     """Collects the deltas of one response (all its choices) and builds the ``CreateResult`` of choice 0."""
 
-    __slots__ = ("_choices", "_clock", "_dialect_state", "_split", "model", "out", "request_id", "usage")
+    __slots__ = ("_choices", "_clock", "_dialect_state", "_split", "model", "out", "received", "request_id", "usage")
 
     def __init__(self, *, split_think_tags: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         """``clock`` (seconds) bounds how long leading white space is held back (see :class:`_ThinkSplitter`)."""
@@ -179,6 +181,10 @@ class Assembler:
         self._clock = clock
         self._choices: dict[int, _Choice] = {}
         self.out: list[str] = []
+        self.received = 0
+        """How many additions to the answer so far: text, thought, refusal, a tool call's new id, name, arguments or
+        fields, logprobs, a finish reason or usage report that differs from the last. A stream event after which it
+        has not moved added nothing, and is not progress for ``timeout``."""
         self.model: str | None = None
         self.request_id: str | None = None
         self.usage: dict[str, Any] | None = None
@@ -199,7 +205,15 @@ class Assembler:
             choice = self._choices[index] = _Choice(self._split)
         return choice
 
+    def mark_received(self) -> None:
+        """A dialect kept a piece of the answer to itself, to hand it over whole later (Anthropic's structured
+        output, a thinking block's signature): it counts in :attr:`received` all the same."""
+        self.received += 1
+
     def add_text(self, index: int, text: str) -> None:
+        if not text:  # nothing to add (and no progress)
+            return
+        self.received += 1
         choice = self._choice(index)
         splitter = choice.splitter
         if splitter is None:
@@ -225,11 +239,17 @@ class Assembler:
                 self.out.append(piece)
 
     def add_thought(self, index: int, text: str) -> None:
+        if not text:  # nothing to add (and no progress)
+            return
+        self.received += 1
         self._choice(index).add_thought(text)
         if index == 0:
             self.out.append(ThoughtChunk(text))
 
     def add_refusal(self, index: int, text: str) -> None:
+        if not text:
+            return
+        self.received += 1
         choice = self._choice(index)
         if choice.refusal is None:
             choice.refusal = [text]
@@ -250,20 +270,29 @@ class Assembler:
         """Part of a tool call. ``free_form`` arguments are the tool's raw input, not JSON (OpenAI's custom
         tools): empty ones stay empty rather than meaning ``{}``."""
         choice = self._choice(index)
+        known = len(choice.calls or ())
         call = self._call_for(choice, call_index, call_id or "")
+        added = bool(call.id) and len(choice.calls or ()) != known  # a new call, with its id
         if call_id and not call.id:
             call.id = call_id
+            added = True
         if isinstance(name, str) and name and name != call.name:  # a name that is not text is no name
             call.name += name
+            added = True
         if isinstance(arguments, str):
             if arguments:
                 call.arguments.append(arguments)
+                added = True
         elif arguments is not None:
             call.arguments = [orjson.dumps(arguments).decode()]
+            added = True
         if provider_fields:
             call.provider_fields = {**(call.provider_fields or {}), **provider_fields}
+            added = True
         if free_form:
             call.free_form = True
+        if added:  # a repeated id or name adds nothing
+            self.received += 1
 
     @staticmethod
     def _call_for(choice: _Choice, call_index: int | None, call_id: str) -> _ToolCall:
@@ -285,20 +314,28 @@ class Assembler:
 
     def add_logprobs(self, index: int, content: list[dict[str, Any]] | None) -> None:
         if content:
+            self.received += 1
             choice = self._choice(index)
             if choice.logprobs is None:
                 choice.logprobs = []
             choice.logprobs.extend(content)
 
     def finish(self, index: int, raw_reason: str) -> None:
-        self._choice(index).finish_raw = raw_reason
+        choice = self._choice(index)
+        if raw_reason != choice.finish_raw:  # a repeated finish reason adds nothing
+            self.received += 1
+            choice.finish_raw = raw_reason
 
     def set_usage(self, usage: dict[str, Any]) -> None:
         """Usage reports are merged field by field: a later value replaces an earlier one (a repeated report counts
         once), and a field a later report lacks, or sends as null, keeps its earlier value (LiteLLM's proxy
-        splits usage across chunks)."""
-        if type(usage) is dict:
-            self.usage = usage if self.usage is None else _merged(self.usage, usage)
+        splits usage across chunks). A report that changes nothing is no progress."""
+        if type(usage) is not dict:
+            return
+        merged = usage if self.usage is None else _merged(self.usage, usage)
+        if merged != self.usage:
+            self.received += 1
+        self.usage = merged
 
     @property
     def finished(self) -> bool:

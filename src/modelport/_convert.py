@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ._validate import check_json_value
+from ._validate import check_json_value, shown
 from .errors import InvalidRequestError
 from .messages import (
     AssistantMessage,
@@ -124,7 +124,7 @@ def _from_dict(message: Mapping[str, Any], i: int, call_names: Mapping[str, str]
     if role == "function":
         raise InvalidRequestError(f"{where}.role 'function' is the legacy functions API; send 'tool' messages")
     raise InvalidRequestError(
-        f"{where}.role must be system, developer, user, assistant or tool, not {role!r}"
+        f"{where}.role must be system, developer, user, assistant or tool, not {shown(role)}"
         if role is not None
         else f"{where}: a dict message needs a 'role' (OpenAI's chat format)"
     )
@@ -169,7 +169,7 @@ def _user_content(content: Any, where: str) -> str | list[str | Image]:
         elif kind == "image_url":
             parts.append(_image(part.get("image_url"), f"{where}.content[{j}].image_url"))
         else:
-            raise InvalidRequestError(f"{where}.content[{j}] must be a text or image_url part, not {part!r:.60}")
+            raise InvalidRequestError(f"{where}.content[{j}] must be a text or image_url part, not {shown(part)}")
     return parts
 
 
@@ -288,7 +288,7 @@ def _unwrap_tool(tool: Any, i: int) -> Any:
     if not (isinstance(tool, Mapping) and "function" in tool):
         return tool
     if tool.get("type", "function") != "function":
-        raise InvalidRequestError(f"tools[{i}].type must be 'function', not {tool.get('type')!r}")
+        raise InvalidRequestError(f"tools[{i}].type must be 'function', not {shown(tool.get('type'))}")
     function = tool["function"]
     if not isinstance(function, Mapping):
         raise InvalidRequestError(f"tools[{i}].function must be a dict with name, description and parameters")

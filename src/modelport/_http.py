@@ -1,32 +1,32 @@
-"""The one transport: aiohttp session and pool, timeouts, deadline and the retry policy.
-
-The retry policy is pure functions (:func:`parse_retry_after`, :func:`retry_delay`) over a :class:`RetryPolicy`
-whose ``sleep``, ``clock`` and ``random`` can be replaced, so tests never wait on a real clock.
+"""The one transport: aiohttp session and pool, timeouts, deadline, redirects, size bounds; retries by the policy
+of :mod:`modelport._retry`.
 
 Timeouts, as a caller means them:
 - ``connect_timeout`` bounds opening the connection;
 - ``timeout`` is the longest wait for the next piece of the answer: the response head, then each next event of a
-  stream (or the whole body of a plain response). Keep-alive comments are not progress;
+  stream that adds to the answer (or the whole body of a plain response). Keep-alive comments, and events that
+  carry nothing, are not progress;
 - ``deadline`` (optional) bounds the whole call, retries and back-off included. Retries never stretch it.
+
+Sizes: ``max_response_bytes`` (64 MiB by default) bounds a response body, and one stream event or line is bounded by
+the smaller of it and 16 MiB; past either, :class:`~modelport.ResponseTooLargeError` is raised and the connection
+dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import math
-import random
-import re
+import errno
 import sys
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
 from . import errors
+from ._retry import RetryPolicy, retry_delay
+from ._sse import MAX_EVENT_BYTES
 
 
 class _LazyModule:
@@ -53,16 +53,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     from async_timeout import timeout_at
 
-__all__ = [
-    "ErrorReader",
-    "RetryPolicy",
-    "Signer",
-    "Transport",
-    "parse_retry_after",
-    "request_id_from",
-    "retry_delay",
-    "timeout_at",
-]
+__all__ = ["ErrorReader", "Signer", "Transport", "request_id_from", "timeout_at"]
 
 ErrorReader = Callable[[int, Mapping[str, str], bytes], "errors.APIStatusError"]
 """How an error response (status, headers, body) becomes a typed error: the provider's dialect knows its envelope."""
@@ -70,7 +61,6 @@ Signer = Callable[[str, URL, dict[str, str], "bytes | None"], Awaitable[None]]
 """Called before every attempt with the method, URL, a fresh copy of the headers and the body, to add what must be
 computed over them (a signature); a retry is signed afresh."""
 
-RETRYABLE_STATUS = frozenset({408, 409, 429})
 MAX_REDIRECTS = 5
 STALE_CONNECTION_RETRIES = 3
 REQUEST_ID_HEADERS = (
@@ -84,79 +74,8 @@ REQUEST_ID_HEADERS = (
 MAX_ERROR_BODY = 1 << 20
 """The most of an error response that is read and kept (1 MiB): a larger one is cut there and its connection
 dropped, so a hostile or broken server cannot make an exception hold megabytes."""
-
-
-@dataclass
-class RetryPolicy:
-    """When and how long to wait before trying again.
-
-    Retried: 408, 409, 429 (not a quota or billing 429), 5xx and connection failures, unless the server says
-    ``x-should-retry: false``; anything with ``x-should-retry: true``. Waits are capped exponential back-off with
-    jitter, or exactly what ``retry-after-ms`` / ``Retry-After`` / ``x-ratelimit-reset-*`` ask. A server-directed
-    wait longer than ``max_retry_after`` is not slept through: the error is raised at once with ``retry_after`` set.
-    """
-
-    max_retries: int = 3
-    initial_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep, repr=False)
-    clock: Callable[[], float] = field(default=time.time, repr=False)
-    random: Callable[[], float] = field(default=random.random, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise errors.InvalidRequestError(f"max_retries must be 0 or more, got {self.max_retries}")
-        for name in ("initial_delay", "max_delay", "max_retry_after"):
-            if getattr(self, name) < 0:
-                raise errors.InvalidRequestError(f"{name} must be 0 or more, got {getattr(self, name)}")
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def _duration(text: str) -> float | None:
-    """Groq/OpenAI reset headers: ``6s``, ``1m30s``, ``1.57s``, ``250ms``, or a bare number of seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(n) * _UNIT[u] for n, u in parts)
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds the server asked us to wait, or ``None`` when it said nothing usable (0, negative, garbage)."""
-    value: float | None = None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            value = float(ms) / 1000
-        except ValueError:
-            value = None
-    if value is None and headers.get("retry-after"):
-        raw = headers["retry-after"]
-        try:
-            value = float(raw)
-        except ValueError:
-            try:
-                parsed = email.utils.parsedate_tz(raw)
-                value = email.utils.mktime_tz(parsed) - now if parsed else None
-            except (OverflowError, ValueError):
-                value = None
-    if value is None:
-        resets = [
-            _duration(headers[h]) for h in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens") if headers.get(h)
-        ]
-        known = [r for r in resets if r is not None]
-        value = max(known) if known else None
-    if value is None or not math.isfinite(value) or value <= 0:
-        return None
-    return value
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
+"""The default ``max_response_bytes``: the largest response body read (64 MiB)."""
 
 
 def request_id_from(headers: Mapping[str, str]) -> str | None:
@@ -166,51 +85,6 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
         if value:
             return value
     return None
-
-
-def backoff(retry_number: int, policy: RetryPolicy) -> float:
-    """Exponential back-off for the ``retry_number``-th retry (0-based), with jitter in (75%, 100%]."""
-    delay = min(policy.initial_delay * 2.0 ** min(retry_number, 30), policy.max_delay)
-    return delay * (1 - 0.25 * policy.random())
-
-
-def should_retry(status: int, headers: Mapping[str, str], error: errors.APIError | None = None) -> bool:
-    verdict = headers.get("x-should-retry")
-    if verdict == "true":
-        return True
-    if verdict == "false":
-        return False
-    if isinstance(error, errors.QuotaExceededError):
-        return False
-    return status in RETRYABLE_STATUS or status >= 500
-
-
-def retry_delay(
-    error: errors.APIError, headers: Mapping[str, str], retry_number: int, policy: RetryPolicy
-) -> float | None:
-    """How long to wait before the next attempt, or ``None`` if the error must be raised now.
-
-    The rule, the same for ``create`` and for a stream before its first delta: retry what can go differently next
-    time. That is a connection that failed, stalled or was cut before the answer was whole (``APIConnectionError``,
-    ``APITimeoutError``, ``IncompleteStreamError``), and 408, 409, 429 (not a quota 429) and 5xx, whether the server
-    sent them as the status or as an error inside a 200 body or stream. A 200 that is not a valid answer (an HTML
-    page, invalid JSON, a chunk that is not an object) is not retried: the server would say the same again.
-
-    ``retry_number`` counts the retries already made. Sets ``error.retry_after`` when the server asked for a wait.
-    """
-    if isinstance(error, errors.APIStatusError):
-        directed = parse_retry_after(headers, policy.clock())
-        if directed is not None:
-            error.retry_after = directed
-        if retry_number >= policy.max_retries or not should_retry(error.status_code, headers, error):
-            return None
-        if directed is not None:
-            return directed if directed <= policy.max_retry_after else None
-    elif retry_number >= policy.max_retries or not isinstance(
-        error, (errors.APIConnectionError, errors.IncompleteStreamError)
-    ):
-        return None
-    return backoff(retry_number, policy)
 
 
 class Transport:
@@ -229,6 +103,7 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         verify_ssl: bool = True,
         proxy: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.provider = provider
         self.timeout = timeout
@@ -239,6 +114,9 @@ class Transport:
         self.max_connections_per_host = max_connections_per_host or 0
         self.verify_ssl = verify_ssl
         self.proxy = proxy
+        self.max_response_bytes = max_response_bytes
+        self.max_event_bytes = min(max_response_bytes, MAX_EVENT_BYTES)
+        """The most one stream event (SSE) or line (NDJSON) may hold."""
         self._env_proxies: dict[tuple[str, str | None], str | None] = {}
         self._given_session = session
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
@@ -327,7 +205,7 @@ class Transport:
                     url = self._redirect_target(response, url, body is None, hops)
                     hops += 1
                     continue
-                raw = await self.read_body(response, loop, deadline_at, limit=MAX_ERROR_BODY)
+                raw = await self.read_body(response, loop, deadline_at, cut_at=MAX_ERROR_BODY)
                 failure = error(response.status, response.headers, raw)
                 response_headers = response.headers
             await self.sleep_before_retry(failure, response_headers, retries, loop, deadline_at)
@@ -400,7 +278,8 @@ class Transport:
         A pooled connection that the server had already closed (llama.cpp's server closes after every streamed
         response while its headers say keep-alive) fails before any byte of the response arrives. That is not a
         failure of the server: the request is sent again at once on another connection, without back-off and
-        without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times)."""
+        without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times).
+        How it fails depends on which crossed the wire first (see :func:`_closed_before_answering`)."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         proxy = self.proxy_for(url)
         stale_retries = 0
@@ -429,16 +308,24 @@ class Transport:
         loop: asyncio.AbstractEventLoop,
         deadline_at: float | None,
         *,
-        limit: int | None = None,
+        cut_at: int | None = None,
     ) -> bytes:
-        """The response's body; with ``limit``, at most that many bytes (the rest is not read: the connection is
-        dropped instead of kept)."""
+        """The response's body. One larger than :attr:`max_response_bytes` raises
+        :class:`~modelport.ResponseTooLargeError`; with ``cut_at`` (an error body), at most that many bytes are kept
+        instead. Either way the rest is not read: the connection is dropped instead of kept."""
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         try:
             async with timeout_at(wait_until):
-                if limit is None:
-                    return await response.read()
-                return await _read_at_most(response, limit)
+                if cut_at is not None:
+                    return await _read_at_most(response, cut_at)
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= self.max_response_bytes
+                    and "content-encoding" not in response.headers
+                ):
+                    return await response.read()  # not compressed, so no more than the length is read
+                body = await _read_within(response, self.max_response_bytes)
         except asyncio.TimeoutError as exc:
             raise self.timeout_error(phase, exc) from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -448,6 +335,16 @@ class Transport:
             ) from exc
         finally:
             response.release()
+        if body is None:
+            raise errors.ResponseTooLargeError(
+                f"{self.provider} sent a response body larger than max_response_bytes allows "
+                f"({self.max_response_bytes:,} bytes); the connection was dropped. Raise max_response_bytes if "
+                "answers this large are expected",
+                limit=self.max_response_bytes,
+                provider=self.provider,
+                request_id=request_id_from(response.headers),
+            )
+        return body
 
     def next_wait(self, now: float, deadline_at: float | None, phase: str) -> tuple[float, str]:
         """Until when to wait for the next piece of the answer, and what to call it if that time passes."""
@@ -464,6 +361,26 @@ class Transport:
             "deadline": f"the call's deadline of {self.deadline} s passed",
         }[phase]
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
+
+
+async def _read_within(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body if it is at most ``limit`` bytes, else ``None`` (and the connection closed, not drained).
+
+    A plain body whose ``Content-Length`` is over the limit is refused unread; a chunked or compressed one is counted
+    as it arrives, since its size is known only once it has."""
+    length = response.content_length
+    if length is not None and length > limit and "content-encoding" not in response.headers:
+        response.close()
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await response.content.readany():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -508,9 +425,21 @@ def _has_idle_connections(session: aiohttp.ClientSession) -> bool:
     return bool(getattr(session.connector, "_conns", None))
 
 
+_RESET = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
+
+
 def _closed_before_answering(exc: BaseException) -> bool:
-    """The connection was found closed while the request was being written, or before any byte of the answer."""
+    """The connection was found closed, or was reset, while the request was being written or before any byte of
+    the answer.
+
+    Which of these a server's close of a pooled connection looks like is a race. When its close arrives first, the
+    request finds the connection closed (or ends as the server disconnecting). When the request arrives first (the
+    server was slow to close, as on a busy machine), the server closes a socket holding a request it never read, and
+    its kernel answers with a reset: ``ECONNRESET`` on the read, or ``EPIPE`` on the write. Both are the same
+    event, a keep-alive connection the server closed before answering, and are treated alike."""
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _RESET:
         return True
     return isinstance(exc, aiohttp.ClientOSError) and "Can not write request body" in str(exc)
 

@@ -3,7 +3,10 @@
 Rules (DESIGN section 5, wire-behaviour B2 to B4):
 - a failure before any delta reached the caller is retried like a failed request (B-28); after that, it is raised
   with ``partial`` set to what arrived;
-- ``timeout`` bounds the wait for the next event; keep-alive comments do not reset it (B-27);
+- ``timeout`` bounds the wait for the next event that adds to the answer: keep-alive comments, pings and events
+  that carry nothing (``{"content": ""}``) do not reset it (B-27);
+- one event (or line) larger than the client's ``max_response_bytes``, or 16 MiB, ends the stream with
+  :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived;
 - a stream that ends without ``[DONE]`` and without a finish reason, or inside an event, is an
   :class:`~modelport.IncompleteStreamError` (B-38, B-39);
 - the response is closed on exhaustion, error, cancellation, ``aclose()``, and as soon as the stream object is
@@ -41,6 +44,7 @@ __all__ = ["WireStream"]
 class WireStream(ChatCompletionStream):
     __slots__ = (
         "_answered",
+        "_armed",
         "_asm",
         "_call",
         "_cancelled",
@@ -53,7 +57,6 @@ class WireStream(ChatCompletionStream):
         "_opening",
         "_out",
         "_pos",
-        "_progressed",
         "_reading",
         "_request",
         "_response",
@@ -74,7 +77,7 @@ class WireStream(ChatCompletionStream):
         self._token = token
         self._response: aiohttp.ClientResponse | None = None
         self._asm = call.assembler()
-        self._decoder = call.dialect.decoder()
+        self._decoder = call.decoder()
         self._out = self._asm.out
         self._pos = 0
         self._yielded = 0
@@ -89,7 +92,8 @@ class WireStream(ChatCompletionStream):
         self._watchdog: asyncio.TimerHandle | None = None
         self._reading = False
         self._timed_out: str | None = None
-        self._progressed = True
+        self._armed = -1
+        """The assembler's count when the wait for the next event was set; -1: set it at the next read."""
         self._answered = False
         self._opening: asyncio.Future[Any] | None = None
         self._cancelled = False
@@ -223,10 +227,10 @@ class WireStream(ChatCompletionStream):
         self._asm = self._call.assembler()
         self._out = self._asm.out
         self._pos = 0
-        self._decoder = self._call.dialect.decoder()
+        self._decoder = self._call.decoder()
         self._answered = False
         self._timed_out = None
-        self._progressed = True
+        self._armed = -1
 
     async def _open(self) -> None:
         call = self._call
@@ -252,7 +256,7 @@ class WireStream(ChatCompletionStream):
         self._response = response
         self._answered = True
         self._asm.request_id = request_id_from(response.headers)
-        self._progressed = True
+        self._armed = -1  # the head arrived: the wait for the first event starts now
         content_type = response.headers.get("content-type", "")
         if "json" in content_type and call.dialect.framing != "ndjson":  # Ollama streams application/x-ndjson
             await self._read_json_body(response)
@@ -299,11 +303,14 @@ class WireStream(ChatCompletionStream):
         loop = self._loop
         response = self._response
         assert loop is not None and response is not None
-        if self._progressed:  # only a whole event moves the wait on: not bytes, not keep-alive comments
+        # Only what the answer gained since the wait was set moves it on: not bytes, not keep-alives, not events
+        # that carry nothing (the assembler counts what it receives).
+        received = self._asm.received
+        if received != self._armed:
             self._wait_until, self._wait_phase = self._call.transport.next_wait(
                 loop.time(), self._deadline_at, "stream"
             )
-            self._progressed = False
+            self._armed = received
         if self._watchdog is None:
             self._watchdog = loop.call_at(self._wait_until, self._watch)
         self._reading = True
@@ -333,18 +340,30 @@ class WireStream(ChatCompletionStream):
             if not self._flush_last_line():
                 self._end_of_body()
             return False
-        batch = self._decoder.feed(chunk)
+        try:
+            batch = self._decoder.feed(chunk)
+        except errors.ResponseTooLargeError as exc:
+            raise self._too_large(exc) from None
         if batch:
             dialect, asm, provider = self._call.dialect, self._asm, self._call.provider
-            for event in batch:
-                kind = dialect.parse_event(event, asm, provider=provider)
-                if kind:  # a keep-alive event (Anthropic's ping) is not progress
-                    self._progressed = True
-                    if kind == TERMINAL:
-                        self._mark_first_token()
-                        return True
-            self._mark_first_token()
+            for event in batch:  # progress is what they add to the assembler (see _start_read)
+                if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
+                    self._mark_first_token()
+                    return True
+            if self._first_token_at is None:
+                self._mark_first_token()
         return False
+
+    def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
+        """The decoder's error, told with the provider and what arrived before it."""
+        provider = self._call.provider
+        return errors.ResponseTooLargeError(
+            f"{provider}: {exc.message}",
+            limit=exc.limit,
+            provider=provider,
+            request_id=self._asm.request_id,
+            partial=self._asm.result(),
+        )
 
     async def _drain(self) -> None:
         """After the terminal event, read the end of the body (briefly) so the connection can go back to the pool."""

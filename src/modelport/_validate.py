@@ -4,17 +4,22 @@ orjson refuses what JSON cannot hold (lone surrogates, sets, bytes, integers bey
 strings, cycles) with a ``TypeError`` that names no field, and it writes NaN and infinities as ``null`` without a
 word. :func:`check_json_value` walks a value the caller gave (create arguments, tool schemas) and refuses all of
 these, naming the path; :func:`unencodable_field` finds the path after orjson refused a whole request body.
+:func:`shown` writes a value into an error message, however deeply it is nested.
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidRequestError
 
-__all__ = ["check_json_value", "unencodable_field"]
+__all__ = ["check_json_value", "shown", "unencodable_field"]
+
+_SHALLOW = reprlib.Repr()
+_SHALLOW.maxlevel = 3
 
 _INT64 = (-(2**63), 2**64 - 1)
 _MAX_DEPTH = 64
@@ -37,6 +42,16 @@ def _problem(value: Any) -> str | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{value}, which JSON cannot hold (it would be sent as null)"
     return f"a {type(value).__name__}, which JSON cannot hold"
+
+
+def shown(value: Any, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters for an error message. A value nested too deeply for ``repr``
+    (a list a thousand levels deep raises :class:`RecursionError` there) is shown to three levels instead."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = _SHALLOW.repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def check_json_value(value: Any, field: str) -> None:

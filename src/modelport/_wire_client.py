@@ -41,7 +41,7 @@ from .errors import (
 from .messages import CreateResult, RequestUsage
 from .model_info import DEFAULT_CONTEXT_WINDOW, UNKNOWN_MODEL_INFO, ModelInfo
 from .pricing import check_prices, cost_of, price_for
-from .providers.dialect import Dialect
+from .providers.dialect import Decoder, Dialect
 from .telemetry import _hooks
 from .telemetry._hooks import observing
 from .tokens import TokenCounter, count_message_tokens
@@ -453,6 +453,10 @@ class WireCall:
 
     def assembler(self) -> Assembler:
         return Assembler(split_think_tags=self.dialect.split_think_tags)
+
+    def decoder(self) -> Decoder:
+        """A decoder for one stream's body, bounded by the transport's limit on one event."""
+        return self.dialect.decoder(self.transport.max_event_bytes)
 
     def finish(self, asm: Assembler, request: Request) -> CreateResult:
         return self._client._finish(asm, request)

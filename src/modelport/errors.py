@@ -24,7 +24,8 @@
     │   │   └── APITimeoutError               no progress within ``timeout``, or the ``deadline`` passed
     │   ├── StreamProtocolError           the server sent something that is not a valid stream (bad JSON, bad SSE)
     │   ├── IncompleteStreamError         the stream ended without its terminal signal
-    │   └── ResponseValidationError       a 200 whose body is not a valid completion
+    │   ├── ResponseValidationError       a 200 whose body is not a valid completion
+    │   └── ResponseTooLargeError         a body, stream event or line larger than ``max_response_bytes`` allows
     ├── OutputParseError (ValueError)     structured output did not validate against the requested model
     │   └── LengthLimitError                  ... because the completion was cut at the token limit
     └── InvalidRequestError (ValueError)  bad input from the caller, raised before any network call
@@ -67,6 +68,7 @@ __all__ = [
     "RedirectError",
     "RequestTimeoutError",
     "RequestTooLargeError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "StreamProtocolError",
@@ -229,6 +231,17 @@ class IncompleteStreamError(APIError):
 
 class ResponseValidationError(APIError):
     """A 200 response whose body is not a valid completion (not JSON, or missing its message)."""
+
+
+class ResponseTooLargeError(APIError):
+    """The server sent more than the client's ``max_response_bytes`` allows: a body larger than it, or one stream
+    event (or line) larger than it or 16 MiB, whichever is smaller. ``limit`` is the bound that was exceeded, in
+    bytes. The connection is dropped rather than read to its end, and the call is not retried (the server would send
+    the same again); a stream's ``partial`` holds what arrived before."""
+
+    def __init__(self, message: str, *, limit: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
 
 
 class OutputParseError(ModelportError, ValueError):

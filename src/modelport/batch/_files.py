@@ -28,6 +28,7 @@ MAX_REPORTED = 20
 _CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
 _BATCH_KEYS = {"custom_id", "method", "url", "body"}
 _CALL_KEYS = ("messages", "tools", "tool_choice")
+_TOO_DEEP = "a value is nested too deeply to check"
 
 
 class BatchFileError(InvalidRequestError):
@@ -123,9 +124,9 @@ def prepared(client: Any, request: BatchRequest) -> tuple[BatchRequest, str | No
         return request, None
     try:
         built = request.request(client)
-    except InvalidRequestError as exc:
+    except (InvalidRequestError, RecursionError) as exc:  # a client whose checks recurse is still told by line
         where = f"line {request.line} ({request.custom_id})" if request.line else repr(request.custom_id)
-        return request, f"{where}: {exc}"
+        return request, f"{where}: {_TOO_DEEP if isinstance(exc, RecursionError) else exc}"
     return replace(request, prepared=built), None
 
 
@@ -150,6 +151,9 @@ def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[B
                 continue
             except (InvalidRequestError, UnicodeDecodeError) as exc:
                 problems.append(f"line {number}: {exc}")
+                continue
+            except RecursionError:
+                problems.append(f"line {number}: {_TOO_DEEP}")
                 continue
             first = seen.setdefault(request.custom_id, number)
             if first != number:

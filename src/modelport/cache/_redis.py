@@ -12,14 +12,14 @@ import logging
 import math
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..components import Component, ComponentConfigError, config_env
 from ..errors import InvalidRequestError
 
-__all__ = ["RedisStore", "redis_from_url", "url_or_env"]
+__all__ = ["RedisStore", "redis_from_url", "scrubbed", "shown_url", "url_or_env", "url_passwords"]
 
 logger = logging.getLogger("modelport.cache")
 
@@ -32,6 +32,52 @@ def url_or_env(url: str | None, url_env: str | None) -> str | None:
         if url is None:
             raise InvalidRequestError(f"url_env names {url_env!r}, which is not set")
     return url
+
+
+def _is_password_field(name: str) -> bool:
+    """Whether a query parameter of a Redis URL carries a password (``password``, ``ssl_password``)."""
+    return "passw" in unquote_plus(name).lower()
+
+
+def url_passwords(url: str) -> tuple[str, ...]:
+    """Every password ``url`` holds, as written and percent-decoded: the one after ``:`` in its user part and those
+    of its query (``?password=...``, which Redis reads like the first). Empty when it holds none."""
+    parts = urlsplit(url)
+    found: list[str] = []
+    if parts.password:
+        found += [parts.password, unquote(parts.password)]
+    for field in parts.query.split("&"):
+        name, equals, value = field.partition("=")
+        if equals and value and _is_password_field(name):
+            found += [value, unquote_plus(value)]
+    return tuple(dict.fromkeys(found))
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a ``repr`` or a log may show it: each password it holds (see :func:`url_passwords`) replaced by
+    ``**********``, and any ``#fragment`` (which Redis ignores) left out."""
+    from .._redact import MASK
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:{MASK}@{host}"
+    fields = [_masked_field(field, MASK) for field in parts.query.split("&")] if parts.query else []
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{'&'.join(fields)}" if fields else "")
+
+
+def _masked_field(field: str, mask: str) -> str:
+    name, equals, value = field.partition("=")
+    return f"{name}={mask}" if equals and value and _is_password_field(name) else field
+
+
+def scrubbed(text: str, passwords: tuple[str, ...]) -> str:
+    """``text`` (a Redis error's, which may echo what was sent: ``unknown command 'AUTH', with args beginning
+    with: '<password>'``) with the URL's ``passwords`` masked."""
+    from .._redact import _MIN_SECRET, redact_text
+
+    return redact_text(text, [p for p in passwords if len(p) >= _MIN_SECRET])
 
 
 def redis_from_url(url: str, url_env: str | None, timeout: float, owner: str) -> Any:
@@ -115,6 +161,7 @@ class RedisStore(Component):
             client = redis_from_url(url, url_env, timeout, "RedisStore")
         self._client = client
         self._url = url
+        self._passwords = url_passwords(url) if url is not None else ()
         # A synchronous client (``redis.Redis()``, as in AutoGen's guide) is used from a worker thread, so the
         # event loop never blocks on it.
         self._sync = not inspect.iscoroutinefunction(getattr(client, "execute_command", None))
@@ -124,7 +171,8 @@ class RedisStore(Component):
             operation = asyncio.to_thread(call) if self._sync else call()
             return await asyncio.wait_for(operation, self.timeout)
         except Exception as exc:  # down, slow, refused, bad reply: a miss, never a failed call
-            logger.warning("redis cache %s failed (%s: %s): treated as a miss", what, type(exc).__name__, exc)
+            text = scrubbed(str(exc), self._passwords)
+            logger.warning("redis cache %s failed (%s: %s): treated as a miss", what, type(exc).__name__, text)
             return None
 
     async def get(self, key: str) -> bytes | None:
@@ -143,9 +191,7 @@ class RedisStore(Component):
             await self._client.aclose()
 
     def __repr__(self) -> str:
-        # Never show a password that the URL may hold.
-        shown = self._url.split("@")[-1] if self._url else "client"
-        return f"RedisStore({shown!r})"
+        return f"RedisStore({shown_url(self._url) if self._url else 'client'!r})"
 
     def _to_config(self, *, include_secrets: bool) -> RedisStoreConfig:
         if self._url is None:
@@ -155,7 +201,7 @@ class RedisStore(Component):
             )
         if self._url_env is not None and not include_secrets:
             return RedisStoreConfig(url_env=self._url_env, timeout=self.timeout)
-        if urlsplit(self._url).password and not include_secrets:
+        if self._passwords and not include_secrets:
             raise InvalidRequestError(
                 "this RedisStore's URL holds a password: make the store with url_env= (the "
                 "config then names the variable) or dump with include_secrets=True"

@@ -70,6 +70,10 @@ class _ClientConfig(BaseModel):
         description="Open connections at most; by default half the process's open-file limit (100 to 10,000).",
     )
     max_connections_per_host: int | None = None
+    max_response_bytes: int | None = Field(
+        default=None,
+        description="The largest response body read, in bytes; by default 64 MiB (one stream event: 16 MiB at most).",
+    )
     prices: dict[str, dict[str, str]] | None = Field(
         default=None, description="US dollars per million tokens by model: input, output, cached_input, cache_write."
     )
@@ -212,9 +216,13 @@ def shared_settings(
     proxy: str | None = None,
     max_connections: int | None = None,
     max_connections_per_host: int | None = None,
+    max_response_bytes: int | None = None,
     prices: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The constructor settings both clients save, as their config fields."""
+    """The constructor settings both clients save, as their config fields (``max_response_bytes`` only when it is
+    not the default)."""
+    from .._http import DEFAULT_MAX_RESPONSE_BYTES
+
     return {
         "timeout": timeout,
         "connect_timeout": connect_timeout,
@@ -226,6 +234,7 @@ def shared_settings(
         "proxy": RedactedURL(proxy) if proxy else proxy,
         "max_connections": max_connections,
         "max_connections_per_host": max_connections_per_host,
+        "max_response_bytes": None if max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES else max_response_bytes,
         "prices": {model: price.as_dict() for model, price in prices.items()} if prices else None,
         **retry_settings(retry_policy),
     }
@@ -233,7 +242,7 @@ def shared_settings(
 
 def retry_settings(policy: Any) -> dict[str, Any]:
     """The retry policy's numbers (its sleep, clock and random hooks are for tests and are not saved)."""
-    from .._http import RetryPolicy
+    from .._retry import RetryPolicy
 
     default = RetryPolicy()
     out: dict[str, Any] = {"max_retries": policy.max_retries}
@@ -248,7 +257,7 @@ def retry_settings(policy: Any) -> dict[str, Any]:
 
 
 def policy_from(config: _ClientConfig) -> Any:
-    from .._http import RetryPolicy
+    from .._retry import RetryPolicy
 
     kwargs: dict[str, Any] = {"max_retries": config.max_retries}
     for field, name in (
@@ -273,6 +282,7 @@ COMMON_FIELDS = (
     "proxy",
     "max_connections",
     "max_connections_per_host",
+    "max_response_bytes",
     "prices",
 )
 

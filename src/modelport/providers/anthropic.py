@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 from .._convert import as_messages, as_tools
-from .._http import RetryPolicy
 from .._redact import Secret, check_headers, check_proxy, header_secrets, proxy_secrets
+from .._retry import RetryPolicy
 from .._wire_client import WireClient, encode_body
 from ..components import Component, ComponentConfigError
 from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
@@ -92,6 +92,8 @@ class AnthropicChatCompletionClient(WireClient, Component):
         default_headers: more headers (``anthropic-beta``, ...); credential headers are kept out of configs.
         max_connections: open connections at most (streams beyond it wait for one); ``max_connections_per_host``:
             the same per host. Defaults as for :class:`~modelport.OpenAIChatCompletionClient`.
+        max_response_bytes: the largest response body read, in bytes (64 MiB by default); one stream event may hold
+            the smaller of it and 16 MiB.
         api_key_env: the environment variable that holds the key (saved in configs instead of the key).
         **create_args: defaults for every request (``temperature``, ``top_k``, ``stop_sequences``,
             ``prompt_caching=True``, ``parallel_tool_calls``, ``extra_body``, ...).
@@ -123,6 +125,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
         proxy: str | None = None,
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
+        max_response_bytes: int | None = None,
         token_counter: TokenCounter | None = None,
         prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
@@ -155,6 +158,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
             proxy=check_proxy(proxy),
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
         )
         info = anthropic_model_info(model) if model_info is None else resolve_model_info(model, model_info)
         super().__init__(
@@ -178,6 +182,7 @@ class AnthropicChatCompletionClient(WireClient, Component):
             proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
             retry_policy=self._transport.retry,
             prices=self._prices,
         )

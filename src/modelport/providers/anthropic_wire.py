@@ -91,8 +91,8 @@ class AnthropicDialect(JSONErrors):
     def streamed(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {**payload, "stream": True}
 
-    def decoder(self) -> SSEDecoder:
-        return SSEDecoder()
+    def decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
         parse_response(body, asm, provider=provider, request_id=request_id)

@@ -17,7 +17,6 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from .._http import RetryPolicy
 from .._redact import (
     RedactedHeaders,
     Secret,
@@ -27,6 +26,7 @@ from .._redact import (
     header_secrets,
     proxy_secrets,
 )
+from .._retry import RetryPolicy
 from .._wire_client import WireClient
 from ..components import Component, ComponentConfigError, config_env
 from ..errors import InvalidRequestError
@@ -101,6 +101,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         proxy: str | None = None,
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
+        max_response_bytes: int | None = None,
         token_counter: TokenCounter | None = None,
         prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
@@ -152,6 +153,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             proxy=check_proxy(proxy),
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
         )
         model_name = model or deployment
         super().__init__(
@@ -180,6 +182,7 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
                 proxy=proxy,
                 max_connections=max_connections,
                 max_connections_per_host=max_connections_per_host,
+                max_response_bytes=max_response_bytes,
                 retry_policy=self._transport.retry,
                 prices=self._prices,
             ),

@@ -37,7 +37,10 @@ __all__ = [
 ]
 
 KEEPALIVE, PROGRESS, TERMINAL = 0, 1, 2
-"""What one stream event was: a keep-alive (not progress for the timeout), progress, or the stream's end."""
+"""What one stream event was: a keep-alive, an event of the answer, or the stream's end. Only :data:`TERMINAL`
+steers the stream loop. Whether an event is progress for ``timeout`` is not the dialect's word: it is whether the
+event added to the answer (the assembler's :attr:`~modelport._assembly.Assembler.received` moved), so an event that
+carries nothing is no more progress than a keep-alive, in every dialect."""
 
 
 class Decoder(Protocol):
@@ -92,8 +95,9 @@ class Dialect(Protocol):
         """The body of the same call, streamed (``payload`` is what :meth:`build` returned; it is not changed)."""
         ...
 
-    def decoder(self) -> Decoder:
-        """A new decoder for one stream's body."""
+    def decoder(self, max_event_bytes: int) -> Decoder:
+        """A new decoder for one stream's body; one event (or line) longer than ``max_event_bytes`` raises
+        :class:`~modelport.ResponseTooLargeError`."""
         ...
 
     def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
@@ -102,7 +106,8 @@ class Dialect(Protocol):
 
     def parse_event(self, event: SSEEvent, asm: Assembler, *, provider: str) -> int:
         """Feed one stream event into ``asm``: :data:`KEEPALIVE`, :data:`PROGRESS` or :data:`TERMINAL`. An in-band
-        error raises its typed error with ``partial`` set to what arrived."""
+        error raises its typed error with ``partial`` set to what arrived. A part of the answer the dialect keeps to
+        itself for now, rather than giving it to ``asm``, is counted with ``asm.mark_received()``."""
         ...
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes, *, provider: str) -> errors.APIStatusError:

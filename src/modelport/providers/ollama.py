@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 from .. import __version__
 from .._assembly import Assembler
-from .._http import RetryPolicy
 from .._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
 from .._request import Request
+from .._retry import RetryPolicy
 from .._wire_client import WireClient
 from ..components import Component, ComponentConfigError
 from ..errors import (
@@ -119,6 +119,8 @@ class OllamaChatCompletionClient(WireClient, Component):
         max_retries: retries after the first attempt (default 3).
         max_connections: open connections at most (streams beyond it wait for one); ``max_connections_per_host``:
             the same per host.
+        max_response_bytes: the largest response body read, in bytes (64 MiB by default); one streamed line may
+            hold the smaller of it and 16 MiB.
         model_info: capabilities, for models modelport does not know.
         stream_tool_calls: ``False`` for Ollama versions that drop tool calls from streams (B-79): a streamed
             request with tools then asks for one whole answer.
@@ -156,6 +158,7 @@ class OllamaChatCompletionClient(WireClient, Component):
         prices: Mapping[str, Any] | None = None,
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
+        max_response_bytes: int | None = None,
         stream_tool_calls: bool = True,
         **create_args: Any,
     ) -> None:
@@ -178,6 +181,7 @@ class OllamaChatCompletionClient(WireClient, Component):
             proxy=check_proxy(proxy),
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
         )
         super().__init__(
             model=model,
@@ -202,6 +206,7 @@ class OllamaChatCompletionClient(WireClient, Component):
             proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
             retry_policy=self._transport.retry,
             prices=self._prices,
         )

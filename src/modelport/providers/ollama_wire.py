@@ -232,7 +232,7 @@ def build_request(
         if wired:
             body["tools"] = wired
     elif tool_choice not in ("auto", None, "none"):
-        raise InvalidRequestError(f"tool_choice={_choice_name(tool_choice)!r} was given without any tools")
+        raise InvalidRequestError(f"tool_choice={_shown(_choice_name(tool_choice))} was given without any tools")
     extra_body = args.pop("extra_body", None)
     effort = args.pop("reasoning_effort", None)
     if effort is not None:
@@ -276,7 +276,7 @@ def _apply_tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> list[di
     if isinstance(tool_choice, Mapping) and name is None:
         name = (tool_choice.get("function") or {}).get("name")
     if not isinstance(name, str):
-        raise InvalidRequestError(f"tool_choice must be 'auto', 'none' or a tool, not {tool_choice!r}")
+        raise InvalidRequestError(f"tool_choice must be 'auto', 'none' or a tool, not {_shown(tool_choice)}")
     chosen = [tool for tool in tools if tool["function"]["name"] == name]
     if not chosen:
         raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")
@@ -317,7 +317,9 @@ def _from_json_output(json_output: bool | type[BaseModel]) -> Any:
             ) from None
         check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
         return schema
-    raise InvalidRequestError(f"json_output must be True, False, None or a pydantic model class, not {json_output!r}")
+    raise InvalidRequestError(
+        f"json_output must be True, False, None or a pydantic model class, not {_shown(json_output)}"
+    )
 
 
 def _from_response_format(response_format: Mapping[str, Any]) -> Any:
@@ -538,8 +540,8 @@ class OllamaDialect(JSONErrors):
             return {**payload, "stream": True}
         return payload
 
-    def decoder(self) -> NDJSONDecoder:
-        return NDJSONDecoder()
+    def decoder(self, max_event_bytes: int) -> NDJSONDecoder:
+        return NDJSONDecoder(max_event_bytes)
 
     def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
         parse_response(body, asm, provider=provider, request_id=request_id)

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 from .. import __version__
-from .._http import RetryPolicy, Transport
+from .._http import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .._redact import RedactedHeaders, Secret, check_headers, check_proxy, header_secrets, proxy_secrets
+from .._retry import RetryPolicy
 from .._wire_client import WireClient
 from ..components import Component
 from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
@@ -171,10 +172,15 @@ def make_transport(
     proxy: str | None = None,
     max_connections: int | None = None,
     max_connections_per_host: int | None = None,
+    max_response_bytes: int | None = None,
 ) -> Transport:
     if deadline is not None and deadline <= 0:
         raise InvalidRequestError(f"deadline must be positive, got {deadline}")
-    for name, value in (("max_connections", max_connections), ("max_connections_per_host", max_connections_per_host)):
+    for name, value in (
+        ("max_connections", max_connections),
+        ("max_connections_per_host", max_connections_per_host),
+        ("max_response_bytes", max_response_bytes),
+    ):
         if value is not None and (type(value) is not int or value < 1):
             raise InvalidRequestError(f"{name} must be a whole number of 1 or more, got {value!r}")
     policy = retry_policy or RetryPolicy(max_retries=max_retries)
@@ -189,6 +195,7 @@ def make_transport(
         proxy=proxy,
         max_connections=max_connections,
         max_connections_per_host=max_connections_per_host,
+        max_response_bytes=max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
     )
 
 
@@ -213,6 +220,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
         proxy: an HTTP(S) proxy URL (``""`` for none); by default ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``.
         max_connections: open connections at most (streams beyond it wait for one); by default half the process's
             open-file limit, between 100 and 10,000. ``max_connections_per_host``: the same per host (no limit).
+        max_response_bytes: the largest response body read, in bytes (64 MiB by default); one stream event or line
+            may hold the smaller of it and 16 MiB. Past either, :class:`~modelport.ResponseTooLargeError`.
         api_key_env: the environment variable that holds the key (saved in configs instead of the key).
         **create_args: defaults for every request (``temperature``, ``max_tokens``, ``extra_body``, ...).
     """
@@ -243,6 +252,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
         proxy: str | None = None,
         max_connections: int | None = None,
         max_connections_per_host: int | None = None,
+        max_response_bytes: int | None = None,
         token_counter: TokenCounter | None = None,
         prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
@@ -280,6 +290,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
             proxy=check_proxy(proxy),
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
         )
         super().__init__(
             model=model,
@@ -307,6 +318,7 @@ class OpenAIChatCompletionClient(WireClient, Component):
                 proxy=proxy,
                 max_connections=max_connections,
                 max_connections_per_host=max_connections_per_host,
+                max_response_bytes=max_response_bytes,
                 retry_policy=self._transport.retry,
                 prices=self._prices,
             ),

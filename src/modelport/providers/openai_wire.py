@@ -24,7 +24,7 @@ from yarl import URL
 from .._assembly import Assembler
 from .._convert import as_messages
 from .._sse import SSEDecoder, SSEEvent
-from .._validate import check_json_value
+from .._validate import check_json_value, shown
 from ..errors import CapabilityError, InvalidRequestError
 from ..messages import (
     AssistantMessage,
@@ -172,8 +172,7 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(value)
 
 
 def build_request(
@@ -197,7 +196,7 @@ def build_request(
         if choice is not None:
             body["tool_choice"] = choice
     elif tool_choice not in ("auto", None, "none"):  # "none" with no tools asks for nothing: AutoGen sends it
-        raise InvalidRequestError(f"tool_choice={_choice_name(tool_choice)!r} was given without any tools")
+        raise InvalidRequestError(f"tool_choice={_shown(_choice_name(tool_choice))} was given without any tools")
     extra_body = None
     for key, value in create_args.items():
         if key == "extra_body":
@@ -471,7 +470,9 @@ def _tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> Any:
         return tool_choice
     name = _named_tool(tool_choice)
     if name is None:
-        raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {tool_choice!r}")
+        raise InvalidRequestError(
+            f"tool_choice must be 'auto', 'required', 'none' or a tool, not {_shown(tool_choice)}"
+        )
     if all(t["function"]["name"] != name for t in tools):
         raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")
     return {"type": "function", "function": {"name": name}}
@@ -504,7 +505,9 @@ def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> di
             "type": "json_schema",
             "json_schema": {"name": _name(json_output.__name__), "schema": strict_schema(schema), "strict": True},
         }
-    raise InvalidRequestError(f"json_output must be True, False, None or a pydantic model class, not {json_output!r}")
+    raise InvalidRequestError(
+        f"json_output must be True, False, None or a pydantic model class, not {_shown(json_output)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -540,8 +543,8 @@ class OpenAIDialect(JSONErrors):
     def streamed(self, payload: dict[str, Any]) -> dict[str, Any]:
         return streamed_body(payload, self.profile)
 
-    def decoder(self) -> SSEDecoder:
-        return SSEDecoder()
+    def decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
         parse_response(body, asm, provider=provider, request_id=request_id)

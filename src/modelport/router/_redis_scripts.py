@@ -184,6 +184,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return n
 """
 
+# KEYS: failures
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
 
 SOURCES = {
     "reserve": _RESERVE,
@@ -193,5 +199,6 @@ SOURCES = {
     "cool": _COOL,
     "cooling": _COOLING,
     "failed": _FAILED,
+    "succeeded": _SUCCEEDED,
 }
 """Each script's source by the name ``RedisRouterState`` runs it under."""

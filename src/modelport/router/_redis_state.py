@@ -28,7 +28,6 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,6 +87,7 @@ class RedisRouterStateConfig(BaseModel):
     namespace: str = "modelport:router"
     timeout: float = Field(default=1.0, gt=0)
     lease: float = Field(default=30.0, gt=0)
+    retry: float = Field(default=1.0, ge=0)
     flush_after: float = Field(default=0.005, ge=0)
 
 
@@ -124,7 +124,7 @@ class RedisRouterState(RouterState):
         retry: float = 1.0,
         flush_after: float = 0.005,
     ) -> None:
-        from ..cache._redis import redis_from_url, url_or_env
+        from ..cache._redis import redis_from_url, url_or_env, url_passwords
 
         self._url_env = url_env
         url = url_or_env(url, url_env)
@@ -143,6 +143,7 @@ class RedisRouterState(RouterState):
             assert url is not None
             client = redis_from_url(url, url_env, timeout, "RedisRouterState")
         self._client = client
+        self._passwords = url_passwords(url) if url is not None else ()
         self._shas = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOURCES.items()}
         self._loaded = False  # the scripts are known to be in Redis's script cache
         self._pending: list[_Settlement] = []
@@ -227,10 +228,12 @@ class RedisRouterState(RouterState):
         first = self._down_until is None
         self._down_until = time.monotonic() + self.retry
         if first:
+            from ..cache._redis import scrubbed
+
             logger.warning(
                 "redis router state unreachable (%s: %s): limits are this process's own until it answers",
                 type(exc).__name__,
-                str(exc) or f"no answer within {self.timeout:g} s",
+                scrubbed(str(exc), self._passwords) or f"no answer within {self.timeout:g} s",
             )
 
     def _unanswered(self, pending: list[_Settlement], lost: Callable[[], None] | None) -> None:
@@ -448,15 +451,7 @@ class RedisRouterState(RouterState):
 
     async def succeeded(self, deployment: str) -> None:
         await self.local.succeeded(deployment)
-        if not self._up():
-            return
-        try:
-            async with timeout_at(asyncio.get_running_loop().time() + self.timeout):
-                await self._client.delete(self._keys(deployment)["failures"])
-        except Exception as exc:
-            if self._down_until is None:
-                logger.warning("redis router state unreachable (%s: %s)", type(exc).__name__, exc)
-            self._down_until = time.monotonic() + self.retry
+        await self._run("succeeded", [self._keys(deployment)["failures"]], [])  # one call at a time while down
 
     async def wait_for_change(self, timeout: float | None) -> None:
         """Return when a call of this process settles, or after ``timeout``, or after 50 ms at most: calls in other
@@ -496,7 +491,9 @@ class RedisRouterState(RouterState):
             await self._client.aclose()
 
     def __repr__(self) -> str:
-        shown = self._url.split("@")[-1] if self._url else "client"
+        from ..cache._redis import shown_url
+
+        shown = shown_url(self._url) if self._url else "client"
         return f"RedisRouterState({shown!r}, namespace={self.namespace!r})"
 
     # -- configs (held by a Router's config) --
@@ -507,6 +504,7 @@ class RedisRouterState(RouterState):
             "namespace": self.namespace,
             "timeout": self.timeout,
             "lease": self.lease,
+            "retry": self.retry,
             "flush_after": self.flush_after,
         }
         if self._url is None:
@@ -516,7 +514,7 @@ class RedisRouterState(RouterState):
             )
         if self._url_env is not None and not include_secrets:
             return RedisRouterStateConfig(url_env=self._url_env, **common)
-        if urlsplit(self._url).password and not include_secrets:
+        if self._passwords and not include_secrets:
             raise InvalidRequestError(
                 "this RedisRouterState's URL holds a password: make it with url_env= (the config then names the "
                 "variable) or dump with include_secrets=True"
@@ -533,5 +531,6 @@ class RedisRouterState(RouterState):
             namespace=config.namespace,
             timeout=config.timeout,
             lease=config.lease,
+            retry=config.retry,
             flush_after=config.flush_after,
         )

@@ -22,7 +22,8 @@ class Reply:
     the body; ``stall`` keeps it open, sending nothing more, until the client goes away; ``head_delay`` waits before
     the status line; ``never_respond`` reads the request and sends nothing at all; ``content_length`` overrides the
     header (a promise larger than the body is a lie: the connection closes after the body); ``repeat`` writes one more
-    piece every so often after the segments, until the client goes away (or ``repeat_for`` seconds pass).
+    piece every so often after the segments, until the client goes away (or ``repeat_for`` seconds pass);
+    ``reset_next`` resets the kept-alive connection when the client's next request arrives on it.
 
     Every wait ends early when the client disconnects, so a fault never outlives its client. ``label`` names the
     reply in :attr:`FakeServer.served` when it is taken from the script.
@@ -43,6 +44,11 @@ class Reply:
     close_after: bool = False
     """Close the connection once the response is complete, although its headers advertise keep-alive (as
     llama.cpp's server does after every streamed response)."""
+    reset_next: bool = False
+    """Once the response is complete, keep the connection open until the client's next request on it has arrived,
+    then close it with a reset instead of an answer (that request is not recorded). It is what a server that closes
+    after each response does when it is slow to close (a busy machine): the client's next request reaches the
+    socket first, and closing a socket that holds a request it never read makes the kernel send a reset."""
 
     @classmethod
     def json(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
@@ -217,6 +219,9 @@ class FakeServer:
         if reply.chunked:
             peer.writer.write(b"0\r\n\r\n")
             await peer.writer.drain()
+        if reply.reset_next:
+            await _reset_at_next_request(peer)
+            return False
         if reply.close_after or (self.close_after_streams and reply.chunked):
             peer.writer.write_eof()
             return False
@@ -284,6 +289,15 @@ async def _repeat(repeat: tuple[float, bytes], duration: float | None, chunked: 
         peer.write(data, chunked)
         await peer.writer.drain()
     return True
+
+
+async def _reset_at_next_request(peer: _Peer) -> None:
+    """Wait for the client's next request (or its going away), then have the connection's close send a reset."""
+    with contextlib.suppress(ValueError):
+        await _read_request(peer.reader)
+    sock = peer.writer.get_extra_info("socket")
+    if sock is not None:  # an immediate close (linger 0) resets the connection, as unread data would
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:

@@ -193,7 +193,9 @@ def _choice(tool_choice: Any, names: list[str]) -> dict[str, Any] | None:
         return {"type": "none"}
     name = _choice_name(tool_choice)
     if name is None:
-        raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {tool_choice!r}")
+        raise InvalidRequestError(
+            f"tool_choice must be 'auto', 'required', 'none' or a tool, not {_shown(tool_choice)}"
+        )
     if name not in names:
         raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")
     return {"type": "tool", "name": name}
@@ -210,7 +212,7 @@ def _output_schema(json_output: bool | type[BaseModel], info: ModelInfo) -> tupl
         return "tool", {"type": "object"}
     if not (isinstance(json_output, type) and issubclass(json_output, BaseModel)):
         raise InvalidRequestError(
-            f"json_output must be True, False, None or a pydantic model class, not {json_output!r}"
+            f"json_output must be True, False, None or a pydantic model class, not {_shown(json_output)}"
         )
     if json_output is BaseModel:
         raise InvalidRequestError("json_output must be a subclass of pydantic.BaseModel, not BaseModel itself")
@@ -333,7 +335,7 @@ def _add_tools(body: dict[str, Any], tools: Sequence[Any], tool_choice: Any, pla
     if not tools:
         if tool_choice not in ("auto", None, "none"):
             raise InvalidRequestError(
-                f"tool_choice={_choice_name(tool_choice) or tool_choice!r} was given without tools"
+                f"tool_choice={_shown(_choice_name(tool_choice) or tool_choice)} was given without tools"
             )
         return
     body["tools"] = _tools(tools, info)

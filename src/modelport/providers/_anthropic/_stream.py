@@ -58,6 +58,7 @@ def _block_start(chunk: dict[str, Any], asm: Assembler) -> None:
     elif kind == "redacted_thinking":
         state["blocks"][index] = _Open(kind, extra=block.get("data") or "")
         state["kept"] = True
+        asm.mark_received()
 
 
 def _block_text(opened: _Open, kind: str, text: Any, asm: Assembler) -> None:
@@ -89,12 +90,15 @@ def _block_delta(chunk: dict[str, Any], asm: Assembler) -> None:
             opened.parts.append(piece)
             if opened.kind == "tool_use":
                 asm.add_tool_call(0, chunk["index"], None, None, piece)
+            else:  # structured output, handed over whole at the block's end
+                asm.mark_received()
     elif kind == "thinking_delta" and opened is not None:
         _block_text(opened, "thinking", delta.get("thinking"), asm)
     elif kind == "signature_delta" and opened is not None:
         signature = delta.get("signature")
-        if isinstance(signature, str):
+        if isinstance(signature, str) and signature:
             opened.extra += signature
+            asm.mark_received()
 
 
 def _block_stop(chunk: dict[str, Any], asm: Assembler) -> None:
