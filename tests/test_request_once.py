@@ -17,7 +17,7 @@ import pytest
 from modelport import ChatCompletionCache, UserMessage
 from modelport._convert import _convert
 from modelport.cli import main
-from modelport.providers.openai_wire import OpenAIDialect
+from modelport.providers.openai import OpenAIDialect
 from modelport.router import Deployment, RateLimit, Router
 from modelport.testing import FakeServer
 

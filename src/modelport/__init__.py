@@ -65,7 +65,7 @@ _EXPORTS: dict[str, str] = {
     "ChatCompletionStream": "client",
     "RetryPolicy": "_retry",
     "OpenAIChatCompletionClient": "providers.openai",
-    "AzureOpenAIChatCompletionClient": "providers.azure",
+    "AzureOpenAIChatCompletionClient": "providers.openai",
     "AnthropicChatCompletionClient": "providers.anthropic",
     "OllamaChatCompletionClient": "providers.ollama",
     # components
@@ -181,9 +181,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
     from .pricing import Price
     from .providers.anthropic import AnthropicChatCompletionClient
-    from .providers.azure import AzureOpenAIChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
-    from .providers.openai import OpenAIChatCompletionClient
+    from .providers.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
     from .router import (
         Deployment,
         LocalRouterState,

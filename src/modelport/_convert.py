@@ -8,6 +8,7 @@ Public through :func:`modelport.messages.from_openai`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -25,7 +26,17 @@ from .messages import (
     UserMessage,
 )
 
-__all__ = ["as_message", "as_messages", "as_tools", "from_openai"]
+CUSTOM_CALL: Mapping[str, str] = MappingProxyType({"tool_type": "custom"})
+"""``FunctionCall.provider_fields`` of a call to an OpenAI custom tool: ``arguments`` is the tool's free-form
+input, and the call is sent back as ``{"type": "custom", "custom": {"name", "input"}}``."""
+
+
+def is_custom_call(provider_fields: Mapping[str, Any] | None) -> bool:
+    """Whether a call's ``provider_fields`` mark it as a call to an OpenAI custom tool."""
+    return provider_fields is not None and provider_fields.get("tool_type") == "custom"
+
+
+__all__ = ["CUSTOM_CALL", "as_message", "as_messages", "as_tools", "from_openai", "is_custom_call"]
 
 OWN_TYPES = (SystemMessage, UserMessage, AssistantMessage, FunctionExecutionResultMessage)
 _AUTOGEN_TYPES = frozenset({"SystemMessage", "UserMessage", "AssistantMessage", "FunctionExecutionResultMessage"})
@@ -221,8 +232,6 @@ def _call(call: Any, where: str) -> FunctionCall:
 def _custom_call(call: Mapping[str, Any], where: str) -> FunctionCall:
     """A call to an OpenAI custom tool, ``{"type": "custom", "custom": {"name", "input"}}``: its raw input is the
     arguments, and the call stays marked as custom."""
-    from .providers._openai_response import CUSTOM_CALL
-
     custom = call.get("custom")
     if not isinstance(custom, Mapping):
         raise InvalidRequestError(f"{where}.custom is required for a custom tool call: {{'name': ..., 'input': ...}}")

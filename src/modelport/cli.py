@@ -122,7 +122,7 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
 
 def _check_key(model: str, base_url: str | None, provider: str | None) -> None:
     """Raise the missing-key error where the client would refuse to start without one (OpenAI itself)."""
-    from .providers.openai import choose_preset, own_key_env
+    from .providers.openai.client import choose_preset, own_key_env
 
     try:
         name, preset = choose_preset(model, base_url, provider)

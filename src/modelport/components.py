@@ -116,10 +116,10 @@ class Component:
 # qualified name, and AutoGen's names for the same things.
 _MP = "modelport."
 _BUILTIN: dict[str, str] = {
-    "openai": "providers.openai:OpenAIChatCompletionClient",
-    "azure_openai": "providers.azure:AzureOpenAIChatCompletionClient",
-    "anthropic": "providers.anthropic:AnthropicChatCompletionClient",
-    "ollama": "providers.ollama:OllamaChatCompletionClient",
+    "openai": "providers.openai.client:OpenAIChatCompletionClient",
+    "azure_openai": "providers.openai.azure:AzureOpenAIChatCompletionClient",
+    "anthropic": "providers.anthropic.client:AnthropicChatCompletionClient",
+    "ollama": "providers.ollama.client:OllamaChatCompletionClient",
     "unbounded_context": "model_context:UnboundedChatCompletionContext",
     "buffered_context": "model_context:BufferedChatCompletionContext",
     "token_limited_context": "model_context:TokenLimitedChatCompletionContext",

@@ -325,8 +325,9 @@ class CreateResult(BaseModel):
 
 # ``from_openai`` and ``to_openai`` are defined where the conversions live (the OpenAI wire format, for the second),
 # and loaded from there on first use, so that this module of data imports nothing that imports it.
-__getattr__ = lazy_getattr("modelport", {"from_openai": "._convert", "to_openai": ".providers.openai_wire"}, globals())
+_DEFINED_ELSEWHERE = {"from_openai": "._convert", "to_openai": ".providers.openai._request"}
+__getattr__ = lazy_getattr("modelport", _DEFINED_ELSEWHERE, globals())
 
 if TYPE_CHECKING:
     from ._convert import from_openai as from_openai
-    from .providers.openai_wire import to_openai as to_openai
+    from .providers.openai._request import to_openai as to_openai

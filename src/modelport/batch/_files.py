@@ -15,11 +15,10 @@ from typing import Any
 
 import orjson
 
-from .._convert import as_tools, from_openai
+from .._convert import as_tools, from_openai, is_custom_call
 from .._request import Request
 from ..errors import APIStatusError, InvalidRequestError
 from ..messages import CreateResult, FunctionCall
-from ..providers._openai_response import is_custom_call
 
 __all__ = ["BatchFileError", "BatchRequest", "Finished", "error_line", "read_finished", "read_requests", "result_line"]
 

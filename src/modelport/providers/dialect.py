@@ -17,7 +17,7 @@ import orjson
 from yarl import URL
 
 from .. import errors
-from ._status import error_from_payload, error_from_response
+from ._errors import error_from_payload, error_from_response
 
 if TYPE_CHECKING:
     from .._assembly import Assembler

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from ..model_info import anthropic_model_info
-from ..providers._anthropic import OUTPUT_TOOL
+from ..providers.anthropic._names import OUTPUT_TOOL
 from ._reply import RecordedRequest, Reply
 
 __all__ = [

@@ -1,11 +1,11 @@
 """``AnthropicChatCompletionClient``: Claude through Anthropic's native Messages API (``POST /v1/messages``).
 
-The wire dialect is :mod:`modelport.providers.anthropic_wire`; this module names the URL, the authentication and the
-defaults, as :mod:`modelport.providers.openai` does for OpenAI. The key comes from ``api_key``, ``api_key_env`` or
-``ANTHROPIC_API_KEY`` and is sent as ``x-api-key`` with ``anthropic-version: 2023-06-01``. As with OpenAI's key, one
-from the environment only goes to the server it belongs to: Anthropic's own, or ``ANTHROPIC_BASE_URL`` (also from
-the environment); a ``base_url`` given in code (another scheme, host or port) gets it only with
-``api_key_env="ANTHROPIC_API_KEY"``.
+The wire dialect is :mod:`modelport.providers.anthropic.dialect`; this module names the URL, the authentication and
+the defaults, as :mod:`modelport.providers.openai.client` does for OpenAI. The key comes from ``api_key``,
+``api_key_env`` or ``ANTHROPIC_API_KEY`` and is sent as ``x-api-key`` with ``anthropic-version: 2023-06-01``. As
+with OpenAI's key, one from the environment only goes to the server it belongs to: Anthropic's own, or
+``ANTHROPIC_BASE_URL`` (also from the environment); a ``base_url`` given in code (another scheme, host or port) gets
+it only with ``api_key_env="ANTHROPIC_API_KEY"``.
 
 A ``base_url`` may be given with or without its ``/v1`` (``https://api.anthropic.com`` and
 ``https://api.anthropic.com/v1`` are the same server), so the fake server's ``base_url`` works as it is.
@@ -24,32 +24,34 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from .._convert import as_messages, as_tools
-from .._redact import Secret, check_headers, check_proxy, header_secrets, proxy_secrets
-from .._retry import RetryPolicy
-from .._wire_client import WireClient, encode_body
-from ..components import Component, ComponentConfigError
-from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
-from ..model_info import ModelInfo, ModelListing, anthropic_model_info
-from ..tokens import TokenCount, TokenCounter, count_message_tokens
-from ..tools import Tool, ToolSchema
-from ._config import (
+from ..._convert import as_messages, as_tools
+from ..._redact import Secret, check_headers, check_proxy, header_secrets, proxy_secrets
+from ..._retry import RetryPolicy
+from ..._wire_client import WireClient, encode_body
+from ...components import Component, ComponentConfigError
+from ...errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
+from ...model_info import ModelInfo, ModelListing, anthropic_model_info
+from ...tokens import TokenCount, TokenCounter, count_message_tokens
+from ...tools import Tool, ToolSchema
+from .._kit import (
     COMMON_FIELDS,
     _ClientConfig,
+    base_headers,
     check_not_masked,
     check_url,
     choose_key,
     config_create_args,
+    make_transport,
     migrate_client_config,
     policy_from,
     proxy_can_read,
     refuse_live_objects,
+    resolve_model_info,
     same_origin,
     saved_settings,
     shared_settings,
 )
-from .anthropic_wire import ANTHROPIC_VERSION, AnthropicDialect, count_tokens_body
-from .openai import base_headers, make_transport, resolve_model_info
+from .dialect import ANTHROPIC_VERSION, AnthropicDialect, count_tokens_body
 
 __all__ = ["ANTHROPIC_BASE_URL", "AnthropicChatCompletionClient", "AnthropicClientConfig"]
 

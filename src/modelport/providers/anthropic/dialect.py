@@ -27,7 +27,7 @@ assembler: ``prompt_tokens`` is input plus cache reads plus cache writes, ``cach
 stream each field takes its latest value, never a sum. ``ping`` is a keep-alive; ``message_stop`` ends the stream,
 and a stream without it is incomplete.
 
-The code is in :mod:`modelport.providers._anthropic` (``_messages``, ``_request``, ``_response``, ``_stream``); this
+The code is in this package (``_messages``, ``_request``, ``_response``, ``_stream``); this
 module is the dialect's face: :class:`AnthropicDialect` and every public name.
 """
 
@@ -39,23 +39,23 @@ from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
-from .._assembly import Assembler
-from .._sse import SSEDecoder, SSEEvent
-from ..model_info import ModelInfo
-from ._anthropic import OUTPUT_TOOL, PROVIDER_FIELD
-from ._anthropic._messages import wire_messages
-from ._anthropic._request import CREATE_ARGUMENTS, DEFAULT_MAX_TOKENS
-from ._anthropic._request import build_request as build_request
-from ._anthropic._request import count_tokens_body as count_tokens_body
-from ._anthropic._request import native_schema as native_schema
-from ._anthropic._request import validate_create_args as validate_create_args
-from ._anthropic._response import map_usage
-from ._anthropic._response import parse_response as parse_response
-from ._anthropic._stream import parse_event as parse_event
-from .dialect import JSONErrors, join_path
+from ..._assembly import Assembler
+from ..._sse import SSEDecoder, SSEEvent
+from ...model_info import ModelInfo
+from ..dialect import JSONErrors, join_path
+from ._messages import wire_messages
+from ._names import OUTPUT_TOOL, PROVIDER_FIELD
+from ._request import CREATE_ARGUMENTS, DEFAULT_MAX_TOKENS
+from ._request import build_request as build_request
+from ._request import count_tokens_body as count_tokens_body
+from ._request import native_schema as native_schema
+from ._request import validate_create_args as validate_create_args
+from ._response import map_usage
+from ._response import parse_response as parse_response
+from ._stream import parse_event as parse_event
 
 if TYPE_CHECKING:
-    from .._request import Request
+    from ..._request import Request
 
 __all__ = [
     "ANTHROPIC_VERSION",

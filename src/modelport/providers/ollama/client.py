@@ -1,6 +1,6 @@
 """``OllamaChatCompletionClient``: a local (or remote) Ollama server through its native ``/api/chat``.
 
-The wire dialect is :mod:`modelport.providers.ollama_wire`; this module names the server and the defaults. The
+The wire dialect is :mod:`modelport.providers.ollama.dialect`; this module names the server and the defaults. The
 server is ``host=``, else ``OLLAMA_HOST`` (as the ``ollama`` command and its Python library read it: ``0.0.0.0``,
 ``myhost:11434`` and ``https://ollama.example.com`` all work), else ``http://localhost:11434``. Ollama takes no key;
 headers of your own (a reverse proxy's ``authorization``) are kept out of configs and errors like a key.
@@ -26,14 +26,14 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from .. import __version__
-from .._assembly import Assembler
-from .._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
-from .._request import Request
-from .._retry import RetryPolicy
-from .._wire_client import WireClient
-from ..components import Component, ComponentConfigError
-from ..errors import (
+from ... import __version__
+from ..._assembly import Assembler
+from ..._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
+from ..._request import Request
+from ..._retry import RetryPolicy
+from ..._wire_client import WireClient
+from ...components import Component, ComponentConfigError
+from ...errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -41,21 +41,23 @@ from ..errors import (
     NotFoundError,
     ResponseValidationError,
 )
-from ..messages import CreateResult
-from ..model_info import ModelInfo, ModelListing
-from ..tokens import TokenCounter
-from ._config import (
+from ...messages import CreateResult
+from ...model_info import ModelInfo, ModelListing
+from ...tokens import TokenCounter
+from .._kit import (
     COMMON_FIELDS,
     _ClientConfig,
     config_create_args,
+    make_transport,
     migrate_client_config,
     policy_from,
     refuse_live_objects,
+    resolve_model_info,
     saved_settings,
     shared_settings,
 )
-from .ollama_wire import OllamaDialect, fold_options
-from .openai import make_transport, resolve_model_info
+from ._request import fold_options
+from .dialect import OllamaDialect
 
 __all__ = ["DEFAULT_HOST", "OllamaChatCompletionClient", "OllamaClientConfig", "parse_host"]
 

@@ -17,7 +17,7 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from .._redact import (
+from ..._redact import (
     RedactedHeaders,
     Secret,
     check_credential,
@@ -26,28 +26,30 @@ from .._redact import (
     header_secrets,
     proxy_secrets,
 )
-from .._retry import RetryPolicy
-from .._wire_client import WireClient
-from ..components import Component, ComponentConfigError, config_env
-from ..errors import InvalidRequestError
-from ..model_info import ModelInfo
-from ..tokens import TokenCounter
-from ._config import (
+from ..._retry import RetryPolicy
+from ..._wire_client import WireClient
+from ...components import Component, ComponentConfigError, config_env
+from ...errors import InvalidRequestError
+from ...model_info import ModelInfo
+from ...tokens import TokenCounter
+from .._kit import (
     COMMON_FIELDS,
     AzureClientConfig,
+    base_headers,
     check_not_masked,
     check_url,
     config_create_args,
+    make_transport,
     migrate_client_config,
     policy_from,
     proxy_can_read,
     refuse_live_objects,
+    resolve_model_info,
     same_origin,
     saved_settings,
     shared_settings,
 )
-from .openai import base_headers, make_transport, resolve_model_info
-from .openai_wire import OpenAIDialect, WireProfile
+from .dialect import OpenAIDialect, WireProfile
 
 __all__ = ["AzureOpenAIChatCompletionClient"]
 

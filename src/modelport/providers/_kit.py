@@ -17,14 +17,21 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from yarl import URL
 
+if TYPE_CHECKING:
+    import aiohttp
+
+from .. import __version__
+from .._http import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from .._redact import RedactedHeaders, RedactedURL, Secret, is_secret_header, proxy_secrets
+from .._retry import RetryPolicy
 from ..components import ComponentConfigError, config_env
 from ..errors import InvalidRequestError
+from ..model_info import ModelInfo, lookup_model_info
 
 __all__ = [
     "AzureClientConfig",
@@ -221,8 +228,6 @@ def shared_settings(
 ) -> dict[str, Any]:
     """The constructor settings both clients save, as their config fields (``max_response_bytes`` only when it is
     not the default)."""
-    from .._http import DEFAULT_MAX_RESPONSE_BYTES
-
     return {
         "timeout": timeout,
         "connect_timeout": connect_timeout,
@@ -242,8 +247,6 @@ def shared_settings(
 
 def retry_settings(policy: Any) -> dict[str, Any]:
     """The retry policy's numbers (its sleep, clock and random hooks are for tests and are not saved)."""
-    from .._retry import RetryPolicy
-
     default = RetryPolicy()
     out: dict[str, Any] = {"max_retries": policy.max_retries}
     for name, field in (
@@ -257,8 +260,6 @@ def retry_settings(policy: Any) -> dict[str, Any]:
 
 
 def policy_from(config: _ClientConfig) -> Any:
-    from .._retry import RetryPolicy
-
     kwargs: dict[str, Any] = {"max_retries": config.max_retries}
     for field, name in (
         ("initial_retry_delay", "initial_delay"),
@@ -309,3 +310,79 @@ def migrate_client_config(config: dict[str, Any], from_version: int, provider: s
             "azure_ad_token_env or api_key_env instead"
         )
     return config
+
+
+# -- what every client builds the same way --
+
+DEFAULT_TIMEOUT = 180.0
+USER_AGENT = f"modelport/{__version__}"
+
+
+def base_headers() -> RedactedHeaders:
+    """The headers every chat-completions request carries, before authentication."""
+    return RedactedHeaders(
+        {"content-type": "application/json", "accept": "application/json, text/event-stream", "user-agent": USER_AGENT}
+    )
+
+
+def resolve_model_info(model: str, model_info: ModelInfo | None) -> ModelInfo:
+    if model_info is None:
+        return lookup_model_info(model)
+    missing = [key for key in ("vision", "function_calling", "json_output", "family") if key not in model_info]
+    if missing:
+        raise InvalidRequestError(f"model_info is missing {', '.join(missing)}")
+    return model_info
+
+
+def default_timeout(timeout: float | None) -> float:
+    if timeout is not None:
+        if timeout <= 0:
+            raise InvalidRequestError(f"timeout must be positive, got {timeout}")
+        return float(timeout)
+    env = os.environ.get("MODEL_TIMEOUT")
+    if env:
+        try:
+            return float(env)
+        except ValueError:
+            raise InvalidRequestError(f"the MODEL_TIMEOUT environment variable is not a number: {env!r}") from None
+    return DEFAULT_TIMEOUT
+
+
+def make_transport(
+    provider: str,
+    *,
+    timeout: float | None,
+    connect_timeout: float,
+    deadline: float | None,
+    max_retries: int,
+    retry_policy: RetryPolicy | None,
+    http_session: aiohttp.ClientSession | None,
+    verify_ssl: bool,
+    proxy: str | None = None,
+    max_connections: int | None = None,
+    max_connections_per_host: int | None = None,
+    max_response_bytes: int | None = None,
+) -> Transport:
+    if deadline is not None and deadline <= 0:
+        raise InvalidRequestError(f"deadline must be positive, got {deadline}")
+    for name, value in (
+        ("max_connections", max_connections),
+        ("max_connections_per_host", max_connections_per_host),
+        ("max_response_bytes", max_response_bytes),
+    ):
+        if value is not None and (type(value) is not int or value < 1):
+            raise InvalidRequestError(f"{name} must be a whole number of 1 or more, got {value!r}")
+    policy = retry_policy or RetryPolicy(max_retries=max_retries)
+    return Transport(
+        provider=provider,
+        timeout=default_timeout(timeout),
+        connect_timeout=connect_timeout,
+        deadline=deadline,
+        retry=policy,
+        session=http_session,
+        verify_ssl=verify_ssl,
+        proxy=proxy,
+        max_connections=max_connections,
+        max_connections_per_host=max_connections_per_host,
+        max_response_bytes=max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
+    )

@@ -22,31 +22,32 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from .. import __version__
-from .._http import DEFAULT_MAX_RESPONSE_BYTES, Transport
-from .._redact import RedactedHeaders, Secret, check_headers, check_proxy, header_secrets, proxy_secrets
-from .._retry import RetryPolicy
-from .._wire_client import WireClient
-from ..components import Component
-from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
-from ..model_info import ModelInfo, ModelListing, lookup_model_info
-from ..tokens import TokenCounter
-from ._config import (
+from ..._redact import RedactedHeaders, Secret, check_headers, check_proxy, header_secrets, proxy_secrets
+from ..._retry import RetryPolicy
+from ..._wire_client import WireClient
+from ...components import Component
+from ...errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
+from ...model_info import ModelInfo, ModelListing
+from ...tokens import TokenCounter
+from .._kit import (
     COMMON_FIELDS,
     OpenAIClientConfig,
+    base_headers,
     check_not_masked,
     check_url,
     choose_key,
     config_create_args,
+    make_transport,
     migrate_client_config,
     policy_from,
     proxy_can_read,
     refuse_live_objects,
+    resolve_model_info,
     same_origin,
     saved_settings,
     shared_settings,
 )
-from .openai_wire import OpenAIDialect, WireProfile
+from .dialect import OpenAIDialect, WireProfile
 
 __all__ = [
     "ANTHROPIC_OPENAI_BASE_URL",
@@ -61,8 +62,6 @@ __all__ = [
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
 ANTHROPIC_OPENAI_BASE_URL = "https://api.anthropic.com/v1"
-DEFAULT_TIMEOUT = 180.0
-USER_AGENT = f"modelport/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -86,13 +85,6 @@ PRESETS: dict[str, Preset] = {
     "mistral": Preset("https://api.mistral.ai/v1", "MISTRAL_API_KEY", WireProfile("mistral", send_names=False)),
 }
 COMPATIBLE_PROFILE = WireProfile("openai-compatible")
-
-
-def base_headers() -> RedactedHeaders:
-    """The headers every chat-completions request carries, before authentication."""
-    return RedactedHeaders(
-        {"content-type": "application/json", "accept": "application/json, text/event-stream", "user-agent": USER_AGENT}
-    )
 
 
 def choose_preset(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None]:
@@ -134,69 +126,6 @@ def own_key_env(preset: Preset | None, url: str, *, from_environment: bool) -> s
     if preset is not None and preset.key_env and same_origin(url, preset.base_url):
         return preset.key_env
     return None
-
-
-def resolve_model_info(model: str, model_info: ModelInfo | None) -> ModelInfo:
-    if model_info is None:
-        return lookup_model_info(model)
-    missing = [key for key in ("vision", "function_calling", "json_output", "family") if key not in model_info]
-    if missing:
-        raise InvalidRequestError(f"model_info is missing {', '.join(missing)}")
-    return model_info
-
-
-def default_timeout(timeout: float | None) -> float:
-    if timeout is not None:
-        if timeout <= 0:
-            raise InvalidRequestError(f"timeout must be positive, got {timeout}")
-        return float(timeout)
-    env = os.environ.get("MODEL_TIMEOUT")
-    if env:
-        try:
-            return float(env)
-        except ValueError:
-            raise InvalidRequestError(f"the MODEL_TIMEOUT environment variable is not a number: {env!r}") from None
-    return DEFAULT_TIMEOUT
-
-
-def make_transport(
-    provider: str,
-    *,
-    timeout: float | None,
-    connect_timeout: float,
-    deadline: float | None,
-    max_retries: int,
-    retry_policy: RetryPolicy | None,
-    http_session: aiohttp.ClientSession | None,
-    verify_ssl: bool,
-    proxy: str | None = None,
-    max_connections: int | None = None,
-    max_connections_per_host: int | None = None,
-    max_response_bytes: int | None = None,
-) -> Transport:
-    if deadline is not None and deadline <= 0:
-        raise InvalidRequestError(f"deadline must be positive, got {deadline}")
-    for name, value in (
-        ("max_connections", max_connections),
-        ("max_connections_per_host", max_connections_per_host),
-        ("max_response_bytes", max_response_bytes),
-    ):
-        if value is not None and (type(value) is not int or value < 1):
-            raise InvalidRequestError(f"{name} must be a whole number of 1 or more, got {value!r}")
-    policy = retry_policy or RetryPolicy(max_retries=max_retries)
-    return Transport(
-        provider=provider,
-        timeout=default_timeout(timeout),
-        connect_timeout=connect_timeout,
-        deadline=deadline,
-        retry=policy,
-        session=http_session,
-        verify_ssl=verify_ssl,
-        proxy=proxy,
-        max_connections=max_connections,
-        max_connections_per_host=max_connections_per_host,
-        max_response_bytes=max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
-    )
 
 
 class OpenAIChatCompletionClient(WireClient, Component):
