@@ -1,4 +1,4 @@
-"""A cancellation token outlives the calls it is passed to (one per agent, reused for thousands of calls): a stream
+"""A cancellation token outlives the calls it is passed to (one per agent, reused for thousands of calls): a call
 that has ended, however it ended, must leave nothing of itself on the token. Real HTTP against the fake server."""
 
 from __future__ import annotations
@@ -78,3 +78,15 @@ async def test_a_token_reused_over_many_streams_still_cancels_the_live_one(
         await stream.__anext__()
     assert time.perf_counter() - cancelled_at < 1.0  # the next chunk was 2 s away
     await stream.aclose()
+
+
+@pytest.mark.parametrize("token_kind", list(TOKENS))
+async def test_a_token_reused_over_many_creates_keeps_none_of_their_results_alive(
+    server: FakeServer, client: Any, token_kind: str
+) -> None:
+    token = TOKENS[token_kind]()
+    await client.create(HELLO, cancellation_token=token)
+    before = await alive(CreateResult)
+    for _ in range(40):
+        assert (await client.create(HELLO, cancellation_token=token)).content == "You said: Hello"
+    assert await alive(CreateResult) <= before, "the results of calls that ended are kept alive by the token"
