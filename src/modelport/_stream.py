@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -51,6 +53,7 @@ def _decoder_for(client: WireClient) -> SSEDecoder | NDJSONDecoder:
 
 class WireStream(ChatCompletionStream):
     __slots__ = (
+        "__weakref__",  # the token's callback holds the stream weakly
         "_answered",
         "_armed",
         "_asm",
@@ -72,6 +75,7 @@ class WireStream(ChatCompletionStream):
         "_retries",
         "_timed_out",
         "_token",
+        "_token_callback",
         "_wait_phase",
         "_wait_until",
         "_watchdog",
@@ -82,6 +86,7 @@ class WireStream(ChatCompletionStream):
         self._client = client
         self._prepared = prepared
         self._token = token
+        self._token_callback: Callable[[], None] | None = None
         self._response: aiohttp.ClientResponse | None = None
         self._asm = Assembler(split_think_tags=client._dialect.split_think_tags)
         self._decoder = _decoder_for(client)
@@ -161,6 +166,9 @@ class WireStream(ChatCompletionStream):
             self._end_observation(None, None)
 
     def _end_observation(self, result: CreateResult | None, error: BaseException | None) -> None:
+        """The stream is over (every way it ends comes here): its observation ends, and its callback leaves the
+        caller's token."""
+        self._forget_token()
         observation, self._observation = self._observation, None
         if observation is not None:
             observation.end(result, error, retries=self._retries)
@@ -245,7 +253,7 @@ class WireStream(ChatCompletionStream):
             self._prepared.started = loop.time()
             self._deadline_at = client._transport.call_deadline(loop)
             if self._token is not None:
-                self._token.add_callback(lambda: self._on_cancel(loop))
+                self._watch_token(self._token)
             if _hooks.OBSERVERS:
                 self._observation = client._observe(self._prepared, stream=True)
             if events.events_enabled():
@@ -298,6 +306,27 @@ class WireStream(ChatCompletionStream):
             body, self._asm, provider=self._client.provider_name, request_id=self._asm.request_id
         )
         self._complete()
+
+    def _watch_token(self, token: CancellationTokenLike) -> None:
+        """Register the stream's callback on the caller's token. A token may outlive thousands of streams (one per
+        agent), so the callback holds the stream weakly, and leaves the token when the stream ends where the token
+        can take it back (modelport's ``remove_callback``; AutoGen's keeps every callback, then only this small
+        one)."""
+        stream = weakref.ref(self)
+
+        def on_cancel() -> None:
+            alive = stream()
+            if alive is not None and alive._loop is not None:
+                alive._on_cancel(alive._loop)
+
+        self._token_callback = on_cancel
+        token.add_callback(on_cancel)
+
+    def _forget_token(self) -> None:
+        callback, self._token_callback = self._token_callback, None
+        remove = getattr(self._token, "remove_callback", None) if callback is not None else None
+        if callable(remove):
+            remove(callback)
 
     def _on_cancel(self, loop: asyncio.AbstractEventLoop) -> None:
         """The token's callback, from any thread: nothing more is yielded from now on (also to a caller that
