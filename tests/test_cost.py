@@ -124,3 +124,52 @@ def test_bad_prices_are_refused() -> None:
 def test_cost_of_without_cache_rates_uses_the_input_rate() -> None:
     usage_ = RequestUsage(prompt_tokens=1000, completion_tokens=0, cached_prompt_tokens=500, cache_write_tokens=100)
     assert cost_of(usage_, Price(input=2, output=1)) == Decimal("0.002")
+
+
+BAD_PRICES = {  # a prices= argument, and the start of the error that names what is wrong in it
+    "not a price": ({"m": 5}, "prices['m'] must be a Price (or a dict with input and output), not int"),
+    "no output rate": ({"m": {"input": "x"}}, "prices['m'] has no output rate"),
+    "a misspelt rate": ({"m": {"inputs": 1}}, "prices['m']['inputs'] is not a rate"),
+    "a misspelt cache rate": ({"m": {"input": 1, "output": 2, "cached_inputs": "0.1"}},
+                              "prices['m']['cached_inputs'] is not a rate"),
+    "a null rate": ({"m": {"input": None, "output": 1}}, "prices['m']: Price.input must be a number"),
+    "a rate that is a list": ({"m": {"input": [1], "output": 1}}, "prices['m']: Price.input must be a number"),
+    "a rate that is not a number": ({"m": {"input": "1", "output": "x"}}, "prices['m']: Price.output must be a number"),
+    "a rate too large to price": ({"m": {"input": "1e999999999", "output": 1}},
+                                  "prices['m']: Price.input must be at most 1000000"),
+}
+
+
+@pytest.mark.parametrize(("prices", "told"), list(BAD_PRICES.values()), ids=list(BAD_PRICES))
+async def test_a_badly_shaped_prices_argument_is_an_invalid_request_naming_the_model_and_rate(
+    server: FakeServer, prices: dict[str, Any], told: str
+) -> None:
+    with pytest.raises(mp.InvalidRequestError) as in_code:
+        mp.OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test", prices=prices)
+    config = {"provider": "openai", "config": {"model": "gpt-4o", "base_url": server.base_url, "api_key": "sk-test",
+                                               "prices": prices}}
+    with pytest.raises(mp.InvalidRequestError) as in_config:
+        mp.load_component(config)
+    assert str(in_code.value).startswith(told)
+    assert str(in_config.value) == f"openai config: {in_code.value}"  # a config is told the same
+    assert server.requests == []
+
+
+def test_a_price_needs_its_input_and_output_rates() -> None:
+    with pytest.raises(mp.InvalidRequestError, match=r"^Price\.input must be a number \(or a str of one\), not None"):
+        Price(input=None, output=1)
+
+
+async def test_a_config_may_give_its_rates_as_numbers(server: FakeServer) -> None:
+    config = {"provider": "openai", "config": {"model": "my-model", "base_url": server.base_url, "api_key": "sk-test",
+                                               "model_info": {"vision": False, "function_calling": True,
+                                                              "json_output": True, "family": "unknown"},
+                                               "prices": {"my-model": {"input": 1, "output": 2.5}}}}
+    client = mp.load_component(config)
+    server.add(Reply.json(completion("Hi", usage=usage(1000, 1000), model="my-model")))
+    try:
+        result = await client.create(HELLO)
+    finally:
+        await client.close()
+    assert result.cost == Decimal("0.0035")  # 1,000 x $1 + 1,000 x $2.50 per million
+    assert client.dump_component().config["prices"] == {"my-model": {"input": "1", "output": "2.5"}}

@@ -14,7 +14,8 @@ Rules it enforces (wire-behaviour B5 to B8):
 - ``<think>...</think>`` at the start of the content is reasoning, split identically however the tags are chunked;
   white space before it is held back for at most 32 characters or 0.1 s;
 - usage reported twice counts once, usage split across reports is merged; no usage means ``usage_reported=False``,
-  not zero;
+  not zero, and so does a prompt or completion count that is not a number of tokens (a str, a fraction, a negative
+  number: logged, never an error that would lose the answer); a detail count that is not one is left out;
 - logprobs are appended across chunks, in order;
 - :attr:`Assembler.received` counts what was added to the answer, so the stream loop can tell an event that moved
   the answer on (progress for ``timeout``) from one that carried nothing, whatever its dialect.
@@ -417,18 +418,72 @@ def _merged(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+_MAX_COUNT = 2**53
+"""The largest count read (a float is exact up to it); beyond it a number is no count of tokens."""
+_DETAILS = {
+    "prompt_tokens_details": (("cached_tokens", "cached_prompt_tokens"), ("cache_write_tokens", "cache_write_tokens")),
+    "completion_tokens_details": (("reasoning_tokens", "reasoning_tokens"),),
+}
+"""Where :class:`RequestUsage`'s detail counts are in a usage report: the object, and its fields with their names."""
+
+
+def _count(value: Any) -> int | None:
+    """``value`` as a token count: an int of 0 or more, or a whole float (``12.0``); None if it is not one (a bool,
+    a str, a fraction, a negative number, a list...)."""
+    if type(value) is int and 0 <= value <= _MAX_COUNT:
+        return value
+    if type(value) is float and value.is_integer() and 0 <= value <= _MAX_COUNT:
+        return int(value)
+    return None
+
+
+def _unreadable(value: Any) -> str:
+    """What a usage field held, for a warning: a number as it came (a number cannot carry a secret), else its type."""
+    return repr(value) if type(value) in (int, float) else f"a {type(value).__name__}"
+
+
 def _usage(raw: dict[str, Any] | None) -> tuple[RequestUsage, bool]:
+    """The usage report as :class:`RequestUsage`, and whether it was reported (both counts present).
+
+    A report the client cannot read never costs the answer: a prompt or completion count that is not a count (a
+    str, a fraction, a negative number, a list...) makes the usage not reported (zeros, ``usage_reported=False``),
+    and a detail that is not one (``cached_tokens``, or a details field that is not an object) is left out (None);
+    each with a warning on the ``modelport`` logger."""
     if not raw:
         return RequestUsage(), False
-    prompt = raw.get("prompt_tokens")
-    completion = raw.get("completion_tokens")
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    completion_details = raw.get("completion_tokens_details") or {}
-    usage = RequestUsage(
-        prompt_tokens=prompt or 0,
-        completion_tokens=completion or 0,
-        cached_prompt_tokens=prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None,
-        cache_write_tokens=prompt_details.get("cache_write_tokens") if isinstance(prompt_details, dict) else None,
-        reasoning_tokens=completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None,
-    )
+    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+    for key, value in (("prompt_tokens", prompt), ("completion_tokens", completion)):
+        if value is not None and _count(value) is None:
+            logger.warning(
+                "usage not reported: the %s token count the server sent is %s, not a number of tokens",
+                key.removesuffix("_tokens"),
+                _unreadable(value),
+            )
+            return RequestUsage(), False
+    usage = RequestUsage(prompt_tokens=_count(prompt) or 0, completion_tokens=_count(completion) or 0, **_details(raw))
     return usage, prompt is not None and completion is not None
+
+
+def _details(raw: dict[str, Any]) -> dict[str, int | None]:
+    """The detail counts of a usage report (cache reads and writes, reasoning); one the client cannot read is left
+    out (None: not reported), with a warning."""
+    details: dict[str, int | None] = {}
+    for group, fields in _DETAILS.items():
+        within = raw.get(group)
+        if not within:  # absent, null, or empty
+            continue
+        if type(within) is not dict:
+            logger.warning("usage details left out: the server's %s is %s, not an object", group, _unreadable(within))
+            continue
+        for key, name in fields:
+            value = within.get(key)
+            count = _count(value)
+            if count is None and value is not None:
+                logger.warning(
+                    "usage detail left out: the server's %s.%s is %s, not a number of tokens",
+                    group,
+                    key,
+                    _unreadable(value),
+                )
+            details[name] = count
+    return details

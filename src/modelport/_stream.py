@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -43,6 +45,7 @@ __all__ = ["WireStream"]
 
 class WireStream(ChatCompletionStream):
     __slots__ = (
+        "__weakref__",  # the token's callback holds the stream weakly
         "_answered",
         "_armed",
         "_asm",
@@ -65,6 +68,7 @@ class WireStream(ChatCompletionStream):
         "_started",
         "_timed_out",
         "_token",
+        "_token_callback",
         "_wait_phase",
         "_wait_until",
         "_watchdog",
@@ -75,6 +79,7 @@ class WireStream(ChatCompletionStream):
         self._call = call
         self._request = request
         self._token = token
+        self._token_callback: Callable[[], None] | None = None
         self._response: aiohttp.ClientResponse | None = None
         self._asm = call.assembler()
         self._decoder = call.decoder()
@@ -155,6 +160,9 @@ class WireStream(ChatCompletionStream):
             self._end_observation(None, None)
 
     def _end_observation(self, result: CreateResult | None, error: BaseException | None) -> None:
+        """The stream is over (every way it ends comes here): its observation ends, and its callback leaves the
+        caller's token."""
+        self._forget_token()
         observation, self._observation = self._observation, None
         if observation is not None:
             observation.end(result, error, retries=self._retries)
@@ -239,7 +247,7 @@ class WireStream(ChatCompletionStream):
             self._started = True
             self._deadline_at = call.transport.call_deadline(loop)
             if self._token is not None:
-                self._token.add_callback(lambda: self._on_cancel(loop))
+                self._watch_token(self._token)
             if _hooks.observing():
                 self._observation = call.observe(self._request)
         if self._cancelled:
@@ -285,6 +293,27 @@ class WireStream(ChatCompletionStream):
             body, self._asm, provider=self._call.provider, request_id=self._asm.request_id
         )
         self._complete()
+
+    def _watch_token(self, token: CancellationTokenLike) -> None:
+        """Register the stream's callback on the caller's token. A token may outlive thousands of streams (one per
+        agent), so the callback holds the stream weakly, and leaves the token when the stream ends where the token
+        can take it back (modelport's ``remove_callback``; AutoGen's keeps every callback, then only this small
+        one)."""
+        stream = weakref.ref(self)
+
+        def on_cancel() -> None:
+            alive = stream()
+            if alive is not None and alive._loop is not None:
+                alive._on_cancel(alive._loop)
+
+        self._token_callback = on_cancel
+        token.add_callback(on_cancel)
+
+    def _forget_token(self) -> None:
+        callback, self._token_callback = self._token_callback, None
+        remove = getattr(self._token, "remove_callback", None) if callback is not None else None
+        if callable(remove):
+            remove(callback)
 
     def _on_cancel(self, loop: asyncio.AbstractEventLoop) -> None:
         """The token's callback, from any thread: nothing more is yielded from now on (also to a caller that

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -492,12 +493,15 @@ def check_token(token: Any) -> None:
 
 def _canceller(task: asyncio.Task[Any]) -> Callable[[], None]:
     """A token callback that cancels ``task`` from any thread (not ``link_future``: AutoGen's cancels the task on
-    the thread that cancels the token), and does nothing once its loop is closed."""
-    loop = task.get_loop()
+    the thread that cancels the token), and does nothing once its loop is closed. It holds the task weakly: AutoGen's
+    token keeps every callback it is given, and must not keep every finished call's result with it."""
+    call = weakref.ref(task)
 
     def cancel() -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed since
-            loop.call_soon_threadsafe(task.cancel)
+        task = call()
+        if task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed since
+                task.get_loop().call_soon_threadsafe(task.cancel)
 
     return cancel
 

@@ -32,15 +32,25 @@ _MILLION = Decimal(1_000_000)
 _TABLE_OF = {"azure_openai": "openai"}
 
 
+_RATES = ("input", "output", "cached_input", "cache_write")
+_MAX_RATE = Decimal(1_000_000)
+"""The highest rate taken, in US dollars per million tokens (a dollar a token): anything above it is a mistake,
+and a rate far above it (``1e999999``) would overflow the cost of the first call."""
+
+
 def _decimal(value: Any, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise InvalidRequestError(f"Price.{name} must be a number (or a str of one), not {type(value).__name__}")
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        raise InvalidRequestError(f"Price.{name} must be a number (or a str of one), got {value!r}") from None
+        raise InvalidRequestError(f"Price.{name} must be a number (or a str of one), got {value!r:.60}") from None
     if not number.is_finite() or number < 0:
-        raise InvalidRequestError(f"Price.{name} must be a finite number of 0 or more, got {value!r}")
+        raise InvalidRequestError(f"Price.{name} must be a finite number of 0 or more, got {value!r:.60}")
+    if number > _MAX_RATE:
+        raise InvalidRequestError(
+            f"Price.{name} must be at most {_MAX_RATE} (US dollars per million tokens), got {value!r:.60}"
+        )
     return number
 
 
@@ -55,14 +65,14 @@ class Price:
     cache_write: Decimal | None = field(default=None)
 
     def __post_init__(self) -> None:
-        for name in ("input", "output", "cached_input", "cache_write"):
+        for name in _RATES:
             value = getattr(self, name)
-            if value is not None:
+            if value is not None or name in ("input", "output"):  # the cache rates may be left out, these not
                 object.__setattr__(self, name, _decimal(value, name))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Price:
-        return cls(**{key: data[key] for key in ("input", "output", "cached_input", "cache_write") if key in data})
+        return cls(**{key: data[key] for key in _RATES if key in data})
 
     def as_dict(self) -> dict[str, str]:
         return {key: str(value) for key, value in vars(self).items() if value is not None}
@@ -136,22 +146,37 @@ def price_for(model: str | None, provider: str, own: Mapping[str, Price] | None 
 
 
 def check_prices(prices: Any) -> dict[str, Price]:
-    """A client's ``prices=`` argument, checked: model names to :class:`Price` (or dicts of one)."""
+    """A client's ``prices=`` argument, checked: model names to :class:`Price` (or dicts of one). Anything else is
+    an :class:`~modelport.InvalidRequestError` naming the model and the rate."""
     if prices is None:
         return {}
     if not isinstance(prices, Mapping):
         raise InvalidRequestError(f"prices must be a dict of model names to Price, not {type(prices).__name__}")
     checked = {}
     for model, price in prices.items():
-        if isinstance(price, Mapping):
-            missing = [key for key in ("input", "output") if key not in price]
-            if missing:
-                raise InvalidRequestError(f"prices[{model!r}] has no {' and no '.join(missing)} rate")
-            try:
-                price = Price.from_dict(price)
-            except InvalidRequestError as exc:
-                raise InvalidRequestError(f"prices[{model!r}]: {exc}") from None
-        if not isinstance(model, str) or not isinstance(price, Price):
-            raise InvalidRequestError(f"prices[{model!r}] must be a Price (or a dict with input and output)")
-        checked[model] = price
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError(f"prices[{model!r}]: a model name must be a non-empty str")
+        checked[model] = _price_of(model, price)
     return checked
+
+
+def _price_of(model: str, price: Any) -> Price:
+    """``prices[model]`` as a :class:`Price`."""
+    if isinstance(price, Price):
+        return price
+    if not isinstance(price, Mapping):
+        raise InvalidRequestError(
+            f"prices[{model!r}] must be a Price (or a dict with input and output), not {type(price).__name__}"
+        )
+    unknown = [key for key in price if key not in _RATES]
+    if unknown:
+        raise InvalidRequestError(
+            f"prices[{model!r}][{unknown[0]!r:.60}] is not a rate (the rates are {', '.join(_RATES)})"
+        )
+    missing = [key for key in ("input", "output") if key not in price]
+    if missing:
+        raise InvalidRequestError(f"prices[{model!r}] has no {' and no '.join(missing)} rate")
+    try:
+        return Price.from_dict(price)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(f"prices[{model!r}]: {exc}") from None

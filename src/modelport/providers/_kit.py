@@ -17,9 +17,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from yarl import URL
 
 if TYPE_CHECKING:
@@ -46,6 +46,22 @@ __all__ = [
 ]
 
 _MASKED = re.compile(r"^\*+$")
+
+
+_RATE_SCHEMA = {"type": ["string", "number"]}
+_Price = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {rate: _RATE_SCHEMA for rate in ("input", "output", "cached_input", "cache_write")},
+            "required": ["input", "output"],
+            "additionalProperties": False,
+        }
+    ),
+]
+"""One model's price in a config. The client checks it (``pricing.check_prices``), so that a config and code give
+the same error, naming the model and the rate."""
 
 
 class _ClientConfig(BaseModel):
@@ -81,8 +97,10 @@ class _ClientConfig(BaseModel):
         default=None,
         description="The largest response body read, in bytes; by default 64 MiB (one stream event: 16 MiB at most).",
     )
-    prices: dict[str, dict[str, str]] | None = Field(
-        default=None, description="US dollars per million tokens by model: input, output, cached_input, cache_write."
+    prices: dict[str, _Price] | None = Field(
+        default=None,
+        description="US dollars per million tokens by model (a number, or a str of one): input, output, cached_input, "
+        "cache_write.",
     )
 
 
