@@ -8,14 +8,13 @@ table imports no provider.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["PROVIDERS", "Provider"]
 
 
-@dataclass(frozen=True)
-class Provider:
-    """A provider, as the rest of the package sees it."""
+class Provider(NamedTuple):
+    """A provider, as the rest of the package sees it (a named tuple: reading the table costs no import)."""
 
     name: str
     """The ``provider`` of its saved configs (``"openai"``)."""
