@@ -39,7 +39,7 @@ from modelport.model_context import (
     UnboundedChatCompletionContext,
 )
 from modelport.providers.anthropic import AnthropicChatCompletionClient
-from modelport.providers.anthropic_wire import OUTPUT_TOOL, PROVIDER_FIELD
+from modelport.providers.anthropic.dialect import OUTPUT_TOOL, PROVIDER_FIELD
 from modelport.testing import (
     FakeServer,
     Reply,

@@ -42,7 +42,7 @@ from modelport import (
     SystemMessage,
     UserMessage,
 )
-from modelport.providers.openai_wire import CREATE_ARGUMENTS
+from modelport.providers.openai._request import CREATE_ARGUMENTS
 from modelport.testing import FakeServer, RecordedRequest
 
 API_KEY = "sk-test-bad-input-0123456789"

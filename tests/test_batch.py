@@ -20,9 +20,7 @@ from modelport import OpenAIChatCompletionClient, RetryPolicy
 from modelport.batch import BatchFileError, collect, read_finished, read_requests, run_batch
 from modelport.errors import InvalidRequestError
 from modelport.router import Deployment, RateLimit, Router
-from modelport.testing import FakeServer, Reply
-from modelport.testing._default import default_reply
-from modelport.testing._server import RecordedRequest
+from modelport.testing import FakeServer, RecordedRequest, Reply, default_reply
 
 from .helpers import finish
 

@@ -23,7 +23,7 @@ from modelport import (
     RetryPolicy,
 )
 from modelport.components import load_component
-from modelport.providers.anthropic_wire import OUTPUT_TOOL
+from modelport.providers.anthropic.dialect import OUTPUT_TOOL
 from modelport.testing import FakeServer, Reply, anthropic_event, chunk, completion, ollama_chunk
 
 from .conftest import API_KEY, RecordingSleep

@@ -33,8 +33,9 @@ from modelport import (
     OpenAIChatCompletionClient,
     RetryPolicy,
 )
-from modelport.providers import ollama_wire, openai_wire
-from modelport.providers._anthropic import _request as anthropic_request
+from modelport.providers.anthropic import _request as anthropic_request
+from modelport.providers.ollama import _request as ollama_wire
+from modelport.providers.openai import _request as openai_wire
 from modelport.testing import FakeServer
 
 from .test_bad_input import (

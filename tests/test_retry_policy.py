@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from modelport import RetryPolicy, errors
-from modelport._http import backoff, parse_retry_after, retry_delay, should_retry
+from modelport._retry import backoff, parse_retry_after, retry_delay, should_retry
 
 NOW = 1_700_000_000.0
 

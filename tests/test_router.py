@@ -23,9 +23,7 @@ from modelport.errors import (
 )
 from modelport.events import EVENT_LOGGER_NAME
 from modelport.router import Deployment, LocalRouterState, RateLimit, Router, RouterAttemptEvent
-from modelport.testing import FakeServer, Reply
-from modelport.testing._default import chunk, default_reply
-from modelport.testing._server import RecordedRequest
+from modelport.testing import FakeServer, RecordedRequest, Reply, chunk, default_reply
 
 HELLO = [UserMessage(content="hello", source="user")]
 
@@ -103,7 +101,7 @@ async def test_latency_prefers_the_fastest(make_client: Any, server: FakeServer,
 
 
 def _completion_body() -> dict[str, Any]:
-    from modelport.testing._default import completion
+    from modelport.testing import completion
 
     return completion("slow", usage={"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6})
 

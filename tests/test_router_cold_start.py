@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from modelport.testing import FakeServer, Reply
-from modelport.testing._default import default_reply
-from modelport.testing._server import RecordedRequest
+from modelport.testing import FakeServer, RecordedRequest, Reply, default_reply
 
 from .helpers import finish
 

@@ -23,9 +23,7 @@ import pytest
 
 from modelport import OpenAIChatCompletionClient, RetryPolicy, UserMessage, load_component
 from modelport.router import Deployment, Grant, LocalRouterState, RateLimit, RedisRouterState, Router, RouterState
-from modelport.testing import FakeServer, Reply
-from modelport.testing._default import default_reply
-from modelport.testing._server import RecordedRequest
+from modelport.testing import FakeServer, RecordedRequest, Reply, default_reply
 
 from .helpers import finish
 

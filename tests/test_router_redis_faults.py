@@ -18,9 +18,7 @@ import pytest
 
 from modelport import RateLimitError, UserMessage
 from modelport.router import Deployment, Grant, RateLimit, RedisRouterState, Router
-from modelport.testing import FakeServer, Reply
-from modelport.testing._default import default_reply
-from modelport.testing._server import RecordedRequest
+from modelport.testing import FakeServer, RecordedRequest, Reply, default_reply
 
 from .test_router_redis import SlowLink, _client, _finish, _free_port, _namespace, _open_slots, _start_redis
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_getattr
+from .providers._table import PROVIDERS
 
 __version__ = "0.1.0"
 
@@ -63,11 +64,7 @@ _EXPORTS: dict[str, str] = {
     # clients
     "ChatCompletionClient": "client",
     "ChatCompletionStream": "client",
-    "RetryPolicy": "_http",
-    "OpenAIChatCompletionClient": "providers.openai",
-    "AzureOpenAIChatCompletionClient": "providers.azure",
-    "AnthropicChatCompletionClient": "providers.anthropic",
-    "OllamaChatCompletionClient": "providers.ollama",
+    "RetryPolicy": "_retry",
     # components
     "Component": "components",
     "ComponentModel": "components",
@@ -109,6 +106,9 @@ _EXPORTS: dict[str, str] = {
     "UnprocessableEntityError": "errors",
 }
 
+# each provider's client, from the provider table
+_EXPORTS.update({name: row.client.split(":")[0] for row in PROVIDERS for name in row.exports})
+
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
@@ -120,7 +120,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._http import RetryPolicy
+    from ._retry import RetryPolicy
     from .cache import CacheStore, ChatCompletionCache, DiskCacheStore, InMemoryStore, RedisStore
     from .cancellation import CancellationToken
     from .client import ChatCompletionClient, ChatCompletionStream
@@ -181,9 +181,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
     from .pricing import Price
     from .providers.anthropic import AnthropicChatCompletionClient
-    from .providers.azure import AzureOpenAIChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
-    from .providers.openai import OpenAIChatCompletionClient
+    from .providers.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
     from .router import (
         Deployment,
         LocalRouterState,

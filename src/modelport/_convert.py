@@ -2,12 +2,13 @@
 modelport's messages, OpenAI's tool dicts become tool schemas. After this, the rest of the pipeline sees one form,
 so the same conversation in any form gives the same request body and the same cache key.
 
-Public through :func:`modelport.messages.from_openai` and :func:`modelport.messages.to_openai`.
+Public through :func:`modelport.messages.from_openai`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -20,11 +21,22 @@ from .messages import (
     FunctionExecutionResult,
     FunctionExecutionResultMessage,
     Image,
+    LLMMessage,
     SystemMessage,
     UserMessage,
 )
 
-__all__ = ["as_message", "as_messages", "as_tools", "from_openai", "to_openai"]
+CUSTOM_CALL: Mapping[str, str] = MappingProxyType({"tool_type": "custom"})
+"""``FunctionCall.provider_fields`` of a call to an OpenAI custom tool: ``arguments`` is the tool's free-form
+input, and the call is sent back as ``{"type": "custom", "custom": {"name", "input"}}``."""
+
+
+def is_custom_call(provider_fields: Mapping[str, Any] | None) -> bool:
+    """Whether a call's ``provider_fields`` mark it as a call to an OpenAI custom tool."""
+    return provider_fields is not None and provider_fields.get("tool_type") == "custom"
+
+
+__all__ = ["CUSTOM_CALL", "as_message", "as_messages", "as_tools", "from_openai", "is_custom_call"]
 
 OWN_TYPES = (SystemMessage, UserMessage, AssistantMessage, FunctionExecutionResultMessage)
 _AUTOGEN_TYPES = frozenset({"SystemMessage", "UserMessage", "AssistantMessage", "FunctionExecutionResultMessage"})
@@ -56,23 +68,15 @@ def as_message(message: Any, history: Sequence[Any] = ()) -> Any:
     return _convert([last_calls, message] if last_calls is not None else [message])[-1]
 
 
-def from_openai(messages: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """OpenAI chat-format messages (``system``, ``developer``, ``user`` with text and ``image_url`` parts,
-    ``assistant`` with ``tool_calls``, ``tool``) as modelport's messages. Consecutive ``tool`` messages become one
-    :class:`FunctionExecutionResultMessage`, each result named after the call it answers. A malformed message raises
-    :class:`InvalidRequestError` naming its index and field."""
+def from_openai(messages: Sequence[Mapping[str, Any]]) -> list[LLMMessage]:
+    """OpenAI chat-format dicts (``system``, ``developer``, ``user`` with text and ``image_url`` parts, ``assistant``
+    with ``tool_calls``, ``tool``) as modelport's messages; AutoGen's message objects and modelport's own pass too.
+    Consecutive ``tool`` messages become one :class:`~modelport.FunctionExecutionResultMessage`, each result named
+    after the call it answers. A malformed message raises :class:`~modelport.InvalidRequestError` naming its index and
+    field. Every client call does this itself: pass OpenAI dicts straight to ``create`` if you like."""
     if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
         raise InvalidRequestError(f"messages must be a list of messages, not {type(messages).__name__}")
     return _convert(messages)
-
-
-def to_openai(messages: Sequence[Any]) -> list[dict[str, Any]]:
-    """modelport's messages (or any form :func:`from_openai` takes) as OpenAI chat-format dicts, as they would be
-    sent to OpenAI (names included, images as data URIs)."""
-    from .model_info import lookup_model_info
-    from .providers.openai_wire import WireProfile, wire_messages
-
-    return wire_messages(as_messages(messages), lookup_model_info("gpt-4o"), WireProfile())
 
 
 def _convert(messages: Sequence[Any]) -> list[Any]:
@@ -228,8 +232,6 @@ def _call(call: Any, where: str) -> FunctionCall:
 def _custom_call(call: Mapping[str, Any], where: str) -> FunctionCall:
     """A call to an OpenAI custom tool, ``{"type": "custom", "custom": {"name", "input"}}``: its raw input is the
     arguments, and the call stays marked as custom."""
-    from .providers._openai_response import CUSTOM_CALL
-
     custom = call.get("custom")
     if not isinstance(custom, Mapping):
         raise InvalidRequestError(f"{where}.custom is required for a custom tool call: {{'name': ..., 'input': ...}}")

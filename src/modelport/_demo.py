@@ -6,7 +6,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
-from .cli import _Style
+from ._terminal import Style
 
 
 class City(BaseModel):
@@ -32,7 +32,7 @@ async def walk_through(client: Any, out: TextIO) -> None:
     )
     from .tools import FunctionTool
 
-    style = _Style(out)
+    style = Style(out)
     question = [UserMessage(content="What is the capital of France?")]
 
     out.write(style.bold("1. A plain call") + "\n")

@@ -1,7 +1,5 @@
-"""The one transport: aiohttp session and pool, timeouts, deadline and the retry policy.
-
-The retry policy is pure functions (:func:`parse_retry_after`, :func:`retry_delay`) over a :class:`RetryPolicy`
-whose ``sleep``, ``clock`` and ``random`` can be replaced, so tests never wait on a real clock.
+"""The one transport: aiohttp session and pool, timeouts, deadline, redirects, size bounds; retries by the policy
+of :mod:`modelport._retry`.
 
 Timeouts, as a caller means them:
 - ``connect_timeout`` bounds opening the connection;
@@ -19,22 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import errno
-import math
-import random
-import re
 import sys
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
 from . import errors
+from ._retry import RetryPolicy, retry_delay
 from ._sse import MAX_EVENT_BYTES
-from .providers._status import error_from_response, request_id_from
 
 
 class _LazyModule:
@@ -61,11 +53,24 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     from async_timeout import timeout_at
 
-__all__ = ["RetryPolicy", "Transport", "parse_retry_after", "retry_delay", "timeout_at"]
+__all__ = ["ErrorReader", "Signer", "Transport", "request_id_from", "timeout_at"]
 
-RETRYABLE_STATUS = frozenset({408, 409, 429})
+ErrorReader = Callable[[int, Mapping[str, str], bytes], "errors.APIStatusError"]
+"""How an error response (status, headers, body) becomes a typed error: the provider's dialect knows its envelope."""
+Signer = Callable[[str, URL, dict[str, str], "bytes | None"], Awaitable[None]]
+"""Called before every attempt with the method, URL, a fresh copy of the headers and the body, to add what must be
+computed over them (a signature); a retry is signed afresh."""
+
 MAX_REDIRECTS = 5
 STALE_CONNECTION_RETRIES = 3
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "apim-request-id",
+    "x-ms-request-id",
+    "x-litellm-call-id",
+    "x-amzn-requestid",
+)
 MAX_ERROR_BODY = 1 << 20
 """The most of an error response that is read and kept (1 MiB): a larger one is cut there and its connection
 dropped, so a hostile or broken server cannot make an exception hold megabytes."""
@@ -73,122 +78,13 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
 """The default ``max_response_bytes``: the largest response body read (64 MiB)."""
 
 
-@dataclass
-class RetryPolicy:
-    """When and how long to wait before trying again.
-
-    Retried: 408, 409, 429 (not a quota or billing 429), 5xx and connection failures, unless the server says
-    ``x-should-retry: false``; anything with ``x-should-retry: true``. Waits are capped exponential back-off with
-    jitter, or exactly what ``retry-after-ms`` / ``Retry-After`` / ``x-ratelimit-reset-*`` ask. A server-directed
-    wait longer than ``max_retry_after`` is not slept through: the error is raised at once with ``retry_after`` set.
-    """
-
-    max_retries: int = 3
-    initial_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-    sleep: Callable[[float], Awaitable[Any]] = field(default=asyncio.sleep, repr=False)
-    clock: Callable[[], float] = field(default=time.time, repr=False)
-    random: Callable[[], float] = field(default=random.random, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise errors.InvalidRequestError(f"max_retries must be 0 or more, got {self.max_retries}")
-        for name in ("initial_delay", "max_delay", "max_retry_after"):
-            if getattr(self, name) < 0:
-                raise errors.InvalidRequestError(f"{name} must be 0 or more, got {getattr(self, name)}")
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def _duration(text: str) -> float | None:
-    """Groq/OpenAI reset headers: ``6s``, ``1m30s``, ``1.57s``, ``250ms``, or a bare number of seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(n) * _UNIT[u] for n, u in parts)
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds the server asked us to wait, or ``None`` when it said nothing usable (0, negative, garbage)."""
-    value: float | None = None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            value = float(ms) / 1000
-        except ValueError:
-            value = None
-    if value is None and headers.get("retry-after"):
-        raw = headers["retry-after"]
-        try:
-            value = float(raw)
-        except ValueError:
-            try:
-                parsed = email.utils.parsedate_tz(raw)
-                value = email.utils.mktime_tz(parsed) - now if parsed else None
-            except (OverflowError, ValueError):
-                value = None
-    if value is None:
-        resets = [
-            _duration(headers[h]) for h in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens") if headers.get(h)
-        ]
-        known = [r for r in resets if r is not None]
-        value = max(known) if known else None
-    if value is None or not math.isfinite(value) or value <= 0:
-        return None
-    return value
-
-
-def backoff(retry_number: int, policy: RetryPolicy) -> float:
-    """Exponential back-off for the ``retry_number``-th retry (0-based), with jitter in (75%, 100%]."""
-    delay = min(policy.initial_delay * 2.0 ** min(retry_number, 30), policy.max_delay)
-    return delay * (1 - 0.25 * policy.random())
-
-
-def should_retry(status: int, headers: Mapping[str, str], error: errors.APIError | None = None) -> bool:
-    verdict = headers.get("x-should-retry")
-    if verdict == "true":
-        return True
-    if verdict == "false":
-        return False
-    if isinstance(error, errors.QuotaExceededError):
-        return False
-    return status in RETRYABLE_STATUS or status >= 500
-
-
-def retry_delay(
-    error: errors.APIError, headers: Mapping[str, str], retry_number: int, policy: RetryPolicy
-) -> float | None:
-    """How long to wait before the next attempt, or ``None`` if the error must be raised now.
-
-    The rule, the same for ``create`` and for a stream before its first delta: retry what can go differently next
-    time. That is a connection that failed, stalled or was cut before the answer was whole (``APIConnectionError``,
-    ``APITimeoutError``, ``IncompleteStreamError``), and 408, 409, 429 (not a quota 429) and 5xx, whether the server
-    sent them as the status or as an error inside a 200 body or stream. A 200 that is not a valid answer (an HTML
-    page, invalid JSON, a chunk that is not an object) is not retried: the server would say the same again.
-
-    ``retry_number`` counts the retries already made. Sets ``error.retry_after`` when the server asked for a wait.
-    """
-    if isinstance(error, errors.APIStatusError):
-        directed = parse_retry_after(headers, policy.clock())
-        if directed is not None:
-            error.retry_after = directed
-        if retry_number >= policy.max_retries or not should_retry(error.status_code, headers, error):
-            return None
-        if directed is not None:
-            return directed if directed <= policy.max_retry_after else None
-    elif retry_number >= policy.max_retries or not isinstance(
-        error, (errors.APIConnectionError, errors.IncompleteStreamError)
-    ):
-        return None
-    return backoff(retry_number, policy)
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The request id a server put in its response headers, under any of the names servers use."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
 
 
 class Transport:
@@ -278,10 +174,13 @@ class Transport:
         headers: Mapping[str, str],
         *,
         deadline_at: float | None,
+        error: ErrorReader,
         retries: int = 0,
+        sign: Signer | None = None,
     ) -> tuple[aiohttp.ClientResponse, int]:
         """POST ``body`` (or GET when it is ``None``) and return the first successful response (head read, body
-        not) with the number of retries made so far, counting the ``retries`` a caller had already made.
+        not) with the number of retries made so far, counting the ``retries`` a caller had already made. An error
+        response becomes ``error(status, headers, body)``; ``sign``, when given, signs each attempt.
 
         Redirects are followed only to the same scheme, host and port, only where the method and body survive
         (307 and 308; any of them for a GET), and at most :data:`MAX_REDIRECTS` times; anything else raises
@@ -290,10 +189,14 @@ class Transport:
         loop = asyncio.get_running_loop()
         hops = 0
         while True:
+            sent = headers
+            if sign is not None:
+                sent = dict(headers)
+                await sign("GET" if body is None else "POST", url, sent, body)
             try:
-                response = await self._attempt(session, loop, url, body, headers, deadline_at)
+                response = await self._attempt(session, loop, url, body, sent, deadline_at)
             except errors.APIConnectionError as exc:
-                error: errors.APIError = exc
+                failure: errors.APIError = exc
                 response_headers: Mapping[str, str] = {}
             else:
                 if response.status < 300:
@@ -303,9 +206,9 @@ class Transport:
                     hops += 1
                     continue
                 raw = await self.read_body(response, loop, deadline_at, cut_at=MAX_ERROR_BODY)
-                error = error_from_response(response.status, response.headers, raw, provider=self.provider)
+                failure = error(response.status, response.headers, raw)
                 response_headers = response.headers
-            await self.sleep_before_retry(error, response_headers, retries, loop, deadline_at)
+            await self.sleep_before_retry(failure, response_headers, retries, loop, deadline_at)
             retries += 1
 
     def _redirect_target(self, response: aiohttp.ClientResponse, url: URL, is_get: bool, hops: int) -> URL:

@@ -1,6 +1,6 @@
 """The stream half of the pipeline: bytes → SSE events → chunks → the shared assembler → deltas, then the result.
 
-Rules (DESIGN section 5, wire-behaviour B2 to B4):
+Rules (docs/wire-behaviour.md, sections B2 to B4):
 - a failure before any delta reached the caller is retried like a failed request (B-28); after that, it is raised
   with ``partial`` set to what arrived;
 - ``timeout`` bounds the wait for the next event that adds to the answer: keep-alive comments, pings and events
@@ -23,32 +23,24 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from . import errors, events
-from ._assembly import Assembler
-from ._http import timeout_at
-from ._ndjson import NDJSONDecoder
-from ._sse import SSEDecoder
-from .cancellation import CancellationTokenLike
+from . import errors
+from ._http import request_id_from, timeout_at
 from .client import ChatCompletionStream
 from .messages import CreateResult
-from .providers._status import request_id_from
 from .providers.dialect import TERMINAL
 from .telemetry import _hooks
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from ._wire_client import Prepared, WireClient
+    from ._request import Request
+    from ._wire_client import WireCall
+    from .cancellation import CancellationTokenLike
 
 if not TYPE_CHECKING:
     from ._http import aiohttp
 
 __all__ = ["WireStream"]
-
-
-def _decoder_for(client: WireClient) -> SSEDecoder | NDJSONDecoder:
-    limit = client._transport.max_event_bytes
-    return NDJSONDecoder(limit) if client._dialect.framing == "ndjson" else SSEDecoder(limit)
 
 
 class WireStream(ChatCompletionStream):
@@ -57,8 +49,8 @@ class WireStream(ChatCompletionStream):
         "_answered",
         "_armed",
         "_asm",
+        "_call",
         "_cancelled",
-        "_client",
         "_deadline_at",
         "_decoder",
         "_finished",
@@ -68,11 +60,12 @@ class WireStream(ChatCompletionStream):
         "_opening",
         "_out",
         "_pos",
-        "_prepared",
         "_reading",
+        "_request",
         "_response",
         "_result",
         "_retries",
+        "_started",
         "_timed_out",
         "_token",
         "_token_callback",
@@ -82,18 +75,19 @@ class WireStream(ChatCompletionStream):
         "_yielded",
     )
 
-    def __init__(self, client: WireClient, prepared: Prepared, token: CancellationTokenLike | None) -> None:
-        self._client = client
-        self._prepared = prepared
+    def __init__(self, call: WireCall, request: Request, token: CancellationTokenLike | None) -> None:
+        self._call = call
+        self._request = request
         self._token = token
         self._token_callback: Callable[[], None] | None = None
         self._response: aiohttp.ClientResponse | None = None
-        self._asm = Assembler(split_think_tags=client._dialect.split_think_tags)
-        self._decoder = _decoder_for(client)
+        self._asm = call.assembler()
+        self._decoder = call.decoder()
         self._out = self._asm.out
         self._pos = 0
         self._yielded = 0
         self._retries = 0
+        self._started = False
         self._finished = False
         self._result: CreateResult | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -197,7 +191,7 @@ class WireStream(ChatCompletionStream):
         self._close_response()
 
     def _timeout(self) -> errors.APITimeoutError:
-        error = self._client._transport.timeout_error(self._timed_out or "stream")
+        error = self._call.transport.timeout_error(self._timed_out or "stream")
         error.partial = self._asm.result()
         return error
 
@@ -216,7 +210,7 @@ class WireStream(ChatCompletionStream):
                 return True
             self._finished = True
             exc.attempts = max(exc.attempts, self._retries + 1)
-            self._client._fail(self._prepared, exc, self._loop or asyncio.get_running_loop())
+            self._call.fail(exc)
             self._end_observation(None, exc)
         elif isinstance(exc, Exception):  # an output that did not parse, a bad token provider
             self._finished = True
@@ -230,7 +224,7 @@ class WireStream(ChatCompletionStream):
         if not self._answered or self._yielded or self._out or self._loop is None:
             return False
         try:
-            await self._client._transport.sleep_before_retry(exc, {}, self._retries, self._loop, self._deadline_at)
+            await self._call.transport.sleep_before_retry(exc, {}, self._retries, self._loop, self._deadline_at)
         except errors.APIError:
             return False
         self._retries += 1
@@ -238,34 +232,27 @@ class WireStream(ChatCompletionStream):
         return True
 
     def _restart(self) -> None:
-        self._asm = Assembler(split_think_tags=self._client._dialect.split_think_tags)
+        self._asm = self._call.assembler()
         self._out = self._asm.out
         self._pos = 0
-        self._decoder = _decoder_for(self._client)
+        self._decoder = self._call.decoder()
         self._answered = False
         self._timed_out = None
         self._armed = -1
 
     async def _open(self) -> None:
-        client = self._client
+        call = self._call
         loop = self._loop = asyncio.get_running_loop()
-        if not self._prepared.started:
-            self._prepared.started = loop.time()
-            self._deadline_at = client._transport.call_deadline(loop)
+        if not self._started:
+            self._started = True
+            self._deadline_at = call.transport.call_deadline(loop)
             if self._token is not None:
                 self._watch_token(self._token)
-            if _hooks.OBSERVERS:
-                self._observation = client._observe(self._prepared, stream=True)
-            if events.events_enabled():
-                events.emit(
-                    events.LLMStreamStartEvent(
-                        messages=[m.model_dump(mode="json") for m in self._prepared.messages],
-                        model=self._prepared.model,
-                    )
-                )
+            if _hooks.observing():
+                self._observation = call.observe(self._request)
         if self._cancelled:
             raise asyncio.CancelledError
-        sending = client._send(self._prepared, self._deadline_at, self._retries)
+        sending = call.send(self._request, self._deadline_at, self._retries)
         if self._token is None:
             response, self._retries = await sending
         else:  # a task the token can cancel while the server has not answered yet
@@ -279,31 +266,31 @@ class WireStream(ChatCompletionStream):
         self._asm.request_id = request_id_from(response.headers)
         self._armed = -1  # the head arrived: the wait for the first event starts now
         content_type = response.headers.get("content-type", "")
-        if "json" in content_type and client._dialect.framing != "ndjson":  # Ollama streams application/x-ndjson
+        if "json" in content_type and call.dialect.framing != "ndjson":  # Ollama streams application/x-ndjson
             await self._read_json_body(response)
         elif "text/html" in content_type:
             raise errors.ResponseValidationError(
-                f"{client.provider_name} answered a stream request with an HTML page, not an event stream "
+                f"{call.provider} answered a stream request with an HTML page, not an event stream "
                 "(a proxy, a login page, or a base_url that is not the API?)",
-                provider=client.provider_name,
+                provider=call.provider,
                 request_id=self._asm.request_id,
             )
 
     async def _read_json_body(self, response: aiohttp.ClientResponse) -> None:
         """A server that ignores ``stream: true`` and answers with one JSON body: accept it as the whole answer."""
         assert self._loop is not None
-        raw = await self._client._transport.read_body(response, self._loop, self._deadline_at)
+        raw = await self._call.transport.read_body(response, self._loop, self._deadline_at)
         self._response = None
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise errors.ResponseValidationError(
                 "the server answered a stream request with invalid JSON",
-                provider=self._client.provider_name,
+                provider=self._call.provider,
                 body=raw[:2000],
             ) from None
-        self._client._dialect.parse_response(
-            body, self._asm, provider=self._client.provider_name, request_id=self._asm.request_id
+        self._call.dialect.parse_response(
+            body, self._asm, provider=self._call.provider, request_id=self._asm.request_id
         )
         self._complete()
 
@@ -349,7 +336,7 @@ class WireStream(ChatCompletionStream):
         # that carry nothing (the assembler counts what it receives).
         received = self._asm.received
         if received != self._armed:
-            self._wait_until, self._wait_phase = self._client._transport.next_wait(
+            self._wait_until, self._wait_phase = self._call.transport.next_wait(
                 loop.time(), self._deadline_at, "stream"
             )
             self._armed = received
@@ -365,8 +352,8 @@ class WireStream(ChatCompletionStream):
         if self._timed_out:
             return self._timeout()
         return errors.APIConnectionError(
-            f"the connection to {self._client.provider_name} broke mid-stream: {type(exc).__name__}",
-            provider=self._client.provider_name,
+            f"the connection to {self._call.provider} broke mid-stream: {type(exc).__name__}",
+            provider=self._call.provider,
             request_id=self._asm.request_id,
             partial=self._asm.result(),
         )
@@ -387,7 +374,7 @@ class WireStream(ChatCompletionStream):
         except errors.ResponseTooLargeError as exc:
             raise self._too_large(exc) from None
         if batch:
-            dialect, asm, provider = self._client._dialect, self._asm, self._client.provider_name
+            dialect, asm, provider = self._call.dialect, self._asm, self._call.provider
             for event in batch:  # progress is what they add to the assembler (see _start_read)
                 if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
                     self._mark_first_token()
@@ -398,7 +385,7 @@ class WireStream(ChatCompletionStream):
 
     def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
         """The decoder's error, told with the provider and what arrived before it."""
-        provider = self._client.provider_name
+        provider = self._call.provider
         return errors.ResponseTooLargeError(
             f"{provider}: {exc.message}",
             limit=exc.limit,
@@ -429,7 +416,7 @@ class WireStream(ChatCompletionStream):
     def _flush_last_line(self) -> bool:
         """At the end of the body, a last line the server did not end with a newline (newline-delimited JSON
         only); True if it was the terminal event. A cut line is an incomplete stream, as a cut event is."""
-        dialect, provider = self._client._dialect, self._client.provider_name
+        dialect, provider = self._call.dialect, self._call.provider
         for event in self._decoder.flush():
             try:
                 kind = dialect.parse_event(event, self._asm, provider=provider)
@@ -448,7 +435,7 @@ class WireStream(ChatCompletionStream):
 
     def _end_of_body(self) -> None:
         leftover = self._decoder.unterminated()
-        provider = self._client.provider_name
+        provider = self._call.provider
         if leftover.strip():
             raise errors.IncompleteStreamError(
                 f"{provider} closed the stream in the middle of an event",
@@ -457,7 +444,7 @@ class WireStream(ChatCompletionStream):
                 request_id=self._asm.request_id,
                 partial=self._asm.result(),
             )
-        if not self._client._dialect.ends_without_terminal(self._asm):
+        if not self._call.dialect.ends_without_terminal(self._asm):
             raise errors.IncompleteStreamError(
                 f"{provider} ended the stream without its end-of-stream event; the answer may be cut",
                 provider=provider,
@@ -473,13 +460,7 @@ class WireStream(ChatCompletionStream):
         if response is not None:
             response.release()
         self._asm.flush()
-        result = self._client._finish(self._asm, self._prepared)
+        result = self._call.finish(self._asm, self._request)
         self._result = result
         self._finished = True
         self._end_observation(result, None)
-        if events.events_enabled():
-            loop = self._loop or asyncio.get_running_loop()
-            fields = self._client._event_fields(self._prepared, result, loop, self._retries)
-            if self._first_token_at is not None:
-                fields["ttft_ms"] = round((self._first_token_at - self._prepared.started) * 1000, 3)
-            events.emit(events.LLMStreamEndEvent(**fields))

@@ -1,14 +1,16 @@
 """``WireClient``: the pipeline every HTTP provider shares, under :class:`~modelport.ChatCompletionClient`.
 
-One call flows one way: messages → :meth:`WireClient._prepare` (validate, build, encode; no I/O) → transport
-(retries, timeouts) → decoder → assembler → :meth:`WireClient._finish` → ``CreateResult``. ``create`` and
-``create_stream`` share every step but reading the body, so they cannot drift apart.
+One call flows one way: messages → :meth:`WireClient.prepare` (convert, validate, build, encode; no I/O) → the
+:class:`~modelport._request.Request`, read by every layer → transport (retries, timeouts) → decoder → assembler →
+:meth:`WireClient._finish` → ``CreateResult``. ``create`` and ``create_stream`` share every step but reading the
+body, so they cannot drift apart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -19,11 +21,12 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
-from . import events
 from ._assembly import Assembler
 from ._convert import as_messages, as_tools
-from ._http import Transport
+from ._http import Signer, Transport, request_id_from
 from ._redact import SecretValues, scrub_error
+from ._request import Request, checked_args, model_format
+from ._stream import WireStream
 from ._validate import unencodable_field
 from .cancellation import CancellationTokenLike, is_cancellation_token
 from .client import ChatCompletionClient, ChatCompletionStream
@@ -39,44 +42,26 @@ from .errors import (
 from .messages import CreateResult, RequestUsage
 from .model_info import DEFAULT_CONTEXT_WINDOW, UNKNOWN_MODEL_INFO, ModelInfo
 from .pricing import check_prices, cost_of, price_for
-from .providers._status import request_id_from
-from .providers.dialect import Dialect
+from .providers.dialect import Decoder, Dialect
 from .telemetry import _hooks
+from .telemetry._hooks import observing
 from .tokens import TokenCounter, count_message_tokens
 from .tools import Tool, ToolSchema
 
-__all__ = ["Prepared", "WireClient", "encode_body"]
+__all__ = ["WireClient", "encode_body"]
 
 _EMPTY: Mapping[str, Any] = {}
 
 
-class Prepared:
-    """A request ready to send: encoded body plus what the finish step needs to know."""
-
-    __slots__ = ("body", "json_output", "messages", "model", "started", "tools")
-
-    def __init__(
-        self,
-        body: bytes,
-        messages: Sequence[Any],
-        tools: Sequence[Any],
-        model: str,
-        json_output: bool | type[BaseModel] | None,
-    ) -> None:
-        self.body = body
-        self.messages = messages
-        self.tools = tools
-        self.model = model
-        self.json_output = json_output
-        self.started = 0.0
-
-
 class WireClient(ChatCompletionClient):
-    """The shared create/stream pipeline for providers that speak over HTTP. Subclasses give the URL and auth."""
+    """The shared create/stream pipeline for providers that speak over HTTP. Subclasses give the server's base URL,
+    the dialect and the authentication (headers, and a signature over each attempt where the provider needs one)."""
 
     provider_name = "openai"
     _secrets: SecretValues = SecretValues()
     """The credential values this client sends, scrubbed from every error it raises."""
+    _sign: Signer | None = None
+    """Signs each attempt over its method, URL, headers and body (none by default)."""
 
     def __init__(
         self,
@@ -85,6 +70,7 @@ class WireClient(ChatCompletionClient):
         model_info: ModelInfo,
         transport: Transport,
         dialect: Dialect,
+        base: URL,
         create_args: Mapping[str, Any],
         token_counter: TokenCounter | None = None,
         prices: Mapping[str, Any] | None = None,
@@ -98,19 +84,22 @@ class WireClient(ChatCompletionClient):
         self._model_info = model_info
         self._transport = transport
         self._dialect = dialect
+        self._urls = (dialect.url(base, model=model, stream=False), dialect.url(base, model=model, stream=True))
         self._create_args = dict(create_args)
         self._total_usage = RequestUsage()
         self._actual_usage = RequestUsage()
         self._prices = check_prices(prices)
         self._total_cost = Decimal(0)
+        self._call = WireCall(self)
 
     # -- what a provider supplies --
 
     @abstractmethod
-    def _url(self) -> URL: ...
-
-    @abstractmethod
     async def _headers(self) -> dict[str, str]: ...
+
+    def _url(self, stream: bool = False) -> URL:
+        """Where this client's calls go (the dialect's URL for its model), streamed or not."""
+        return self._urls[stream]
 
     # -- the interface --
 
@@ -168,19 +157,13 @@ class WireClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
-        _check_token(cancellation_token)
-        prepared = self._prepare(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
+        check_token(cancellation_token)
+        request = self.prepare(
+            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+        )
         if cancellation_token is None:
-            return await self._create(prepared)
-        task = asyncio.ensure_future(self._create(prepared))
-        cancel = _canceller(task)
-        cancellation_token.add_callback(cancel)
-        try:
-            return await task
-        finally:
-            remove = getattr(cancellation_token, "remove_callback", None)  # modelport's has it, AutoGen's not
-            if callable(remove):
-                remove(cancel)
+            return await self._create(request)
+        return await self._cancellable(request, cancellation_token)
 
     def create_stream(
         self,
@@ -196,13 +179,97 @@ class WireClient(ChatCompletionClient):
 
         Use it as ``async with client.create_stream(...) as stream: async for chunk in stream``; a plain
         ``async for`` works too and closes the response as soon as the stream object is dropped."""
-        _check_token(cancellation_token)
-        prepared = self._prepare(messages, tools, tool_choice, json_output, extra_create_args, stream=True)
-        from ._stream import WireStream
+        check_token(cancellation_token)
+        request = self.prepare(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            stream=True,
+        )
+        return WireStream(self._call, request, cancellation_token)
 
-        return WireStream(self, prepared, cancellation_token)
+    # -- the request, built once --
 
-    # -- the pipeline --
+    def prepare(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        stream: bool = False,
+    ) -> Request:
+        """The request ``create`` (or, with ``stream=True``, ``create_stream``) would send, converted, checked,
+        built and encoded, with nothing sent: bad input raises here. :meth:`send` sends it as it is."""
+        request = Request(
+            as_messages(messages), as_tools(tools), tool_choice, json_output, checked_args(extra_create_args), stream
+        )
+        self._build_into(request)
+        return request
+
+    def build(self, request: Request) -> Request:
+        """``request`` built for this client: its payload and encoded body (a request this client built already is
+        returned as it is; one built by another is copied, not changed)."""
+        if request.builder is self:
+            return request
+        copy = Request(
+            request.messages, request.tools, request.tool_choice, request.json_output, request.args, request.stream
+        )
+        self._build_into(copy)
+        return copy
+
+    def _build_into(self, request: Request) -> None:
+        """Build ``request`` (made for this, held by nobody else yet) for this client."""
+        args = self._call_args(request.args) if request.args else self._create_args
+        try:
+            payload = self._dialect.build(request, model=self._model, info=self._model_info, args=args)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            if isinstance(exc, InvalidRequestError):
+                raise
+            # A shape the checks above did not foresee: still the caller's input, and still nothing sent.
+            raise InvalidRequestError(
+                f"the request could not be built from the input: {type(exc).__name__}: {exc}"
+            ) from None
+        output = request.json_output
+        if output is None:  # response_format=<model> as a create argument asks for what json_output does
+            output = model_format(request.args) or model_format(self._create_args)
+        request.body = encode_body(self._dialect.streamed(payload) if request.stream else payload)
+        request.output, request.payload, request.builder = output, payload, self
+
+    def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The create arguments of a call (not empty): the call's, checked, over the client's defaults."""
+        self._dialect.validate_create_args(args)
+        return {**self._create_args, **args}
+
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
+        """Send a prepared request (built again first if another client prepared it) and return its result."""
+        check_token(cancellation_token)
+        request = self.build(request.for_stream(False))
+        if cancellation_token is None:
+            return await self._create(request)
+        return await self._cancellable(request, cancellation_token)
+
+    async def _cancellable(self, request: Request, cancellation_token: CancellationTokenLike) -> CreateResult:
+        """:meth:`_create` in a task the token cancels (from any thread)."""
+        task = asyncio.ensure_future(self._create(request))
+        cancel = _canceller(task)
+        cancellation_token.add_callback(cancel)
+        try:
+            return await task
+        finally:
+            remove = getattr(cancellation_token, "remove_callback", None)  # modelport's has it, AutoGen's not
+            if callable(remove):
+                remove(cancel)
+
+    def send_stream(
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
+    ) -> ChatCompletionStream:
+        """Stream a prepared request (built again first if another client prepared it)."""
+        check_token(cancellation_token)
+        return WireStream(self._call, self.build(request.for_stream(True)), cancellation_token)
 
     def request_fingerprint(
         self,
@@ -216,87 +283,42 @@ class WireClient(ChatCompletionClient):
         """The provider, the endpoint (base URL, or Azure deployment and API version), the model and the exact
         request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
         ``tool_choice`` and the output schema. Raises what ``create`` would raise for bad input."""
-        messages, tools = as_messages(messages), as_tools(tools)
-        extra_create_args = _extra_args(extra_create_args)
-        body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=False)
-        encode_body(body)
-        return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": body}
-
-    def _prepare(
-        self,
-        messages: Sequence[Any],
-        tools: Sequence[Tool | ToolSchema],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        extra_create_args: Mapping[str, Any],
-        *,
-        stream: bool,
-    ) -> Prepared:
-        messages, tools = as_messages(messages), as_tools(tools)
-        extra_create_args = _extra_args(extra_create_args)
-        body = self._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
-        if json_output is None:  # response_format=<model> as a create argument asks for what json_output does
-            json_output = _model_format(extra_create_args) or _model_format(self._create_args)
-        return Prepared(encode_body(body), messages, tools, self._model, json_output)
-
-    def _body(
-        self,
-        messages: Sequence[Any],
-        tools: Sequence[Tool | ToolSchema],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        extra_create_args: Mapping[str, Any],
-        *,
-        stream: bool,
-    ) -> dict[str, Any]:
-        if extra_create_args:
-            self._dialect.validate_create_args(extra_create_args)
-            create_args = {**self._create_args, **extra_create_args}
-        else:
-            create_args = self._create_args
-        try:
-            return self._dialect.build(
+        return self.fingerprint(
+            self.prepare(
                 messages,
-                model=self._model,
-                model_info=self._model_info,
                 tools=tools,
                 tool_choice=tool_choice,
                 json_output=json_output,
-                create_args=create_args,
-                stream=stream,
+                extra_create_args=extra_create_args,
             )
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
-            if isinstance(exc, InvalidRequestError):
-                raise
-            # A shape the checks above did not foresee: still the caller's input, and still nothing sent.
-            raise InvalidRequestError(
-                f"the request could not be built from the input: {type(exc).__name__}: {exc}"
-            ) from None
-
-    async def _send(self, prepared: Prepared, deadline_at: float | None, retries: int = 0) -> tuple[Any, int]:
-        return await self._transport.send(
-            self._url(), prepared.body, await self._headers(), deadline_at=deadline_at, retries=retries
         )
 
-    async def _create(self, prepared: Prepared) -> CreateResult:
+    def fingerprint(self, request: Request) -> dict[str, Any]:
+        """:meth:`request_fingerprint` of a prepared request: the same for it streamed or not."""
+        payload = self.build(request).payload
+        return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": payload}
+
+    # -- the pipeline --
+
+    async def _create(self, request: Request) -> CreateResult:
+        call = self._call
         loop = asyncio.get_running_loop()
-        prepared.started = loop.time()
         deadline_at = self._transport.call_deadline(loop)
         retries = 0
-        observation = self._observe(prepared, stream=False) if _hooks.OBSERVERS else None
+        observation = call.observe(request) if observing() else None
         try:
             while True:
-                response, retries = await self._send(prepared, deadline_at, retries)
+                response, retries = await call.send(request, deadline_at, retries)
                 try:
                     asm = await self._read_response(response, loop, deadline_at)
                     break
                 except APIError as exc:  # a body cut off, or an error inside a 200: retried by the same rule
                     await self._transport.sleep_before_retry(exc, {}, retries, loop, deadline_at)
                     retries += 1
-            result = self._finish(asm, prepared)
+            result = self._finish(asm, request)
         except APIError as exc:
             exc.attempts = max(exc.attempts, retries + 1)
-            self._fail(prepared, exc, loop)
+            self._fail(exc)
             if observation is not None:
                 observation.end(None, exc, retries=exc.attempts - 1)
             raise
@@ -306,8 +328,6 @@ class WireClient(ChatCompletionClient):
             raise
         if observation is not None:
             observation.end(result, None, retries=retries)
-        if events.events_enabled():
-            events.emit(events.LLMCallEvent(**self._event_fields(prepared, result, loop, retries)))
         return result
 
     async def _request_json(self, url: URL, body: bytes | None) -> Any:
@@ -319,10 +339,12 @@ class WireClient(ChatCompletionClient):
         if body is None:
             headers = {k: v for k, v in headers.items() if k != "content-type"}
         try:
-            response, _ = await self._transport.send(url, body, headers, deadline_at=deadline_at)
+            response, _ = await self._transport.send(
+                url, body, headers, deadline_at=deadline_at, error=self._call.error, sign=self._sign
+            )
             raw = await self._transport.read_body(response, loop, deadline_at)
         except APIError as exc:
-            self._fail(None, exc, loop)
+            self._fail(exc)
             raise
         try:
             return orjson.loads(raw)
@@ -332,20 +354,6 @@ class WireClient(ChatCompletionClient):
                 provider=self.provider_name,
                 body=raw[:2000],
             ) from None
-
-    def _observe(self, prepared: Prepared, *, stream: bool) -> _hooks.CallObservation | None:
-        """The observation of a call, for the installed observers (asked only when there are some)."""
-        url = self._url()
-        info = _hooks.CallInfo(
-            provider=self.provider_name,
-            model=prepared.model,
-            stream=stream,
-            server_address=url.host,
-            server_port=url.port,
-            request=orjson.loads(prepared.body),
-            messages=prepared.messages,
-        )
-        return _hooks.start(info)
 
     async def _read_response(
         self, response: Any, loop: asyncio.AbstractEventLoop, deadline_at: float | None
@@ -367,15 +375,15 @@ class WireClient(ChatCompletionClient):
         self._dialect.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
         return asm
 
-    def _finish(self, asm: Assembler, prepared: Prepared) -> CreateResult:
+    def _finish(self, asm: Assembler, request: Request) -> CreateResult:
         """The one finish step of ``create`` and ``create_stream``: result, content filter, output parsing, usage."""
         result = asm.result()
         self._total_usage = self._total_usage + result.usage
         self._actual_usage = self._actual_usage + result.usage
         if result.usage_reported:
             price = price_for(result.model, self.provider_name, self._prices)
-            if price is None and prepared.model != result.model:
-                price = price_for(prepared.model, self.provider_name, self._prices)
+            if price is None and self._model != result.model:
+                price = price_for(self._model, self.provider_name, self._prices)
             if price is not None:
                 result.cost = cost_of(result.usage, price)
                 self._total_cost += result.cost
@@ -388,37 +396,15 @@ class WireClient(ChatCompletionClient):
                 request_id=result.request_id,
                 partial=result,
             )
-        json_output = prepared.json_output
+        output = request.output
         if (
-            isinstance(json_output, type)
-            and issubclass(json_output, BaseModel)
+            isinstance(output, type)
+            and issubclass(output, BaseModel)
             and result.refusal is None
             and isinstance(result.content, str)  # an answer of tool calls has no output to parse
         ):
-            result.parsed = _parse_output(json_output, result)
+            result.parsed = _parse_output(output, result)
         return result
-
-    def _event_fields(
-        self, prepared: Prepared, result: CreateResult, loop: asyncio.AbstractEventLoop, retries: int
-    ) -> dict[str, Any]:
-        return {
-            "messages": [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in prepared.messages],
-            "response": result.model_dump(mode="json"),
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            "cached_prompt_tokens": result.usage.cached_prompt_tokens,
-            "reasoning_tokens": result.usage.reasoning_tokens,
-            "cache_write_tokens": result.usage.cache_write_tokens,
-            "cost": str(result.cost) if result.cost is not None else None,
-            "provider": self.provider_name,
-            "model": prepared.model,
-            "resolved_model": result.model,
-            "latency_ms": round((loop.time() - prepared.started) * 1000, 3),
-            "retries": retries,
-            "cached": result.cached,
-            "request_id": result.request_id,
-            "tools": [t["name"] if isinstance(t, Mapping) else t.name for t in prepared.tools],
-        }
 
     def _hint(self, exc: APIError) -> str | None:
         """What the caller can do about ``exc``, added to its message; providers add their own."""
@@ -429,32 +415,80 @@ class WireClient(ChatCompletionClient):
             )
         return None
 
-    def _fail(self, prepared: Prepared | None, exc: APIError, loop: asyncio.AbstractEventLoop) -> None:
-        """Every error leaves the client through here: the client's secrets are scrubbed from it and from its
-        cause chain, then it is logged as an event (when there is a call to speak of)."""
+    def _fail(self, exc: APIError) -> None:
+        """Every error leaves the client through here: the provider's hint is added, and the client's secrets are
+        scrubbed from it and from its cause chain (before any observer sees it)."""
         hint = self._hint(exc)
         if hint:
             exc.message = f"{exc.message} ({hint})"
             exc.args = (exc.message, *exc.args[1:])
         scrub_error(exc, self._secrets)
-        if prepared is not None and events.events_enabled():
-            events.emit(
-                events.LLMCallErrorEvent(
-                    model=prepared.model,
-                    provider=self.provider_name,
-                    error=type(exc).__name__,
-                    message=str(exc),
-                    status_code=getattr(exc, "status_code", None),
-                    request_id=exc.request_id,
-                    attempts=exc.attempts,
-                    latency_ms=round((loop.time() - prepared.started) * 1000, 3),
-                )
-            )
 
 
-def _model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:
-    value = create_args.get("response_format") if create_args else None
-    return value if isinstance(value, type) and issubclass(value, BaseModel) else None
+class WireCall:
+    """What one call of a :class:`WireClient` needs, and all that its stream sees of the client: the transport, the
+    dialect, sending, the finish step, failures and observation."""
+
+    __slots__ = ("_client", "dialect", "error", "provider", "transport")
+
+    def __init__(self, client: WireClient) -> None:
+        self._client = client
+        self.transport = client._transport
+        self.dialect = client._dialect
+        self.provider = client.provider_name
+        self.error = functools.partial(client._dialect.error, provider=client.provider_name)
+
+    async def send(self, request: Request, deadline_at: float | None, retries: int = 0) -> tuple[Any, int]:
+        """Send ``request`` (head read, body not), with the transport's retries; returns (response, retries)."""
+        client = self._client
+        assert request.body is not None
+        return await self.transport.send(
+            client._url(request.stream),
+            request.body,
+            await client._headers(),
+            deadline_at=deadline_at,
+            retries=retries,
+            error=self.error,
+            sign=client._sign,
+        )
+
+    def assembler(self) -> Assembler:
+        return Assembler(split_think_tags=self.dialect.split_think_tags)
+
+    def decoder(self) -> Decoder:
+        """A decoder for one stream's body, bounded by the transport's limit on one event."""
+        return self.dialect.decoder(self.transport.max_event_bytes)
+
+    def finish(self, asm: Assembler, request: Request) -> CreateResult:
+        return self._client._finish(asm, request)
+
+    def fail(self, exc: APIError) -> None:
+        self._client._fail(exc)
+
+    def observe(self, request: Request) -> _hooks.CallObservation | None:
+        """The observation of a call, for the observers (asked only while some are listening)."""
+        client = self._client
+        url = client._url(request.stream)
+        info = _hooks.CallInfo(
+            provider=client.provider_name,
+            model=client._model,
+            stream=request.stream,
+            server_address=url.host,
+            server_port=url.port,
+            request=request.payload or {},
+            messages=request.messages,
+            tools=request.tools,
+        )
+        return _hooks.start(info)
+
+
+def check_token(token: Any) -> None:
+    """A cancellation token is modelport's, or anything with its methods (AutoGen's ``CancellationToken``)."""
+    if token is not None and not is_cancellation_token(token):
+        raise InvalidRequestError(
+            "cancellation_token must be a CancellationToken (modelport's or AutoGen's: an object with add_callback, "
+            f"is_cancelled and link_future) or None, not {type(token).__name__}"
+        )
 
 
 def _canceller(task: asyncio.Task[Any]) -> Callable[[], None]:
@@ -470,25 +504,6 @@ def _canceller(task: asyncio.Task[Any]) -> Callable[[], None]:
                 task.get_loop().call_soon_threadsafe(task.cancel)
 
     return cancel
-
-
-def _extra_args(extra_create_args: Any) -> Mapping[str, Any]:
-    """``extra_create_args`` as a mapping (``None`` means none), or an error naming it."""
-    if extra_create_args is None:
-        return _EMPTY
-    if not isinstance(extra_create_args, Mapping):
-        raise InvalidRequestError(
-            f"extra_create_args must be a dict of create arguments, not {type(extra_create_args).__name__}"
-        )
-    return extra_create_args
-
-
-def _check_token(token: Any) -> None:
-    if token is not None and not is_cancellation_token(token):
-        raise InvalidRequestError(
-            "cancellation_token must be a CancellationToken (modelport's or AutoGen's: an object with add_callback, "
-            f"is_cancelled and link_future) or None, not {type(token).__name__}"
-        )
 
 
 def encode_body(body: dict[str, Any]) -> bytes:

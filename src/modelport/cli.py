@@ -37,6 +37,7 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO, TypeVar
 
 from . import __version__
+from ._terminal import Style
 from .errors import InvalidRequestError, ModelportError, NotFoundError
 
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -91,17 +92,6 @@ def _flag_words(text: str, *, names: bool = False, config: str | None = None) ->
     return text
 
 
-class _Style:
-    def __init__(self, stream: TextIO) -> None:
-        self.color = stream.isatty() and os.environ.get("NO_COLOR") is None
-
-    def dim(self, text: str) -> str:
-        return f"\x1b[2m{text}\x1b[0m" if self.color else text
-
-    def bold(self, text: str) -> str:
-        return f"\x1b[1m{text}\x1b[0m" if self.color else text
-
-
 def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = False) -> Any:
     """The client the flags describe (or ``--config``); ``fake``: it talks to the built-in fake server."""
     if getattr(args, "config", None):
@@ -132,7 +122,7 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
 
 def _check_key(model: str, base_url: str | None, provider: str | None) -> None:
     """Raise the missing-key error where the client would refuse to start without one (OpenAI itself)."""
-    from .providers.openai import choose_preset, own_key_env
+    from .providers.openai.client import choose_preset, own_key_env
 
     try:
         name, preset = choose_preset(model, base_url, provider)
@@ -286,7 +276,7 @@ class _Answer:
 async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool, answer: _Answer) -> None:
     from .messages import CreateResult, ThoughtChunk
 
-    style = _Style(out)
+    style = Style(out)
     if not stream:
         result = await client.create(messages)
         answer.text = result.content if isinstance(result.content, str) else str(result.content)
@@ -338,7 +328,7 @@ def _chat(args: argparse.Namespace, base_url: str | None, *, fake: bool = False)
                 if not interactive:
                     raise
                 # Ctrl-C during the answer: stop it and keep the conversation, with the part that arrived
-                out.write("\n" + _Style(out).dim("(interrupted)") + "\n")
+                out.write("\n" + Style(out).dim("(interrupted)") + "\n")
                 out.flush()
                 if not answer.text:
                     history.pop()  # nothing came back: forget the question rather than send it twice in a row
@@ -455,31 +445,32 @@ def _one_line_warnings(fallback: Any) -> Any:
     return show
 
 
+def common(p: argparse.ArgumentParser) -> None:
+    """The flags that say which client to use."""
+    p.add_argument("--model", help=f"model name (default {DEFAULT_MODEL}); with --config, replaces the config's model")
+    p.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://localhost:11434/v1")
+    p.add_argument(
+        "--provider",
+        help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, mistral, gemini, "
+        "anthropic",
+    )
+    p.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="the environment variable that holds the key (default: OPENAI_API_KEY, or the preset's)",
+    )
+
+
+def allow_env(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-env", action="append", metavar="NAME", help="let --config read this variable")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelport", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"modelport {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--model", help=f"model name (default {DEFAULT_MODEL}); with --config, replaces the config's model"
-        )
-        p.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://localhost:11434/v1")
-        p.add_argument(
-            "--provider",
-            help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, "
-            "openrouter, mistral, gemini, anthropic",
-        )
-        p.add_argument(
-            "--api-key-env",
-            metavar="NAME",
-            help="the environment variable that holds the key (default: OPENAI_API_KEY, or the preset's)",
-        )
-
-    def allow_env(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--allow-env", action="append", metavar="NAME", help="let --config read this variable")
 
     demo = sub.add_parser("demo", help="walk through the main features (offline unless --live)")
     common(demo)

@@ -1,6 +1,5 @@
-"""``ChatCompletionClient``, the one interface every client implements (HTTP providers through
-:class:`~modelport.client.WireClient`, the pipeline they share), and ``ChatCompletionStream``, what
-``create_stream`` returns."""
+"""``ChatCompletionClient``, the one interface every client implements (HTTP providers through the pipeline they
+share, :class:`~modelport._wire_client.WireClient`), and ``ChatCompletionStream``, what ``create_stream`` returns."""
 
 from __future__ import annotations
 
@@ -9,19 +8,17 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ._request import Request
 from .cancellation import CancellationTokenLike
 from .messages import CreateResult, RequestUsage
 from .model_info import ModelInfo
 from .tools import Tool, ToolSchema
 
-__all__ = ["ChatCompletionClient", "ChatCompletionStream", "WireClient"]
-
-if TYPE_CHECKING:
-    from ._wire_client import WireClient
+__all__ = ["ChatCompletionClient", "ChatCompletionStream"]
 
 T = TypeVar("T")
 C = TypeVar("C", bound="ChatCompletionClient")
@@ -83,6 +80,38 @@ class ChatCompletionClient(ABC):
     @property
     @abstractmethod
     def model_info(self) -> ModelInfo: ...
+
+    def prepare(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Tool | ToolSchema] = (),
+        tool_choice: Any = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = _EMPTY,
+        stream: bool = False,
+    ) -> Request:
+        """The request a ``create`` (``create_stream`` with ``stream=True``) of these arguments makes: the input
+        converted once, checked, and (by clients that speak HTTP) built and encoded, with nothing sent. The cache,
+        the router and ``modelport batch`` prepare a request once and read it; :meth:`send` sends it."""
+        return Request.of(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            stream=stream,
+        )
+
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
+        """Send a request from :meth:`prepare` and return its result (``create`` of the same arguments)."""
+        return await self.create(request.messages, cancellation_token=cancellation_token, **request.call_arguments())
+
+    def send_stream(
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
+    ) -> ChatCompletionStream:
+        """Stream a request from :meth:`prepare` (``create_stream`` of the same arguments)."""
+        return self.create_stream(request.messages, cancellation_token=cancellation_token, **request.call_arguments())
 
     def request_fingerprint(
         self,
@@ -202,11 +231,3 @@ class ChatCompletionStream(AsyncIterator["str | CreateResult"]):
 
     @abstractmethod
     async def aclose(self) -> None: ...
-
-
-def __getattr__(name: str) -> Any:
-    if name == "WireClient":  # defined beside the pipeline it runs; importable from here as before
-        from ._wire_client import WireClient
-
-        return WireClient
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,10 +12,12 @@ import mimetypes
 import struct
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ._lazy import lazy_getattr
 
 __all__ = [
     "AssistantMessage",
@@ -321,20 +323,11 @@ class CreateResult(BaseModel):
     )
 
 
-def from_openai(messages: Any) -> list[LLMMessage]:
-    """OpenAI chat-format dicts (``system``, ``developer``, ``user`` with text and ``image_url`` parts, ``assistant``
-    with ``tool_calls``, ``tool``) as modelport's messages; AutoGen's message objects and modelport's own pass too.
-    Consecutive ``tool`` messages become one :class:`FunctionExecutionResultMessage`. A malformed message raises
-    :class:`~modelport.InvalidRequestError` naming its index and field. Every client call does this itself: pass
-    OpenAI dicts straight to ``create`` if you like."""
-    from ._convert import from_openai as convert
+# ``from_openai`` and ``to_openai`` are defined where the conversions live (the OpenAI wire format, for the second),
+# and loaded from there on first use, so that this module of data imports nothing that imports it.
+_DEFINED_ELSEWHERE = {"from_openai": "._convert", "to_openai": ".providers.openai._request"}
+__getattr__ = lazy_getattr("modelport", _DEFINED_ELSEWHERE, globals())
 
-    return convert(messages)
-
-
-def to_openai(messages: Any) -> list[dict[str, Any]]:
-    """Messages (in any form :func:`from_openai` takes) as OpenAI chat-format dicts, as they would be sent to
-    OpenAI."""
-    from ._convert import to_openai as convert
-
-    return convert(messages)
+if TYPE_CHECKING:
+    from ._convert import from_openai as from_openai
+    from .providers.openai._request import to_openai as to_openai

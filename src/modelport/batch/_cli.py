@@ -316,18 +316,11 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
     except BaseException:
         await client.close()
         raise
-    if finished.cut:
-        print(f"{out}: its last line was cut short by an earlier stop: running it again", file=sys.stderr)
-    if finished.retried:
-        print(f"{out}: running the {finished.retried} failed line(s) again", file=sys.stderr)
-    todo = [r for r in requests if r.custom_id not in finished.lines]
+    todo = _left_to_run(finished, requests, out)
     skipped = len(requests) - len(todo)
     if not todo:
-        failed = sum(1 for r in requests if line_failed(finished.lines[r.custom_id]))
-        hint = " (--retry-failed runs them again)" if failed else ""
-        print(f"nothing to run: all {len(requests):,} results are in {out}, {failed:,} failed{hint}")
         await client.close()
-        return 1 if failed else 0
+        return _nothing_to_run(finished, requests, out)
     progress = Progress(len(requests), skipped, sys.stderr, args.progress_every)
     run = BatchRun(client, todo, args.concurrency)
     outcomes: list[BatchResult] = []
@@ -371,6 +364,22 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
         return 143 if stopped_by == "SIGTERM" else 130
     earlier_failures = sum(1 for line in finished.lines.values() if line_failed(line))
     return 1 if earlier_failures or any(not o.ok for o in outcomes) else 0
+
+
+def _left_to_run(finished: Any, requests: list[BatchRequest], out: str) -> list[BatchRequest]:
+    """The requests whose results are not in the results file yet (saying what a resume redoes)."""
+    if finished.cut:
+        print(f"{out}: its last line was cut short by an earlier stop: running it again", file=sys.stderr)
+    if finished.retried:
+        print(f"{out}: running the {finished.retried} failed line(s) again", file=sys.stderr)
+    return [r for r in requests if r.custom_id not in finished.lines]
+
+
+def _nothing_to_run(finished: Any, requests: list[BatchRequest], out: str) -> int:
+    failed = sum(1 for r in requests if line_failed(finished.lines[r.custom_id]))
+    hint = " (--retry-failed runs them again)" if failed else ""
+    print(f"nothing to run: all {len(requests):,} results are in {out}, {failed:,} failed{hint}")
+    return 1 if failed else 0
 
 
 def _on_signals(loop: asyncio.AbstractEventLoop, callback: Any) -> list[signal.Signals]:

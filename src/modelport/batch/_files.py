@@ -10,15 +10,15 @@ import time
 import uuid
 import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from .._convert import as_tools, from_openai
+from .._convert import as_tools, from_openai, is_custom_call
+from .._request import Request
 from ..errors import APIStatusError, InvalidRequestError
 from ..messages import CreateResult, FunctionCall
-from ..providers._openai_response import is_custom_call
 
 __all__ = ["BatchFileError", "BatchRequest", "Finished", "error_line", "read_finished", "read_requests", "result_line"]
 
@@ -54,6 +54,16 @@ class BatchRequest:
     model: str | None = None
     """The body's ``model``: informational, since every line goes to the one client (or router) given."""
     line: int = 0
+    prepared: Request | None = field(default=None, compare=False, repr=False)
+    """The request as the client that checked it built it (:func:`prepared`): what is sent, not built again."""
+
+    def request(self, client: Any) -> Request:
+        """The request ``client`` sends for this line: the one built when the line was checked, else built now."""
+        if self.prepared is not None:
+            return self.prepared
+        return client.prepare(  # type: ignore[no-any-return]
+            self.messages, tools=self.tools, tool_choice=self.tool_choice, extra_create_args=self.create_args
+        )
 
     def in_shard(self, shard: int, shards: int) -> bool:
         """Whether this request belongs to shard ``shard`` (1-based) of ``shards``: a stable hash of its id, so
@@ -106,20 +116,17 @@ def parse_request(record: Any, line: int = 0) -> BatchRequest:
     )
 
 
-def build_problem(client: Any, request: BatchRequest) -> str | None:
-    """What is wrong with ``request`` as ``client`` would send it (built, not sent), told with its line; ``None``
-    when nothing is."""
+def prepared(client: Any, request: BatchRequest) -> tuple[BatchRequest, str | None]:
+    """``request`` with the request ``client`` builds for it (built once, here, and sent as it is), or what is wrong
+    with it, told with its line."""
+    if request.prepared is not None:
+        return request, None
     try:
-        client.request_fingerprint(
-            request.messages,
-            tools=request.tools,
-            tool_choice=request.tool_choice,
-            extra_create_args=request.create_args,
-        )
+        built = request.request(client)
     except (InvalidRequestError, RecursionError) as exc:  # a client whose checks recurse is still told by line
         where = f"line {request.line} ({request.custom_id})" if request.line else repr(request.custom_id)
-        return f"{where}: {_TOO_DEEP if isinstance(exc, RecursionError) else exc}"
-    return None
+        return request, f"{where}: {_TOO_DEEP if isinstance(exc, RecursionError) else exc}"
+    return replace(request, prepared=built), None
 
 
 def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[BatchRequest]:
@@ -151,10 +158,11 @@ def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[B
             if first != number:
                 problems.append(f"line {number}: custom_id {request.custom_id!r} repeats line {first}")
                 continue
-            problem = build_problem(client, request) if client is not None else None
-            if problem is not None:
-                problems.append(problem)
-                continue
+            if client is not None:
+                request, problem = prepared(client, request)
+                if problem is not None:
+                    problems.append(problem)
+                    continue
             requests.append(request)
     if problems:
         raise BatchFileError(os.fspath(path), problems[:MAX_REPORTED], max(0, len(problems) - MAX_REPORTED))

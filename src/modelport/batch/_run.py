@@ -12,7 +12,7 @@ from ..client import ChatCompletionClient
 from ..errors import InvalidRequestError
 from ..messages import CreateResult
 from ..router._attempts import WAITING
-from ._files import BatchFileError, BatchRequest, build_problem, error_line, parse_request, result_line
+from ._files import BatchFileError, BatchRequest, error_line, parse_request, prepared, result_line
 
 __all__ = ["BatchResult", "BatchRun", "check_requests", "collect", "run_batch"]
 
@@ -53,12 +53,22 @@ def _as_request(item: BatchRequest | Mapping[str, Any], index: int) -> BatchRequ
         raise InvalidRequestError(f"requests[{index}]: {exc}") from None
 
 
-def check_requests(client: ChatCompletionClient, requests: Iterable[BatchRequest], *, source: str = "requests") -> None:
+def check_requests(
+    client: ChatCompletionClient, requests: Iterable[BatchRequest], *, source: str = "requests"
+) -> list[BatchRequest]:
     """Build every request as ``client`` would send it, without sending: a bad argument, tool or message raises
-    :class:`~modelport.batch.BatchFileError` listing each line at fault, before any call is made."""
-    problems = [problem for request in requests if (problem := build_problem(client, request)) is not None]
+    :class:`~modelport.batch.BatchFileError` listing each line at fault, before any call is made. Returns the
+    requests with what was built, which a run then sends without building again."""
+    checked: list[BatchRequest] = []
+    problems: list[str] = []
+    for request in requests:
+        request, problem = prepared(client, request)
+        checked.append(request)
+        if problem is not None:
+            problems.append(problem)
     if problems:
         raise BatchFileError(source, problems[:20], max(0, len(problems) - 20))
+    return checked
 
 
 class _Worker:
@@ -159,12 +169,7 @@ class BatchRun:
                 self.started += 1
                 state.busy = True
                 try:
-                    result = await client.create(
-                        request.messages,
-                        tools=request.tools,
-                        tool_choice=request.tool_choice,
-                        extra_create_args=request.create_args,
-                    )
+                    result = await client.send(request.request(client))
                 except Exception as exc:  # every failure becomes the line's error; the batch goes on
                     results.put_nowait(BatchResult(request, None, exc, time.perf_counter() - started))
                 else:
@@ -209,7 +214,7 @@ def run_batch(
             if request.custom_id in seen:
                 raise InvalidRequestError(f"custom_id {request.custom_id!r} appears twice")
             seen.add(request.custom_id)
-        check_requests(client, items)
+        items = check_requests(client, items)
     return BatchRun(client, items, concurrency)
 
 

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -28,7 +27,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import events
+from .._request import Request
 from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component, nested_dump
@@ -160,11 +159,32 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         extra_create_args: Mapping[str, Any] = _EMPTY,
     ) -> str:
         """The store key of a request (validating it as ``create`` would)."""
-        fingerprint = self.client.request_fingerprint(
-            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+        return self.key_of(
+            self.prepare(
+                messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=extra_create_args,
+            )
         )
+
+    def key_of(self, request: Request) -> str:
+        """The store key of a prepared request: the same for it streamed or not."""
+        fingerprint = self.fingerprint(request)
         digest = hashlib.sha256(KEY_VERSION.encode() + b"\n" + canonical_json(fingerprint)).hexdigest()
         return f"{self.namespace}:{digest}"
+
+    def prepare(self, messages: Sequence[Any], **kwargs: Any) -> Request:
+        """The wrapped client's request (built once: its key and, on a miss, what is sent)."""
+        return self.client.prepare(messages, **kwargs)
+
+    def fingerprint(self, request: Request) -> dict[str, Any]:
+        """The wrapped client's fingerprint of ``request`` (a generic description for a client that has none)."""
+        fingerprint = getattr(self.client, "fingerprint", None)
+        if callable(fingerprint):
+            return dict(fingerprint(request))
+        return self.client.request_fingerprint(request.messages, **request.call_arguments())
 
     def request_fingerprint(self, messages: Sequence[Any], **kwargs: Any) -> dict[str, Any]:
         return self.client.request_fingerprint(messages, **kwargs)
@@ -213,26 +233,23 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
-        key = self.cache_key(
+        request = self.prepare(
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
         )
-        started = time.perf_counter()
-        entry = await self._lookup(key, json_output) or await self._wait_for_leader(key, json_output)
+        return await self.send(request, cancellation_token=cancellation_token)
+
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
+        """The stored answer to ``request``, or the wrapped client's (stored when it is complete)."""
+        key = self.key_of(request)
+        output = _output(request)
+        entry = await self._lookup(key, output) or await self._wait_for_leader(key, output)
         if entry is not None:
-            _emit_hit(events.LLMCallEvent, messages, entry.result, started, getattr(self.client, "provider_name", None))
-            _observe_hit(self.client, messages, entry.result, stream=False)
+            _observe_hit(self.client, request.messages, entry.result, stream=False)
             return entry.result
         future = self._lead(key)
         value: bytes | None = None
         try:
-            result = await self.client.create(
-                messages,
-                tools=tools,
-                tool_choice=tool_choice,
-                json_output=json_output,
-                extra_create_args=extra_create_args,
-                cancellation_token=cancellation_token,
-            )
+            result = await self.client.send(request.for_stream(False), cancellation_token=cancellation_token)
             value = await self._store(key, result, None)
             return result
         finally:
@@ -248,14 +265,21 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
     ) -> ChatCompletionStream:
-        kwargs = {
-            "tools": tools,
-            "tool_choice": tool_choice,
-            "json_output": json_output,
-            "extra_create_args": extra_create_args,
-        }
-        key = self.cache_key(messages, **kwargs)
-        return _CacheStream(self, key, messages, kwargs, cancellation_token)
+        request = self.prepare(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            stream=True,
+        )
+        return self.send_stream(request, cancellation_token=cancellation_token)
+
+    def send_stream(
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
+    ) -> ChatCompletionStream:
+        """The stored answer to ``request`` replayed as a stream, or the wrapped client's stream, recorded."""
+        return _CacheStream(self, self.key_of(request), request.for_stream(True), cancellation_token)
 
     async def close(self) -> None:
         await self.client.close()
@@ -299,9 +323,14 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         return cls(client, store, ttl=config.ttl, namespace=config.namespace)
 
 
+def _output(request: Request) -> Any:
+    """What a stored answer to ``request`` is parsed into (as the client's own finish step would)."""
+    return request.output if request.output is not None else request.json_output
+
+
 def _observe_hit(client: Any, messages: Sequence[Any], result: CreateResult, *, stream: bool) -> None:
-    """A hit, for the installed call observers: a call that sent nothing."""
-    if not _hooks.OBSERVERS:
+    """A hit, for the call observers (the call events among them): a call that sent nothing."""
+    if not _hooks.observing():
         return
     info = _hooks.CallInfo(
         provider=getattr(client, "provider_name", "unknown"),
@@ -315,28 +344,6 @@ def _observe_hit(client: Any, messages: Sequence[Any], result: CreateResult, *, 
         observation.end(result, None)
 
 
-def _emit_hit(
-    kind: type[events.LLMEvent], messages: Sequence[Any], result: CreateResult, started: float, provider: str | None
-) -> None:
-    if events.events_enabled():
-        events.emit(
-            kind(
-                messages=[m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in messages],
-                response=result.model_dump(mode="json"),
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-                model=result.model,
-                resolved_model=result.model,
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                retries=0,
-                cached=True,
-                request_id=result.request_id,
-                provider=provider,
-                cost="0" if result.cost is not None else None,
-            )
-        )
-
-
 class _CacheStream(ChatCompletionStream):
     """A stream answered from the cache (a replay), or from the client and recorded as it passes."""
 
@@ -344,14 +351,12 @@ class _CacheStream(ChatCompletionStream):
         self,
         cache: ChatCompletionCache,
         key: str,
-        messages: Sequence[Any],
-        kwargs: dict[str, Any],
+        request: Request,
         token: CancellationTokenLike | None,
     ) -> None:
         self._cache = cache
         self._key = key
-        self._messages = messages
-        self._kwargs = kwargs
+        self._request = request
         self._token = token
         self._replay: list[str | CreateResult] | None = None
         self._inner: ChatCompletionStream | None = None
@@ -363,33 +368,17 @@ class _CacheStream(ChatCompletionStream):
         return self
 
     async def _start(self) -> None:
-        started = time.perf_counter()
-        json_output = self._kwargs["json_output"]
-        entry = await self._cache._lookup(self._key, json_output)
+        output = _output(self._request)
+        entry = await self._cache._lookup(self._key, output)
         if entry is None:
-            entry = await self._cache._wait_for_leader(self._key, json_output)
+            entry = await self._cache._wait_for_leader(self._key, output)
         if entry is not None:
-            if events.events_enabled():
-                events.emit(
-                    events.LLMStreamStartEvent(
-                        messages=[m.model_dump(mode="json") for m in self._messages],
-                        model=entry.result.model,
-                        cached=True,
-                    )
-                )
-            _emit_hit(
-                events.LLMStreamEndEvent,
-                self._messages,
-                entry.result,
-                started,
-                getattr(self._cache.client, "provider_name", None),
-            )
-            _observe_hit(self._cache.client, self._messages, entry.result, stream=True)
+            _observe_hit(self._cache.client, self._request.messages, entry.result, stream=True)
             self._replay = [*entry.deltas, entry.result]
             self._replay.reverse()
             return
         self._future = self._cache._lead(self._key)
-        self._inner = self._cache.client.create_stream(self._messages, cancellation_token=self._token, **self._kwargs)
+        self._inner = self._cache.client.send_stream(self._request, cancellation_token=self._token)
 
     async def __anext__(self) -> str | CreateResult:
         if self._done:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._request import Request
 from ..client import ChatCompletionClient
 from ..components import nested_dump
 from ..errors import InvalidRequestError
@@ -69,13 +70,13 @@ class Deployment:
             return window
         return int(self.client.model_info.get("context_window") or DEFAULT_CONTEXT_WINDOW)
 
-    def estimate(self, messages: Sequence[Any], tools: Sequence[Any], create_args: Mapping[str, Any]) -> int:
+    def estimate(self, request: Request) -> int:
         """Tokens to reserve: the prompt's count plus ``max_tokens`` (or :data:`DEFAULT_COMPLETION_ESTIMATE`)."""
         if not self._counts_tokens:
             return 0
         defaults = getattr(self.client, "_create_args", None) or {}
-        completion = _max_tokens(create_args) or _max_tokens(defaults) or DEFAULT_COMPLETION_ESTIMATE
-        return int(self.client.count_tokens(messages, tools=tools)) + completion
+        completion = _max_tokens(request.args) or _max_tokens(defaults) or DEFAULT_COMPLETION_ESTIMATE
+        return int(self.client.count_tokens(request.messages, tools=request.tools)) + completion
 
     def __repr__(self) -> str:
         return f"Deployment({self.client!r}, name={self.name!r})"

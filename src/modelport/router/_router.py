@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._request import Request
 from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component
@@ -320,20 +321,21 @@ class Router(ChatCompletionClient, Component):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
+        request = self.prepare(
+            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+        )
+        return await self.send(request, cancellation_token=cancellation_token)
+
+    async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
+        """Send a prepared request through the deployments (each builds it for itself, once, if it must)."""
+        request = request.for_stream(False)
         call = _Call(self.deployments)
         while True:
-            deployment, grant = await self._acquire(call, lambda d: d.estimate(messages, tools, extra_create_args))
+            deployment, grant = await self._acquire(call, lambda d: d.estimate(request))
             call.attempts += 1
             started = time.perf_counter() if self.strategy == "latency" else 0.0
             try:
-                result = await deployment.client.create(
-                    messages,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    json_output=json_output,
-                    extra_create_args=extra_create_args,
-                    cancellation_token=cancellation_token,
-                )
+                result = await deployment.client.send(request, cancellation_token=cancellation_token)
             except BaseException as exc:
                 await self._failed(call, deployment, grant, exc, stream=False)
                 continue
@@ -353,14 +355,34 @@ class Router(ChatCompletionClient, Component):
     ) -> ChatCompletionStream:
         """Yields the chosen deployment's deltas, then its ``CreateResult``. Before the first delta a failure moves
         on to the next deployment; after it, the error is raised with what arrived (``partial``)."""
-        kwargs: dict[str, Any] = {
-            "tools": tools,
-            "tool_choice": tool_choice,
-            "json_output": json_output,
-            "extra_create_args": extra_create_args,
-            "cancellation_token": cancellation_token,
-        }
-        return _RouterStream(self, messages, kwargs)
+        request = self.prepare(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            stream=True,
+        )
+        return self.send_stream(request, cancellation_token=cancellation_token)
+
+    def send_stream(
+        self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
+    ) -> ChatCompletionStream:
+        """Stream a prepared request through the deployments (see :meth:`create_stream`)."""
+        return _RouterStream(self, request.for_stream(True), cancellation_token)
+
+    def prepare(self, messages: Sequence[Any], **kwargs: Any) -> Request:
+        """The request, built by the first deployment's client (another deployment builds it again only if the
+        call goes there)."""
+        return self.deployments[0].client.prepare(messages, **kwargs)
+
+    def fingerprint(self, request: Request) -> dict[str, Any]:
+        """The first deployment's fingerprint: every deployment is meant to give the same answer."""
+        client = self.deployments[0].client
+        fingerprint = getattr(client, "fingerprint", None)
+        if callable(fingerprint):
+            return dict(fingerprint(request))
+        return client.request_fingerprint(request.messages, **request.call_arguments())
 
     async def close(self) -> None:
         """Send what the state holds back, and close every deployment's client."""

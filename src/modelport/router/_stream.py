@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..client import ChatCompletionStream
 from ..messages import CreateResult
@@ -14,6 +13,8 @@ from ._deployment import Deployment
 from ._limits import Grant
 
 if TYPE_CHECKING:
+    from .._request import Request
+    from ..cancellation import CancellationTokenLike
     from ._router import Router
 
 __all__: list[str] = []  # the stream a Router's create_stream returns; not made directly
@@ -23,10 +24,10 @@ class _RouterStream(ChatCompletionStream):
     """A routed stream: it opens a deployment's stream on the first ``__anext__`` and moves on to the next
     deployment if that stream fails before a delta has reached the caller."""
 
-    def __init__(self, router: Router, messages: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    def __init__(self, router: Router, request: Request, token: CancellationTokenLike | None) -> None:
         self._router = router
-        self._messages = messages
-        self._kwargs = kwargs
+        self._request = request
+        self._token = token
         self._call = _Call(router.deployments)
         self._inner: ChatCompletionStream | None = None
         self._current: tuple[Deployment, Grant, float] | None = None
@@ -37,13 +38,12 @@ class _RouterStream(ChatCompletionStream):
         return self
 
     async def _open(self) -> None:
-        args = self._kwargs["extra_create_args"]
-        tools = self._kwargs["tools"]
-        deployment, grant = await self._router._acquire(self._call, lambda d: d.estimate(self._messages, tools, args))
+        request = self._request
+        deployment, grant = await self._router._acquire(self._call, lambda d: d.estimate(request))
         self._call.attempts += 1
         self._current = (deployment, grant, time.perf_counter())
         try:
-            self._inner = deployment.client.create_stream(self._messages, **self._kwargs)
+            self._inner = deployment.client.send_stream(request, cancellation_token=self._token)
         except BaseException:
             self._current = None
             await self._router.state.settle(grant, 0)

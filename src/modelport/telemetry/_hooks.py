@@ -2,9 +2,10 @@
 is installed.
 
 The pipeline asks :func:`start` for a :class:`CallObservation` at the start of each call (``create``, a stream, a
-cache hit) only while :data:`OBSERVERS` is not empty, so an uninstrumented call costs one truthiness check. The
-observation hears of the first chunk of a stream and ends exactly once, however the call ends: with a result, with an
-error, or cut short (a ``break``, a cancel, a dropped stream).
+cache hit) only while :func:`observing` says someone listens: an observer in :data:`OBSERVERS`, or the call events'
+logger (:mod:`modelport.events`), which is one more observer, so a call reports once, through this one path. An
+unobserved call costs one check. The observation hears of the first chunk of a stream and ends exactly once, however
+the call ends: with a result, with an error, or cut short (a ``break``, a cancel, a dropped stream).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import events
+
 if TYPE_CHECKING:
     from ..messages import CreateResult
 
-__all__ = ["OBSERVERS", "CallInfo", "CallObservation", "CallObserver", "start"]
+__all__ = ["OBSERVERS", "CallInfo", "CallObservation", "CallObserver", "observing", "start"]
 
 
 @dataclass
@@ -34,6 +37,8 @@ class CallInfo:
     """The request body as sent (messages, tools and every create argument); secrets are never in it."""
     messages: Any = None
     """modelport's messages, for observers that record content when asked to."""
+    tools: Any = ()
+    """The tools offered (tool schemas or tools), for observers that name them."""
     cache_hit: bool = False
     """A :class:`~modelport.ChatCompletionCache` answered from its store; nothing was sent."""
 
@@ -74,11 +79,19 @@ class _Many:
             observation.end(result, error, retries=retries)
 
 
+def observing() -> bool:
+    """Whether anyone observes calls: an installed observer, or the call events' logger at INFO."""
+    return bool(OBSERVERS) or events.events_enabled()
+
+
 def start(info: CallInfo) -> CallObservation | None:
     """The observation of a starting call (``None`` when no observer wants it). An observer that raises is
     skipped: instrumentation never fails a call."""
     observations = []
-    for observer in list(OBSERVERS):
+    observers: list[Any] = list(OBSERVERS)
+    if events.events_enabled():
+        observers.append(events.EVENTS)
+    for observer in observers:
         try:
             observation = observer.start(info)
         except Exception:

@@ -29,9 +29,11 @@ from ._anthropic import (
     thinking_block,
     tool_use_block,
 )
-from ._default import chunk, completion, default_reply, instance_of, usage
 from ._ollama import ollama_chunk, ollama_error, ollama_response, ollama_stream
-from ._server import FakeServer, RecordedRequest, Reply
+from ._openai import chunk, completion, instance_of, usage
+from ._reply import RecordedRequest, Reply
+from ._routes import default_reply
+from ._server import FakeServer
 
 __all__ = [
     "FakeServer",

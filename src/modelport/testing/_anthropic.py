@@ -1,6 +1,6 @@
 """The fake server's Anthropic Messages dialect, and helpers to script Anthropic-shaped replies.
 
-Routes (from :func:`modelport.testing._default.default_reply`): ``POST /v1/messages`` (streamed when the body asks),
+Routes: ``POST /v1/messages`` (streamed when the body asks),
 ``POST /v1/messages/count_tokens``, and ``GET /v1/models`` when the request carries ``anthropic-version``. The
 default "model" answers as the OpenAI one does: ``You said: ...``, a call of the first tool (or the one
 ``tool_choice`` names) with input made from its schema, ``The tool said: ...`` after tool results, and a JSON
@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from ..model_info import anthropic_model_info
-from ..providers._anthropic import OUTPUT_TOOL
-from ._server import RecordedRequest, Reply
+from ..providers.anthropic._names import OUTPUT_TOOL
+from ._reply import RecordedRequest, Reply
 
 __all__ = [
     "anthropic_error",
@@ -187,6 +187,19 @@ def anthropic_stream(message: dict[str, Any], *, ping: bool = True, **reply: Any
 
 
 # -- the default model --
+
+
+REQUEST_ID_HEADER = "request-id"
+
+
+def handles(request: RecordedRequest) -> bool:
+    """Whether ``request`` is Anthropic's: see :func:`is_anthropic_request`."""
+    return is_anthropic_request(request)
+
+
+def reply(request: RecordedRequest) -> Reply:
+    """The default model's answer to an Anthropic request."""
+    return anthropic_reply(request)
 
 
 def is_anthropic_request(request: RecordedRequest) -> bool:

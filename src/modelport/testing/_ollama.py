@@ -2,7 +2,7 @@
 ``"stream": false``), ``GET /api/tags`` and ``POST /api/show`` (a model's card, with its context length), plus
 helpers to script Ollama-shaped replies.
 
-The default model answers as the OpenAI one does (see :mod:`modelport.testing._default`): it calls the first tool,
+The default model answers as the OpenAI one does (see :mod:`modelport.testing._openai`): it calls the first tool,
 answers tool results, fills a ``format`` schema, or echoes the last user text. With ``think`` it thinks first. A
 stream sends the thinking and the answer word by word, each tool call in a line of its own, then the ``done`` line
 with ``done_reason``, the counts and the timings, as Ollama does. A request without messages loads the model
@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from ._server import RecordedRequest, Reply
+from ._openai import _answer, _last_user_text
+from ._reply import RecordedRequest, Reply
 
 __all__ = [
     "is_ollama_request",
@@ -40,8 +41,15 @@ TIMINGS: dict[str, Any] = {
 MODELS = ("llama3.1:latest", "qwen3:8b")
 
 
+REQUEST_ID_HEADER = "x-request-id"
+
+
 def is_ollama_request(request: RecordedRequest) -> bool:
+    """Ollama's native paths: ``/api/...``."""
     return request.path.startswith("/api/")
+
+
+handles = is_ollama_request
 
 
 def ollama_chunk(
@@ -121,6 +129,11 @@ def ollama_error(message: str, *, status: int = 400) -> Reply:
     return Reply.json({"error": message}, status=status)
 
 
+def reply(request: RecordedRequest) -> Reply:
+    """The default model's answer to an Ollama request."""
+    return ollama_reply(request)
+
+
 def ollama_reply(request: RecordedRequest) -> Reply:
     """The default model's answer to an Ollama request."""
     if request.method == "GET" and request.path == "/api/tags":
@@ -190,8 +203,6 @@ def _as_openai(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chat(body: dict[str, Any], model: str) -> Reply:
-    from ._default import _answer, _last_user_text
-
     messages = body.get("messages")
     if not messages:  # Ollama loads the model and says nothing
         return Reply.json(ollama_chunk(done=True, done_reason="load", model=model))

@@ -1,5 +1,5 @@
 """Messages for Anthropic: modelport's messages to the ``system`` text and the ``messages`` of a Messages request,
-checked and shaped by the request rules in :mod:`modelport.providers.anthropic_wire`."""
+checked and shaped by the request rules in :mod:`modelport.providers.anthropic.dialect`."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from ...messages import (
 )
 from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN
-from . import PROVIDER_FIELD
+from ._names import PROVIDER_FIELD
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
 def wire_messages(messages: Sequence[Any], info: ModelInfo) -> tuple[str | None, list[dict[str, Any]]]:
     """modelport's messages as the ``system`` text and the ``messages`` of a Messages request, checked and shaped
-    by the rules in :mod:`modelport.providers.anthropic_wire`."""
+    by the rules in :mod:`modelport.providers.anthropic.dialect`."""
     if type(messages) is not list and (
         isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
     ):
@@ -229,7 +229,7 @@ def _assistant_blocks(message: AssistantMessage, i: int) -> tuple[list[dict[str,
 
 def _kept_blocks(calls: list[FunctionCall], i: int) -> list[dict[str, Any]] | None:
     """The thinking (and text) blocks a tool turn came with, as Anthropic sent them (see the thinking round trip in
-    :mod:`modelport.providers.anthropic_wire`)."""
+    :mod:`modelport.providers.anthropic.dialect`)."""
     fields = calls[0].provider_fields if calls else None
     kept = fields.get(PROVIDER_FIELD) if isinstance(fields, Mapping) else None
     if kept is None:

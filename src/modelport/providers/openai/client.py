@@ -22,30 +22,23 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from .. import __version__
-from .._http import DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy, Transport
-from .._redact import RedactedHeaders, Secret, check_headers, check_proxy, header_secrets, proxy_secrets
-from .._wire_client import WireClient
-from ..components import Component
-from ..errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
-from ..model_info import ModelInfo, ModelListing, lookup_model_info
-from ..tokens import TokenCounter
-from ._config import (
-    COMMON_FIELDS,
+from ..._redact import RedactedHeaders, Secret, check_headers
+from ..._retry import RetryPolicy
+from ...errors import InvalidRequestError, ResponseValidationError
+from ...model_info import ModelInfo, ModelListing
+from ...tokens import TokenCounter
+from .._kit import (
+    Connection,
+    KeyChoice,
     OpenAIClientConfig,
-    check_not_masked,
+    ProviderClient,
     check_url,
     choose_key,
-    config_create_args,
-    migrate_client_config,
-    policy_from,
-    proxy_can_read,
-    refuse_live_objects,
+    config_arguments,
+    resolve_model_info,
     same_origin,
-    saved_settings,
-    shared_settings,
 )
-from .openai_wire import OpenAIDialect, WireProfile
+from .dialect import OpenAIDialect, WireProfile
 
 __all__ = [
     "ANTHROPIC_OPENAI_BASE_URL",
@@ -60,8 +53,6 @@ __all__ = [
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
 ANTHROPIC_OPENAI_BASE_URL = "https://api.anthropic.com/v1"
-DEFAULT_TIMEOUT = 180.0
-USER_AGENT = f"modelport/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -85,13 +76,6 @@ PRESETS: dict[str, Preset] = {
     "mistral": Preset("https://api.mistral.ai/v1", "MISTRAL_API_KEY", WireProfile("mistral", send_names=False)),
 }
 COMPATIBLE_PROFILE = WireProfile("openai-compatible")
-
-
-def base_headers() -> RedactedHeaders:
-    """The headers every chat-completions request carries, before authentication."""
-    return RedactedHeaders(
-        {"content-type": "application/json", "accept": "application/json, text/event-stream", "user-agent": USER_AGENT}
-    )
 
 
 def choose_preset(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None]:
@@ -135,70 +119,7 @@ def own_key_env(preset: Preset | None, url: str, *, from_environment: bool) -> s
     return None
 
 
-def resolve_model_info(model: str, model_info: ModelInfo | None) -> ModelInfo:
-    if model_info is None:
-        return lookup_model_info(model)
-    missing = [key for key in ("vision", "function_calling", "json_output", "family") if key not in model_info]
-    if missing:
-        raise InvalidRequestError(f"model_info is missing {', '.join(missing)}")
-    return model_info
-
-
-def default_timeout(timeout: float | None) -> float:
-    if timeout is not None:
-        if timeout <= 0:
-            raise InvalidRequestError(f"timeout must be positive, got {timeout}")
-        return float(timeout)
-    env = os.environ.get("MODEL_TIMEOUT")
-    if env:
-        try:
-            return float(env)
-        except ValueError:
-            raise InvalidRequestError(f"the MODEL_TIMEOUT environment variable is not a number: {env!r}") from None
-    return DEFAULT_TIMEOUT
-
-
-def make_transport(
-    provider: str,
-    *,
-    timeout: float | None,
-    connect_timeout: float,
-    deadline: float | None,
-    max_retries: int,
-    retry_policy: RetryPolicy | None,
-    http_session: aiohttp.ClientSession | None,
-    verify_ssl: bool,
-    proxy: str | None = None,
-    max_connections: int | None = None,
-    max_connections_per_host: int | None = None,
-    max_response_bytes: int | None = None,
-) -> Transport:
-    if deadline is not None and deadline <= 0:
-        raise InvalidRequestError(f"deadline must be positive, got {deadline}")
-    for name, value in (
-        ("max_connections", max_connections),
-        ("max_connections_per_host", max_connections_per_host),
-        ("max_response_bytes", max_response_bytes),
-    ):
-        if value is not None and (type(value) is not int or value < 1):
-            raise InvalidRequestError(f"{name} must be a whole number of 1 or more, got {value!r}")
-    policy = retry_policy or RetryPolicy(max_retries=max_retries)
-    return Transport(
-        provider=provider,
-        timeout=default_timeout(timeout),
-        connect_timeout=connect_timeout,
-        deadline=deadline,
-        retry=policy,
-        session=http_session,
-        verify_ssl=verify_ssl,
-        proxy=proxy,
-        max_connections=max_connections,
-        max_connections_per_host=max_connections_per_host,
-        max_response_bytes=max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
-    )
-
-
-class OpenAIChatCompletionClient(WireClient, Component):
+class OpenAIChatCompletionClient(ProviderClient):
     """A client for OpenAI and OpenAI-compatible servers.
 
     Args:
@@ -259,26 +180,8 @@ class OpenAIChatCompletionClient(WireClient, Component):
     ) -> None:
         if not model:
             raise InvalidRequestError("model is required")
-        preset_name, preset, self._base_url, from_environment = resolve_server(model, base_url, provider)
-        own_env = own_key_env(preset, self._base_url, from_environment=from_environment)
-        choice = choose_key(
-            api_key,
-            api_key_env,
-            own_env=own_env,
-            standard_env=preset.key_env if preset and preset.key_env else "OPENAI_API_KEY" if base_url else None,
-            exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl),
-        )
-        if choice.key is None and api_key is None and preset_name == "openai" and own_env is not None:
-            raise InvalidRequestError(
-                "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
-            )
-        self._api_key, self._key_env, self._withheld_key_env = choice.key, choice.env, choice.withheld
-        checked_headers = check_headers(default_headers)
-        if organization is not None:
-            check_headers({"openai-organization": organization}, "organization")
-        self.provider_name = preset_name
-        transport = make_transport(
-            preset_name,
+        self.provider_name, preset, url, from_environment = resolve_server(model, base_url, provider)
+        connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
@@ -286,66 +189,36 @@ class OpenAIChatCompletionClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
-            proxy=check_proxy(proxy),
+            proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
         )
+        key = _openai_key(api_key, api_key_env, preset, url, base_url, connection, from_environment=from_environment)
+        auth = {"authorization": f"Bearer {key.key.get()}"} if key.key is not None else {}
+        if organization is not None:
+            auth.update(check_headers({"openai-organization": organization}, "organization"))
         super().__init__(
             model=model,
-            model_info=resolve_model_info(model, model_info),
-            transport=transport,
+            model_info=model_info,
+            info=resolve_model_info(model, model_info),
             dialect=OpenAIDialect(preset.profile if preset else COMPATIBLE_PROFILE, add_name_prefixes),
+            base_url=url,
+            connection=connection,
+            key=key,
+            auth_headers=auth,
+            settings={
+                "model": model,
+                "base_url": base_url,
+                "provider": provider,
+                "organization": organization,
+                "add_name_prefixes": add_name_prefixes,
+            },
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
         )
-        self._settings = {
-            "model": model,
-            "base_url": base_url,
-            "provider": provider,
-            "organization": organization,
-            **shared_settings(
-                timeout=timeout,
-                connect_timeout=connect_timeout,
-                deadline=deadline,
-                model_info=model_info,
-                add_name_prefixes=add_name_prefixes,
-                default_headers=checked_headers,
-                verify_ssl=verify_ssl,
-                proxy=proxy,
-                max_connections=max_connections,
-                max_connections_per_host=max_connections_per_host,
-                max_response_bytes=max_response_bytes,
-                retry_policy=self._transport.retry,
-                prices=self._prices,
-            ),
-            **create_args,
-        }
-        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        self._endpoint = URL(self._base_url + "/chat/completions")
-        headers = base_headers()
-        if self._api_key is not None:
-            headers["authorization"] = f"Bearer {self._api_key.get()}"
-        if organization:
-            headers["openai-organization"] = organization
-        headers.update(checked_headers)
-        self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-
-    def _url(self) -> URL:
-        return self._endpoint
-
-    async def _headers(self) -> dict[str, str]:
-        return self._request_headers
-
-    def _hint(self, exc: APIError) -> str | None:
-        if isinstance(exc, AuthenticationError) and self._withheld_key_env:
-            return (
-                f"no key was sent: {self._withheld_key_env} is set, but a key from the environment only goes to its "
-                f"own server; pass api_key_env={self._withheld_key_env!r} to send it to {self._base_url}"
-            )
-        return super()._hint(exc)
 
     @property
     def base_url(self) -> str:
@@ -376,30 +249,33 @@ class OpenAIChatCompletionClient(WireClient, Component):
     # -- components --
 
     @classmethod
-    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
-        return migrate_client_config(config, from_version, cls.component_provider)
-
-    def _to_config(self, *, include_secrets: bool) -> OpenAIClientConfig:
-        refuse_live_objects(self._live, type(self).__name__)
-        settings = saved_settings(self._settings, include_secrets=include_secrets)
-        if include_secrets and self._api_key is not None:
-            settings["api_key"] = self._api_key.get()
-        elif self._key_env is not None:
-            settings["api_key_env"] = self._key_env
-        return OpenAIClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
-
-    @classmethod
     def _from_config(cls, config: OpenAIClientConfig) -> OpenAIChatCompletionClient:
-        create_args = config_create_args(config, cls.component_provider)
-        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS}
         return cls(
             model=config.model,
-            api_key=check_not_masked(config.api_key, "api_key"),
-            api_key_env=config.api_key_env,
             base_url=config.base_url,
             provider=config.provider,
             organization=config.organization,
-            retry_policy=policy_from(config),
-            **kwargs,
-            **create_args,
+            **config_arguments(config, cls.component_provider),
         )
+
+
+def _openai_key(
+    api_key: str | None,
+    api_key_env: str | None,
+    preset: Preset | None,
+    url: str,
+    base_url: str | None,
+    connection: Connection,
+    *,
+    from_environment: bool,
+) -> KeyChoice:
+    """The key for the server at ``url`` (see :func:`choose_key`); with none at all for OpenAI itself, an error
+    before any call."""
+    own_env = own_key_env(preset, url, from_environment=from_environment)
+    standard_env = preset.key_env if preset and preset.key_env else "OPENAI_API_KEY" if base_url else None
+    key = choose_key(api_key, api_key_env, own_env=own_env, standard_env=standard_env, exposed=connection.exposes(url))
+    if key.key is None and api_key is None and own_env is not None and preset is PRESETS["openai"]:
+        raise InvalidRequestError(
+            "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
+        )
+    return key

@@ -1,4 +1,5 @@
-"""The Ollama ``/api/chat`` dialect, sans I/O: our types to a request body, and newline-delimited JSON back to deltas.
+"""The Ollama ``/api/chat`` dialect's requests, sans I/O: our types to a request body (the rules of the whole
+dialect are here; answers are read in :mod:`._response` and :mod:`.dialect`).
 
 Ollama's native API differs from the OpenAI one in ways a client has to know:
 - sampling settings live in ``options`` (``num_ctx``, ``temperature``, ``top_p``, ``top_k``, ``seed``,
@@ -20,17 +21,14 @@ Ollama's native API differs from the OpenAI one in ways a client has to know:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel
 
-from .._assembly import Assembler
-from .._sse import SSEEvent
-from .._validate import check_json_value
-from ..errors import CapabilityError, InvalidRequestError, ResponseValidationError
-from ..messages import (
+from ..._validate import check_json_value
+from ...errors import CapabilityError, InvalidRequestError
+from ...messages import (
     AssistantMessage,
     FunctionCall,
     FunctionExecutionResultMessage,
@@ -38,12 +36,13 @@ from ..messages import (
     SystemMessage,
     UserMessage,
 )
-from ..model_info import ModelInfo
-from ._status import error_from_payload
-from .dialect import PROGRESS, TERMINAL, decode_event
-from .openai_wire import _FORBIDDEN_ARGUMENTS, WireProfile, _check_str, _is_stop, _number, _shown, _tools, _whole
+from ...model_info import ModelInfo
+from .._checks import FORBIDDEN_ARGUMENTS, check_str, function_tools, is_stop, number, shown, whole
 
-__all__ = ["CREATE_ARGUMENTS", "METADATA_FIELDS", "OPTION_NAMES", "OllamaDialect", "fold_options", "wire_messages"]
+if TYPE_CHECKING:
+    from ..._request import Request
+
+__all__ = ["CREATE_ARGUMENTS", "OPTION_NAMES", "build_request", "fold_options", "validate_create_args", "wire_messages"]
 
 OPTION_NAMES = frozenset(
     {
@@ -87,16 +86,6 @@ _REQUEST_FIELDS = frozenset(
 _OPENAI_FIELDS = frozenset({"response_format", "reasoning_effort", "extra_body"})
 CREATE_ARGUMENTS = _REQUEST_FIELDS | OPTION_NAMES | set(_RENAMED) | _OPENAI_FIELDS
 
-METADATA_FIELDS = (
-    "created_at",
-    "total_duration",
-    "load_duration",
-    "prompt_eval_count",
-    "prompt_eval_duration",
-    "eval_count",
-    "eval_duration",
-)
-"""What the ``done`` line reports beside the answer: timestamps, token counts, and durations in nanoseconds."""
 
 _THINK_LEVELS = ("low", "medium", "high")
 _INT_OPTIONS = (
@@ -124,15 +113,15 @@ _FLOAT_OPTIONS = (
 )
 _BOOL = (lambda v: type(v) is bool, "true or false")
 _RULES: dict[str, tuple[Any, str]] = {
-    **{name: (_whole(-(2**31), 2**31 - 1), "a whole number") for name in _INT_OPTIONS},
-    **{name: (_number(-1e9, 1e9), "a number") for name in _FLOAT_OPTIONS},
+    **{name: (whole(-(2**31), 2**31 - 1), "a whole number") for name in _INT_OPTIONS},
+    **{name: (number(-1e9, 1e9), "a number") for name in _FLOAT_OPTIONS},
     **{name: _BOOL for name in ("use_mmap", "use_mlock", "penalize_newline", "numa", "truncate", "shift", "logprobs")},
-    "max_tokens": (_whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
-    "max_completion_tokens": (_whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
-    "num_predict": (_whole(-2, 2**31 - 1), "a whole number (-1: no limit, -2: fill the context)"),
-    "seed": (_whole(-(2**63), 2**63 - 1), "a whole number that fits in 64 bits"),
-    "top_logprobs": (_whole(0, 20), "a whole number from 0 to 20"),
-    "stop": (_is_stop, "a str or a list of str"),
+    "max_tokens": (whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
+    "max_completion_tokens": (whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
+    "num_predict": (whole(-2, 2**31 - 1), "a whole number (-1: no limit, -2: fill the context)"),
+    "seed": (whole(-(2**63), 2**63 - 1), "a whole number that fits in 64 bits"),
+    "top_logprobs": (whole(0, 20), "a whole number from 0 to 20"),
+    "stop": (is_stop, "a str or a list of str"),
     "options": (lambda v: isinstance(v, Mapping), "a dict of Ollama options"),
     "extra_body": (lambda v: isinstance(v, Mapping), "a dict"),
     "keep_alive": (
@@ -154,8 +143,8 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
     if not isinstance(args, Mapping):
         raise InvalidRequestError(f"{where}s must be a dict, not {type(args).__name__}")
     for key, value in args.items():
-        if key in _FORBIDDEN_ARGUMENTS:
-            raise InvalidRequestError(f"{where} {key!r} is not allowed: {_FORBIDDEN_ARGUMENTS[key]}")
+        if key in FORBIDDEN_ARGUMENTS:
+            raise InvalidRequestError(f"{where} {key!r} is not allowed: {FORBIDDEN_ARGUMENTS[key]}")
         if key not in CREATE_ARGUMENTS:
             raise InvalidRequestError(
                 f"unknown {where} {key!r}; Ollama options go in options={{...}}, other request fields in "
@@ -163,7 +152,7 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
             )
         rule = _RULES.get(key)
         if rule is not None and value is not None and not rule[0](value):
-            raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {_shown(value)}")
+            raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {shown(value)}")
         if not isinstance(value, type):  # a pydantic model class as response_format
             check_json_value(value, f"{where} {key!r}")
     options = args.get("options")
@@ -173,7 +162,7 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
                 raise InvalidRequestError(f"{where} 'options' has a key that is not a str: {key!r}")
             rule = _RULES.get(key) if key in OPTION_NAMES else None
             if rule is not None and value is not None and not rule[0](value):
-                raise InvalidRequestError(f"{where} 'options' {key!r} must be {rule[1]}, got {_shown(value)}")
+                raise InvalidRequestError(f"{where} 'options' {key!r} must be {rule[1]}, got {shown(value)}")
 
 
 def fold_options(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,8 +193,8 @@ def fold_options(args: Mapping[str, Any]) -> dict[str, Any]:
     for target, (key, value) in moved.items():
         if target in options and options[target] != value:
             raise InvalidRequestError(
-                f"create argument {key!r} and options[{target!r}] disagree ({_shown(value)} and "
-                f"{_shown(options[target])}); give it once"
+                f"create argument {key!r} and options[{target!r}] disagree ({shown(value)} and "
+                f"{shown(options[target])}); give it once"
             )
         options[target] = value
     if options or "options" in args:
@@ -214,45 +203,33 @@ def fold_options(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_request(
-    messages: Sequence[Any],
-    *,
-    model: str,
-    model_info: ModelInfo,
-    tools: Sequence[Any],
-    tool_choice: Any,
-    json_output: bool | type[BaseModel] | None,
-    create_args: Mapping[str, Any],
-    stream: bool,
-    stream_tool_calls: bool = True,
+    request: Request, *, model: str, model_info: ModelInfo, create_args: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The JSON body of a ``POST /api/chat``. ``create_args`` must already be validated."""
+    """The JSON body of a non-streamed ``POST /api/chat``. ``create_args`` must already be validated."""
+    tools, tool_choice = request.tools, request.tool_choice
     args = fold_options(create_args)
-    body: dict[str, Any] = {"model": model, "messages": wire_messages(messages, model_info)}
+    body: dict[str, Any] = {"model": model, "messages": wire_messages(request.messages, model_info)}
     if tools:
-        wired = [_function_only(tool) for tool in _tools(tools, model_info, _PROFILE)]
+        wired = [_function_only(tool) for tool in function_tools(tools, model_info, server="ollama")]
         wired = _apply_tool_choice(tool_choice, wired)
         if wired:
             body["tools"] = wired
     elif tool_choice not in ("auto", None, "none"):
-        raise InvalidRequestError(f"tool_choice={_shown(_choice_name(tool_choice))} was given without any tools")
+        raise InvalidRequestError(f"tool_choice={shown(_choice_name(tool_choice))} was given without any tools")
     extra_body = args.pop("extra_body", None)
     effort = args.pop("reasoning_effort", None)
     if effort is not None:
         if args.get("think") not in (None, effort):
             raise InvalidRequestError("the create arguments 'think' and 'reasoning_effort' disagree; give one")
         args["think"] = effort
-    output_format = _format(json_output, args.pop("response_format", None), args.pop("format", None))
+    output_format = _format(request.json_output, args.pop("response_format", None), args.pop("format", None))
     if output_format is not None:
         body["format"] = output_format
     body.update({key: value for key, value in args.items() if value is not None})
-    # Ollama streams unless told not to. Versions that drop streamed tool calls (B-79) are asked for one answer.
-    body["stream"] = bool(stream and (stream_tool_calls or "tools" not in body))
+    body["stream"] = False  # Ollama streams unless told not to
     if extra_body:
         body.update(extra_body)
     return body
-
-
-_PROFILE = WireProfile("ollama")
 
 
 def _function_only(tool: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +256,7 @@ def _apply_tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> list[di
     if isinstance(tool_choice, Mapping) and name is None:
         name = (tool_choice.get("function") or {}).get("name")
     if not isinstance(name, str):
-        raise InvalidRequestError(f"tool_choice must be 'auto', 'none' or a tool, not {_shown(tool_choice)}")
+        raise InvalidRequestError(f"tool_choice must be 'auto', 'none' or a tool, not {shown(tool_choice)}")
     chosen = [tool for tool in tools if tool["function"]["name"] == name]
     if not chosen:
         raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")
@@ -321,7 +298,7 @@ def _from_json_output(json_output: bool | type[BaseModel]) -> Any:
         check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
         return schema
     raise InvalidRequestError(
-        f"json_output must be True, False, None or a pydantic model class, not {_shown(json_output)}"
+        f"json_output must be True, False, None or a pydantic model class, not {shown(json_output)}"
     )
 
 
@@ -352,7 +329,7 @@ def wire_messages(messages: Sequence[Any], info: ModelInfo) -> list[dict[str, An
     out: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
         if isinstance(message, SystemMessage):
-            _check_str(message.content, f"messages[{i}].content")
+            check_str(message.content, f"messages[{i}].content")
             out.append({"role": "system", "content": message.content})
         elif isinstance(message, UserMessage):
             out.append(_user(message, i, info))
@@ -362,8 +339,8 @@ def wire_messages(messages: Sequence[Any], info: ModelInfo) -> list[dict[str, An
             if not isinstance(message.content, list):
                 raise InvalidRequestError(f"messages[{i}].content must be a list of FunctionExecutionResult")
             for j, result in enumerate(message.content):
-                _check_str(getattr(result, "call_id", None), f"messages[{i}].content[{j}].call_id")
-                _check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
+                check_str(getattr(result, "call_id", None), f"messages[{i}].content[{j}].call_id")
+                check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
                 wire = {"role": "tool", "content": result.content, "tool_call_id": result.call_id}
                 if isinstance(getattr(result, "name", None), str) and result.name:
                     wire["tool_name"] = result.name
@@ -376,7 +353,7 @@ def wire_messages(messages: Sequence[Any], info: ModelInfo) -> list[dict[str, An
 def _user(message: UserMessage, i: int, info: ModelInfo) -> dict[str, Any]:
     content = message.content
     if isinstance(content, str):
-        _check_str(content, f"messages[{i}].content")
+        check_str(content, f"messages[{i}].content")
         return {"role": "user", "content": content}
     if not isinstance(content, list):
         raise InvalidRequestError(f"messages[{i}].content must be a str or a list, not {type(content).__name__}")
@@ -384,7 +361,7 @@ def _user(message: UserMessage, i: int, info: ModelInfo) -> dict[str, Any]:
     images: list[str] = []
     for j, part in enumerate(content):
         if isinstance(part, str):
-            _check_str(part, f"messages[{i}].content[{j}]")
+            check_str(part, f"messages[{i}].content[{j}]")
             texts.append(part)
         elif isinstance(part, Image):
             if not info["vision"]:
@@ -409,9 +386,9 @@ def _user(message: UserMessage, i: int, info: ModelInfo) -> dict[str, Any]:
 def _assistant(message: AssistantMessage, i: int) -> dict[str, Any]:
     wire: dict[str, Any] = {"role": "assistant", "content": ""}
     if message.thought is not None:
-        _check_str(message.thought, f"messages[{i}].thought")
+        check_str(message.thought, f"messages[{i}].thought")
     if isinstance(message.content, str):
-        _check_str(message.content, f"messages[{i}].content")
+        check_str(message.content, f"messages[{i}].content")
         wire["content"] = message.content
     elif isinstance(message.content, list):
         wire["tool_calls"] = [_call(call, i, j) for j, call in enumerate(message.content)]
@@ -427,8 +404,8 @@ def _assistant(message: AssistantMessage, i: int) -> dict[str, Any]:
 def _call(call: Any, i: int, j: int) -> dict[str, Any]:
     if not isinstance(call, FunctionCall):
         raise InvalidRequestError(f"messages[{i}].content[{j}] must be a FunctionCall, not {type(call).__name__}")
-    _check_str(call.name, f"messages[{i}].content[{j}].name")
-    _check_str(call.arguments, f"messages[{i}].content[{j}].arguments")
+    check_str(call.name, f"messages[{i}].content[{j}].name")
+    check_str(call.arguments, f"messages[{i}].content[{j}].arguments")
     try:
         arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
     except orjson.JSONDecodeError:
@@ -436,7 +413,7 @@ def _call(call: Any, i: int, j: int) -> dict[str, Any]:
     if not isinstance(arguments, dict):
         raise InvalidRequestError(
             f"messages[{i}].content[{j}].arguments must be a JSON object (Ollama takes tool-call arguments as "
-            f"objects), got {_shown(call.arguments)}"
+            f"objects), got {shown(call.arguments)}"
         )
     wire: dict[str, Any] = {"function": {"index": j, "name": call.name, "arguments": arguments}}
     if call.id:
@@ -445,140 +422,3 @@ def _call(call: Any, i: int, j: int) -> dict[str, Any]:
 
 
 # -- answers --
-
-
-def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
-    """Feed a whole (non-streamed) ``/api/chat`` answer into ``asm``."""
-    if isinstance(body, dict) and body.get("error"):
-        raise error_from_payload(body, provider=provider, request_id=request_id)
-    if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
-        raise ResponseValidationError(
-            f"{provider} returned an answer without a message", provider=provider, request_id=request_id, body=body
-        )
-    _line(body, asm)
-    _done(body, asm)
-
-
-def _line(line: dict[str, Any], asm: Assembler) -> None:
-    """The message part of one line (or of a whole answer)."""
-    if asm.model is None and isinstance(line.get("model"), str):
-        asm.model = line["model"] or None
-    message = line.get("message")
-    if not isinstance(message, dict):
-        return
-    thinking = message.get("thinking")
-    if thinking and isinstance(thinking, str):
-        asm.add_thought(0, thinking)
-    content = message.get("content")
-    if content and isinstance(content, str):
-        asm.add_text(0, content)
-    calls = message.get("tool_calls")
-    if calls and isinstance(calls, list):
-        _tool_calls(calls, asm)
-    logprobs = line.get("logprobs")
-    if logprobs and isinstance(logprobs, list):
-        asm.add_logprobs(0, logprobs)
-
-
-def _tool_calls(calls: list[Any], asm: Assembler) -> None:
-    """Each call arrives whole: it is a new call, numbered in arrival order (an id seen before is not repeated)."""
-    state = asm.dialect_state
-    seen: set[str] = state.setdefault("call_ids", set())
-    for call in calls:
-        if not isinstance(call, dict):
-            continue
-        function = call.get("function")
-        function = function if isinstance(function, dict) else {}
-        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
-        if call_id is not None:
-            if call_id in seen:
-                continue
-            seen.add(call_id)
-        position = state.get("calls", 0)
-        state["calls"] = position + 1
-        name = function.get("name")
-        asm.add_tool_call(
-            0, position, call_id, name if isinstance(name, str) else None, function.get("arguments") or {}
-        )
-
-
-def _done(line: dict[str, Any], asm: Assembler) -> None:
-    """The end of an answer: its finish reason, usage and timings."""
-    reason = line.get("done_reason")
-    asm.finish(0, reason if isinstance(reason, str) and reason else "stop")
-    prompt, completion = line.get("prompt_eval_count"), line.get("eval_count")
-    if prompt is not None or completion is not None:
-        # Ollama leaves out a count that is 0 (a prompt served wholly from its cache has no prompt_eval_count).
-        asm.set_usage({"prompt_tokens": prompt or 0, "completion_tokens": completion or 0})
-    metadata = {key: line[key] for key in METADATA_FIELDS if key in line}
-    if isinstance(reason, str):
-        metadata["done_reason"] = reason
-    asm.dialect_state["metadata"] = metadata
-
-
-@dataclass(frozen=True)
-class OllamaDialect:
-    """Ollama's ``/api/chat`` behind the provider seam (:class:`~modelport.providers.dialect.Dialect`).
-
-    ``stream_tool_calls=False`` is for Ollama versions that drop tool calls from streams (B-79): a streamed request
-    that carries tools then asks for one whole answer, which the stream yields at once."""
-
-    stream_tool_calls: bool = True
-    name: str = "ollama"
-    framing: Literal["sse", "ndjson"] = "ndjson"
-    split_think_tags: bool = True
-
-    def validate_create_args(self, args: Mapping[str, Any], *, where: str = "create argument") -> None:
-        validate_create_args(args, where=where)
-
-    def build(
-        self,
-        messages: Sequence[Any],
-        *,
-        model: str,
-        model_info: ModelInfo,
-        tools: Sequence[Any],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        create_args: Mapping[str, Any],
-        stream: bool,
-    ) -> dict[str, Any]:
-        return build_request(
-            messages,
-            model=model,
-            model_info=model_info,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            create_args=create_args,
-            stream=stream,
-            stream_tool_calls=self.stream_tool_calls,
-        )
-
-    def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
-        parse_response(body, asm, provider=provider, request_id=request_id)
-
-    def parse_event(self, event: SSEEvent, asm: Assembler, *, provider: str) -> int:
-        try:
-            line: Any = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            line = decode_event(event, asm, provider=provider)  # raises StreamProtocolError with the raw text
-        if type(line) is not dict:
-            raise ResponseValidationError(
-                f"{provider} sent a stream line that is not a JSON object",
-                provider=provider,
-                request_id=asm.request_id,
-                body=line,
-                partial=asm.result(),
-            )
-        if line.get("error"):
-            raise error_from_payload(line, provider=provider, request_id=asm.request_id, partial=asm.result())
-        _line(line, asm)
-        if line.get("done") is True:
-            _done(line, asm)
-            return TERMINAL
-        return PROGRESS
-
-    def ends_without_terminal(self, asm: Assembler) -> bool:
-        """Every Ollama stream ends with its ``done: true`` line; without it the answer may be cut."""
-        return False

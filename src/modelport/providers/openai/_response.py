@@ -1,5 +1,5 @@
 """Reading OpenAI chat-completions answers: a whole response body and stream chunks, into the assembler. Part of
-the OpenAI dialect (:mod:`modelport.providers.openai_wire`), whose module doc holds the rules.
+the OpenAI dialect (:mod:`modelport.providers.openai`), whose request module holds the rules.
 
 Thought is read from ``reasoning_content`` or ``reasoning`` (DeepSeek, vLLM, Groq, OpenRouter), else from
 OpenRouter's ``reasoning_details`` (``reasoning.text`` and ``reasoning.summary`` entries; they repeat ``reasoning``
@@ -9,23 +9,14 @@ custom tool is a :class:`~modelport.FunctionCall` whose arguments are the tool's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
-from .._assembly import Assembler
-from ..errors import ResponseValidationError
-from ._status import error_from_payload
+from ..._assembly import Assembler
+from ..._convert import CUSTOM_CALL
+from ...errors import ResponseValidationError
+from .._errors import error_from_payload
 
-__all__ = ["CUSTOM_CALL", "is_custom_call", "parse_chunk", "parse_response"]
-
-CUSTOM_CALL: Mapping[str, str] = MappingProxyType({"tool_type": "custom"})
-"""``FunctionCall.provider_fields`` of a call to an OpenAI custom tool: ``arguments`` is the tool's free-form
-input, and the call is sent back as ``{"type": "custom", "custom": {"name", "input"}}``."""
-
-
-def is_custom_call(provider_fields: Mapping[str, Any] | None) -> bool:
-    return provider_fields is not None and provider_fields.get("tool_type") == "custom"
+__all__ = ["parse_chunk", "parse_response"]
 
 
 def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:

@@ -16,8 +16,10 @@ from typing import Any
 import orjson
 
 from .. import errors
+from .._http import request_id_from
 
 __all__ = ["error_from_payload", "error_from_response", "request_id_from"]
+
 
 _BY_STATUS: dict[int, type[errors.APIStatusError]] = {
     400: errors.BadRequestError,
@@ -55,15 +57,6 @@ _QUOTA_PATTERNS = re.compile(
     r"exceeded your current quota|billing|insufficient_quota|credit|request too large", re.IGNORECASE
 )
 _HTML_TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-ms-request-id", "x-litellm-call-id")
-
-
-def request_id_from(headers: Mapping[str, str]) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
 
 
 def _envelope(body: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""What the fake server answers when nothing is scripted, and helpers to build OpenAI-shaped bodies.
+"""The fake server's OpenAI chat-completions dialect (what it answers when nothing is scripted), and helpers to
+build OpenAI-shaped bodies.
 
 The default "model" is deterministic:
 - with tools, and the last message not a tool result: it calls the first tool (or the one ``tool_choice`` names)
@@ -18,11 +19,12 @@ from typing import Any
 import orjson
 
 from ._instance import MAX_DEPTH, instance_of
-from ._server import RecordedRequest, Reply
+from ._reply import RecordedRequest, Reply
 
-__all__ = ["MAX_DEPTH", "chunk", "completion", "default_reply", "instance_of"]
+__all__ = ["MAX_DEPTH", "REQUEST_ID_HEADER", "chunk", "completion", "handles", "instance_of", "reply"]
 
 MODEL_ECHO = "fake-model"
+REQUEST_ID_HEADER = "x-request-id"
 
 
 def completion(
@@ -209,20 +211,16 @@ def _not_found(method: str, path: str) -> Reply:
     )
 
 
-def default_reply(request: RecordedRequest) -> Reply:
+def handles(request: RecordedRequest) -> bool:
+    """Every request no other dialect's module claims: OpenAI's is the fake server's own."""
+    return True
+
+
+def reply(request: RecordedRequest) -> Reply:
     """The default model's answer. Only the paths a real server serves answer: ``POST /v1/chat/completions``,
     ``GET /v1/models``, Azure's ``POST /openai/deployments/<name>/chat/completions``, and Azure's v1
     ``POST /openai/v1/chat/completions`` and ``GET /openai/v1/models``. Any other path (a ``base_url`` without
-    ``/v1``, say) gets OpenAI's 404, so the fake server does not hide a mistake a real one would catch. Anthropic's
-    Messages paths (and ``GET /v1/models`` from a client that sends ``anthropic-version``) are answered by
-    :mod:`modelport.testing._anthropic`."""
-    from ._anthropic import anthropic_reply, is_anthropic_request
-    from ._ollama import is_ollama_request, ollama_reply
-
-    if is_anthropic_request(request):
-        return anthropic_reply(request)
-    if is_ollama_request(request):  # Ollama's native /api/... paths
-        return ollama_reply(request)
+    ``/v1``, say) gets OpenAI's 404, so the fake server does not hide a mistake a real one would catch."""
     if request.method == "GET" and request.path in _MODELS_PATHS:
         return Reply.json(
             {

@@ -11,7 +11,7 @@ from ..._assembly import Assembler
 from ..._sse import SSEEvent
 from ...errors import ResponseValidationError
 from ..dialect import KEEPALIVE, PROGRESS, TERMINAL, decode_event
-from . import OUTPUT_TOOL, PROVIDER_FIELD
+from ._names import OUTPUT_TOOL, PROVIDER_FIELD
 from ._response import _compact, _finish, map_usage
 
 

@@ -10,8 +10,8 @@ import orjson
 
 from ..._assembly import Assembler
 from ...errors import ResponseValidationError
-from .._status import error_from_payload
-from . import _SIGNED, OUTPUT_TOOL, PROVIDER_FIELD
+from .._errors import error_from_payload
+from ._names import _SIGNED, OUTPUT_TOOL, PROVIDER_FIELD
 
 
 def map_usage(raw: Mapping[str, Any]) -> dict[str, Any]:

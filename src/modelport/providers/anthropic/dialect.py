@@ -27,31 +27,35 @@ assembler: ``prompt_tokens`` is input plus cache reads plus cache writes, ``cach
 stream each field takes its latest value, never a sum. ``ping`` is a keep-alive; ``message_stop`` ends the stream,
 and a stream without it is incomplete.
 
-The code is in :mod:`modelport.providers._anthropic` (``_messages``, ``_request``, ``_response``, ``_stream``); this
+The code is in this package (``_messages``, ``_request``, ``_response``, ``_stream``); this
 module is the dialect's face: :class:`AnthropicDialect` and every public name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from yarl import URL
 
-from .._assembly import Assembler
-from .._sse import SSEEvent
-from ..model_info import ModelInfo
-from ._anthropic import OUTPUT_TOOL, PROVIDER_FIELD
-from ._anthropic._messages import wire_messages
-from ._anthropic._request import CREATE_ARGUMENTS, DEFAULT_MAX_TOKENS
-from ._anthropic._request import build_request as build_request
-from ._anthropic._request import count_tokens_body as count_tokens_body
-from ._anthropic._request import native_schema as native_schema
-from ._anthropic._request import validate_create_args as validate_create_args
-from ._anthropic._response import map_usage
-from ._anthropic._response import parse_response as parse_response
-from ._anthropic._stream import parse_event as parse_event
+from ..._assembly import Assembler
+from ..._sse import SSEDecoder, SSEEvent
+from ...model_info import ModelInfo
+from ..dialect import JSONErrors, join_path
+from ._messages import wire_messages
+from ._names import OUTPUT_TOOL, PROVIDER_FIELD
+from ._request import CREATE_ARGUMENTS, DEFAULT_MAX_TOKENS
+from ._request import build_request as build_request
+from ._request import count_tokens_body as count_tokens_body
+from ._request import native_schema as native_schema
+from ._request import validate_create_args as validate_create_args
+from ._response import map_usage
+from ._response import parse_response as parse_response
+from ._stream import parse_event as parse_event
+
+if TYPE_CHECKING:
+    from ..._request import Request
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -68,38 +72,27 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 
 @dataclass(frozen=True)
-class AnthropicDialect:
+class AnthropicDialect(JSONErrors):
     """The Messages dialect behind the provider seam (:class:`~modelport.providers.dialect.Dialect`)."""
 
     name: str = "anthropic"
-    framing: Literal["sse", "ndjson"] = "sse"
+    framing: str = "sse"
     split_think_tags: bool = False
 
     def validate_create_args(self, args: Mapping[str, Any], *, where: str = "create argument") -> None:
         validate_create_args(args, where=where)
 
-    def build(
-        self,
-        messages: Sequence[Any],
-        *,
-        model: str,
-        model_info: ModelInfo,
-        tools: Sequence[Any],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        create_args: Mapping[str, Any],
-        stream: bool,
-    ) -> dict[str, Any]:
-        return build_request(
-            messages,
-            model=model,
-            model_info=model_info,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            create_args=create_args,
-            stream=stream,
-        )
+    def url(self, base: URL, *, model: str, stream: bool) -> URL:
+        return join_path(base, "v1/messages")
+
+    def build(self, request: Request, *, model: str, info: ModelInfo, args: Mapping[str, Any]) -> dict[str, Any]:
+        return build_request(request, model=model, model_info=info, create_args=args)
+
+    def streamed(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, "stream": True}
+
+    def decoder(self, max_event_bytes: int) -> SSEDecoder:
+        return SSEDecoder(max_event_bytes)
 
     def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
         parse_response(body, asm, provider=provider, request_id=request_id)

@@ -1,6 +1,6 @@
 """``OllamaChatCompletionClient``: a local (or remote) Ollama server through its native ``/api/chat``.
 
-The wire dialect is :mod:`modelport.providers.ollama_wire`; this module names the server and the defaults. The
+The wire dialect is :mod:`modelport.providers.ollama.dialect`; this module names the server and the defaults. The
 server is ``host=``, else ``OLLAMA_HOST`` (as the ``ollama`` command and its Python library read it: ``0.0.0.0``,
 ``myhost:11434`` and ``https://ollama.example.com`` all work), else ``http://localhost:11434``. Ollama takes no key;
 headers of your own (a reverse proxy's ``authorization``) are kept out of configs and errors like a key.
@@ -16,24 +16,21 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel
 from yarl import URL
 
 if TYPE_CHECKING:
     import aiohttp
 
-from .. import __version__
-from .._assembly import Assembler
-from .._http import RetryPolicy
-from .._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
-from .._wire_client import Prepared, WireClient
-from ..components import Component, ComponentConfigError
-from ..errors import (
+from ..._assembly import Assembler
+from ..._request import Request
+from ..._retry import RetryPolicy
+from ...components import ComponentConfigError
+from ...errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -41,22 +38,19 @@ from ..errors import (
     NotFoundError,
     ResponseValidationError,
 )
-from ..messages import CreateResult
-from ..model_info import ModelInfo, ModelListing
-from ..tokens import TokenCounter
-from ..tools import Tool, ToolSchema
-from ._config import (
-    COMMON_FIELDS,
+from ...messages import CreateResult
+from ...model_info import ModelInfo, ModelListing
+from ...tokens import TokenCounter
+from .._kit import (
+    Connection,
+    ProviderClient,
     _ClientConfig,
-    config_create_args,
+    config_arguments,
     migrate_client_config,
-    policy_from,
-    refuse_live_objects,
-    saved_settings,
-    shared_settings,
+    resolve_model_info,
 )
-from .ollama_wire import OllamaDialect, fold_options
-from .openai import make_transport, resolve_model_info
+from ._request import fold_options
+from .dialect import OllamaDialect
 
 __all__ = ["DEFAULT_HOST", "OllamaChatCompletionClient", "OllamaClientConfig", "parse_host"]
 
@@ -103,7 +97,7 @@ def parse_host(host: str) -> str:
     return f"{scheme}://{hostname}:{port}{split.path.rstrip('/')}"
 
 
-class OllamaChatCompletionClient(WireClient, Component):
+class OllamaChatCompletionClient(ProviderClient):
     """A client for Ollama's native chat API.
 
     Args:
@@ -169,9 +163,7 @@ class OllamaChatCompletionClient(WireClient, Component):
         for name, value in (("options", options), ("keep_alive", keep_alive), ("think", think)):
             if value is not None:
                 create_args[name] = dict(value) if isinstance(value, Mapping) else value
-        checked_headers = check_headers(default_headers)
-        transport = make_transport(
-            self.provider_name,
+        connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
@@ -179,66 +171,27 @@ class OllamaChatCompletionClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
-            proxy=check_proxy(proxy),
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            max_response_bytes=max_response_bytes,
-        )
-        super().__init__(
-            model=model,
-            model_info=resolve_model_info(model, model_info),
-            transport=transport,
-            dialect=OllamaDialect(stream_tool_calls=stream_tool_calls),
-            create_args=create_args,
-            token_counter=token_counter,
-            prices=prices,
-        )
-        self._create_args = fold_options(self._create_args)
-        self._stream_tool_calls = stream_tool_calls
-        settings = shared_settings(
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            model_info=model_info,
-            add_name_prefixes=False,
-            default_headers=checked_headers,
-            verify_ssl=verify_ssl,
             proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_response_bytes=max_response_bytes,
-            retry_policy=self._transport.retry,
-            prices=self._prices,
+            default_headers=default_headers,
         )
-        settings.pop("add_name_prefixes")
-        self._settings = {
-            "model": model,
-            "host": host,
-            "stream_tool_calls": None if stream_tool_calls else False,
-            **settings,
-            **create_args,
-        }
-        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        self._endpoint = URL(self._host + "/api/chat")
-        headers = RedactedHeaders(
-            {
-                "content-type": "application/json",
-                "accept": "application/x-ndjson, application/json",
-                "user-agent": f"modelport/{__version__}",
-            }
+        super().__init__(
+            model=model,
+            model_info=model_info,
+            info=resolve_model_info(model, model_info),
+            dialect=OllamaDialect(stream_tool_calls=stream_tool_calls),
+            base_url=self._host,
+            connection=connection,
+            settings={"model": model, "host": host, "stream_tool_calls": None if stream_tool_calls else False},
+            create_args=create_args,
+            token_counter=token_counter,
+            prices=prices,
+            accept="application/x-ndjson, application/json",
         )
-        headers.update(checked_headers)
-        self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-        """What the last answer reported beside its content: ``done_reason``, ``created_at``, the token counts and
-        the timings ``total_duration``, ``load_duration``, ``prompt_eval_duration``, ``eval_duration`` (in
-        nanoseconds). Under concurrent calls it is whichever finished last."""
-
-    def _url(self) -> URL:
-        return self._endpoint
-
-    async def _headers(self) -> dict[str, str]:
-        return self._request_headers
+        self._create_args = fold_options(self._create_args)
+        self._stream_tool_calls = stream_tool_calls
 
     @property
     def host(self) -> str:
@@ -249,31 +202,20 @@ class OllamaChatCompletionClient(WireClient, Component):
 
     # -- the pipeline, where Ollama differs --
 
-    def _body(
-        self,
-        messages: Sequence[Any],
-        tools: Sequence[Tool | ToolSchema],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        extra_create_args: Mapping[str, Any],
-        *,
-        stream: bool,
-    ) -> dict[str, Any]:
+    def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
         """As the shared step, but the ``options`` of a call are merged into the client's, key by key."""
-        if extra_create_args:
-            self._dialect.validate_create_args(extra_create_args)
-            extra = fold_options(extra_create_args)
-            if "options" in extra and "options" in self._create_args:
-                extra["options"] = {**self._create_args["options"], **extra["options"]}
-            extra_create_args = extra
-        return super()._body(messages, tools, tool_choice, json_output, extra_create_args, stream=stream)
+        self._dialect.validate_create_args(args)
+        extra = fold_options(args)
+        if "options" in extra and "options" in self._create_args:
+            extra["options"] = {**self._create_args["options"], **extra["options"]}
+        return {**self._create_args, **extra}
 
-    def _finish(self, asm: Assembler, prepared: Prepared) -> CreateResult:
-        result = super()._finish(asm, prepared)
+    def _finish(self, asm: Assembler, request: Request) -> CreateResult:
+        result = super()._finish(asm, request)
         if result.raw_finish_reason in ("load", "unload") and result.finish_reason == "unknown":
             result.finish_reason = "stop"  # a request without messages loads (or unloads) the model: nothing to say
         result.provider_metadata = asm.dialect_state.get("metadata")
-        if result.content == "" and not result.thought and self._stream_tool_calls and _streamed_tools(prepared):
+        if result.content == "" and not result.thought and self._stream_tool_calls and _streamed_tools(request):
             logger.warning(
                 "ollama streamed an empty answer to a request with tools: some Ollama versions drop tool calls "
                 "from streams (B-79); upgrade Ollama, or pass stream_tool_calls=False to the client"
@@ -384,35 +326,20 @@ class OllamaChatCompletionClient(WireClient, Component):
             raise ComponentConfigError(f"{cls.component_provider}: follow_redirects=False has no equivalent")
         return config
 
-    def _to_config(self, *, include_secrets: bool) -> OllamaClientConfig:
-        refuse_live_objects(self._live, type(self).__name__)
-        settings = saved_settings(self._settings, include_secrets=include_secrets)
-        return OllamaClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
-
     @classmethod
     def _from_config(cls, config: OllamaClientConfig) -> OllamaChatCompletionClient:
-        create_args = config_create_args(config, cls.component_provider)
         if config.add_name_prefixes:
             raise ComponentConfigError("ollama: add_name_prefixes has no equivalent (names are never sent)")
         if config.api_key is not None or config.api_key_env is not None:
             raise ComponentConfigError("ollama: the server takes no key; give default_headers for a proxy's own")
-        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
-        return cls(
-            config.model,
-            host=config.host,
-            stream_tool_calls=config.stream_tool_calls,
-            retry_policy=policy_from(config),
-            **kwargs,
-            **create_args,
-        )
+        arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
+        del arguments["api_key"], arguments["api_key_env"]
+        return cls(config.model, host=config.host, stream_tool_calls=config.stream_tool_calls, **arguments)
 
 
-def _streamed_tools(prepared: Prepared) -> bool:
-    """Whether the request was a stream that carried tools (read again only for an empty answer)."""
-    if not prepared.tools:
-        return False
-    body = orjson.loads(prepared.body)
-    return bool(body.get("stream") and body.get("tools"))
+def _streamed_tools(request: Request) -> bool:
+    """Whether the request was a stream that carried tools."""
+    return bool(request.stream and request.payload and request.payload.get("tools"))
 
 
 def _same_model(listed: str, model: str) -> bool:

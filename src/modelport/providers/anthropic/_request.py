@@ -1,11 +1,11 @@
 """The Messages request: create arguments checked, tools, tool choice and structured output, and the JSON body
-(with prompt-caching breakpoints), by the rules in :mod:`modelport.providers.anthropic_wire`."""
+(with prompt-caching breakpoints), by the rules in :mod:`modelport.providers.anthropic.dialect`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -13,9 +13,12 @@ from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN, strict_schema
-from ..openai_wire import _is_stop, _number, _shown, _whole
-from . import _SIGNED, OUTPUT_TOOL
+from .._checks import is_stop, number, shown, whole
 from ._messages import wire_messages
+from ._names import _SIGNED, OUTPUT_TOOL
+
+if TYPE_CHECKING:
+    from ..._request import Request
 
 DEFAULT_MAX_TOKENS = 4096
 """``max_tokens`` for a model whose longest answer modelport does not know."""
@@ -77,12 +80,12 @@ def _is_response_format(value: Any) -> bool:
 
 
 _ARGUMENT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "max_tokens": (_whole(0, 2**31 - 1), "a whole number from 0 to 2147483647"),
-    "temperature": (_number(0, 1), "a number from 0 to 1"),
-    "top_p": (_number(0, 1), "a number from 0 to 1"),
-    "top_k": (_whole(0, 2**31 - 1), "a whole number of 0 or more"),
-    "stop_sequences": (_is_stop, "a str or a list of str"),
-    "stop": (_is_stop, "a str or a list of str"),
+    "max_tokens": (whole(0, 2**31 - 1), "a whole number from 0 to 2147483647"),
+    "temperature": (number(0, 1), "a number from 0 to 1"),
+    "top_p": (number(0, 1), "a number from 0 to 1"),
+    "top_k": (whole(0, 2**31 - 1), "a whole number of 0 or more"),
+    "stop_sequences": (is_stop, "a str or a list of str"),
+    "stop": (is_stop, "a str or a list of str"),
     "metadata": (lambda v: isinstance(v, Mapping), "a dict"),
     "thinking": (
         _is_thinking,
@@ -112,7 +115,7 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
             )
         rule = _ARGUMENT_RULES.get(key)
         if rule is not None and value is not None and not rule[0](value):
-            raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {_shown(value)}")
+            raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {shown(value)}")
         if not isinstance(value, type):
             check_json_value(value, f"{where} {key!r}")
     if "stop" in args and "stop_sequences" in args:
@@ -190,9 +193,7 @@ def _choice(tool_choice: Any, names: list[str]) -> dict[str, Any] | None:
         return {"type": "none"}
     name = _choice_name(tool_choice)
     if name is None:
-        raise InvalidRequestError(
-            f"tool_choice must be 'auto', 'required', 'none' or a tool, not {_shown(tool_choice)}"
-        )
+        raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {shown(tool_choice)}")
     if name not in names:
         raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")
     return {"type": "tool", "name": name}
@@ -209,7 +210,7 @@ def _output_schema(json_output: bool | type[BaseModel], info: ModelInfo) -> tupl
         return "tool", {"type": "object"}
     if not (isinstance(json_output, type) and issubclass(json_output, BaseModel)):
         raise InvalidRequestError(
-            f"json_output must be True, False, None or a pydantic model class, not {_shown(json_output)}"
+            f"json_output must be True, False, None or a pydantic model class, not {shown(json_output)}"
         )
     if json_output is BaseModel:
         raise InvalidRequestError("json_output must be a subclass of pydantic.BaseModel, not BaseModel itself")
@@ -294,24 +295,16 @@ def _plan(create_args: Mapping[str, Any], json_output: bool | type[BaseModel] | 
 
 
 def build_request(
-    messages: Sequence[Any],
-    *,
-    model: str,
-    model_info: ModelInfo,
-    tools: Sequence[Any],
-    tool_choice: Any,
-    json_output: bool | type[BaseModel] | None,
-    create_args: Mapping[str, Any],
-    stream: bool,
+    request: Request, *, model: str, model_info: ModelInfo, create_args: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The JSON body of a Messages request. ``create_args`` must already be validated."""
-    plan = _plan(create_args, json_output)
-    system, turns = wire_messages(messages, model_info)
+    """The JSON body of a non-streamed Messages request. ``create_args`` must already be validated."""
+    plan = _plan(create_args, request.json_output)
+    system, turns = wire_messages(request.messages, model_info)
     body: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(create_args, model_info)}
     if system is not None:
         body["system"] = system
     body["messages"] = turns
-    _add_tools(body, tools, tool_choice, plan, model_info)
+    _add_tools(body, request.tools, request.tool_choice, plan, model_info)
     for key, value in create_args.items():
         if key not in _LOCAL_ARGUMENTS and value is not None:
             body[key] = value
@@ -323,8 +316,6 @@ def build_request(
     _check_thinking(body, plan)
     if plan.caching:
         _place_cache_breakpoints(body, plan.caching)
-    if stream:
-        body["stream"] = True
     extra = create_args.get("extra_body")
     if extra:
         body.update(extra)
@@ -342,7 +333,7 @@ def _add_tools(body: dict[str, Any], tools: Sequence[Any], tool_choice: Any, pla
     if not tools:
         if tool_choice not in ("auto", None, "none"):
             raise InvalidRequestError(
-                f"tool_choice={_shown(_choice_name(tool_choice) or tool_choice)} was given without tools"
+                f"tool_choice={shown(_choice_name(tool_choice) or tool_choice)} was given without tools"
             )
         return
     body["tools"] = _tools(tools, info)

@@ -1,4 +1,4 @@
-"""The OpenAI chat-completions dialect, sans I/O: our types to a request body, and bytes back to deltas.
+"""The OpenAI chat-completions dialect's requests, sans I/O: our types to a request body.
 
 Used for OpenAI, Azure OpenAI and every OpenAI-compatible server. What differs between those servers is data, a
 :class:`WireProfile`, never an ``if`` on a model name in the shared pipeline.
@@ -11,20 +11,17 @@ system messages the model cannot take apart, and tool calls without their result
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from pydantic import BaseModel
 
-from .._assembly import Assembler
-from .._sse import SSEEvent
-from .._validate import check_json_value, shown
-from ..errors import CapabilityError, InvalidRequestError
-from ..messages import (
+from ..._convert import as_messages, is_custom_call
+from ..._validate import check_json_value
+from ...errors import CapabilityError, InvalidRequestError
+from ...messages import (
     AssistantMessage,
     FunctionCall,
     FunctionExecutionResultMessage,
@@ -32,20 +29,14 @@ from ..messages import (
     SystemMessage,
     UserMessage,
 )
-from ..model_info import ModelInfo
-from ..tools import TOOL_NAME_PATTERN, Tool, ToolSchema, strict_schema
-from ._openai_response import is_custom_call, parse_chunk, parse_response
-from .dialect import PROGRESS, TERMINAL, decode_event
+from ...model_info import ModelInfo, lookup_model_info
+from ...tools import TOOL_NAME_PATTERN, strict_schema
+from .._checks import FORBIDDEN_ARGUMENTS, check_str, function_tools, is_stop, number, shown, whole
 
-__all__ = [
-    "CREATE_ARGUMENTS",
-    "OpenAIDialect",
-    "WireProfile",
-    "build_request",
-    "parse_chunk",
-    "parse_response",
-    "wire_messages",
-]
+if TYPE_CHECKING:
+    from ..._request import Request
+
+__all__ = ["CREATE_ARGUMENTS", "WireProfile", "build_request", "streamed_body", "to_openai", "wire_messages"]
 
 
 @dataclass(frozen=True)
@@ -96,45 +87,23 @@ CREATE_ARGUMENTS = frozenset(
         "extra_body",
     }
 )
-_FORBIDDEN_ARGUMENTS = {
-    "model": "set the model on the client",
-    "messages": "pass messages as the first argument",
-    "stream": "call create_stream() to stream",
-    "tools": "pass tools=...",
-    "tool_choice": "pass tool_choice=...",
-    "n": "only one choice per call is supported; make several calls",
-    "functions": "the legacy functions API is not supported; pass tools=...",
-    "function_call": "the legacy functions API is not supported; pass tool_choice=...",
-}
 _NAME_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-def _whole(low: int, high: int) -> Callable[[Any], bool]:
-    return lambda v: type(v) is int and low <= v <= high
-
-
-def _number(low: float, high: float) -> Callable[[Any], bool]:
-    return lambda v: type(v) in (int, float) and math.isfinite(v) and low <= v <= high
-
-
-def _is_stop(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value))
 
 
 # What each typed argument must be, and how to say so. Others are checked only as JSON values.
 _ARGUMENT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "max_tokens": (_whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
-    "max_completion_tokens": (_whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
-    "temperature": (_number(0, 2), "a number from 0 to 2"),
-    "top_p": (_number(0, 1), "a number from 0 to 1"),
-    "frequency_penalty": (_number(-2, 2), "a number from -2 to 2"),
-    "presence_penalty": (_number(-2, 2), "a number from -2 to 2"),
-    "seed": (_whole(-(2**63), 2**63 - 1), "a whole number that fits in 64 bits"),
-    "top_logprobs": (_whole(0, 20), "a whole number from 0 to 20"),
+    "max_tokens": (whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
+    "max_completion_tokens": (whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),
+    "temperature": (number(0, 2), "a number from 0 to 2"),
+    "top_p": (number(0, 1), "a number from 0 to 1"),
+    "frequency_penalty": (number(-2, 2), "a number from -2 to 2"),
+    "presence_penalty": (number(-2, 2), "a number from -2 to 2"),
+    "seed": (whole(-(2**63), 2**63 - 1), "a whole number that fits in 64 bits"),
+    "top_logprobs": (whole(0, 20), "a whole number from 0 to 20"),
     "logprobs": (lambda v: type(v) is bool, "true or false"),
     "parallel_tool_calls": (lambda v: type(v) is bool, "true or false"),
     "store": (lambda v: type(v) is bool, "true or false"),
-    "stop": (_is_stop, "a str or a list of str"),
+    "stop": (is_stop, "a str or a list of str"),
     "user": (lambda v: isinstance(v, str), "a str"),
     "reasoning_effort": (lambda v: isinstance(v, str), "a str such as 'low', 'medium' or 'high'"),
     "extra_body": (lambda v: isinstance(v, Mapping), "a dict"),
@@ -153,43 +122,41 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
     if not isinstance(args, Mapping):
         raise InvalidRequestError(f"{where}s must be a dict, not {type(args).__name__}")
     for key, value in args.items():
-        if key in _FORBIDDEN_ARGUMENTS:
-            raise InvalidRequestError(f"{where} {key!r} is not allowed: {_FORBIDDEN_ARGUMENTS[key]}")
+        if key in FORBIDDEN_ARGUMENTS:
+            raise InvalidRequestError(f"{where} {key!r} is not allowed: {FORBIDDEN_ARGUMENTS[key]}")
         if key not in CREATE_ARGUMENTS:
             raise InvalidRequestError(f"unknown {where} {key!r}; provider-specific fields go in extra_body={{...}}")
         rule = _ARGUMENT_RULES.get(key)
         if rule is not None and value is not None and not rule[0](value):
-            raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {_shown(value)}")
+            raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {shown(value)}")
         if not isinstance(value, type):  # a pydantic model class as response_format
             check_json_value(value, f"{where} {key!r}")
 
 
-def _shown(value: Any) -> str:
-    return shown(value)
-
-
 def build_request(
-    messages: Sequence[Any],
+    request: Request,
     *,
     model: str,
     model_info: ModelInfo,
-    tools: Sequence[Tool | ToolSchema],
-    tool_choice: Any,
-    json_output: bool | type[BaseModel] | None,
     create_args: Mapping[str, Any],
-    stream: bool,
     profile: WireProfile,
     add_name_prefixes: bool = False,
 ) -> dict[str, Any]:
-    """The JSON body of a chat-completions request. ``create_args`` must already be validated."""
-    body: dict[str, Any] = {"model": model, "messages": wire_messages(messages, model_info, profile, add_name_prefixes)}
+    """The JSON body of a non-streamed chat-completions request. ``create_args`` must already be validated."""
+    tools, tool_choice, json_output = request.tools, request.tool_choice, request.json_output
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": wire_messages(request.messages, model_info, profile, add_name_prefixes),
+    }
     if tools:
-        body["tools"] = _tools(tools, model_info, profile)
+        body["tools"] = function_tools(
+            tools, model_info, server=profile.name, max_description=profile.max_tool_description
+        )
         choice = _tool_choice(tool_choice, body["tools"])
         if choice is not None:
             body["tool_choice"] = choice
     elif tool_choice not in ("auto", None, "none"):  # "none" with no tools asks for nothing: AutoGen sends it
-        raise InvalidRequestError(f"tool_choice={_shown(_choice_name(tool_choice))} was given without any tools")
+        raise InvalidRequestError(f"tool_choice={shown(_choice_name(tool_choice))} was given without any tools")
     extra_body = None
     for key, value in create_args.items():
         if key == "extra_body":
@@ -206,13 +173,24 @@ def build_request(
         body["response_format"] = _response_format(json_output, model_info)
     if model_info.get("reasoning") and "max_tokens" in body and _is_openai_reasoning(model_info):
         body["max_completion_tokens"] = body.pop("max_tokens")
-    if stream:
-        body["stream"] = True
-        if profile.stream_usage and "stream_options" not in body:
-            body["stream_options"] = {"include_usage": True}
     if extra_body:
         body.update(extra_body)
     return body
+
+
+def streamed_body(payload: dict[str, Any], profile: WireProfile) -> dict[str, Any]:
+    """The body of the same request, streamed: ``stream``, and a final usage chunk asked for where the server
+    family takes ``stream_options`` (unless the request set its own)."""
+    body = {**payload, "stream": True}
+    if profile.stream_usage and "stream_options" not in body:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def to_openai(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    """Messages (in any form :func:`~modelport.messages.from_openai` takes) as OpenAI chat-format dicts, as they would
+    be sent to OpenAI (names included, images as data URIs)."""
+    return wire_messages(as_messages(messages), lookup_model_info("gpt-4o"), WireProfile())
 
 
 def _is_openai_reasoning(model_info: ModelInfo) -> bool:
@@ -253,7 +231,7 @@ def wire_messages(
         if pending_calls and not isinstance(message, FunctionExecutionResultMessage):
             _check_results_given(pending_calls)
         if isinstance(message, SystemMessage):
-            _check_str(message.content, f"messages[{i}].content")
+            check_str(message.content, f"messages[{i}].content")
             if single_system and system_at is not None:
                 if out[-1] is not out[system_at]:
                     raise InvalidRequestError(
@@ -274,8 +252,8 @@ def wire_messages(
             if not isinstance(message.content, list):
                 raise InvalidRequestError(f"messages[{i}].content must be a list of FunctionExecutionResult")
             for j, result in enumerate(message.content):
-                _check_str(getattr(result, "call_id", None), f"messages[{i}].content[{j}].call_id")
-                _check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
+                check_str(getattr(result, "call_id", None), f"messages[{i}].content[{j}].call_id")
+                check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
                 pending_calls.pop(result.call_id, None)
                 out.append({"role": "tool", "tool_call_id": result.call_id, "content": result.content})
         else:
@@ -297,23 +275,9 @@ def _name(source: str) -> str:
     return _NAME_INVALID.sub("_", source)[:64]
 
 
-def _check_str(value: Any, field: str) -> None:
-    """A field that must be text, checked where pydantic could have been bypassed (``model_construct``); a lone
-    surrogate is never valid text, even where the text would be rewritten (a message name)."""
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"{field} must be a str, not {type(value).__name__}")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRequestError(
-                f"{field} contains a lone surrogate character, which is not valid Unicode"
-            ) from None
-
-
 def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, prefix: bool) -> dict[str, Any]:
     content = message.content
-    _check_str(message.source, f"messages[{i}].source")
+    check_str(message.source, f"messages[{i}].source")
     if isinstance(content, str):
         wire: Any = f"{message.source} said:\n{content}" if prefix else content
     elif not isinstance(content, list):
@@ -352,7 +316,7 @@ def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, p
 
 def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[str, Any]:
     if message.thought is not None:
-        _check_str(message.thought, f"messages[{i}].thought")
+        check_str(message.thought, f"messages[{i}].thought")
     if isinstance(message.content, str):
         return {"role": "assistant", "content": message.content}
     if not isinstance(message.content, list):
@@ -363,8 +327,8 @@ def _assistant(message: AssistantMessage, i: int, profile: WireProfile) -> dict[
     for j, call in enumerate(message.content):
         if not isinstance(call, FunctionCall):
             raise InvalidRequestError(f"messages[{i}].content[{j}] must be a FunctionCall, not {type(call).__name__}")
-        _check_str(call.id, f"messages[{i}].content[{j}].id")
-        _check_str(call.arguments, f"messages[{i}].content[{j}].arguments")
+        check_str(call.id, f"messages[{i}].content[{j}].id")
+        check_str(call.arguments, f"messages[{i}].content[{j}].arguments")
         if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
             raise InvalidRequestError(
                 f"messages[{i}].content[{j}]: tool call name {call.name!r} is invalid: it "
@@ -388,63 +352,6 @@ def _call(call: FunctionCall) -> dict[str, Any]:
     return wire
 
 
-def _tools(tools: Sequence[Tool | ToolSchema], info: ModelInfo, profile: WireProfile) -> list[dict[str, Any]]:
-    if not info["function_calling"]:
-        raise CapabilityError(
-            "tools were given but the model does not support function calling (model_info['function_calling'] is False)"
-        )
-    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
-        raise InvalidRequestError(f"tools must be a list of tools, not {type(tools).__name__}")
-    out = []
-    seen: set[str] = set()
-    for i, tool in enumerate(tools):
-        schema = _tool_schema(tool, i)
-        name = schema.get("name")
-        if not isinstance(name, str) or not TOOL_NAME_PATTERN.match(name):
-            raise InvalidRequestError(
-                f"tools[{i}].name {name!r} is invalid: it must be 1 to 64 characters of letters, digits, '_' or '-'"
-            )
-        if name in seen:
-            raise InvalidRequestError(f"tools[{i}].name {name!r} is given twice")
-        seen.add(name)
-        function: dict[str, Any] = {"name": name}
-        description = schema.get("description")
-        if description is not None and not isinstance(description, str):
-            raise InvalidRequestError(f"tools[{i}].description must be a str, not {type(description).__name__}")
-        if description:
-            limit = profile.max_tool_description
-            if limit is not None and len(description) > limit:
-                raise InvalidRequestError(
-                    f"tools[{i}] ({name}): description is {len(description)} characters; "
-                    f"{profile.name} accepts at most {limit}"
-                )
-            function["description"] = description
-        parameters = schema.get("parameters")
-        if parameters is not None:
-            if not isinstance(parameters, Mapping):
-                raise InvalidRequestError(
-                    f"tools[{i}].parameters must be a JSON schema object (a dict), not {type(parameters).__name__}"
-                )
-            check_json_value(parameters, f"tools[{i}].parameters")
-        strict = bool(schema.get("strict"))
-        if parameters is not None:
-            function["parameters"] = strict_schema(parameters) if strict else parameters
-        if strict:
-            function["strict"] = True
-        out.append({"type": "function", "function": function})
-    return out
-
-
-def _tool_schema(tool: Any, i: int) -> Mapping[str, Any]:
-    """The schema of ``tools[i]``: a ``ToolSchema`` dict, or a ``Tool``'s ``schema``."""
-    if isinstance(tool, Mapping):
-        return tool
-    schema = getattr(tool, "schema", None)
-    if not isinstance(schema, Mapping):
-        raise InvalidRequestError(f"tools[{i}] must be a Tool or a ToolSchema dict, not {type(tool).__name__}")
-    return schema
-
-
 def _tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> Any:
     if tool_choice in ("auto", None):
         return None
@@ -452,9 +359,7 @@ def _tool_choice(tool_choice: Any, tools: list[dict[str, Any]]) -> Any:
         return tool_choice
     name = _named_tool(tool_choice)
     if name is None:
-        raise InvalidRequestError(
-            f"tool_choice must be 'auto', 'required', 'none' or a tool, not {_shown(tool_choice)}"
-        )
+        raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {shown(tool_choice)}")
     if all(t["function"]["name"] != name for t in tools):
         raise InvalidRequestError(f"tool_choice names tool {name!r}, which is not among the tools given")
     return {"type": "function", "function": {"name": name}}
@@ -488,68 +393,5 @@ def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> di
             "json_schema": {"name": _name(json_output.__name__), "schema": strict_schema(schema), "strict": True},
         }
     raise InvalidRequestError(
-        f"json_output must be True, False, None or a pydantic model class, not {_shown(json_output)}"
+        f"json_output must be True, False, None or a pydantic model class, not {shown(json_output)}"
     )
-
-
-@dataclass(frozen=True)
-class OpenAIDialect:
-    """The chat-completions dialect behind the provider seam (:class:`~modelport.providers.dialect.Dialect`): one
-    per client, holding its server family's :class:`WireProfile`."""
-
-    profile: WireProfile = WireProfile()
-    add_name_prefixes: bool = False
-    name: str = "openai"
-    framing: Literal["sse", "ndjson"] = "sse"
-
-    @property
-    def split_think_tags(self) -> bool:
-        return self.profile.split_think_tags
-
-    def validate_create_args(self, args: Mapping[str, Any], *, where: str = "create argument") -> None:
-        validate_create_args(args, where=where)
-
-    def build(
-        self,
-        messages: Sequence[Any],
-        *,
-        model: str,
-        model_info: ModelInfo,
-        tools: Sequence[Any],
-        tool_choice: Any,
-        json_output: bool | type[BaseModel] | None,
-        create_args: Mapping[str, Any],
-        stream: bool,
-    ) -> dict[str, Any]:
-        return build_request(
-            messages,
-            model=model,
-            model_info=model_info,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            create_args=create_args,
-            stream=stream,
-            profile=self.profile,
-            add_name_prefixes=self.add_name_prefixes,
-        )
-
-    def parse_response(self, body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
-        parse_response(body, asm, provider=provider, request_id=request_id)
-
-    def parse_event(self, event: SSEEvent, asm: Assembler, *, provider: str) -> int:
-        data = event.data
-        if data[:6] == b"[DONE]":
-            return TERMINAL
-        try:  # the common case inline: this runs once per streamed chunk
-            chunk: Any = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            chunk = None
-        if chunk is None or event.event == "error" or (type(chunk) is dict and chunk.get("type") == "error"):
-            chunk = decode_event(event, asm, provider=provider)  # raises the typed error
-        parse_chunk(chunk, asm, provider=provider)
-        return PROGRESS
-
-    def ends_without_terminal(self, asm: Assembler) -> bool:
-        """Servers that omit ``[DONE]`` but sent a finish reason are fine (B-38)."""
-        return asm.finished

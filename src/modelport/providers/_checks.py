@@ -1,0 +1,123 @@
+"""Argument checks every dialect shares: the typed create-argument rules, text fields, and tools checked and shaped
+as OpenAI's function tools (the form several dialects send or start from). Nothing here is one provider's."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .._validate import check_json_value, shown
+from ..errors import CapabilityError, InvalidRequestError
+from ..model_info import ModelInfo
+from ..tools import TOOL_NAME_PATTERN, strict_schema
+
+__all__ = [
+    "FORBIDDEN_ARGUMENTS",
+    "check_str",
+    "function_tools",
+    "is_stop",
+    "number",
+    "shown",
+    "tool_schema",
+    "whole",
+]
+
+FORBIDDEN_ARGUMENTS = {
+    # What no dialect takes as a create argument, and what to do instead.
+    "model": "set the model on the client",
+    "messages": "pass messages as the first argument",
+    "stream": "call create_stream() to stream",
+    "tools": "pass tools=...",
+    "tool_choice": "pass tool_choice=...",
+    "n": "only one choice per call is supported; make several calls",
+    "functions": "the legacy functions API is not supported; pass tools=...",
+    "function_call": "the legacy functions API is not supported; pass tool_choice=...",
+}
+
+
+def whole(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: type(v) is int and low <= v <= high
+
+
+def number(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: type(v) in (int, float) and math.isfinite(v) and low <= v <= high
+
+
+def is_stop(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value))
+
+
+def check_str(value: Any, field: str) -> None:
+    """A field that must be text, checked where pydantic could have been bypassed (``model_construct``); a lone
+    surrogate is never valid text, even where the text would be rewritten (a message name)."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{field} must be a str, not {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                f"{field} contains a lone surrogate character, which is not valid Unicode"
+            ) from None
+
+
+def function_tools(
+    tools: Sequence[Any], info: ModelInfo, *, server: str = "openai", max_description: int | None = None
+) -> list[dict[str, Any]]:
+    """``tools`` checked (names, descriptions, parameters as JSON schema) and shaped as OpenAI's function tools,
+    ``{"type": "function", "function": {...}}``, which several dialects send or start from."""
+    if not info["function_calling"]:
+        raise CapabilityError(
+            "tools were given but the model does not support function calling (model_info['function_calling'] is False)"
+        )
+    if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
+        raise InvalidRequestError(f"tools must be a list of tools, not {type(tools).__name__}")
+    out = []
+    seen: set[str] = set()
+    for i, tool in enumerate(tools):
+        schema = tool_schema(tool, i)
+        name = schema.get("name")
+        if not isinstance(name, str) or not TOOL_NAME_PATTERN.match(name):
+            raise InvalidRequestError(
+                f"tools[{i}].name {name!r} is invalid: it must be 1 to 64 characters of letters, digits, '_' or '-'"
+            )
+        if name in seen:
+            raise InvalidRequestError(f"tools[{i}].name {name!r} is given twice")
+        seen.add(name)
+        function: dict[str, Any] = {"name": name}
+        description = schema.get("description")
+        if description is not None and not isinstance(description, str):
+            raise InvalidRequestError(f"tools[{i}].description must be a str, not {type(description).__name__}")
+        if description:
+            limit = max_description
+            if limit is not None and len(description) > limit:
+                raise InvalidRequestError(
+                    f"tools[{i}] ({name}): description is {len(description)} characters; "
+                    f"{server} accepts at most {limit}"
+                )
+            function["description"] = description
+        parameters = schema.get("parameters")
+        if parameters is not None:
+            if not isinstance(parameters, Mapping):
+                raise InvalidRequestError(
+                    f"tools[{i}].parameters must be a JSON schema object (a dict), not {type(parameters).__name__}"
+                )
+            check_json_value(parameters, f"tools[{i}].parameters")
+        strict = bool(schema.get("strict"))
+        if parameters is not None:
+            function["parameters"] = strict_schema(parameters) if strict else parameters
+        if strict:
+            function["strict"] = True
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def tool_schema(tool: Any, i: int) -> Mapping[str, Any]:
+    """The schema of ``tools[i]``: a ``ToolSchema`` dict, or a ``Tool``'s ``schema``."""
+    if isinstance(tool, Mapping):
+        return tool
+    schema = getattr(tool, "schema", None)
+    if not isinstance(schema, Mapping):
+        raise InvalidRequestError(f"tools[{i}] must be a Tool or a ToolSchema dict, not {type(tool).__name__}")
+    return schema
