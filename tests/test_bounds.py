@@ -347,3 +347,37 @@ def test_deep_nesting_in_a_batch_file_is_reported_with_its_line(tmp_path: Any) -
     assert "3 problem(s), nothing was sent" in err
     assert "line 2: messages[0].content[0]" in err
     assert "line 3 (b): create argument 'temperature'" in err and "line 4 (c): tool_choice=" in err
+
+
+# -- 4. edges: reads that split events where a server's writes do, answers nested too deeply --
+
+
+def _text_event(dialect: str, text: str) -> bytes:
+    """One SSE event of ``text`` in ``dialect``, without the blank line that ends it."""
+    if dialect == "anthropic":
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        return anthropic_event(delta).encode()[:-1]
+    return b"data: " + orjson.dumps(chunk({"content": text})) + b"\n"
+
+
+def _sse_ending(dialect: str) -> bytes:
+    if dialect == "anthropic":
+        stop = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}}
+        return (anthropic_event(stop) + anthropic_event({"type": "message_stop"})).encode()
+    return b"data: " + orjson.dumps(chunk(finish_reason="stop")) + b"\n\ndata: [DONE]\n\n"
+
+
+@pytest.mark.parametrize("tail", ["a whole line", "a line without its end"])
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+async def test_max_response_bytes_two_events_within_it_pass_when_a_read_starts_with_the_blank_line_between(
+    server: FakeServer, make: Any, dialect: str, tail: str
+) -> None:
+    # Two events of 40 KB under a 64 KB limit. The server's writes end the first event's data line, then send the
+    # blank line that ends it together with (part of) the next event: the two events were counted as one.
+    first, second = _text_event(dialect, "a" * 40_000), _text_event(dialect, "b" * 40_000)
+    cut = len(second) if tail == "a whole line" else len(second) - 10
+    writes = [_first_event(dialect), first, b"\n" + second[:cut], second[cut:] + b"\n" + _sse_ending(dialect)]
+    server.add(Reply(headers={"content-type": "text/event-stream"}, chunked=True,
+                     segments=[(0.1, piece) for piece in writes]))
+    _, result = await collect(make(dialect, max_response_bytes=64 * 1024))
+    assert result.content == "Hel" + "a" * 40_000 + "b" * 40_000
