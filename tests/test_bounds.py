@@ -381,3 +381,65 @@ async def test_max_response_bytes_two_events_within_it_pass_when_a_read_starts_w
                      segments=[(0.1, piece) for piece in writes]))
     _, result = await collect(make(dialect, max_response_bytes=64 * 1024))
     assert result.content == "Hel" + "a" * 40_000 + "b" * 40_000
+
+
+_DEEP_JSON = b'{"a": ' + b"[" * 300 + b"]" * 300 + b"}"  # decodes (orjson reads 1,024 levels), encodes no more
+
+
+def _deep_tool_call(dialect: str, stream: bool) -> bytes:
+    """An answer whose tool call's arguments are an object nested 300 levels deep, in ``dialect``'s form."""
+    if dialect == "anthropic":
+        block = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": "DEEP"}
+        if not stream:
+            return orjson.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                                 "content": [block], "stop_reason": "tool_use", "usage": {}}).replace(b'"DEEP"',
+                                                                                                      _DEEP_JSON)
+        start = {"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-5", "usage": {}}}
+        events = [start, {"type": "content_block_start", "index": 0, "content_block": block},
+                  {"type": "content_block_stop", "index": 0}]
+        return "".join(anthropic_event(e) for e in events).encode().replace(b'"DEEP"', _DEEP_JSON)
+    call = {"function": {"name": "get_weather", "arguments": "DEEP"}}
+    if dialect == "ollama":
+        line = ollama_chunk("", tool_calls=[call], done=True, done_reason="stop")
+        return orjson.dumps(line).replace(b'"DEEP"', _DEEP_JSON) + (b"\n" if stream == "ended" else b"")
+    call = {"index": 0, "id": "call_1", "type": "function", **call}
+    if not stream:
+        return orjson.dumps(completion(tool_calls=[call])).replace(b'"DEEP"', _DEEP_JSON)
+    return b"data: " + orjson.dumps(chunk({"tool_calls": [call]})).replace(b'"DEEP"', _DEEP_JSON) + b"\n\n"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "stream"),
+    [(d, s) for d in DIALECTS for s in (False, "ended")] + [("ollama", "its last line unended")],
+)
+async def test_deep_nesting_in_an_answer_is_a_typed_error(
+    server: FakeServer, make: Any, dialect: str, stream: Any
+) -> None:
+    # Tool call arguments as an object 300 levels deep: they decode, but encoding them again for the result raised
+    # orjson's TypeError, in every dialect, streamed or not.
+    content_type = _CONTENT_TYPE[dialect] if stream else "application/json"
+    body = _first_event(dialect) + _deep_tool_call(dialect, stream) if stream else _deep_tool_call(dialect, stream)
+    server.add(Reply(headers={"content-type": content_type}, segments=[(0.0, body)], chunked=bool(stream)))
+    client = make(dialect, max_retries=3)
+    expected = mp.StreamProtocolError if stream else mp.ResponseValidationError
+    with pytest.raises(expected, match="nested too deeply") as caught:
+        await (collect(client) if stream else client.create(HELLO))
+    assert caught.value.provider in str(caught.value) and len(server.requests) == 1  # not retried
+    if stream:
+        partial = caught.value.partial
+        assert partial is not None and caught.value.raw.startswith("{")
+        if dialect != "anthropic":  # no call with the wrong arguments (Anthropic's names its call when it starts)
+            assert partial.content == "Hel"
+
+
+async def test_deep_nesting_in_a_stream_usage_report_keeps_the_answer(server: FakeServer, make: Any) -> None:
+    # Usage reports are merged and compared: two reports nested 1,000 levels deep raised RecursionError.
+    deep = b'{"d": ' * 1000 + b"1" + b"}" * 1000
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "extra": "DEEP"}
+    ending = [chunk(finish_reason="stop", usage=usage), chunk(usage=usage)]
+    pieces = [_first_event("openai")] + [b"data: " + orjson.dumps(c).replace(b'"DEEP"', deep) + b"\n\n"
+                                         for c in ending] + [b"data: [DONE]\n\n"]
+    server.add(Reply(headers={"content-type": "text/event-stream"}, chunked=True,
+                     segments=[(0.0, piece) for piece in pieces]))
+    _, result = await collect(make("openai"))
+    assert result.content == "Hel" and result.usage.prompt_tokens == 3

@@ -25,6 +25,7 @@ import orjson
 
 from . import errors
 from ._http import request_id_from, timeout_at
+from ._validate import TOO_DEEP
 from .client import ChatCompletionStream
 from .messages import CreateResult
 from .providers.dialect import TERMINAL
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._request import Request
+    from ._sse import SSEEvent
     from ._wire_client import WireCall
     from .cancellation import CancellationTokenLike
 
@@ -289,9 +291,17 @@ class WireStream(ChatCompletionStream):
                 provider=self._call.provider,
                 body=raw[:2000],
             ) from None
-        self._call.dialect.parse_response(
-            body, self._asm, provider=self._call.provider, request_id=self._asm.request_id
-        )
+        try:
+            self._call.dialect.parse_response(
+                body, self._asm, provider=self._call.provider, request_id=self._asm.request_id
+            )
+        except TOO_DEEP:
+            raise errors.ResponseValidationError(
+                "the server answered a stream request with JSON nested too deeply to read",
+                provider=self._call.provider,
+                request_id=self._asm.request_id,
+                body=raw[:2000],
+            ) from None
         self._complete()
 
     def _watch_token(self, token: CancellationTokenLike) -> None:
@@ -375,13 +385,26 @@ class WireStream(ChatCompletionStream):
             raise self._too_large(exc) from None
         if batch:
             dialect, asm, provider = self._call.dialect, self._asm, self._call.provider
-            for event in batch:  # progress is what they add to the assembler (see _start_read)
-                if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
-                    self._mark_first_token()
-                    return True
+            try:
+                for event in batch:  # progress is what they add to the assembler (see _start_read)
+                    if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
+                        self._mark_first_token()
+                        return True
+            except TOO_DEEP:
+                raise self._too_deep(event) from None
             if self._first_token_at is None:
                 self._mark_first_token()
         return False
+
+    def _too_deep(self, event: SSEEvent) -> errors.StreamProtocolError:
+        """An event whose JSON decoded but is nested too deeply for the client to handle."""
+        return errors.StreamProtocolError(
+            f"{self._call.provider} sent an event whose JSON is nested too deeply to read",
+            raw=event.data[:500].decode("utf-8", "replace"),
+            provider=self._call.provider,
+            request_id=self._asm.request_id,
+            partial=self._asm.result(),
+        )
 
     def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
         """The decoder's error, told with the provider and what arrived before it."""
@@ -420,6 +443,8 @@ class WireStream(ChatCompletionStream):
         for event in self._decoder.flush():
             try:
                 kind = dialect.parse_event(event, self._asm, provider=provider)
+            except TOO_DEEP:
+                raise self._too_deep(event) from None
             except errors.StreamProtocolError as exc:
                 raise errors.IncompleteStreamError(
                     f"{provider} closed the stream in the middle of a line",
