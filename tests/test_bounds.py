@@ -352,12 +352,16 @@ def test_deep_nesting_in_a_batch_file_is_reported_with_its_line(tmp_path: Any) -
 # -- 4. edges: reads that split events where a server's writes do, answers nested too deeply --
 
 
-def _text_event(dialect: str, text: str) -> bytes:
-    """One SSE event of ``text`` in ``dialect``, without the blank line that ends it."""
+def _padded_event(dialect: str, text: str, lines: int) -> bytes:
+    """One SSE event of ``text`` in ``dialect`` whose JSON is padded over ``lines`` more data lines of 100,000 bytes
+    (a list of zeros the dialect ignores), without the blank line that ends it."""
     if dialect == "anthropic":
-        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
-        return anthropic_event(delta).encode()[:-1]
-    return b"data: " + orjson.dumps(chunk({"content": text})) + b"\n"
+        head = b"event: content_block_delta\n"
+        data = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+    else:
+        head, data = b"", chunk({"content": text})
+    start = head + b"data: " + orjson.dumps(data)[:-1] + b', "pad": [\n'
+    return start + (b"data: " + b"0," * 50_000 + b"\n") * lines + b"data: 0]}\n"
 
 
 def _sse_ending(dialect: str) -> bytes:
@@ -367,20 +371,22 @@ def _sse_ending(dialect: str) -> bytes:
     return b"data: " + orjson.dumps(chunk(finish_reason="stop")) + b"\n\ndata: [DONE]\n\n"
 
 
-@pytest.mark.parametrize("tail", ["a whole line", "a line without its end"])
-@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+@pytest.mark.parametrize(("dialect", "shape"), [("openai", "one line"), ("anthropic", "many lines")])
 async def test_max_response_bytes_two_events_within_it_pass_when_a_read_starts_with_the_blank_line_between(
-    server: FakeServer, make: Any, dialect: str, tail: str
+    server: FakeServer, make: Any, dialect: str, shape: str
 ) -> None:
-    # Two events of 40 KB under a 64 KB limit. The server's writes end the first event's data line, then send the
-    # blank line that ends it together with (part of) the next event: the two events were counted as one.
-    first, second = _text_event(dialect, "a" * 40_000), _text_event(dialect, "b" * 40_000)
-    cut = len(second) if tail == "a whole line" else len(second) - 10
-    writes = [_first_event(dialect), first, b"\n" + second[:cut], second[cut:] + b"\n" + _sse_ending(dialect)]
+    # Two events each within 1 KB of the 16 MiB event limit, in one line or in many. The server's writes end the
+    # first event's last line, then send the blank line that ends it together with the next event: the read that
+    # starts with it was measured as if it continued the first event, so two events that fit were refused as one.
+    size = 16 * MiB - 1024
+    lines = 0 if shape == "one line" else (size - 1000) // 100_001
+    text = size - 100_001 * lines
+    first, second = (_padded_event(dialect, letter * text, lines) for letter in "ab")
+    writes = [_first_event(dialect), first, b"\n" + second, b"\n" + _sse_ending(dialect)]
     server.add(Reply(headers={"content-type": "text/event-stream"}, chunked=True,
                      segments=[(0.1, piece) for piece in writes]))
-    _, result = await collect(make(dialect, max_response_bytes=64 * 1024))
-    assert result.content == "Hel" + "a" * 40_000 + "b" * 40_000
+    _, result = await collect(make(dialect))
+    assert result.content == "Hel" + "a" * text + "b" * text
 
 
 _DEEP_JSON = b'{"a": ' + b"[" * 300 + b"]" * 300 + b"}"  # decodes (orjson reads 1,024 levels), encodes no more
@@ -443,3 +449,21 @@ async def test_deep_nesting_in_a_stream_usage_report_keeps_the_answer(server: Fa
                      segments=[(0.0, piece) for piece in pieces]))
     _, result = await collect(make("openai"))
     assert result.content == "Hel" and result.usage.prompt_tokens == 3
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_max_response_bytes_bounds_a_whole_stream_of_events_that_each_fit(
+    server: FakeServer, make: Any, dialect: str
+) -> None:
+    # Events of 4 KB that each add to the answer, without end: each fits the event limit and each is progress, so
+    # before, the client held all of them (1.4 GB in 8 s at full speed under a 1 MiB max_response_bytes).
+    piece = _empty_event(dialect).replace(b'""', b'"' + b"x" * 4000 + b'"', 1)
+    server.add(Reply(headers={"content-type": _CONTENT_TYPE[dialect]}, chunked=True,
+                     segments=[(0.0, _first_event(dialect))], repeat=(0.001, piece), repeat_for=5.0))
+    client = make(dialect, max_response_bytes=256 * 1024, max_retries=3)
+    with pytest.raises(mp.ResponseTooLargeError) as caught:
+        await collect(client)
+    error = caught.value
+    assert error.limit == 256 * 1024 and "max_response_bytes" in str(error) and error.provider in str(error)
+    assert error.partial is not None and 200_000 < len(error.partial.content) <= 256 * 1024
+    assert len(server.requests) == 1

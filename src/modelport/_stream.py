@@ -6,7 +6,8 @@ Rules (DESIGN section 5, wire-behaviour B2 to B4):
 - ``timeout`` bounds the wait for the next event that adds to the answer: keep-alive comments, pings and events
   that carry nothing (``{"content": ""}``) do not reset it (B-27);
 - one event (or line) larger than the client's ``max_response_bytes``, or 16 MiB, ends the stream with
-  :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived;
+  :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived, and so does a whole body larger
+  than ``max_response_bytes`` (events that each add a little, without end);
 - a stream that ends without ``[DONE]`` and without a finish reason, or inside an event, is an
   :class:`~modelport.IncompleteStreamError` (B-38, B-39);
 - the response is closed on exhaustion, error, cancellation, ``aclose()``, and as soon as the stream object is
@@ -67,6 +68,7 @@ class WireStream(ChatCompletionStream):
         "_response",
         "_result",
         "_retries",
+        "_room",
         "_started",
         "_timed_out",
         "_token",
@@ -102,6 +104,8 @@ class WireStream(ChatCompletionStream):
         self._armed = -1
         """The assembler's count when the wait for the next event was set; -1: set it at the next read."""
         self._answered = False
+        self._room = call.transport.max_response_bytes
+        """What the body may still bring: ``max_response_bytes`` less what it has."""
         self._opening: asyncio.Future[Any] | None = None
         self._cancelled = False
         self._first_token_at: float | None = None
@@ -239,6 +243,7 @@ class WireStream(ChatCompletionStream):
         self._pos = 0
         self._decoder = self._call.decoder()
         self._answered = False
+        self._room = self._call.transport.max_response_bytes
         self._timed_out = None
         self._armed = -1
 
@@ -379,6 +384,9 @@ class WireStream(ChatCompletionStream):
             if not self._flush_last_line():
                 self._end_of_body()
             return False
+        self._room -= len(chunk)
+        if self._room < 0:
+            raise self._too_large(self._body_too_large())
         try:
             batch = self._decoder.feed(chunk)
         except errors.ResponseTooLargeError as exc:
@@ -404,6 +412,14 @@ class WireStream(ChatCompletionStream):
             provider=self._call.provider,
             request_id=self._asm.request_id,
             partial=self._asm.result(),
+        )
+
+    def _body_too_large(self) -> errors.ResponseTooLargeError:
+        limit = self._call.transport.max_response_bytes
+        return errors.ResponseTooLargeError(
+            f"the stream grew past {limit:,} bytes, the most max_response_bytes allows for a response body; the "
+            "connection was dropped. Raise max_response_bytes if answers this large are expected",
+            limit=limit,
         )
 
     def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
