@@ -347,3 +347,123 @@ def test_deep_nesting_in_a_batch_file_is_reported_with_its_line(tmp_path: Any) -
     assert "3 problem(s), nothing was sent" in err
     assert "line 2: messages[0].content[0]" in err
     assert "line 3 (b): create argument 'temperature'" in err and "line 4 (c): tool_choice=" in err
+
+
+# -- 4. edges: reads that split events where a server's writes do, answers nested too deeply --
+
+
+def _padded_event(dialect: str, text: str, lines: int) -> bytes:
+    """One SSE event of ``text`` in ``dialect`` whose JSON is padded over ``lines`` more data lines of 100,000 bytes
+    (a list of zeros the dialect ignores), without the blank line that ends it."""
+    if dialect == "anthropic":
+        head = b"event: content_block_delta\n"
+        data = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+    else:
+        head, data = b"", chunk({"content": text})
+    start = head + b"data: " + orjson.dumps(data)[:-1] + b', "pad": [\n'
+    return start + (b"data: " + b"0," * 50_000 + b"\n") * lines + b"data: 0]}\n"
+
+
+def _sse_ending(dialect: str) -> bytes:
+    if dialect == "anthropic":
+        stop = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}}
+        return (anthropic_event(stop) + anthropic_event({"type": "message_stop"})).encode()
+    return b"data: " + orjson.dumps(chunk(finish_reason="stop")) + b"\n\ndata: [DONE]\n\n"
+
+
+@pytest.mark.parametrize(("dialect", "shape"), [("openai", "one line"), ("anthropic", "many lines")])
+async def test_max_response_bytes_two_events_within_it_pass_when_a_read_starts_with_the_blank_line_between(
+    server: FakeServer, make: Any, dialect: str, shape: str
+) -> None:
+    # Two events each within 1 KB of the 16 MiB event limit, in one line or in many. The server's writes end the
+    # first event's last line, then send the blank line that ends it together with the next event: the read that
+    # starts with it was measured as if it continued the first event, so two events that fit were refused as one.
+    size = 16 * MiB - 1024
+    lines = 0 if shape == "one line" else (size - 1000) // 100_001
+    text = size - 100_001 * lines
+    first, second = (_padded_event(dialect, letter * text, lines) for letter in "ab")
+    writes = [_first_event(dialect), first, b"\n" + second, b"\n" + _sse_ending(dialect)]
+    server.add(Reply(headers={"content-type": "text/event-stream"}, chunked=True,
+                     segments=[(0.1, piece) for piece in writes]))
+    _, result = await collect(make(dialect))
+    assert result.content == "Hel" + "a" * text + "b" * text
+
+
+_DEEP_JSON = b'{"a": ' + b"[" * 300 + b"]" * 300 + b"}"  # decodes (orjson reads 1,024 levels), encodes no more
+
+
+def _deep_tool_call(dialect: str, stream: bool) -> bytes:
+    """An answer whose tool call's arguments are an object nested 300 levels deep, in ``dialect``'s form."""
+    if dialect == "anthropic":
+        block = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": "DEEP"}
+        if not stream:
+            return orjson.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                                 "content": [block], "stop_reason": "tool_use", "usage": {}}).replace(b'"DEEP"',
+                                                                                                      _DEEP_JSON)
+        start = {"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-5", "usage": {}}}
+        events = [start, {"type": "content_block_start", "index": 0, "content_block": block},
+                  {"type": "content_block_stop", "index": 0}]
+        return "".join(anthropic_event(e) for e in events).encode().replace(b'"DEEP"', _DEEP_JSON)
+    call = {"function": {"name": "get_weather", "arguments": "DEEP"}}
+    if dialect == "ollama":
+        line = ollama_chunk("", tool_calls=[call], done=True, done_reason="stop")
+        return orjson.dumps(line).replace(b'"DEEP"', _DEEP_JSON) + (b"\n" if stream == "ended" else b"")
+    call = {"index": 0, "id": "call_1", "type": "function", **call}
+    if not stream:
+        return orjson.dumps(completion(tool_calls=[call])).replace(b'"DEEP"', _DEEP_JSON)
+    return b"data: " + orjson.dumps(chunk({"tool_calls": [call]})).replace(b'"DEEP"', _DEEP_JSON) + b"\n\n"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "stream"),
+    [(d, s) for d in DIALECTS for s in (False, "ended")] + [("ollama", "its last line unended")],
+)
+async def test_deep_nesting_in_an_answer_is_a_typed_error(
+    server: FakeServer, make: Any, dialect: str, stream: Any
+) -> None:
+    # Tool call arguments as an object 300 levels deep: they decode, but encoding them again for the result raised
+    # orjson's TypeError, in every dialect, streamed or not.
+    content_type = _CONTENT_TYPE[dialect] if stream else "application/json"
+    body = _first_event(dialect) + _deep_tool_call(dialect, stream) if stream else _deep_tool_call(dialect, stream)
+    server.add(Reply(headers={"content-type": content_type}, segments=[(0.0, body)], chunked=bool(stream)))
+    client = make(dialect, max_retries=3)
+    expected = mp.StreamProtocolError if stream else mp.ResponseValidationError
+    with pytest.raises(expected, match="nested too deeply") as caught:
+        await (collect(client) if stream else client.create(HELLO))
+    assert caught.value.provider in str(caught.value) and len(server.requests) == 1  # not retried
+    if stream:
+        partial = caught.value.partial
+        assert partial is not None and caught.value.raw.startswith("{")
+        if dialect != "anthropic":  # no call with the wrong arguments (Anthropic's names its call when it starts)
+            assert partial.content == "Hel"
+
+
+async def test_deep_nesting_in_a_stream_usage_report_keeps_the_answer(server: FakeServer, make: Any) -> None:
+    # Usage reports are merged and compared: two reports nested 1,000 levels deep raised RecursionError.
+    deep = b'{"d": ' * 1000 + b"1" + b"}" * 1000
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "extra": "DEEP"}
+    ending = [chunk(finish_reason="stop", usage=usage), chunk(usage=usage)]
+    pieces = [_first_event("openai")] + [b"data: " + orjson.dumps(c).replace(b'"DEEP"', deep) + b"\n\n"
+                                         for c in ending] + [b"data: [DONE]\n\n"]
+    server.add(Reply(headers={"content-type": "text/event-stream"}, chunked=True,
+                     segments=[(0.0, piece) for piece in pieces]))
+    _, result = await collect(make("openai"))
+    assert result.content == "Hel" and result.usage.prompt_tokens == 3
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_max_response_bytes_bounds_a_whole_stream_of_events_that_each_fit(
+    server: FakeServer, make: Any, dialect: str
+) -> None:
+    # Events of 4 KB that each add to the answer, without end: each fits the event limit and each is progress, so
+    # before, the client held all of them (1.4 GB in 8 s at full speed under a 1 MiB max_response_bytes).
+    piece = _empty_event(dialect).replace(b'""', b'"' + b"x" * 4000 + b'"', 1)
+    server.add(Reply(headers={"content-type": _CONTENT_TYPE[dialect]}, chunked=True,
+                     segments=[(0.0, _first_event(dialect))], repeat=(0.001, piece), repeat_for=5.0))
+    client = make(dialect, max_response_bytes=256 * 1024, max_retries=3)
+    with pytest.raises(mp.ResponseTooLargeError) as caught:
+        await collect(client)
+    error = caught.value
+    assert error.limit == 256 * 1024 and "max_response_bytes" in str(error) and error.provider in str(error)
+    assert error.partial is not None and 200_000 < len(error.partial.content) <= 256 * 1024
+    assert len(server.requests) == 1

@@ -181,3 +181,54 @@ with OpenAIChatCompletionClient(model="gpt-4o-mini", base_url={server.base_url!r
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("You said: Why is the sky blue?") and "Unclosed" not in done.stderr
     assert done.stderr == ""
+
+
+_USERINFO = ["alice:pw-SECRET-42@", "alice@", ":pw-SECRET-42@"]
+
+
+def _server_url_client(how: str, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a client whose server URL is ``url``, given as ``how`` says (an argument or an environment variable)."""
+    if how == "base_url":
+        OpenAIChatCompletionClient(model="gpt-4o", base_url=url, api_key=API_KEY)
+    elif how == "OPENAI_BASE_URL":
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        OpenAIChatCompletionClient(model="gpt-4o", api_key=API_KEY)
+    elif how == "anthropic base_url":
+        mp.AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=url, api_key=API_KEY)
+    elif how == "ANTHROPIC_BASE_URL":
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+        mp.AnthropicChatCompletionClient("claude-sonnet-4-5", api_key=API_KEY)
+    else:
+        if how == "AZURE_OPENAI_ENDPOINT":
+            monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", url)
+        mp.AzureOpenAIChatCompletionClient(azure_endpoint=url if how == "azure_endpoint" else None,
+                                           azure_deployment="gpt-4o", api_version="2024-10-21", api_key=API_KEY)
+
+
+@pytest.mark.parametrize("userinfo", _USERINFO)
+@pytest.mark.parametrize("how", ["base_url", "OPENAI_BASE_URL", "anthropic base_url", "ANTHROPIC_BASE_URL",
+                                 "azure_endpoint", "AZURE_OPENAI_ENDPOINT"])
+def test_a_server_url_with_a_user_name_or_password_is_refused_naming_the_field_not_the_secret(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch, how: str, userinfo: str
+) -> None:
+    # Before, the client kept the URL: its password showed in the repr and the saved config, and aiohttp turned it
+    # into a Basic credential beside the key's header (a raw ValueError at send).
+    url = server.base_url.replace("://", "://" + userinfo, 1)
+    with pytest.raises(mp.InvalidRequestError) as caught:
+        _server_url_client(how, url, monkeypatch)
+    message = str(caught.value)
+    assert message.startswith(how.split()[-1] + " holds a user name or password")
+    assert "api_key" in message and "default_headers" in message
+    assert "pw-SECRET-42" not in message and "alice" not in message
+    assert server.requests == []
+
+
+def test_a_saved_config_whose_base_url_has_a_password_is_refused_without_showing_it() -> None:
+    from modelport.components import load_component
+
+    config = OpenAIChatCompletionClient(model="gpt-4o", base_url="http://127.0.0.1:9/v1").dump_component()
+    dumped = config.model_dump()
+    dumped["config"]["base_url"] = "http://alice:pw-SECRET-42@127.0.0.1:9/v1"
+    with pytest.raises(mp.InvalidRequestError, match="base_url holds a user name or password") as caught:
+        load_component(dumped)
+    assert "pw-SECRET-42" not in str(caught.value)

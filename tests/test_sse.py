@@ -124,3 +124,14 @@ def test_max_response_bytes_an_event_over_the_limit_raises_however_it_is_split(l
         with pytest.raises(ResponseTooLargeError, match="max_response_bytes") as caught:
             _feed_all(SSEDecoder(1000), pieces)
         assert caught.value.limit == 1000
+
+
+@pytest.mark.parametrize("line_ending", [b"\n", b"\r\n"])
+def test_max_response_bytes_events_within_the_limit_pass_at_every_pair_of_split_points(line_ending: bytes) -> None:
+    # Two events of 115 bytes under a limit of 150, cut into three reads at every pair of points: a read that starts
+    # with the blank line ending one event, followed by (part of) the next, must not count the two as one event.
+    event = b"event: delta\n" + b"".join(b"data: " + b"x" * 40 + b"\n" for _ in range(2)) + b": ping\n\n"
+    body = (event * 2).replace(b"\n", line_ending)
+    for i in range(1, len(body)):
+        for j in range(i + 1, len(body)):
+            assert len(_feed_all(SSEDecoder(150), [body[:i], body[i:j], body[j:]])) == 2, (i, j)

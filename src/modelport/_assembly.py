@@ -269,7 +269,9 @@ class Assembler:
         free_form: bool = False,
     ) -> None:
         """Part of a tool call. ``free_form`` arguments are the tool's raw input, not JSON (OpenAI's custom
-        tools): empty ones stay empty rather than meaning ``{}``."""
+        tools): empty ones stay empty rather than meaning ``{}``. Arguments given as an object are encoded first, so
+        an object too deep to encode adds nothing, not a call with the wrong arguments."""
+        encoded = None if arguments is None or isinstance(arguments, str) else orjson.dumps(arguments).decode()
         choice = self._choice(index)
         known = len(choice.calls or ())
         call = self._call_for(choice, call_index, call_id or "")
@@ -284,8 +286,8 @@ class Assembler:
             if arguments:
                 call.arguments.append(arguments)
                 added = True
-        elif arguments is not None:
-            call.arguments = [orjson.dumps(arguments).decode()]
+        elif encoded is not None:
+            call.arguments = [encoded]
             added = True
         if provider_fields:
             call.provider_fields = {**(call.provider_fields or {}), **provider_fields}
@@ -333,8 +335,13 @@ class Assembler:
         splits usage across chunks). A report that changes nothing is no progress."""
         if type(usage) is not dict:
             return
-        merged = usage if self.usage is None else _merged(self.usage, usage)
-        if merged != self.usage:
+        try:
+            merged = usage if self.usage is None else _merged(self.usage, usage)
+            changed = merged != self.usage
+        except RecursionError:  # a report nested too deeply to merge: unread, as any unreadable usage (logged)
+            logger.warning("usage report left out: it is nested too deeply to read")
+            return
+        if changed:
             self.received += 1
         self.usage = merged
 

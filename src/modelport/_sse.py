@@ -109,9 +109,10 @@ class SSEDecoder:
                 self._check_events(complete)
         elif end > self._room:
             self._check_events(complete)
-        if end + 1 < len(chunk):
+        events = self._lines(complete.split(b"\n"))
+        if end + 1 < len(chunk):  # after the complete lines, which may end the event held so far
             self._hold(chunk[end + 1 :])
-        return self._lines(complete.split(b"\n"))
+        return events
 
     def _hold(self, piece: bytes) -> None:
         """Keep the start of an unterminated line, and count what its event now holds."""
@@ -123,9 +124,11 @@ class SSEDecoder:
             raise event_too_large("event", self._limit)
 
     def _check_events(self, complete: bytes) -> None:
-        """Complete lines longer than the limit: raise if one event among them is (events end at a blank line)."""
+        """Complete lines longer than the limit: raise if one event among them is (events end at a blank line).
+        The first continues the event held so far, unless the read starts with the blank line that ends it."""
         sizes = [len(piece) for piece in complete.split(b"\n\n")]
-        sizes[0] += self._data_size
+        if complete[:1] != b"\n":
+            sizes[0] += self._data_size
         if max(sizes) > self._limit:
             raise event_too_large("event", self._limit)
 

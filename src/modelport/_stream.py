@@ -6,7 +6,8 @@ Rules (docs/wire-behaviour.md, sections B2 to B4):
 - ``timeout`` bounds the wait for the next event that adds to the answer: keep-alive comments, pings and events
   that carry nothing (``{"content": ""}``) do not reset it (B-27);
 - one event (or line) larger than the client's ``max_response_bytes``, or 16 MiB, ends the stream with
-  :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived;
+  :class:`~modelport.ResponseTooLargeError` as soon as that much of it has arrived, and so does a whole body larger
+  than ``max_response_bytes`` (events that each add a little, without end);
 - a stream that ends without ``[DONE]`` and without a finish reason, or inside an event, is an
   :class:`~modelport.IncompleteStreamError` (B-38, B-39);
 - the response is closed on exhaustion, error, cancellation, ``aclose()``, and as soon as the stream object is
@@ -25,6 +26,7 @@ import orjson
 
 from . import errors
 from ._http import request_id_from, timeout_at
+from ._validate import TOO_DEEP
 from .client import ChatCompletionStream
 from .messages import CreateResult
 from .providers.dialect import TERMINAL
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._request import Request
+    from ._sse import SSEEvent
     from ._wire_client import WireCall
     from .cancellation import CancellationTokenLike
 
@@ -65,6 +68,7 @@ class WireStream(ChatCompletionStream):
         "_response",
         "_result",
         "_retries",
+        "_room",
         "_started",
         "_timed_out",
         "_token",
@@ -100,6 +104,8 @@ class WireStream(ChatCompletionStream):
         self._armed = -1
         """The assembler's count when the wait for the next event was set; -1: set it at the next read."""
         self._answered = False
+        self._room = call.transport.max_response_bytes
+        """What the body may still bring: ``max_response_bytes`` less what it has."""
         self._opening: asyncio.Future[Any] | None = None
         self._cancelled = False
         self._first_token_at: float | None = None
@@ -237,6 +243,7 @@ class WireStream(ChatCompletionStream):
         self._pos = 0
         self._decoder = self._call.decoder()
         self._answered = False
+        self._room = self._call.transport.max_response_bytes
         self._timed_out = None
         self._armed = -1
 
@@ -289,9 +296,17 @@ class WireStream(ChatCompletionStream):
                 provider=self._call.provider,
                 body=raw[:2000],
             ) from None
-        self._call.dialect.parse_response(
-            body, self._asm, provider=self._call.provider, request_id=self._asm.request_id
-        )
+        try:
+            self._call.dialect.parse_response(
+                body, self._asm, provider=self._call.provider, request_id=self._asm.request_id
+            )
+        except TOO_DEEP:
+            raise errors.ResponseValidationError(
+                "the server answered a stream request with JSON nested too deeply to read",
+                provider=self._call.provider,
+                request_id=self._asm.request_id,
+                body=raw[:2000],
+            ) from None
         self._complete()
 
     def _watch_token(self, token: CancellationTokenLike) -> None:
@@ -369,19 +384,43 @@ class WireStream(ChatCompletionStream):
             if not self._flush_last_line():
                 self._end_of_body()
             return False
+        self._room -= len(chunk)
+        if self._room < 0:
+            raise self._too_large(self._body_too_large())
         try:
             batch = self._decoder.feed(chunk)
         except errors.ResponseTooLargeError as exc:
             raise self._too_large(exc) from None
         if batch:
             dialect, asm, provider = self._call.dialect, self._asm, self._call.provider
-            for event in batch:  # progress is what they add to the assembler (see _start_read)
-                if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
-                    self._mark_first_token()
-                    return True
+            try:
+                for event in batch:  # progress is what they add to the assembler (see _start_read)
+                    if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
+                        self._mark_first_token()
+                        return True
+            except TOO_DEEP:
+                raise self._too_deep(event) from None
             if self._first_token_at is None:
                 self._mark_first_token()
         return False
+
+    def _too_deep(self, event: SSEEvent) -> errors.StreamProtocolError:
+        """An event whose JSON decoded but is nested too deeply for the client to handle."""
+        return errors.StreamProtocolError(
+            f"{self._call.provider} sent an event whose JSON is nested too deeply to read",
+            raw=event.data[:500].decode("utf-8", "replace"),
+            provider=self._call.provider,
+            request_id=self._asm.request_id,
+            partial=self._asm.result(),
+        )
+
+    def _body_too_large(self) -> errors.ResponseTooLargeError:
+        limit = self._call.transport.max_response_bytes
+        return errors.ResponseTooLargeError(
+            f"the stream grew past {limit:,} bytes, the most max_response_bytes allows for a response body; the "
+            "connection was dropped. Raise max_response_bytes if answers this large are expected",
+            limit=limit,
+        )
 
     def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
         """The decoder's error, told with the provider and what arrived before it."""
@@ -420,6 +459,8 @@ class WireStream(ChatCompletionStream):
         for event in self._decoder.flush():
             try:
                 kind = dialect.parse_event(event, self._asm, provider=provider)
+            except TOO_DEEP:
+                raise self._too_deep(event) from None
             except errors.StreamProtocolError as exc:
                 raise errors.IncompleteStreamError(
                     f"{provider} closed the stream in the middle of a line",

@@ -4,7 +4,8 @@ orjson refuses what JSON cannot hold (lone surrogates, sets, bytes, integers bey
 strings, cycles) with a ``TypeError`` that names no field, and it writes NaN and infinities as ``null`` without a
 word. :func:`check_json_value` walks a value the caller gave (create arguments, tool schemas) and refuses all of
 these, naming the path; :func:`unencodable_field` finds the path after orjson refused a whole request body.
-:func:`shown` writes a value into an error message, however deeply it is nested.
+:func:`shown` writes a value into an error message, however deeply it is nested; :data:`TOO_DEEP` is what
+handling a server's value nested too deeply raises.
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from .errors import InvalidRequestError
 
-__all__ = ["check_json_value", "shown", "unencodable_field"]
+__all__ = ["TOO_DEEP", "check_json_value", "shown", "unencodable_field"]
+
+TOO_DEEP = (RecursionError, orjson.JSONEncodeError)
+"""What handling a value nested too deeply raises: Python's recursion limit, or orjson's when it encodes the value
+again (it decodes 1,024 levels but encodes only 255), so an answer that decoded can still be one too deep to use."""
 
 _SHALLOW = reprlib.Repr()
 _SHALLOW.maxlevel = 3

@@ -27,7 +27,7 @@ from ._http import Signer, Transport, request_id_from
 from ._redact import SecretValues, scrub_error
 from ._request import Request, checked_args, model_format
 from ._stream import WireStream
-from ._validate import unencodable_field
+from ._validate import TOO_DEEP, unencodable_field
 from .cancellation import CancellationTokenLike, is_cancellation_token
 from .client import ChatCompletionClient, ChatCompletionStream
 from .errors import (
@@ -372,7 +372,15 @@ class WireClient(ChatCompletionClient):
             ) from None
         asm = Assembler(split_think_tags=self._dialect.split_think_tags)
         asm.request_id = request_id
-        self._dialect.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
+        try:
+            self._dialect.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
+        except TOO_DEEP:
+            raise ResponseValidationError(
+                f"{self.provider_name} answered 200 with JSON nested too deeply to read",
+                provider=self.provider_name,
+                request_id=request_id,
+                body=raw[:2000],
+            ) from None
         return asm
 
     def _finish(self, asm: Assembler, request: Request) -> CreateResult:

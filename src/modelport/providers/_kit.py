@@ -164,12 +164,20 @@ def config_create_args(config: BaseModel, provider: str) -> dict[str, Any]:
 
 
 def check_url(url: str, field: str) -> str:
-    """``url`` once it can be read as a URL (a port in range, an IPv6 address in closed brackets), else
-    :class:`InvalidRequestError` naming ``field`` (never the URL, which may hold a password)."""
+    """``url`` once it can be read as a URL (a port in range, an IPv6 address in closed brackets) that holds no
+    user name or password, else :class:`InvalidRequestError` naming ``field`` (never the URL, which may hold a
+    password). Credentials in a server's URL would be kept wherever the URL is (the client's ``repr``, a saved
+    config, log lines) and clash at send time with the header that carries the key, so they are refused."""
     try:
-        URL(url)  # reading it checks the port and the brackets
+        parsed = URL(url)  # reading it checks the port and the brackets
     except ValueError as exc:
         raise InvalidRequestError(f"{field} is not a valid URL: {exc}") from None
+    if parsed.raw_user is not None or parsed.raw_password is not None:
+        raise InvalidRequestError(
+            f"{field} holds a user name or password (user:password@ before the host), which a URL is no place for: "
+            "it would be kept in the client's repr and saved configs. Give the URL without it, and the credential "
+            "as api_key or in default_headers (an Authorization header)"
+        )
     return url
 
 
