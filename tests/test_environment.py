@@ -232,3 +232,34 @@ def test_a_saved_config_whose_base_url_has_a_password_is_refused_without_showing
     with pytest.raises(mp.InvalidRequestError, match="base_url holds a user name or password") as caught:
         load_component(dumped)
     assert "pw-SECRET-42" not in str(caught.value)
+
+
+@pytest.mark.parametrize("how", ["host", "OLLAMA_HOST"])
+def test_an_ollama_host_with_a_user_name_or_password_is_refused_naming_the_field_not_the_secret(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # Before, the credentials were dropped from the request but the raw host, password included, was saved in the
+    # client's config.
+    url = server.base_url.removesuffix("/v1").replace("://", "://alice:pw-SECRET-42@", 1)
+    if how == "OLLAMA_HOST":
+        monkeypatch.setenv("OLLAMA_HOST", url)
+    with pytest.raises(mp.InvalidRequestError) as caught:
+        mp.OllamaChatCompletionClient("llama3.1", host=url if how == "host" else None)
+    message = str(caught.value)
+    assert message.startswith(f"{how} holds a user name or password") and "default_headers" in message
+    assert "pw-SECRET-42" not in message and "alice" not in message
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("how", ["base_url", "anthropic base_url", "azure_endpoint", "host"])
+def test_a_server_url_of_another_scheme_is_refused_without_showing_its_password(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    url = "ftp://alice:pw-SECRET-42@example.com/v1"
+    with pytest.raises(mp.InvalidRequestError) as caught:
+        if how == "host":
+            mp.OllamaChatCompletionClient("llama3.1", host=url)
+        else:
+            _server_url_client(how, url, monkeypatch)
+    assert "pw-SECRET-42" not in str(caught.value) and "alice" not in str(caught.value)
+    assert how.split()[-1] in str(caught.value)

@@ -55,6 +55,7 @@ __all__ = [
     "config_create_args",
     "proxy_can_read",
     "same_origin",
+    "url_shown",
 ]
 
 _MASKED = re.compile(r"^\*+$")
@@ -179,6 +180,15 @@ def check_url(url: str, field: str) -> str:
             "as api_key or in default_headers (an Authorization header)"
         )
     return url
+
+
+def url_shown(url: str) -> str:
+    """``url`` as an error message may show it: without a user name or password it holds."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return "a value that is not a URL"
+    return repr(str(parsed.with_user(None))) if parsed.raw_user is not None else repr(url)
 
 
 def same_origin(url: str, other: str) -> bool:

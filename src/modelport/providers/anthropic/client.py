@@ -43,6 +43,7 @@ from .._kit import (
     migrate_client_config,
     resolve_model_info,
     same_origin,
+    url_shown,
 )
 from .dialect import ANTHROPIC_VERSION, AnthropicDialect, count_tokens_body
 
@@ -130,7 +131,7 @@ class AnthropicChatCompletionClient(ProviderClient):
             raise InvalidRequestError("model is required")
         url = _root(base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL)
         if not url.startswith(("http://", "https://")):
-            raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
+            raise InvalidRequestError(f"base_url must start with http:// or https://, got {url_shown(url)}")
         check_url(url, "base_url" if base_url else "ANTHROPIC_BASE_URL")
         connection = Connection(
             timeout=timeout,

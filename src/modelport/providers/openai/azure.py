@@ -33,6 +33,7 @@ from .._kit import (
     config_arguments,
     resolve_model_info,
     same_origin,
+    url_shown,
 )
 from .dialect import OpenAIDialect, WireProfile
 
@@ -199,7 +200,7 @@ def _azure_target(
     if not endpoint:
         raise InvalidRequestError(f"azure_endpoint was not given and {ENDPOINT_ENV} is not set")
     if not endpoint.startswith(("http://", "https://")):
-        raise InvalidRequestError(f"azure_endpoint must start with https://, got {endpoint!r}")
+        raise InvalidRequestError(f"azure_endpoint must start with https://, got {url_shown(endpoint)}")
     check_url(endpoint, "azure_endpoint" if azure_endpoint else ENDPOINT_ENV)
     version = api_version or os.environ.get("OPENAI_API_VERSION")
     if not version:

@@ -37,6 +37,7 @@ from .._kit import (
     config_arguments,
     resolve_model_info,
     same_origin,
+    url_shown,
 )
 from .dialect import OpenAIDialect, WireProfile
 
@@ -104,7 +105,7 @@ def resolve_server(model: str, base_url: str | None, provider: str | None) -> tu
     preset_name, preset = choose_preset(model, base_url or env_base_url, provider)
     url = (base_url or env_base_url or (preset.base_url if preset else "")).rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
+        raise InvalidRequestError(f"base_url must start with http:// or https://, got {url_shown(url)}")
     return preset_name, preset, url, bool(env_base_url)
 
 
