@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import modelport
+from modelport.providers._table import PROVIDERS
 
 EXPECTED = {
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AssistantMessage", "AuthenticationError",
@@ -32,7 +37,59 @@ EXPECTED = {
 
 def test_all_is_the_curated_list() -> None:
     assert set(modelport.__all__) == EXPECTED
-    assert modelport.__all__ == sorted(modelport.__all__)
+    assert len(modelport.__all__) == len(set(modelport.__all__))
+
+
+def test_literal_all_agrees_with_the_provider_table() -> None:
+    """``__all__`` is written out for type checkers; the lazy exports (the provider table's clients among them) and
+    the list name the same things, so a row added to the table without its name in ``__all__`` fails here."""
+    table_exports = {name for row in PROVIDERS for name in row.exports}
+    assert table_exports <= set(modelport.__all__)
+    assert set(modelport.__all__) == {*modelport._EXPORTS, "__version__"}
+    for row in PROVIDERS:
+        for name in row.exports:
+            assert modelport._EXPORTS[name] == row.client.split(":")[0], name
+
+
+MYPY_CONFIG = """\
+[mypy]
+strict = True
+# the package's own strict run (the project's mypy settings) checks its modules; here only what a user's code sees
+# of the top-level namespace matters, so its submodules are not analysed again
+[mypy-modelport.*]
+follow_imports = skip
+[mypy-modelport]
+follow_imports = normal
+"""
+
+
+def test_mypy_strict_accepts_importing_every_public_name(tmp_path: Path) -> None:
+    """A user's ``from modelport import X`` passes ``mypy --strict`` for every public X (no "does not explicitly
+    export attribute")."""
+    pytest.importorskip("mypy")
+    names = [name for name in modelport.__all__ if name != "__version__"]
+    user = tmp_path / "user_code.py"
+    user.write_text(
+        "from modelport import (\n" + "".join(f"    {name},\n" for name in names) + ")\n"
+        f"from modelport import __version__\n\nPUBLIC = [{', '.join(names)}]\nVERSION: str = __version__\n"
+    )
+    (tmp_path / "mypy.ini").write_text(MYPY_CONFIG)
+    package_root = str(Path(modelport.__file__).parent.parent)
+    env = {**os.environ, "MYPYPATH": package_root}
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--cache-dir", ".mypy_cache", "user_code.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Success" in done.stdout
+
+
+def test_import_cost_unchanged_by_the_written_out_names() -> None:
+    """Importing the package loads only itself, its lazy loader and the provider table (no submodule it exports)."""
+    code = "import sys; import modelport; print(' '.join(sorted(m for m in sys.modules if m.startswith('modelport'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = out.split()
+    assert loaded == ["modelport", "modelport._lazy", "modelport.providers", "modelport.providers._table"]
 
 
 def test_every_name_resolves() -> None:

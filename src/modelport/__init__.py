@@ -109,7 +109,94 @@ _EXPORTS: dict[str, str] = {
 # each provider's client, from the provider table
 _EXPORTS.update({name: row.client.split(":")[0] for row in PROVIDERS for name in row.exports})
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+# Written out (not computed) so type checkers see every public name; a test keeps it equal to _EXPORTS.
+__all__ = [
+    "DEFAULT_CONTEXT_WINDOW",
+    "EVENT_LOGGER_NAME",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AnthropicChatCompletionClient",
+    "AssistantMessage",
+    "AuthenticationError",
+    "AzureOpenAIChatCompletionClient",
+    "BadRequestError",
+    "CacheStore",
+    "CancellationToken",
+    "CapabilityError",
+    "ChatCompletionCache",
+    "ChatCompletionClient",
+    "ChatCompletionStream",
+    "ChatCompletionTokenLogprob",
+    "Component",
+    "ComponentModel",
+    "ConflictError",
+    "ContentFilterError",
+    "ContextLengthExceededError",
+    "CreateResult",
+    "Deployment",
+    "DiskCacheStore",
+    "FinishReasons",
+    "FunctionCall",
+    "FunctionExecutionResult",
+    "FunctionExecutionResultMessage",
+    "FunctionTool",
+    "Image",
+    "InMemoryStore",
+    "IncompleteStreamError",
+    "InvalidRequestError",
+    "LLMCallErrorEvent",
+    "LLMCallEvent",
+    "LLMMessage",
+    "LLMStreamEndEvent",
+    "LLMStreamStartEvent",
+    "LengthLimitError",
+    "LocalRouterState",
+    "ModelFamily",
+    "ModelInfo",
+    "ModelListing",
+    "ModelportError",
+    "NotFoundError",
+    "OllamaChatCompletionClient",
+    "OpenAIChatCompletionClient",
+    "OutputParseError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "Price",
+    "QuotaExceededError",
+    "RateLimit",
+    "RateLimitError",
+    "RedirectError",
+    "RedisRouterState",
+    "RedisStore",
+    "RequestTimeoutError",
+    "RequestTooLargeError",
+    "RequestUsage",
+    "ResponseTooLargeError",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "Router",
+    "RouterAttemptEvent",
+    "RouterState",
+    "ServerError",
+    "StreamProtocolError",
+    "SystemMessage",
+    "ThoughtChunk",
+    "TokenCount",
+    "TokenCounter",
+    "TokenEstimateWarning",
+    "Tool",
+    "ToolSchema",
+    "TopLogprob",
+    "UnknownModelWarning",
+    "UnprocessableEntityError",
+    "UsageLog",
+    "UserMessage",
+    "__version__",
+    "count_text",
+    "load_component",
+]
 
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
@@ -119,79 +206,88 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._retry import RetryPolicy
-    from .cache import CacheStore, ChatCompletionCache, DiskCacheStore, InMemoryStore, RedisStore
-    from .cancellation import CancellationToken
-    from .client import ChatCompletionClient, ChatCompletionStream
-    from .components import Component, ComponentModel, load_component
-    from .errors import (
-        APIConnectionError,
-        APIError,
-        APIStatusError,
-        APITimeoutError,
-        AuthenticationError,
-        BadRequestError,
-        CapabilityError,
-        ConflictError,
-        ContentFilterError,
-        ContextLengthExceededError,
-        IncompleteStreamError,
-        InvalidRequestError,
-        LengthLimitError,
-        ModelportError,
-        NotFoundError,
-        OutputParseError,
-        OverloadedError,
-        PermissionDeniedError,
-        QuotaExceededError,
-        RateLimitError,
-        RedirectError,
-        RequestTimeoutError,
-        RequestTooLargeError,
-        ResponseTooLargeError,
-        ResponseValidationError,
-        ServerError,
-        StreamProtocolError,
-        UnprocessableEntityError,
-    )
-    from .events import (
-        EVENT_LOGGER_NAME,
-        LLMCallErrorEvent,
-        LLMCallEvent,
-        LLMStreamEndEvent,
-        LLMStreamStartEvent,
-    )
-    from .messages import (
-        AssistantMessage,
-        ChatCompletionTokenLogprob,
-        CreateResult,
-        FinishReasons,
-        FunctionCall,
-        FunctionExecutionResult,
-        FunctionExecutionResultMessage,
-        Image,
-        LLMMessage,
-        RequestUsage,
-        SystemMessage,
-        ThoughtChunk,
-        TopLogprob,
-        UserMessage,
-    )
-    from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
-    from .pricing import Price
-    from .providers.anthropic import AnthropicChatCompletionClient
-    from .providers.ollama import OllamaChatCompletionClient
-    from .providers.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
-    from .router import (
-        Deployment,
-        LocalRouterState,
-        RateLimit,
-        RedisRouterState,
-        Router,
-        RouterAttemptEvent,
-        RouterState,
-    )
-    from .telemetry import UsageLog
-    from .tokens import TokenCount, TokenCounter, TokenEstimateWarning, count_text
-    from .tools import FunctionTool, Tool, ToolSchema
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X` marks X a re-export
+    from ._retry import RetryPolicy as RetryPolicy
+    from .cache import CacheStore as CacheStore
+    from .cache import ChatCompletionCache as ChatCompletionCache
+    from .cache import DiskCacheStore as DiskCacheStore
+    from .cache import InMemoryStore as InMemoryStore
+    from .cache import RedisStore as RedisStore
+    from .cancellation import CancellationToken as CancellationToken
+    from .client import ChatCompletionClient as ChatCompletionClient
+    from .client import ChatCompletionStream as ChatCompletionStream
+    from .components import Component as Component
+    from .components import ComponentModel as ComponentModel
+    from .components import load_component as load_component
+    from .errors import APIConnectionError as APIConnectionError
+    from .errors import APIError as APIError
+    from .errors import APIStatusError as APIStatusError
+    from .errors import APITimeoutError as APITimeoutError
+    from .errors import AuthenticationError as AuthenticationError
+    from .errors import BadRequestError as BadRequestError
+    from .errors import CapabilityError as CapabilityError
+    from .errors import ConflictError as ConflictError
+    from .errors import ContentFilterError as ContentFilterError
+    from .errors import ContextLengthExceededError as ContextLengthExceededError
+    from .errors import IncompleteStreamError as IncompleteStreamError
+    from .errors import InvalidRequestError as InvalidRequestError
+    from .errors import LengthLimitError as LengthLimitError
+    from .errors import ModelportError as ModelportError
+    from .errors import NotFoundError as NotFoundError
+    from .errors import OutputParseError as OutputParseError
+    from .errors import OverloadedError as OverloadedError
+    from .errors import PermissionDeniedError as PermissionDeniedError
+    from .errors import QuotaExceededError as QuotaExceededError
+    from .errors import RateLimitError as RateLimitError
+    from .errors import RedirectError as RedirectError
+    from .errors import RequestTimeoutError as RequestTimeoutError
+    from .errors import RequestTooLargeError as RequestTooLargeError
+    from .errors import ResponseTooLargeError as ResponseTooLargeError
+    from .errors import ResponseValidationError as ResponseValidationError
+    from .errors import ServerError as ServerError
+    from .errors import StreamProtocolError as StreamProtocolError
+    from .errors import UnprocessableEntityError as UnprocessableEntityError
+    from .events import EVENT_LOGGER_NAME as EVENT_LOGGER_NAME
+    from .events import LLMCallErrorEvent as LLMCallErrorEvent
+    from .events import LLMCallEvent as LLMCallEvent
+    from .events import LLMStreamEndEvent as LLMStreamEndEvent
+    from .events import LLMStreamStartEvent as LLMStreamStartEvent
+    from .messages import AssistantMessage as AssistantMessage
+    from .messages import ChatCompletionTokenLogprob as ChatCompletionTokenLogprob
+    from .messages import CreateResult as CreateResult
+    from .messages import FinishReasons as FinishReasons
+    from .messages import FunctionCall as FunctionCall
+    from .messages import FunctionExecutionResult as FunctionExecutionResult
+    from .messages import FunctionExecutionResultMessage as FunctionExecutionResultMessage
+    from .messages import Image as Image
+    from .messages import LLMMessage as LLMMessage
+    from .messages import RequestUsage as RequestUsage
+    from .messages import SystemMessage as SystemMessage
+    from .messages import ThoughtChunk as ThoughtChunk
+    from .messages import TopLogprob as TopLogprob
+    from .messages import UserMessage as UserMessage
+    from .model_info import DEFAULT_CONTEXT_WINDOW as DEFAULT_CONTEXT_WINDOW
+    from .model_info import ModelFamily as ModelFamily
+    from .model_info import ModelInfo as ModelInfo
+    from .model_info import ModelListing as ModelListing
+    from .model_info import UnknownModelWarning as UnknownModelWarning
+    from .pricing import Price as Price
+    from .providers.anthropic.client import AnthropicChatCompletionClient as AnthropicChatCompletionClient
+    from .providers.ollama.client import OllamaChatCompletionClient as OllamaChatCompletionClient
+    from .providers.openai.azure import AzureOpenAIChatCompletionClient as AzureOpenAIChatCompletionClient
+    from .providers.openai.client import OpenAIChatCompletionClient as OpenAIChatCompletionClient
+    from .router import Deployment as Deployment
+    from .router import LocalRouterState as LocalRouterState
+    from .router import RateLimit as RateLimit
+    from .router import RedisRouterState as RedisRouterState
+    from .router import Router as Router
+    from .router import RouterAttemptEvent as RouterAttemptEvent
+    from .router import RouterState as RouterState
+    from .telemetry import UsageLog as UsageLog
+    from .tokens import TokenCount as TokenCount
+    from .tokens import TokenCounter as TokenCounter
+    from .tokens import TokenEstimateWarning as TokenEstimateWarning
+    from .tokens import count_text as count_text
+    from .tools import FunctionTool as FunctionTool
+    from .tools import Tool as Tool
+    from .tools import ToolSchema as ToolSchema

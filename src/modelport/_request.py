@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from ._convert import as_messages, as_tools
 from .errors import InvalidRequestError
 
-__all__ = ["EMPTY_ARGS", "Request", "checked_args", "model_format"]
+__all__ = ["EMPTY_ARGS", "Request", "checked_args", "merged_args", "model_format"]
 
 EMPTY_ARGS: Mapping[str, Any] = MappingProxyType({})
 
@@ -87,9 +87,10 @@ class Request:
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = EMPTY_ARGS,
         stream: bool = False,
+        **create_args: Any,
     ) -> Request:
         """A request from the arguments ``create`` takes, converted; not yet built for any client."""
-        args = checked_args(extra_create_args)
+        args = merged_args(extra_create_args, create_args)
         return cls(as_messages(messages), as_tools(tools), tool_choice, json_output, args, stream)
 
     def for_stream(self, stream: bool) -> Request:
@@ -135,6 +136,18 @@ def checked_args(extra_create_args: Any) -> Mapping[str, Any]:
     raise InvalidRequestError(
         f"extra_create_args must be a dict of create arguments, not {type(extra_create_args).__name__}"
     )
+
+
+def merged_args(extra_create_args: Any, keywords: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A call's create arguments: ``extra_create_args`` and those given as keywords of ``create``
+    (``temperature=0``), checked later by the same rules. A name given both ways is refused."""
+    args = checked_args(extra_create_args)
+    if not keywords:
+        return args
+    both = [name for name in keywords if name in args]
+    if both:
+        raise InvalidRequestError(f"create argument {both[0]!r} is given both as a keyword and in extra_create_args")
+    return {**args, **keywords}
 
 
 def model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:

@@ -25,7 +25,7 @@ from ._assembly import Assembler
 from ._convert import as_messages, as_tools
 from ._http import Signer, Transport, request_id_from
 from ._redact import SecretValues, scrub_error
-from ._request import Request, checked_args, model_format
+from ._request import Request, merged_args, model_format
 from ._stream import WireStream
 from ._validate import TOO_DEEP, unencodable_field
 from .cancellation import CancellationTokenLike, is_cancellation_token
@@ -156,10 +156,17 @@ class WireClient(ChatCompletionClient):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> CreateResult:
+        """One answer to ``messages``. Create arguments go in ``extra_create_args`` or as keywords
+        (``create(messages, temperature=0, max_tokens=100)``), both checked by the dialect's rules."""
         check_token(cancellation_token)
         request = self.prepare(
-            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=merged_args(extra_create_args, create_args),
         )
         if cancellation_token is None:
             return await self._create(request)
@@ -174,8 +181,10 @@ class WireClient(ChatCompletionClient):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> ChatCompletionStream:
-        """Yields ``str`` deltas (reasoning as :class:`~modelport.ThoughtChunk`), then one ``CreateResult``.
+        """Yields ``str`` deltas (reasoning as :class:`~modelport.ThoughtChunk`), then one ``CreateResult``; create
+        arguments as :meth:`create` takes them.
 
         Use it as ``async with client.create_stream(...) as stream: async for chunk in stream``; a plain
         ``async for`` works too and closes the response as soon as the stream object is dropped."""
@@ -185,7 +194,7 @@ class WireClient(ChatCompletionClient):
             tools=tools,
             tool_choice=tool_choice,
             json_output=json_output,
-            extra_create_args=extra_create_args,
+            extra_create_args=merged_args(extra_create_args, create_args),
             stream=True,
         )
         return WireStream(self._call, request, cancellation_token)
@@ -201,12 +210,12 @@ class WireClient(ChatCompletionClient):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         stream: bool = False,
+        **create_args: Any,
     ) -> Request:
         """The request ``create`` (or, with ``stream=True``, ``create_stream``) would send, converted, checked,
         built and encoded, with nothing sent: bad input raises here. :meth:`send` sends it as it is."""
-        request = Request(
-            as_messages(messages), as_tools(tools), tool_choice, json_output, checked_args(extra_create_args), stream
-        )
+        args = merged_args(extra_create_args, create_args)
+        request = Request(as_messages(messages), as_tools(tools), tool_choice, json_output, args, stream)
         self._build_into(request)
         return request
 
@@ -279,6 +288,7 @@ class WireClient(ChatCompletionClient):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
+        **create_args: Any,
     ) -> dict[str, Any]:
         """The provider, the endpoint (base URL, or Azure deployment and API version), the model and the exact
         request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
@@ -289,7 +299,7 @@ class WireClient(ChatCompletionClient):
                 tools=tools,
                 tool_choice=tool_choice,
                 json_output=json_output,
-                extra_create_args=extra_create_args,
+                extra_create_args=merged_args(extra_create_args, create_args),
             )
         )
 

@@ -121,16 +121,17 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
 
 
 def _check_key(model: str, base_url: str | None, provider: str | None) -> None:
-    """Raise the missing-key error where the client would refuse to start without one (OpenAI itself)."""
-    from .providers.openai.client import choose_preset, own_key_env
+    """Raise the missing-key error exactly where the client would refuse to start without one (OpenAI itself, not
+    a server ``OPENAI_BASE_URL`` names), told with the flags."""
+    from .providers.openai.client import PRESETS, own_key_env, resolve_server
 
     try:
-        name, preset = choose_preset(model, base_url, provider)
+        _, preset, url, from_environment = resolve_server(model, base_url, provider)
     except InvalidRequestError:
-        return  # an unknown --provider: the client says so
-    if preset is None or own_key_env(preset, base_url or preset.base_url, from_environment=False) is None:
-        return  # another server than the preset's own: the preset's key would not go there anyway
-    if name == "openai" and preset.key_env and not os.environ.get(preset.key_env):
+        return  # an unknown --provider or a bad URL: the client says so
+    if preset is not PRESETS["openai"] or own_key_env(preset, url, from_environment=from_environment) is None:
+        return  # another server than OpenAI's own: the library asks for no key there
+    if preset.key_env and not os.environ.get(preset.key_env):
         raise CommandError(
             f"{preset.key_env} is not set: set it, or name the variable that holds the key with --api-key-env "
             "NAME (for another server, pass --base-url URL or --provider NAME)",

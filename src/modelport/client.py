@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._request import Request
+from ._request import Request, merged_args
 from .cancellation import CancellationTokenLike
 from .messages import CreateResult, RequestUsage
 from .model_info import ModelInfo
@@ -48,7 +48,10 @@ class ChatCompletionClient(ABC):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
-    ) -> CreateResult: ...
+        **create_args: Any,
+    ) -> CreateResult:
+        """One answer to ``messages``. Create arguments go in ``extra_create_args`` or as keywords
+        (``create(messages, temperature=0, max_tokens=100)``), both checked by the client's rules."""
 
     @abstractmethod
     def create_stream(
@@ -60,7 +63,9 @@ class ChatCompletionClient(ABC):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
-    ) -> ChatCompletionStream: ...
+        **create_args: Any,
+    ) -> ChatCompletionStream:
+        """The answer to ``messages`` as a stream; create arguments as :meth:`create` takes them."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -90,6 +95,7 @@ class ChatCompletionClient(ABC):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         stream: bool = False,
+        **create_args: Any,
     ) -> Request:
         """The request a ``create`` (``create_stream`` with ``stream=True``) of these arguments makes: the input
         converted once, checked, and (by clients that speak HTTP) built and encoded, with nothing sent. The cache,
@@ -101,6 +107,7 @@ class ChatCompletionClient(ABC):
             json_output=json_output,
             extra_create_args=extra_create_args,
             stream=stream,
+            **create_args,
         )
 
     async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
@@ -121,6 +128,7 @@ class ChatCompletionClient(ABC):
         tool_choice: Any = "auto",
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
+        **create_args: Any,
     ) -> dict[str, Any]:
         """A JSON-ready description of everything that decides the answer to this request (what a response cache
         keys on). HTTP clients give their exact request body; this default describes the call generically."""
@@ -135,7 +143,7 @@ class ChatCompletionClient(ABC):
             "tools": [dict(t) if isinstance(t, Mapping) else dict(t.schema) for t in tools],
             "tool_choice": tool_choice if isinstance(tool_choice, str) else getattr(tool_choice, "name", tool_choice),
             "json_output": output,
-            "extra_create_args": dict(extra_create_args),
+            "extra_create_args": dict(merged_args(extra_create_args, create_args)),
         }
 
     async def __aenter__(self: T) -> T:

@@ -64,9 +64,6 @@ def _limited(client: Any, args: argparse.Namespace) -> Any:
             raise BatchCommandError(
                 "--rpm and --tpm cannot be combined with a router config: set its deployments' limits"
             )
-        for flag, value in (("--rpm", args.rpm), ("--tpm", args.tpm)):
-            if value is not None and value < 1:
-                raise BatchCommandError(f"{flag} must be at least 1, got {value}")
         client = Router([Deployment(client, "batch", rpm=args.rpm, tpm=args.tpm)])
     if args.cache:
         from ..cache import ChatCompletionCache, DiskCacheStore
@@ -255,6 +252,9 @@ def _batch(args: argparse.Namespace, make_client: Any) -> int:
         raise BatchCommandError("give one requests file (or: modelport batch merge IN PART... -o OUT)")
     if args.concurrency < 1:
         raise BatchCommandError(f"--concurrency must be at least 1, got {args.concurrency}")
+    for flag, value in (("--rpm", args.rpm), ("--tpm", args.tpm)):
+        if value is not None and value < 1:
+            raise BatchCommandError(f"{flag} must be at least 1, got {value}")
     shard = _shard(args.shard)
     if args.max_retries is not None and (args.config or args.max_retries < 0):
         raise BatchCommandError(
@@ -272,6 +272,7 @@ def _batch(args: argparse.Namespace, make_client: Any) -> int:
         if not os.path.isdir(folder):
             raise BatchCommandError(f"-o {args.output}: the folder {folder} does not exist")
         _refuse_if_not_a_file("-o", args.output)
+    os.stat(path)  # a requests file that is not there is said before the flags that build the client are checked
     client = make_client(args, args.dry_run and not args.config)
     requests = read_requests(path, client=client)  # every line read and built before anything is sent
     if not requests:

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .._request import Request
+from .._request import Request, merged_args
 from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component, nested_dump
@@ -232,9 +232,14 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> CreateResult:
         request = self.prepare(
-            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=merged_args(extra_create_args, create_args),
         )
         return await self.send(request, cancellation_token=cancellation_token)
 
@@ -264,13 +269,14 @@ class ChatCompletionCache(ChatCompletionClient, Component):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> ChatCompletionStream:
         request = self.prepare(
             messages,
             tools=tools,
             tool_choice=tool_choice,
             json_output=json_output,
-            extra_create_args=extra_create_args,
+            extra_create_args=merged_args(extra_create_args, create_args),
             stream=True,
         )
         return self.send_stream(request, cancellation_token=cancellation_token)

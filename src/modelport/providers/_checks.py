@@ -3,8 +3,9 @@ as OpenAI's function tools (the form several dialects send or start from). Nothi
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._validate import check_json_value, shown
@@ -20,6 +21,7 @@ __all__ = [
     "number",
     "shown",
     "tool_schema",
+    "unknown_argument",
     "whole",
 ]
 
@@ -34,6 +36,14 @@ FORBIDDEN_ARGUMENTS = {
     "functions": "the legacy functions API is not supported; pass tools=...",
     "function_call": "the legacy functions API is not supported; pass tool_choice=...",
 }
+
+
+def unknown_argument(key: Any, known: Iterable[str], where: str, hint: str) -> InvalidRequestError:
+    """The error for a create argument no dialect rule knows: its name, the closest known name (a typo such as
+    ``temprature`` is told ``temperature``) and ``hint``, where other fields go."""
+    close = difflib.get_close_matches(key, sorted(known), n=1) if isinstance(key, str) else []
+    suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+    return InvalidRequestError(f"unknown {where} {key!r}{suggestion}; {hint}")
 
 
 def whole(low: int, high: int) -> Callable[[Any], bool]:

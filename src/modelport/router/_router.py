@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._request import Request
+from .._request import Request, merged_args
 from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component, ComponentConfigError, load_component
@@ -320,9 +320,14 @@ class Router(ChatCompletionClient, Component):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> CreateResult:
         request = self.prepare(
-            messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=merged_args(extra_create_args, create_args),
         )
         return await self.send(request, cancellation_token=cancellation_token)
 
@@ -352,6 +357,7 @@ class Router(ChatCompletionClient, Component):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> ChatCompletionStream:
         """Yields the chosen deployment's deltas, then its ``CreateResult``. Before the first delta a failure moves
         on to the next deployment; after it, the error is raised with what arrived (``partial``)."""
@@ -360,7 +366,7 @@ class Router(ChatCompletionClient, Component):
             tools=tools,
             tool_choice=tool_choice,
             json_output=json_output,
-            extra_create_args=extra_create_args,
+            extra_create_args=merged_args(extra_create_args, create_args),
             stream=True,
         )
         return self.send_stream(request, cancellation_token=cancellation_token)

@@ -50,6 +50,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict
 
 from .._convert import as_messages
+from .._request import merged_args
 from ..cancellation import CancellationTokenLike
 from ..client import ChatCompletionClient, ChatCompletionStream
 from ..components import Component
@@ -202,6 +203,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> CreateResult:
         """The next answer. A token already cancelled raises ``asyncio.CancelledError`` and takes no answer."""
         _check_cancelled(cancellation_token)
@@ -210,7 +212,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
             tools,
             tool_choice=tool_choice,
             json_output=json_output,
-            extra_create_args=extra_create_args,
+            extra_create_args=_with_keywords(extra_create_args, create_args),
             cancellation_token=cancellation_token,
             stream=False,
         )
@@ -226,6 +228,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
         json_output: bool | type[BaseModel] | None = None,
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
+        **create_args: Any,
     ) -> ChatCompletionStream:
         """The next answer as a stream: its thought as ``ThoughtChunk`` deltas, its text word by word, then the
         result. A token cancelled before or during the stream ends it with ``asyncio.CancelledError``."""
@@ -234,7 +237,7 @@ class ReplayChatCompletionClient(ChatCompletionClient, Component):
             tools,
             tool_choice=tool_choice,
             json_output=json_output,
-            extra_create_args=extra_create_args,
+            extra_create_args=_with_keywords(extra_create_args, create_args),
             cancellation_token=cancellation_token,
             stream=True,
         )
@@ -347,3 +350,9 @@ class _ReplayStream(ChatCompletionStream):
 
     async def aclose(self) -> None:
         self._items.clear()
+
+
+def _with_keywords(extra_create_args: Any, keywords: Mapping[str, Any]) -> Any:
+    """The create arguments a call is recorded with: ``extra_create_args`` as given, with those given as keywords
+    (``temperature=0``) joined to them (a name given both ways is refused, as every client refuses it)."""
+    return merged_args(extra_create_args, keywords) if keywords else extra_create_args

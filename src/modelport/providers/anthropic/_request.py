@@ -13,7 +13,7 @@ from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN, strict_schema
-from .._checks import is_stop, number, shown, whole
+from .._checks import is_stop, number, shown, unknown_argument, whole
 from ._messages import wire_messages
 from ._names import _SIGNED, OUTPUT_TOOL
 
@@ -110,8 +110,8 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
         if key in _FORBIDDEN_ARGUMENTS:
             raise InvalidRequestError(f"{where} {key!r} is not allowed: {_FORBIDDEN_ARGUMENTS[key]}")
         if key not in CREATE_ARGUMENTS:
-            raise InvalidRequestError(
-                f"unknown {where} {key!r} for Anthropic; other fields of the Messages API go in extra_body={{...}}"
+            raise unknown_argument(
+                key, CREATE_ARGUMENTS, where, "Anthropic's other Messages API fields go in extra_body={...}"
             )
         rule = _ARGUMENT_RULES.get(key)
         if rule is not None and value is not None and not rule[0](value):

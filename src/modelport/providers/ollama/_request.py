@@ -37,7 +37,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from .._checks import FORBIDDEN_ARGUMENTS, check_str, function_tools, is_stop, number, shown, whole
+from .._checks import FORBIDDEN_ARGUMENTS, check_str, function_tools, is_stop, number, shown, unknown_argument, whole
 
 if TYPE_CHECKING:
     from ..._request import Request
@@ -146,10 +146,8 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
         if key in FORBIDDEN_ARGUMENTS:
             raise InvalidRequestError(f"{where} {key!r} is not allowed: {FORBIDDEN_ARGUMENTS[key]}")
         if key not in CREATE_ARGUMENTS:
-            raise InvalidRequestError(
-                f"unknown {where} {key!r}; Ollama options go in options={{...}}, other request fields in "
-                "extra_body={...}"
-            )
+            hint = "Ollama options go in options={...}, other request fields in extra_body={...}"
+            raise unknown_argument(key, CREATE_ARGUMENTS, where, hint)
         rule = _RULES.get(key)
         if rule is not None and value is not None and not rule[0](value):
             raise InvalidRequestError(f"{where} {key!r} must be {rule[1]}, got {shown(value)}")

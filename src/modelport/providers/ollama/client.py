@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import orjson
 from yarl import URL
@@ -48,15 +46,13 @@ from .._kit import (
     config_arguments,
     migrate_client_config,
     resolve_model_info,
-    url_shown,
 )
+from ._host import DEFAULT_HOST, environment_host, parse_host
 from ._request import fold_options
 from .dialect import OllamaDialect
 
 __all__ = ["DEFAULT_HOST", "OllamaChatCompletionClient", "OllamaClientConfig", "parse_host"]
 
-DEFAULT_HOST = "http://localhost:11434"
-DEFAULT_PORT = 11434
 _EMPTY: Mapping[str, Any] = {}
 SHOW_CONCURRENCY = 4
 """How many ``/api/show`` requests :meth:`OllamaChatCompletionClient.list_models` has in flight at once."""
@@ -71,38 +67,6 @@ class OllamaClientConfig(_ClientConfig):
     model: str
     host: str | None = None
     stream_tool_calls: bool = True
-
-
-def parse_host(host: str, field: str = "host") -> str:
-    """An ``OLLAMA_HOST`` value as a base URL, as Ollama's own clients read it: no scheme means ``http`` and port
-    11434; a scheme without a port means its standard port; a path (a reverse proxy's prefix) is kept. A user name
-    or password in it is refused, naming ``field`` and never the value."""
-    text = host.strip()
-    if not text:
-        raise InvalidRequestError("host is empty")
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        scheme, rest, port = "http", text, DEFAULT_PORT
-    elif scheme.lower() in ("http", "https"):
-        scheme = scheme.lower()
-        port = 443 if scheme == "https" else 80
-    else:
-        raise InvalidRequestError(f"{field} must be an http:// or https:// URL or host[:port], got {url_shown(text)}")
-    try:
-        split = urlsplit(f"{scheme}://{rest}")
-        hostname = split.hostname or "127.0.0.1"
-        port = split.port or port
-    except ValueError:
-        raise InvalidRequestError(f"{field} is not a valid host[:port] or URL: {url_shown(text)}") from None
-    if split.username is not None or split.password is not None:
-        raise InvalidRequestError(
-            f"{field} holds a user name or password (user:password@ before the host), which a URL is no place for: "
-            "it would be kept in the client's repr and saved configs. Give the host without it, and the credential "
-            "in default_headers (an Authorization header)"
-        )
-    if ":" in hostname:  # an IPv6 address
-        hostname = f"[{hostname}]"
-    return f"{scheme}://{hostname}:{port}{split.path.rstrip('/')}"
 
 
 class OllamaChatCompletionClient(ProviderClient):
@@ -167,10 +131,7 @@ class OllamaChatCompletionClient(ProviderClient):
     ) -> None:
         if not model or not isinstance(model, str):
             raise InvalidRequestError("model is required")
-        self._host = parse_host(
-            host if host is not None else os.environ.get("OLLAMA_HOST") or DEFAULT_HOST,
-            "host" if host is not None or not os.environ.get("OLLAMA_HOST") else "OLLAMA_HOST",
-        )
+        self._host = parse_host(host) if host is not None else environment_host() or DEFAULT_HOST
         for name, value in (("options", options), ("keep_alive", keep_alive), ("think", think)):
             if value is not None:
                 create_args[name] = dict(value) if isinstance(value, Mapping) else value

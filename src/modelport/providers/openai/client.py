@@ -13,7 +13,7 @@ how to send it (``api_key_env="GROQ_API_KEY"``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from .._kit import (
     same_origin,
     url_shown,
 )
+from ..ollama._host import DEFAULT_HOST, environment_host
 from .dialect import OpenAIDialect, WireProfile
 
 __all__ = [
@@ -61,13 +62,27 @@ class Preset:
     base_url: str
     key_env: str | None
     profile: WireProfile
+    server_from_environment: Callable[[], str | None] | None = None
+    """Where the server's own tools say it is (Ollama's ``OLLAMA_HOST``), read when the client is made, as the base
+    URL before ``base_url``; ``None``: the preset's server is fixed."""
+
+    def url(self) -> str:
+        """The preset's base URL: the one its environment names, else its default."""
+        found = self.server_from_environment() if self.server_from_environment is not None else None
+        return found or self.base_url
+
+
+def _ollama_v1() -> str | None:
+    """The OpenAI-compatible endpoint of the server ``OLLAMA_HOST`` names (its host + ``/v1``), if it is set."""
+    host = environment_host()
+    return f"{host}/v1" if host else None
 
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset(OPENAI_BASE_URL, "OPENAI_API_KEY", WireProfile("openai", max_tool_description=1024)),
     "gemini": Preset(GEMINI_OPENAI_BASE_URL, "GEMINI_API_KEY", WireProfile("gemini", send_names=False)),
     "anthropic": Preset(ANTHROPIC_OPENAI_BASE_URL, "ANTHROPIC_API_KEY", WireProfile("anthropic", send_names=False)),
-    "ollama": Preset("http://localhost:11434/v1", None, WireProfile("ollama")),
+    "ollama": Preset(f"{DEFAULT_HOST}/v1", None, WireProfile("ollama"), _ollama_v1),
     "vllm": Preset("http://localhost:8000/v1", "VLLM_API_KEY", WireProfile("vllm")),
     "llamacpp": Preset("http://localhost:8080/v1", None, WireProfile("llamacpp")),
     "lmstudio": Preset("http://localhost:1234/v1", None, WireProfile("lmstudio")),
@@ -103,7 +118,7 @@ def resolve_server(model: str, base_url: str | None, provider: str | None) -> tu
     if given:
         check_url(given, "base_url" if base_url else "OPENAI_BASE_URL")
     preset_name, preset = choose_preset(model, base_url or env_base_url, provider)
-    url = (base_url or env_base_url or (preset.base_url if preset else "")).rstrip("/")
+    url = (base_url or env_base_url or (preset.url() if preset else "")).rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise InvalidRequestError(f"base_url must start with http:// or https://, got {url_shown(url)}")
     return preset_name, preset, url, bool(env_base_url)
