@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "AzureOpenAIChatCompletionClient": "providers.openai",
     "AnthropicChatCompletionClient": "providers.anthropic",
     "OllamaChatCompletionClient": "providers.ollama",
+    "GeminiChatCompletionClient": "providers.gemini",
     # components
     "Component": "components",
     "ComponentModel": "components",
@@ -181,6 +182,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
     from .pricing import Price
     from .providers.anthropic import AnthropicChatCompletionClient
+    from .providers.gemini import GeminiChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
     from .providers.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
     from .router import (

@@ -120,6 +120,7 @@ _BUILTIN: dict[str, str] = {
     "azure_openai": "providers.openai.azure:AzureOpenAIChatCompletionClient",
     "anthropic": "providers.anthropic.client:AnthropicChatCompletionClient",
     "ollama": "providers.ollama.client:OllamaChatCompletionClient",
+    "gemini": "providers.gemini.client:GeminiChatCompletionClient",
     "unbounded_context": "model_context:UnboundedChatCompletionContext",
     "buffered_context": "model_context:BufferedChatCompletionContext",
     "token_limited_context": "model_context:TokenLimitedChatCompletionContext",
