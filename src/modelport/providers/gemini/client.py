@@ -150,23 +150,25 @@ class GeminiChatCompletionClient(WireClient, Component):
             api_key, api_key_env, base_url, exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl)
         )
         checked_headers = check_headers(default_headers)
-        if thinking is not None:
-            create_args["thinking"] = thinking
-        if safety_settings is not None:
-            create_args["safety_settings"] = safety_settings
-        transport = make_transport(
-            self.provider_name,
+        for name, value in (("thinking", thinking), ("safety_settings", safety_settings)):
+            if value is not None:
+                create_args[name] = value
+        connection: dict[str, Any] = dict(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            http_session=http_session,
             verify_ssl=verify_ssl,
-            proxy=check_proxy(proxy),
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_response_bytes=max_response_bytes,
+        )
+        transport = make_transport(
+            self.provider_name,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            http_session=http_session,
+            proxy=check_proxy(proxy),
+            **connection,
         )
         self._gemini = GeminiDialect()
         super().__init__(
@@ -180,27 +182,25 @@ class GeminiChatCompletionClient(WireClient, Component):
             prices=prices,
         )
         settings = shared_settings(
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
             model_info=model_info,
             add_name_prefixes=False,
             default_headers=checked_headers,
-            verify_ssl=verify_ssl,
             proxy=proxy,
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            max_response_bytes=max_response_bytes,
             retry_policy=self._transport.retry,
             prices=self._prices,
+            **connection,
         )
         settings.pop("add_name_prefixes")
         self._settings = {"model": model, "base_url": base_url, **settings, **create_args}
         self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
+        self._set_headers(checked_headers, proxy)
+
+    def _set_headers(self, extra: Mapping[str, str], proxy: str | None) -> None:
+        """The headers of every request (the key in ``x-goog-api-key``), and the secrets to scrub from errors."""
         headers = base_headers()
         if self._api_key is not None:
             headers["x-goog-api-key"] = self._api_key.get()
-        headers.update(checked_headers)
+        headers.update(extra)
         self._request_headers = headers
         self._secrets = header_secrets(headers, *proxy_secrets(proxy))
 
