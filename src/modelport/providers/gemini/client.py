@@ -23,30 +23,23 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from ..._redact import Secret, check_headers, check_proxy, header_secrets, proxy_secrets
 from ..._retry import RetryPolicy
-from ..._wire_client import WireClient, encode_body
-from ...components import Component, ComponentConfigError
-from ...errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
+from ..._wire_client import encode_body
+from ...components import ComponentConfigError
+from ...errors import InvalidRequestError, ResponseValidationError
 from ...model_info import ModelInfo, ModelListing
 from ...tokens import TokenCount, TokenCounter
 from ...tools import Tool, ToolSchema
 from .._kit import (
-    COMMON_FIELDS,
+    Connection,
+    KeyChoice,
+    ProviderClient,
     _ClientConfig,
-    base_headers,
-    check_not_masked,
     check_url,
     choose_key,
-    config_create_args,
-    make_transport,
-    policy_from,
-    proxy_can_read,
-    refuse_live_objects,
+    config_arguments,
     resolve_model_info,
     same_origin,
-    saved_settings,
-    shared_settings,
 )
 from .dialect import GeminiDialect, count_tokens_body, model_path
 
@@ -87,7 +80,7 @@ def _key_env() -> str:
     return KEY_ENVS[1]
 
 
-class GeminiChatCompletionClient(WireClient, Component):
+class GeminiChatCompletionClient(ProviderClient):
     """A client for Gemini through Google's native ``generateContent`` API.
 
     Args:
@@ -105,7 +98,8 @@ class GeminiChatCompletionClient(WireClient, Component):
         **create_args: defaults for every request (``temperature``, ``top_k``, ``max_tokens``, ``stop``,
             ``cached_content``, ``generation_config``, ``extra_body``, ...).
 
-    The other arguments are those of :class:`~modelport.AnthropicChatCompletionClient`.
+    The connection arguments (``connect_timeout``, ``deadline``, ``retry_policy``, ``http_session``, ``proxy``,
+    ``max_connections``...) are those of :class:`~modelport.AnthropicChatCompletionClient`.
     """
 
     component_type = "model"
@@ -142,78 +136,43 @@ class GeminiChatCompletionClient(WireClient, Component):
     ) -> None:
         if not model or not isinstance(model, str):
             raise InvalidRequestError("model is required")
-        self._base_url = _root(base_url or GEMINI_BASE_URL)
-        if not self._base_url.startswith(("http://", "https://")):
+        url = _root(base_url or GEMINI_BASE_URL)
+        if not url.startswith(("http://", "https://")):
             raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
-        check_url(self._base_url, "base_url")
-        self._api_key, self._key_env, self._withheld_key_env = _resolve_key(
-            api_key, api_key_env, base_url, exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl)
-        )
-        checked_headers = check_headers(default_headers)
-        for name, value in (("thinking", thinking), ("safety_settings", safety_settings)):
-            if value is not None:
-                create_args[name] = value
-        connection: dict[str, Any] = dict(
+        check_url(url, "base_url")
+        connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
-            verify_ssl=verify_ssl,
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            max_response_bytes=max_response_bytes,
-        )
-        transport = make_transport(
-            self.provider_name,
             max_retries=max_retries,
             retry_policy=retry_policy,
             http_session=http_session,
-            proxy=check_proxy(proxy),
-            **connection,
+            verify_ssl=verify_ssl,
+            proxy=proxy,
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
         )
+        key = _gemini_key(api_key, api_key_env, base_url, exposed=connection.exposes(url))
+        for name, value in (("thinking", thinking), ("safety_settings", safety_settings)):
+            if value is not None:
+                create_args[name] = value
         self._gemini = GeminiDialect()
         super().__init__(
             model=model,
-            model_info=resolve_model_info(model, model_info),
-            transport=transport,
+            model_info=model_info,
+            info=resolve_model_info(model, model_info),
             dialect=self._gemini,
-            base=URL(self._base_url),
+            base_url=url,
+            connection=connection,
+            key=key,
+            auth_headers={"x-goog-api-key": key.key.get()} if key.key is not None else {},
+            settings={"model": model, "base_url": base_url},
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
         )
-        settings = shared_settings(
-            model_info=model_info,
-            add_name_prefixes=False,
-            default_headers=checked_headers,
-            proxy=proxy,
-            retry_policy=self._transport.retry,
-            prices=self._prices,
-            **connection,
-        )
-        settings.pop("add_name_prefixes")
-        self._settings = {"model": model, "base_url": base_url, **settings, **create_args}
-        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        self._set_headers(checked_headers, proxy)
-
-    def _set_headers(self, extra: Mapping[str, str], proxy: str | None) -> None:
-        """The headers of every request (the key in ``x-goog-api-key``), and the secrets to scrub from errors."""
-        headers = base_headers()
-        if self._api_key is not None:
-            headers["x-goog-api-key"] = self._api_key.get()
-        headers.update(extra)
-        self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-
-    async def _headers(self) -> dict[str, str]:
-        return self._request_headers
-
-    def _hint(self, exc: APIError) -> str | None:
-        if isinstance(exc, AuthenticationError) and self._withheld_key_env:
-            return (
-                f"no key was sent: {self._withheld_key_env} is set, but a key from the environment only goes to its "
-                f"own server; pass api_key_env={self._withheld_key_env!r} to send it to {self._base_url}"
-            )
-        return super()._hint(exc)
 
     @property
     def base_url(self) -> str:
@@ -278,30 +237,12 @@ class GeminiChatCompletionClient(WireClient, Component):
 
     # -- components --
 
-    def _to_config(self, *, include_secrets: bool) -> GeminiClientConfig:
-        refuse_live_objects(self._live, type(self).__name__)
-        settings = saved_settings(self._settings, include_secrets=include_secrets)
-        if include_secrets and self._api_key is not None:
-            settings["api_key"] = self._api_key.get()
-        elif self._key_env is not None:
-            settings["api_key_env"] = self._key_env
-        return GeminiClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
-
     @classmethod
     def _from_config(cls, config: GeminiClientConfig) -> GeminiChatCompletionClient:
-        create_args = config_create_args(config, cls.component_provider)
         if config.add_name_prefixes:
             raise ComponentConfigError("gemini: add_name_prefixes has no equivalent (names are never sent)")
-        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
-        return cls(
-            config.model,
-            api_key=check_not_masked(config.api_key, "api_key"),
-            api_key_env=config.api_key_env,
-            base_url=config.base_url,
-            retry_policy=policy_from(config),
-            **kwargs,
-            **create_args,
-        )
+        arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
+        return cls(config.model, base_url=config.base_url, **arguments)
 
 
 def _listing(entry: dict[str, Any]) -> ModelListing:
@@ -311,10 +252,9 @@ def _listing(entry: dict[str, Any]) -> ModelListing:
     return ModelListing(id=name, context_window=window if type(window) is int and window > 0 else None, raw=entry)
 
 
-def _resolve_key(
-    api_key: str | None, api_key_env: str | None, base_url: str | None, *, exposed: bool
-) -> tuple[Secret | None, str | None, str | None]:
-    """(the key, the variable it came from, a variable withheld from a ``base_url`` given in code)."""
+def _gemini_key(api_key: str | None, api_key_env: str | None, base_url: str | None, *, exposed: bool) -> KeyChoice:
+    """The key (see :func:`choose_key`): ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` goes to Google's own server, and to
+    a ``base_url`` given in code only when named."""
     own = base_url is None or same_origin(_root(base_url), GEMINI_BASE_URL)
     env = _key_env() if api_key is None and api_key_env is None else KEY_ENVS[0]
     choice = choose_key(api_key, api_key_env, own_env=env if own else None, standard_env=env, exposed=exposed)
@@ -323,4 +263,4 @@ def _resolve_key(
             "api_key was not given and neither GOOGLE_API_KEY nor GEMINI_API_KEY is set (for another server, pass "
             "base_url=...)"
         )
-    return choice.key, choice.env, choice.withheld
+    return choice
