@@ -8,7 +8,8 @@ one ``allowedFunctionNames`` names) with arguments made from its schema, ``The t
 responses, and a JSON instance of ``responseJsonSchema``. With thinking on, a thought part comes first and the
 answer's text carries a ``thoughtSignature``; a function call always does (:data:`SIGNATURE`).
 
-Like the real server, it refuses what breaks the API's rules (400, Google's envelope): a request with no key header
+Field names are read as protobuf JSON reads them, in lowerCamelCase or snake_case. Like the real server, it
+refuses what breaks the API's rules (400, Google's envelope): a request with no key header
 (403), no contents, a role other than ``user`` and ``model``, a turn without parts, function responses that do not
 answer the calls of the turn before them one for one, and, on ``gemini-3`` models, a function call of the current
 turn sent back without its ``thoughtSignature``.
@@ -236,6 +237,7 @@ def reply(request: RecordedRequest) -> Reply:
         return _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
     if not isinstance(body, dict):
         return _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received: not an object.")
+    body = _camel(body)
     if method == "countTokens":
         inner = body.get("generateContentRequest")
         body = inner if isinstance(inner, dict) else body
@@ -270,6 +272,25 @@ def _models(request: RecordedRequest) -> Reply:
     if start + size < len(entries):
         page["nextPageToken"] = str(start + size)
     return Reply.json(page)
+
+
+_OPAQUE = frozenset({"args", "parametersJsonSchema", "parameters", "responseJsonSchema", "responseSchema", "response"})
+"""Fields whose values are the caller's data (arguments, schemas), whose keys are never renamed."""
+
+
+def _camel(value: Any) -> Any:
+    """``value`` with every field name in lowerCamelCase: Google reads protobuf JSON, which takes a field by its
+    original snake_case name too (Google's SDK sends ``parameters_json_schema``, ``include_thoughts``...)."""
+    if isinstance(value, list):
+        return [_camel(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        head, *rest = str(key).split("_")
+        name = head + "".join(word[:1].upper() + word[1:] for word in rest)
+        out[name] = item if name in _OPAQUE else _camel(item)
+    return out
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
