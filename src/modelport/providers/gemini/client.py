@@ -23,6 +23,7 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
+from ..._redact import RedactedHeaders, SecretValues
 from ..._retry import RetryPolicy
 from ..._wire_client import encode_body
 from ...components import ComponentConfigError
@@ -41,13 +42,16 @@ from .._kit import (
     resolve_model_info,
     same_origin,
 )
-from .dialect import GeminiDialect, count_tokens_body, model_path
+from ._vertex import AccessTokenProvider, RetryingCall, TokenSource, Vertex, uses_vertex
+from .dialect import GEMINI_API_PREFIX, GeminiDialect, count_tokens_body, model_path
 
 __all__ = ["GEMINI_BASE_URL", "GeminiChatCompletionClient", "GeminiClientConfig"]
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 _MODEL_PAGES = 50
+_KEPT_TOKENS = 4
+"""The latest bearer tokens kept to be scrubbed from errors (an error may quote the one before the fresh one)."""
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -57,6 +61,9 @@ class GeminiClientConfig(_ClientConfig):
 
     model: str
     base_url: str | None = None
+    vertexai: bool | None = None
+    project: str | None = None
+    location: str | None = None
 
 
 def _root(base_url: str) -> str:
@@ -114,6 +121,10 @@ class GeminiChatCompletionClient(ProviderClient):
         *,
         api_key: str | None = None,
         base_url: str | None = None,
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        access_token_provider: AccessTokenProvider | None = None,
         thinking: Mapping[str, Any] | None = None,
         safety_settings: Sequence[Mapping[str, Any]] | None = None,
         timeout: float | None = None,
@@ -136,10 +147,6 @@ class GeminiChatCompletionClient(ProviderClient):
     ) -> None:
         if not model or not isinstance(model, str):
             raise InvalidRequestError("model is required")
-        url = _root(base_url or GEMINI_BASE_URL)
-        if not url.startswith(("http://", "https://")):
-            raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
-        check_url(url, "base_url")
         connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
@@ -154,11 +161,13 @@ class GeminiChatCompletionClient(ProviderClient):
             max_response_bytes=max_response_bytes,
             default_headers=default_headers,
         )
-        key = _gemini_key(api_key, api_key_env, base_url, exposed=connection.exposes(url))
+        url, prefix, key, self._tokens = _endpoint(
+            base_url, api_key, api_key_env, connection, vertexai, project, location, access_token_provider
+        )
         for name, value in (("thinking", thinking), ("safety_settings", safety_settings)):
             if value is not None:
                 create_args[name] = value
-        self._gemini = GeminiDialect()
+        self._gemini = GeminiDialect(prefix=prefix)
         super().__init__(
             model=model,
             model_info=model_info,
@@ -168,11 +177,35 @@ class GeminiChatCompletionClient(ProviderClient):
             connection=connection,
             key=key,
             auth_headers={"x-goog-api-key": key.key.get()} if key.key is not None else {},
-            settings={"model": model, "base_url": base_url},
+            settings={
+                "model": model,
+                "base_url": base_url,
+                "vertexai": vertexai,
+                "project": project,
+                "location": location,
+            },
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
+            live={"access_token_provider": access_token_provider is not None},
         )
+        if self._tokens is not None:
+            self._call = RetryingCall(self, self._tokens)
+            self._token_secrets = self._secrets
+            self._recent_tokens: tuple[str, ...] = ()
+
+    async def _headers(self) -> dict[str, str]:
+        """The request headers; on Vertex AI with a token, a fresh bearer token each time (the latest few kept to be
+        scrubbed from errors)."""
+        if self._tokens is None:
+            return self._request_headers
+        token = await self._tokens.token()
+        if token not in self._recent_tokens:
+            self._recent_tokens = (*self._recent_tokens[-(_KEPT_TOKENS - 1) :], token)
+            self._secrets = SecretValues((*self._token_secrets, *self._recent_tokens))
+        headers = RedactedHeaders(self._request_headers)
+        headers["authorization"] = f"Bearer {token}"
+        return headers
 
     @property
     def base_url(self) -> str:
@@ -242,7 +275,14 @@ class GeminiChatCompletionClient(ProviderClient):
         if config.add_name_prefixes:
             raise ComponentConfigError("gemini: add_name_prefixes has no equivalent (names are never sent)")
         arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
-        return cls(config.model, base_url=config.base_url, **arguments)
+        return cls(
+            config.model,
+            base_url=config.base_url,
+            vertexai=config.vertexai,
+            project=config.project,
+            location=config.location,
+            **arguments,
+        )
 
 
 def _listing(entry: dict[str, Any]) -> ModelListing:
@@ -250,6 +290,48 @@ def _listing(entry: dict[str, Any]) -> ModelListing:
     name = name.removeprefix("models/") if isinstance(name, str) else ""
     window = entry.get("inputTokenLimit")
     return ModelListing(id=name, context_window=window if type(window) is int and window > 0 else None, raw=entry)
+
+
+def _endpoint(
+    base_url: str | None,
+    api_key: str | None,
+    api_key_env: str | None,
+    connection: Connection,
+    vertexai: bool | None,
+    project: str | None,
+    location: str | None,
+    access_token_provider: AccessTokenProvider | None,
+) -> tuple[str, str, KeyChoice, TokenSource | None]:
+    """(the server, the path before ``models/``, the key, the token source) of the Gemini API or of Vertex AI."""
+    if not uses_vertex(vertexai):
+        for name, value in (
+            ("project", project),
+            ("location", location),
+            ("access_token_provider", access_token_provider),
+        ):
+            if value is not None:
+                raise InvalidRequestError(f"{name} is for Vertex AI: pass vertexai=True too")
+        url = _checked_root(base_url or GEMINI_BASE_URL)
+        return (
+            url,
+            GEMINI_API_PREFIX,
+            _gemini_key(api_key, api_key_env, base_url, exposed=connection.exposes(url)),
+            None,
+        )
+    express = (api_key is not None or api_key_env is not None) and access_token_provider is None
+    vertex = Vertex.of(project, location, express=express)
+    url = _checked_root(base_url or vertex.url)
+    if express:
+        key = choose_key(api_key, api_key_env, own_env=None, standard_env=None, exposed=connection.exposes(url))
+        return url, vertex.prefix, key, None
+    return url, vertex.prefix, KeyChoice(), TokenSource(access_token_provider)
+
+
+def _checked_root(base_url: str) -> str:
+    url = _root(base_url)
+    if not url.startswith(("http://", "https://")):
+        raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
+    return check_url(url, "base_url")
 
 
 def _gemini_key(api_key: str | None, api_key_env: str | None, base_url: str | None, *, exposed: bool) -> KeyChoice:
