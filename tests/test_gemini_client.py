@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -232,3 +233,29 @@ async def test_several_results_answer_a_turn_of_several_calls(server: FakeServer
     sent = server.requests[-1].json["contents"]
     assert [p["thoughtSignature"] for p in sent[1]["parts"]] == ["s1", "s2"]
     assert len(sent[2]["parts"]) == 2 and sent[2]["role"] == "user"
+
+
+async def test_long_prompts_are_priced_at_the_long_context_rates(server: FakeServer, make: Any) -> None:
+    from modelport.testing import gemini_response, gemini_usage
+
+    client = make("gemini-2.5-pro")
+    server.add(Reply.json(gemini_response("short", usage=gemini_usage(200_000, 1000, cached=100_000))),
+               Reply.json(gemini_response("long", usage=gemini_usage(200_001, 1000, cached=100_000))))
+    short, long = await client.create(HELLO), await client.create(HELLO)
+    assert short.cost == (100_000 * Decimal("1.25") + 100_000 * Decimal("0.125") + 1000 * 10) / 1_000_000
+    assert long.cost == (100_001 * Decimal("2.5") + 100_000 * Decimal("0.25") + 1000 * 15) / 1_000_000
+
+
+async def test_a_long_context_rate_of_ones_own_survives_a_config(server: FakeServer, make: Any) -> None:
+    from modelport.testing import gemini_response, gemini_usage
+
+    prices = {MODEL: {"input": 1, "output": 2, "above": {"prompt_tokens": 10, "input": 3, "output": 4}}}
+    client = make(prices=prices)
+    loaded = GeminiChatCompletionClient.load_component(client.dump_component(include_secrets=True))
+    server.add(Reply.json(gemini_response("x", usage=gemini_usage(11, 1))))
+    try:
+        assert (await loaded.create(HELLO)).cost == (11 * 3 + 4) / Decimal(1_000_000)
+    finally:
+        await loaded.close()
+    with pytest.raises(mp.InvalidRequestError, match="above"):
+        make(prices={MODEL: {"input": 1, "output": 2, "above": {"input": 3, "output": 4}}})
