@@ -534,3 +534,13 @@ async def test_a_key_from_the_environment_does_not_go_to_another_server(
     await sending.create(HELLO)
     assert server.requests[-1].headers["x-goog-api-key"] == "AIza-gemini-0123456789"
     await sending.close()
+
+
+async def test_a_stream_answered_with_a_json_array_of_frames_is_read_whole(
+    server: FakeServer, make_gemini: Any
+) -> None:
+    server.add(Reply.json(SIGNED_TURN), Reply.json(gemini_frames(SIGNED_TURN)))  # frames: alt=sse was lost
+    whole = await make_gemini().create(HELLO, tools=[WEATHER])
+    _, streamed = await collect(make_gemini(), HELLO, tools=[WEATHER])
+    assert streamed.model_dump(exclude={"request_id"}) == whole.model_dump(exclude={"request_id"})
+    assert isinstance(streamed.content, list) and len(streamed.content) == 2

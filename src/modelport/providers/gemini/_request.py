@@ -28,8 +28,6 @@ _GENERATION = {
     "presence_penalty": "presencePenalty",
     "frequency_penalty": "frequencyPenalty",
     "candidate_count": "candidateCount",
-    "response_logprobs": "responseLogprobs",
-    "logprobs": "logprobs",
     "media_resolution": "mediaResolution",
 }
 _THINKING_KEYS = {
@@ -101,8 +99,6 @@ _ARGUMENT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "presence_penalty": (number(-2, 2), "a number from -2 to 2"),
     "frequency_penalty": (number(-2, 2), "a number from -2 to 2"),
     "candidate_count": (lambda v: v == 1 and type(v) is int, "1 (one answer per call; make several calls)"),
-    "response_logprobs": (lambda v: type(v) is bool, "true or false"),
-    "logprobs": (whole(0, 20), "a whole number from 0 to 20"),
     "media_resolution": (lambda v: isinstance(v, str), "a str"),
     "stop": (is_stop, "a str or a list of str"),
     "stop_sequences": (is_stop, "a str or a list of str"),

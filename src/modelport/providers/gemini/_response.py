@@ -204,10 +204,17 @@ def _no_candidate(body: dict[str, Any], asm: Assembler, *, provider: str, whole:
 
 
 def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str | None) -> None:
-    """Feed a whole (non-streamed) ``GenerateContentResponse`` into ``asm``."""
+    """Feed a whole (non-streamed) ``GenerateContentResponse`` into ``asm``; also the JSON array of frames Google
+    answers a stream request with when ``alt=sse`` did not reach it (a proxy that drops the query)."""
     if type(body) is not dict:
         if is_google_error(body):
             raise google_error(None, {}, provider=provider, payload=body, request_id=request_id)
+        if type(body) is list and body and all(type(frame) is dict for frame in body):
+            for frame in body:
+                read_frame(frame, asm, provider=provider, whole=False)
+            if not asm.finished:
+                finish_turn(None, asm, _turn(asm))
+            return
         raise ResponseValidationError(
             f"{provider} returned a response that is not a JSON object",
             provider=provider,
