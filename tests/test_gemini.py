@@ -544,3 +544,42 @@ async def test_a_stream_answered_with_a_json_array_of_frames_is_read_whole(
     _, streamed = await collect(make_gemini(), HELLO, tools=[WEATHER])
     assert streamed.model_dump(exclude={"request_id"}) == whole.model_dump(exclude={"request_id"})
     assert isinstance(streamed.content, list) and len(streamed.content) == 2
+
+
+class Trip(BaseModel):
+    city: City
+    note: str | None = None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_openapi_schemas_for_models_that_take_no_json_schema(
+    server: FakeServer, make_gemini: Any, stream: bool
+) -> None:
+    def plan(trip: Trip) -> str:
+        return "ok"
+
+    client = make_gemini(schema_format="openapi")
+    await client.create(HELLO, tools=[FunctionTool(plan, description="Plan a trip.")])
+    declaration = server.requests[-1].json["tools"][0]["functionDeclarations"][0]
+    assert "parametersJsonSchema" not in declaration
+    trip = declaration["parameters"]["properties"]["trip"]
+    assert trip["type"] == "OBJECT" and "$ref" not in str(declaration)
+    assert trip["properties"]["city"]["properties"]["population"]["type"] == "INTEGER"
+    assert trip["properties"]["note"] == {"type": "STRING", "nullable": True, "default": None, "title": "Note"}
+    result = (await collect(client, HELLO, json_output=City))[1] if stream else await client.create(
+        HELLO, json_output=City
+    )
+    assert isinstance(result.parsed, City)
+    config = server.requests[-1].json["generationConfig"]
+    assert "responseJsonSchema" not in config and config["responseSchema"]["type"] == "OBJECT"
+
+
+class Tree(BaseModel):
+    name: str
+    children: list[Tree] = []
+
+
+async def test_a_recursive_schema_cannot_be_openapi_and_says_so(server: FakeServer, make_gemini: Any) -> None:
+    with pytest.raises(mp.InvalidRequestError, match="refers to itself"):
+        await make_gemini(schema_format="openapi").create(HELLO, json_output=Tree)
+    assert server.requests == []

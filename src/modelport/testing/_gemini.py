@@ -387,8 +387,19 @@ def _call(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[str, Any
         return None
     allowed = config.get("allowedFunctionNames") or []
     declaration = next((d for d in declarations if d.get("name") in allowed), declarations[0])
-    schema = declaration.get("parametersJsonSchema") or declaration.get("parameters") or {"type": "object"}
+    schema = (
+        declaration.get("parametersJsonSchema") or _json_schema(declaration.get("parameters")) or {"type": "object"}
+    )
     return gemini_call_part(declaration["name"], instance_of(schema, word=_topic(contents)), signature=SIGNATURE)
+
+
+def _json_schema(schema: Any) -> Any:
+    """An OpenAPI ``Schema`` (``parameters``, ``responseSchema``: types in upper case) read as JSON schema."""
+    if isinstance(schema, list):
+        return [_json_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {k: (v.lower() if k == "type" and isinstance(v, str) else _json_schema(v)) for k, v in schema.items()}
 
 
 def _formatted(body: dict[str, Any], contents: list[dict[str, Any]]) -> str | None:
@@ -397,7 +408,7 @@ def _formatted(body: dict[str, Any], contents: list[dict[str, Any]]) -> str | No
     config = body.get("generationConfig") or {}
     if config.get("responseMimeType") != "application/json":
         return None
-    schema = config.get("responseJsonSchema") or config.get("responseSchema") or {"type": "object"}
+    schema = config.get("responseJsonSchema") or _json_schema(config.get("responseSchema")) or {"type": "object"}
     return orjson.dumps(instance_of(schema, word=_topic(contents))).decode()
 
 

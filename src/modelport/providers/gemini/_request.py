@@ -13,6 +13,7 @@ from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from .._checks import FORBIDDEN_ARGUMENTS, function_tools, is_stop, number, shown, whole
 from ._contents import wire_contents
+from ._schema import openapi_schema
 
 if TYPE_CHECKING:
     from ..._request import Request
@@ -50,6 +51,7 @@ CREATE_ARGUMENTS = frozenset(
         "response_format",
         "generation_config",
         "labels",
+        "schema_format",
         "extra_body",
     }
 )
@@ -112,6 +114,7 @@ _ARGUMENT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "response_format": (_is_response_format, "a pydantic model class or {'type': 'json_object'}"),
     "generation_config": (lambda v: isinstance(v, Mapping), "a dict"),
     "labels": (lambda v: isinstance(v, Mapping), "a dict of str"),
+    "schema_format": (lambda v: v in ("json_schema", "openapi"), "'json_schema' (the default) or 'openapi'"),
     "extra_body": (lambda v: isinstance(v, Mapping), "a dict"),
 }
 
@@ -141,8 +144,9 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
 # -- tools and tool config --
 
 
-def _declarations(tools: Sequence[Any], info: ModelInfo) -> list[dict[str, Any]]:
-    """The caller's tools as ``functionDeclarations``, their parameters as JSON schema (``parametersJsonSchema``)."""
+def _declarations(tools: Sequence[Any], info: ModelInfo, openapi: bool) -> list[dict[str, Any]]:
+    """The caller's tools as ``functionDeclarations``, their parameters as JSON schema (``parametersJsonSchema``),
+    or with ``openapi`` as Gemini's OpenAPI subset (``parameters``)."""
     out = []
     for tool in function_tools(tools, info, server="gemini"):
         function = tool["function"]
@@ -151,7 +155,10 @@ def _declarations(tools: Sequence[Any], info: ModelInfo) -> list[dict[str, Any]]
             declaration["description"] = function["description"]
         parameters = function.get("parameters")
         if parameters is not None and (parameters.get("properties") or parameters.get("type") != "object"):
-            declaration["parametersJsonSchema"] = dict(parameters)
+            if openapi:
+                declaration["parameters"] = openapi_schema(parameters, f"tools[{len(out)}].parameters")
+            else:
+                declaration["parametersJsonSchema"] = dict(parameters)
         out.append(declaration)
     return out
 
@@ -215,6 +222,8 @@ def _output(json_output: Any, args: Mapping[str, Any], info: ModelInfo) -> dict[
             f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
         ) from None
     check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
+    if args.get("schema_format") == "openapi":
+        return {"responseMimeType": "application/json", "responseSchema": openapi_schema(schema, "json_output")}
     return {"responseMimeType": "application/json", "responseJsonSchema": schema}
 
 
@@ -261,7 +270,7 @@ def build_request(
                 "tools were given but the model does not support function calling "
                 "(model_info['function_calling'] is False)"
             )
-        declarations = _declarations(tools, model_info)
+        declarations = _declarations(tools, model_info, create_args.get("schema_format") == "openapi")
         body["tools"] = [{"functionDeclarations": declarations}]
         config = _tool_config(tool_choice, [d["name"] for d in declarations])
         if config is not None:
