@@ -147,7 +147,7 @@ def validate_create_args(args: Mapping[str, Any], *, where: str = "create argume
 def _declarations(tools: Sequence[Any], info: ModelInfo, openapi: bool) -> list[dict[str, Any]]:
     """The caller's tools as ``functionDeclarations``, their parameters as JSON schema (``parametersJsonSchema``),
     or with ``openapi`` as Gemini's OpenAPI subset (``parameters``)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for tool in function_tools(tools, info, server="gemini"):
         function = tool["function"]
         declaration: dict[str, Any] = {"name": function["name"]}
