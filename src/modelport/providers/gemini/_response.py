@@ -47,16 +47,37 @@ def _sum(first: Any, second: Any) -> Any:
     return first if type(second) is int else second
 
 
+class _Text:
+    """A run of text parts of one kind (thought or answer) as it will be sent back: its pieces (joined once, at the
+    end), and the signature one of them carried."""
+
+    __slots__ = ("pieces", "signature", "thought")
+
+    def __init__(self, text: str, thought: bool, signature: Any) -> None:
+        self.pieces = [text]
+        self.thought = thought
+        self.signature = signature
+
+    def part(self) -> dict[str, Any]:
+        part: dict[str, Any] = {"text": "".join(self.pieces)}
+        if self.thought:
+            part["thought"] = True
+        if self.signature:
+            part["thoughtSignature"] = self.signature
+        return part
+
+
 class _Turn:
     """The model turn read so far: the parts as they will be sent back (text runs merged), and the calls."""
 
-    __slots__ = ("calls", "kept", "others", "usage")
+    __slots__ = ("calls", "kept", "others", "raw_usage", "usage")
 
     def __init__(self) -> None:
-        self.kept: list[dict[str, Any]] = []
+        self.kept: list[_Text | dict[str, Any]] = []
         self.calls = 0
         self.others = False  # a part that is not a call (text, thought) came
         self.usage: dict[str, Any] = {}
+        self.raw_usage: Any = None  # the last usageMetadata as it came (most frames repeat it)
 
 
 def _turn(asm: Assembler) -> _Turn:
@@ -86,25 +107,15 @@ def _text(part: dict[str, Any], text: str, asm: Assembler, turn: _Turn) -> None:
         asm.add_text(0, text)
     turn.others = True
     last = turn.kept[-1] if turn.kept else None
-    if (
-        last is not None
-        and isinstance(last.get("text"), str)
-        and (last.get("thought") is True) == thought
-        and not (signature and last.get("thoughtSignature"))
-    ):
-        last["text"] += text
+    if type(last) is _Text and last.thought == thought and not (signature and last.signature):
+        last.pieces.append(text)
         if signature:
-            last["thoughtSignature"] = signature
+            last.signature = signature
             asm.mark_received()
         return
-    kept: dict[str, Any] = {"text": text}
-    if thought:
-        kept["thought"] = True
-    if signature:
-        kept["thoughtSignature"] = signature
-        if not text:
-            asm.mark_received()
-    turn.kept.append(kept)
+    if signature and not text:
+        asm.mark_received()
+    turn.kept.append(_Text(text, thought, signature))
 
 
 def _call(part: dict[str, Any], function: dict[str, Any], asm: Assembler, turn: _Turn) -> None:
@@ -142,7 +153,8 @@ def read_parts(parts: Any, asm: Assembler, turn: _Turn) -> None:
 def finish_turn(reason: Any, asm: Assembler, turn: _Turn) -> None:
     """The candidate finished: a tool turn that had more than its calls keeps all its parts on its first call."""
     if turn.calls and turn.others:
-        asm.add_tool_call(0, 0, None, None, None, {PARTS_FIELD: [dict(part) for part in turn.kept]})
+        parts = [part.part() if isinstance(part, _Text) else dict(part) for part in turn.kept]
+        asm.add_tool_call(0, 0, None, None, None, {PARTS_FIELD: parts})
     if isinstance(reason, str) and reason:
         asm.finish(0, reason)
 
@@ -170,7 +182,8 @@ def read_frame(body: dict[str, Any], asm: Assembler, *, provider: str, whole: bo
     else:
         _no_candidate(body, asm, provider=provider, whole=whole)
     usage = body.get("usageMetadata")
-    if type(usage) is dict:
+    if type(usage) is dict and usage != turn.raw_usage:
+        turn.raw_usage = usage
         turn.usage.update((key, value) for key, value in usage.items() if value is not None)
         asm.set_usage(map_usage(turn.usage))
 
