@@ -168,3 +168,16 @@ async def test_application_default_credentials_are_refreshed_and_sent(
     token_request, first, second = server.requests
     assert token_request.path == "/v1/token" and b"assertion=" in token_request.body
     assert first.headers["authorization"] == second.headers["authorization"] == "Bearer ya29.adc-token"
+
+
+async def test_count_tokens_on_vertex_sends_the_counted_fields_at_the_top(
+    server: FakeServer, make_vertex: Any
+) -> None:
+    client = make_vertex(access_token_provider=Tokens())
+    count = await client.count_tokens_remote([mp.SystemMessage(content="Be brief."), *HELLO])
+    request = server.requests[-1]
+    assert request.path == VERTEX_PATH.replace("generateContent", "countTokens")
+    assert set(request.json) == {"contents", "systemInstruction"} and int(count) > 0
+    assert request.headers["authorization"] == "Bearer ya29.token-1"
+    with pytest.raises(mp.InvalidRequestError, match="Vertex AI lists"):
+        await client.list_models()

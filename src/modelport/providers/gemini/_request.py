@@ -292,7 +292,13 @@ def build_request(
     return body
 
 
-def count_tokens_body(body: Mapping[str, Any], model_path: str) -> dict[str, Any]:
-    """The ``:countTokens`` body for a ``generateContent`` body: the whole request, under ``generateContentRequest``
-    (so tools and the system instruction are counted too)."""
+_VERTEX_COUNTED = ("contents", "systemInstruction", "tools", "generationConfig")
+
+
+def count_tokens_body(body: Mapping[str, Any], model_path: str, *, vertex: bool = False) -> dict[str, Any]:
+    """The ``:countTokens`` body for a ``generateContent`` body: on the Gemini API the whole request under
+    ``generateContentRequest`` (so tools and the system instruction are counted too); Vertex AI takes the fields
+    it counts at the top level."""
+    if vertex:
+        return {key: body[key] for key in _VERTEX_COUNTED if key in body}
     return {"generateContentRequest": {"model": model_path, **body}}

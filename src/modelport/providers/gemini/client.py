@@ -230,7 +230,8 @@ class GeminiChatCompletionClient(ProviderClient):
         fingerprint = self.request_fingerprint(
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
         )
-        body = encode_body(count_tokens_body(fingerprint["request"], model_path(self._model)))
+        vertex = self._gemini.prefix != GEMINI_API_PREFIX
+        body = encode_body(count_tokens_body(fingerprint["request"], model_path(self._model), vertex=vertex))
         url = self._gemini.method_url(URL(self._base_url), self._model, "countTokens")
         answer = await self._request_json(url, body)
         tokens = answer.get("totalTokens") if isinstance(answer, dict) else None
@@ -245,6 +246,10 @@ class GeminiChatCompletionClient(ProviderClient):
     async def list_models(self) -> list[ModelListing]:
         """Gemini's ``GET /v1beta/models`` (every page): ids (without ``models/``) and context windows
         (``inputTokenLimit``). A window reported for this client's model is used by :meth:`remaining_tokens`."""
+        if self._gemini.prefix != GEMINI_API_PREFIX:
+            raise InvalidRequestError(
+                "list_models() reads the Gemini API's model list; Vertex AI lists its publisher models elsewhere"
+            )
         listings: list[ModelListing] = []
         token: str | None = None
         for _ in range(_MODEL_PAGES):
