@@ -259,3 +259,20 @@ async def test_a_long_context_rate_of_ones_own_survives_a_config(server: FakeSer
         await loaded.close()
     with pytest.raises(mp.InvalidRequestError, match="above"):
         make(prices={MODEL: {"input": 1, "output": 2, "above": {"input": 3, "output": 4}}})
+
+
+async def test_a_config_naming_either_standard_key_loads_unasked_for_google_s_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    client = GeminiChatCompletionClient(MODEL)
+    dumped = client.dump_component()
+    assert dumped.config["api_key_env"] == "GEMINI_API_KEY" and KEY not in dumped.model_dump_json()
+    loaded = load_component(dumped)
+    assert loaded._request_headers["x-goog-api-key"] == KEY
+    moved = {**dumped.config, "base_url": "http://127.0.0.1:9"}
+    with pytest.raises(mp.components.ComponentConfigError, match="allow_env"):
+        load_component({"provider": "gemini", "config": moved})
+    await client.close()
+    await loaded.close()

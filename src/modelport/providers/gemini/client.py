@@ -343,7 +343,10 @@ def _gemini_key(api_key: str | None, api_key_env: str | None, base_url: str | No
     """The key (see :func:`choose_key`): ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` goes to Google's own server, and to
     a ``base_url`` given in code only when named."""
     own = base_url is None or same_origin(_root(base_url), GEMINI_BASE_URL)
-    env = _key_env() if api_key is None and api_key_env is None else KEY_ENVS[0]
+    if api_key_env in KEY_ENVS:  # either standard variable is this provider's own
+        env = api_key_env
+    else:
+        env = _key_env() if api_key is None and api_key_env is None else KEY_ENVS[0]
     choice = choose_key(api_key, api_key_env, own_env=env if own else None, standard_env=env, exposed=exposed)
     if choice.key is None and api_key is None and own:
         raise InvalidRequestError(
