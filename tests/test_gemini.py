@@ -24,7 +24,7 @@ from modelport import (
     UserMessage,
 )
 from modelport.providers.gemini import GeminiChatCompletionClient
-from modelport.providers.gemini.dialect import SIGNATURE_FIELD
+from modelport.providers.gemini.dialect import PARTS_FIELD, SIGNATURE_FIELD
 from modelport.testing import (
     FakeServer,
     Reply,
@@ -583,3 +583,17 @@ async def test_a_recursive_schema_cannot_be_openapi_and_says_so(server: FakeServ
     with pytest.raises(mp.InvalidRequestError, match="refers to itself"):
         await make_gemini(schema_format="openapi").create(HELLO, json_output=Tree)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_signed_answer_keeps_its_parts_in_provider_metadata(
+    server: FakeServer, make_gemini: Any, stream: bool
+) -> None:
+    response = gemini_response([gemini_text_part("hmm", thought=True), gemini_text_part("Paris.", signature="c2ln")])
+    server.add(gemini_stream(response) if stream else Reply.json(response))
+    client = make_gemini()
+    result = (await collect(client, HELLO))[1] if stream else await client.create(HELLO)
+    assert result.content == "Paris." and result.thought == "hmm"
+    assert result.provider_metadata == {PARTS_FIELD: response["candidates"][0]["content"]["parts"]}
+    server.add(Reply.json(gemini_response("plain")))
+    assert (await client.create(HELLO)).provider_metadata is None

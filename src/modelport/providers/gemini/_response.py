@@ -159,6 +159,16 @@ def finish_turn(reason: Any, asm: Assembler, turn: _Turn) -> None:
         asm.finish(0, reason)
 
 
+def signed_answer(asm: Assembler) -> dict[str, Any] | None:
+    """For ``CreateResult.provider_metadata``: the parts of an answer without calls whose text carried a
+    ``thoughtSignature`` (Gemini 3 signs its answers; a tool turn keeps them on its first call instead)."""
+    turn = asm.dialect_state.get("turn") if asm.dialect_state else None
+    if not isinstance(turn, _Turn) or turn.calls:
+        return None
+    parts = [part.part() if isinstance(part, _Text) else dict(part) for part in turn.kept]
+    return {PARTS_FIELD: parts} if any("thoughtSignature" in part for part in parts) else None
+
+
 def read_frame(body: dict[str, Any], asm: Assembler, *, provider: str, whole: bool) -> None:
     """Feed one ``GenerateContentResponse`` (a whole answer, or a stream frame) into ``asm``."""
     if is_google_error(body):

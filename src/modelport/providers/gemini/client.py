@@ -23,6 +23,10 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
+    from ..._assembly import Assembler
+    from ..._request import Request
+    from ...messages import CreateResult
+
 from ..._redact import RedactedHeaders, SecretValues
 from ..._retry import RetryPolicy
 from ..._wire_client import encode_body
@@ -42,6 +46,7 @@ from .._kit import (
     resolve_model_info,
     same_origin,
 )
+from ._response import signed_answer
 from ._vertex import AccessTokenProvider, RetryingCall, TokenSource, Vertex, uses_vertex
 from .dialect import GEMINI_API_PREFIX, GeminiDialect, count_tokens_body, model_path
 
@@ -206,6 +211,12 @@ class GeminiChatCompletionClient(ProviderClient):
         headers = RedactedHeaders(self._request_headers)
         headers["authorization"] = f"Bearer {token}"
         return headers
+
+    def _finish(self, asm: Assembler, request: Request) -> CreateResult:
+        """The shared finish step; an answer whose text Gemini signed keeps its parts in ``provider_metadata``."""
+        result = super()._finish(asm, request)
+        result.provider_metadata = signed_answer(asm)
+        return result
 
     @property
     def base_url(self) -> str:
