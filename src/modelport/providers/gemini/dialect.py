@@ -22,7 +22,9 @@ Thought signatures: each ``functionCall`` part's ``thoughtSignature`` is kept ve
 signatures on text parts), the whole turn's parts (text runs merged, each signature on the part it came with) are
 kept on the first call's ``provider_fields["gemini_parts"]``. ``AssistantMessage(content=result.content,
 thought=result.thought)`` therefore sends the turn back as Gemini sent it; without them (a call made by hand) the
-parts are built from the calls, ``thought`` as a text part before them.
+parts are built from the calls, ``thought`` as a text part before them. An answer without calls whose text was
+signed keeps its parts in ``CreateResult.provider_metadata["gemini_parts"]`` (an assistant message of text has no
+field that could carry them back).
 
 Answers: text parts are the content, ``thought: true`` parts the thought (``ThoughtChunk`` when streamed),
 ``functionCall`` parts the calls (arguments as compact JSON text; an id made from the call when Gemini gave none,
