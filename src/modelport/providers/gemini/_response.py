@@ -80,14 +80,6 @@ class _Turn:
         self.raw_usage: Any = None  # the last usageMetadata as it came (most frames repeat it)
 
 
-def _turn(asm: Assembler) -> _Turn:
-    state = asm.dialect_state
-    turn: _Turn | None = state.get("turn")
-    if turn is None:
-        turn = state["turn"] = _Turn()
-    return turn
-
-
 def call_id(index: int, function: Mapping[str, Any], signature: Any) -> str:
     """The call's id: Gemini's, else one made from what the call is (so a call streamed and the same call read whole
     get the same id), marked so that it is never sent back."""
@@ -133,17 +125,26 @@ def _call(part: dict[str, Any], function: dict[str, Any], asm: Assembler, turn: 
 def read_parts(parts: Any, asm: Assembler, turn: _Turn) -> None:
     """Feed a candidate's parts: text to the answer, ``thought: true`` text to the thought, ``functionCall`` parts
     to calls; every part is kept for the turn's round trip."""
-    if not isinstance(parts, list):
+    if type(parts) is not list:
         return
     for part in parts:
         if type(part) is not dict:
             continue
         text = part.get("text")
-        if isinstance(text, str):
-            _text(part, text, asm, turn)
+        if type(text) is str:
+            if len(part) == 1:  # the hot path: a plain piece of answer
+                asm.add_text(0, text)
+                turn.others = True
+                last = turn.kept[-1] if turn.kept else None
+                if type(last) is _Text and not last.thought:
+                    last.pieces.append(text)
+                else:
+                    turn.kept.append(_Text(text, False, None))
+            else:
+                _text(part, text, asm, turn)
             continue
         function = part.get("functionCall")
-        if isinstance(function, dict):
+        if type(function) is dict:
             _call(part, function, asm, turn)
         else:  # code execution, an inline file...: sent back as it came
             turn.others = True
@@ -170,18 +171,17 @@ def signed_answer(asm: Assembler) -> dict[str, Any] | None:
 
 
 def read_frame(body: dict[str, Any], asm: Assembler, *, provider: str, whole: bool) -> None:
-    """Feed one ``GenerateContentResponse`` (a whole answer, or a stream frame) into ``asm``."""
-    if is_google_error(body):
+    """Feed one ``GenerateContentResponse`` (a whole answer, or a stream frame) into ``asm``. Runs once per
+    streamed frame: the common case is kept to a few lookups."""
+    if "error" in body and is_google_error(body):
         raise google_error(None, {}, provider=provider, payload=body, request_id=asm.request_id, partial=asm.result())
-    model = body.get("modelVersion")
-    if isinstance(model, str) and model:
-        asm.model = model
-    response_id = body.get("responseId")
-    if asm.request_id is None and isinstance(response_id, str) and response_id:
-        asm.request_id = response_id
-    turn = _turn(asm)
+    state = asm.dialect_state
+    turn: _Turn | None = state.get("turn")
+    if turn is None:
+        turn = state["turn"] = _Turn()
+        _identify(body, asm)
     candidates = body.get("candidates")
-    candidate = candidates[0] if isinstance(candidates, list) and candidates else None
+    candidate = candidates[0] if type(candidates) is list and candidates else None
     if type(candidate) is dict:
         content = candidate.get("content")
         if type(content) is dict:
@@ -196,6 +196,16 @@ def read_frame(body: dict[str, Any], asm: Assembler, *, provider: str, whole: bo
         turn.raw_usage = usage
         turn.usage.update((key, value) for key, value in usage.items() if value is not None)
         asm.set_usage(map_usage(turn.usage))
+
+
+def _identify(body: dict[str, Any], asm: Assembler) -> None:
+    """The model version and response id, from the first frame (every frame repeats them)."""
+    model = body.get("modelVersion")
+    if isinstance(model, str) and model:
+        asm.model = model
+    response_id = body.get("responseId")
+    if asm.request_id is None and isinstance(response_id, str) and response_id:
+        asm.request_id = response_id
 
 
 def _no_candidate(body: dict[str, Any], asm: Assembler, *, provider: str, whole: bool) -> None:
@@ -236,7 +246,7 @@ def parse_response(body: Any, asm: Assembler, *, provider: str, request_id: str 
             for frame in body:
                 read_frame(frame, asm, provider=provider, whole=False)
             if not asm.finished:
-                finish_turn(None, asm, _turn(asm))
+                finish_turn(None, asm, asm.dialect_state["turn"])
             return
         raise ResponseValidationError(
             f"{provider} returned a response that is not a JSON object",
