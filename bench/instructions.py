@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-DIALECTS = ("openai", "anthropic", "ollama")
+DIALECTS = ("openai", "anthropic", "gemini", "ollama")
 COUNTS = {"call": (50, 250), "chunk": (500, 2500)}
 
 
@@ -34,6 +34,8 @@ def make_client(dialect: str, base_url: str) -> Any:
         return modelport.OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
     if dialect == "anthropic":
         return modelport.AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=base_url, api_key="bench")
+    if dialect == "gemini":
+        return modelport.GeminiChatCompletionClient("gemini-2.5-flash", base_url=base_url, api_key="bench")
     if dialect == "ollama":
         return modelport.OllamaChatCompletionClient(model="llama3.1:8b", host=base_url.removesuffix("/v1"))
     raise SystemExit(f"unknown dialect {dialect!r}")

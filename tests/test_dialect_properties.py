@@ -1,5 +1,5 @@
-"""Point 5: a hypothesis property per wire dialect (OpenAI chat, Azure, Anthropic, Ollama) over messages in every
-accepted form (modelport's, OpenAI dicts, AutoGen's objects), tools (``FunctionTool``, ``ToolSchema``, OpenAI's
+"""Point 5: a hypothesis property per wire dialect (OpenAI chat, Azure, Anthropic, Gemini, Ollama) over messages in
+every accepted form (modelport's, OpenAI dicts, AutoGen's objects), tools (``FunctionTool``, ``ToolSchema``, OpenAI's
 ``{"type": "function", ...}``), tool choices, ``json_output`` and create arguments (per call and on the client),
 wrong types included: every call either raises ``InvalidRequestError`` with nothing in the fake server's request log,
 or sends exactly one valid request and ends with a result or an error from the server's answer. Nothing else.
@@ -29,11 +29,13 @@ from modelport import (
     FunctionCall,
     FunctionExecutionResult,
     FunctionExecutionResultMessage,
+    GeminiChatCompletionClient,
     OllamaChatCompletionClient,
     OpenAIChatCompletionClient,
     RetryPolicy,
 )
 from modelport.providers.anthropic import _request as anthropic_request
+from modelport.providers.gemini import _request as gemini_request
 from modelport.providers.ollama import _request as ollama_wire
 from modelport.providers.openai import _request as openai_wire
 from modelport.testing import FakeServer
@@ -223,6 +225,17 @@ valid_anthropic_args = st.fixed_dictionaries({}, optional={
     "parallel_tool_calls": st.booleans(),
     "service_tier": st.sampled_from(["auto", "standard_only"]),
 })
+valid_gemini_args = st.fixed_dictionaries({}, optional={
+    "max_tokens": st.integers(1, 4096),
+    "temperature": st.floats(0, 2),
+    "top_p": st.floats(0, 1),
+    "top_k": st.integers(1, 50),
+    "stop": st.one_of(plain_texts, st.lists(st.sampled_from(["END", "\n\n"]), max_size=2)),
+    "seed": st.integers(0, 2**31 - 1),
+    "thinking": st.sampled_from([{"thinking_budget": 512, "include_thoughts": True}, {"thinking_level": "low"}]),
+    "safety_settings": st.just([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]),
+    "schema_format": st.sampled_from(["json_schema", "openapi"]),
+})
 valid_ollama_args = st.fixed_dictionaries({}, optional={
     "options": st.fixed_dictionaries({}, optional={"num_ctx": st.integers(256, 8192), "temperature": st.floats(0, 2),
                                                    "stop": st.lists(plain_texts, max_size=2)}),
@@ -261,6 +274,11 @@ def make_anthropic(server: FakeServer, model: str, args: dict[str, Any]) -> Any:
                                          retry_policy=_policy(), **args)
 
 
+def make_gemini(server: FakeServer, model: str, args: dict[str, Any]) -> Any:
+    return GeminiChatCompletionClient(model, base_url=server.base_url, api_key=KEY, timeout=30.0,
+                                      retry_policy=_policy(), **args)
+
+
 def make_ollama(server: FakeServer, model: str, args: dict[str, Any]) -> Any:
     return OllamaChatCompletionClient(model, host=f"http://{server.host}:{server.port}", timeout=30.0,
                                       retry_policy=_policy(), **args)
@@ -283,6 +301,8 @@ DIALECTS = {
     "azure": Dialect(make_azure, ("gpt-4o",), openai_wire.CREATE_ARGUMENTS, valid_create_args),
     "anthropic": Dialect(make_anthropic, ("claude-sonnet-4-5", "claude-sonnet-4-20250514"),
                          anthropic_request.CREATE_ARGUMENTS, valid_anthropic_args),
+    "gemini": Dialect(make_gemini, ("gemini-2.5-flash", "gemini-3-pro-preview"), gemini_request.CREATE_ARGUMENTS,
+                      valid_gemini_args),
     "ollama": Dialect(make_ollama, ("llama3.1", "qwen3:8b"), ollama_wire.CREATE_ARGUMENTS, valid_ollama_args),
 }
 

@@ -142,6 +142,7 @@ __all__ = [
     "FunctionExecutionResult",
     "FunctionExecutionResultMessage",
     "FunctionTool",
+    "GeminiChatCompletionClient",
     "Image",
     "InMemoryStore",
     "IncompleteStreamError",
@@ -273,6 +274,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X
     from .model_info import UnknownModelWarning as UnknownModelWarning
     from .pricing import Price as Price
     from .providers.anthropic.client import AnthropicChatCompletionClient as AnthropicChatCompletionClient
+    from .providers.gemini.client import GeminiChatCompletionClient as GeminiChatCompletionClient
     from .providers.ollama.client import OllamaChatCompletionClient as OllamaChatCompletionClient
     from .providers.openai.azure import AzureOpenAIChatCompletionClient as AzureOpenAIChatCompletionClient
     from .providers.openai.client import OpenAIChatCompletionClient as OpenAIChatCompletionClient

@@ -49,6 +49,15 @@ _FINISH: dict[str, FinishReasons] = {
     "tool_use": "function_calls",
     "content_filter": "content_filter",
     "refusal": "content_filter",
+    # Gemini's (upper case); its other reasons (MALFORMED_FUNCTION_CALL, OTHER...) are "unknown", kept raw
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
 }
 
 _OPEN, _CLOSE = "<think>", "</think>"

@@ -121,12 +121,15 @@ def retry_delay(
     sent them as the status or as an error inside a 200 body or stream. A 200 that is not a valid answer (an HTML
     page, invalid JSON, a chunk that is not an object) is not retried: the server would say the same again.
 
-    ``retry_number`` counts the retries already made. Sets ``error.retry_after`` when the server asked for a wait.
+    ``retry_number`` counts the retries already made. Sets ``error.retry_after`` when the server asked for a wait in
+    its headers; a wait the dialect read from the error's body (``error.retry_after`` already set) counts the same.
     """
     if isinstance(error, errors.APIStatusError):
         directed = parse_retry_after(headers, policy.clock())
         if directed is not None:
             error.retry_after = directed
+        elif error.retry_after is not None and math.isfinite(error.retry_after) and error.retry_after > 0:
+            directed = error.retry_after  # a wait the body asked for (Google's RetryInfo.retryDelay)
         if retry_number >= policy.max_retries or not should_retry(error.status_code, headers, error):
             return None
         if directed is not None:

@@ -49,6 +49,8 @@ class ModelFamily:
     GEMINI_2_0_FLASH: Final = "gemini-2.0-flash"
     GEMINI_2_5_PRO: Final = "gemini-2.5-pro"
     GEMINI_2_5_FLASH: Final = "gemini-2.5-flash"
+    GEMINI_3_PRO: Final = "gemini-3-pro"
+    GEMINI_3_FLASH: Final = "gemini-3-flash"
     CLAUDE_3_HAIKU: Final = "claude-3-haiku"
     CLAUDE_3_OPUS: Final = "claude-3-opus"
     CLAUDE_3_5_HAIKU: Final = "claude-3-5-haiku"
@@ -182,6 +184,10 @@ _REGISTRY: dict[str, ModelInfo] = {
     "gemini-2.0-flash": _info(F.GEMINI_2_0_FLASH, 1_048_576, multiple_system=False),
     "gemini-2.5-pro": _info(F.GEMINI_2_5_PRO, 1_048_576, multiple_system=False, reasoning=True),
     "gemini-2.5-flash": _info(F.GEMINI_2_5_FLASH, 1_048_576, multiple_system=False, reasoning=True),
+    "gemini-2.0-flash-lite": _info(F.GEMINI_2_0_FLASH, 1_048_576, multiple_system=False),
+    "gemini-2.5-flash-lite": _info(F.GEMINI_2_5_FLASH, 1_048_576, multiple_system=False, reasoning=True),
+    "gemini-3-pro": _info(F.GEMINI_3_PRO, 1_048_576, multiple_system=False, reasoning=True),
+    "gemini-3-flash": _info(F.GEMINI_3_FLASH, 1_048_576, multiple_system=False, reasoning=True),
     "claude-3-haiku": _claude(F.CLAUDE_3_HAIKU, 200_000, 4_096, thinking=False),
     "claude-3-opus": _claude(F.CLAUDE_3_OPUS, 200_000, 4_096, thinking=False),
     "claude-3-5-haiku": _claude(F.CLAUDE_3_5_HAIKU, 200_000, 8_192, thinking=False),
@@ -244,6 +250,7 @@ _FAMILIES = frozenset(
     {
         *("gpt-5", "gpt-5-chat", "gpt-4.1", "gpt-4.5", "gpt-4o", "chatgpt-4o", "gpt-4-turbo", "gpt-3.5-turbo"),
         *("o1", "o3", "o3-mini", "o4-mini", "gpt-oss", "gemini-2.0-flash", "gemini-2.5-pro", "gemini-2.5-flash"),
+        *("gemini-3-pro", "gemini-3-flash"),
         *("llama3.1", "llama3.2", "llama3.2-vision", "llama3.3", "llama-3.1", "llama-3.3", "llama4", "llama-4"),
         *("qwen2.5", "qwen2.5-vl", "qwen3", "qwq", "mixtral", "gemma2", "gemma3", "phi3", "phi4"),
         *("mistral-large", "mistral-medium", "mistral-small", "magistral-medium", "magistral-small", "codestral"),

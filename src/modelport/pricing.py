@@ -57,30 +57,53 @@ def _decimal(value: Any, name: str) -> Decimal:
 @dataclass(frozen=True)
 class Price:
     """US dollars per million tokens. ``cached_input`` (a prompt token read from the provider's cache) and
-    ``cache_write`` (one written to it) default to ``input`` when the provider has no such rate."""
+    ``cache_write`` (one written to it) default to ``input`` when the provider has no such rate. ``above`` is
+    ``(prompt_tokens, price)``: a call whose prompt has more tokens than that is priced at the other price (Gemini's
+    long-context rates), written ``{"above": {"prompt_tokens": 200000, "input": ..., "output": ...}}`` in a dict."""
 
     input: Decimal
     output: Decimal
     cached_input: Decimal | None = field(default=None)
     cache_write: Decimal | None = field(default=None)
+    above: tuple[int, Price] | None = field(default=None)
 
     def __post_init__(self) -> None:
         for name in _RATES:
             value = getattr(self, name)
             if value is not None or name in ("input", "output"):  # the cache rates may be left out, these not
                 object.__setattr__(self, name, _decimal(value, name))
+        above = self.above
+        if above is not None and not (
+            isinstance(above, tuple)
+            and len(above) == 2
+            and type(above[0]) is int
+            and above[0] > 0
+            and isinstance(above[1], Price)
+        ):
+            raise InvalidRequestError("Price.above must be (prompt tokens, a Price), with prompt tokens above 0")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Price:
-        return cls(**{key: data[key] for key in _RATES if key in data})
+        above = data.get("above")
+        if above is not None:
+            if not isinstance(above, Mapping) or "prompt_tokens" not in above:
+                raise InvalidRequestError("Price.above must be a dict of prompt_tokens and the rates above it")
+            above = (above["prompt_tokens"], cls.from_dict({k: v for k, v in above.items() if k != "prompt_tokens"}))
+        return cls(**{key: data[key] for key in _RATES if key in data}, above=above)
 
-    def as_dict(self) -> dict[str, str]:
-        return {key: str(value) for key, value in vars(self).items() if value is not None}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {key: str(getattr(self, key)) for key in _RATES if getattr(self, key) is not None}
+        if self.above is not None:
+            out["above"] = {"prompt_tokens": self.above[0], **self.above[1].as_dict()}
+        return out
 
 
 def cost_of(usage: RequestUsage, price: Price) -> Decimal:
     """The cost of ``usage`` at ``price``, in US dollars: uncached prompt tokens at ``input``, cache reads at
-    ``cached_input``, cache writes at ``cache_write``, the completion (reasoning included) at ``output``."""
+    ``cached_input``, cache writes at ``cache_write``, the completion (reasoning included) at ``output``; all at
+    ``price.above``'s rates when the prompt is longer than its threshold."""
+    if price.above is not None and usage.prompt_tokens > price.above[0]:
+        price = price.above[1]
     read = usage.cached_prompt_tokens or 0
     written = usage.cache_write_tokens or 0
     fresh = max(usage.prompt_tokens - read - written, 0)
@@ -168,7 +191,7 @@ def _price_of(model: str, price: Any) -> Price:
         raise InvalidRequestError(
             f"prices[{model!r}] must be a Price (or a dict with input and output), not {type(price).__name__}"
         )
-    unknown = [key for key in price if key not in _RATES]
+    unknown = [key for key in price if key not in (*_RATES, "above")]
     if unknown:
         raise InvalidRequestError(
             f"prices[{model!r}][{unknown[0]!r:.60}] is not a rate (the rates are {', '.join(_RATES)})"

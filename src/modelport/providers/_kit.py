@@ -68,7 +68,10 @@ _Price = Annotated[
     WithJsonSchema(
         {
             "type": "object",
-            "properties": {rate: _RATE_SCHEMA for rate in ("input", "output", "cached_input", "cache_write")},
+            "properties": {
+                **{rate: _RATE_SCHEMA for rate in ("input", "output", "cached_input", "cache_write")},
+                "above": {"type": "object", "description": "prompt_tokens, and the rates of a longer prompt"},
+            },
             "required": ["input", "output"],
             "additionalProperties": False,
         }

@@ -74,6 +74,14 @@ PROVIDERS: tuple[Provider, ...] = (
         fake="testing._anthropic",
     ),
     Provider(
+        name="gemini",
+        client="providers.gemini.client:GeminiChatCompletionClient",
+        exports=("GeminiChatCompletionClient",),
+        key_env=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        host="https://generativelanguage.googleapis.com",
+        fake="testing._gemini",
+    ),
+    Provider(
         name="ollama",
         client="providers.ollama.client:OllamaChatCompletionClient",
         exports=("OllamaChatCompletionClient",),

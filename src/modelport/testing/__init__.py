@@ -1,5 +1,5 @@
-"""Test helpers: a fake OpenAI-compatible (and Anthropic Messages, and Ollama) server, scripted per test, that runs
-offline on loopback, and a scripted client.
+"""Test helpers: a fake OpenAI-compatible (and Anthropic Messages, Gemini and Ollama) server, scripted per test,
+that runs offline on loopback, and a scripted client.
 
     from modelport.testing import FakeServer, Reply, chunk
 
@@ -29,6 +29,16 @@ from ._anthropic import (
     thinking_block,
     tool_use_block,
 )
+from ._gemini import (
+    gemini_blocked,
+    gemini_call_part,
+    gemini_error,
+    gemini_frames,
+    gemini_response,
+    gemini_stream,
+    gemini_text_part,
+    gemini_usage,
+)
 from ._ollama import ollama_chunk, ollama_error, ollama_response, ollama_stream
 from ._openai import chunk, completion, instance_of, usage
 from ._reply import RecordedRequest, Reply
@@ -49,6 +59,14 @@ __all__ = [
     "chunk",
     "completion",
     "default_reply",
+    "gemini_blocked",
+    "gemini_call_part",
+    "gemini_error",
+    "gemini_frames",
+    "gemini_response",
+    "gemini_stream",
+    "gemini_text_part",
+    "gemini_usage",
     "instance_of",
     "ollama_chunk",
     "ollama_error",
