@@ -373,8 +373,12 @@ class Router(ChatCompletionClient, Component):
 
     def prepare(self, messages: Sequence[Any], **kwargs: Any) -> Request:
         """The request, built by the first deployment's client (another deployment builds it again only if the
-        call goes there)."""
-        return self.deployments[0].client.prepare(messages, **kwargs)
+        call goes there). Input that client refuses is left to the deployment the call goes to, which may take it
+        (another provider's create argument) or refuse it as the first would have."""
+        try:
+            return self.deployments[0].client.prepare(messages, **kwargs)
+        except InvalidRequestError:
+            return super().prepare(messages, **kwargs)
 
     def fingerprint(self, request: Request) -> dict[str, Any]:
         """The first deployment's fingerprint: every deployment is meant to give the same answer."""
