@@ -321,7 +321,7 @@ class Router(ChatCompletionClient, Component):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         cancellation_token: CancellationTokenLike | None = None,
     ) -> CreateResult:
-        request = self.prepare(
+        request = self._prepare_for_any(
             messages, tools=tools, tool_choice=tool_choice, json_output=json_output, extra_create_args=extra_create_args
         )
         return await self.send(request, cancellation_token=cancellation_token)
@@ -355,7 +355,7 @@ class Router(ChatCompletionClient, Component):
     ) -> ChatCompletionStream:
         """Yields the chosen deployment's deltas, then its ``CreateResult``. Before the first delta a failure moves
         on to the next deployment; after it, the error is raised with what arrived (``partial``)."""
-        request = self.prepare(
+        request = self._prepare_for_any(
             messages,
             tools=tools,
             tool_choice=tool_choice,
@@ -373,10 +373,14 @@ class Router(ChatCompletionClient, Component):
 
     def prepare(self, messages: Sequence[Any], **kwargs: Any) -> Request:
         """The request, built by the first deployment's client (another deployment builds it again only if the
-        call goes there). Input that client refuses is left to the deployment the call goes to, which may take it
-        (another provider's create argument) or refuse it as the first would have."""
+        call goes there)."""
+        return self.deployments[0].client.prepare(messages, **kwargs)
+
+    def _prepare_for_any(self, messages: Sequence[Any], **kwargs: Any) -> Request:
+        """:meth:`prepare`; but input the first deployment's client refuses is left to the deployment the call goes
+        to, which may take it (another provider's create argument) or refuse it as the first would have."""
         try:
-            return self.deployments[0].client.prepare(messages, **kwargs)
+            return self.prepare(messages, **kwargs)
         except InvalidRequestError:
             return super().prepare(messages, **kwargs)
 
