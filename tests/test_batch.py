@@ -201,6 +201,18 @@ def test_a_malformed_line_is_reported_with_its_number_before_anything_is_sent(tm
         assert server.requests == [] and not (tmp_path / "out.jsonl").exists()
 
 
+def test_a_line_the_routers_first_deployment_refuses_is_reported_before_anything_is_sent(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    lines = [{"custom_id": "a", "messages": [{"role": "user", "content": "hi"}]},
+             {"custom_id": "b", "messages": [{"role": "user", "content": "hi"}], "top_k": 5}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with FakeServer() as server:
+        router = Router([OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")])
+        with pytest.raises(BatchFileError, match=r"line 2 \(b\): unknown create argument 'top_k'"):
+            read_requests(path, client=router)
+        assert server.requests == []
+
+
 def test_three_shards_merged_equal_one_run(tmp_path: Path) -> None:
     requests = tmp_path / "in.jsonl"
     ids = _write_requests(requests, 300)

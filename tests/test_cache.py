@@ -73,6 +73,31 @@ async def test_hit_shows_in_call_events(cache: ChatCompletionCache, caplog: pyte
     assert all(e.kwargs["cached"] is True for e in hits)
 
 
+HIT_EVENT_FIELDS = {"messages", "response", "prompt_tokens", "completion_tokens", "model", "resolved_model",
+                    "latency_ms", "retries", "cached", "request_id", "provider", "cost"}
+
+
+async def test_hit_events_report_the_stored_answer_and_claim_no_tools(
+    server: FakeServer, cache: ChatCompletionCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    def weather(city: str) -> str:
+        return city
+
+    tools = [FunctionTool(weather, "The weather in a city")]
+    server.add(Reply.json(completion("Sunny", model="gpt-4o-2024-08-06")))
+    await cache.create(HELLO, tools=tools)
+    caplog.set_level(logging.INFO, logger=mp.EVENT_LOGGER_NAME)
+    await cache.create(HELLO, tools=tools)
+    await collect(cache, HELLO, tools=tools)
+    hit, start, end = [r.msg for r in caplog.records if r.name == mp.EVENT_LOGGER_NAME]
+    assert isinstance(start, mp.LLMStreamStartEvent) and start.kwargs["cached"] is True
+    for event in (hit, end):  # a hit sent nothing: no tools offered, no token details of a call of its own
+        assert set(event.kwargs) == HIT_EVENT_FIELDS and event.kwargs["cached"] is True
+    assert hit.kwargs["model"] == hit.kwargs["resolved_model"] == "gpt-4o-2024-08-06"
+
+
 async def test_B104_stream_replay_equals_the_original_stream(server: FakeServer, cache: ChatCompletionCache) -> None:
     server.add(Reply.sse([chunk({"reasoning_content": "Let me"}), chunk({"reasoning_content": " think."}),
                           chunk({"content": "Paris"}), chunk({"content": " it is."}), chunk(finish_reason="stop"),

@@ -189,6 +189,28 @@ async def test_a_config_without_a_key_uses_the_standard_variable(server: FakeSer
     assert azure._api_key.get() == AZURE_KEY
 
 
+@pytest.mark.parametrize(("qualified", "config"), [
+    ("modelport.providers.openai.OpenAIChatCompletionClient", {"model": "gpt-4o"}),
+    ("modelport.providers.azure.AzureOpenAIChatCompletionClient",
+     {"azure_deployment": "dep", "model": "gpt-4o", "api_version": "2024-10-21"}),
+    ("modelport.providers.anthropic.AnthropicChatCompletionClient", {"model": "claude-sonnet-4-5"}),
+    ("modelport.providers.ollama.OllamaChatCompletionClient", {"model": "llama3.1"}),
+])
+async def test_qualified_names_of_the_client_modules_still_load(server: FakeServer, qualified: str,
+                                                               config: dict[str, Any]) -> None:
+    """Configs written with a client's qualified name (its module's path) keep loading after the module moved."""
+    root = server.base_url.removesuffix("/v1")
+    where = {"azure_endpoint": root} if "Azure" in qualified else {"host": root} if "Ollama" in qualified else {
+        "base_url": server.base_url if "OpenAI" in qualified else root}
+    secret = {} if "Ollama" in qualified else {"api_key": API_KEY}
+    client = load_component({"provider": qualified, "config": {**config, **where, **secret}})
+    try:
+        result = await client.create(HELLO)
+    finally:
+        await client.close()
+    assert type(client).__name__ == qualified.rsplit(".", 1)[1] and isinstance(result.content, str)
+
+
 def test_autogen_masked_key_is_refused() -> None:
     with pytest.raises(ValueError, match="masked"):
         load_component({"provider": "openai", "config": {"model": "gpt-4o", "api_key": "**********"}})

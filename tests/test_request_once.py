@@ -103,3 +103,26 @@ async def test_prepare_sends_nothing_and_send_sends_the_prepared_body(server: Fa
     with counting(OpenAIDialect.build) as builds:
         await other.send(request)  # prepared by another client: built once more, for this one
     assert builds.count == 1 and server.requests[1].json["model"] == "gpt-4o-mini"
+
+
+async def test_a_subclass_create_still_sees_calls_through_the_cache_and_the_router(server: FakeServer) -> None:
+    from modelport import CreateResult, OpenAIChatCompletionClient, SystemMessage
+
+    class WithHouseRules(OpenAIChatCompletionClient):
+        """A client that puts its own system message first (a subclass overriding create and create_stream)."""
+
+        async def create(self, messages: Any, **kwargs: Any) -> CreateResult:
+            return await super().create([SystemMessage(content="House rules."), *messages], **kwargs)
+
+        def create_stream(self, messages: Any, **kwargs: Any) -> Any:
+            return super().create_stream([SystemMessage(content="House rules."), *messages], **kwargs)
+
+    def make() -> WithHouseRules:
+        return WithHouseRules(model="gpt-4o", base_url=server.base_url, api_key=API_KEY)
+
+    for wrapper in (ChatCompletionCache(make()), Router([Deployment(make())])):
+        await wrapper.create([UserMessage(content="Hello")])
+        await collect(wrapper, [UserMessage(content="Hello, as a stream")])
+        await wrapper.close()
+    assert len(server.requests) == 4
+    assert all(r.json["messages"][0] == {"role": "system", "content": "House rules."} for r in server.requests)

@@ -201,6 +201,27 @@ async def test_consecutive_failures_cool_the_deployment(
     assert (len(server.requests), len(other.requests)) == (2, 4)
 
 
+async def test_input_the_first_deployment_refuses_goes_to_the_deployment_that_takes_it(
+    make_client: Any, server: FakeServer, other: FakeServer
+) -> None:
+    from modelport import AnthropicChatCompletionClient
+
+    server.add(_error(429, "slow down", **{"retry-after": "30"}))
+    claude = AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=other.base_url.removesuffix("/v1"),
+                                           api_key="sk-ant-test", max_retries=0)
+    router = Router([Deployment(make_client(max_retries=0), "gpt"), Deployment(claude, "claude")])
+    try:
+        await router.create(HELLO)  # the OpenAI deployment answers 429: it cools, Claude answers
+        top_k = {"top_k": 5}  # a create argument of Anthropic's that the OpenAI client refuses
+        result = await router.create(HELLO, extra_create_args=top_k)
+        async with router.create_stream(HELLO, extra_create_args=top_k) as stream:
+            items = [item async for item in stream]
+    finally:
+        await router.close()
+    assert result.content and isinstance(items[-1], CreateResult)
+    assert [r.json["top_k"] for r in other.requests[1:]] == [5, 5] and len(server.requests) == 1
+
+
 async def test_all_cooling_waits_are_bounded(make_client: Any, server: FakeServer) -> None:
     server.add(_error(429, "slow down", **{"retry-after": "30"}))
     router = Router([Deployment(make_client(max_retries=0), "a")], max_wait=0.1)

@@ -254,7 +254,10 @@ class WireClient(ChatCompletionClient):
         return {**self._create_args, **args}
 
     async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
-        """Send a prepared request (built again first if another client prepared it) and return its result."""
+        """Send a prepared request (built again first if another client prepared it) and return its result. A
+        subclass that overrides ``create`` gets the call through its ``create``."""
+        if type(self).create is not WireClient.create:
+            return await super().send(request, cancellation_token=cancellation_token)
         check_token(cancellation_token)
         request = self.build(request.for_stream(False))
         if cancellation_token is None:
@@ -276,7 +279,10 @@ class WireClient(ChatCompletionClient):
     def send_stream(
         self, request: Request, *, cancellation_token: CancellationTokenLike | None = None
     ) -> ChatCompletionStream:
-        """Stream a prepared request (built again first if another client prepared it)."""
+        """Stream a prepared request (built again first if another client prepared it); through the subclass's
+        ``create_stream`` if it overrides it."""
+        if type(self).create_stream is not WireClient.create_stream:
+            return super().send_stream(request, cancellation_token=cancellation_token)
         check_token(cancellation_token)
         return WireStream(self._call, self.build(request.for_stream(True)), cancellation_token)
 

@@ -88,6 +88,10 @@ def emit(event: LLMEvent) -> None:
     event_logger.info(event)
 
 
+_NOT_OF_A_HIT = ("cached_prompt_tokens", "reasoning_tokens", "cache_write_tokens", "tools")
+"""Fields of a call's end event that the event of a cache hit leaves out."""
+
+
 class _EventObservation:
     """One call's events: the start of a stream at once, then one event for how the call ended."""
 
@@ -147,6 +151,9 @@ class _EventObservation:
         }
         if self._first_chunk_at is not None:
             fields["ttft_ms"] = self._elapsed_ms(self._first_chunk_at)
+        if info.cache_hit:  # a hit sent nothing: no tools were offered, and the token details are not its own
+            for name in _NOT_OF_A_HIT:
+                del fields[name]
         return fields
 
 

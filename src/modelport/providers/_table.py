@@ -34,7 +34,8 @@ class Provider:
         self.exports = exports
         """Public names of its client module that ``modelport`` exports (the client class first)."""
         self.aliases = aliases
-        """Other names configs use for it (AutoGen's component names)."""
+        """Other names configs use for it: AutoGen's component names, and the qualified name of the module that held
+        its client before the provider had a folder (saved configs name it)."""
         self.key_env = key_env
         """The environment variables that hold its credentials, sent only to its own host."""
         self.host = host
@@ -51,7 +52,11 @@ PROVIDERS: tuple[Provider, ...] = (
         name="openai",
         client="providers.openai.client:OpenAIChatCompletionClient",
         exports=("OpenAIChatCompletionClient",),
-        aliases=("openai_chat_completion_client", "autogen_ext.models.openai.OpenAIChatCompletionClient"),
+        aliases=(
+            "openai_chat_completion_client",
+            "autogen_ext.models.openai.OpenAIChatCompletionClient",
+            "modelport.providers.openai.OpenAIChatCompletionClient",
+        ),
         key_env=("OPENAI_API_KEY",),
         host="https://api.openai.com",
         fake="testing._openai",
@@ -60,7 +65,11 @@ PROVIDERS: tuple[Provider, ...] = (
         name="azure_openai",
         client="providers.openai.azure:AzureOpenAIChatCompletionClient",
         exports=("AzureOpenAIChatCompletionClient",),
-        aliases=("azure_openai_chat_completion_client", "autogen_ext.models.openai.AzureOpenAIChatCompletionClient"),
+        aliases=(
+            "azure_openai_chat_completion_client",
+            "autogen_ext.models.openai.AzureOpenAIChatCompletionClient",
+            "modelport.providers.azure.AzureOpenAIChatCompletionClient",
+        ),
         key_env=("AZURE_OPENAI_API_KEY",),
         fake="testing._openai",
     ),
@@ -68,7 +77,11 @@ PROVIDERS: tuple[Provider, ...] = (
         name="anthropic",
         client="providers.anthropic.client:AnthropicChatCompletionClient",
         exports=("AnthropicChatCompletionClient",),
-        aliases=("anthropic_chat_completion_client", "autogen_ext.models.anthropic.AnthropicChatCompletionClient"),
+        aliases=(
+            "anthropic_chat_completion_client",
+            "autogen_ext.models.anthropic.AnthropicChatCompletionClient",
+            "modelport.providers.anthropic.AnthropicChatCompletionClient",
+        ),
         key_env=("ANTHROPIC_API_KEY",),
         host="https://api.anthropic.com",
         fake="testing._anthropic",
@@ -85,7 +98,11 @@ PROVIDERS: tuple[Provider, ...] = (
         name="ollama",
         client="providers.ollama.client:OllamaChatCompletionClient",
         exports=("OllamaChatCompletionClient",),
-        aliases=("ollama_chat_completion_client", "autogen_ext.models.ollama.OllamaChatCompletionClient"),
+        aliases=(
+            "ollama_chat_completion_client",
+            "autogen_ext.models.ollama.OllamaChatCompletionClient",
+            "modelport.providers.ollama.OllamaChatCompletionClient",
+        ),
         host="http://localhost:11434",
         fake="testing._ollama",
     ),

@@ -11,6 +11,7 @@ logged as a :class:`RouterAttemptEvent`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random as _random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -322,7 +323,7 @@ class Router(ChatCompletionClient, Component):
         cancellation_token: CancellationTokenLike | None = None,
         **create_args: Any,
     ) -> CreateResult:
-        request = self.prepare(
+        request = self._prepare_for_any(
             messages,
             tools=tools,
             tool_choice=tool_choice,
@@ -361,7 +362,7 @@ class Router(ChatCompletionClient, Component):
     ) -> ChatCompletionStream:
         """Yields the chosen deployment's deltas, then its ``CreateResult``. Before the first delta a failure moves
         on to the next deployment; after it, the error is raised with what arrived (``partial``)."""
-        request = self.prepare(
+        request = self._prepare_for_any(
             messages,
             tools=tools,
             tool_choice=tool_choice,
@@ -381,6 +382,17 @@ class Router(ChatCompletionClient, Component):
         """The request, built by the first deployment's client (another deployment builds it again only if the
         call goes there)."""
         return self.deployments[0].client.prepare(messages, **kwargs)
+
+    def _prepare_for_any(self, messages: Sequence[Any], **kwargs: Any) -> Request:
+        """The request, built by the first deployment whose client takes the input (another provider's create
+        argument may suit only some); input that no deployment takes is refused now, as the first refused it."""
+        try:
+            return self.prepare(messages, **kwargs)
+        except InvalidRequestError as refused:
+            for deployment in self.deployments[1:]:
+                with contextlib.suppress(InvalidRequestError):
+                    return deployment.client.prepare(messages, **kwargs)
+            raise refused from None
 
     def fingerprint(self, request: Request) -> dict[str, Any]:
         """The first deployment's fingerprint: every deployment is meant to give the same answer."""
