@@ -49,6 +49,8 @@ _FINISH: dict[str, FinishReasons] = {
     "tool_use": "function_calls",
     "content_filter": "content_filter",
     "refusal": "content_filter",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
 }
 
 _OPEN, _CLOSE = "<think>", "</think>"

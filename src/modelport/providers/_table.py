@@ -68,6 +68,14 @@ PROVIDERS: tuple[Provider, ...] = (
         host="http://localhost:11434",
         fake="testing._ollama",
     ),
+    Provider(
+        name="bedrock",
+        client="providers.bedrock.client:BedrockChatCompletionClient",
+        exports=("BedrockChatCompletionClient",),
+        aliases=("bedrock_chat_completion_client",),
+        key_env=("AWS_BEARER_TOKEN_BEDROCK", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+        fake="testing._bedrock",
+    ),
 )
 """Every provider. The fake server asks their fake modules in this order whether a request is theirs; the OpenAI
 module answers whatever no other claims, so it is asked last."""

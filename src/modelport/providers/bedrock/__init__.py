@@ -1,0 +1,1 @@
+"""Amazon Bedrock through its Converse API: the dialect (:mod:`.dialect`)."""
