@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIChatCompletionClient": "providers.openai",
     "AzureOpenAIChatCompletionClient": "providers.openai",
     "AnthropicChatCompletionClient": "providers.anthropic",
+    "BedrockChatCompletionClient": "providers.bedrock",
     "OllamaChatCompletionClient": "providers.ollama",
     # components
     "Component": "components",
@@ -181,6 +182,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .model_info import DEFAULT_CONTEXT_WINDOW, ModelFamily, ModelInfo, ModelListing, UnknownModelWarning
     from .pricing import Price
     from .providers.anthropic import AnthropicChatCompletionClient
+    from .providers.bedrock import BedrockChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
     from .providers.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
     from .router import (

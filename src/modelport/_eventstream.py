@@ -25,7 +25,7 @@ from typing import Any
 from ._sse import MAX_EVENT_BYTES, event_too_large
 from .errors import StreamProtocolError
 
-__all__ = ["EventMessage", "EventStreamDecoder", "PRELUDE_LENGTH"]
+__all__ = ["PRELUDE_LENGTH", "EventMessage", "EventStreamDecoder"]
 
 PRELUDE_LENGTH = 12
 """The two lengths and the prelude's CRC."""
@@ -81,9 +81,7 @@ class EventMessage:
 
 
 def _protocol_error(why: str, raw: bytes) -> StreamProtocolError:
-    return StreamProtocolError(
-        f"the event stream is corrupt: {why}", raw=raw[:PRELUDE_LENGTH].hex() if raw else None
-    )
+    return StreamProtocolError(f"the event stream is corrupt: {why}", raw=raw[:PRELUDE_LENGTH].hex() if raw else None)
 
 
 class EventStreamDecoder:

@@ -255,4 +255,3 @@ def reply(request: RecordedRequest) -> Reply:
     if match.group(2) == "converse-stream":
         return bedrock_stream(response)
     return Reply.json(response)
-

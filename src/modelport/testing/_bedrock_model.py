@@ -23,15 +23,24 @@ def shape_error(body: dict[str, Any], signature: str) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "The messages field is required and must not be empty."
     if not isinstance(messages[0], dict) or messages[0].get("role") != "user":
-        return "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+        return (
+            "A conversation must start with a user message. Try again with a conversation that starts with a "
+            "user message."
+        )
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: must be user or assistant"
         if i and messages[i - 1].get("role") == message.get("role"):
-            return "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again."
+            return (
+                "A conversation must alternate between user and assistant roles. Make sure the conversation "
+                "alternates between user and assistant roles and try again."
+            )
         for block in _blocks(message):
             if "text" in block and not str(block["text"]).strip():
-                return "The text field in the ContentBlock object at messages." + f"{i} is blank. Add text to the text field, and try again."
+                return (
+                    "The text field in the ContentBlock object at messages."
+                    + f"{i} is blank. Add text to the text field, and try again."
+                )
     uses_tools = any("toolUse" in b or "toolResult" in b for m in messages for b in _blocks(m))
     if uses_tools and not body.get("toolConfig"):
         return "The toolConfig field must be defined when using toolUse and toolResult content blocks."
@@ -47,7 +56,8 @@ def _pairing_error(messages: list[dict[str, Any]]) -> str | None:
         answered = {b["toolResult"].get("toolUseId") for b in following if isinstance(b.get("toolResult"), dict)}
         if any(call_id not in answered for call_id in ids):
             return (
-                "Expected toolResult blocks at messages." + f"{i + 1}.content for the following Ids: "
+                "Expected toolResult blocks at messages."
+                + f"{i + 1}.content for the following Ids: "
                 + ", ".join(str(c) for c in ids if c not in answered)
             )
     return None
@@ -71,7 +81,10 @@ def _thinking_error(body: dict[str, Any], messages: list[dict[str, Any]], signat
             return None
         reasoning = blocks[0].get("reasoningContent") if blocks else None
         if not isinstance(reasoning, dict):
-            return "Expected `thinking` or `redacted_thinking`, but found `text`/`tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block."
+            return (
+                "Expected `thinking` or `redacted_thinking`, but found another block. When `thinking` is enabled, "
+                "a final `assistant` message must start with a thinking block."
+            )
         if "redactedContent" in reasoning:
             return None
         text = reasoning.get("reasoningText")
@@ -109,7 +122,8 @@ def _topic(messages: list[dict[str, Any]]) -> str:
 
 
 def _specs(body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    config = body.get("toolConfig") if isinstance(body.get("toolConfig"), dict) else {}
+    found = body.get("toolConfig")
+    config: dict[str, Any] = found if isinstance(found, dict) else {}
     specs = [t["toolSpec"] for t in config.get("tools") or [] if isinstance(t, dict) and "toolSpec" in t]
     choice = config.get("toolChoice")
     return specs, choice if isinstance(choice, dict) else {}
@@ -136,7 +150,7 @@ def _content(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         if forced is not None:
             return [_call(forced, messages)], "tool_use"
         return [{"text": "The tool said: " + "; ".join(results[-3:])}], "end_turn"
-    if forced is not None or specs and not all(s.get("name") == OUTPUT_TOOL for s in specs):
+    if forced is not None or (specs and not all(s.get("name") == OUTPUT_TOOL for s in specs)):
         return [_call(forced or specs[0], messages)], "tool_use"
     return [{"text": f"You said: {_last_user_text(messages)}"}], "end_turn"
 

@@ -118,9 +118,11 @@ def build_request(request: Request, *, model_info: ModelInfo, create_args: Mappi
     json_output = _json_output(create_args, request.json_output)
     if json_output is not None:
         config = _with_output(config, json_output, model_info, thinking_on)
-    if thinking_on and config is not None and ("any" in config.get("toolChoice", {}) or "tool" in config.get(
-        "toolChoice", {}
-    )):
+    if (
+        thinking_on
+        and config is not None
+        and ("any" in config.get("toolChoice", {}) or "tool" in config.get("toolChoice", {}))
+    ):
         raise InvalidRequestError(
             "tool_choice 'required' or a named tool cannot be combined with thinking: Bedrock's Claude models allow "
             "only 'auto' while thinking"
@@ -164,7 +166,9 @@ def _tool_config(
             names.append(function["name"])
             specs.append({"toolSpec": _spec(function)})
     elif tool_choice not in ("auto", None, "none"):
-        raise InvalidRequestError(f"tool_choice={shown(_choice_name(tool_choice) or tool_choice)} was given without tools")
+        raise InvalidRequestError(
+            f"tool_choice={shown(_choice_name(tool_choice) or tool_choice)} was given without tools"
+        )
     choice = _choice(tool_choice, names) if specs else None
     if tool_choice == "none" or (isinstance(tool_choice, Mapping) and tool_choice.get("type") == "none"):
         specs, choice = [], None

@@ -85,7 +85,10 @@ def map_usage(raw: Mapping[str, Any]) -> dict[str, Any]:
     the prompt, and the cache reads are its cached part."""
     keys = ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
     known = [raw[key] for key in keys if type(raw.get(key)) is int]
-    usage: dict[str, Any] = {"prompt_tokens": sum(known) if known else None, "completion_tokens": raw.get("outputTokens")}
+    usage: dict[str, Any] = {
+        "prompt_tokens": sum(known) if known else None,
+        "completion_tokens": raw.get("outputTokens"),
+    }
     cached, written = raw.get("cacheReadInputTokens"), raw.get("cacheWriteInputTokens")
     if cached is not None or written is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": cached, "cache_write_tokens": written}

@@ -67,10 +67,10 @@ def _block_delta(chunk: dict[str, Any], asm: Assembler) -> None:
     use = delta.get("toolUse")
     if isinstance(use, dict):
         piece = use.get("input")
-        opened = _blocks(asm).get(index)
-        if opened is not None and isinstance(piece, str) and piece:
-            opened.parts.append(piece)
-            if opened.kind == "tool":
+        tool = _blocks(asm).get(index)
+        if tool is not None and isinstance(piece, str) and piece:
+            tool.parts.append(piece)
+            if tool.kind == "tool":
                 asm.add_tool_call(0, index, None, None, piece)
             else:  # structured output, handed over whole at the block's end
                 asm.mark_received()

@@ -1,0 +1,274 @@
+"""``BedrockChatCompletionClient``: models on Amazon Bedrock through its Converse API.
+
+The wire dialect is :mod:`modelport.providers.bedrock.dialect`; this module names the endpoint, the credentials
+(:mod:`._credentials` has the order they are looked for in) and the defaults. Requests are signed with SigV4
+(service ``bedrock``, :mod:`._sigv4`) before every attempt, over the exact bytes sent, so a retry is signed afresh;
+a Bedrock API key is sent as a bearer token instead. Keys, secrets, session tokens and signatures never reach a
+repr, an error or a saved config (a config keeps the region and the profile; keys only with
+``include_secrets=True``).
+
+The endpoint is ``https://bedrock-runtime.{region}.amazonaws.com`` unless ``base_url`` (or the environment's
+``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``) names another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+from yarl import URL
+
+if TYPE_CHECKING:
+    import aiohttp
+
+from ..._redact import SecretValues
+from ..._retry import RetryPolicy
+from ...errors import APIError, AuthenticationError, InvalidRequestError, PermissionDeniedError
+from ...model_info import ModelInfo, lookup_model_info
+from ...tokens import TokenCounter
+from .._kit import Connection, ProviderClient, _ClientConfig, check_url, config_arguments, resolve_model_info
+from ._credentials import ENDPOINT_ENVS, Auth, resolve_auth, resolve_region, trusted_endpoint
+from ._sigv4 import sign
+from .dialect import BedrockDialect
+
+__all__ = ["BedrockChatCompletionClient", "BedrockClientConfig", "bedrock_model_info", "endpoint_for"]
+
+SERVICE = "bedrock"
+_GEOS = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+
+
+class BedrockClientConfig(_ClientConfig):
+    """The saved config of a :class:`BedrockChatCompletionClient`. Fields not listed are create arguments."""
+
+    model: str
+    region: str | None = None
+    profile: str | None = None
+    base_url: str | None = None
+    aws_access_key_id: str | None = Field(default=None, json_schema_extra={"writeOnly": True})
+    aws_secret_access_key: str | None = Field(default=None, json_schema_extra={"writeOnly": True})
+    aws_session_token: str | None = Field(default=None, json_schema_extra={"writeOnly": True})
+
+
+def endpoint_for(region: str) -> str:
+    """Bedrock's runtime endpoint in ``region``."""
+    suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
+    return f"https://bedrock-runtime.{region}{suffix}"
+
+
+def bedrock_model_info(model: str) -> ModelInfo:
+    """The registry's capabilities of a Bedrock model id, inference-profile id or ARN: the geography prefix, the
+    vendor and the version suffix are set aside (``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` is read as
+    ``claude-sonnet-4-5-20250929``)."""
+    name = model.rsplit("/", 1)[-1]
+    for geo in _GEOS:
+        if name.startswith(geo):
+            name = name[len(geo) :]
+            break
+    base = name.split(".", 1)[-1] if "." in name.split("-", 1)[0] else name
+    base = base.split(":", 1)[0]
+    if base.rsplit("-", 1)[-1][:1] == "v" and base.rsplit("-", 1)[-1][1:].isdigit():
+        base = base.rsplit("-", 1)[0]
+    found = lookup_model_info(base, warn=False)
+    return found if found.get("family") != "unknown" else lookup_model_info(model)
+
+
+class BedrockChatCompletionClient(ProviderClient):
+    """A client for models on Amazon Bedrock through Converse and ConverseStream.
+
+    Args:
+        model: a model id (``anthropic.claude-sonnet-4-5-20250929-v1:0``), an inference-profile id
+            (``us.anthropic...``) or an ARN.
+        region: the AWS region; defaults to ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's.
+        aws_access_key_id, aws_secret_access_key, aws_session_token: credentials given in code.
+        profile: a profile of the shared AWS files (else ``AWS_PROFILE``, else ``default``).
+        api_key: a Bedrock API key (else ``AWS_BEARER_TOKEN_BEDROCK``), sent as a bearer token.
+        base_url: another endpoint (a VPC endpoint, a proxy, a test server).
+        max_tokens, temperature, top_p, stop, thinking, prompt_caching, additional_model_request_fields, ...:
+            create arguments, defaults for every request.
+        The connection arguments are those of :class:`~modelport.OpenAIChatCompletionClient`.
+    """
+
+    component_type = "model"
+    component_provider = "bedrock"
+    component_version = 2
+    component_config_schema = BedrockClientConfig
+    provider_name = "bedrock"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        region: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int = 3,
+        model_info: ModelInfo | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        deadline: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        verify_ssl: bool = True,
+        proxy: str | None = None,
+        max_connections: int | None = None,
+        max_connections_per_host: int | None = None,
+        max_response_bytes: int | None = None,
+        token_counter: TokenCounter | None = None,
+        prices: Mapping[str, Any] | None = None,
+        api_key_env: str | None = None,
+        **create_args: Any,
+    ) -> None:
+        if not model or not isinstance(model, str):
+            raise InvalidRequestError("model is required")
+        connection = Connection(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            http_session=http_session,
+            verify_ssl=verify_ssl,
+            proxy=proxy,
+            max_connections=max_connections,
+            max_connections_per_host=max_connections_per_host,
+            max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
+        )
+        if api_key is None and api_key_env:
+            api_key = os.environ.get(api_key_env)
+            if not api_key:
+                raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
+        self._region = resolve_region(region, profile)
+        url = _endpoint(base_url, self._region)
+        self._auth = resolve_auth(
+            access_key=aws_access_key_id,
+            secret_key=aws_secret_access_key,
+            session_token=aws_session_token,
+            api_key=api_key,
+            profile=profile,
+            trusted=base_url is None or trusted_endpoint(url),
+        )
+        _check_usable(self._auth, self._region, base_url)
+        super().__init__(
+            model=model,
+            model_info=model_info,
+            info=bedrock_model_info(model) if model_info is None else resolve_model_info(model, model_info),
+            dialect=BedrockDialect(),
+            base_url=url,
+            connection=connection,
+            auth_headers={"authorization": f"Bearer {self._auth.bearer.get()}"} if self._auth.bearer else {},
+            settings={"model": model, "region": region, "profile": profile, "base_url": base_url},
+            create_args=create_args,
+            token_counter=token_counter,
+            prices=prices,
+            accept="application/json, application/vnd.amazon.eventstream",
+        )
+        self._api_key_env = api_key_env
+        if self._auth.static is not None:
+            self._secrets = SecretValues((*self._secrets, *self._auth.static.secrets()))
+        if self._auth.static is not None or self._auth.chain is not None:
+            self._sign = self._sign_request
+
+    async def _sign_request(self, method: str, url: URL, headers: dict[str, str], body: bytes | None) -> None:
+        """SigV4 over this attempt's method, URL, headers and body, with the credentials current now."""
+        credentials = await self._auth.current()
+        if credentials is None:
+            return
+        if self._auth.chain is not None:  # fresh ones may differ from those first seen: scrub these too
+            self._secrets = SecretValues(dict.fromkeys((*self._secrets, *credentials.secrets())))
+        assert self._region is not None
+        sign(method, url, headers, body, credentials=credentials, region=self._region, service=SERVICE)
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def region(self) -> str | None:
+        return self._region
+
+    @property
+    def credential_source(self) -> str:
+        """Where the credentials came from (``arguments``, ``api_key``, ``AWS_BEARER_TOKEN_BEDROCK``,
+        ``environment``, ``profile NAME``, ``botocore (...)``, or ``none``); never the credentials."""
+        return self._auth.source
+
+    def __repr__(self) -> str:
+        return (
+            f"BedrockChatCompletionClient(model={self._model!r}, region={self._region!r}, "
+            f"credentials={self._auth.source!r})"
+        )
+
+    def _hint(self, exc: APIError) -> str | None:
+        withheld = self._auth.withheld
+        if isinstance(exc, (AuthenticationError, PermissionDeniedError)) and withheld:
+            return (
+                f"nothing was signed: {withheld} is set, but credentials from the environment only go to AWS's own "
+                f"endpoints or to {ENDPOINT_ENVS[0]}; pass them as arguments (or profile=...) for {self._base_url}"
+            )
+        return super()._hint(exc)
+
+    # -- components --
+
+    def _saved_credentials(self, *, include_secrets: bool) -> dict[str, str]:
+        """Credentials given in code are written only with ``include_secrets``; those of the environment are found
+        again when the config is loaded."""
+        if self._api_key_env:
+            return {"api_key_env": self._api_key_env}
+        if not include_secrets or not self._auth.explicit:
+            return {}
+        if self._auth.bearer is not None:
+            return {"api_key": self._auth.bearer.get()}
+        static = self._auth.static
+        assert static is not None
+        saved = {"aws_access_key_id": static.access_key, "aws_secret_access_key": static.secret_key}
+        return {**saved, "aws_session_token": static.token} if static.token else saved
+
+    @classmethod
+    def _from_config(cls, config: BedrockClientConfig) -> BedrockChatCompletionClient:
+        arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
+        return cls(
+            config.model,
+            region=config.region,
+            profile=config.profile,
+            base_url=config.base_url,
+            aws_access_key_id=config.aws_access_key_id,
+            aws_secret_access_key=config.aws_secret_access_key,
+            aws_session_token=config.aws_session_token,
+            **arguments,
+        )
+
+
+def _endpoint(base_url: str | None, region: str | None) -> str:
+    """The endpoint: ``base_url``, else the environment's, else Bedrock's in ``region``."""
+    named = base_url or next((os.environ[name] for name in ENDPOINT_ENVS if os.environ.get(name)), None)
+    if named is not None:
+        if not named.startswith(("http://", "https://")):
+            raise InvalidRequestError("base_url must start with http:// or https://")
+        return check_url(named.rstrip("/"), "base_url" if base_url else "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+    if not region:
+        raise InvalidRequestError(
+            "region was not given and none is set (AWS_REGION, AWS_DEFAULT_REGION or the profile's region)"
+        )
+    return endpoint_for(region)
+
+
+def _check_usable(auth: Auth, region: str | None, base_url: str | None) -> None:
+    """Signing needs a region; AWS's own endpoint needs credentials."""
+    if (auth.static is not None or auth.chain is not None) and not region:
+        raise InvalidRequestError(
+            "region was not given and none is set (AWS_REGION, AWS_DEFAULT_REGION or the profile's region); "
+            "SigV4 signs for one region"
+        )
+    if auth.source == "none" and base_url is None and not any(os.environ.get(name) for name in ENDPOINT_ENVS):
+        raise InvalidRequestError(
+            "no AWS credentials: give aws_access_key_id and aws_secret_access_key, api_key (a Bedrock API key), or "
+            "set them in the environment or the shared AWS files"
+        )
