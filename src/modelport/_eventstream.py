@@ -23,7 +23,7 @@ import zlib
 from typing import Any
 
 from ._sse import MAX_EVENT_BYTES, event_too_large
-from .errors import StreamProtocolError
+from .errors import ResponseTooLargeError, StreamProtocolError
 
 __all__ = ["PRELUDE_LENGTH", "EventMessage", "EventStreamDecoder"]
 
@@ -87,28 +87,38 @@ def _protocol_error(why: str, raw: bytes) -> StreamProtocolError:
 class EventStreamDecoder:
     """Feed it bytes as they arrive; it returns the messages each read completes."""
 
-    __slots__ = ("_buffer", "_limit", "_total")
+    __slots__ = ("_buffer", "_error", "_limit", "_total")
 
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._buffer = bytearray()
         self._limit = max_event_bytes
         self._total = 0  # the length of the message being received, once its prelude is read
+        self._error: StreamProtocolError | ResponseTooLargeError | None = None
 
     def feed(self, chunk: bytes) -> list[EventMessage]:
+        """The messages ``chunk`` completes. When a message is corrupt, those before it are returned first and
+        its error is raised by the next call (of :meth:`feed` or :meth:`flush`)."""
+        if self._error is not None:
+            raise self._error
         buffer = self._buffer
         buffer += chunk
         messages: list[EventMessage] = []
         start = 0
-        while True:
-            if not self._total:
-                if len(buffer) - start < PRELUDE_LENGTH:
+        try:
+            while True:
+                if not self._total:
+                    if len(buffer) - start < PRELUDE_LENGTH:
+                        break
+                    self._total = self._prelude(memoryview(buffer)[start : start + PRELUDE_LENGTH])
+                end = start + self._total
+                if len(buffer) < end:
                     break
-                self._total = self._prelude(memoryview(buffer)[start : start + PRELUDE_LENGTH])
-            end = start + self._total
-            if len(buffer) < end:
-                break
-            messages.append(_message(bytes(buffer[start:end])))
-            start, self._total = end, 0
+                messages.append(_message(bytes(buffer[start:end])))
+                start, self._total = end, 0
+        except (StreamProtocolError, ResponseTooLargeError) as exc:
+            if not messages:
+                raise
+            self._error = exc
         if start:
             del buffer[:start]
         return messages
@@ -129,7 +139,9 @@ class EventStreamDecoder:
         return int(total)
 
     def flush(self) -> list[EventMessage]:
-        """Nothing: a message is whole only with its CRC."""
+        """Nothing: a message is whole only with its CRC (a corrupt one found by the last feed raises here)."""
+        if self._error is not None:
+            raise self._error
         return []
 
     def unterminated(self) -> bytes:

@@ -3,6 +3,7 @@ Bedrock's errors (an ``x-amzn-ErrorType`` response or an exception frame), which
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,8 @@ _ERRORS: dict[str, tuple[int, type[errors.APIStatusError]]] = {
 """Bedrock's error types (``x-amzn-ErrorType``, an exception frame's ``:exception-type``, lower-cased): the status
 an exception frame stands for (it has none of its own; it decides whether a stream is retried) and the class."""
 CONTEXT_EXCEEDED = "model_context_window_exceeded"
+_TOO_LONG = re.compile(r"input is too long|too many input tokens|prompt is too long", re.IGNORECASE)
+"""How Bedrock's ``ValidationException`` says the prompt does not fit, beyond the shared patterns."""
 
 
 def bedrock_error(
@@ -54,7 +57,7 @@ def bedrock_error(
     status = known_status if status is None else status
     if cls is errors.APIStatusError:
         cls = errors.ServerError if status >= 500 else errors.APIStatusError
-    if cls is errors.BadRequestError and message and _CONTEXT_PATTERNS.search(message):
+    if cls is errors.BadRequestError and message and (_CONTEXT_PATTERNS.search(message) or _TOO_LONG.search(message)):
         cls = errors.ContextLengthExceededError
     text = f"{provider} returned {status}{' (in stream)' if in_stream else ''}: {name or 'error'}"
     if message:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -184,7 +185,8 @@ class BedrockChatCompletionClient(ProviderClient):
         if self._auth.chain is not None:  # fresh ones may differ from those first seen: scrub these too
             self._secrets = SecretValues(dict.fromkeys((*self._secrets, *credentials.secrets())))
         assert self._region is not None
-        sign(method, url, headers, body, credentials=credentials, region=self._region, service=SERVICE)
+        now = datetime.fromtimestamp(self._transport.retry.clock(), timezone.utc)  # the policy's clock, for tests
+        sign(method, url, headers, body, credentials=credentials, region=self._region, service=SERVICE, now=now)
 
     @property
     def base_url(self) -> str:
