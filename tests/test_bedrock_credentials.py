@@ -107,7 +107,9 @@ async def test_environment_credentials_in_order_go_to_the_environments_endpoint(
     root = f"http://{server.host}:{server.port}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", root)
     monkeypatch.setenv("AWS_REGION", "us-west-2")
-    (aws_env / "credentials").write_text("[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n")
+    (aws_env / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = filesecret\n"
+    )
     sources = []
     for step in ("files", "keys", "bearer"):
         if step == "keys":
