@@ -529,3 +529,12 @@ async def test_results_are_equal_across_create_and_stream_for_the_default_model(
     _, streamed = await collect(client, HELLO, tools=TOOLS)
     assert isinstance(whole, CreateResult)
     assert (streamed.content, streamed.usage) == (whole.content, whole.usage)
+
+
+async def test_the_cost_comes_from_bedrocks_prices_with_cache_reads_and_writes(
+    server: FakeServer, make_bedrock: Any
+) -> None:
+    usage = bedrock_usage(1_000_000, 1_000_000, cache_read=1_000_000, cache_write=1_000_000)
+    server.add(Reply.json(converse_response("hi", usage=usage)))
+    result = await make_bedrock().create(HELLO)
+    assert result.cost is not None and float(result.cost) == 3 + 15 + 0.3 + 3.75

@@ -214,3 +214,17 @@ async def test_a_saved_config_loads_into_the_same_client(
     await loaded.close()
     assert server.requests[-1].json["inferenceConfig"] == {"maxTokens": 100, "temperature": 0.3}
     assert "Credential=AKIDENV/" in server.requests[-1].headers["authorization"]
+
+
+async def test_list_models_reads_list_foundation_models_signed(server: FakeServer, make_bedrock: Any) -> None:
+    client = make_bedrock()
+    listings = await client.list_models()
+    assert [(m.id, m.owned_by) for m in listings][:2] == [
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", "Anthropic"),
+        ("amazon.nova-pro-v1:0", "Amazon"),
+    ]
+    request = server.requests[-1]
+    assert (request.method, request.path) == ("GET", "/foundation-models")
+    expected = botocore_authorization(request, server, access=ACCESS_KEY, secret=SECRET_KEY, token=None,
+                                      region="us-east-1")
+    assert request.headers["authorization"] == expected

@@ -50,6 +50,12 @@ SIGNATURE = "fake-bedrock-signature-0"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 REQUEST_ID_HEADER = "x-amzn-requestid"
 _PATH = re.compile(r"^(?:/v1)?/model/([^/]+)/(converse|converse-stream)$")
+_MODELS_PATH = re.compile(r"^(?:/v1)?/foundation-models$")
+FOUNDATION_MODELS = [
+    ("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic"),
+    ("amazon.nova-pro-v1:0", "Nova Pro", "Amazon"),
+    ("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta"),
+]
 
 
 # -- the event-stream encoder --
@@ -232,12 +238,16 @@ def handles(request: RecordedRequest) -> bool:
 
 
 def is_bedrock_request(request: RecordedRequest) -> bool:
-    """Converse and ConverseStream paths."""
-    return _PATH.match(request.path) is not None
+    """Converse and ConverseStream paths, and the control plane's ``GET /foundation-models``."""
+    return _PATH.match(request.path) is not None or (
+        request.method == "GET" and _MODELS_PATH.match(request.path) is not None
+    )
 
 
 def reply(request: RecordedRequest) -> Reply:
-    """The default model's answer to a Converse request."""
+    """The default model's answer to a Converse request (or the foundation models listing)."""
+    if request.method == "GET" and _MODELS_PATH.match(request.path):
+        return _foundation_models()
     match = _PATH.match(request.path)
     if request.method != "POST" or match is None:
         return bedrock_error(404, "ResourceNotFoundException", f"Not found: {request.method} {request.path}")
@@ -255,3 +265,21 @@ def reply(request: RecordedRequest) -> Reply:
     if match.group(2) == "converse-stream":
         return bedrock_stream(response)
     return Reply.json(response)
+
+
+def _foundation_models() -> Reply:
+    summaries = [
+        {
+            "modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}",
+            "modelId": model_id,
+            "modelName": name,
+            "providerName": provider,
+            "inputModalities": ["TEXT"],
+            "outputModalities": ["TEXT"],
+            "responseStreamingSupported": True,
+            "inferenceTypesSupported": ["ON_DEMAND"],
+            "modelLifecycle": {"status": "ACTIVE"},
+        }
+        for model_id, name, provider in FOUNDATION_MODELS
+    ]
+    return Reply.json({"modelSummaries": summaries})

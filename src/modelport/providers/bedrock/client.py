@@ -26,8 +26,14 @@ if TYPE_CHECKING:
 
 from ..._redact import SecretValues
 from ..._retry import RetryPolicy
-from ...errors import APIError, AuthenticationError, InvalidRequestError, PermissionDeniedError
-from ...model_info import ModelInfo, lookup_model_info
+from ...errors import (
+    APIError,
+    AuthenticationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    ResponseValidationError,
+)
+from ...model_info import ModelInfo, ModelListing, lookup_model_info
 from ...tokens import TokenCounter
 from .._kit import Connection, ProviderClient, _ClientConfig, check_url, config_arguments, resolve_model_info
 from ._credentials import ENDPOINT_ENVS, Auth, resolve_auth, resolve_region, trusted_endpoint
@@ -217,6 +223,24 @@ class BedrockChatCompletionClient(ProviderClient):
             )
         return super()._hint(exc)
 
+    async def list_models(self) -> list[ModelListing]:
+        """The foundation models of the region, through the control plane's ``ListFoundationModels`` (``GET
+        /foundation-models`` on ``bedrock.{region}``; on the ``base_url`` itself when one was given), signed with the
+        same credentials; each listing's ``raw`` is Bedrock's summary, ``owned_by`` its provider."""
+        answer = await self._request_json(URL(_control_plane(self._base_url)).with_path("/foundation-models"), None)
+        summaries = answer.get("modelSummaries") if isinstance(answer, dict) else None
+        if not isinstance(summaries, list):
+            raise ResponseValidationError(
+                f"{self.provider_name} answered ListFoundationModels without modelSummaries",
+                provider=self.provider_name,
+                body=answer,
+            )
+        return [
+            ModelListing(id=str(entry.get("modelId", "")), owned_by=entry.get("providerName"), raw=entry)
+            for entry in summaries
+            if isinstance(entry, dict)
+        ]
+
     # -- components --
 
     def _saved_credentials(self, *, include_secrets: bool) -> dict[str, str]:
@@ -246,6 +270,16 @@ class BedrockChatCompletionClient(ProviderClient):
             aws_session_token=config.aws_session_token,
             **arguments,
         )
+
+
+def _control_plane(base_url: str) -> str:
+    """The control plane beside a runtime endpoint (``bedrock-runtime.`` becomes ``bedrock.``), keeping the path of
+    any other endpoint."""
+    url = URL(base_url)
+    host = url.host or ""
+    if host.startswith("bedrock-runtime."):
+        return str(url.with_host("bedrock." + host.removeprefix("bedrock-runtime.")))
+    return base_url
 
 
 def _endpoint(base_url: str | None, region: str | None) -> str:
