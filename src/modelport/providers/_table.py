@@ -31,6 +31,8 @@ class Provider:
     """Its own server, where it has one."""
     fake: str | None = None
     """The fake server's module that speaks its wire (``"testing._anthropic"``), if any."""
+    default_model: str | None = None
+    """The model the command line uses for it when none is given (for a provider that is no OpenAI preset)."""
 
 
 PROVIDERS: tuple[Provider, ...] = (
@@ -75,10 +77,17 @@ PROVIDERS: tuple[Provider, ...] = (
         aliases=("bedrock_chat_completion_client",),
         key_env=("AWS_BEARER_TOKEN_BEDROCK", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
         fake="testing._bedrock",
+        default_model="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
     ),
 )
 """Every provider. The fake server asks their fake modules in this order whether a request is theirs; the OpenAI
 module answers whatever no other claims, so it is asked last."""
+
+
+def native_provider(name: str | None) -> Provider | None:
+    """The provider of the table called ``name`` that the command line reaches through its own client (one with a
+    ``default_model``), or None."""
+    return next((p for p in PROVIDERS if p.name == name and p.default_model), None)
 
 
 def fake_modules() -> list[str]:
