@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
+from modelport import ModelInfo, OpenAIChatCompletionClient, UserMessage
 from modelport.testing import FakeServer
 
 from .test_cli import run
 
+GPT_OSS: ModelInfo = {"vision": False, "function_calling": True, "json_output": True, "family": "unknown"}
 AWS_FREE = {"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
             "AWS_EC2_METADATA_DISABLED": "true"}
 
@@ -27,3 +31,25 @@ def test_chat_with_provider_bedrock_speaks_converse() -> None:
         assert [r.path for r in server.requests] == [
             "/v1/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse"
         ]
+
+
+async def test_bedrocks_openai_compatible_endpoint_is_a_preset_of_the_openai_client(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-0123456789")
+    client = OpenAIChatCompletionClient(model="openai.gpt-oss-120b-1:0", provider="bedrock-openai",
+                                        model_info=GPT_OSS)
+    assert client.base_url == "https://bedrock-runtime.us-west-2.amazonaws.com/openai/v1"
+    assert client._request_headers["authorization"] == "Bearer bedrock-api-key-0123456789"
+    await client.close()
+    elsewhere = OpenAIChatCompletionClient(model="openai.gpt-oss-120b-1:0", provider="bedrock-openai",
+                                           model_info=GPT_OSS, base_url=server.base_url,
+                                           api_key_env="AWS_BEARER_TOKEN_BEDROCK")
+    try:
+        result = await elsewhere.create([UserMessage(content="hello", source="u")])
+    finally:
+        await elsewhere.close()
+    assert result.content == "You said: hello"
+    request = server.requests[-1]
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer bedrock-api-key-0123456789"

@@ -477,7 +477,7 @@ def common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--provider",
         help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, mistral, gemini, "
-        "anthropic; or bedrock (Amazon Bedrock's Converse API, AWS credentials from the environment)",
+        "anthropic, bedrock-openai; or bedrock (Amazon Bedrock's Converse API, AWS credentials from the environment)",
     )
     p.add_argument(
         "--api-key-env",
