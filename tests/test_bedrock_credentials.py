@@ -6,6 +6,7 @@ error or a saved config."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,42 @@ async def test_list_models_reads_list_foundation_models_signed(server: FakeServe
     expected = botocore_authorization(request, server, access=ACCESS_KEY, secret=SECRET_KEY, token=None,
                                       region="us-east-1")
     assert request.headers["authorization"] == expected
+
+
+async def test_botocores_chain_gives_credentials_and_refreshes_them_before_expiry(
+    server: FakeServer, aws_env: Path
+) -> None:
+    """A profile whose credentials come from a ``credential_process`` (as SSO and role tools give them) is read
+    through botocore's chain; credentials about to expire are fetched again before the next request is signed."""
+    pytest.importorskip("botocore")
+    counter = aws_env / "count"
+    script = aws_env / "creds.py"
+    script.write_text(
+        "import json, pathlib, datetime\n"
+        f"path = pathlib.Path({str(counter)!r})\n"
+        "n = int(path.read_text()) + 1 if path.exists() else 1\n"
+        "path.write_text(str(n))\n"
+        "soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)\n"
+        "print(json.dumps({'Version': 1, 'AccessKeyId': f'AKIDPROC{n}', 'SecretAccessKey': f'procsecret{n}',\n"
+        "                  'SessionToken': f'proctoken{n}', 'Expiration': soon.isoformat()}))\n"
+    )
+    (aws_env / "config").write_text(
+        f"[profile tool]\nregion = us-east-2\ncredential_process = {sys.executable} {script}\n"
+    )
+    client = BedrockChatCompletionClient(MODEL, profile="tool", base_url=server.base_url)
+    try:
+        await client.create(HELLO)
+        await client.create(HELLO)
+    finally:
+        await client.close()
+    assert client.credential_source == "botocore (tool)"
+    signed = []
+    for request in server.requests:
+        number = request.headers["x-amz-security-token"].removeprefix("proctoken")
+        assert f"Credential=AKIDPROC{number}/" in request.headers["authorization"]
+        assert "/us-east-2/bedrock/" in request.headers["authorization"]
+        expected = botocore_authorization(request, server, access=f"AKIDPROC{number}", secret=f"procsecret{number}",
+                                          token=f"proctoken{number}", region="us-east-2")
+        assert request.headers["authorization"] == expected
+        signed.append(number)
+    assert signed[0] != signed[1]  # five minutes from expiry is within botocore's refresh window: fetched again
