@@ -41,30 +41,22 @@ _FIXED: dict[int, struct.Struct] = {
     8: struct.Struct(">q"),
 }
 _U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
 
 
 class EventMessage:
     """One decoded message: its headers (name to value: ``bool``, ``int``, ``bytes`` or ``str``; a timestamp is
-    milliseconds since the epoch, a UUID its 16 bytes) and its payload bytes."""
+    milliseconds since the epoch, a UUID its 16 bytes; read-only, as messages with the same headers share them), its
+    payload bytes, its ``message_type`` (``event``, ``exception`` or ``error``: the ``:message-type`` header,
+    ``event`` when absent) and its ``event``, the name its type gives it (its ``:event-type``, ``:exception-type`` or
+    ``:error-code``)."""
 
-    __slots__ = ("headers", "payload")
+    __slots__ = ("event", "headers", "message_type", "payload")
 
     def __init__(self, headers: dict[str, Any], payload: bytes) -> None:
         self.headers = headers
         self.payload = payload
-
-    @property
-    def message_type(self) -> str:
-        """``event``, ``exception`` or ``error`` (the ``:message-type`` header; ``event`` when absent)."""
-        kind = self.headers.get(":message-type")
-        return kind if isinstance(kind, str) else "event"
-
-    @property
-    def event(self) -> str:
-        """The message's name: its ``:event-type``, ``:exception-type`` or ``:error-code``, by its type."""
-        key = {"event": ":event-type", "exception": ":exception-type", "error": ":error-code"}.get(self.message_type)
-        name = self.headers.get(key) if key else None
-        return name if isinstance(name, str) else ""
+        self.message_type, self.event = _kind(headers)
 
     @property
     def data(self) -> bytes:
@@ -78,6 +70,17 @@ class EventMessage:
 
     def __repr__(self) -> str:
         return f"EventMessage(headers={self.headers!r}, payload={self.payload!r})"
+
+
+_NAME_HEADER = {"event": ":event-type", "exception": ":exception-type", "error": ":error-code"}
+
+
+def _kind(headers: dict[str, Any]) -> tuple[str, str]:
+    kind = headers.get(":message-type")
+    kind = kind if isinstance(kind, str) else "event"
+    key = _NAME_HEADER.get(kind)
+    name = headers.get(key) if key else None
+    return kind, name if isinstance(name, str) else ""
 
 
 def _protocol_error(why: str, raw: bytes) -> StreamProtocolError:
@@ -105,16 +108,17 @@ class EventStreamDecoder:
         messages: list[EventMessage] = []
         start = 0
         try:
-            while True:
-                if not self._total:
-                    if len(buffer) - start < PRELUDE_LENGTH:
+            with memoryview(buffer) as view:
+                while True:
+                    if not self._total:
+                        if len(buffer) - start < PRELUDE_LENGTH:
+                            break
+                        self._total = self._prelude(view, start)
+                    end = start + self._total
+                    if len(buffer) < end:
                         break
-                    self._total = self._prelude(memoryview(buffer)[start : start + PRELUDE_LENGTH])
-                end = start + self._total
-                if len(buffer) < end:
-                    break
-                messages.append(_message(bytes(buffer[start:end])))
-                start, self._total = end, 0
+                    messages.append(_message(view, start, end))
+                    start, self._total = end, 0
         except (StreamProtocolError, ResponseTooLargeError) as exc:
             if not messages:
                 raise
@@ -123,16 +127,18 @@ class EventStreamDecoder:
             del buffer[:start]
         return messages
 
-    def _prelude(self, prelude: memoryview) -> int:
-        """The total length of the message whose prelude this is, checked."""
-        total, headers_length, crc = _PRELUDE.unpack(prelude)
-        if zlib.crc32(prelude[:8]) != crc:
-            raise _protocol_error("the prelude's CRC does not match", bytes(prelude))
+    def _prelude(self, view: memoryview, start: int) -> int:
+        """The total length of the message whose prelude starts at ``start``, checked."""
+        total, headers_length, crc = _PRELUDE.unpack_from(view, start)
+        if zlib.crc32(view[start : start + 8]) != crc:
+            raise _protocol_error("the prelude's CRC does not match", bytes(view[start : start + PRELUDE_LENGTH]))
         if total < _MIN_LENGTH:
-            raise _protocol_error(f"a message of {total} bytes is shorter than its prelude and CRC", bytes(prelude))
+            raise _protocol_error(
+                f"a message of {total} bytes is shorter than its prelude and CRC", bytes(view[start : start + 12])
+            )
         if headers_length > total - _MIN_LENGTH or headers_length > _MAX_HEADERS_LENGTH:
             raise _protocol_error(
-                f"{headers_length} header bytes do not fit a message of {total} bytes", bytes(prelude)
+                f"{headers_length} header bytes do not fit a message of {total} bytes", bytes(view[start : start + 12])
             )
         if total > self._limit:
             raise event_too_large("event", self._limit)
@@ -149,14 +155,27 @@ class EventStreamDecoder:
         return bytes(self._buffer)
 
 
-def _message(raw: bytes) -> EventMessage:
-    """One whole message (its prelude already checked): CRC, headers and payload."""
-    headers_length = _PRELUDE.unpack_from(raw)[1]
-    (crc,) = struct.unpack_from(">I", raw, len(raw) - 4)
-    if zlib.crc32(memoryview(raw)[:-4]) != crc:
-        raise _protocol_error("a message's CRC does not match", raw)
-    headers_end = PRELUDE_LENGTH + headers_length
-    return EventMessage(_headers(raw, PRELUDE_LENGTH, headers_end), raw[headers_end:-4])
+_HEADER_CACHE: dict[bytes, dict[str, Any]] = {}
+_HEADER_CACHE_SIZE = 256
+_CACHED_HEADERS_BYTES = 512
+"""Decoded headers by their bytes: a stream repeats a few sets of headers (one per event type) thousands of times."""
+
+
+def _message(view: memoryview, start: int, end: int) -> EventMessage:
+    """The whole message in ``view[start:end]`` (its prelude already checked): CRC, headers and payload."""
+    (crc,) = _U32.unpack_from(view, end - 4)
+    if zlib.crc32(view[start : end - 4]) != crc:
+        raise _protocol_error("a message's CRC does not match", bytes(view[start : start + PRELUDE_LENGTH]))
+    headers_end = start + PRELUDE_LENGTH + _U32.unpack_from(view, start + 4)[0]
+    raw = bytes(view[start + PRELUDE_LENGTH : headers_end])
+    headers = _HEADER_CACHE.get(raw)
+    if headers is None:
+        headers = _headers(raw, 0, len(raw))
+        if len(raw) <= _CACHED_HEADERS_BYTES:
+            if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+                _HEADER_CACHE.clear()
+            _HEADER_CACHE[raw] = headers
+    return EventMessage(headers, bytes(view[headers_end : end - 4]))
 
 
 def _headers(raw: bytes, position: int, end: int) -> dict[str, Any]:
