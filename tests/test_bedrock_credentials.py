@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from modelport import AuthenticationError, InvalidRequestError, RetryPolicy, UserMessage
-from modelport.components import load_component
+from modelport.components import ComponentConfigError, load_component
 from modelport.providers.bedrock import BedrockChatCompletionClient
 from modelport.testing import FakeServer, RecordedRequest, Reply
 from modelport.testing._bedrock import bedrock_error
@@ -268,3 +268,20 @@ async def test_botocores_chain_gives_credentials_and_refreshes_them_before_expir
         assert request.headers["authorization"] == expected
         signed.append(number)
     assert signed[0] != signed[1]  # five minutes from expiry is within botocore's refresh window: fetched again
+
+
+def test_a_loaded_config_cannot_send_the_environments_keys_to_its_own_host(
+    server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config is data: ``api_key_env`` naming another variable, or a ``profile`` beside a ``base_url`` of its
+    author's, is refused when it is loaded."""
+    monkeypatch.setenv("MY_SECRET", "not-for-strangers-0123456789")
+    (aws_env / "credentials").write_text("[work]\naws_access_key_id = AKIDWORK\naws_secret_access_key = s0123456789\n")
+    base = {"model": MODEL, "region": "us-east-1", "base_url": "https://attacker.example/"}
+    with pytest.raises(ComponentConfigError, match="MY_SECRET"):
+        load_component({"provider": "bedrock", "config": {**base, "api_key_env": "MY_SECRET"}})
+    with pytest.raises(ComponentConfigError, match="profile"):
+        load_component({"provider": "bedrock", "config": {**base, "profile": "work"}})
+    allowed = load_component({"provider": "bedrock", "config": {**base, "api_key_env": "MY_SECRET"}},
+                             allow_env=["MY_SECRET"])
+    assert isinstance(allowed, BedrockChatCompletionClient) and allowed.credential_source == "api_key"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 from ..._redact import SecretValues
 from ..._retry import RetryPolicy
+from ...components import ComponentConfigError, config_env
 from ...errors import (
     APIError,
     AuthenticationError,
@@ -36,7 +37,7 @@ from ...errors import (
 from ...model_info import ModelInfo, ModelListing, lookup_model_info
 from ...tokens import TokenCounter
 from .._kit import Connection, ProviderClient, _ClientConfig, check_url, config_arguments, resolve_model_info
-from ._credentials import ENDPOINT_ENVS, Auth, resolve_auth, resolve_region, trusted_endpoint
+from ._credentials import BEARER_ENV, ENDPOINT_ENVS, Auth, resolve_auth, resolve_region, trusted_endpoint
 from ._sigv4 import sign
 from .dialect import BedrockDialect
 
@@ -148,12 +149,10 @@ class BedrockChatCompletionClient(ProviderClient):
             max_response_bytes=max_response_bytes,
             default_headers=default_headers,
         )
-        if api_key is None and api_key_env:
-            api_key = os.environ.get(api_key_env)
-            if not api_key:
-                raise InvalidRequestError(f"api_key_env names {api_key_env!r}, which is not set")
         self._region = resolve_region(region, profile)
         url = _endpoint(base_url, self._region)
+        if api_key is None and api_key_env:
+            api_key = _named_key(api_key_env, own=base_url is None or trusted_endpoint(url))
         self._auth = resolve_auth(
             access_key=aws_access_key_id,
             secret_key=aws_secret_access_key,
@@ -259,6 +258,13 @@ class BedrockChatCompletionClient(ProviderClient):
 
     @classmethod
     def _from_config(cls, config: BedrockClientConfig) -> BedrockChatCompletionClient:
+        """A loaded config's ``profile`` signs only for AWS's own endpoints (or the environment's), as keys of the
+        environment do: a config is data, and must not have your credentials sign for a host its author names."""
+        if config.profile and config.base_url and not trusted_endpoint(config.base_url):
+            raise ComponentConfigError(
+                "bedrock: a config's profile signs only for AWS's endpoints or AWS_ENDPOINT_URL_BEDROCK_RUNTIME, and "
+                "this one names another base_url; make the client in code to use that profile there"
+            )
         arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
         return cls(
             config.model,
@@ -270,6 +276,15 @@ class BedrockChatCompletionClient(ProviderClient):
             aws_session_token=config.aws_session_token,
             **arguments,
         )
+
+
+def _named_key(name: str, *, own: bool) -> str:
+    """The key in the variable ``api_key_env`` names; a loaded config reads one other than
+    ``AWS_BEARER_TOKEN_BEDROCK`` (for AWS's own endpoints) only when the caller allowed it."""
+    value = config_env(name, "named by api_key_env", own=own and name == BEARER_ENV)
+    if not value:
+        raise InvalidRequestError(f"api_key_env names {name!r}, which is not set")
+    return value
 
 
 def _control_plane(base_url: str) -> str:
