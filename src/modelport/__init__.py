@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_getattr
+from .providers._table import PROVIDERS
 
 __version__ = "0.1.0"
 
@@ -64,11 +65,6 @@ _EXPORTS: dict[str, str] = {
     "ChatCompletionClient": "client",
     "ChatCompletionStream": "client",
     "RetryPolicy": "_retry",
-    "OpenAIChatCompletionClient": "providers.openai",
-    "AzureOpenAIChatCompletionClient": "providers.openai",
-    "AnthropicChatCompletionClient": "providers.anthropic",
-    "BedrockChatCompletionClient": "providers.bedrock",
-    "OllamaChatCompletionClient": "providers.ollama",
     # components
     "Component": "components",
     "ComponentModel": "components",
@@ -109,6 +105,9 @@ _EXPORTS: dict[str, str] = {
     "StreamProtocolError": "errors",
     "UnprocessableEntityError": "errors",
 }
+
+# each provider's client, from the provider table
+_EXPORTS.update({name: row.client.split(":")[0] for row in PROVIDERS for name in row.exports})
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 

@@ -1,6 +1,6 @@
 """The stream half of the pipeline: bytes → SSE events → chunks → the shared assembler → deltas, then the result.
 
-Rules (DESIGN section 5, wire-behaviour B2 to B4):
+Rules (docs/wire-behaviour.md, sections B2 to B4):
 - a failure before any delta reached the caller is retried like a failed request (B-28); after that, it is raised
   with ``partial`` set to what arrived;
 - ``timeout`` bounds the wait for the next event that adds to the answer: keep-alive comments, pings and events

@@ -33,6 +33,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import InvalidRequestError
+from .providers._table import PROVIDERS
 
 __all__ = [
     "Component",
@@ -116,11 +117,7 @@ class Component:
 # qualified name, and AutoGen's names for the same things.
 _MP = "modelport."
 _BUILTIN: dict[str, str] = {
-    "openai": "providers.openai.client:OpenAIChatCompletionClient",
-    "azure_openai": "providers.openai.azure:AzureOpenAIChatCompletionClient",
-    "anthropic": "providers.anthropic.client:AnthropicChatCompletionClient",
-    "ollama": "providers.ollama.client:OllamaChatCompletionClient",
-    "bedrock": "providers.bedrock.client:BedrockChatCompletionClient",
+    **{row.name: row.client for row in PROVIDERS},
     "unbounded_context": "model_context:UnboundedChatCompletionContext",
     "buffered_context": "model_context:BufferedChatCompletionContext",
     "token_limited_context": "model_context:TokenLimitedChatCompletionContext",
@@ -133,15 +130,7 @@ _BUILTIN: dict[str, str] = {
     "router": "router:Router",
 }
 _ALIASES: dict[str, str] = {
-    "openai_chat_completion_client": "openai",
-    "azure_openai_chat_completion_client": "azure_openai",
-    "autogen_ext.models.openai.OpenAIChatCompletionClient": "openai",
-    "autogen_ext.models.openai.AzureOpenAIChatCompletionClient": "azure_openai",
-    "anthropic_chat_completion_client": "anthropic",
-    "autogen_ext.models.anthropic.AnthropicChatCompletionClient": "anthropic",
-    "ollama_chat_completion_client": "ollama",
-    "bedrock_chat_completion_client": "bedrock",
-    "autogen_ext.models.ollama.OllamaChatCompletionClient": "ollama",
+    **{alias: row.name for row in PROVIDERS for alias in row.aliases},
     "autogen_core.model_context.UnboundedChatCompletionContext": "unbounded_context",
     "autogen_core.model_context.BufferedChatCompletionContext": "buffered_context",
     "autogen_core.model_context.TokenLimitedChatCompletionContext": "token_limited_context",

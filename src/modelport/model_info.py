@@ -12,7 +12,7 @@ import re
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, TypedDict
 
 from typing_extensions import NotRequired, Required
 
@@ -330,14 +330,6 @@ def lookup_model_info(model: str, *, warn: bool = True) -> ModelInfo:
                 stacklevel=3,
             )
     return UNKNOWN_MODEL_INFO
-
-
-def known_models() -> list[str]:
-    """The registry's model-name prefixes, for documentation and the command line."""
-    return sorted(_REGISTRY)
-
-
-Capability = Literal["vision", "function_calling", "json_output", "structured_output"]
 
 
 # Where OpenAI-compatible servers report a model's context length in their /models listing.

@@ -8,31 +8,45 @@ table imports no provider.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 __all__ = ["PROVIDERS", "Provider"]
 
 
-@dataclass(frozen=True)
 class Provider:
-    """A provider, as the rest of the package sees it."""
+    """A provider, as the rest of the package sees it (a plain class: reading the table costs no import)."""
 
-    name: str
-    """The ``provider`` of its saved configs (``"openai"``)."""
-    client: str
-    """Where its client class is: ``"providers.openai.client:OpenAIChatCompletionClient"``, under ``modelport``."""
-    exports: tuple[str, ...] = ()
-    """Public names of its client module that ``modelport`` exports (the client class first)."""
-    aliases: tuple[str, ...] = ()
-    """Other names configs use for it (AutoGen's component names)."""
-    key_env: tuple[str, ...] = ()
-    """The environment variables that hold its credentials, sent only to its own host."""
-    host: str | None = None
-    """Its own server, where it has one."""
-    fake: str | None = None
-    """The fake server's module that speaks its wire (``"testing._anthropic"``), if any."""
-    default_model: str | None = None
-    """The model the command line uses for it when none is given (for a provider that is no OpenAI preset)."""
+    __slots__ = ("aliases", "client", "default_model", "exports", "fake", "host", "key_env", "name")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        client: str,
+        exports: tuple[str, ...] = (),
+        aliases: tuple[str, ...] = (),
+        key_env: tuple[str, ...] = (),
+        host: str | None = None,
+        fake: str | None = None,
+        default_model: str | None = None,
+    ) -> None:
+        self.name = name
+        """The ``provider`` of its saved configs (``"openai"``)."""
+        self.client = client
+        """Where its client class is: ``"providers.openai.client:OpenAIChatCompletionClient"``, under ``modelport``."""
+        self.exports = exports
+        """Public names of its client module that ``modelport`` exports (the client class first)."""
+        self.aliases = aliases
+        """Other names configs use for it (AutoGen's component names)."""
+        self.key_env = key_env
+        """The environment variables that hold its credentials, sent only to its own host."""
+        self.host = host
+        """Its own server, where it has one."""
+        self.fake = fake
+        """The fake server's module that speaks its wire (``"testing._anthropic"``), if any."""
+        self.default_model = default_model
+        """The model the command line uses for it when none is given (for a provider that is no OpenAI preset)."""
+
+    def __repr__(self) -> str:
+        return f"Provider(name={self.name!r}, client={self.client!r})"
 
 
 PROVIDERS: tuple[Provider, ...] = (

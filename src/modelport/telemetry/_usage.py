@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from ..events import EVENT_LOGGER_NAME, LLMEvent
 
@@ -378,7 +378,6 @@ def _cost(value: Any) -> str | None:
 
 # -- reading: the report behind `modelport usage` --
 
-GroupBy = Literal["model", "day", "provider"]
 _GROUP_SQL: dict[str, str] = {
     "model": "COALESCE(model, resolved_model, '(unknown)')",
     "day": "date(ts, 'unixepoch', 'localtime')",
