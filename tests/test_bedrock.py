@@ -229,6 +229,9 @@ async def test_a_history_with_tool_calls_keeps_a_tool_config(server: FakeServer,
         assert isinstance(result.content, str)
         names = [t["toolSpec"]["name"] for t in server.requests[-1].json["toolConfig"]["tools"]]
         assert names == ["weather"]
+    await client.create(history, tools=TOOLS, tool_choice="none")
+    config = server.requests[-1].json["toolConfig"]
+    assert [t["toolSpec"]["name"] for t in config["tools"]] == ["weather", "clock"] and "toolChoice" not in config
 
 
 async def test_a_tool_call_without_its_result_is_refused_before_sending(server: FakeServer, make_bedrock: Any) -> None:

@@ -171,7 +171,9 @@ def _tool_config(
         )
     choice = _choice(tool_choice, names) if specs else None
     if tool_choice == "none" or (isinstance(tool_choice, Mapping) and tool_choice.get("type") == "none"):
-        specs, choice = [], None
+        choice = None
+        if not conversation.called:  # the caller's tools stay only where the history needs a toolConfig
+            specs = []
     if not specs and conversation.called:
         specs = [_history_tool(name) for name in conversation.called]
     if not specs:
