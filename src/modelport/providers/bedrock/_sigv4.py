@@ -10,6 +10,7 @@ retry carries a fresh date and signature.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class AWSCredentials:
     secret_key: str = field(repr=False)
     token: str | None = field(default=None, repr=False)
     expires: datetime | None = None
+    derived: dict[tuple[str, str, str], bytes] = field(default_factory=dict, repr=False, compare=False)
+    """Signing keys derived from the secret, by day, region and service."""
 
     def secrets(self) -> tuple[str, ...]:
         """The values to scrub from errors (the access key id is not secret, but it is not shown either)."""
@@ -64,8 +67,10 @@ def _host(url: URL) -> str:
     return host
 
 
+@functools.lru_cache(maxsize=64)
 def _canonical_path(raw_path: str) -> str:
-    """The path with dot segments and empty segments removed, then escaped once more (as AWS compares it)."""
+    """The path with dot segments and empty segments removed, then escaped once more (as AWS compares it); a client
+    sends to two paths, so each is worked out once."""
     segments: list[str] = []
     for segment in raw_path.split("/"):
         if segment == "..":
@@ -85,10 +90,18 @@ def _canonical_query(raw_query: str) -> str:
     return "&".join(f"{key}={value}" for key, _, value in sorted(p.partition("=") for p in raw_query.split("&")))
 
 
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
+def _signing_key(credentials: AWSCredentials, date: str, region: str, service: str) -> bytes:
+    """The key of one day, region and service, derived once per credentials (it is the same for every request that
+    day) and kept with them, so it lives no longer than they do."""
+    found = credentials.derived.get((date, region, service))
+    if found is not None:
+        return found
+    key = hmac.digest(f"AWS4{credentials.secret_key}".encode(), date.encode(), "sha256")
     for part in (region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.digest(key, part.encode(), "sha256")
+    if len(credentials.derived) >= 8:
+        credentials.derived.clear()
+    credentials.derived[(date, region, service)] = key
     return key
 
 
@@ -126,8 +139,8 @@ def sign(
     )
     scope = f"{timestamp[:8]}/{region}/{service}/aws4_request"
     to_sign = f"{ALGORITHM}\n{timestamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    key = _signing_key(credentials.secret_key, timestamp[:8], region, service)
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    key = _signing_key(credentials, timestamp[:8], region, service)
+    signature = hmac.digest(key, to_sign.encode(), "sha256").hex()
     headers["authorization"] = (
         f"{ALGORITHM} Credential={credentials.access_key}/{scope}, SignedHeaders={';'.join(names)}, "
         f"Signature={signature}"
