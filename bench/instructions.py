@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-DIALECTS = ("openai", "anthropic", "gemini", "ollama")
+DIALECTS = ("openai", "anthropic", "gemini", "ollama", "bedrock")
 COUNTS = {"call": (50, 250), "chunk": (500, 2500)}
 
 
@@ -38,6 +38,14 @@ def make_client(dialect: str, base_url: str) -> Any:
         return modelport.GeminiChatCompletionClient("gemini-2.5-flash", base_url=base_url, api_key="bench")
     if dialect == "ollama":
         return modelport.OllamaChatCompletionClient(model="llama3.1:8b", host=base_url.removesuffix("/v1"))
+    if dialect == "bedrock":  # signed with SigV4, as a call with AWS keys is
+        return modelport.BedrockChatCompletionClient(
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            region="us-east-1",
+            aws_access_key_id="AKIDBENCH",
+            aws_secret_access_key="bench-secret",
+            base_url=base_url,
+        )
     raise SystemExit(f"unknown dialect {dialect!r}")
 
 

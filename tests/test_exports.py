@@ -25,6 +25,7 @@ EXPECTED = {
     "LLMStreamEndEvent", "LLMStreamStartEvent", "LengthLimitError", "ModelFamily", "ModelInfo", "ModelportError",
     "NotFoundError", "OllamaChatCompletionClient", "OpenAIChatCompletionClient", "AnthropicChatCompletionClient",
     "GeminiChatCompletionClient",
+    "BedrockChatCompletionClient",
     "OutputParseError", "OverloadedError", "PermissionDeniedError",
     "QuotaExceededError", "RateLimitError", "RedirectError", "RequestTimeoutError", "RequestTooLargeError",
     "RequestUsage",

@@ -122,6 +122,7 @@ __all__ = [
     "AuthenticationError",
     "AzureOpenAIChatCompletionClient",
     "BadRequestError",
+    "BedrockChatCompletionClient",
     "CacheStore",
     "CancellationToken",
     "CapabilityError",
@@ -274,6 +275,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X
     from .model_info import UnknownModelWarning as UnknownModelWarning
     from .pricing import Price as Price
     from .providers.anthropic.client import AnthropicChatCompletionClient as AnthropicChatCompletionClient
+    from .providers.bedrock.client import BedrockChatCompletionClient as BedrockChatCompletionClient
     from .providers.gemini.client import GeminiChatCompletionClient as GeminiChatCompletionClient
     from .providers.ollama.client import OllamaChatCompletionClient as OllamaChatCompletionClient
     from .providers.openai.azure import AzureOpenAIChatCompletionClient as AzureOpenAIChatCompletionClient

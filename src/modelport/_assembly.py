@@ -58,6 +58,8 @@ _FINISH: dict[str, FinishReasons] = {
     "PROHIBITED_CONTENT": "content_filter",
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
 }
 
 _OPEN, _CLOSE = "<think>", "</think>"

@@ -391,6 +391,8 @@ class WireStream(ChatCompletionStream):
             batch = self._decoder.feed(chunk)
         except errors.ResponseTooLargeError as exc:
             raise self._too_large(exc) from None
+        except errors.StreamProtocolError as exc:  # a binary framing's check failed (a CRC, a length)
+            raise self._framing_error(exc) from None
         if batch:
             dialect, asm, provider = self._call.dialect, self._asm, self._call.provider
             try:
@@ -421,6 +423,11 @@ class WireStream(ChatCompletionStream):
             "connection was dropped. Raise max_response_bytes if answers this large are expected",
             limit=limit,
         )
+
+    def _framing_error(self, exc: errors.StreamProtocolError) -> errors.StreamProtocolError:
+        """The decoder's error, with the provider and what arrived before it."""
+        exc.provider, exc.request_id, exc.partial = self._call.provider, self._asm.request_id, self._asm.result()
+        return exc
 
     def _too_large(self, exc: errors.ResponseTooLargeError) -> errors.ResponseTooLargeError:
         """The decoder's error, told with the provider and what arrived before it."""
@@ -456,7 +463,11 @@ class WireStream(ChatCompletionStream):
         """At the end of the body, a last line the server did not end with a newline (newline-delimited JSON
         only); True if it was the terminal event. A cut line is an incomplete stream, as a cut event is."""
         dialect, provider = self._call.dialect, self._call.provider
-        for event in self._decoder.flush():
+        try:
+            last = self._decoder.flush()
+        except errors.StreamProtocolError as exc:
+            raise self._framing_error(exc) from None
+        for event in last:
             try:
                 kind = dialect.parse_event(event, self._asm, provider=provider)
             except TOO_DEEP:

@@ -96,6 +96,11 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
     """The client the flags describe (or ``--config``); ``fake``: it talks to the built-in fake server."""
     if getattr(args, "config", None):
         return _client_from_config(args)
+    from .providers._table import native_provider
+
+    native = native_provider(args.provider)
+    if native is not None:
+        return _native_client(native, args, base_url, fake=fake)
     from .providers.openai import OpenAIChatCompletionClient
 
     model = args.model or DEFAULT_MODEL
@@ -118,6 +123,26 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
         return OpenAIChatCompletionClient(**kwargs)
     except InvalidRequestError as exc:
         raise CommandError(_flag_words(str(exc), names=True)) from None
+
+
+def _native_client(provider: Any, args: argparse.Namespace, base_url: str | None, *, fake: bool) -> Any:
+    """The client of a provider that is no OpenAI preset (``--provider bedrock``): its own credentials from the
+    environment, or a stand-in key for the fake server."""
+    import importlib
+
+    module, _, name = provider.client.partition(":")
+    cls = getattr(importlib.import_module(f"modelport.{module}"), name)
+    kwargs: dict[str, Any] = {}
+    if base_url:
+        kwargs["base_url"] = base_url
+    if fake:
+        kwargs["api_key"] = "offline-demo"
+    if getattr(args, "max_retries", None) is not None:
+        kwargs["max_retries"] = args.max_retries
+    try:
+        return cls(args.model or provider.default_model, **kwargs)
+    except InvalidRequestError as exc:
+        raise CommandError(_flag_words(str(exc), names=True), missing_key=not fake) from None
 
 
 def _check_key(model: str, base_url: str | None, provider: str | None) -> None:
@@ -186,7 +211,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.live:
         client = _client(args, args.base_url)
-        out.write(f"modelport {__version__} demo against {client.base_url} ({args.model or DEFAULT_MODEL})\n\n")
+        out.write(f"modelport {__version__} demo against {client.base_url} ({client._model})\n\n")
         with _Session(client) as session:
             session.run(walk_through(client, out))
         return 0
@@ -453,7 +478,7 @@ def common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--provider",
         help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, mistral, gemini, "
-        "anthropic",
+        "anthropic, bedrock-openai; or bedrock (Amazon Bedrock's Converse API, AWS credentials from the environment)",
     )
     p.add_argument(
         "--api-key-env",

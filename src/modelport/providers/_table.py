@@ -14,7 +14,7 @@ __all__ = ["PROVIDERS", "Provider"]
 class Provider:
     """A provider, as the rest of the package sees it (a plain class: reading the table costs no import)."""
 
-    __slots__ = ("aliases", "client", "exports", "fake", "host", "key_env", "name")
+    __slots__ = ("aliases", "client", "default_model", "exports", "fake", "host", "key_env", "name")
 
     def __init__(
         self,
@@ -26,6 +26,7 @@ class Provider:
         key_env: tuple[str, ...] = (),
         host: str | None = None,
         fake: str | None = None,
+        default_model: str | None = None,
     ) -> None:
         self.name = name
         """The ``provider`` of its saved configs (``"openai"``)."""
@@ -42,6 +43,8 @@ class Provider:
         """Its own server, where it has one."""
         self.fake = fake
         """The fake server's module that speaks its wire (``"testing._anthropic"``), if any."""
+        self.default_model = default_model
+        """The model the command line uses for it when none is given (for a provider that is no OpenAI preset)."""
 
     def __repr__(self) -> str:
         return f"Provider(name={self.name!r}, client={self.client!r})"
@@ -106,9 +109,24 @@ PROVIDERS: tuple[Provider, ...] = (
         host="http://localhost:11434",
         fake="testing._ollama",
     ),
+    Provider(
+        name="bedrock",
+        client="providers.bedrock.client:BedrockChatCompletionClient",
+        exports=("BedrockChatCompletionClient",),
+        aliases=("bedrock_chat_completion_client",),
+        key_env=("AWS_BEARER_TOKEN_BEDROCK", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+        fake="testing._bedrock",
+        default_model="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ),
 )
 """Every provider. The fake server asks their fake modules in this order whether a request is theirs; the OpenAI
 module answers whatever no other claims, so it is asked last."""
+
+
+def native_provider(name: str | None) -> Provider | None:
+    """The provider of the table called ``name`` that the command line reaches through its own client (one with a
+    ``default_model``), or None."""
+    return next((p for p in PROVIDERS if p.name == name and p.default_model), None)
 
 
 def fake_modules() -> list[str]:

@@ -90,7 +90,13 @@ PRESETS: dict[str, Preset] = {
     "groq": Preset("https://api.groq.com/openai/v1", "GROQ_API_KEY", WireProfile("groq")),
     "openrouter": Preset("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", WireProfile("openrouter")),
     "mistral": Preset("https://api.mistral.ai/v1", "MISTRAL_API_KEY", WireProfile("mistral", send_names=False)),
+    "bedrock-openai": Preset(
+        "https://bedrock-runtime.us-west-2.amazonaws.com/openai/v1", "AWS_BEARER_TOKEN_BEDROCK", WireProfile("bedrock")
+    ),
 }
+"""``bedrock-openai`` is Amazon Bedrock's OpenAI-compatible Chat Completions (the models served there, such as
+``openai.gpt-oss-120b-1:0``) with a Bedrock API key; in another region, pass its ``base_url``
+(``https://bedrock-runtime.{region}.amazonaws.com/openai/v1``) and ``api_key_env="AWS_BEARER_TOKEN_BEDROCK"``."""
 COMPATIBLE_PROFILE = WireProfile("openai-compatible")
 
 
@@ -145,8 +151,8 @@ class OpenAIChatCompletionClient(ProviderClient):
         base_url: the server, for example ``http://localhost:11434/v1`` for Ollama; defaults to ``OPENAI_BASE_URL``
             (whose key is then ``OPENAI_API_KEY``), else the preset's.
         provider: a preset name (``openai``, ``gemini``, ``anthropic``, ``ollama``, ``vllm``, ``llamacpp``,
-            ``lmstudio``, ``deepseek``, ``groq``, ``openrouter``, ``mistral``) that sets base URL, key variable and
-            wire quirks.
+            ``lmstudio``, ``deepseek``, ``groq``, ``openrouter``, ``mistral``, ``bedrock-openai``) that sets base URL,
+            key variable and wire quirks.
         timeout: the longest wait, in seconds, for the next piece of the answer (the response head, then each next
             stream event); defaults to ``MODEL_TIMEOUT`` or 180.
         deadline: optional bound, in seconds, on the whole call, retries included.
