@@ -118,6 +118,7 @@ _MP = "modelport."
 _BUILTIN: dict[str, str] = {
     "openai": "providers.openai.client:OpenAIChatCompletionClient",
     "azure_openai": "providers.openai.azure:AzureOpenAIChatCompletionClient",
+    "openai_responses": "providers.openai_responses.client:OpenAIResponsesClient",
     "anthropic": "providers.anthropic.client:AnthropicChatCompletionClient",
     "ollama": "providers.ollama.client:OllamaChatCompletionClient",
     "unbounded_context": "model_context:UnboundedChatCompletionContext",

@@ -52,6 +52,14 @@ PROVIDERS: tuple[Provider, ...] = (
         fake="testing._openai",
     ),
     Provider(
+        name="openai_responses",
+        client="providers.openai_responses.client:OpenAIResponsesClient",
+        exports=("OpenAIResponsesClient",),
+        key_env=("OPENAI_API_KEY",),
+        host="https://api.openai.com",
+        fake="testing._responses",
+    ),
+    Provider(
         name="anthropic",
         client="providers.anthropic.client:AnthropicChatCompletionClient",
         exports=("AnthropicChatCompletionClient",),

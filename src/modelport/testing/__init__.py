@@ -1,5 +1,5 @@
-"""Test helpers: a fake OpenAI-compatible (and Anthropic Messages, and Ollama) server, scripted per test, that runs
-offline on loopback, and a scripted client.
+"""Test helpers: a fake OpenAI-compatible (and OpenAI Responses, Anthropic Messages, and Ollama) server, scripted per
+test, that runs offline on loopback, and a scripted client.
 
     from modelport.testing import FakeServer, Reply, chunk
 
@@ -32,6 +32,17 @@ from ._anthropic import (
 from ._ollama import ollama_chunk, ollama_error, ollama_response, ollama_stream
 from ._openai import chunk, completion, instance_of, usage
 from ._reply import RecordedRequest, Reply
+from ._responses import (
+    function_call_item,
+    message_item,
+    reasoning_item,
+    refusal_item,
+    responses_events,
+    responses_response,
+    responses_sse,
+    responses_stream,
+    responses_usage,
+)
 from ._routes import default_reply
 from ._server import FakeServer
 
@@ -49,12 +60,21 @@ __all__ = [
     "chunk",
     "completion",
     "default_reply",
+    "function_call_item",
     "instance_of",
+    "message_item",
     "ollama_chunk",
     "ollama_error",
     "ollama_response",
     "ollama_stream",
+    "reasoning_item",
     "redacted_thinking_block",
+    "refusal_item",
+    "responses_events",
+    "responses_response",
+    "responses_sse",
+    "responses_stream",
+    "responses_usage",
     "text_block",
     "thinking_block",
     "tool_use_block",
