@@ -21,14 +21,14 @@ _TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "respo
 
 
 def _item_added(chunk: dict[str, Any], asm: Assembler) -> None:
-    """An output item opens: a function call brings its id and name. What the assembler has received is noted, so
-    the item's end can tell whether its deltas came."""
+    """An output item opens: a function call brings its id and name. What the assembler has received is noted (as
+    at each item's end), so the item's end can tell whether its deltas came."""
     item, index = chunk.get("item"), chunk.get("output_index")
     if not isinstance(item, dict) or not isinstance(index, int):
         return
     if item.get("type") == "function_call":
         asm.add_tool_call(0, index, item.get("call_id"), item.get("name"), None)
-    asm.dialect_state["opened"] = asm.received
+    asm.dialect_state["mark"] = asm.received
 
 
 def _item_done(chunk: dict[str, Any], asm: Assembler) -> None:
@@ -42,8 +42,9 @@ def _item_done(chunk: dict[str, Any], asm: Assembler) -> None:
     if items is None:
         items = state["items"] = {}
     items[index] = item
-    if state.get("opened") == asm.received:
+    if state.get("mark", 0) == asm.received:
         read_item(item, index, asm)
+    state["mark"] = asm.received
 
 
 def _started(chunk: dict[str, Any], asm: Assembler) -> None:
