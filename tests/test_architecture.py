@@ -118,12 +118,21 @@ def test_no_module_is_longer_than_its_bound() -> None:
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
+def _body_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The lines of a function's body, its docstring left out: a constructor's keyword arguments, one per line, are
+    its public surface, not logic to read."""
+    body = node.body
+    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return (node.end_lineno or node.lineno) - body[0].lineno + 1
+
+
 def test_no_function_is_longer_than_its_bound() -> None:
     long = []
     for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
-                lines = node.end_lineno - node.lineno + 1
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = _body_lines(node)
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name} ({lines} lines)")
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"

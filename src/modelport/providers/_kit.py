@@ -27,11 +27,23 @@ if TYPE_CHECKING:
 
 from .. import __version__
 from .._http import DEFAULT_MAX_RESPONSE_BYTES, Transport
-from .._redact import RedactedHeaders, RedactedURL, Secret, is_secret_header, proxy_secrets
+from .._redact import (
+    RedactedHeaders,
+    RedactedURL,
+    Secret,
+    check_headers,
+    check_proxy,
+    header_secrets,
+    is_secret_header,
+    proxy_secrets,
+)
 from .._retry import RetryPolicy
-from ..components import ComponentConfigError, config_env
-from ..errors import InvalidRequestError
+from .._wire_client import WireClient
+from ..components import Component, ComponentConfigError, config_env
+from ..errors import APIError, AuthenticationError, InvalidRequestError
 from ..model_info import ModelInfo, lookup_model_info
+from ..tokens import TokenCounter
+from .dialect import Dialect
 
 __all__ = [
     "AzureClientConfig",
@@ -46,6 +58,7 @@ __all__ = [
 ]
 
 _MASKED = re.compile(r"^\*+$")
+_NONE: Mapping[str, Any] = {}
 
 
 _RATE_SCHEMA = {"type": ["string", "number"]}
@@ -228,41 +241,6 @@ def refuse_live_objects(live: dict[str, bool], cls_name: str) -> None:
         )
 
 
-def shared_settings(
-    *,
-    timeout: float | None,
-    connect_timeout: float,
-    deadline: float | None,
-    model_info: Any,
-    add_name_prefixes: bool,
-    default_headers: Any,
-    verify_ssl: bool,
-    retry_policy: Any,
-    proxy: str | None = None,
-    max_connections: int | None = None,
-    max_connections_per_host: int | None = None,
-    max_response_bytes: int | None = None,
-    prices: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The constructor settings both clients save, as their config fields (``max_response_bytes`` only when it is
-    not the default)."""
-    return {
-        "timeout": timeout,
-        "connect_timeout": connect_timeout,
-        "deadline": deadline,
-        "model_info": model_info,
-        "add_name_prefixes": add_name_prefixes,
-        "default_headers": RedactedHeaders(default_headers) if default_headers else None,
-        "verify_ssl": verify_ssl,
-        "proxy": RedactedURL(proxy) if proxy else proxy,
-        "max_connections": max_connections,
-        "max_connections_per_host": max_connections_per_host,
-        "max_response_bytes": None if max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES else max_response_bytes,
-        "prices": {model: price.as_dict() for model, price in prices.items()} if prices else None,
-        **retry_settings(retry_policy),
-    }
-
-
 def retry_settings(policy: Any) -> dict[str, Any]:
     """The retry policy's numbers (its sleep, clock and random hooks are for tests and are not saved)."""
     default = RetryPolicy()
@@ -336,13 +314,6 @@ DEFAULT_TIMEOUT = 180.0
 USER_AGENT = f"modelport/{__version__}"
 
 
-def base_headers() -> RedactedHeaders:
-    """The headers every chat-completions request carries, before authentication."""
-    return RedactedHeaders(
-        {"content-type": "application/json", "accept": "application/json, text/event-stream", "user-agent": USER_AGENT}
-    )
-
-
 def resolve_model_info(model: str, model_info: ModelInfo | None) -> ModelInfo:
     if model_info is None:
         return lookup_model_info(model)
@@ -366,41 +337,175 @@ def default_timeout(timeout: float | None) -> float:
     return DEFAULT_TIMEOUT
 
 
-def make_transport(
-    provider: str,
-    *,
-    timeout: float | None,
-    connect_timeout: float,
-    deadline: float | None,
-    max_retries: int,
-    retry_policy: RetryPolicy | None,
-    http_session: aiohttp.ClientSession | None,
-    verify_ssl: bool,
-    proxy: str | None = None,
-    max_connections: int | None = None,
-    max_connections_per_host: int | None = None,
-    max_response_bytes: int | None = None,
-) -> Transport:
-    if deadline is not None and deadline <= 0:
-        raise InvalidRequestError(f"deadline must be positive, got {deadline}")
-    for name, value in (
-        ("max_connections", max_connections),
-        ("max_connections_per_host", max_connections_per_host),
-        ("max_response_bytes", max_response_bytes),
-    ):
-        if value is not None and (type(value) is not int or value < 1):
-            raise InvalidRequestError(f"{name} must be a whole number of 1 or more, got {value!r}")
-    policy = retry_policy or RetryPolicy(max_retries=max_retries)
-    return Transport(
-        provider=provider,
-        timeout=default_timeout(timeout),
-        connect_timeout=connect_timeout,
-        deadline=deadline,
-        retry=policy,
-        session=http_session,
-        verify_ssl=verify_ssl,
-        proxy=proxy,
-        max_connections=max_connections,
-        max_connections_per_host=max_connections_per_host,
-        max_response_bytes=max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
-    )
+@dataclass(frozen=True)
+class Connection:
+    """How a client reaches its server: the connection arguments every client takes, checked once. ``transport``
+    makes the HTTP transport from them and ``settings`` gives what a config saves of them."""
+
+    timeout: float | None = None
+    connect_timeout: float = 10.0
+    deadline: float | None = None
+    max_retries: int = 3
+    retry_policy: RetryPolicy | None = None
+    http_session: aiohttp.ClientSession | None = None
+    verify_ssl: bool = True
+    proxy: str | None = None
+    max_connections: int | None = None
+    max_connections_per_host: int | None = None
+    max_response_bytes: int | None = None
+    default_headers: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "default_headers", check_headers(self.default_headers))
+        check_proxy(self.proxy)
+        if self.deadline is not None and self.deadline <= 0:
+            raise InvalidRequestError(f"deadline must be positive, got {self.deadline}")
+        for name in ("max_connections", "max_connections_per_host", "max_response_bytes"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value < 1):
+                raise InvalidRequestError(f"{name} must be a whole number of 1 or more, got {value!r}")
+
+    def exposes(self, url: str) -> bool:
+        """Whether this connection's proxy could read what is sent to ``url``."""
+        return proxy_can_read(self.proxy, url, verify_ssl=self.verify_ssl)
+
+    def transport(self, provider: str) -> Transport:
+        return Transport(
+            provider=provider,
+            timeout=default_timeout(self.timeout),
+            connect_timeout=self.connect_timeout,
+            deadline=self.deadline,
+            retry=self.retry_policy or RetryPolicy(max_retries=self.max_retries),
+            session=self.http_session,
+            verify_ssl=self.verify_ssl,
+            proxy=self.proxy,
+            max_connections=self.max_connections,
+            max_connections_per_host=self.max_connections_per_host,
+            max_response_bytes=self.max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
+        )
+
+    def settings(self, retry: RetryPolicy) -> dict[str, Any]:
+        """The config fields of this connection (``max_response_bytes`` only when it is not the default; the retry
+        policy as its numbers)."""
+        limit = self.max_response_bytes
+        return {
+            "timeout": self.timeout,
+            "connect_timeout": self.connect_timeout,
+            "deadline": self.deadline,
+            "default_headers": RedactedHeaders(self.default_headers) if self.default_headers else None,
+            "verify_ssl": self.verify_ssl,
+            "proxy": RedactedURL(self.proxy) if self.proxy else self.proxy,
+            "max_connections": self.max_connections,
+            "max_connections_per_host": self.max_connections_per_host,
+            "max_response_bytes": None if limit == DEFAULT_MAX_RESPONSE_BYTES else limit,
+            **retry_settings(retry),
+        }
+
+
+# -- the base of every built-in client --
+
+JSON_OR_EVENTS = "application/json, text/event-stream"
+
+
+class ProviderClient(WireClient, Component):
+    """What every built-in provider's client shares beyond the pipeline: its connection, the key it sends (and the
+    one it withheld), its request headers, the secrets scrubbed from its errors, and saving and loading its config.
+
+    A provider's constructor resolves its server and key, then hands this constructor the :class:`Connection`, the
+    :class:`KeyChoice`, the headers that carry the key (``auth_headers``) and the settings only it has (``settings``,
+    saved in its config beside the connection's). ``live`` names further constructor-only objects it was given."""
+
+    _key: KeyChoice = KeyChoice()
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        model_info: ModelInfo | None,
+        info: ModelInfo,
+        dialect: Dialect,
+        base_url: str,
+        connection: Connection,
+        key: KeyChoice = KeyChoice(),
+        auth_headers: Mapping[str, str] = _NONE,
+        settings: Mapping[str, Any],
+        create_args: Mapping[str, Any],
+        token_counter: TokenCounter | None,
+        prices: Mapping[str, Any] | None,
+        api_base: URL | None = None,
+        accept: str = JSON_OR_EVENTS,
+        live: Mapping[str, bool] = _NONE,
+    ) -> None:
+        super().__init__(
+            model=model,
+            model_info=info,
+            transport=connection.transport(self.provider_name),
+            dialect=dialect,
+            base=api_base or URL(base_url),
+            create_args=create_args,
+            token_counter=token_counter,
+            prices=prices,
+        )
+        self._base_url = base_url
+        self._key = key
+        self._api_key = key.key
+        self._withheld_key_env = key.withheld
+        saved_prices = {name: price.as_dict() for name, price in self._prices.items()} if self._prices else None
+        self._settings: dict[str, Any] = {
+            **settings,
+            **connection.settings(self._transport.retry),
+            "model_info": model_info,
+            "prices": saved_prices,
+            **create_args,
+        }
+        self._live = {"http_session": connection.http_session is not None, "token_counter": token_counter is not None}
+        self._live.update(live)
+        headers = RedactedHeaders({"content-type": "application/json", "accept": accept, "user-agent": USER_AGENT})
+        headers.update(auth_headers)
+        headers.update(connection.default_headers or _NONE)
+        self._request_headers = headers
+        self._secrets = header_secrets(headers, *proxy_secrets(connection.proxy))
+
+    async def _headers(self) -> dict[str, str]:
+        return self._request_headers
+
+    def _hint(self, exc: APIError) -> str | None:
+        withheld = self._key.withheld
+        if isinstance(exc, AuthenticationError) and withheld:
+            return (
+                f"no key was sent: {withheld} is set, but a key from the environment only goes to its "
+                f"own server; pass api_key_env={withheld!r} to send it to {self._base_url}"
+            )
+        return super()._hint(exc)
+
+    # -- components --
+
+    @classmethod
+    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
+        return migrate_client_config(config, from_version, cls.component_provider)
+
+    def _to_config(self, *, include_secrets: bool) -> BaseModel:
+        refuse_live_objects(self._live, type(self).__name__)
+        settings = saved_settings(self._settings, include_secrets=include_secrets)
+        settings.update(self._saved_credentials(include_secrets=include_secrets))
+        return self.component_config_schema.model_validate({k: v for k, v in settings.items() if v is not None})
+
+    def _saved_credentials(self, *, include_secrets: bool) -> dict[str, str]:
+        """The config fields that give the key: the key itself only with ``include_secrets``, else the name of the
+        variable it came from."""
+        if include_secrets and self._key.key is not None:
+            return {"api_key": self._key.key.get()}
+        if self._key.env is not None:
+            return {"api_key_env": self._key.env}
+        return {}
+
+
+def config_arguments(config: _ClientConfig, provider: str, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The constructor arguments every client's config gives: the connection and shared fields, the retry policy
+    from its numbers, the key (never a masked one) or its variable, and the create arguments."""
+    arguments = {name: getattr(config, name) for name in COMMON_FIELDS if name not in skip}
+    arguments.update(config_create_args(config, provider))
+    arguments["api_key"] = check_not_masked(config.api_key, "api_key")
+    arguments["api_key_env"] = config.api_key_env
+    arguments["retry_policy"] = policy_from(config)
+    return arguments

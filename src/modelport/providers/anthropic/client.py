@@ -25,31 +25,24 @@ if TYPE_CHECKING:
     import aiohttp
 
 from ..._convert import as_messages, as_tools
-from ..._redact import Secret, check_headers, check_proxy, header_secrets, proxy_secrets
 from ..._retry import RetryPolicy
-from ..._wire_client import WireClient, encode_body
-from ...components import Component, ComponentConfigError
-from ...errors import APIError, AuthenticationError, InvalidRequestError, ResponseValidationError
+from ..._wire_client import encode_body
+from ...components import ComponentConfigError
+from ...errors import InvalidRequestError, ResponseValidationError
 from ...model_info import ModelInfo, ModelListing, anthropic_model_info
 from ...tokens import TokenCount, TokenCounter, count_message_tokens
 from ...tools import Tool, ToolSchema
 from .._kit import (
-    COMMON_FIELDS,
+    Connection,
+    KeyChoice,
+    ProviderClient,
     _ClientConfig,
-    base_headers,
-    check_not_masked,
     check_url,
     choose_key,
-    config_create_args,
-    make_transport,
+    config_arguments,
     migrate_client_config,
-    policy_from,
-    proxy_can_read,
-    refuse_live_objects,
     resolve_model_info,
     same_origin,
-    saved_settings,
-    shared_settings,
 )
 from .dialect import ANTHROPIC_VERSION, AnthropicDialect, count_tokens_body
 
@@ -78,7 +71,7 @@ def _root(base_url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-class AnthropicChatCompletionClient(WireClient, Component):
+class AnthropicChatCompletionClient(ProviderClient):
     """A client for Claude through Anthropic's Messages API.
 
     Args:
@@ -135,21 +128,11 @@ class AnthropicChatCompletionClient(WireClient, Component):
     ) -> None:
         if not model or not isinstance(model, str):
             raise InvalidRequestError("model is required")
-        env_base_url = os.environ.get("ANTHROPIC_BASE_URL") if base_url is None else None
-        self._base_url = _root(base_url or env_base_url or ANTHROPIC_BASE_URL)
-        if not self._base_url.startswith(("http://", "https://")):
+        url = _root(base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL)
+        if not url.startswith(("http://", "https://")):
             raise InvalidRequestError(f"base_url must start with http:// or https://, got {base_url!r}")
-        check_url(self._base_url, "base_url" if base_url else "ANTHROPIC_BASE_URL")
-        self._api_key, self._key_env, self._withheld_key_env = _resolve_key(
-            api_key, api_key_env, base_url, exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl)
-        )
-        checked_headers = check_headers(default_headers)
-        if max_tokens is not None:
-            create_args["max_tokens"] = max_tokens
-        if thinking is not None:
-            create_args["thinking"] = thinking
-        transport = make_transport(
-            self.provider_name,
+        check_url(url, "base_url" if base_url else "ANTHROPIC_BASE_URL")
+        connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
@@ -157,58 +140,33 @@ class AnthropicChatCompletionClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
-            proxy=check_proxy(proxy),
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            max_response_bytes=max_response_bytes,
-        )
-        info = anthropic_model_info(model) if model_info is None else resolve_model_info(model, model_info)
-        super().__init__(
-            model=model,
-            model_info=info,
-            transport=transport,
-            dialect=AnthropicDialect(),
-            base=URL(self._base_url),
-            create_args=create_args,
-            token_counter=token_counter,
-            prices=prices,
-        )
-        settings = shared_settings(
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            model_info=model_info,
-            add_name_prefixes=False,
-            default_headers=checked_headers,
-            verify_ssl=verify_ssl,
             proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_response_bytes=max_response_bytes,
-            retry_policy=self._transport.retry,
-            prices=self._prices,
+            default_headers=default_headers,
         )
-        settings.pop("add_name_prefixes")
-        self._settings = {"model": model, "base_url": base_url, **settings, **create_args}
-        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        headers = base_headers()
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-        if self._api_key is not None:
-            headers["x-api-key"] = self._api_key.get()
-        headers.update(checked_headers)
-        self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-
-    async def _headers(self) -> dict[str, str]:
-        return self._request_headers
-
-    def _hint(self, exc: APIError) -> str | None:
-        if isinstance(exc, AuthenticationError) and self._withheld_key_env:
-            return (
-                f"no key was sent: {self._withheld_key_env} is set, but a key from the environment only goes to its "
-                f"own server; pass api_key_env={self._withheld_key_env!r} to send it to {self._base_url}"
-            )
-        return super()._hint(exc)
+        key = _anthropic_key(api_key, api_key_env, base_url, exposed=connection.exposes(url))
+        auth = {"anthropic-version": ANTHROPIC_VERSION}
+        if key.key is not None:
+            auth["x-api-key"] = key.key.get()
+        for name, value in (("max_tokens", max_tokens), ("thinking", thinking)):
+            if value is not None:
+                create_args[name] = value
+        super().__init__(
+            model=model,
+            model_info=model_info,
+            info=anthropic_model_info(model) if model_info is None else resolve_model_info(model, model_info),
+            dialect=AnthropicDialect(),
+            base_url=url,
+            connection=connection,
+            key=key,
+            auth_headers=auth,
+            settings={"model": model, "base_url": base_url},
+            create_args=create_args,
+            token_counter=token_counter,
+            prices=prices,
+        )
 
     @property
     def base_url(self) -> str:
@@ -298,40 +256,21 @@ class AnthropicChatCompletionClient(WireClient, Component):
             config["response_format"] = {"type": "json_object"}
         return config
 
-    def _to_config(self, *, include_secrets: bool) -> AnthropicClientConfig:
-        refuse_live_objects(self._live, type(self).__name__)
-        settings = saved_settings(self._settings, include_secrets=include_secrets)
-        if include_secrets and self._api_key is not None:
-            settings["api_key"] = self._api_key.get()
-        elif self._key_env is not None:
-            settings["api_key_env"] = self._key_env
-        return AnthropicClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
-
     @classmethod
     def _from_config(cls, config: AnthropicClientConfig) -> AnthropicChatCompletionClient:
-        create_args = config_create_args(config, cls.component_provider)
         if config.add_name_prefixes:
             raise ComponentConfigError("anthropic: add_name_prefixes has no equivalent (names are never sent)")
-        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
-        return cls(
-            config.model,
-            api_key=check_not_masked(config.api_key, "api_key"),
-            api_key_env=config.api_key_env,
-            base_url=config.base_url,
-            retry_policy=policy_from(config),
-            **kwargs,
-            **create_args,
-        )
+        arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
+        return cls(config.model, base_url=config.base_url, **arguments)
 
 
-def _resolve_key(
-    api_key: str | None, api_key_env: str | None, base_url: str | None, *, exposed: bool
-) -> tuple[Secret | None, str | None, str | None]:
-    """(the key, the variable it came from, a variable withheld from a ``base_url`` given in code)."""
+def _anthropic_key(api_key: str | None, api_key_env: str | None, base_url: str | None, *, exposed: bool) -> KeyChoice:
+    """The key (see :func:`choose_key`): ``ANTHROPIC_API_KEY`` goes to Anthropic's own server or to
+    ``ANTHROPIC_BASE_URL``, and to a ``base_url`` given in code only when named."""
     own = base_url is None or same_origin(_root(base_url), ANTHROPIC_BASE_URL)
     choice = choose_key(api_key, api_key_env, own_env=KEY_ENV if own else None, standard_env=KEY_ENV, exposed=exposed)
     if choice.key is None and api_key is None and own and not os.environ.get("ANTHROPIC_BASE_URL"):
         raise InvalidRequestError(
             f"api_key was not given and {KEY_ENV} is not set (for another server, pass base_url=...)"
         )
-    return choice.key, choice.env, choice.withheld
+    return choice

@@ -26,13 +26,10 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from ... import __version__
 from ..._assembly import Assembler
-from ..._redact import RedactedHeaders, check_headers, check_proxy, header_secrets, proxy_secrets
 from ..._request import Request
 from ..._retry import RetryPolicy
-from ..._wire_client import WireClient
-from ...components import Component, ComponentConfigError
+from ...components import ComponentConfigError
 from ...errors import (
     APIConnectionError,
     APIError,
@@ -45,16 +42,12 @@ from ...messages import CreateResult
 from ...model_info import ModelInfo, ModelListing
 from ...tokens import TokenCounter
 from .._kit import (
-    COMMON_FIELDS,
+    Connection,
+    ProviderClient,
     _ClientConfig,
-    config_create_args,
-    make_transport,
+    config_arguments,
     migrate_client_config,
-    policy_from,
-    refuse_live_objects,
     resolve_model_info,
-    saved_settings,
-    shared_settings,
 )
 from ._request import fold_options
 from .dialect import OllamaDialect
@@ -104,7 +97,7 @@ def parse_host(host: str) -> str:
     return f"{scheme}://{hostname}:{port}{split.path.rstrip('/')}"
 
 
-class OllamaChatCompletionClient(WireClient, Component):
+class OllamaChatCompletionClient(ProviderClient):
     """A client for Ollama's native chat API.
 
     Args:
@@ -170,9 +163,7 @@ class OllamaChatCompletionClient(WireClient, Component):
         for name, value in (("options", options), ("keep_alive", keep_alive), ("think", think)):
             if value is not None:
                 create_args[name] = dict(value) if isinstance(value, Mapping) else value
-        checked_headers = check_headers(default_headers)
-        transport = make_transport(
-            self.provider_name,
+        connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
@@ -180,63 +171,27 @@ class OllamaChatCompletionClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
-            proxy=check_proxy(proxy),
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            max_response_bytes=max_response_bytes,
-        )
-        super().__init__(
-            model=model,
-            model_info=resolve_model_info(model, model_info),
-            transport=transport,
-            dialect=OllamaDialect(stream_tool_calls=stream_tool_calls),
-            base=URL(self._host),
-            create_args=create_args,
-            token_counter=token_counter,
-            prices=prices,
-        )
-        self._create_args = fold_options(self._create_args)
-        self._stream_tool_calls = stream_tool_calls
-        settings = shared_settings(
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            model_info=model_info,
-            add_name_prefixes=False,
-            default_headers=checked_headers,
-            verify_ssl=verify_ssl,
             proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_response_bytes=max_response_bytes,
-            retry_policy=self._transport.retry,
-            prices=self._prices,
+            default_headers=default_headers,
         )
-        settings.pop("add_name_prefixes")
-        self._settings = {
-            "model": model,
-            "host": host,
-            "stream_tool_calls": None if stream_tool_calls else False,
-            **settings,
-            **create_args,
-        }
-        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        headers = RedactedHeaders(
-            {
-                "content-type": "application/json",
-                "accept": "application/x-ndjson, application/json",
-                "user-agent": f"modelport/{__version__}",
-            }
+        super().__init__(
+            model=model,
+            model_info=model_info,
+            info=resolve_model_info(model, model_info),
+            dialect=OllamaDialect(stream_tool_calls=stream_tool_calls),
+            base_url=self._host,
+            connection=connection,
+            settings={"model": model, "host": host, "stream_tool_calls": None if stream_tool_calls else False},
+            create_args=create_args,
+            token_counter=token_counter,
+            prices=prices,
+            accept="application/x-ndjson, application/json",
         )
-        headers.update(checked_headers)
-        self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-        """What the last answer reported beside its content: ``done_reason``, ``created_at``, the token counts and
-        the timings ``total_duration``, ``load_duration``, ``prompt_eval_duration``, ``eval_duration`` (in
-        nanoseconds). Under concurrent calls it is whichever finished last."""
-
-    async def _headers(self) -> dict[str, str]:
-        return self._request_headers
+        self._create_args = fold_options(self._create_args)
+        self._stream_tool_calls = stream_tool_calls
 
     @property
     def host(self) -> str:
@@ -371,27 +326,15 @@ class OllamaChatCompletionClient(WireClient, Component):
             raise ComponentConfigError(f"{cls.component_provider}: follow_redirects=False has no equivalent")
         return config
 
-    def _to_config(self, *, include_secrets: bool) -> OllamaClientConfig:
-        refuse_live_objects(self._live, type(self).__name__)
-        settings = saved_settings(self._settings, include_secrets=include_secrets)
-        return OllamaClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
-
     @classmethod
     def _from_config(cls, config: OllamaClientConfig) -> OllamaChatCompletionClient:
-        create_args = config_create_args(config, cls.component_provider)
         if config.add_name_prefixes:
             raise ComponentConfigError("ollama: add_name_prefixes has no equivalent (names are never sent)")
         if config.api_key is not None or config.api_key_env is not None:
             raise ComponentConfigError("ollama: the server takes no key; give default_headers for a proxy's own")
-        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
-        return cls(
-            config.model,
-            host=config.host,
-            stream_tool_calls=config.stream_tool_calls,
-            retry_policy=policy_from(config),
-            **kwargs,
-            **create_args,
-        )
+        arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
+        del arguments["api_key"], arguments["api_key_env"]
+        return cls(config.model, host=config.host, stream_tool_calls=config.stream_tool_calls, **arguments)
 
 
 def _streamed_tools(request: Request) -> bool:

@@ -17,37 +17,22 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from ..._redact import (
-    RedactedHeaders,
-    Secret,
-    check_credential,
-    check_headers,
-    check_proxy,
-    header_secrets,
-    proxy_secrets,
-)
+from ..._redact import RedactedHeaders, Secret, check_credential, header_secrets, proxy_secrets
 from ..._retry import RetryPolicy
-from ..._wire_client import WireClient
-from ...components import Component, ComponentConfigError, config_env
+from ...components import ComponentConfigError, config_env
 from ...errors import InvalidRequestError
 from ...model_info import ModelInfo
 from ...tokens import TokenCounter
 from .._kit import (
-    COMMON_FIELDS,
     AzureClientConfig,
-    base_headers,
+    Connection,
+    KeyChoice,
+    ProviderClient,
     check_not_masked,
     check_url,
-    config_create_args,
-    make_transport,
-    migrate_client_config,
-    policy_from,
-    proxy_can_read,
-    refuse_live_objects,
+    config_arguments,
     resolve_model_info,
     same_origin,
-    saved_settings,
-    shared_settings,
 )
 from .dialect import OpenAIDialect, WireProfile
 
@@ -60,7 +45,7 @@ V1_API_VERSIONS = frozenset({"v1", "latest", "preview"})
 TokenProvider = Callable[[], str | Awaitable[str]]
 
 
-class AzureOpenAIChatCompletionClient(WireClient, Component):
+class AzureOpenAIChatCompletionClient(ProviderClient):
     """A client for an Azure OpenAI deployment.
 
     Args:
@@ -110,41 +95,8 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
         azure_ad_token_env: str | None = None,
         **create_args: Any,
     ) -> None:
-        self._token_env = azure_ad_token_env
-        deployment = azure_deployment or model
-        if not deployment:
-            raise InvalidRequestError("azure_deployment (or model) is required")
-        endpoint = azure_endpoint or os.environ.get(ENDPOINT_ENV)
-        if not endpoint:
-            raise InvalidRequestError(f"azure_endpoint was not given and {ENDPOINT_ENV} is not set")
-        if not endpoint.startswith(("http://", "https://")):
-            raise InvalidRequestError(f"azure_endpoint must start with https://, got {endpoint!r}")
-        check_url(endpoint, "azure_endpoint" if azure_endpoint else ENDPOINT_ENV)
-        version = api_version or os.environ.get("OPENAI_API_VERSION")
-        if not version:
-            raise InvalidRequestError(
-                "api_version was not given and OPENAI_API_VERSION is not set "
-                "(use api_version='v1' for Azure's v1 endpoint)"
-            )
-        own = _is_environment_endpoint(azure_endpoint) and not proxy_can_read(proxy, endpoint, verify_ssl=verify_ssl)
-        credentials = _credentials(
-            api_key, api_key_env, azure_ad_token, azure_ad_token_env, azure_ad_token_provider, own_endpoint=own
-        )
-        api_key, self._key_env, azure_ad_token = credentials
-        self._api_key = Secret(api_key, self._key_env or "api_key") if api_key else None
-        self._ad_token = Secret(azure_ad_token, "azure_ad_token") if azure_ad_token else None
-        checked_headers = check_headers(default_headers)
-        self._token_provider = azure_ad_token_provider
-        self._deployment = deployment
-        self._api_version = version
-        base = endpoint.rstrip("/")
-        if version in V1_API_VERSIONS:
-            api_base = URL(f"{base}/openai/v1")
-        else:
-            api_base = URL(f"{base}/openai/deployments/{deployment}").with_query({"api-version": version})
-        self._azure_endpoint = base
-        transport = make_transport(
-            "azure_openai",
+        endpoint, deployment, version, api_base = _azure_target(azure_endpoint, azure_deployment, model, api_version)
+        connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
@@ -152,57 +104,46 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
-            proxy=check_proxy(proxy),
+            proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
         )
-        model_name = model or deployment
+        own = _is_environment_endpoint(azure_endpoint) and not connection.exposes(endpoint)
+        credentials = _credentials(
+            api_key, api_key_env, azure_ad_token, azure_ad_token_env, azure_ad_token_provider, own_endpoint=own
+        )
+        key, self._ad_token = credentials
+        self._token_env = azure_ad_token_env
+        self._token_provider = azure_ad_token_provider
+        self._deployment, self._api_version, self._azure_endpoint = deployment, version, endpoint
+        if key.key is not None:
+            auth = {"api-key": key.key.get()}
+        else:
+            auth = {"authorization": f"Bearer {self._ad_token.get()}"} if self._ad_token is not None else {}
         super().__init__(
-            model=model_name if version in V1_API_VERSIONS else deployment,
-            model_info=resolve_model_info(model_name, model_info),
-            transport=transport,
+            model=model or deployment if version in V1_API_VERSIONS else deployment,
+            model_info=model_info,
+            info=resolve_model_info(model or deployment, model_info),
             dialect=OpenAIDialect(AZURE_PROFILE, add_name_prefixes),
-            base=api_base,
+            base_url=endpoint,
+            api_base=api_base,
+            connection=connection,
+            key=key,
+            auth_headers=auth,
+            settings={
+                "model": model,
+                "azure_endpoint": endpoint,
+                "azure_deployment": azure_deployment,
+                "api_version": version,
+                "add_name_prefixes": add_name_prefixes,
+            },
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
+            live={"azure_ad_token_provider": azure_ad_token_provider is not None},
         )
-        self._settings = {
-            "model": model,
-            "azure_endpoint": base,
-            "azure_deployment": azure_deployment,
-            "api_version": version,
-            **shared_settings(
-                timeout=timeout,
-                connect_timeout=connect_timeout,
-                deadline=deadline,
-                model_info=model_info,
-                add_name_prefixes=add_name_prefixes,
-                default_headers=checked_headers,
-                verify_ssl=verify_ssl,
-                proxy=proxy,
-                max_connections=max_connections,
-                max_connections_per_host=max_connections_per_host,
-                max_response_bytes=max_response_bytes,
-                retry_policy=self._transport.retry,
-                prices=self._prices,
-            ),
-            **create_args,
-        }
-        self._live = {
-            "http_session": http_session is not None,
-            "token_counter": token_counter is not None,
-            "azure_ad_token_provider": azure_ad_token_provider is not None,
-        }
-        headers = base_headers()
-        if self._api_key is not None:
-            headers["api-key"] = self._api_key.get()
-        elif self._ad_token is not None:
-            headers["authorization"] = f"Bearer {self._ad_token.get()}"
-        headers.update(checked_headers)
-        self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
 
     async def _headers(self) -> dict[str, str]:
         provider = self._token_provider
@@ -226,40 +167,54 @@ class AzureOpenAIChatCompletionClient(WireClient, Component):
 
     # -- components --
 
-    @classmethod
-    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
-        return migrate_client_config(config, from_version, cls.component_provider)
-
-    def _to_config(self, *, include_secrets: bool) -> AzureClientConfig:
-        refuse_live_objects(self._live, type(self).__name__)
-        settings = saved_settings(self._settings, include_secrets=include_secrets)
-        if include_secrets and self._api_key is not None:
-            settings["api_key"] = self._api_key.get()
-        elif include_secrets and self._ad_token is not None:
-            settings["azure_ad_token"] = self._ad_token.get()
-        elif self._token_env is not None and self._ad_token is not None:
-            settings["azure_ad_token_env"] = self._token_env
-        elif self._key_env is not None:
-            settings["api_key_env"] = self._key_env
-        return AzureClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
+    def _saved_credentials(self, *, include_secrets: bool) -> dict[str, str]:
+        if self._ad_token is not None and include_secrets:
+            return {"azure_ad_token": self._ad_token.get()}
+        if self._ad_token is not None and self._token_env is not None:
+            return {"azure_ad_token_env": self._token_env}
+        return super()._saved_credentials(include_secrets=include_secrets)
 
     @classmethod
     def _from_config(cls, config: AzureClientConfig) -> AzureOpenAIChatCompletionClient:
-        create_args = config_create_args(config, cls.component_provider)
-        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS}
         return cls(
             model=config.model,
             azure_deployment=config.azure_deployment,
             api_version=config.api_version,
             azure_endpoint=_endpoint_of(config),
-            api_key=check_not_masked(config.api_key, "api_key"),
-            api_key_env=config.api_key_env,
             azure_ad_token=check_not_masked(config.azure_ad_token, "azure_ad_token"),
             azure_ad_token_env=config.azure_ad_token_env,
-            retry_policy=policy_from(config),
-            **kwargs,
-            **create_args,
+            **config_arguments(config, cls.component_provider),
         )
+
+
+def _azure_target(
+    azure_endpoint: str | None, azure_deployment: str | None, model: str | None, api_version: str | None
+) -> tuple[str, str, str, URL]:
+    """(the endpoint, the deployment, the API version, the base of its request URLs), each from its argument or
+    its environment variable, checked."""
+    deployment = azure_deployment or model
+    if not deployment:
+        raise InvalidRequestError("azure_deployment (or model) is required")
+    endpoint = azure_endpoint or os.environ.get(ENDPOINT_ENV)
+    if not endpoint:
+        raise InvalidRequestError(f"azure_endpoint was not given and {ENDPOINT_ENV} is not set")
+    if not endpoint.startswith(("http://", "https://")):
+        raise InvalidRequestError(f"azure_endpoint must start with https://, got {endpoint!r}")
+    check_url(endpoint, "azure_endpoint" if azure_endpoint else ENDPOINT_ENV)
+    version = api_version or os.environ.get("OPENAI_API_VERSION")
+    if not version:
+        raise InvalidRequestError(
+            "api_version was not given and OPENAI_API_VERSION is not set (use api_version='v1' for Azure's v1 endpoint)"
+        )
+    endpoint = endpoint.rstrip("/")
+    if version in V1_API_VERSIONS:
+        return endpoint, deployment, version, URL(f"{endpoint}/openai/v1")
+    return (
+        endpoint,
+        deployment,
+        version,
+        URL(f"{endpoint}/openai/deployments/{deployment}").with_query({"api-version": version}),
+    )
 
 
 def _credentials(
@@ -270,8 +225,8 @@ def _credentials(
     token_provider: TokenProvider | None,
     *,
     own_endpoint: bool,
-) -> tuple[str | None, str | None, str | None]:
-    """(the key, the variable it came from, the AD token): exactly one way to authenticate. ``own_endpoint``: the
+) -> tuple[KeyChoice, Secret | None]:
+    """(the key and the variable it came from, the AD token): exactly one way to authenticate. ``own_endpoint``: the
     endpoint is ``AZURE_OPENAI_ENDPOINT``'s (same scheme, host and port; and no proxy a config names can read what
     goes there), so ``AZURE_OPENAI_API_KEY``, also from the environment, belongs to it; a loaded config sends it
     nowhere else unless allowed by name."""
@@ -306,7 +261,8 @@ def _credentials(
             raise InvalidRequestError(
                 f"no credentials: give api_key, azure_ad_token or azure_ad_token_provider, or set {KEY_ENV}"
             )
-    return api_key, key_env, azure_ad_token
+    key = KeyChoice(Secret(api_key, key_env or "api_key"), key_env) if api_key else KeyChoice()
+    return key, Secret(azure_ad_token, "azure_ad_token") if azure_ad_token else None
 
 
 def _is_environment_endpoint(endpoint: str | None) -> bool:
