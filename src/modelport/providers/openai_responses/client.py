@@ -14,35 +14,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
-from yarl import URL
 
 if TYPE_CHECKING:
     import aiohttp
 
-from ..._redact import check_headers, check_proxy, header_secrets, proxy_secrets
+from ..._redact import check_headers
 from ..._retry import RetryPolicy
-from ..._wire_client import WireClient
-from ...components import Component
-from ...errors import APIError, AuthenticationError, InvalidRequestError
+from ...errors import InvalidRequestError
 from ...model_info import ModelInfo
 from ...tokens import TokenCounter
-from .._kit import (
-    COMMON_FIELDS,
-    _ClientConfig,
-    base_headers,
-    check_not_masked,
-    choose_key,
-    config_create_args,
-    make_transport,
-    migrate_client_config,
-    policy_from,
-    proxy_can_read,
-    refuse_live_objects,
-    resolve_model_info,
-    saved_settings,
-    shared_settings,
-)
-from ..openai.client import PRESETS, own_key_env, resolve_server
+from .._kit import Connection, ProviderClient, _ClientConfig, config_arguments, resolve_model_info
+from ..openai.client import PRESETS, _openai_key, resolve_server
 from .dialect import ResponsesDialect
 
 __all__ = ["RESPONSES_PRESETS", "OpenAIResponsesClient", "ResponsesClientConfig"]
@@ -63,7 +45,7 @@ class ResponsesClientConfig(_ClientConfig):
     organization: str | None = None
 
 
-class OpenAIResponsesClient(WireClient, Component):
+class OpenAIResponsesClient(ProviderClient):
     """A client for OpenAI's Responses API and the servers that speak it.
 
     Args:
@@ -118,29 +100,8 @@ class OpenAIResponsesClient(WireClient, Component):
     ) -> None:
         if not model or not isinstance(model, str):
             raise InvalidRequestError("model is required")
-        preset_name, preset, self._base_url, from_environment = resolve_server(
-            model, base_url, provider, RESPONSES_PRESETS
-        )
-        own_env = own_key_env(preset, self._base_url, from_environment=from_environment)
-        choice = choose_key(
-            api_key,
-            api_key_env,
-            own_env=own_env,
-            standard_env=preset.key_env if preset and preset.key_env else "OPENAI_API_KEY" if base_url else None,
-            exposed=proxy_can_read(proxy, self._base_url, verify_ssl=verify_ssl),
-        )
-        if choice.key is None and api_key is None and preset_name == "openai" and own_env is not None:
-            raise InvalidRequestError(
-                "api_key was not given and OPENAI_API_KEY is not set (for a local server, pass base_url=...)"
-            )
-        self._api_key, self._key_env, self._withheld_key_env = choice.key, choice.env, choice.withheld
-        checked_headers = check_headers(default_headers)
-        if organization is not None:
-            check_headers({"openai-organization": organization}, "organization")
-        self.provider_name = preset_name
-        create_args = {"store": store, **({"reasoning": reasoning} if reasoning is not None else {}), **create_args}
-        transport = make_transport(
-            preset_name,
+        self.provider_name, preset, url, from_environment = resolve_server(model, base_url, provider, RESPONSES_PRESETS)
+        connection = Connection(
             timeout=timeout,
             connect_timeout=connect_timeout,
             deadline=deadline,
@@ -148,65 +109,31 @@ class OpenAIResponsesClient(WireClient, Component):
             retry_policy=retry_policy,
             http_session=http_session,
             verify_ssl=verify_ssl,
-            proxy=check_proxy(proxy),
-            max_connections=max_connections,
-            max_connections_per_host=max_connections_per_host,
-            max_response_bytes=max_response_bytes,
-        )
-        super().__init__(
-            model=model,
-            model_info=resolve_model_info(model, model_info),
-            transport=transport,
-            dialect=ResponsesDialect(),
-            base=URL(self._base_url),
-            create_args=create_args,
-            token_counter=token_counter,
-            prices=prices,
-        )
-        settings = shared_settings(
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            deadline=deadline,
-            model_info=model_info,
-            add_name_prefixes=False,
-            default_headers=checked_headers,
-            verify_ssl=verify_ssl,
             proxy=proxy,
             max_connections=max_connections,
             max_connections_per_host=max_connections_per_host,
             max_response_bytes=max_response_bytes,
-            retry_policy=self._transport.retry,
-            prices=self._prices,
+            default_headers=default_headers,
         )
-        settings.pop("add_name_prefixes")
-        self._settings = {
-            "model": model,
-            "base_url": base_url,
-            "provider": provider,
-            "organization": organization,
-            **settings,
-            **create_args,
-        }
-        self._live = {"http_session": http_session is not None, "token_counter": token_counter is not None}
-        headers = base_headers()
-        if self._api_key is not None:
-            headers["authorization"] = f"Bearer {self._api_key.get()}"
-        if organization:
-            headers["openai-organization"] = organization
-        headers.update(checked_headers)
-        self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(proxy))
-
-    async def _headers(self) -> dict[str, str]:
-        return self._request_headers
-
-    def _hint(self, exc: APIError) -> str | None:
-        if isinstance(exc, AuthenticationError) and self._withheld_key_env:
-            return (
-                f"no key was sent: {self._withheld_key_env} is set, but a key from the environment only goes to its "
-                f"own server; pass api_key_env={self._withheld_key_env!r} to send it to {self._base_url}"
-            )
-        return super()._hint(exc)
+        key = _openai_key(api_key, api_key_env, preset, url, base_url, connection, from_environment=from_environment)
+        auth = {"authorization": f"Bearer {key.key.get()}"} if key.key is not None else {}
+        if organization is not None:
+            auth.update(check_headers({"openai-organization": organization}, "organization"))
+        create_args = {"store": store, **({"reasoning": reasoning} if reasoning is not None else {}), **create_args}
+        super().__init__(
+            model=model,
+            model_info=model_info,
+            info=resolve_model_info(model, model_info),
+            dialect=ResponsesDialect(),
+            base_url=url,
+            connection=connection,
+            key=key,
+            auth_headers=auth,
+            settings={"model": model, "base_url": base_url, "provider": provider, "organization": organization},
+            create_args=create_args,
+            token_counter=token_counter,
+            prices=prices,
+        )
 
     @property
     def base_url(self) -> str:
@@ -218,30 +145,11 @@ class OpenAIResponsesClient(WireClient, Component):
     # -- components --
 
     @classmethod
-    def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
-        return migrate_client_config(config, from_version, cls.component_provider)
-
-    def _to_config(self, *, include_secrets: bool) -> ResponsesClientConfig:
-        refuse_live_objects(self._live, type(self).__name__)
-        settings = saved_settings(self._settings, include_secrets=include_secrets)
-        if include_secrets and self._api_key is not None:
-            settings["api_key"] = self._api_key.get()
-        elif self._key_env is not None:
-            settings["api_key_env"] = self._key_env
-        return ResponsesClientConfig.model_validate({k: v for k, v in settings.items() if v is not None})
-
-    @classmethod
     def _from_config(cls, config: ResponsesClientConfig) -> OpenAIResponsesClient:
-        create_args = config_create_args(config, cls.component_provider)
-        kwargs = {name: getattr(config, name) for name in COMMON_FIELDS if name != "add_name_prefixes"}
         return cls(
             config.model,
-            api_key=check_not_masked(config.api_key, "api_key"),
-            api_key_env=config.api_key_env,
             base_url=config.base_url,
             provider=config.provider,
             organization=config.organization,
-            retry_policy=policy_from(config),
-            **kwargs,
-            **create_args,
+            **config_arguments(config, cls.component_provider, skip=("add_name_prefixes",)),
         )
