@@ -390,11 +390,12 @@ async def test_refusal_is_content_filter_with_its_text(server: FakeServer, clien
 
 async def test_usage_with_cached_and_reasoning_tokens_and_cost(server: FakeServer, make: Any) -> None:
     client = make("gpt-5", provider="openai", api_key=KEY)
-    usage = responses_usage(1000, 200, cached=600, reasoning=150)
+    usage = responses_usage(1000, 200, cached=600, reasoning=150, cache_write=100)
     _, streamed, created = await both(server, client, responses_response("ok", usage=usage, model="gpt-5"))
     assert comparable(streamed) == comparable(created)
     assert (created.usage.prompt_tokens, created.usage.completion_tokens) == (1000, 200)
     assert (created.usage.cached_prompt_tokens, created.usage.reasoning_tokens) == (600, 150)
+    assert created.usage.cache_write_tokens == 100
     assert created.usage_reported
     assert created.cost is not None and float(created.cost) == pytest.approx(
         (400 * 1.25 + 600 * 0.125 + 200 * 10) / 1e6)

@@ -51,12 +51,17 @@ _PATHS = frozenset({"/v1/responses", "/openai/v1/responses"})
 
 
 def responses_usage(
-    input_tokens: int, output_tokens: int, *, cached: int | None = 0, reasoning: int | None = 0
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cached: int | None = 0,
+    reasoning: int | None = 0,
+    cache_write: int = 0,
 ) -> dict[str, Any]:
-    """A Responses ``usage`` object (a detail ``None`` to leave it out)."""
+    """A Responses ``usage`` object (``cached`` or ``reasoning`` ``None`` to leave its details out)."""
     usage: dict[str, Any] = {"input_tokens": input_tokens}
     if cached is not None:
-        usage["input_tokens_details"] = {"cached_tokens": cached}
+        usage["input_tokens_details"] = {"cached_tokens": cached, "cache_write_tokens": cache_write}
     usage["output_tokens"] = output_tokens
     if reasoning is not None:
         usage["output_tokens_details"] = {"reasoning_tokens": reasoning}

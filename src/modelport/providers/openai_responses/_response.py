@@ -60,12 +60,16 @@ def response_error(response: Mapping[str, Any], asm: Assembler, *, provider: str
 
 
 def map_usage(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Responses usage in the names the assembler reads: ``input_tokens`` (of which ``cached_tokens``) is the
-    prompt, ``output_tokens`` (of which ``reasoning_tokens``) the completion."""
+    """Responses usage in the names the assembler reads: ``input_tokens`` (of which ``cached_tokens`` read from the
+    cache and ``cache_write_tokens`` written to it) is the prompt, ``output_tokens`` (of which ``reasoning_tokens``)
+    the completion."""
     usage: dict[str, Any] = {"prompt_tokens": raw.get("input_tokens"), "completion_tokens": raw.get("output_tokens")}
     details = raw.get("input_tokens_details")
-    if isinstance(details, Mapping) and "cached_tokens" in details:
-        usage["prompt_tokens_details"] = {"cached_tokens": details["cached_tokens"]}
+    if isinstance(details, Mapping):
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": details.get("cached_tokens"),
+            "cache_write_tokens": details.get("cache_write_tokens"),
+        }
     details = raw.get("output_tokens_details")
     if isinstance(details, Mapping) and "reasoning_tokens" in details:
         usage["completion_tokens_details"] = {"reasoning_tokens": details["reasoning_tokens"]}
