@@ -35,6 +35,7 @@ from modelport.testing import FakeServer, Reply
 
 from .conftest import RecordingSleep
 from .helpers import collect
+from .test_cli import run
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 HELLO = [UserMessage(content="Hello", source="user")]
@@ -199,3 +200,24 @@ async def test_autogen_agent_tool_round_trip(server: FakeServer, make: Any) -> N
     assert second["input"][-1] == {"type": "function_call_output", "call_id": "call_fake_0",
                                    "output": "Sunny in Paris"}
     assert json.loads(second["input"][-2]["arguments"]) == {"city": "Paris"}
+
+
+async def test_chat_client_refuses_a_responses_only_model_naming_the_responses_client(
+        server: FakeServer, make: Any, make_client: Any) -> None:
+    for model in ("o3-pro", "o3-pro-2025-06-10", "gpt-5-codex", "o3-deep-research"):
+        with pytest.raises(mp.InvalidRequestError, match=r"only by OpenAI.s Responses API.*OpenAIResponsesClient"):
+            await make_client(model, provider="openai").create(HELLO)
+    assert server.requests == []
+    assert (await make_client("o3-pro").create(HELLO)).content == "You said: Hello"  # another server's o3-pro
+    assert (await make("o3-pro", provider="openai").create(HELLO)).content == "You said: Hello"
+    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/v1/responses"]
+
+
+def test_demo_runs_offline_with_the_responses_client() -> None:
+    done = run("demo", "--provider", "openai-responses")
+    assert done.returncode == 0, done.stderr
+    for step in ("1. A plain call", "2. A stream", "3. A tool call", "4. Structured output"):
+        assert step in done.stdout
+    assert "get_weather" in done.stdout and "City(name='Paris'" in done.stdout
+    live = run("demo", "--live", "--provider", "openai-responses")
+    assert live.returncode == 2 and "OPENAI_API_KEY is not set" in live.stderr and "Traceback" not in live.stderr

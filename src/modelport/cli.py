@@ -98,6 +98,9 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
         return _client_from_config(args)
     from .providers.openai import OpenAIChatCompletionClient
 
+    client_class = _table_client(args.provider)
+    if client_class is not None:
+        return _other_client(client_class, args, base_url, fake=fake)
     model = args.model or DEFAULT_MODEL
     kwargs: dict[str, Any] = {"model": model}
     if base_url:
@@ -118,6 +121,42 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
         return OpenAIChatCompletionClient(**kwargs)
     except InvalidRequestError as exc:
         raise CommandError(_flag_words(str(exc), names=True)) from None
+
+
+def _table_client(provider: str | None) -> Any:
+    """The client class of a provider-table row that ``--provider`` names (``openai-responses``), when it is not
+    a preset of the OpenAI chat client (``anthropic`` and ``ollama`` stay its presets); None otherwise."""
+    import importlib
+
+    from .providers._table import PROVIDERS
+    from .providers.openai.client import PRESETS
+
+    if provider is None or provider in PRESETS:
+        return None
+    row = next((row for row in PROVIDERS if row.name == provider.replace("-", "_")), None)
+    if row is None:
+        return None
+    module, _, name = row.client.partition(":")
+    return getattr(importlib.import_module(f"modelport.{module}"), name)
+
+
+def _other_client(client_class: Any, args: argparse.Namespace, base_url: str | None, *, fake: bool) -> Any:
+    """A client of another provider-table row, from ``--model``, ``--base-url`` and ``--api-key-env``."""
+    kwargs: dict[str, Any] = {"model": args.model or DEFAULT_MODEL}
+    if base_url:
+        kwargs["base_url"] = base_url
+    if getattr(args, "max_retries", None) is not None:
+        kwargs["max_retries"] = args.max_retries
+    if fake:
+        kwargs["api_key"] = "offline-demo"
+    elif args.api_key_env:
+        kwargs["api_key_env"] = args.api_key_env
+    try:
+        return client_class(**kwargs)
+    except InvalidRequestError as exc:
+        raise CommandError(_flag_words(str(exc), names=True), missing_key="api_key" in str(exc)) from None
+    except TypeError:
+        raise CommandError(f"--provider {args.provider} needs more than flags can say: use --config FILE") from None
 
 
 def _check_key(model: str, base_url: str | None, provider: str | None) -> None:
@@ -452,7 +491,7 @@ def common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--provider",
         help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, mistral, gemini, "
-        "anthropic",
+        "anthropic; or openai-responses (OpenAI's Responses API)",
     )
     p.add_argument(
         "--api-key-env",
