@@ -487,3 +487,31 @@ async def test_only_whole_items_still_assemble(server: FakeServer, client: Any) 
     created = await client.create(ASK, tools=[WEATHER])
     assert comparable(streamed) == comparable(created)
     assert isinstance(created.content, list) and created.content[0].arguments == '{"city": "Oslo"}'
+
+
+async def test_completed_answer_that_reached_max_output_tokens_is_length(server: FakeServer, client: Any) -> None:
+    """llama.cpp's ``/v1/responses`` says ``completed`` for an answer cut at ``max_output_tokens``."""
+    response = responses_response("Hello, ", usage=responses_usage(29, 3))
+    args = {"extra_create_args": {"max_output_tokens": 3}}
+    _, streamed, created = await both(server, client, response, **args)
+    assert created.finish_reason == streamed.finish_reason == "length"
+    _, streamed, created = await both(server, client, response, extra_create_args={"max_output_tokens": 4})
+    assert created.finish_reason == streamed.finish_reason == "stop"
+
+
+async def test_stream_without_output_index_or_sequence_number(server: FakeServer, client: Any) -> None:
+    """llama.cpp's events number nothing: items are taken in the order they open."""
+    response = responses_response([message_item("Let me see."), function_call_item("c1", "get_weather",
+                                                                                  {"city": "Oslo"})])
+    stripped = []
+    for event in responses_events(response):
+        data = json.loads(event.split("data: ", 1)[1])
+        data.pop("sequence_number")
+        data.pop("output_index", None)
+        stripped.append(f"event: {data['type']}\ndata: {json.dumps(data)}\n\n")
+    server.add(Reply.sse(stripped, done=False), Reply.json(response))
+    _, streamed = await collect(client, ASK, tools=[WEATHER])
+    created = await client.create(ASK, tools=[WEATHER])
+    assert comparable(streamed) == comparable(created)
+    assert isinstance(created.content, list) and created.content[0].arguments == '{"city": "Oslo"}'
+    assert created.thought == "Let me see."

@@ -76,7 +76,7 @@ def _is_response_format(value: Any) -> bool:
 
 
 _ARGUMENT_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "max_output_tokens": (whole(16, 2**31 - 1), "a whole number from 16 to 2147483647"),
+    "max_output_tokens": (whole(1, 2**31 - 1), "a whole number from 1 to 2147483647"),  # OpenAI's least is 16
     "temperature": (number(0, 2), "a number from 0 to 2"),
     "top_p": (number(0, 1), "a number from 0 to 1"),
     "truncation": (lambda v: v in ("auto", "disabled"), "'auto' or 'disabled'"),

@@ -14,6 +14,7 @@ from ._input import PROVIDER_FIELD
 
 __all__ = [
     "attach_kept",
+    "cut_at_limit",
     "finish",
     "map_usage",
     "parse_response",
@@ -137,6 +138,7 @@ def finish(response: Mapping[str, Any], asm: Assembler, *, provider: str) -> Non
     if isinstance(usage, Mapping):
         asm.set_usage(map_usage(usage))
     status = response.get("status")
+    asm.dialect_state["status"] = status
     if status == "failed":
         raise response_error(response, asm, provider=provider)
     if asm.dialect_state.get("refused"):
@@ -181,3 +183,14 @@ def read_item(item: Any, index: int, asm: Assembler) -> None:
         asm.add_tool_call(0, index, item.get("call_id"), item.get("name"), item.get("arguments") or None)
     elif kind == "reasoning":
         _reasoning(item, index, asm)
+
+
+def cut_at_limit(asm: Assembler, payload: Mapping[str, Any] | None) -> None:
+    """A ``completed`` answer whose output reached the request's ``max_output_tokens`` was cut there: llama.cpp's
+    ``/v1/responses`` says ``completed`` where OpenAI says ``incomplete``. Read by the client's finish step, the one
+    place that has both the request and the answer."""
+    limit = payload.get("max_output_tokens") if payload else None
+    usage = asm.usage
+    spent = usage.get("completion_tokens") if usage else None
+    if type(limit) is int and type(spent) is int and spent >= limit and asm.dialect_state.get("status") == "completed":
+        asm.finish(0, "length")

@@ -20,24 +20,35 @@ __all__ = ["parse_event"]
 _TERMINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
+def _index(chunk: dict[str, Any], state: dict[str, Any]) -> int:
+    """The event's ``output_index``; a server that leaves it out (llama.cpp) means the item opened last."""
+    index = chunk.get("output_index")
+    return index if type(index) is int else state.get("current", 0)
+
+
 def _item_added(chunk: dict[str, Any], asm: Assembler) -> None:
     """An output item opens: a function call brings its id and name. What the assembler has received is noted (as
     at each item's end), so the item's end can tell whether its deltas came."""
     item, index = chunk.get("item"), chunk.get("output_index")
-    if not isinstance(item, dict) or not isinstance(index, int):
+    if not isinstance(item, dict):
         return
+    state = asm.dialect_state
+    if type(index) is not int:  # items are numbered in the order they open
+        index = state.get("opened", 0)
+    state["current"], state["opened"] = index, index + 1
     if item.get("type") == "function_call":
         asm.add_tool_call(0, index, item.get("call_id"), item.get("name"), None)
-    asm.dialect_state["mark"] = asm.received
+    state["mark"] = asm.received
 
 
 def _item_done(chunk: dict[str, Any], asm: Assembler) -> None:
     """An output item is whole: kept as it came (reasoning goes back with the calls); read whole if its deltas
     never came (a server that sends only whole items)."""
-    item, index = chunk.get("item"), chunk.get("output_index")
-    if not isinstance(item, dict) or not isinstance(index, int):
+    item = chunk.get("item")
+    if not isinstance(item, dict):
         return
     state = asm.dialect_state
+    index = _index(chunk, state)
     items = state.get("items")
     if items is None:
         items = state["items"] = {}
@@ -58,11 +69,13 @@ def _started(chunk: dict[str, Any], asm: Assembler) -> None:
 
 
 def _summary_delta(chunk: dict[str, Any], asm: Assembler) -> None:
-    thought(asm, (chunk.get("output_index", 0), "summary", chunk.get("summary_index", 0)), chunk.get("delta"))
+    index = _index(chunk, asm.dialect_state)
+    thought(asm, (index, "summary", chunk.get("summary_index", 0)), chunk.get("delta"))
 
 
 def _reasoning_delta(chunk: dict[str, Any], asm: Assembler) -> None:
-    thought(asm, (chunk.get("output_index", 0), "content", chunk.get("content_index", 0)), chunk.get("delta"))
+    index = _index(chunk, asm.dialect_state)
+    thought(asm, (index, "content", chunk.get("content_index", 0)), chunk.get("delta"))
 
 
 def _refusal_delta(chunk: dict[str, Any], asm: Assembler) -> None:
@@ -95,9 +108,11 @@ def _end(chunk: dict[str, Any], asm: Assembler, *, provider: str) -> None:
             partial=asm.result(),
         )
     _started(chunk, asm)
-    items = asm.dialect_state.get("items")
+    state = asm.dialect_state
+    items = state.get("items")
     output = response.get("output")
-    if items is None and isinstance(output, list):  # no item events came: the response holds the answer
+    if items is None and "opened" not in state and not asm.has_output and isinstance(output, list):
+        # neither item events nor deltas came: the terminal response holds the answer
         for index, item in enumerate(output):
             read_item(item, index, asm)
         attach_kept(enumerate(output), asm)
@@ -149,7 +164,7 @@ def parse_event(event: SSEEvent, asm: Assembler, *, provider: str) -> int:
     if kind == "response.function_call_arguments.delta":
         delta = chunk.get("delta")
         if type(delta) is str:
-            asm.add_tool_call(0, chunk.get("output_index"), None, None, delta)
+            asm.add_tool_call(0, _index(chunk, asm.dialect_state), None, None, delta)
         return PROGRESS
     if kind in _TERMINAL_TYPES:
         _end(chunk, asm, provider=provider)

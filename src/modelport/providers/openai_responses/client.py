@@ -18,6 +18,10 @@ from pydantic import Field
 if TYPE_CHECKING:
     import aiohttp
 
+    from ..._assembly import Assembler
+    from ..._request import Request
+    from ...messages import CreateResult
+
 from ..._redact import check_headers
 from ..._retry import RetryPolicy
 from ...errors import InvalidRequestError
@@ -25,6 +29,7 @@ from ...model_info import ModelInfo
 from ...tokens import TokenCounter
 from .._kit import Connection, ProviderClient, _ClientConfig, config_arguments, resolve_model_info
 from ..openai.client import PRESETS, _openai_key, resolve_server
+from ._response import cut_at_limit
 from .dialect import ResponsesDialect
 
 __all__ = ["RESPONSES_PRESETS", "OpenAIResponsesClient", "ResponsesClientConfig"]
@@ -134,6 +139,10 @@ class OpenAIResponsesClient(ProviderClient):
             token_counter=token_counter,
             prices=prices,
         )
+
+    def _finish(self, asm: Assembler, request: Request) -> CreateResult:
+        cut_at_limit(asm, request.payload)  # llama.cpp says "completed" for an answer cut at max_output_tokens
+        return super()._finish(asm, request)
 
     @property
     def base_url(self) -> str:
