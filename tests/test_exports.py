@@ -19,7 +19,7 @@ EXPECTED = {
     "IncompleteStreamError", "InvalidRequestError", "LLMCallErrorEvent", "LLMCallEvent", "LLMMessage",
     "LLMStreamEndEvent", "LLMStreamStartEvent", "LengthLimitError", "ModelFamily", "ModelInfo", "ModelportError",
     "NotFoundError", "OllamaChatCompletionClient", "OpenAIChatCompletionClient", "AnthropicChatCompletionClient",
-    "OpenAIResponsesClient",
+    "OpenAIResponsesClient", "AzureOpenAIResponsesClient",
     "OutputParseError", "OverloadedError", "PermissionDeniedError",
     "QuotaExceededError", "RateLimitError", "RedirectError", "RequestTimeoutError", "RequestTooLargeError",
     "RequestUsage",

@@ -30,7 +30,7 @@ from modelport import (
 from modelport.components import load_component
 from modelport.integrations.autogen import AutoGenClient
 from modelport.model_context import TokenLimitedChatCompletionContext
-from modelport.providers.openai_responses import OpenAIResponsesClient
+from modelport.providers.openai_responses import AzureOpenAIResponsesClient, OpenAIResponsesClient
 from modelport.testing import FakeServer, Reply
 
 from .conftest import RecordingSleep
@@ -221,3 +221,50 @@ def test_demo_runs_offline_with_the_responses_client() -> None:
     assert "get_weather" in done.stdout and "City(name='Paris'" in done.stdout
     live = run("demo", "--live", "--provider", "openai-responses")
     assert live.returncode == 2 and "OPENAI_API_KEY is not set" in live.stderr and "Traceback" not in live.stderr
+
+
+# -- Azure --
+
+async def test_azure_responses_on_the_v1_surface_with_key_or_token(server: FakeServer) -> None:
+    endpoint = server.base_url.removesuffix("/v1")
+    client = AzureOpenAIResponsesClient(model="my-gpt-5", azure_endpoint=endpoint, api_key=KEY, max_retries=0,
+                                        model_info=mp.ModelInfo(vision=True, function_calling=True, json_output=True,
+                                                                family="gpt-5", reasoning=True))
+    tokens = iter(["token-1", "token-2"])
+    with_token = AzureOpenAIResponsesClient(model="my-gpt-5", azure_endpoint=endpoint,
+                                            azure_ad_token_provider=lambda: next(tokens), max_retries=0,
+                                            model_info=client.model_info)
+    try:
+        result = await client.create(HELLO)
+        _, streamed = await collect(with_token, HELLO)
+    finally:
+        await client.close()
+        await with_token.close()
+    assert result.content == streamed.content == "You said: Hello"
+    first, second = server.requests
+    assert (first.path, first.json["model"], first.json["store"]) == ("/openai/v1/responses", "my-gpt-5", False)
+    assert first.json["include"] == ["reasoning.encrypted_content"]
+    assert first.headers["api-key"] == KEY and "authorization" not in first.headers
+    assert second.headers["authorization"] == "Bearer token-1"
+    assert KEY not in repr(client) and KEY not in client.dump_component().model_dump_json()
+    with pytest.raises(mp.InvalidRequestError, match="api_version='v1'"):
+        AzureOpenAIResponsesClient(model="d", azure_endpoint=endpoint, api_key=KEY, api_version="2024-10-21")
+
+
+async def test_azure_responses_config_round_trip(monkeypatch: pytest.MonkeyPatch, server: FakeServer) -> None:
+    endpoint = server.base_url.removesuffix("/v1")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", endpoint)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
+    client = AzureOpenAIResponsesClient(model="gpt-4o", store=True, max_output_tokens=100)
+    dumped = client.dump_component()
+    await client.close()
+    assert dumped.provider == "azure_openai_responses" and KEY not in dumped.model_dump_json()
+    loaded = load_component(dumped)
+    try:
+        assert isinstance(loaded, AzureOpenAIResponsesClient)
+        await loaded.create(HELLO)
+    finally:
+        await loaded.close()
+    body = server.requests[-1].json
+    assert (body["store"], body["max_output_tokens"]) == (True, 100)
+    assert server.requests[-1].headers["api-key"] == KEY

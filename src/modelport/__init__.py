@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "OpenAIChatCompletionClient": "providers.openai",
     "AzureOpenAIChatCompletionClient": "providers.openai",
     "OpenAIResponsesClient": "providers.openai_responses",
+    "AzureOpenAIResponsesClient": "providers.openai_responses",
     "AnthropicChatCompletionClient": "providers.anthropic",
     "OllamaChatCompletionClient": "providers.ollama",
     # components
@@ -184,7 +185,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .providers.anthropic import AnthropicChatCompletionClient
     from .providers.ollama import OllamaChatCompletionClient
     from .providers.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
-    from .providers.openai_responses import OpenAIResponsesClient
+    from .providers.openai_responses import AzureOpenAIResponsesClient, OpenAIResponsesClient
     from .router import (
         Deployment,
         LocalRouterState,

@@ -119,6 +119,7 @@ _BUILTIN: dict[str, str] = {
     "openai": "providers.openai.client:OpenAIChatCompletionClient",
     "azure_openai": "providers.openai.azure:AzureOpenAIChatCompletionClient",
     "openai_responses": "providers.openai_responses.client:OpenAIResponsesClient",
+    "azure_openai_responses": "providers.openai_responses.azure:AzureOpenAIResponsesClient",
     "anthropic": "providers.anthropic.client:AnthropicChatCompletionClient",
     "ollama": "providers.ollama.client:OllamaChatCompletionClient",
     "unbounded_context": "model_context:UnboundedChatCompletionContext",

@@ -60,6 +60,13 @@ PROVIDERS: tuple[Provider, ...] = (
         fake="testing._responses",
     ),
     Provider(
+        name="azure_openai_responses",
+        client="providers.openai_responses.azure:AzureOpenAIResponsesClient",
+        exports=("AzureOpenAIResponsesClient",),
+        key_env=("AZURE_OPENAI_API_KEY",),
+        fake="testing._responses",
+    ),
+    Provider(
         name="anthropic",
         client="providers.anthropic.client:AnthropicChatCompletionClient",
         exports=("AnthropicChatCompletionClient",),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .azure import AzureOpenAIResponsesClient
 from .client import OpenAIResponsesClient, ResponsesClientConfig
 from .dialect import ResponsesDialect
 
-__all__ = ["OpenAIResponsesClient", "ResponsesClientConfig", "ResponsesDialect"]
+__all__ = ["AzureOpenAIResponsesClient", "OpenAIResponsesClient", "ResponsesClientConfig", "ResponsesDialect"]

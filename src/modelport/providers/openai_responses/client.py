@@ -32,7 +32,7 @@ from ..openai.client import PRESETS, _openai_key, resolve_server
 from ._response import cut_at_limit
 from .dialect import ResponsesDialect
 
-__all__ = ["RESPONSES_PRESETS", "OpenAIResponsesClient", "ResponsesClientConfig"]
+__all__ = ["RESPONSES_PRESETS", "CutAtLimit", "OpenAIResponsesClient", "ResponsesClientConfig"]
 
 RESPONSES_PRESETS = {
     name: PRESETS[name] for name in ("openai", "ollama", "vllm", "llamacpp", "lmstudio", "groq", "openrouter")
@@ -50,7 +50,16 @@ class ResponsesClientConfig(_ClientConfig):
     organization: str | None = None
 
 
-class OpenAIResponsesClient(ProviderClient):
+class CutAtLimit(ProviderClient):
+    """The finish step of a Responses client: an answer that reached ``max_output_tokens`` is cut there, whatever
+    the server's status says (llama.cpp says ``completed``)."""
+
+    def _finish(self, asm: Assembler, request: Request) -> CreateResult:
+        cut_at_limit(asm, request.payload)
+        return super()._finish(asm, request)
+
+
+class OpenAIResponsesClient(CutAtLimit):
     """A client for OpenAI's Responses API and the servers that speak it.
 
     Args:
@@ -139,10 +148,6 @@ class OpenAIResponsesClient(ProviderClient):
             token_counter=token_counter,
             prices=prices,
         )
-
-    def _finish(self, asm: Assembler, request: Request) -> CreateResult:
-        cut_at_limit(asm, request.payload)  # llama.cpp says "completed" for an answer cut at max_output_tokens
-        return super()._finish(asm, request)
 
     @property
     def base_url(self) -> str:
