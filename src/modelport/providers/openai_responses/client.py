@@ -52,7 +52,10 @@ class ResponsesClientConfig(_ClientConfig):
 
 class CutAtLimit(ProviderClient):
     """The finish step of a Responses client: an answer that reached ``max_output_tokens`` is cut there, whatever
-    the server's status says (llama.cpp says ``completed``)."""
+    the server's status says (llama.cpp says ``completed``). Its ``modelport batch`` lines are ``/v1/responses``
+    ones."""
+
+    batch_endpoint = "responses"
 
     def _finish(self, asm: Assembler, request: Request) -> CreateResult:
         cut_at_limit(asm, request.payload)
