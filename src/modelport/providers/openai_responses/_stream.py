@@ -121,20 +121,16 @@ def _end(chunk: dict[str, Any], asm: Assembler, *, provider: str) -> None:
     finish(response, asm, provider=provider)
 
 
-def _check_sequence(number: Any, chunk: dict[str, Any], asm: Assembler, provider: str) -> None:
+def _sequence_error(number: Any, last: int, chunk: dict[str, Any], asm: Assembler, provider: str) -> None:
     """Events are numbered one by one: a gap (an event lost) or a repeat is a broken stream."""
-    state = asm.dialect_state
-    last = state.get("sequence")
-    if last is not None and number != last + 1:
-        what = "repeated" if isinstance(number, int) and number <= last else "out of sequence"
-        raise StreamProtocolError(
-            f"{provider} sent event {number} after event {last}: an event was {what} or lost",
-            raw=orjson.dumps(chunk)[:500].decode("utf-8", "replace"),
-            provider=provider,
-            request_id=asm.request_id,
-            partial=asm.result(),
-        )
-    state["sequence"] = number
+    what = "repeated" if isinstance(number, int) and number <= last else "out of sequence"
+    raise StreamProtocolError(
+        f"{provider} sent event {number} after event {last}: an event was {what} or lost",
+        raw=orjson.dumps(chunk)[:500].decode("utf-8", "replace"),
+        provider=provider,
+        request_id=asm.request_id,
+        partial=asm.result(),
+    )
 
 
 def parse_event(event: SSEEvent, asm: Assembler, *, provider: str) -> int:
@@ -153,8 +149,12 @@ def parse_event(event: SSEEvent, asm: Assembler, *, provider: str) -> int:
             partial=asm.result(),
         )
     number = chunk.get("sequence_number")
-    if number is not None:
-        _check_sequence(number, chunk, asm, provider)
+    if number is not None:  # checked inline: this runs once per streamed event
+        state = asm.dialect_state
+        last = state.get("sequence")
+        if last is not None and number != last + 1:
+            _sequence_error(number, last, chunk, asm, provider)
+        state["sequence"] = number
     kind = chunk.get("type")
     if kind == "response.output_text.delta":  # the hot path first
         delta = chunk.get("delta")
