@@ -22,6 +22,7 @@ from modelport import (
     FunctionExecutionResultMessage,
     FunctionTool,
     InMemoryStore,
+    OpenAIChatCompletionClient,
     RetryPolicy,
     Router,
     SystemMessage,
@@ -268,3 +269,11 @@ async def test_azure_responses_config_round_trip(monkeypatch: pytest.MonkeyPatch
     body = server.requests[-1].json
     assert (body["store"], body["max_output_tokens"]) == (True, 100)
     assert server.requests[-1].headers["api-key"] == KEY
+
+
+def test_tokens_are_counted_as_for_every_openai_model() -> None:
+    client = OpenAIResponsesClient("gpt-4o", api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    chat = OpenAIChatCompletionClient(model="gpt-4o", api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    messages = [SystemMessage(content="Be brief."), UserMessage(content="Hello there", source="u")]
+    assert client.count_tokens(messages, tools=[WEATHER]) == chat.count_tokens(messages, tools=[WEATHER]) > 0
+    assert client.remaining_tokens(messages) == 128_000 - client.count_tokens(messages)
