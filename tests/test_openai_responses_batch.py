@@ -94,3 +94,15 @@ def test_a_file_mixing_both_is_refused_unless_a_router_serves_both(tmp_path: Pat
         assert code == 0, err
     bodies = {line["custom_id"]: line["response"]["body"] for line in _results(out)}
     assert bodies["chat"]["object"] == "chat.completion" and bodies["resp"]["object"] == "response"
+
+
+def test_dry_run_bounds_replies_by_max_output_tokens(tmp_path: Path) -> None:
+    requests = tmp_path / "in.jsonl"
+    requests.write_text("".join(_line(f"r{i}", "/v1/responses", {"input": "Hi", "max_output_tokens": 50})
+                                for i in range(2)))
+    with FakeServer() as server:
+        code, stdout, err = finish(_batch(str(requests), "--dry-run", "--base-url", server.base_url, "--provider",
+                                          "openai-responses", "--model", "gpt-4o"))
+        assert server.requests == []
+    assert code == 0, err
+    assert "2 requests" in stdout and "replies at most 100 by max_tokens" in stdout

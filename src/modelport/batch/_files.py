@@ -172,8 +172,11 @@ def _endpoint_problem(requests: list[BatchRequest], client: Any) -> str | None:
             f"line {request.line}: the file mixes {_CHAT_URLS[0]} and {_RESPONSES_URLS[0]} lines, which only a "
             "router config whose deployments serve both can run"
         )
-    hint = "--provider openai-responses, or a config of a Responses client" if url == _RESPONSES_URLS[0] else (
-        "a chat-completions client")
+    hint = (
+        "--provider openai-responses, or a config of a Responses client"
+        if url == _RESPONSES_URLS[0]
+        else "a chat-completions client"
+    )
     return f"line {request.line}: url {url} is not served by this client ({hint})"
 
 

@@ -87,8 +87,9 @@ def _messages(items: list[Any], where: str) -> list[Any]:
         elif kind == "function_call":
             out, kept = _call(out, item, kept, field), []
         elif kind == "function_call_output":
-            result = FunctionExecutionResult(call_id=str(item.get("call_id")), content=_text(item.get("output"),
-                                             f"{field}.output"), name="")
+            result = FunctionExecutionResult(
+                call_id=str(item.get("call_id")), content=_text(item.get("output"), f"{field}.output"), name=""
+            )
             if out and isinstance(out[-1], FunctionExecutionResultMessage):
                 out[-1] = FunctionExecutionResultMessage(content=[*out[-1].content, result])
             else:
@@ -107,8 +108,12 @@ def _messages(items: list[Any], where: str) -> list[Any]:
 def _call(out: list[Any], item: Mapping[str, Any], kept: list[dict[str, Any]], field: str) -> list[Any]:
     arguments = item.get("arguments")
     fields = {PROVIDER_FIELD: {"items": kept, "id": item.get("id"), "call_id": item.get("call_id")}} if kept else None
-    call = FunctionCall(id=str(item.get("call_id")), name=str(item.get("name")),
-                        arguments=arguments if isinstance(arguments, str) else "{}", provider_fields=fields)
+    call = FunctionCall(
+        id=str(item.get("call_id")),
+        name=str(item.get("name")),
+        arguments=arguments if isinstance(arguments, str) else "{}",
+        provider_fields=fields,
+    )
     last = out[-1] if out else None
     if isinstance(last, AssistantMessage) and isinstance(last.content, list):
         out[-1] = AssistantMessage(content=[*last.content, call], source="assistant")
@@ -131,8 +136,15 @@ def response_body(result: CreateResult, request_id: str) -> dict[str, Any]:
         for call in result.content:
             kept = (call.provider_fields or {}).get(PROVIDER_FIELD)
             output += kept["items"] if isinstance(kept, Mapping) else []
-            output.append({"type": "function_call", "call_id": call.id, "name": call.name,
-                           "arguments": call.arguments, "status": "completed"})
+            output.append(
+                {
+                    "type": "function_call",
+                    "call_id": call.id,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                    "status": "completed",
+                }
+            )
     else:
         parts: list[dict[str, Any]] = [{"type": "output_text", "text": result.content, "annotations": []}]
         if result.refusal:
