@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-DIALECTS = ("openai", "anthropic", "gemini", "ollama", "bedrock")
+DIALECTS = ("openai", "responses", "anthropic", "gemini", "ollama", "bedrock")
 COUNTS = {"call": (50, 250), "chunk": (500, 2500)}
 
 
@@ -32,6 +32,8 @@ def make_client(dialect: str, base_url: str) -> Any:
 
     if dialect == "openai":
         return modelport.OpenAIChatCompletionClient(model="gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
+    if dialect == "responses":
+        return modelport.OpenAIResponsesClient("gpt-4o-2024-08-06", base_url=base_url, api_key="bench")
     if dialect == "anthropic":
         return modelport.AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=base_url, api_key="bench")
     if dialect == "gemini":

@@ -26,6 +26,7 @@ EXPECTED = {
     "NotFoundError", "OllamaChatCompletionClient", "OpenAIChatCompletionClient", "AnthropicChatCompletionClient",
     "GeminiChatCompletionClient",
     "BedrockChatCompletionClient",
+    "OpenAIResponsesClient", "AzureOpenAIResponsesClient",
     "OutputParseError", "OverloadedError", "PermissionDeniedError",
     "QuotaExceededError", "RateLimitError", "RedirectError", "RequestTimeoutError", "RequestTooLargeError",
     "RequestUsage",

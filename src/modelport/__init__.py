@@ -121,6 +121,7 @@ __all__ = [
     "AssistantMessage",
     "AuthenticationError",
     "AzureOpenAIChatCompletionClient",
+    "AzureOpenAIResponsesClient",
     "BadRequestError",
     "BedrockChatCompletionClient",
     "CacheStore",
@@ -162,6 +163,7 @@ __all__ = [
     "NotFoundError",
     "OllamaChatCompletionClient",
     "OpenAIChatCompletionClient",
+    "OpenAIResponsesClient",
     "OutputParseError",
     "OverloadedError",
     "PermissionDeniedError",
@@ -280,6 +282,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X
     from .providers.ollama.client import OllamaChatCompletionClient as OllamaChatCompletionClient
     from .providers.openai.azure import AzureOpenAIChatCompletionClient as AzureOpenAIChatCompletionClient
     from .providers.openai.client import OpenAIChatCompletionClient as OpenAIChatCompletionClient
+    from .providers.openai_responses.azure import AzureOpenAIResponsesClient as AzureOpenAIResponsesClient
+    from .providers.openai_responses.client import OpenAIResponsesClient as OpenAIResponsesClient
     from .router import Deployment as Deployment
     from .router import LocalRouterState as LocalRouterState
     from .router import RateLimit as RateLimit

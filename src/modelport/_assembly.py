@@ -362,6 +362,11 @@ class Assembler:
         choice = self._choices.get(0)
         return choice is not None and choice.finish_raw is not None
 
+    @property
+    def has_output(self) -> bool:
+        """Whether any text, refusal or tool call has arrived."""
+        return bool(self.out) or any(c.calls or c.text or c.refusal for c in self._choices.values())
+
     def flush(self) -> None:
         """End of the response: text held back while looking for a ``</think>`` tag is released (to :attr:`out`)."""
         for index, choice in self._choices.items():

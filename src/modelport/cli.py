@@ -126,8 +126,9 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
 
 
 def _native_client(provider: Any, args: argparse.Namespace, base_url: str | None, *, fake: bool) -> Any:
-    """The client of a provider that is no OpenAI preset (``--provider bedrock``): its own credentials from the
-    environment, or a stand-in key for the fake server."""
+    """The client of a provider that is no OpenAI preset (``--provider bedrock``, ``--provider openai-responses``):
+    its own credentials from the environment (or the variable ``--api-key-env`` names), or a stand-in key for the
+    fake server."""
     import importlib
 
     module, _, name = provider.client.partition(":")
@@ -137,6 +138,8 @@ def _native_client(provider: Any, args: argparse.Namespace, base_url: str | None
         kwargs["base_url"] = base_url
     if fake:
         kwargs["api_key"] = "offline-demo"
+    elif getattr(args, "api_key_env", None):
+        kwargs["api_key_env"] = args.api_key_env
     if getattr(args, "max_retries", None) is not None:
         kwargs["max_retries"] = args.max_retries
     try:
@@ -478,7 +481,8 @@ def common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--provider",
         help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, mistral, gemini, "
-        "anthropic, bedrock-openai; or bedrock (Amazon Bedrock's Converse API, AWS credentials from the environment)",
+        "anthropic, bedrock-openai; or a provider of its own: openai-responses (OpenAI's Responses API), bedrock "
+        "(Amazon Bedrock's Converse API, AWS credentials from the environment)",
     )
     p.add_argument(
         "--api-key-env",

@@ -8,6 +8,7 @@ what it accepts; modelport never refuses a call it cannot prove wrong), and its 
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import warnings
@@ -24,6 +25,7 @@ __all__ = [
     "ModelListing",
     "UnknownModelWarning",
     "anthropic_model_info",
+    "is_responses_only",
     "lookup_model_info",
 ]
 
@@ -317,6 +319,22 @@ def anthropic_model_info(model: str, *, warn: bool = True) -> ModelInfo:
         if key in _ANTHROPIC_MID_CONVERSATION_SYSTEM:
             info["multiple_system_messages"] = True
     return info
+
+
+_RESPONSES_ONLY = frozenset(
+    {
+        *("o1-pro", "o3-pro", "o3-deep-research", "o4-mini-deep-research", "gpt-5-pro", "gpt-5-codex"),
+        *("gpt-5.1-codex", "gpt-5.1-codex-mini", "gpt-5.1-codex-max", "codex-mini", "computer-use-preview"),
+    }
+)
+"""OpenAI models served only by its Responses API (``POST /v1/responses``), not by chat completions."""
+
+
+@functools.lru_cache(maxsize=256)
+def is_responses_only(model: str) -> bool:
+    """Whether OpenAI serves ``model`` (or a dated or ``-latest`` variant of it) only through the Responses API."""
+    name = model.lower().rsplit("/", 1)[-1]
+    return any(name == key or (name.startswith(key) and _VARIANT.match(name[len(key) :])) for key in _RESPONSES_ONLY)
 
 
 def lookup_model_info(model: str, *, warn: bool = True) -> ModelInfo:

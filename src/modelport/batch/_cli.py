@@ -290,7 +290,12 @@ def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:
     from ..pricing import cost_of, price_for
 
     prompt = sum(int(client.count_tokens(r.messages, tools=r.tools)) for r in requests)
-    limits = [r.create_args.get("max_completion_tokens") or r.create_args.get("max_tokens") for r in requests]
+    limits = [
+        r.create_args.get("max_completion_tokens") or r.create_args.get("max_tokens")
+        if r.endpoint == "chat"
+        else r.create_args.get("max_output_tokens")
+        for r in requests
+    ]
     ceiling = [c for c in limits if isinstance(c, int)]
     bounded = len(ceiling) == len(limits)
     base = _base_client(client)

@@ -25,6 +25,8 @@ __all__ = ["BatchFileError", "BatchRequest", "Finished", "error_line", "read_fin
 MAX_REPORTED = 20
 """Problems listed in one :class:`BatchFileError` (the count says how many more)."""
 _CHAT_URLS = ("/v1/chat/completions", "/chat/completions")
+_RESPONSES_URLS = ("/v1/responses", "/responses")
+_ENDPOINT_URLS = {"chat": _CHAT_URLS[0], "responses": _RESPONSES_URLS[0]}
 _BATCH_KEYS = {"custom_id", "method", "url", "body"}
 _CALL_KEYS = ("messages", "tools", "tool_choice")
 _TOO_DEEP = "a value is nested too deeply to check"
@@ -56,6 +58,9 @@ class BatchRequest:
     line: int = 0
     prepared: Request | None = field(default=None, compare=False, repr=False)
     """The request as the client that checked it built it (:func:`prepared`): what is sent, not built again."""
+    endpoint: str = "chat"
+    """The API its line named: ``"chat"`` (``/v1/chat/completions``) or ``"responses"`` (``/v1/responses``), which
+    its output line answers in."""
 
     def request(self, client: Any) -> Request:
         """The request ``client`` sends for this line: the one built when the line was checked, else built now."""
@@ -85,12 +90,14 @@ def parse_request(record: Any, line: int = 0) -> BatchRequest:
         method, url = record.get("method", "POST"), record.get("url", _CHAT_URLS[0])
         if method != "POST":
             raise InvalidRequestError(f"method: only POST is run, got {method!r}")
-        if url not in _CHAT_URLS:
-            raise InvalidRequestError(f"url: only {_CHAT_URLS[0]} is run, got {url!r}")
+        if url not in _CHAT_URLS + _RESPONSES_URLS:
+            raise InvalidRequestError(f"url: only {_CHAT_URLS[0]} and {_RESPONSES_URLS[0]} are run, got {url!r}")
         body = record["body"]
         if not isinstance(body, Mapping):
             raise InvalidRequestError(f"body: expected a JSON object, got {type(body).__name__}")
         where = "body."
+        if url in _RESPONSES_URLS:
+            return _responses_request(custom_id, body, line)
     else:
         body = {k: v for k, v in record.items() if k != "custom_id"}
         where = ""
@@ -116,6 +123,63 @@ def parse_request(record: Any, line: int = 0) -> BatchRequest:
     )
 
 
+def _responses_request(custom_id: str, body: Mapping[str, Any], line: int) -> BatchRequest:
+    """A ``/v1/responses`` line: its ``instructions``, ``input`` items and flat tools read into a request."""
+    from ..providers.openai_responses._batch import read_body
+
+    if body.get("stream"):
+        raise InvalidRequestError("body.stream: a batch line is answered whole; leave stream out")
+    messages, tools, tool_choice, args = read_body(body, "body.")
+    model = body.get("model")
+    return BatchRequest(
+        custom_id=custom_id,
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        create_args=args,
+        model=model if isinstance(model, str) else None,
+        line=line,
+        endpoint="responses",
+    )
+
+
+def served_endpoints(client: Any) -> set[str]:
+    """The APIs whose lines ``client`` runs: its own (``batch_endpoint``, chat completions unless it says), those of
+    the client under a cache, or those of every deployment of a router."""
+    inner = getattr(client, "client", None)
+    if inner is not None:
+        return served_endpoints(inner)
+    deployments = getattr(client, "deployments", None)
+    if deployments:
+        return set().union(*(served_endpoints(d.client) for d in deployments))
+    return {getattr(client, "batch_endpoint", "chat")}
+
+
+def _endpoint_problem(requests: list[BatchRequest], client: Any) -> str | None:
+    """Why ``client`` cannot run these lines, in one line: a line of an API it does not serve (a file mixing chat
+    completions and Responses lines needs a router config that serves both)."""
+    first: dict[str, BatchRequest] = {}
+    for request in requests:
+        first.setdefault(request.endpoint, request)
+    served = served_endpoints(client)
+    missing = [request for endpoint, request in first.items() if endpoint not in served]
+    if not missing:
+        return None
+    request = missing[0]
+    url = _ENDPOINT_URLS[request.endpoint]
+    if len(first) > 1:
+        return (
+            f"line {request.line}: the file mixes {_CHAT_URLS[0]} and {_RESPONSES_URLS[0]} lines, which only a "
+            "router config whose deployments serve both can run"
+        )
+    hint = (
+        "--provider openai-responses, or a config of a Responses client"
+        if url == _RESPONSES_URLS[0]
+        else "a chat-completions client"
+    )
+    return f"line {request.line}: url {url} is not served by this client ({hint})"
+
+
 def prepared(client: Any, request: BatchRequest) -> tuple[BatchRequest, str | None]:
     """``request`` with the request ``client`` builds for it (built once, here, and sent as it is), or what is wrong
     with it, told with its line."""
@@ -132,10 +196,30 @@ def prepared(client: Any, request: BatchRequest) -> tuple[BatchRequest, str | No
 def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[BatchRequest]:
     """Every request in a JSONL file, checked whole before anything is sent: a line that is not JSON, lacks a
     ``custom_id`` or ``messages``, or repeats a ``custom_id`` raises :class:`BatchFileError` listing each problem
-    with its line number. With a ``client``, each request is also built as that client would send it, so a bad
-    argument or tool is reported the same way. Blank lines are skipped."""
+    with its line number. With a ``client``, the lines must be of APIs it serves (see :func:`served_endpoints`: one
+    line says which does not), and each request is also built as that client would send it, so a bad argument or
+    tool is reported the same way. Blank lines are skipped."""
+    requests, problems = _parsed(path)
+    if client is not None:
+        _checked_endpoints(path, requests, client)
+        built = []
+        for request in requests:
+            request, problem = prepared(client, request)
+            if problem is None:
+                built.append(request)
+            else:
+                problems.append((request.line, problem))
+        requests = built
+    if problems:
+        told = [text for _, text in sorted(problems, key=lambda problem: problem[0])]
+        raise BatchFileError(os.fspath(path), told[:MAX_REPORTED], max(0, len(told) - MAX_REPORTED))
+    return requests
+
+
+def _parsed(path: str | os.PathLike[str]) -> tuple[list[BatchRequest], list[tuple[int, str]]]:
+    """The requests of a JSONL file, and each line's problem with its number."""
     requests: list[BatchRequest] = []
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -146,27 +230,26 @@ def read_requests(path: str | os.PathLike[str], *, client: Any = None) -> list[B
             try:
                 request = parse_request(orjson.loads(raw), number)
             except orjson.JSONDecodeError as exc:
-                problems.append(f"line {number}: not JSON ({exc.msg} at column {exc.colno})")
+                problems.append((number, f"line {number}: not JSON ({exc.msg} at column {exc.colno})"))
                 continue
             except (InvalidRequestError, UnicodeDecodeError) as exc:
-                problems.append(f"line {number}: {exc}")
+                problems.append((number, f"line {number}: {exc}"))
                 continue
             except RecursionError:
-                problems.append(f"line {number}: {_TOO_DEEP}")
+                problems.append((number, f"line {number}: {_TOO_DEEP}"))
                 continue
             first = seen.setdefault(request.custom_id, number)
             if first != number:
-                problems.append(f"line {number}: custom_id {request.custom_id!r} repeats line {first}")
+                problems.append((number, f"line {number}: custom_id {request.custom_id!r} repeats line {first}"))
                 continue
-            if client is not None:
-                request, problem = prepared(client, request)
-                if problem is not None:
-                    problems.append(problem)
-                    continue
             requests.append(request)
-    if problems:
-        raise BatchFileError(os.fspath(path), problems[:MAX_REPORTED], max(0, len(problems) - MAX_REPORTED))
-    return requests
+    return requests, problems
+
+
+def _checked_endpoints(path: str | os.PathLike[str], requests: list[BatchRequest], client: Any) -> None:
+    problem = _endpoint_problem(requests, client) if client is not None else None
+    if problem is not None:
+        raise BatchFileError(os.fspath(path), [problem])
 
 
 # -- results --
@@ -214,13 +297,21 @@ def _tool_call(call: FunctionCall) -> dict[str, Any]:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
 
 
-def result_line(custom_id: str, result: CreateResult) -> dict[str, Any]:
-    """The output line of a request that was answered (OpenAI's batch output format)."""
-    request_id = result.request_id or f"chatcmpl-{uuid.uuid4().hex}"
+def result_line(custom_id: str, result: CreateResult, endpoint: str = "chat") -> dict[str, Any]:
+    """The output line of a request that was answered (OpenAI's batch output format): a ``chat.completion`` body,
+    or for a ``/v1/responses`` line a ``response`` one."""
+    if endpoint == "responses":
+        from ..providers.openai_responses._batch import response_body
+
+        request_id = result.request_id or f"resp_{uuid.uuid4().hex}"
+        body = response_body(result, request_id)
+    else:
+        request_id = result.request_id or f"chatcmpl-{uuid.uuid4().hex}"
+        body = completion_body(result, request_id)
     return {
         "id": f"batch_req_{uuid.uuid4().hex}",
         "custom_id": custom_id,
-        "response": {"status_code": 200, "request_id": request_id, "body": completion_body(result, request_id)},
+        "response": {"status_code": 200, "request_id": request_id, "body": body},
         "error": None,
     }
 

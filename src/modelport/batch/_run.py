@@ -39,7 +39,7 @@ class BatchResult:
     def output_line(self) -> dict[str, Any]:
         """The line OpenAI's batch output format gives this outcome."""
         if self.result is not None:
-            return result_line(self.request.custom_id, self.result)
+            return result_line(self.request.custom_id, self.result, self.request.endpoint)
         assert self.error is not None
         return error_line(self.request.custom_id, self.error)
 

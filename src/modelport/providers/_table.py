@@ -77,6 +77,22 @@ PROVIDERS: tuple[Provider, ...] = (
         fake="testing._openai",
     ),
     Provider(
+        name="openai_responses",
+        client="providers.openai_responses.client:OpenAIResponsesClient",
+        exports=("OpenAIResponsesClient",),
+        key_env=("OPENAI_API_KEY",),
+        host="https://api.openai.com",
+        fake="testing._responses",
+        default_model="gpt-4o-mini",
+    ),
+    Provider(
+        name="azure_openai_responses",
+        client="providers.openai_responses.azure:AzureOpenAIResponsesClient",
+        exports=("AzureOpenAIResponsesClient",),
+        key_env=("AZURE_OPENAI_API_KEY",),
+        fake="testing._responses",
+    ),
+    Provider(
         name="anthropic",
         client="providers.anthropic.client:AnthropicChatCompletionClient",
         exports=("AnthropicChatCompletionClient",),
@@ -126,7 +142,8 @@ module answers whatever no other claims, so it is asked last."""
 def native_provider(name: str | None) -> Provider | None:
     """The provider of the table called ``name`` that the command line reaches through its own client (one with a
     ``default_model``), or None."""
-    return next((p for p in PROVIDERS if p.name == name and p.default_model), None)
+    wanted = name.replace("-", "_") if name else None
+    return next((p for p in PROVIDERS if p.name == wanted and p.default_model), None)
 
 
 def fake_modules() -> list[str]:

@@ -1,5 +1,5 @@
-"""Test helpers: a fake OpenAI-compatible (and Anthropic Messages, Gemini and Ollama) server, scripted per test,
-that runs offline on loopback, and a scripted client.
+"""Test helpers: a fake OpenAI-compatible (and OpenAI Responses, Anthropic Messages, Gemini, Bedrock and Ollama)
+server, scripted per test, that runs offline on loopback, and a scripted client.
 
     from modelport.testing import FakeServer, Reply, chunk
 
@@ -42,6 +42,17 @@ from ._gemini import (
 from ._ollama import ollama_chunk, ollama_error, ollama_response, ollama_stream
 from ._openai import chunk, completion, instance_of, usage
 from ._reply import RecordedRequest, Reply
+from ._responses import (
+    function_call_item,
+    message_item,
+    reasoning_item,
+    refusal_item,
+    responses_events,
+    responses_response,
+    responses_sse,
+    responses_stream,
+    responses_usage,
+)
 from ._routes import default_reply
 from ._server import FakeServer
 
@@ -59,6 +70,7 @@ __all__ = [
     "chunk",
     "completion",
     "default_reply",
+    "function_call_item",
     "gemini_blocked",
     "gemini_call_part",
     "gemini_error",
@@ -68,11 +80,19 @@ __all__ = [
     "gemini_text_part",
     "gemini_usage",
     "instance_of",
+    "message_item",
     "ollama_chunk",
     "ollama_error",
     "ollama_response",
     "ollama_stream",
+    "reasoning_item",
     "redacted_thinking_block",
+    "refusal_item",
+    "responses_events",
+    "responses_response",
+    "responses_sse",
+    "responses_stream",
+    "responses_usage",
     "text_block",
     "thinking_block",
     "tool_use_block",

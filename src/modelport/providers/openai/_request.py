@@ -29,7 +29,7 @@ from ...messages import (
     SystemMessage,
     UserMessage,
 )
-from ...model_info import ModelInfo, lookup_model_info
+from ...model_info import ModelInfo, is_responses_only, lookup_model_info
 from ...tools import TOOL_NAME_PATTERN, strict_schema
 from .._checks import FORBIDDEN_ARGUMENTS, check_str, function_tools, is_stop, number, shown, unknown_argument, whole
 
@@ -88,6 +88,8 @@ CREATE_ARGUMENTS = frozenset(
     }
 )
 _NAME_INVALID = re.compile(r"[^a-zA-Z0-9_-]")
+_OPENAI_SERVERS = frozenset({"openai", "azure_openai"})
+"""Profiles of OpenAI's own servers, where a Responses-only model is refused before sending."""
 
 
 # What each typed argument must be, and how to say so. Others are checked only as JSON values.
@@ -143,6 +145,10 @@ def build_request(
     add_name_prefixes: bool = False,
 ) -> dict[str, Any]:
     """The JSON body of a non-streamed chat-completions request. ``create_args`` must already be validated."""
+    if profile.name in _OPENAI_SERVERS and is_responses_only(model):
+        raise InvalidRequestError(
+            f"model {model!r} is served only by OpenAI's Responses API, not chat completions: use OpenAIResponsesClient"
+        )
     tools, tool_choice, json_output = request.tools, request.tool_choice, request.json_output
     body: dict[str, Any] = {
         "model": model,

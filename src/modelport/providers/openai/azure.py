@@ -35,6 +35,7 @@ from .._kit import (
     same_origin,
     url_shown,
 )
+from ..dialect import Dialect
 from .dialect import OpenAIDialect, WireProfile
 
 __all__ = ["AzureOpenAIChatCompletionClient"]
@@ -127,7 +128,7 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
             model=model or deployment if version in V1_API_VERSIONS else deployment,
             model_info=model_info,
             info=resolve_model_info(model or deployment, model_info),
-            dialect=OpenAIDialect(AZURE_PROFILE, add_name_prefixes),
+            dialect=self._azure_dialect(add_name_prefixes),
             base_url=endpoint,
             api_base=api_base,
             connection=connection,
@@ -145,6 +146,10 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
             prices=prices,
             live={"azure_ad_token_provider": azure_ad_token_provider is not None},
         )
+
+    def _azure_dialect(self, add_name_prefixes: bool) -> Dialect:
+        """The wire this client speaks to its deployment (chat completions; a subclass may speak another)."""
+        return OpenAIDialect(AZURE_PROFILE, add_name_prefixes)
 
     async def _headers(self) -> dict[str, str]:
         provider = self._token_provider

@@ -100,30 +100,36 @@ PRESETS: dict[str, Preset] = {
 COMPATIBLE_PROFILE = WireProfile("openai-compatible")
 
 
-def choose_preset(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None]:
+def choose_preset(
+    model: str, base_url: str | None, provider: str | None, presets: Mapping[str, Preset] = PRESETS
+) -> tuple[str, Preset | None]:
+    """The preset of a client: ``provider``, else by the model's name, else OpenAI's or none (another server).
+    ``presets``: the ones a client takes (a dialect that fewer servers speak takes fewer)."""
     if provider is not None:
-        if provider not in PRESETS:
-            raise InvalidRequestError(f"provider {provider!r} is unknown; known: {', '.join(sorted(PRESETS))}")
-        return provider, PRESETS[provider]
+        if provider not in presets:
+            raise InvalidRequestError(f"provider {provider!r} is unknown; known: {', '.join(sorted(presets))}")
+        return provider, presets[provider]
     if base_url is None:
         lowered = model.lower()
-        if lowered.startswith("gemini-"):
-            return "gemini", PRESETS["gemini"]
-        if lowered.startswith("claude-"):
-            return "anthropic", PRESETS["anthropic"]
-        return "openai", PRESETS["openai"]
+        if lowered.startswith("gemini-") and "gemini" in presets:
+            return "gemini", presets["gemini"]
+        if lowered.startswith("claude-") and "anthropic" in presets:
+            return "anthropic", presets["anthropic"]
+        return "openai", presets["openai"]
     if URL(base_url).host == "api.openai.com":
         return "openai", PRESETS["openai"]
     return "openai-compatible", None
 
 
-def resolve_server(model: str, base_url: str | None, provider: str | None) -> tuple[str, Preset | None, str, bool]:
+def resolve_server(
+    model: str, base_url: str | None, provider: str | None, presets: Mapping[str, Preset] = PRESETS
+) -> tuple[str, Preset | None, str, bool]:
     """(the preset's name, the preset, the base URL, whether that URL came from ``OPENAI_BASE_URL``)."""
     env_base_url = os.environ.get("OPENAI_BASE_URL") if base_url is None and provider is None else None
     given = base_url or env_base_url
     if given:
         check_url(given, "base_url" if base_url else "OPENAI_BASE_URL")
-    preset_name, preset = choose_preset(model, base_url or env_base_url, provider)
+    preset_name, preset = choose_preset(model, base_url or env_base_url, provider, presets)
     url = (base_url or env_base_url or (preset.url() if preset else "")).rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise InvalidRequestError(f"base_url must start with http:// or https://, got {url_shown(url)}")
