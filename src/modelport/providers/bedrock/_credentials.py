@@ -10,7 +10,9 @@ files (``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_CONFIG_FILE``, by default under ``
 What comes from the environment (variables, files, the chain) goes only to AWS's own endpoints (``https`` hosts
 under ``amazonaws.com``) or to the endpoint the environment names (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, else
 ``AWS_ENDPOINT_URL``); a ``base_url`` given in code gets only credentials given in code, or a ``profile`` named
-in code. The region: the ``region`` argument, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's.
+in code. When the client's proxy could read what it sends (plain HTTP, or TLS unchecked), a config being loaded
+reads them only when the caller allows them by name (``allow_env``). The region: the ``region`` argument,
+``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from yarl import URL
 
 from ..._redact import Secret
+from ...components import config_env
 from ...errors import InvalidRequestError
 from ._sigv4 import AWSCredentials
 
@@ -111,8 +114,9 @@ def resolve_auth(
     api_key: str | None,
     profile: str | None,
     trusted: bool,
+    exposed: bool = False,
 ) -> Auth:
-    """The credentials, in the order of the module's docstring."""
+    """The credentials, in the order of the module's docstring; ``exposed``: a proxy could read them."""
     given = _keys(access_key, secret_key, session_token, "aws_access_key_id and aws_secret_access_key")
     if given is not None:
         return Auth("arguments", static=given, explicit=True)
@@ -125,7 +129,7 @@ def resolve_auth(
     if not trusted:
         present = [name for name in (BEARER_ENV, "AWS_ACCESS_KEY_ID", "AWS_PROFILE") if os.environ.get(name)]
         return Auth("none", withheld=present[0] if present else None)
-    bearer = os.environ.get(BEARER_ENV)
+    bearer = _environment(BEARER_ENV, exposed)
     if bearer:
         return Auth(BEARER_ENV, bearer=Secret(bearer, BEARER_ENV))
     env = _keys(
@@ -135,8 +139,19 @@ def resolve_auth(
         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     )
     if env is not None:
+        _environment("AWS_ACCESS_KEY_ID", exposed)  # the three go together, allowed by the key id's name
         return Auth("environment", static=env)
-    return _from_profile(os.environ.get("AWS_PROFILE") or "default", named=bool(os.environ.get("AWS_PROFILE")))
+    found = _from_profile(os.environ.get("AWS_PROFILE") or "default", named=bool(os.environ.get("AWS_PROFILE")))
+    if found.source != "none":  # the shared files (or botocore's chain) answered: allowed by that variable's name
+        _environment("AWS_SHARED_CREDENTIALS_FILE", exposed)
+    return found
+
+
+def _environment(name: str, exposed: bool) -> str | None:
+    """The variable ``name``; through a proxy that could read it, a config being loaded reads it only when allowed."""
+    if not os.environ.get(name):
+        return None
+    return config_env(name, "AWS credentials, through the proxy this config names", own=not exposed)
 
 
 def _from_profile(profile: str, *, named: bool) -> Auth:
