@@ -86,8 +86,11 @@ def bedrock_model_info(model: str) -> ModelInfo:
     base = base.split(":", 1)[0]
     if base.rsplit("-", 1)[-1][:1] == "v" and base.rsplit("-", 1)[-1][1:].isdigit():
         base = base.rsplit("-", 1)[0]
-    found = lookup_model_info(base, warn=False)
-    return found if found.get("family") != "unknown" else lookup_model_info(model)
+    for candidate in (base, name):  # the vendor's name may carry the model's (deepseek.r1-v1:0 is deepseek-r1)
+        found = lookup_model_info(candidate, warn=False)
+        if found.get("family") != "unknown":
+            return found
+    return lookup_model_info(model)
 
 
 class BedrockChatCompletionClient(ProviderClient):
