@@ -334,3 +334,30 @@ async def test_a_loaded_configs_profile_does_not_sign_through_its_proxy_that_cou
         await direct.create(HELLO)
         await direct.close()
     assert proxy.targets == [] and "Credential=AKIDWORK/" in server.requests[-1].headers["authorization"]
+
+
+@pytest.mark.parametrize("host", [
+    "abc123defg.execute-api.us-east-1.amazonaws.com",  # anyone's API Gateway
+    "bedrock-runtime.s3.amazonaws.com",  # anyone's S3 bucket named bedrock-runtime
+    "bedrock-runtime.s3-us-west-2.amazonaws.com",
+    "my-alb-123.us-east-1.elb.amazonaws.com",
+])
+async def test_environment_credentials_go_to_bedrocks_hosts_not_any_host_under_amazonaws_com(
+    server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    """Anyone can serve https under amazonaws.com (API Gateway, S3 buckets, load balancers): the environment's API
+    key, sent as a bearer token, would be theirs to keep. Only Bedrock's own hosts receive what the environment
+    holds; a client for Bedrock's host still does."""
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bearer-from-env-0123456789")
+    stranger = BedrockChatCompletionClient(MODEL, region="us-east-1", base_url=f"https://{host}")
+    loaded = load_component({"provider": "bedrock", "config": {"model": MODEL, "region": "us-east-1",
+                                                               "base_url": f"https://{host}/"}})
+    assert (stranger.credential_source, loaded.credential_source) == ("none", "none")
+    for name in ("bedrock-runtime.us-east-1.amazonaws.com", "bedrock-runtime-fips.us-gov-west-1.amazonaws.com",
+                 "vpce-0a1b2c-3d4e.bedrock-runtime.eu-west-1.vpce.amazonaws.com",
+                 "bedrock-runtime.cn-north-1.amazonaws.com.cn"):
+        own = BedrockChatCompletionClient(MODEL, region="us-east-1", base_url=f"https://{name}")
+        assert own.credential_source == "AWS_BEARER_TOKEN_BEDROCK", name
+        await own.close()
+    await stranger.close()
+    await loaded.close()

@@ -7,8 +7,9 @@ files (``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_CONFIG_FILE``, by default under ``
 ``AWS_PROFILE``, else ``default``; and, when ``botocore`` is installed (the ``bedrock`` extra), its credential chain
 (SSO, web identity, container and instance metadata, assumed roles), refreshed before expiry.
 
-What comes from the environment (variables, files, the chain) goes only to AWS's own endpoints (``https`` hosts
-under ``amazonaws.com``) or to the endpoint the environment names (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, else
+What comes from the environment (variables, files, the chain) goes only to Bedrock's own endpoints (``https``
+``bedrock-runtime.{region}.amazonaws.com`` and its FIPS and VPC-endpoint forms; not any host under
+``amazonaws.com``) or to the endpoint the environment names (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, else
 ``AWS_ENDPOINT_URL``); a ``base_url`` given in code gets only credentials given in code, or a ``profile`` named
 in code. When the client's proxy could read what it sends (plain HTTP, or TLS unchecked), a config being loaded
 reads them only when the caller allows them by name (``allow_env``). The region: the ``region`` argument,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import configparser
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +61,18 @@ class Auth:
         return self.static
 
 
+_BEDROCK_HOST = re.compile(
+    r"(?:vpce-[a-z0-9-]+\.)?bedrock(?:-runtime)?(?:-fips)?\.[a-z]{2}(?:-[a-z]+)+-\d+\.(?:vpce\.)?amazonaws\.com(?:\.cn)?"
+)
+"""Bedrock's own hosts (runtime and control plane, FIPS, interface VPC endpoints). Not any host under amazonaws.com:
+anyone can serve https there (API Gateway, S3 buckets, load balancers)."""
+
+
 def trusted_endpoint(url: str) -> bool:
-    """Whether environment credentials may go to ``url``: an AWS endpoint over https, or the one the environment
-    names."""
+    """Whether environment credentials may go to ``url``: Bedrock's own host over https, or the endpoint the
+    environment names."""
     parsed = URL(url)
-    host = (parsed.host or "").lower()
-    if parsed.scheme == "https" and (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")):
+    if parsed.scheme == "https" and _BEDROCK_HOST.fullmatch((parsed.host or "").lower()):
         return True
     named = [os.environ.get(name) for name in ENDPOINT_ENVS]
     return any(value and value.rstrip("/") == url.rstrip("/") for value in named)
