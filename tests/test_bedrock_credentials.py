@@ -361,3 +361,19 @@ async def test_environment_credentials_go_to_bedrocks_hosts_not_any_host_under_a
         await own.close()
     await stranger.close()
     await loaded.close()
+
+
+@pytest.mark.parametrize("region", ["attacker.example#", "x@attacker.example/", "us-east-1.attacker.example?", " "])
+def test_a_region_that_is_not_a_region_name_is_refused_before_it_becomes_a_host(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    """The region is written into Bedrock's host name, which receives the environment's credentials: a config's
+    ``region`` of ``x@attacker.example/`` made the host ``attacker.example``."""
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bearer-from-env-0123456789")
+    with pytest.raises(InvalidRequestError, match="region"):
+        BedrockChatCompletionClient(MODEL, region=region)
+    with pytest.raises(ComponentConfigError, match="region"):
+        load_component({"provider": "bedrock", "config": {"model": MODEL, "region": region}})
+    monkeypatch.setenv("AWS_REGION", region)
+    with pytest.raises(InvalidRequestError, match="AWS_REGION"):
+        BedrockChatCompletionClient(MODEL)

@@ -205,10 +205,22 @@ def _botocore_chain(profile: str | None) -> Callable[[], AWSCredentials] | None:
 
 
 def resolve_region(region: str | None, profile: str | None) -> str | None:
-    """The region: the argument, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's ``region``."""
+    """The region: the argument, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's ``region``; checked to
+    be a region's name, as it becomes part of the endpoint's host."""
     if region:
-        return region
+        return _region_name(region, "region")
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if os.environ.get(name):
-            return os.environ[name]
-    return profile_settings(profile or os.environ.get("AWS_PROFILE") or "default").get("region") or None
+            return _region_name(os.environ[name], name)
+    named = profile_settings(profile or os.environ.get("AWS_PROFILE") or "default").get("region")
+    return _region_name(named, "the profile's region") if named else None
+
+
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+"""What botocore takes as a region's name: one DNS label."""
+
+
+def _region_name(value: str, where: str) -> str:
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
+        raise InvalidRequestError(f"{where} must be an AWS region's name (such as us-east-1), got {value!r}")
+    return value
