@@ -230,7 +230,7 @@ class BedrockChatCompletionClient(ProviderClient):
         withheld = self._auth.withheld
         if isinstance(exc, (AuthenticationError, PermissionDeniedError)) and withheld:
             return (
-                f"nothing was signed: {withheld} is set, but credentials from the environment only go to AWS's own "
+                f"nothing was signed: {withheld} is set, but credentials from the environment only go to Bedrock's own "
                 f"endpoints or to {ENDPOINT_ENVS[0]}; pass them as arguments (or profile=...) for {self._base_url}"
             )
         return super()._hint(exc)
@@ -271,13 +271,13 @@ class BedrockChatCompletionClient(ProviderClient):
 
     @classmethod
     def _from_config(cls, config: BedrockClientConfig) -> BedrockChatCompletionClient:
-        """A loaded config's ``profile`` signs only for AWS's own endpoints (or the environment's), and not through a
-        proxy of the config's that could read the requests, as keys of the environment do: a config is data, and
-        must not have your credentials sign for a host its author names."""
+        """A loaded config's ``profile`` signs only for Bedrock's own endpoints (or the environment's), and not
+        through a proxy of the config's that could read the requests, as keys of the environment do: a config is
+        data, and must not have your credentials sign for a host its author names."""
         if config.profile and config.base_url and not trusted_endpoint(config.base_url):
             raise ComponentConfigError(
-                "bedrock: a config's profile signs only for AWS's endpoints or AWS_ENDPOINT_URL_BEDROCK_RUNTIME, and "
-                "this one names another base_url; make the client in code to use that profile there"
+                "bedrock: a config's profile signs only for Bedrock's endpoints or AWS_ENDPOINT_URL_BEDROCK_RUNTIME, "
+                "and this one names another base_url; make the client in code to use that profile there"
             )
         target = config.base_url or next((os.environ[name] for name in ENDPOINT_ENVS if os.environ.get(name)), "https:")
         if config.profile and proxy_can_read(config.proxy, target, verify_ssl=config.verify_ssl):
@@ -300,7 +300,7 @@ class BedrockChatCompletionClient(ProviderClient):
 
 def _named_key(name: str, *, own: bool) -> str:
     """The key in the variable ``api_key_env`` names; a loaded config reads one other than
-    ``AWS_BEARER_TOKEN_BEDROCK`` (for AWS's own endpoints) only when the caller allowed it."""
+    ``AWS_BEARER_TOKEN_BEDROCK`` (for Bedrock's own endpoints) only when the caller allowed it."""
     value = config_env(name, "named by api_key_env", own=own and name == BEARER_ENV)
     if not value:
         raise InvalidRequestError(f"api_key_env names {name!r}, which is not set")
