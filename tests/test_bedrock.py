@@ -541,3 +541,36 @@ async def test_the_cost_comes_from_bedrocks_prices_with_cache_reads_and_writes(
     server.add(Reply.json(converse_response("hi", usage=usage)))
     result = await make_bedrock().create(HELLO)
     assert result.cost is not None and float(result.cost) == 3 + 15 + 0.3 + 3.75
+
+
+@pytest.mark.parametrize(("model", "family", "window", "vision"), [
+    ("amazon.nova-pro-v1:0", "nova", 300_000, True),
+    ("us.amazon.nova-lite-v1:0", "nova", 300_000, True),
+    ("eu.amazon.nova-micro-v1:0", "nova", 128_000, False),
+    ("us.amazon.nova-premier-v1:0", "nova", 1_000_000, True),
+    ("global.amazon.nova-2-lite-v1:0", "nova", 1_000_000, True),
+    ("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0", "nova", 300_000, True),
+    ("meta.llama3-8b-instruct-v1:0", "llama-3", 8_192, False),
+    ("us.meta.llama3-1-70b-instruct-v1:0", "llama-3", 131_072, False),
+    ("us.meta.llama3-2-3b-instruct-v1:0", "llama-3", 131_072, False),
+    ("us.meta.llama3-2-90b-instruct-v1:0", "llama-3", 131_072, True),
+    ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama3-3-70b-instruct-v1:0", "llama-3",
+     131_072, False),
+    ("us.meta.llama4-maverick-17b-instruct-v1:0", "llama-4", 1_048_576, True),
+    ("mistral.mistral-large-2402-v1:0", "mistral", 32_768, False),
+    ("mistral.mistral-large-2407-v1:0", "mistral", 131_072, False),
+    ("mistral.mixtral-8x7b-instruct-v0:1", "mistral", 32_768, False),
+    ("us.mistral.pixtral-large-2502-v1:0", "mistral", 131_072, True),
+    ("apac.anthropic.claude-3-5-sonnet-20241022-v2:0", "claude-3-5-sonnet", 200_000, True),
+    ("global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-4-5-haiku", 200_000, True),
+    ("us.deepseek.r1-v1:0", "r1", 131_072, False),
+])
+async def test_current_bedrock_model_ids_resolve_to_their_registry_entry(
+    server: FakeServer, make_bedrock: Any, model: str, family: str, window: int, vision: bool
+) -> None:
+    """Model ids, inference-profile ids (``us.``, ``eu.``, ``apac.``, ``global.``) and ARNs of the models Bedrock
+    serves through Converse, with no UnknownModelWarning (an error under the suite's filterwarnings)."""
+    client = make_bedrock(model)
+    await client.create(HELLO)
+    assert (client.model_info["family"], client.context_window, client.model_info["vision"]) == (
+        family, window, vision)

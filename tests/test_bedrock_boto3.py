@@ -57,7 +57,7 @@ SCRIPTED = [
 
 @pytest.fixture
 def bedrock(server: FakeServer, aws_env: Path) -> Iterator[Any]:
-    yield boto3.client(
+    client = boto3.client(
         "bedrock-runtime",
         region_name="us-east-1",
         endpoint_url=f"http://{server.host}:{server.port}",
@@ -65,6 +65,8 @@ def bedrock(server: FakeServer, aws_env: Path) -> Iterator[Any]:
         aws_secret_access_key="secret",
         config=Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
+    yield client
+    client.close()  # its pooled sockets, else closed by the garbage collector with a ResourceWarning
 
 
 def _streamed(bedrock: Any, **kwargs: Any) -> list[dict[str, Any]]:

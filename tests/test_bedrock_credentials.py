@@ -23,6 +23,7 @@ from modelport.testing._bedrock import bedrock_error
 
 from .bedrock_helpers import ACCESS_KEY, MODEL, SECRET_KEY, aws_env, make_bedrock  # noqa: F401  (fixtures)
 from .conftest import RecordingSleep
+from .test_environment import ForwardProxy
 
 HELLO = [UserMessage(content="Hello", source="user")]
 TOKEN = "FwoGZXIvYXdzEXAMPLE-SESSION-TOKEN-0123456789"
@@ -285,3 +286,94 @@ def test_a_loaded_config_cannot_send_the_environments_keys_to_its_own_host(
     allowed = load_component({"provider": "bedrock", "config": {**base, "api_key_env": "MY_SECRET"}},
                              allow_env=["MY_SECRET"])
     assert isinstance(allowed, BedrockChatCompletionClient) and allowed.credential_source == "api_key"
+
+
+@pytest.mark.parametrize("source", ["keys", "bearer", "files"])
+async def test_a_loaded_config_sends_no_environment_credentials_through_a_proxy_that_could_read_them(
+    server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """The endpoint is the environment's own (plain HTTP), but the proxy is the config's: it would read the signed
+    request's session token, or the bearer key itself. Loading refuses unless the caller allows the variable; a
+    client made in code with that proxy still sends them (the caller chose the proxy)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", f"http://{server.host}:{server.port}")
+    if source == "keys":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "envsecret-0123456789")
+        monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+        variable = "AWS_ACCESS_KEY_ID"
+    elif source == "bearer":
+        monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bearer-from-env-0123456789")
+        variable = "AWS_BEARER_TOKEN_BEDROCK"
+    else:
+        (aws_env / "credentials").write_text("[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = s0123\n")
+        variable = "AWS_SHARED_CREDENTIALS_FILE"
+    async with ForwardProxy() as proxy:
+        config = {"provider": "bedrock", "config": {"model": MODEL, "region": "us-east-1", "proxy": proxy.url}}
+        with pytest.raises(ComponentConfigError, match=variable):
+            load_component(config)
+        assert proxy.targets == [] and server.requests == []
+        allowed = load_component(config, allow_env=[variable])
+        in_code = BedrockChatCompletionClient(MODEL, region="us-east-1", proxy=proxy.url)
+        for client in (allowed, in_code):
+            await client.create(HELLO)
+            await client.close()
+    assert len(proxy.targets) == 2 and len(server.requests) == 2
+    assert all(request.headers["authorization"] for request in server.requests)
+
+
+async def test_a_loaded_configs_profile_does_not_sign_through_its_proxy_that_could_read_it(
+    server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", f"http://{server.host}:{server.port}")
+    (aws_env / "credentials").write_text("[work]\naws_access_key_id = AKIDWORK\naws_secret_access_key = s0123456789\n")
+    async with ForwardProxy() as proxy:
+        config = {"model": MODEL, "region": "us-east-1", "profile": "work"}
+        with pytest.raises(ComponentConfigError, match="profile"):
+            load_component({"provider": "bedrock", "config": {**config, "proxy": proxy.url}})
+        direct = load_component({"provider": "bedrock", "config": config})
+        await direct.create(HELLO)
+        await direct.close()
+    assert proxy.targets == [] and "Credential=AKIDWORK/" in server.requests[-1].headers["authorization"]
+
+
+@pytest.mark.parametrize("host", [
+    "abc123defg.execute-api.us-east-1.amazonaws.com",  # anyone's API Gateway
+    "bedrock-runtime.s3.amazonaws.com",  # anyone's S3 bucket named bedrock-runtime
+    "bedrock-runtime.s3-us-west-2.amazonaws.com",
+    "my-alb-123.us-east-1.elb.amazonaws.com",
+])
+async def test_environment_credentials_go_to_bedrocks_hosts_not_any_host_under_amazonaws_com(
+    server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    """Anyone can serve https under amazonaws.com (API Gateway, S3 buckets, load balancers): the environment's API
+    key, sent as a bearer token, would be theirs to keep. Only Bedrock's own hosts receive what the environment
+    holds; a client for Bedrock's host still does."""
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bearer-from-env-0123456789")
+    stranger = BedrockChatCompletionClient(MODEL, region="us-east-1", base_url=f"https://{host}")
+    loaded = load_component({"provider": "bedrock", "config": {"model": MODEL, "region": "us-east-1",
+                                                               "base_url": f"https://{host}/"}})
+    assert (stranger.credential_source, loaded.credential_source) == ("none", "none")
+    for name in ("bedrock-runtime.us-east-1.amazonaws.com", "bedrock-runtime-fips.us-gov-west-1.amazonaws.com",
+                 "vpce-0a1b2c-3d4e.bedrock-runtime.eu-west-1.vpce.amazonaws.com",
+                 "bedrock-runtime.cn-north-1.amazonaws.com.cn"):
+        own = BedrockChatCompletionClient(MODEL, region="us-east-1", base_url=f"https://{name}")
+        assert own.credential_source == "AWS_BEARER_TOKEN_BEDROCK", name
+        await own.close()
+    await stranger.close()
+    await loaded.close()
+
+
+@pytest.mark.parametrize("region", ["attacker.example#", "x@attacker.example/", "us-east-1.attacker.example?", " "])
+def test_a_region_that_is_not_a_region_name_is_refused_before_it_becomes_a_host(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    """The region is written into Bedrock's host name, which receives the environment's credentials: a config's
+    ``region`` of ``x@attacker.example/`` made the host ``attacker.example``."""
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bearer-from-env-0123456789")
+    with pytest.raises(InvalidRequestError, match="region"):
+        BedrockChatCompletionClient(MODEL, region=region)
+    with pytest.raises(ComponentConfigError, match="region"):
+        load_component({"provider": "bedrock", "config": {"model": MODEL, "region": region}})
+    monkeypatch.setenv("AWS_REGION", region)
+    with pytest.raises(InvalidRequestError, match="AWS_REGION"):
+        BedrockChatCompletionClient(MODEL)

@@ -67,6 +67,7 @@ class ModelFamily:
     CLAUDE_4_6_OPUS: Final = "claude-4-6-opus"
     CLAUDE_4_7_OPUS: Final = "claude-4-7-opus"
     CLAUDE_4_8_OPUS: Final = "claude-4-8-opus"
+    NOVA: Final = "nova"
     LLAMA_3: Final = "llama-3"
     LLAMA_4: Final = "llama-4"
     QWEN: Final = "qwen"
@@ -205,6 +206,12 @@ _REGISTRY: dict[str, ModelInfo] = {
     "claude-opus-4-6": _claude(F.CLAUDE_4_6_OPUS, 1_000_000, 128_000),
     "claude-opus-4-7": _claude(F.CLAUDE_4_7_OPUS, 1_000_000, 128_000),
     "claude-opus-4-8": _claude(F.CLAUDE_4_8_OPUS, 1_000_000, 128_000),
+    # Amazon Nova (on Bedrock: amazon.nova-pro-v1:0)
+    "nova-micro": _info(F.NOVA, 128_000, vision=False),
+    "nova-lite": _info(F.NOVA, 300_000),
+    "nova-pro": _info(F.NOVA, 300_000),
+    "nova-premier": _info(F.NOVA, 1_000_000),
+    "nova-2-lite": _info(F.NOVA, 1_000_000, reasoning=True),
     # DeepSeek
     "deepseek-chat": _info(F.DEEPSEEK, 128_000, vision=False, structured=False),
     "deepseek-reasoner": _info(F.R1, 128_000, vision=False, structured=False, reasoning=True),
@@ -216,6 +223,14 @@ _REGISTRY: dict[str, ModelInfo] = {
     "llama3.3": _info(F.LLAMA_3, 131_072, vision=False),
     "llama-3.1": _info(F.LLAMA_3, 131_072, vision=False),
     "llama-3.3": _info(F.LLAMA_3, 131_072, vision=False),
+    # Llama as Amazon Bedrock names it (meta.llama3-1-70b-instruct-v1:0)
+    "llama3-8b": _info(F.LLAMA_3, 8_192, vision=False, tools=False),
+    "llama3-70b": _info(F.LLAMA_3, 8_192, vision=False, tools=False),
+    "llama3-1": _info(F.LLAMA_3, 131_072, vision=False),
+    "llama3-2": _info(F.LLAMA_3, 131_072, vision=False),
+    "llama3-2-11b": _info(F.LLAMA_3, 131_072),
+    "llama3-2-90b": _info(F.LLAMA_3, 131_072),
+    "llama3-3": _info(F.LLAMA_3, 131_072, vision=False),
     "llama4": _info(F.LLAMA_4, 1_048_576),
     "llama-4": _info(F.LLAMA_4, 1_048_576),
     "qwen2.5": _info(F.QWEN, 32_768, vision=False),
@@ -227,12 +242,14 @@ _REGISTRY: dict[str, ModelInfo] = {
     # "-latest" model is, with dated entries where an older version differs.
     "mistral": _info(F.MISTRAL, 32_768, vision=False),
     "mistral-large": _info(F.MISTRAL, 262_144),
+    "mistral-large-2402": _info(F.MISTRAL, 32_768, vision=False),
     "mistral-large-2407": _info(F.MISTRAL, 131_072, vision=False),
     "mistral-large-2411": _info(F.MISTRAL, 131_072, vision=False),
     "mistral-medium": _info(F.MISTRAL, 262_144),
     "mistral-medium-2505": _info(F.MISTRAL, 131_072),
     "mistral-medium-2508": _info(F.MISTRAL, 131_072),
     "mistral-small": _info(F.MISTRAL, 131_072),
+    "mistral-small-2402": _info(F.MISTRAL, 32_768, vision=False),
     "magistral-medium": _info(F.MISTRAL, 131_072, reasoning=True),
     "magistral-small": _info(F.MISTRAL, 131_072, reasoning=True),
     "codestral": _info(F.MISTRAL, 262_144, vision=False),
@@ -254,6 +271,7 @@ _FAMILIES = frozenset(
         *("o1", "o3", "o3-mini", "o4-mini", "gpt-oss", "gemini-2.0-flash", "gemini-2.5-pro", "gemini-2.5-flash"),
         *("gemini-3-pro", "gemini-3-flash"),
         *("llama3.1", "llama3.2", "llama3.2-vision", "llama3.3", "llama-3.1", "llama-3.3", "llama4", "llama-4"),
+        *("llama3-8b", "llama3-70b", "llama3-2-11b", "llama3-2-90b"),
         *("qwen2.5", "qwen2.5-vl", "qwen3", "qwq", "mixtral", "gemma2", "gemma3", "phi3", "phi4"),
         *("mistral-large", "mistral-medium", "mistral-small", "magistral-medium", "magistral-small", "codestral"),
         *("devstral", "ministral", "pixtral", "mistral-nemo", "open-mistral-nemo"),

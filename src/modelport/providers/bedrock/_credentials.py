@@ -7,10 +7,13 @@ files (``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_CONFIG_FILE``, by default under ``
 ``AWS_PROFILE``, else ``default``; and, when ``botocore`` is installed (the ``bedrock`` extra), its credential chain
 (SSO, web identity, container and instance metadata, assumed roles), refreshed before expiry.
 
-What comes from the environment (variables, files, the chain) goes only to AWS's own endpoints (``https`` hosts
-under ``amazonaws.com``) or to the endpoint the environment names (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, else
+What comes from the environment (variables, files, the chain) goes only to Bedrock's own endpoints (``https``
+``bedrock-runtime.{region}.amazonaws.com`` and its FIPS and VPC-endpoint forms; not any host under
+``amazonaws.com``) or to the endpoint the environment names (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, else
 ``AWS_ENDPOINT_URL``); a ``base_url`` given in code gets only credentials given in code, or a ``profile`` named
-in code. The region: the ``region`` argument, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's.
+in code. When the client's proxy could read what it sends (plain HTTP, or TLS unchecked), a config being loaded
+reads them only when the caller allows them by name (``allow_env``). The region: the ``region`` argument,
+``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import configparser
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 from yarl import URL
 
 from ..._redact import Secret
+from ...components import config_env
 from ...errors import InvalidRequestError
 from ._sigv4 import AWSCredentials
 
@@ -56,12 +61,18 @@ class Auth:
         return self.static
 
 
+_BEDROCK_HOST = re.compile(
+    r"(?:vpce-[a-z0-9-]+\.)?bedrock(?:-runtime)?(?:-fips)?\.[a-z]{2}(?:-[a-z]+)+-\d+\.(?:vpce\.)?amazonaws\.com(?:\.cn)?"
+)
+"""Bedrock's own hosts (runtime and control plane, FIPS, interface VPC endpoints). Not any host under amazonaws.com:
+anyone can serve https there (API Gateway, S3 buckets, load balancers)."""
+
+
 def trusted_endpoint(url: str) -> bool:
-    """Whether environment credentials may go to ``url``: an AWS endpoint over https, or the one the environment
-    names."""
+    """Whether environment credentials may go to ``url``: Bedrock's own host over https, or the endpoint the
+    environment names."""
     parsed = URL(url)
-    host = (parsed.host or "").lower()
-    if parsed.scheme == "https" and (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")):
+    if parsed.scheme == "https" and _BEDROCK_HOST.fullmatch((parsed.host or "").lower()):
         return True
     named = [os.environ.get(name) for name in ENDPOINT_ENVS]
     return any(value and value.rstrip("/") == url.rstrip("/") for value in named)
@@ -111,8 +122,9 @@ def resolve_auth(
     api_key: str | None,
     profile: str | None,
     trusted: bool,
+    exposed: bool = False,
 ) -> Auth:
-    """The credentials, in the order of the module's docstring."""
+    """The credentials, in the order of the module's docstring; ``exposed``: a proxy could read them."""
     given = _keys(access_key, secret_key, session_token, "aws_access_key_id and aws_secret_access_key")
     if given is not None:
         return Auth("arguments", static=given, explicit=True)
@@ -125,7 +137,7 @@ def resolve_auth(
     if not trusted:
         present = [name for name in (BEARER_ENV, "AWS_ACCESS_KEY_ID", "AWS_PROFILE") if os.environ.get(name)]
         return Auth("none", withheld=present[0] if present else None)
-    bearer = os.environ.get(BEARER_ENV)
+    bearer = _environment(BEARER_ENV, exposed)
     if bearer:
         return Auth(BEARER_ENV, bearer=Secret(bearer, BEARER_ENV))
     env = _keys(
@@ -135,8 +147,19 @@ def resolve_auth(
         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     )
     if env is not None:
+        _environment("AWS_ACCESS_KEY_ID", exposed)  # the three go together, allowed by the key id's name
         return Auth("environment", static=env)
-    return _from_profile(os.environ.get("AWS_PROFILE") or "default", named=bool(os.environ.get("AWS_PROFILE")))
+    found = _from_profile(os.environ.get("AWS_PROFILE") or "default", named=bool(os.environ.get("AWS_PROFILE")))
+    if found.source != "none":  # the shared files (or botocore's chain) answered: allowed by that variable's name
+        _environment("AWS_SHARED_CREDENTIALS_FILE", exposed)
+    return found
+
+
+def _environment(name: str, exposed: bool) -> str | None:
+    """The variable ``name``; through a proxy that could read it, a config being loaded reads it only when allowed."""
+    if not os.environ.get(name):
+        return None
+    return config_env(name, "AWS credentials, through the proxy this config names", own=not exposed)
 
 
 def _from_profile(profile: str, *, named: bool) -> Auth:
@@ -182,10 +205,22 @@ def _botocore_chain(profile: str | None) -> Callable[[], AWSCredentials] | None:
 
 
 def resolve_region(region: str | None, profile: str | None) -> str | None:
-    """The region: the argument, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's ``region``."""
+    """The region: the argument, ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the profile's ``region``; checked to
+    be a region's name, as it becomes part of the endpoint's host."""
     if region:
-        return region
+        return _region_name(region, "region")
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         if os.environ.get(name):
-            return os.environ[name]
-    return profile_settings(profile or os.environ.get("AWS_PROFILE") or "default").get("region") or None
+            return _region_name(os.environ[name], name)
+    named = profile_settings(profile or os.environ.get("AWS_PROFILE") or "default").get("region")
+    return _region_name(named, "the profile's region") if named else None
+
+
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+"""What botocore takes as a region's name: one DNS label."""
+
+
+def _region_name(value: str, where: str) -> str:
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
+        raise InvalidRequestError(f"{where} must be an AWS region's name (such as us-east-1), got {value!r}")
+    return value

@@ -36,7 +36,15 @@ from ...errors import (
 )
 from ...model_info import ModelInfo, ModelListing, lookup_model_info
 from ...tokens import TokenCounter
-from .._kit import Connection, ProviderClient, _ClientConfig, check_url, config_arguments, resolve_model_info
+from .._kit import (
+    Connection,
+    ProviderClient,
+    _ClientConfig,
+    check_url,
+    config_arguments,
+    proxy_can_read,
+    resolve_model_info,
+)
 from ._credentials import BEARER_ENV, ENDPOINT_ENVS, Auth, resolve_auth, resolve_region, trusted_endpoint
 from ._sigv4 import sign
 from .dialect import BedrockDialect
@@ -78,8 +86,11 @@ def bedrock_model_info(model: str) -> ModelInfo:
     base = base.split(":", 1)[0]
     if base.rsplit("-", 1)[-1][:1] == "v" and base.rsplit("-", 1)[-1][1:].isdigit():
         base = base.rsplit("-", 1)[0]
-    found = lookup_model_info(base, warn=False)
-    return found if found.get("family") != "unknown" else lookup_model_info(model)
+    for candidate in (base, name):  # the vendor's name may carry the model's (deepseek.r1-v1:0 is deepseek-r1)
+        found = lookup_model_info(candidate, warn=False)
+        if found.get("family") != "unknown":
+            return found
+    return lookup_model_info(model)
 
 
 class BedrockChatCompletionClient(ProviderClient):
@@ -151,8 +162,9 @@ class BedrockChatCompletionClient(ProviderClient):
         )
         self._region = resolve_region(region, profile)
         url = _endpoint(base_url, self._region)
+        exposed = connection.exposes(url)
         if api_key is None and api_key_env:
-            api_key = _named_key(api_key_env, own=base_url is None or trusted_endpoint(url))
+            api_key = _named_key(api_key_env, own=(base_url is None or trusted_endpoint(url)) and not exposed)
         self._auth = resolve_auth(
             access_key=aws_access_key_id,
             secret_key=aws_secret_access_key,
@@ -160,6 +172,7 @@ class BedrockChatCompletionClient(ProviderClient):
             api_key=api_key,
             profile=profile,
             trusted=base_url is None or trusted_endpoint(url),
+            exposed=exposed,
         )
         _check_usable(self._auth, self._region, base_url)
         super().__init__(
@@ -217,7 +230,7 @@ class BedrockChatCompletionClient(ProviderClient):
         withheld = self._auth.withheld
         if isinstance(exc, (AuthenticationError, PermissionDeniedError)) and withheld:
             return (
-                f"nothing was signed: {withheld} is set, but credentials from the environment only go to AWS's own "
+                f"nothing was signed: {withheld} is set, but credentials from the environment only go to Bedrock's own "
                 f"endpoints or to {ENDPOINT_ENVS[0]}; pass them as arguments (or profile=...) for {self._base_url}"
             )
         return super()._hint(exc)
@@ -258,12 +271,19 @@ class BedrockChatCompletionClient(ProviderClient):
 
     @classmethod
     def _from_config(cls, config: BedrockClientConfig) -> BedrockChatCompletionClient:
-        """A loaded config's ``profile`` signs only for AWS's own endpoints (or the environment's), as keys of the
-        environment do: a config is data, and must not have your credentials sign for a host its author names."""
+        """A loaded config's ``profile`` signs only for Bedrock's own endpoints (or the environment's), and not
+        through a proxy of the config's that could read the requests, as keys of the environment do: a config is
+        data, and must not have your credentials sign for a host its author names."""
         if config.profile and config.base_url and not trusted_endpoint(config.base_url):
             raise ComponentConfigError(
-                "bedrock: a config's profile signs only for AWS's endpoints or AWS_ENDPOINT_URL_BEDROCK_RUNTIME, and "
-                "this one names another base_url; make the client in code to use that profile there"
+                "bedrock: a config's profile signs only for Bedrock's endpoints or AWS_ENDPOINT_URL_BEDROCK_RUNTIME, "
+                "and this one names another base_url; make the client in code to use that profile there"
+            )
+        target = config.base_url or next((os.environ[name] for name in ENDPOINT_ENVS if os.environ.get(name)), "https:")
+        if config.profile and proxy_can_read(config.proxy, target, verify_ssl=config.verify_ssl):
+            raise ComponentConfigError(
+                "bedrock: a config's profile does not sign through a proxy that could read the requests (plain HTTP, "
+                "or verify_ssl false), as this one names; make the client in code to use that profile there"
             )
         arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
         return cls(
@@ -280,7 +300,7 @@ class BedrockChatCompletionClient(ProviderClient):
 
 def _named_key(name: str, *, own: bool) -> str:
     """The key in the variable ``api_key_env`` names; a loaded config reads one other than
-    ``AWS_BEARER_TOKEN_BEDROCK`` (for AWS's own endpoints) only when the caller allowed it."""
+    ``AWS_BEARER_TOKEN_BEDROCK`` (for Bedrock's own endpoints) only when the caller allowed it."""
     value = config_env(name, "named by api_key_env", own=own and name == BEARER_ENV)
     if not value:
         raise InvalidRequestError(f"api_key_env names {name!r}, which is not set")
