@@ -179,5 +179,26 @@ async def test_count_tokens_on_vertex_sends_the_counted_fields_at_the_top(
     assert request.path == VERTEX_PATH.replace("generateContent", "countTokens")
     assert set(request.json) == {"contents", "systemInstruction"} and int(count) > 0
     assert request.headers["authorization"] == "Bearer ya29.token-1"
-    with pytest.raises(mp.InvalidRequestError, match="Vertex AI lists"):
-        await client.list_models()
+
+
+async def test_list_models_on_vertex_reads_the_publisher_models(server: FakeServer, make_vertex: Any) -> None:
+    client = make_vertex(access_token_provider=Tokens())
+    server.add(Reply.json({"publisherModels": [{"name": "publishers/google/models/a"}], "nextPageToken": "0"}))
+    listed = await client.list_models()
+    assert [m.id for m in listed] == ["a", "gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-pro-preview"]
+    first, second = server.requests
+    assert first.path == second.path == "/v1beta1/publishers/google/models" and second.query["pageToken"] == ["0"]
+    assert (first.headers["authorization"], second.headers["authorization"]) == (
+        "Bearer ya29.token-1",
+        "Bearer ya29.token-2",
+    )
+    assert all(m.context_window is None for m in listed)
+    server.add(Reply.json({}))  # Google's JSON leaves an empty list out
+    assert await client.list_models() == []
+
+
+async def test_list_models_in_vertex_express_mode_sends_the_key(server: FakeServer, make_vertex: Any) -> None:
+    client = make_vertex(project=None, location=None, api_key="AQ.express-key")
+    listed = await client.list_models()
+    assert "gemini-2.5-pro" in [m.id for m in listed]
+    assert server.requests[-1].headers["x-goog-api-key"] == "AQ.express-key"

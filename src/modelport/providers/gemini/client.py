@@ -255,23 +255,21 @@ class GeminiChatCompletionClient(ProviderClient):
         return TokenCount(tokens)
 
     async def list_models(self) -> list[ModelListing]:
-        """Gemini's ``GET /v1beta/models`` (every page): ids (without ``models/``) and context windows
-        (``inputTokenLimit``). A window reported for this client's model is used by :meth:`remaining_tokens`."""
-        if self._gemini.prefix != GEMINI_API_PREFIX:
-            raise InvalidRequestError(
-                "list_models() reads the Gemini API's model list; Vertex AI lists its publisher models elsewhere"
-            )
+        """The models, every page: the Gemini API's ``GET /v1beta/models`` (ids without ``models/``, context windows
+        from ``inputTokenLimit``), or on Vertex AI Google's publisher models, ``GET /v1beta1/publishers/google/models``
+        (ids without ``publishers/google/models/``; Vertex reports no window). A window reported for this client's
+        model is used by :meth:`remaining_tokens`."""
+        vertex = self._gemini.prefix != GEMINI_API_PREFIX
+        path, field = ("v1beta1/publishers/google/models", "publisherModels") if vertex else ("v1beta/models", "models")
         listings: list[ModelListing] = []
         token: str | None = None
         for _ in range(_MODEL_PAGES):
             query: dict[str, str | int] = {"pageSize": 1000, **({"pageToken": token} if token else {})}
-            page = await self._request_json(
-                URL(f"{self._base_url}/{self._gemini.prefix}/models").with_query(query), None
-            )
-            entries = page.get("models") if isinstance(page, dict) else None
+            page = await self._request_json(URL(f"{self._base_url}/{path}").with_query(query), None)
+            entries = page.get(field, []) if isinstance(page, dict) else None
             if not isinstance(entries, list):
                 raise ResponseValidationError(
-                    f"{self.provider_name} answered GET /models without a list of models",
+                    f"{self.provider_name} answered GET /{path} without a list of models",
                     provider=self.provider_name,
                     body=page,
                 )
@@ -303,7 +301,7 @@ class GeminiChatCompletionClient(ProviderClient):
 
 def _listing(entry: dict[str, Any]) -> ModelListing:
     name = entry.get("name")
-    name = name.removeprefix("models/") if isinstance(name, str) else ""
+    name = name.removeprefix("publishers/google/").removeprefix("models/") if isinstance(name, str) else ""
     window = entry.get("inputTokenLimit")
     return ModelListing(id=name, context_window=window if type(window) is int and window > 0 else None, raw=entry)
 
