@@ -597,3 +597,43 @@ async def test_a_signed_answer_keeps_its_parts_in_provider_metadata(
     assert result.provider_metadata == {PARTS_FIELD: response["candidates"][0]["content"]["parts"]}
     server.add(Reply.json(gemini_response("plain")))
     assert (await client.create(HELLO)).provider_metadata is None
+
+
+GS_IMAGE = "gs://my-bucket/cat.jpg"
+
+
+async def test_a_gs_image_url_is_sent_as_file_data(server: FakeServer, make_gemini: Any) -> None:
+    client = make_gemini()
+    await client.create([UserMessage(content=["What is this?", Image.from_url(GS_IMAGE)])])
+    assert server.requests[-1].json["contents"][0]["parts"][1] == {
+        "fileData": {"mimeType": "image/png", "fileUri": GS_IMAGE}
+    }
+    await client.create([UserMessage(content=[Image(url=GS_IMAGE, media_type="image/jpeg")])])
+    assert server.requests[-1].json["contents"][0]["parts"] == [
+        {"fileData": {"mimeType": "image/jpeg", "fileUri": GS_IMAGE}}
+    ]
+
+
+async def test_the_other_providers_refuse_a_gs_image_url_before_sending(server: FakeServer) -> None:
+    from modelport import AnthropicChatCompletionClient, OllamaChatCompletionClient, OpenAIChatCompletionClient
+    from modelport.providers.bedrock import BedrockChatCompletionClient
+
+    clients = [
+        OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=KEY),
+        AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=server.base_url, api_key=KEY),
+        OllamaChatCompletionClient("llama3.2-vision", host=server.base_url),
+        BedrockChatCompletionClient(
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            base_url=server.base_url,
+            region="us-east-1",
+            aws_access_key_id="AKIAEXAMPLE",
+            aws_secret_access_key="secret-example",
+        ),
+    ]
+    messages = [UserMessage(content=["What is this?", Image.from_url(GS_IMAGE)])]
+    for client in clients:
+        async with client:
+            with pytest.raises(mp.InvalidRequestError, match=r"messages\[0\]\.content\[1\]") as caught:
+                await client.create(messages)
+            assert "URL" in str(caught.value)
+    assert server.requests == []
