@@ -637,3 +637,26 @@ async def test_the_other_providers_refuse_a_gs_image_url_before_sending(server: 
                 await client.create(messages)
             assert "URL" in str(caught.value)
     assert server.requests == []
+
+
+async def test_function_responses_go_in_the_order_of_the_calls(server: FakeServer, make_gemini: Any) -> None:
+    """Gemini gives these calls no id, so it tells the two answers apart only by their place."""
+    calls = [
+        gemini_call_part("weather", {"city": "Paris"}, signature="c2ln"),
+        gemini_call_part("weather", {"city": "Rome"}),
+    ]
+    server.add(Reply.json(gemini_response(calls, finish_reason="STOP")))
+    client = make_gemini()
+    first = await client.create(HELLO, tools=[WEATHER])
+    paris, rome = first.content
+    given_backwards = [
+        *HELLO,
+        AssistantMessage(content=first.content),
+        FunctionExecutionResultMessage(content=[FunctionExecutionResult(call_id=rome.id, name="w", content="rain")]),
+        FunctionExecutionResultMessage(content=[FunctionExecutionResult(call_id=paris.id, name="w", content="sun")]),
+        UserMessage(content="Where should I go?"),
+    ]
+    await client.create(given_backwards, tools=[WEATHER])
+    answers = server.requests[-1].json["contents"][2]["parts"]
+    assert [part["functionResponse"]["response"] for part in answers[:2]] == [{"result": "sun"}, {"result": "rain"}]
+    assert answers[2] == {"text": "Where should I go?"}
