@@ -202,3 +202,16 @@ async def test_list_models_in_vertex_express_mode_sends_the_key(server: FakeServ
     listed = await client.list_models()
     assert "gemini-2.5-pro" in [m.id for m in listed]
     assert server.requests[-1].headers["x-goog-api-key"] == "AQ.express-key"
+
+
+async def test_count_tokens_and_list_models_ask_a_fresh_token_after_a_401(
+    server: FakeServer, make_vertex: Any
+) -> None:
+    tokens = Tokens()
+    client = make_vertex(access_token_provider=tokens)
+    refused = gemini_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+    server.add(Reply.json(refused, status=401))
+    assert int(await client.count_tokens_remote(HELLO)) > 0
+    server.add(Reply.json(refused, status=401))
+    assert await client.list_models()
+    assert [r.headers["authorization"] for r in server.requests] == [f"Bearer ya29.token-{n}" for n in (1, 2, 3, 4)]

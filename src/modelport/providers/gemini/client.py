@@ -31,7 +31,7 @@ from ..._redact import RedactedHeaders, SecretValues
 from ..._retry import RetryPolicy
 from ..._wire_client import encode_body
 from ...components import ComponentConfigError
-from ...errors import InvalidRequestError, ResponseValidationError
+from ...errors import AuthenticationError, InvalidRequestError, ResponseValidationError
 from ...model_info import ModelInfo, ModelListing
 from ...tokens import TokenCount, TokenCounter
 from ...tools import Tool, ToolSchema
@@ -211,6 +211,17 @@ class GeminiChatCompletionClient(ProviderClient):
         headers = RedactedHeaders(self._request_headers)
         headers["authorization"] = f"Bearer {token}"
         return headers
+
+    async def _request_json(self, url: URL, body: bytes | None) -> Any:
+        """A request beside the chat endpoint (the token count, the models list); on Vertex AI with a token, sent
+        once more with a fresh token when the server answers 401, as calls are."""
+        if self._tokens is None:
+            return await super()._request_json(url, body)
+        try:
+            return await super()._request_json(url, body)
+        except AuthenticationError:
+            self._tokens.invalidate()
+            return await super()._request_json(url, body)
 
     def _finish(self, asm: Assembler, request: Request) -> CreateResult:
         """The shared finish step; an answer whose text Gemini signed keeps its parts in ``provider_metadata``."""
