@@ -215,3 +215,15 @@ async def test_count_tokens_and_list_models_ask_a_fresh_token_after_a_401(
     server.add(Reply.json(refused, status=401))
     assert await client.list_models()
     assert [r.headers["authorization"] for r in server.requests] == [f"Bearer ya29.token-{n}" for n in (1, 2, 3, 4)]
+
+
+async def test_labels_go_to_vertex_and_are_refused_for_the_gemini_api_before_sending(
+    server: FakeServer, make_vertex: Any
+) -> None:
+    await make_vertex(access_token_provider=Tokens(), labels={"team": "search"}).create(HELLO)
+    assert server.requests[-1].json["labels"] == {"team": "search"}
+    gemini_api = GeminiChatCompletionClient(MODEL, base_url=server.base_url, api_key="AIza-key", labels={"a": "b"})
+    async with gemini_api as client:
+        with pytest.raises(mp.InvalidRequestError, match="'labels' is for Vertex AI only"):
+            await client.create(HELLO)
+    assert len(server.requests) == 1
