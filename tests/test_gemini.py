@@ -606,12 +606,20 @@ async def test_a_gs_image_url_is_sent_as_file_data(server: FakeServer, make_gemi
     client = make_gemini()
     await client.create([UserMessage(content=["What is this?", Image.from_url(GS_IMAGE)])])
     assert server.requests[-1].json["contents"][0]["parts"][1] == {
-        "fileData": {"mimeType": "image/png", "fileUri": GS_IMAGE}
+        "fileData": {"mimeType": "image/jpeg", "fileUri": GS_IMAGE}
     }
-    await client.create([UserMessage(content=[Image(url=GS_IMAGE, media_type="image/jpeg")])])
+    await client.create([UserMessage(content=[Image(url=GS_IMAGE, media_type="image/webp")])])
     assert server.requests[-1].json["contents"][0]["parts"] == [
-        {"fileData": {"mimeType": "image/jpeg", "fileUri": GS_IMAGE}}
+        {"fileData": {"mimeType": "image/webp", "fileUri": GS_IMAGE}}
     ]
+
+
+async def test_an_image_url_s_type_is_guessed_from_its_file_name(server: FakeServer, make_gemini: Any) -> None:
+    client = make_gemini()
+    urls = ["https://example.com/cat.jpeg?size=2", "https://example.com/a.webp", "https://example.com/picture"]
+    await client.create([UserMessage(content=[Image.from_url(url) for url in urls])])
+    sent = [part["fileData"]["mimeType"] for part in server.requests[-1].json["contents"][0]["parts"]]
+    assert sent == ["image/jpeg", "image/webp", "image/png"]
 
 
 async def test_the_other_providers_refuse_a_gs_image_url_before_sending(server: FakeServer) -> None:

@@ -116,11 +116,15 @@ class Image(BaseModel):
 
     @classmethod
     def from_url(cls, url: str, *, detail: str = "auto") -> Image:
-        """An image the provider downloads itself; ``data:`` URLs are decoded and kept inline."""
+        """An image the provider downloads itself (its type guessed from the URL's file name, for the providers that
+        are told it); ``data:`` URLs are decoded and kept inline."""
         if url.startswith("data:"):
             header, _, payload = url.partition(",")
             media_type = header[5:].split(";")[0] or None
             return cls.from_base64(payload, media_type, detail=detail)
+        guessed = mimetypes.guess_type(url.split("?", 1)[0].split("#", 1)[0])[0] if isinstance(url, str) else None
+        if guessed is not None and guessed.startswith("image/"):
+            return cls(url=url, media_type=guessed, detail=detail)  # type: ignore[arg-type]
         return cls(url=url, detail=detail)  # type: ignore[arg-type]
 
     @property
