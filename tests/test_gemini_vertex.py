@@ -155,6 +155,7 @@ def service_account(tmp_path: Path, server: FakeServer, monkeypatch: pytest.Monk
                                 "private_key": pem, "client_email": "sa@my-proj.iam.gserviceaccount.com",
                                 "client_id": "1", "token_uri": server.base_url + "/token"}))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", server.base_url)  # the fake server, named as the one to trust
     yield
 
 
@@ -227,3 +228,18 @@ async def test_labels_go_to_vertex_and_are_refused_for_the_gemini_api_before_sen
         with pytest.raises(mp.InvalidRequestError, match="'labels' is for Vertex AI only"):
             await client.create(HELLO)
     assert len(server.requests) == 1
+
+
+def test_application_default_credentials_go_only_to_google_s_servers(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOOGLE_VERTEX_BASE_URL", raising=False)
+    with pytest.raises(mp.InvalidRequestError, match="application default credentials go only to Google's servers"):
+        GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url=server.base_url)
+    for trusted in ("https://us-central1-aiplatform.googleapis.com", "https://my-psc.p.googleapis.com/v1"):
+        GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url=trusted)
+    with pytest.raises(mp.InvalidRequestError, match="not Google's"):
+        GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url="https://googleapis.com.evil.test")
+    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", server.base_url + "/")
+    GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url=server.base_url)
+    assert server.requests == []

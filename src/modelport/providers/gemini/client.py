@@ -349,7 +349,23 @@ def _endpoint(
     if express:
         key = choose_key(api_key, api_key_env, own_env=None, standard_env=None, exposed=connection.exposes(url))
         return url, vertex.prefix, key, None
+    if access_token_provider is None and base_url is not None and not _google_server(url):
+        raise InvalidRequestError(
+            f"base_url {url!r} is not Google's: application default credentials go only to Google's servers (and to "
+            "the one GOOGLE_VERTEX_BASE_URL names); pass access_token_provider=... to send a token there"
+        )
     return url, vertex.prefix, KeyChoice(), TokenSource(access_token_provider)
+
+
+def _google_server(url: str) -> bool:
+    """Whether application default credentials may go to ``url``: a Google API host over https, or the server
+    that ``GOOGLE_VERTEX_BASE_URL`` names (as Google's SDK reads it)."""
+    parsed = URL(url)
+    host = (parsed.host or "").lower()
+    if parsed.scheme == "https" and (host == "googleapis.com" or host.endswith(".googleapis.com")):
+        return True
+    named = os.environ.get("GOOGLE_VERTEX_BASE_URL")
+    return named is not None and named != "" and _root(named) == url
 
 
 def _checked_root(base_url: str) -> str:
