@@ -597,3 +597,74 @@ async def test_a_signed_answer_keeps_its_parts_in_provider_metadata(
     assert result.provider_metadata == {PARTS_FIELD: response["candidates"][0]["content"]["parts"]}
     server.add(Reply.json(gemini_response("plain")))
     assert (await client.create(HELLO)).provider_metadata is None
+
+
+GS_IMAGE = "gs://my-bucket/cat.jpg"
+
+
+async def test_a_gs_image_url_is_sent_as_file_data(server: FakeServer, make_gemini: Any) -> None:
+    client = make_gemini()
+    await client.create([UserMessage(content=["What is this?", Image.from_url(GS_IMAGE)])])
+    assert server.requests[-1].json["contents"][0]["parts"][1] == {
+        "fileData": {"mimeType": "image/jpeg", "fileUri": GS_IMAGE}
+    }
+    await client.create([UserMessage(content=[Image(url=GS_IMAGE, media_type="image/webp")])])
+    assert server.requests[-1].json["contents"][0]["parts"] == [
+        {"fileData": {"mimeType": "image/webp", "fileUri": GS_IMAGE}}
+    ]
+
+
+async def test_an_image_url_s_type_is_guessed_from_its_file_name(server: FakeServer, make_gemini: Any) -> None:
+    client = make_gemini()
+    urls = ["https://example.com/cat.jpeg?size=2", "https://example.com/a.webp", "https://example.com/picture"]
+    await client.create([UserMessage(content=[Image.from_url(url) for url in urls])])
+    sent = [part["fileData"]["mimeType"] for part in server.requests[-1].json["contents"][0]["parts"]]
+    assert sent == ["image/jpeg", "image/webp", "image/png"]
+
+
+async def test_the_other_providers_refuse_a_gs_image_url_before_sending(server: FakeServer) -> None:
+    from modelport import AnthropicChatCompletionClient, OllamaChatCompletionClient, OpenAIChatCompletionClient
+    from modelport.providers.bedrock import BedrockChatCompletionClient
+
+    clients = [
+        OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key=KEY),
+        AnthropicChatCompletionClient("claude-sonnet-4-5", base_url=server.base_url, api_key=KEY),
+        OllamaChatCompletionClient("llama3.2-vision", host=server.base_url),
+        BedrockChatCompletionClient(
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            base_url=server.base_url,
+            region="us-east-1",
+            aws_access_key_id="AKIAEXAMPLE",
+            aws_secret_access_key="secret-example",
+        ),
+    ]
+    messages = [UserMessage(content=["What is this?", Image.from_url(GS_IMAGE)])]
+    for client in clients:
+        async with client:
+            with pytest.raises(mp.InvalidRequestError, match=r"messages\[0\]\.content\[1\]") as caught:
+                await client.create(messages)
+            assert "URL" in str(caught.value)
+    assert server.requests == []
+
+
+async def test_function_responses_go_in_the_order_of_the_calls(server: FakeServer, make_gemini: Any) -> None:
+    """Gemini gives these calls no id, so it tells the two answers apart only by their place."""
+    calls = [
+        gemini_call_part("weather", {"city": "Paris"}, signature="c2ln"),
+        gemini_call_part("weather", {"city": "Rome"}),
+    ]
+    server.add(Reply.json(gemini_response(calls, finish_reason="STOP")))
+    client = make_gemini()
+    first = await client.create(HELLO, tools=[WEATHER])
+    paris, rome = first.content
+    given_backwards = [
+        *HELLO,
+        AssistantMessage(content=first.content),
+        FunctionExecutionResultMessage(content=[FunctionExecutionResult(call_id=rome.id, name="w", content="rain")]),
+        FunctionExecutionResultMessage(content=[FunctionExecutionResult(call_id=paris.id, name="w", content="sun")]),
+        UserMessage(content="Where should I go?"),
+    ]
+    await client.create(given_backwards, tools=[WEATHER])
+    answers = server.requests[-1].json["contents"][2]["parts"]
+    assert [part["functionResponse"]["response"] for part in answers[:2]] == [{"result": "sun"}, {"result": "rain"}]
+    assert answers[2] == {"text": "Where should I go?"}

@@ -131,3 +131,22 @@ def test_the_default_model_thinks_for_the_sdk(server: FakeServer, sdk: Any) -> N
     assert "".join(p.text for p in parts if p.thought) == "The user wrote: Hello there"
     assert "".join(p.text for p in parts if not p.thought) == "You said: Hello there"
     assert frames[-1].usage_metadata.thoughts_token_count == 5
+
+
+def test_the_sdk_lists_vertex_publisher_models_from_the_fake(server: FakeServer) -> None:
+    credentials = pytest.importorskip("google.oauth2.credentials")
+    root = server.base_url.removesuffix("/v1")
+    client = genai.Client(
+        vertexai=True,
+        project="my-proj",
+        location="us-central1",
+        credentials=credentials.Credentials(token="ya29.sdk-test"),
+        http_options=types.HttpOptions(base_url=root),
+    )
+    try:
+        names = [model.name for model in client.models.list(config={"page_size": 2})]
+    finally:
+        client.close()
+    listed = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-pro-preview")
+    assert names == [f"publishers/google/models/{model}" for model in listed]
+    assert {r.path for r in server.requests} == {"/v1beta1/publishers/google/models"}

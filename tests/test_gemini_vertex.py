@@ -155,6 +155,7 @@ def service_account(tmp_path: Path, server: FakeServer, monkeypatch: pytest.Monk
                                 "private_key": pem, "client_email": "sa@my-proj.iam.gserviceaccount.com",
                                 "client_id": "1", "token_uri": server.base_url + "/token"}))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", server.base_url)  # the fake server, named as the one to trust
     yield
 
 
@@ -179,5 +180,66 @@ async def test_count_tokens_on_vertex_sends_the_counted_fields_at_the_top(
     assert request.path == VERTEX_PATH.replace("generateContent", "countTokens")
     assert set(request.json) == {"contents", "systemInstruction"} and int(count) > 0
     assert request.headers["authorization"] == "Bearer ya29.token-1"
-    with pytest.raises(mp.InvalidRequestError, match="Vertex AI lists"):
-        await client.list_models()
+
+
+async def test_list_models_on_vertex_reads_the_publisher_models(server: FakeServer, make_vertex: Any) -> None:
+    client = make_vertex(access_token_provider=Tokens())
+    server.add(Reply.json({"publisherModels": [{"name": "publishers/google/models/a"}], "nextPageToken": "0"}))
+    listed = await client.list_models()
+    assert [m.id for m in listed] == ["a", "gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-pro-preview"]
+    first, second = server.requests
+    assert first.path == second.path == "/v1beta1/publishers/google/models" and second.query["pageToken"] == ["0"]
+    assert (first.headers["authorization"], second.headers["authorization"]) == (
+        "Bearer ya29.token-1",
+        "Bearer ya29.token-2",
+    )
+    assert all(m.context_window is None for m in listed)
+    server.add(Reply.json({}))  # Google's JSON leaves an empty list out
+    assert await client.list_models() == []
+
+
+async def test_list_models_in_vertex_express_mode_sends_the_key(server: FakeServer, make_vertex: Any) -> None:
+    client = make_vertex(project=None, location=None, api_key="AQ.express-key")
+    listed = await client.list_models()
+    assert "gemini-2.5-pro" in [m.id for m in listed]
+    assert server.requests[-1].headers["x-goog-api-key"] == "AQ.express-key"
+
+
+async def test_count_tokens_and_list_models_ask_a_fresh_token_after_a_401(
+    server: FakeServer, make_vertex: Any
+) -> None:
+    tokens = Tokens()
+    client = make_vertex(access_token_provider=tokens)
+    refused = gemini_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+    server.add(Reply.json(refused, status=401))
+    assert int(await client.count_tokens_remote(HELLO)) > 0
+    server.add(Reply.json(refused, status=401))
+    assert await client.list_models()
+    assert [r.headers["authorization"] for r in server.requests] == [f"Bearer ya29.token-{n}" for n in (1, 2, 3, 4)]
+
+
+async def test_labels_go_to_vertex_and_are_refused_for_the_gemini_api_before_sending(
+    server: FakeServer, make_vertex: Any
+) -> None:
+    await make_vertex(access_token_provider=Tokens(), labels={"team": "search"}).create(HELLO)
+    assert server.requests[-1].json["labels"] == {"team": "search"}
+    gemini_api = GeminiChatCompletionClient(MODEL, base_url=server.base_url, api_key="AIza-key", labels={"a": "b"})
+    async with gemini_api as client:
+        with pytest.raises(mp.InvalidRequestError, match="'labels' is for Vertex AI only"):
+            await client.create(HELLO)
+    assert len(server.requests) == 1
+
+
+def test_application_default_credentials_go_only_to_google_s_servers(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOOGLE_VERTEX_BASE_URL", raising=False)
+    with pytest.raises(mp.InvalidRequestError, match="application default credentials go only to Google's servers"):
+        GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url=server.base_url)
+    for trusted in ("https://us-central1-aiplatform.googleapis.com", "https://my-psc.p.googleapis.com/v1"):
+        GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url=trusted)
+    with pytest.raises(mp.InvalidRequestError, match="not Google's"):
+        GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url="https://googleapis.com.evil.test")
+    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", server.base_url + "/")
+    GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url=server.base_url)
+    assert server.requests == []

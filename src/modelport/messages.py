@@ -51,7 +51,8 @@ class ThoughtChunk(str):
 
 
 class Image(BaseModel):
-    """An image for a vision model: inline bytes (kept as base64) or a URL that the provider fetches.
+    """An image for a vision model: inline bytes (kept as base64) or a URL that the provider fetches (a ``gs://``
+    Cloud Storage URL is for Gemini only; the other providers refuse it before sending).
 
     Build one with :meth:`from_file`, :meth:`from_bytes`, :meth:`from_base64` or :meth:`from_url`. Width and height
     are read from the image header when the bytes are at hand (PNG, JPEG, GIF, WebP), for vision-token estimates.
@@ -69,7 +70,7 @@ class Image(BaseModel):
 
     @model_validator(mode="after")
     def _check_source(self) -> Image:
-        """Exactly one source, and one a provider can use: base64 that decodes, or an http(s) or data URL."""
+        """Exactly one source, and one a provider can use: base64 that decodes, or an http(s), gs:// or data URL."""
         if (self.data is None) == (self.url is None):
             raise ValueError("an Image needs exactly one of data (base64 bytes) or url")
         if not self.media_type.startswith("image/"):
@@ -77,8 +78,10 @@ class Image(BaseModel):
         if self.data is not None:
             if not self.data or not _is_base64(self.data):
                 raise ValueError("data is not valid base64 (use Image.from_bytes or Image.from_file for raw bytes)")
-        elif not self.url or not self.url.lower().startswith(("http://", "https://", "data:image/")):
-            raise ValueError(f"url must be an http:// or https:// URL (or a data:image/ URL), got {self.url!r:.40}")
+        elif not self.url or not self.url.lower().startswith(("http://", "https://", "gs://", "data:image/")):
+            raise ValueError(
+                f"url must be an http://, https:// or gs:// URL (or a data:image/ URL), got {self.url!r:.40}"
+            )
         elif self.url[:5].lower() == "data:":
             header, _, payload = self.url.partition(",")
             if not header.endswith(";base64") or not payload or not _is_base64(payload):
@@ -113,11 +116,15 @@ class Image(BaseModel):
 
     @classmethod
     def from_url(cls, url: str, *, detail: str = "auto") -> Image:
-        """An image the provider downloads itself; ``data:`` URLs are decoded and kept inline."""
+        """An image the provider downloads itself (its type guessed from the URL's file name, for the providers that
+        are told it); ``data:`` URLs are decoded and kept inline."""
         if url.startswith("data:"):
             header, _, payload = url.partition(",")
             media_type = header[5:].split(";")[0] or None
             return cls.from_base64(payload, media_type, detail=detail)
+        guessed = mimetypes.guess_type(url.split("?", 1)[0].split("#", 1)[0])[0] if isinstance(url, str) else None
+        if guessed is not None and guessed.startswith("image/"):
+            return cls(url=url, media_type=guessed, detail=detail)  # type: ignore[arg-type]
         return cls(url=url, detail=detail)  # type: ignore[arg-type]
 
     @property

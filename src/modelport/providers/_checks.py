@@ -58,6 +58,15 @@ def is_stop(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value))
 
 
+def check_web_image(url: str, field: str, provider: str) -> None:
+    """An image URL this provider can fetch: a ``gs://`` (Cloud Storage) URL only Gemini reads."""
+    if url[:5].lower() == "gs://":
+        raise InvalidRequestError(
+            f"{field}: {provider} cannot read a gs:// image URL (only Gemini reads Cloud Storage); pass an https:// "
+            "URL, or the image's bytes with Image.from_file or Image.from_bytes"
+        )
+
+
 def check_str(value: Any, field: str) -> None:
     """A field that must be text, checked where pydantic could have been bypassed (``model_construct``); a lone
     surrogate is never valid text, even where the text would be rewritten (a message name)."""

@@ -2,11 +2,12 @@
 
 Routes: ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` and ``:countTokens``,
 the same under Vertex AI's ``/v1/projects/{project}/locations/{location}/publishers/google/models/...`` (and its
-express mode's ``/v1/publishers/google/models/...``), and ``GET /v1beta/models`` (paged by ``pageSize`` and
-``pageToken``). The default "model" answers as the others do: ``You said: ...``, a call of the first tool (or the
-one ``allowedFunctionNames`` names) with arguments made from its schema, ``The tool said: ...`` after function
-responses, and a JSON instance of ``responseJsonSchema``. With thinking on, a thought part comes first and the
-answer's text carries a ``thoughtSignature``; a function call always does (:data:`SIGNATURE`).
+express mode's ``/v1/publishers/google/models/...``), and ``GET /v1beta/models`` and Vertex AI's ``GET
+/v1beta1/publishers/google/models`` (paged by ``pageSize`` and ``pageToken``). The default "model" answers as the
+others do: ``You said: ...``, a call of the first tool (or the one ``allowedFunctionNames`` names) with arguments
+made from its schema, ``The tool said: ...`` after function responses, and a JSON instance of
+``responseJsonSchema``. With thinking on, a thought part comes first and the answer's text carries a
+``thoughtSignature``; a function call always does (:data:`SIGNATURE`).
 
 Field names are read as protobuf JSON reads them, in lowerCamelCase or snake_case. Like the real server, it
 refuses what breaks the API's rules (400, Google's envelope): a request with no key header
@@ -46,6 +47,8 @@ _METHOD = re.compile(
     r"^/v1(?:beta1?)?/(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/google/)?"
     r"((?:models|tunedModels)/[^:/]+):(generateContent|streamGenerateContent|countTokens)$"
 )
+_VERTEX_LIST = "/v1beta1/publishers/google/models"
+_LISTS = ("/v1beta/models", _VERTEX_LIST)
 _MODELS = [
     ("gemini-2.5-flash", "Gemini 2.5 Flash", 1_048_576, 65_536),
     ("gemini-2.5-pro", "Gemini 2.5 Pro", 1_048_576, 65_536),
@@ -207,8 +210,9 @@ def gemini_stream(response: dict[str, Any], **reply: Any) -> Reply:
 
 
 def handles(request: RecordedRequest) -> bool:
-    """Gemini's paths: a model method, or ``GET /v1beta/models``."""
-    return bool(_METHOD.match(request.path)) or (request.method == "GET" and request.path == "/v1beta/models")
+    """Gemini's paths: a model method, or a models list (``GET /v1beta/models``, Vertex AI's
+    ``GET /v1beta1/publishers/google/models``)."""
+    return bool(_METHOD.match(request.path)) or (request.method == "GET" and request.path in _LISTS)
 
 
 def _error(code: int, status: str, message: str) -> Reply:
@@ -225,8 +229,8 @@ def reply(request: RecordedRequest) -> Reply:
             "established identity). Please use API Key or other form of API consumer identity to call "
             "this API.",
         )
-    if request.method == "GET" and request.path == "/v1beta/models":
-        return _models(request)
+    if request.method == "GET" and request.path in _LISTS:
+        return _models(request, vertex=request.path == _VERTEX_LIST)
     found = _METHOD.match(request.path)
     if request.method != "POST" or found is None:
         return _error(404, "NOT_FOUND", f"Not found: {request.method} {request.path}")
@@ -255,9 +259,13 @@ def reply(request: RecordedRequest) -> Reply:
     return Reply.json(response)
 
 
-def _models(request: RecordedRequest) -> Reply:
-    entries = [
-        {
+def _models(request: RecordedRequest, *, vertex: bool) -> Reply:
+    """A page of models: the Gemini API's (``models``, with token limits), or Vertex AI's publisher models
+    (``publisherModels``, named ``publishers/google/models/...``, without limits)."""
+    entries: list[dict[str, Any]] = [
+        {"name": f"publishers/google/models/{mid}", "versionId": "001", "launchStage": "GA"}
+        if vertex
+        else {
             "name": f"models/{mid}",
             "displayName": name,
             "inputTokenLimit": window,
@@ -268,7 +276,7 @@ def _models(request: RecordedRequest) -> Reply:
     ]
     start = int(request.query.get("pageToken", ["0"])[0] or 0)
     size = int(request.query.get("pageSize", ["50"])[0])
-    page: dict[str, Any] = {"models": entries[start : start + size]}
+    page: dict[str, Any] = {"publisherModels" if vertex else "models": entries[start : start + size]}
     if start + size < len(entries):
         page["nextPageToken"] = str(start + size)
     return Reply.json(page)

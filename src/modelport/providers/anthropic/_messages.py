@@ -19,6 +19,7 @@ from ...messages import (
 )
 from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN
+from .._checks import check_web_image
 from ._names import PROVIDER_FIELD
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -202,6 +203,7 @@ def _image_block(image: Image, field: str, info: ModelInfo) -> dict[str, Any]:
             raise InvalidRequestError(
                 f"{field}: the image has neither data nor url (was it made with model_construct?)"
             )
+        check_web_image(url, field, "Anthropic")
         return {"type": "image", "source": {"type": "url", "url": url}}
     if media_type not in _IMAGE_TYPES:
         raise InvalidRequestError(f"{field}: Anthropic takes JPEG, PNG, GIF and WebP images, not {media_type!r}")

@@ -36,7 +36,7 @@ def wire_contents(messages: Sequence[Any], info: ModelInfo) -> tuple[dict[str, A
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     calls: dict[str, tuple[int, str]] = {}  # the open calls of the last model turn: id -> (message, name)
-    answered: set[str] = set()
+    answered: dict[str, None] = {}  # the calls answered so far, in the order of their responses
     for i, message in enumerate(messages):
         if isinstance(message, SystemMessage):
             check_str(message.content, f"messages[{i}].content")
@@ -44,25 +44,36 @@ def wire_contents(messages: Sequence[Any], info: ModelInfo) -> tuple[dict[str, A
                 system.append({"text": message.content})
             continue
         if calls and not isinstance(message, FunctionExecutionResultMessage):
-            _check_answered(calls, answered)
-            calls, answered = {}, set()
+            _close_turn(contents, calls, answered)
+            calls, answered = {}, {}
         if isinstance(message, UserMessage):
             _append(contents, "user", _user_parts(message, i, info))
         elif isinstance(message, AssistantMessage):
             parts, calls = _model_parts(message, i)
-            answered = set()
+            answered = {}
             _append(contents, "model", parts)
         elif isinstance(message, FunctionExecutionResultMessage):
             _append(contents, "user", _response_parts(message, i, calls, answered))
         else:
             raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
-    _check_answered(calls, answered)
+    _close_turn(contents, calls, answered)
     if not contents:
         raise InvalidRequestError("messages: Gemini needs at least one user or assistant message with content")
     return ({"parts": system} if system else None), contents
 
 
-def _check_answered(calls: dict[str, tuple[int, str]], answered: set[str]) -> None:
+def _close_turn(contents: list[dict[str, Any]], calls: dict[str, tuple[int, str]], answered: dict[str, None]) -> None:
+    """Every call of the last model turn answered, and its answers (the last turn) in the order of the calls:
+    Gemini pairs a response without an id with a call by its place (two calls of one function told apart only
+    so), whatever order the results were given in."""
+    _check_answered(calls, answered)
+    if calls and contents and contents[-1]["role"] == "user":
+        order = {call_id: n for n, call_id in enumerate(calls)}
+        placed = sorted(zip(answered, contents[-1]["parts"], strict=True), key=lambda pair: order[pair[0]])
+        contents[-1]["parts"] = [part for _, part in placed]
+
+
+def _check_answered(calls: dict[str, tuple[int, str]], answered: dict[str, None]) -> None:
     missing = [call_id for call_id in calls if call_id not in answered]
     if missing:
         raise InvalidRequestError(
@@ -198,7 +209,7 @@ def _kept_parts(content: list[FunctionCall], calls: list[dict[str, Any]], i: int
 
 
 def _response_parts(
-    message: FunctionExecutionResultMessage, i: int, calls: dict[str, tuple[int, str]], answered: set[str]
+    message: FunctionExecutionResultMessage, i: int, calls: dict[str, tuple[int, str]], answered: dict[str, None]
 ) -> list[dict[str, Any]]:
     if not isinstance(message.content, list):
         raise InvalidRequestError(f"messages[{i}].content must be a list of FunctionExecutionResult")
@@ -212,7 +223,7 @@ def _response_parts(
                 f"messages[{i}].content[{j}]: call_id {call_id!r} answers no open tool call of the assistant "
                 "message before it; Gemini takes function responses only right after the turn that made the calls"
             )
-        answered.add(call_id)
+        answered[call_id] = None
         name = calls[call_id][1]
         response: dict[str, Any] = {
             "name": name,

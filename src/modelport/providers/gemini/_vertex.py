@@ -6,8 +6,9 @@ location come from the arguments or ``GOOGLE_CLOUD_PROJECT`` and ``GOOGLE_CLOUD_
 default, served by ``aiplatform.googleapis.com``; another location by ``{location}-aiplatform.googleapis.com``).
 The token comes from ``access_token_provider`` (a function, sync or async, returning the token, called before each
 request, and once more when the server answers 401), else from Google's application default credentials through
-the optional ``google-auth`` package (``pip install modelport[vertex]``), refreshed when they expire. A key given
-with ``vertexai=True`` and no project is Vertex's express mode.
+the optional ``google-auth`` package (``pip install modelport[vertex]``), refreshed when they expire; those go only
+to Google's servers (https, ``*.googleapis.com``) and to the one ``GOOGLE_VERTEX_BASE_URL`` names. A key given with
+``vertexai=True`` and no project is Vertex's express mode.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from ..._redact import RedactedHeaders, SecretValues
 from ..._retry import RetryPolicy
 from ..._wire_client import encode_body
 from ...components import ComponentConfigError
-from ...errors import InvalidRequestError, ResponseValidationError
+from ...errors import AuthenticationError, InvalidRequestError, ResponseValidationError
 from ...model_info import ModelInfo, ModelListing
 from ...tokens import TokenCount, TokenCounter
 from ...tools import Tool, ToolSchema
@@ -212,6 +212,17 @@ class GeminiChatCompletionClient(ProviderClient):
         headers["authorization"] = f"Bearer {token}"
         return headers
 
+    async def _request_json(self, url: URL, body: bytes | None) -> Any:
+        """A request beside the chat endpoint (the token count, the models list); on Vertex AI with a token, sent
+        once more with a fresh token when the server answers 401, as calls are."""
+        if self._tokens is None:
+            return await super()._request_json(url, body)
+        try:
+            return await super()._request_json(url, body)
+        except AuthenticationError:
+            self._tokens.invalidate()
+            return await super()._request_json(url, body)
+
     def _finish(self, asm: Assembler, request: Request) -> CreateResult:
         """The shared finish step; an answer whose text Gemini signed keeps its parts in ``provider_metadata``."""
         result = super()._finish(asm, request)
@@ -255,23 +266,21 @@ class GeminiChatCompletionClient(ProviderClient):
         return TokenCount(tokens)
 
     async def list_models(self) -> list[ModelListing]:
-        """Gemini's ``GET /v1beta/models`` (every page): ids (without ``models/``) and context windows
-        (``inputTokenLimit``). A window reported for this client's model is used by :meth:`remaining_tokens`."""
-        if self._gemini.prefix != GEMINI_API_PREFIX:
-            raise InvalidRequestError(
-                "list_models() reads the Gemini API's model list; Vertex AI lists its publisher models elsewhere"
-            )
+        """The models, every page: the Gemini API's ``GET /v1beta/models`` (ids without ``models/``, context windows
+        from ``inputTokenLimit``), or on Vertex AI Google's publisher models, ``GET /v1beta1/publishers/google/models``
+        (ids without ``publishers/google/models/``; Vertex reports no window). A window reported for this client's
+        model is used by :meth:`remaining_tokens`."""
+        vertex = self._gemini.prefix != GEMINI_API_PREFIX
+        path, field = ("v1beta1/publishers/google/models", "publisherModels") if vertex else ("v1beta/models", "models")
         listings: list[ModelListing] = []
         token: str | None = None
         for _ in range(_MODEL_PAGES):
             query: dict[str, str | int] = {"pageSize": 1000, **({"pageToken": token} if token else {})}
-            page = await self._request_json(
-                URL(f"{self._base_url}/{self._gemini.prefix}/models").with_query(query), None
-            )
-            entries = page.get("models") if isinstance(page, dict) else None
+            page = await self._request_json(URL(f"{self._base_url}/{path}").with_query(query), None)
+            entries = page.get(field, []) if isinstance(page, dict) else None
             if not isinstance(entries, list):
                 raise ResponseValidationError(
-                    f"{self.provider_name} answered GET /models without a list of models",
+                    f"{self.provider_name} answered GET /{path} without a list of models",
                     provider=self.provider_name,
                     body=page,
                 )
@@ -303,7 +312,7 @@ class GeminiChatCompletionClient(ProviderClient):
 
 def _listing(entry: dict[str, Any]) -> ModelListing:
     name = entry.get("name")
-    name = name.removeprefix("models/") if isinstance(name, str) else ""
+    name = name.removeprefix("publishers/google/").removeprefix("models/") if isinstance(name, str) else ""
     window = entry.get("inputTokenLimit")
     return ModelListing(id=name, context_window=window if type(window) is int and window > 0 else None, raw=entry)
 
@@ -340,7 +349,23 @@ def _endpoint(
     if express:
         key = choose_key(api_key, api_key_env, own_env=None, standard_env=None, exposed=connection.exposes(url))
         return url, vertex.prefix, key, None
+    if access_token_provider is None and base_url is not None and not _google_server(url):
+        raise InvalidRequestError(
+            f"base_url {url!r} is not Google's: application default credentials go only to Google's servers (and to "
+            "the one GOOGLE_VERTEX_BASE_URL names); pass access_token_provider=... to send a token there"
+        )
     return url, vertex.prefix, KeyChoice(), TokenSource(access_token_provider)
+
+
+def _google_server(url: str) -> bool:
+    """Whether application default credentials may go to ``url``: a Google API host over https, or the server
+    that ``GOOGLE_VERTEX_BASE_URL`` names (as Google's SDK reads it)."""
+    parsed = URL(url)
+    host = (parsed.host or "").lower()
+    if parsed.scheme == "https" and (host == "googleapis.com" or host.endswith(".googleapis.com")):
+        return True
+    named = os.environ.get("GOOGLE_VERTEX_BASE_URL")
+    return named is not None and named != "" and _root(named) == url
 
 
 def _checked_root(base_url: str) -> str:

@@ -8,14 +8,15 @@ for Vertex AI). A model name with a ``/`` of its own (``tunedModels/...``) is us
 Requests: system messages (wherever they stand) become ``systemInstruction``; the rest become ``contents`` with the
 roles ``user`` and ``model``, consecutive turns of a role merged. Images are ``inlineData`` (base64 and ``data:``
 URLs) or ``fileData`` (``gs://`` and web URLs). Tool calls are ``functionCall`` parts (``args`` an object, the id
-only where Gemini gave one); tool results ``functionResponse`` parts (``{"result": ...}``, or ``{"error": ...}``
-for a failed call), all the results of a turn in one ``user`` turn, each call answered. Tools are
-``functionDeclarations`` with ``parametersJsonSchema``; ``tool_choice`` becomes ``toolConfig.functionCallingConfig``
-(``ANY`` for required, ``NONE``, ``ANY`` with ``allowedFunctionNames`` for a named tool). Structured output is
-``responseMimeType: application/json`` with ``responseJsonSchema`` for a pydantic model (``parsed`` is filled by the
-shared finish step). Create arguments map onto ``generationConfig`` (``temperature``, ``top_p``, ``top_k``,
-``max_tokens``, ``stop``, ``seed``, penalties, ``candidate_count`` 1 only), ``thinking`` onto ``thinkingConfig``
-(``thinking_budget`` or ``thinking_level``, ``include_thoughts``), ``safety_settings``, ``cached_content``.
+only where Gemini gave one); tool results ``functionResponse`` parts (``{"result": ...}``, or ``{"error": ...}`` for
+a failed call), all the results of a turn in one ``user`` turn in the order of its calls, each call answered. Tools
+are ``functionDeclarations`` with ``parametersJsonSchema``; ``tool_choice`` becomes
+``toolConfig.functionCallingConfig`` (``ANY`` for required, ``NONE``, ``ANY`` with ``allowedFunctionNames`` for a
+named tool). Structured output is ``responseMimeType: application/json`` with ``responseJsonSchema`` for a pydantic
+model (``parsed`` is filled by the shared finish step). Create arguments map onto ``generationConfig``
+(``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``, ``seed``, penalties, ``candidate_count`` 1 only),
+``thinking`` onto ``thinkingConfig`` (``thinking_budget`` or ``thinking_level``, ``include_thoughts``),
+``safety_settings``, ``cached_content``, ``labels`` (Vertex AI only).
 
 Thought signatures: each ``functionCall`` part's ``thoughtSignature`` is kept verbatim in its call's
 ``FunctionCall.provider_fields["thought_signature"]``; when a tool turn held more than its calls (thoughts, text,
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from ..._sse import SSEDecoder
+from ...errors import InvalidRequestError
 from ._errors import google_error
 from ._names import GENERATED_ID_PREFIX, PARTS_FIELD, SIGNATURE_FIELD
 from ._request import CREATE_ARGUMENTS, build_request, validate_create_args
@@ -104,6 +106,8 @@ class GeminiDialect:
         return base.with_path(path, encoded=False)
 
     def build(self, request: Request, *, model: str, info: ModelInfo, args: Mapping[str, Any]) -> dict[str, Any]:
+        if args.get("labels") and self.prefix == GEMINI_API_PREFIX:
+            raise InvalidRequestError("create argument 'labels' is for Vertex AI only: the Gemini API refuses it")
         return build_request(request, model=model, model_info=info, create_args=args)
 
     def streamed(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,17 @@ from ...messages import (
 )
 from ...model_info import ModelInfo, is_responses_only, lookup_model_info
 from ...tools import TOOL_NAME_PATTERN, strict_schema
-from .._checks import FORBIDDEN_ARGUMENTS, check_str, function_tools, is_stop, number, shown, unknown_argument, whole
+from .._checks import (
+    FORBIDDEN_ARGUMENTS,
+    check_str,
+    check_web_image,
+    function_tools,
+    is_stop,
+    number,
+    shown,
+    unknown_argument,
+    whole,
+)
 
 if TYPE_CHECKING:
     from ..._request import Request
@@ -306,6 +316,7 @@ def _user(message: UserMessage, i: int, info: ModelInfo, profile: WireProfile, p
                         f"messages[{i}].content[{j}]: the image has no data nor url, or a detail other than "
                         "'auto', 'low' or 'high' (was it made with model_construct?)"
                     )
+                check_web_image(part.data_uri, f"messages[{i}].content[{j}]", "the OpenAI API")
                 image: dict[str, Any] = {"url": part.data_uri}
                 if part.detail != "auto":
                     image["detail"] = part.detail
