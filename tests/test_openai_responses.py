@@ -26,6 +26,7 @@ from modelport import (
     ThoughtChunk,
     UserMessage,
 )
+from modelport.model_info import UNKNOWN_MODEL_INFO
 from modelport.providers.openai_responses import OpenAIResponsesClient
 from modelport.providers.openai_responses.dialect import PROVIDER_FIELD
 from modelport.testing import (
@@ -280,6 +281,26 @@ async def test_scripted_reasoning_with_message_between_kept_verbatim(server: Fak
                                            "arguments": '{"city": "Oslo"}', "id": "fc_9"},
                                           {"type": "function_call", "call_id": "call_10", "name": "get_weather",
                                            "arguments": '{"city": "Rome"}'}]
+
+
+async def test_reasoning_without_encrypted_content_not_sent_back_when_nothing_is_stored(server: FakeServer,
+                                                                                         make: Any) -> None:
+    # a reasoning model under a name the registry does not know (an Azure deployment's): nothing asked the
+    # encrypted reasoning, so its reasoning item cannot be verified when it goes back without a stored response
+    client = make("prod-deployment", model_info=UNKNOWN_MODEL_INFO)
+    response = responses_response([reasoning_item([], item_id="rs_1"),
+                                   function_call_item("call_1", "get_weather", {"city": "Oslo"}, item_id="fc_1")])
+    server.add(Reply.json(response))
+    result = await client.create(ASK, tools=[WEATHER])
+    assert isinstance(result.content, list)
+    history = [*ASK, AssistantMessage(content=result.content, thought=result.thought, source="a"),
+               FunctionExecutionResultMessage(content=[FunctionExecutionResult(call_id="call_1", content="sunny",
+                                                                               name="get_weather")])]
+    answer = await client.create(history, tools=[WEATHER])
+    assert answer.content == "The tool said: sunny"
+    assert sent(server)["input"][1:] == [
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city": "Oslo"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"}]
 
 
 async def test_history_edited_so_reasoning_loses_its_following_item_is_refused(server: FakeServer,

@@ -106,3 +106,26 @@ def test_dry_run_bounds_replies_by_max_output_tokens(tmp_path: Path) -> None:
         assert server.requests == []
     assert code == 0, err
     assert "2 requests" in stdout and "replies at most 100 by max_tokens" in stdout
+
+
+def test_a_router_serving_both_sends_each_line_to_a_deployment_of_its_api(tmp_path: Path) -> None:
+    requests, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    requests.write_text(_line("chat", "/v1/chat/completions", {"model": "gpt-4o", "max_tokens": 30,
+                                                                "messages": [{"role": "user", "content": "Hi"}]})
+                        + _line("resp", "/v1/responses", {"model": "gpt-4o", "input": "Hello",
+                                                          "max_output_tokens": 40}))
+    with FakeServer() as server:
+        chat = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
+        responses = OpenAIResponsesClient("gpt-4o", base_url=server.base_url, api_key="sk-test")
+        config = tmp_path / "router.json"
+        config.write_text(Router([Deployment(chat, "chat"), Deployment(responses, "responses")])
+                          .dump_component().model_dump_json())
+        code, _, err = finish(_batch(str(requests), "-o", str(out), "--config", str(config)))
+        assert code == 0, err
+        sent = {r.path: r.json for r in server.requests}
+    assert len(server.requests) == 2
+    assert sent["/v1/chat/completions"]["max_tokens"] == 30
+    assert (sent["/v1/responses"]["input"], sent["/v1/responses"]["max_output_tokens"]) == (
+        [{"role": "user", "content": "Hello"}], 40)
+    bodies = {line["custom_id"]: line["response"]["body"] for line in _results(out)}
+    assert bodies["resp"]["output"][0]["content"][0]["text"] == "You said: Hello"

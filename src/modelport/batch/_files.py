@@ -4,10 +4,12 @@ the results file (OpenAI's batch output lines), read and checked with line numbe
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import stat
 import time
 import uuid
+import weakref
 import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -155,6 +157,27 @@ def served_endpoints(client: Any) -> set[str]:
     return {getattr(client, "batch_endpoint", "chat")}
 
 
+_LINE_CLIENTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def line_client(client: Any, endpoint: str) -> Any:
+    """The client that builds and sends a line of ``endpoint``: ``client``, or for a router whose deployments serve
+    different APIs, that router over only the deployments serving the line's (its state and limits shared), so
+    that a ``/v1/responses`` line never goes to a chat-completions deployment, nor the reverse."""
+    deployments = getattr(client, "deployments", None)
+    if not deployments:
+        return client
+    serving = [d for d in deployments if endpoint in served_endpoints(d.client)]
+    if not serving or len(serving) == len(deployments):
+        return client
+    made = _LINE_CLIENTS.setdefault(client, {})
+    if endpoint not in made:
+        narrowed = copy.copy(client)
+        narrowed.deployments = serving
+        made[endpoint] = narrowed
+    return made[endpoint]
+
+
 def _endpoint_problem(requests: list[BatchRequest], client: Any) -> str | None:
     """Why ``client`` cannot run these lines, in one line: a line of an API it does not serve (a file mixing chat
     completions and Responses lines needs a router config that serves both)."""
@@ -186,7 +209,7 @@ def prepared(client: Any, request: BatchRequest) -> tuple[BatchRequest, str | No
     if request.prepared is not None:
         return request, None
     try:
-        built = request.request(client)
+        built = request.request(line_client(client, request.endpoint))
     except (InvalidRequestError, RecursionError) as exc:  # a client whose checks recurse is still told by line
         where = f"line {request.line} ({request.custom_id})" if request.line else repr(request.custom_id)
         return request, f"{where}: {_TOO_DEEP if isinstance(exc, RecursionError) else exc}"

@@ -12,7 +12,7 @@ from ..client import ChatCompletionClient
 from ..errors import InvalidRequestError
 from ..messages import CreateResult
 from ..router._attempts import WAITING
-from ._files import BatchFileError, BatchRequest, error_line, parse_request, prepared, result_line
+from ._files import BatchFileError, BatchRequest, error_line, line_client, parse_request, prepared, result_line
 
 __all__ = ["BatchResult", "BatchRun", "check_requests", "collect", "run_batch"]
 
@@ -169,7 +169,8 @@ class BatchRun:
                 self.started += 1
                 state.busy = True
                 try:
-                    result = await client.send(request.request(client))
+                    line = line_client(client, request.endpoint)
+                    result = await line.send(request.request(line))
                 except Exception as exc:  # every failure becomes the line's error; the batch goes on
                     results.put_nowait(BatchResult(request, None, exc, time.perf_counter() - started))
                 else:

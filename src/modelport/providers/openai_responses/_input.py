@@ -19,7 +19,7 @@ from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN
 from .._checks import check_str
 
-__all__ = ["PROVIDER_FIELD", "wire_input"]
+__all__ = ["PROVIDER_FIELD", "verifiable_only", "wire_input"]
 
 PROVIDER_FIELD = "openai_responses"
 """The ``FunctionCall.provider_fields`` key holding what a call came with: the reasoning items (and any message
@@ -58,6 +58,23 @@ def wire_input(messages: Sequence[Any], info: ModelInfo) -> tuple[str | None, li
             raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
     _check_answered(open_calls)
     return ("\n".join(instructions) or None), items
+
+
+def verifiable_only(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items without the reasoning that nothing stored can verify: with ``store=False`` a kept reasoning item
+    without its ``encrypted_content`` (none was asked: the model was not known to reason) would be refused, so it
+    is left out, and the call that followed it goes without its item id (which named it as that reasoning's)."""
+    kept: list[dict[str, Any]] = []
+    dropped = False
+    for item in items:
+        if item.get("type") == "reasoning" and not isinstance(item.get("encrypted_content"), str):
+            dropped = True
+            continue
+        if dropped and item.get("type") == "function_call":
+            item.pop("id", None)
+            dropped = False
+        kept.append(item)
+    return kept
 
 
 def _check_answered(open_calls: dict[str, int]) -> None:

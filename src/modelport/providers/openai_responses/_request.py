@@ -13,7 +13,7 @@ from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from ...tools import strict_schema
 from .._checks import FORBIDDEN_ARGUMENTS, function_tools, number, shown, whole
-from ._input import wire_input
+from ._input import verifiable_only, wire_input
 
 if TYPE_CHECKING:
     from ..._request import Request
@@ -135,6 +135,8 @@ def build_request(
             body[key] = value
     store = create_args.get("store") is True
     body["store"] = store  # the API stores by default: modelport does not, unless asked
+    if not store:
+        body["input"] = verifiable_only(items)
     if "previous_response_id" in body and not store:
         raise InvalidRequestError(
             "create argument 'previous_response_id' needs store=True: a response not stored cannot be continued"
