@@ -70,7 +70,11 @@ def bedrock(server: FakeServer, aws_env: Path) -> Iterator[Any]:
 
 
 def _streamed(bedrock: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    return list(bedrock.converse_stream(modelId=MODEL, messages=USER, **kwargs)["stream"])
+    stream = bedrock.converse_stream(modelId=MODEL, messages=USER, **kwargs)["stream"]
+    try:
+        return list(stream)
+    finally:  # a stream that raised holds its socket until closed (the pool only closes the ones given back)
+        stream.close()
 
 
 def _assembled(events: list[dict[str, Any]]) -> dict[str, Any]:
