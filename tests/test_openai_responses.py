@@ -536,3 +536,17 @@ async def test_stream_without_output_index_or_sequence_number(server: FakeServer
     assert comparable(streamed) == comparable(created)
     assert isinstance(created.content, list) and created.content[0].arguments == '{"city": "Oslo"}'
     assert created.thought == "Let me see."
+
+
+async def test_an_event_of_an_unexpected_type_is_a_typed_error_that_says_so(server: FakeServer, make: Any) -> None:
+    # A TypeError inside a dialect's parser was reported as "nested too deeply": orjson's JSONEncodeError, which the
+    # depth check caught, is TypeError itself.
+    head = {"type": "response.created", "response": responses_response([], status="in_progress")}
+    events = [head, {"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": "Hi"}]
+    numbered = [f"event: {e['type']}\ndata: {json.dumps({**e, 'sequence_number': str(n)})}\n\n"
+                for n, e in enumerate(events)]
+    done = responses_sse([{"type": "response.completed", "response": responses_response("Hi")}], start=2)
+    server.add(Reply.sse([*numbered, *done], done=False))
+    with pytest.raises(mp.StreamProtocolError) as caught:
+        await collect(make(max_retries=0), HELLO)
+    assert "nested too deeply" not in str(caught.value) and "TypeError" in str(caught.value)

@@ -26,7 +26,7 @@ import orjson
 
 from . import errors
 from ._http import request_id_from, timeout_at
-from ._validate import TOO_DEEP
+from ._validate import UNREADABLE, why_unreadable
 from .client import ChatCompletionStream
 from .messages import CreateResult
 from .providers.dialect import TERMINAL
@@ -300,9 +300,9 @@ class WireStream(ChatCompletionStream):
             self._call.dialect.parse_response(
                 body, self._asm, provider=self._call.provider, request_id=self._asm.request_id
             )
-        except TOO_DEEP:
+        except UNREADABLE as exc:
             raise errors.ResponseValidationError(
-                "the server answered a stream request with JSON nested too deeply to read",
+                f"the server answered a stream request with JSON that {why_unreadable(exc)}",
                 provider=self._call.provider,
                 request_id=self._asm.request_id,
                 body=raw[:2000],
@@ -400,16 +400,16 @@ class WireStream(ChatCompletionStream):
                     if dialect.parse_event(event, asm, provider=provider) == TERMINAL:
                         self._mark_first_token()
                         return True
-            except TOO_DEEP:
-                raise self._too_deep(event) from None
+            except UNREADABLE as exc:
+                raise self._unreadable(event, exc) from None
             if self._first_token_at is None:
                 self._mark_first_token()
         return False
 
-    def _too_deep(self, event: SSEEvent) -> errors.StreamProtocolError:
-        """An event whose JSON decoded but is nested too deeply for the client to handle."""
+    def _unreadable(self, event: SSEEvent, exc: BaseException) -> errors.StreamProtocolError:
+        """An event whose JSON decoded but that the dialect could not use: too deep, or a value of another type."""
         return errors.StreamProtocolError(
-            f"{self._call.provider} sent an event whose JSON is nested too deeply to read",
+            f"{self._call.provider} sent an event whose JSON {why_unreadable(exc)}",
             raw=event.data[:500].decode("utf-8", "replace"),
             provider=self._call.provider,
             request_id=self._asm.request_id,
@@ -470,8 +470,8 @@ class WireStream(ChatCompletionStream):
         for event in last:
             try:
                 kind = dialect.parse_event(event, self._asm, provider=provider)
-            except TOO_DEEP:
-                raise self._too_deep(event) from None
+            except UNREADABLE as exc:
+                raise self._unreadable(event, exc) from None
             except errors.StreamProtocolError as exc:
                 raise errors.IncompleteStreamError(
                     f"{provider} closed the stream in the middle of a line",

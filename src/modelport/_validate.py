@@ -4,8 +4,8 @@ orjson refuses what JSON cannot hold (lone surrogates, sets, bytes, integers bey
 strings, cycles) with a ``TypeError`` that names no field, and it writes NaN and infinities as ``null`` without a
 word. :func:`check_json_value` walks a value the caller gave (create arguments, tool schemas) and refuses all of
 these, naming the path; :func:`unencodable_field` finds the path after orjson refused a whole request body.
-:func:`shown` writes a value into an error message, however deeply it is nested; :data:`TOO_DEEP` is what
-handling a server's value nested too deeply raises.
+:func:`shown` writes a value into an error message, however deeply it is nested; :data:`UNREADABLE` is what
+reading a server's value too deep or of an unexpected type raises.
 """
 
 from __future__ import annotations
@@ -15,15 +15,23 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from .errors import InvalidRequestError
 
-__all__ = ["TOO_DEEP", "check_json_value", "shown", "unencodable_field"]
+__all__ = ["UNREADABLE", "check_json_value", "shown", "unencodable_field", "why_unreadable"]
 
-TOO_DEEP = (RecursionError, orjson.JSONEncodeError)
-"""What handling a value nested too deeply raises: Python's recursion limit, or orjson's when it encodes the value
-again (it decodes 1,024 levels but encodes only 255), so an answer that decoded can still be one too deep to use."""
+UNREADABLE = (RecursionError, TypeError)
+"""What a dialect's reader raises on a server's value it cannot use: Python's recursion limit, orjson's when it
+encodes a value again (it decodes 1,024 levels but encodes only 255; orjson's ``JSONEncodeError`` is ``TypeError``
+itself), or a ``TypeError`` on a value of a type the reader did not expect. Each becomes a typed error that says
+which (:func:`why_unreadable`)."""
+
+
+def why_unreadable(exc: BaseException) -> str:
+    """What an error message says of a value on which :data:`UNREADABLE` was raised."""
+    if isinstance(exc, RecursionError) or str(exc) == "Recursion limit reached":
+        return "is nested too deeply to read"
+    return f"holds a value of a type the client did not expect ({type(exc).__name__}: {exc})"
+
 
 _SHALLOW = reprlib.Repr()
 _SHALLOW.maxlevel = 3

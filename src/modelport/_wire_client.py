@@ -27,7 +27,7 @@ from ._http import Signer, Transport, request_id_from
 from ._redact import SecretValues, scrub_error
 from ._request import Request, merged_args, model_format
 from ._stream import WireStream
-from ._validate import TOO_DEEP, unencodable_field
+from ._validate import UNREADABLE, unencodable_field, why_unreadable
 from .cancellation import CancellationTokenLike, is_cancellation_token
 from .client import ChatCompletionClient, ChatCompletionStream
 from .errors import (
@@ -390,9 +390,9 @@ class WireClient(ChatCompletionClient):
         asm.request_id = request_id
         try:
             self._dialect.parse_response(body, asm, provider=self.provider_name, request_id=request_id)
-        except TOO_DEEP:
+        except UNREADABLE as exc:
             raise ResponseValidationError(
-                f"{self.provider_name} answered 200 with JSON nested too deeply to read",
+                f"{self.provider_name} answered 200 with JSON that {why_unreadable(exc)}",
                 provider=self.provider_name,
                 request_id=request_id,
                 body=raw[:2000],
