@@ -8,8 +8,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from .._validate import check_json_value, shown
 from ..errors import CapabilityError, InvalidRequestError
+from ..messages import FunctionCall
 from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, strict_schema
 
@@ -79,6 +82,35 @@ def check_str(value: Any, field: str) -> None:
             raise InvalidRequestError(
                 f"{field} contains a lone surrogate character, which is not valid Unicode"
             ) from None
+
+
+def check_call(call: Any, field: str) -> FunctionCall:
+    """A tool call sent back to the provider: a ``FunctionCall`` whose id and arguments are text and whose name a
+    provider takes, else :class:`InvalidRequestError` naming ``field``."""
+    if not isinstance(call, FunctionCall):
+        raise InvalidRequestError(f"{field} must be a FunctionCall, not {type(call).__name__}")
+    check_str(call.id, f"{field}.id")
+    check_str(call.arguments, f"{field}.arguments")
+    if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
+        raise InvalidRequestError(
+            f"{field}: tool call name {call.name!r} is invalid: it must be 1 to 64 characters of letters, digits, "
+            "'_' or '-'"
+        )
+    return call
+
+
+def call_input(call: FunctionCall, field: str, *, takes: str) -> dict[str, Any]:
+    """A checked call's arguments as the JSON object a provider takes as its input (empty text is ``{}``); ``takes``
+    says what the provider takes, for the error ("Anthropic takes a tool call's input")."""
+    try:
+        arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise InvalidRequestError(
+            f"{field}.arguments must be a JSON object: {takes} as an object (got {call.arguments[:40]!r})"
+        )
+    return arguments
 
 
 def function_tools(

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from ...errors import CapabilityError, InvalidRequestError
 from ...messages import (
     AssistantMessage,
@@ -18,8 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from ...tools import TOOL_NAME_PATTERN
-from .._checks import check_web_image
+from .._checks import call_input, check_call, check_str, check_web_image
 from ._names import PROVIDER_FIELD
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -93,7 +90,7 @@ class _Conversation:
         self._run = 2 if self._run else 0
 
     def system_message(self, message: SystemMessage, i: int) -> None:
-        _check_str(message.content, f"messages[{i}].content")
+        check_str(message.content, f"messages[{i}].content")
         if self.later_in_place:
             if message.content.strip():
                 self.later.append((i, message.content))
@@ -141,19 +138,6 @@ def _check_answered(calls: dict[str, int], answered: set[str]) -> None:
         )
 
 
-def _check_str(value: Any, field: str) -> None:
-    """Text that JSON can carry: a ``str`` (pydantic can be bypassed) without a lone surrogate."""
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"{field} must be a str, not {type(value).__name__}")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRequestError(
-                f"{field} contains a lone surrogate character, which is not valid Unicode"
-            ) from None
-
-
 def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
     """Add ``blocks`` as a turn of ``role``, merged into the last turn when it has the same role."""
     if not blocks:
@@ -172,14 +156,14 @@ def _text_block(text: str) -> list[dict[str, Any]]:
 def _user_blocks(message: UserMessage, i: int, info: ModelInfo) -> list[dict[str, Any]]:
     content = message.content
     if isinstance(content, str):
-        _check_str(content, f"messages[{i}].content")
+        check_str(content, f"messages[{i}].content")
         return _text_block(content)
     if not isinstance(content, list):
         raise InvalidRequestError(f"messages[{i}].content must be a str or a list, not {type(content).__name__}")
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(content):
         if isinstance(part, str):
-            _check_str(part, f"messages[{i}].content[{j}]")
+            check_str(part, f"messages[{i}].content[{j}]")
             blocks += _text_block(part)
         elif isinstance(part, Image):
             blocks.append(_image_block(part, f"messages[{i}].content[{j}]", info))
@@ -213,10 +197,10 @@ def _image_block(image: Image, field: str, info: ModelInfo) -> dict[str, Any]:
 def _assistant_blocks(message: AssistantMessage, i: int) -> tuple[list[dict[str, Any]], list[str]]:
     """The blocks of an assistant turn and the ids of its tool calls."""
     if message.thought is not None:
-        _check_str(message.thought, f"messages[{i}].thought")
+        check_str(message.thought, f"messages[{i}].thought")
     content = message.content
     if isinstance(content, str):
-        _check_str(content, f"messages[{i}].content")
+        check_str(content, f"messages[{i}].content")
         return _text_block(content), []
     if not isinstance(content, list):
         raise InvalidRequestError(
@@ -245,24 +229,8 @@ def _kept_blocks(calls: list[FunctionCall], i: int) -> list[dict[str, Any]] | No
 
 
 def _tool_use(call: Any, field: str) -> dict[str, Any]:
-    if not isinstance(call, FunctionCall):
-        raise InvalidRequestError(f"{field} must be a FunctionCall, not {type(call).__name__}")
-    _check_str(call.id, f"{field}.id")
-    _check_str(call.arguments, f"{field}.arguments")
-    if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
-        raise InvalidRequestError(
-            f"{field}: tool call name {call.name!r} is invalid: it must be 1 to 64 characters of letters, digits, "
-            "'_' or '-'"
-        )
-    try:
-        arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
-    except orjson.JSONDecodeError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        raise InvalidRequestError(
-            f"{field}.arguments must be a JSON object: Anthropic takes a tool call's input as an object "
-            f"(got {call.arguments[:40]!r})"
-        )
+    call = check_call(call, field)
+    arguments = call_input(call, field, takes="Anthropic takes a tool call's input")
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
@@ -274,8 +242,8 @@ def _result_blocks(
     blocks = []
     for j, result in enumerate(message.content):
         call_id = getattr(result, "call_id", None)
-        _check_str(call_id, f"messages[{i}].content[{j}].call_id")
-        _check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
+        check_str(call_id, f"messages[{i}].content[{j}].call_id")
+        check_str(getattr(result, "content", None), f"messages[{i}].content[{j}].content")
         if call_id not in calls or call_id in answered:
             raise InvalidRequestError(
                 f"messages[{i}].content[{j}]: call_id {call_id!r} answers no open tool call of the assistant "

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from ...errors import CapabilityError, InvalidRequestError
 from ...messages import (
     AssistantMessage,
@@ -18,8 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from ...tools import TOOL_NAME_PATTERN
-from .._checks import check_str
+from .._checks import call_input, check_call, check_str
 from ._names import PROVIDER_FIELD
 
 _IMAGE_FORMATS = {"image/jpeg": "jpeg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
@@ -182,24 +179,8 @@ def _kept_blocks(calls: list[FunctionCall], i: int) -> list[dict[str, Any]] | No
 
 
 def _tool_use(call: Any, field: str) -> dict[str, Any]:
-    if not isinstance(call, FunctionCall):
-        raise InvalidRequestError(f"{field} must be a FunctionCall, not {type(call).__name__}")
-    check_str(call.id, f"{field}.id")
-    check_str(call.arguments, f"{field}.arguments")
-    if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
-        raise InvalidRequestError(
-            f"{field}: tool call name {call.name!r} is invalid: it must be 1 to 64 characters of letters, digits, "
-            "'_' or '-'"
-        )
-    try:
-        arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
-    except orjson.JSONDecodeError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        raise InvalidRequestError(
-            f"{field}.arguments must be a JSON object: Converse takes a tool call's input as an object "
-            f"(got {call.arguments[:40]!r})"
-        )
+    call = check_call(call, field)
+    arguments = call_input(call, field, takes="Converse takes a tool call's input")
     return {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}}
 
 

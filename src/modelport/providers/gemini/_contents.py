@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from ...errors import CapabilityError, InvalidRequestError
 from ...messages import (
     AssistantMessage,
@@ -18,8 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from ...tools import TOOL_NAME_PATTERN
-from .._checks import check_str
+from .._checks import call_input, check_call, check_str
 from ._names import GENERATED_ID_PREFIX, PARTS_FIELD, SIGNATURE_FIELD
 
 _FILE_SCHEMES = ("gs://", "https://", "http://")
@@ -153,24 +150,8 @@ def _model_parts(message: AssistantMessage, i: int) -> tuple[list[dict[str, Any]
 
 def _function_call(call: Any, field: str) -> dict[str, Any]:
     """A ``functionCall`` part: arguments as an object, the id where Gemini gave one, the call's signature."""
-    if not isinstance(call, FunctionCall):
-        raise InvalidRequestError(f"{field} must be a FunctionCall, not {type(call).__name__}")
-    check_str(call.id, f"{field}.id")
-    check_str(call.arguments, f"{field}.arguments")
-    if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
-        raise InvalidRequestError(
-            f"{field}: tool call name {call.name!r} is invalid: it must be 1 to 64 characters of letters, digits, "
-            "'_' or '-'"
-        )
-    try:
-        arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
-    except orjson.JSONDecodeError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        raise InvalidRequestError(
-            f"{field}.arguments must be a JSON object: Gemini takes a function call's args as an object "
-            f"(got {call.arguments[:40]!r})"
-        )
+    call = check_call(call, field)
+    arguments = call_input(call, field, takes="Gemini takes a function call's args")
     function: dict[str, Any] = {"name": call.name, "args": arguments}
     if call.id and not call.id.startswith(GENERATED_ID_PREFIX):
         function["id"] = call.id

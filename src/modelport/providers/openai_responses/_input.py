@@ -9,15 +9,13 @@ from typing import Any
 from ...errors import CapabilityError, InvalidRequestError
 from ...messages import (
     AssistantMessage,
-    FunctionCall,
     FunctionExecutionResultMessage,
     Image,
     SystemMessage,
     UserMessage,
 )
 from ...model_info import ModelInfo
-from ...tools import TOOL_NAME_PATTERN
-from .._checks import check_str
+from .._checks import check_call, check_str
 
 __all__ = ["PROVIDER_FIELD", "verifiable_only", "wire_input"]
 
@@ -146,15 +144,7 @@ def _assistant_items(message: AssistantMessage, i: int) -> list[dict[str, Any]]:
 
 def _call_items(call: Any, field: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The items a call came with (verbatim) and its ``function_call`` item."""
-    if not isinstance(call, FunctionCall):
-        raise InvalidRequestError(f"{field} must be a FunctionCall, not {type(call).__name__}")
-    check_str(call.id, f"{field}.id")
-    check_str(call.arguments, f"{field}.arguments")
-    if not isinstance(call.name, str) or not TOOL_NAME_PATTERN.match(call.name):
-        raise InvalidRequestError(
-            f"{field}: tool call name {call.name!r} is invalid: it must be 1 to 64 characters of letters, digits, "
-            "'_' or '-'"
-        )
+    call = check_call(call, field)
     item: dict[str, Any] = {"type": "function_call", "call_id": call.id, "name": call.name, "arguments": call.arguments}
     fields = call.provider_fields
     kept = fields.get(PROVIDER_FIELD) if isinstance(fields, Mapping) else None
