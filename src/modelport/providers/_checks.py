@@ -113,6 +113,28 @@ def call_input(call: FunctionCall, field: str, *, takes: str) -> dict[str, Any]:
     return arguments
 
 
+def check_answered(calls: Mapping[str, int], answered: Iterable[str]) -> None:
+    """Every tool call (its id to the index of the message that made it) has a result among ``answered``, else
+    :class:`InvalidRequestError` naming the first message left unanswered."""
+    missing = [call_id for call_id in calls if call_id not in answered]
+    if missing:
+        raise InvalidRequestError(
+            f"messages[{calls[missing[0]]}]: tool calls without results: {', '.join(sorted(missing))}; every tool "
+            "call must be followed by a FunctionExecutionResultMessage answering it"
+        )
+
+
+def append_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]], key: str = "content") -> None:
+    """Add ``blocks`` as a turn of ``role`` (its blocks under ``key``), merged into the last turn when it has the
+    same role; nothing for no blocks."""
+    if not blocks:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(blocks)
+    else:
+        turns.append({"role": role, key: blocks})
+
+
 def function_tools(
     tools: Sequence[Any], info: ModelInfo, *, server: str = "openai", max_description: int | None = None
 ) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from .._checks import call_input, check_call, check_str, check_web_image
+from .._checks import append_turn, call_input, check_answered, check_call, check_str, check_web_image
 from ._names import PROVIDER_FIELD
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -37,25 +37,25 @@ def wire_messages(messages: Sequence[Any], info: ModelInfo) -> tuple[str | None,
     for i, message in enumerate(messages):
         if isinstance(message, SystemMessage):
             if not (calls and built.later_in_place):  # a later one waits for its place, after the results
-                _check_answered(calls, answered)
+                check_answered(calls, answered)
                 calls, answered = {}, set()
             built.system_message(message, i)
             continue
         if calls and not isinstance(message, FunctionExecutionResultMessage):
-            _check_answered(calls, answered)
+            check_answered(calls, answered)
             calls, answered = {}, set()
         built.start_turns()
         if isinstance(message, UserMessage):
-            _append(built.turns, "user", _user_blocks(message, i, info))
+            append_turn(built.turns, "user", _user_blocks(message, i, info))
         elif isinstance(message, AssistantMessage):
             blocks, ids = _assistant_blocks(message, i)
             built.assistant(blocks)
             calls, answered = dict.fromkeys(ids, i), set()
         elif isinstance(message, FunctionExecutionResultMessage):
-            _append(built.turns, "user", _result_blocks(message, i, calls, answered))
+            append_turn(built.turns, "user", _result_blocks(message, i, calls, answered))
         else:
             raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
-    _check_answered(calls, answered)
+    check_answered(calls, answered)
     return built.finish()
 
 
@@ -108,7 +108,7 @@ class _Conversation:
     def assistant(self, blocks: list[dict[str, Any]]) -> None:
         if blocks and self.later:
             self._place_later()
-        _append(self.turns, "assistant", blocks)
+        append_turn(self.turns, "assistant", blocks)
 
     def finish(self) -> tuple[str | None, list[dict[str, Any]]]:
         _rstrip_prefill(self.turns)
@@ -127,25 +127,6 @@ class _Conversation:
             )
         self.turns.append({"role": "system", "content": [{"type": "text", "text": text} for _, text in self.later]})
         self.later.clear()
-
-
-def _check_answered(calls: dict[str, int], answered: set[str]) -> None:
-    missing = [call_id for call_id in calls if call_id not in answered]
-    if missing:
-        raise InvalidRequestError(
-            f"messages[{calls[missing[0]]}]: tool calls without results: {', '.join(sorted(missing))}; every tool "
-            "call must be followed by a FunctionExecutionResultMessage answering it"
-        )
-
-
-def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    """Add ``blocks`` as a turn of ``role``, merged into the last turn when it has the same role."""
-    if not blocks:
-        return
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
 
 
 def _text_block(text: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from .._checks import call_input, check_call, check_str
+from .._checks import append_turn, call_input, check_answered, check_call, check_str
 from ._names import PROVIDER_FIELD
 
 _IMAGE_FORMATS = {"image/jpeg": "jpeg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
@@ -54,46 +54,27 @@ def wire_messages(messages: Sequence[Any], info: ModelInfo) -> Conversation:
                 built.system.append({"text": message.content})
             continue
         if calls and not isinstance(message, FunctionExecutionResultMessage):
-            _check_answered(calls, answered)
+            check_answered(calls, answered)
             calls, answered = {}, set()
         if isinstance(message, UserMessage):
-            _append(built.turns, "user", _user_blocks(message, i, info))
+            append_turn(built.turns, "user", _user_blocks(message, i, info))
         elif isinstance(message, AssistantMessage):
             blocks = _assistant_blocks(message, i)
             ids = [block["toolUse"]["toolUseId"] for block in blocks if "toolUse" in block]
             built.called.update((block["toolUse"]["name"], None) for block in blocks if "toolUse" in block)
-            _append(built.turns, "assistant", blocks)
+            append_turn(built.turns, "assistant", blocks)
             calls, answered = dict.fromkeys(ids, i), set()
         elif isinstance(message, FunctionExecutionResultMessage):
-            _append(built.turns, "user", _result_blocks(message, i, calls, answered))
+            append_turn(built.turns, "user", _result_blocks(message, i, calls, answered))
         else:
             raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
-    _check_answered(calls, answered)
+    check_answered(calls, answered)
     _rstrip_prefill(built.turns)
     if not built.turns:
         raise InvalidRequestError("messages: Converse needs at least one user message with content")
     if built.turns[0]["role"] != "user":
         raise InvalidRequestError("messages: a Converse conversation must start with a user message")
     return built
-
-
-def _check_answered(calls: dict[str, int], answered: set[str]) -> None:
-    missing = [call_id for call_id in calls if call_id not in answered]
-    if missing:
-        raise InvalidRequestError(
-            f"messages[{calls[missing[0]]}]: tool calls without results: {', '.join(sorted(missing))}; every tool "
-            "call must be followed by a FunctionExecutionResultMessage answering it"
-        )
-
-
-def _append(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    """Add ``blocks`` as a turn of ``role``, merged into the last turn when it has the same role."""
-    if not blocks:
-        return
-    if turns and turns[-1]["role"] == role:
-        turns[-1]["content"].extend(blocks)
-    else:
-        turns.append({"role": role, "content": blocks})
 
 
 def _text_block(text: str) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from .._checks import call_input, check_call, check_str
+from .._checks import append_turn, call_input, check_call, check_str
 from ._names import GENERATED_ID_PREFIX, PARTS_FIELD, SIGNATURE_FIELD
 
 _FILE_SCHEMES = ("gs://", "https://", "http://")
@@ -44,13 +44,13 @@ def wire_contents(messages: Sequence[Any], info: ModelInfo) -> tuple[dict[str, A
             _close_turn(contents, calls, answered)
             calls, answered = {}, {}
         if isinstance(message, UserMessage):
-            _append(contents, "user", _user_parts(message, i, info))
+            append_turn(contents, "user", _user_parts(message, i, info), "parts")
         elif isinstance(message, AssistantMessage):
             parts, calls = _model_parts(message, i)
             answered = {}
-            _append(contents, "model", parts)
+            append_turn(contents, "model", parts, "parts")
         elif isinstance(message, FunctionExecutionResultMessage):
-            _append(contents, "user", _response_parts(message, i, calls, answered))
+            append_turn(contents, "user", _response_parts(message, i, calls, answered), "parts")
         else:
             raise InvalidRequestError(f"messages[{i}]: not a message type modelport knows: {type(message).__name__}")
     _close_turn(contents, calls, answered)
@@ -77,16 +77,6 @@ def _check_answered(calls: dict[str, tuple[int, str]], answered: dict[str, None]
             f"messages[{calls[missing[0]][0]}]: tool calls without results: {', '.join(sorted(missing))}; Gemini "
             "needs one function response for each function call, in the turn right after it"
         )
-
-
-def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
-    """Add ``parts`` as a turn of ``role``, merged into the last turn when it has the same role."""
-    if not parts:
-        return
-    if contents and contents[-1]["role"] == role:
-        contents[-1]["parts"].extend(parts)
-    else:
-        contents.append({"role": role, "parts": parts})
 
 
 def _user_parts(message: UserMessage, i: int, info: ModelInfo) -> list[dict[str, Any]]:
