@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
 from .._validate import check_json_value, shown
 from ..errors import CapabilityError, InvalidRequestError
@@ -133,6 +134,19 @@ def append_turn(turns: list[dict[str, Any]], role: str, blocks: list[dict[str, A
         turns[-1][key].extend(blocks)
     else:
         turns.append({"role": role, key: blocks})
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a ``json_output`` model, once pydantic can describe it and JSON can carry it, else
+    :class:`InvalidRequestError` naming ``json_output``."""
+    try:
+        schema = model.model_json_schema()
+    except Exception as exc:  # pydantic refuses some types (callables, arbitrary classes) with its own errors
+        raise InvalidRequestError(
+            f"json_output={model.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
+        ) from None
+    check_json_value(schema, f"json_output={model.__name__}: its JSON schema")
+    return schema
 
 
 def function_tools(

@@ -13,7 +13,7 @@ from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN, strict_schema
-from .._checks import is_stop, number, shown, unknown_argument, whole
+from .._checks import is_stop, model_schema, number, shown, unknown_argument, whole
 from ._messages import wire_messages
 from ._names import _SIGNED, OUTPUT_TOOL
 
@@ -214,13 +214,7 @@ def _output_schema(json_output: bool | type[BaseModel], info: ModelInfo) -> tupl
         )
     if json_output is BaseModel:
         raise InvalidRequestError("json_output must be a subclass of pydantic.BaseModel, not BaseModel itself")
-    try:
-        schema = json_output.model_json_schema()
-    except Exception as exc:  # pydantic refuses some types (callables, arbitrary classes) with its own errors
-        raise InvalidRequestError(
-            f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
-        ) from None
-    check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
+    schema = model_schema(json_output)
     if info.get("structured_output"):
         return "native", {"type": "json_schema", "schema": native_schema(schema)}
     return "tool", schema

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
-from .._checks import FORBIDDEN_ARGUMENTS, function_tools, is_stop, number, shown, whole
+from .._checks import FORBIDDEN_ARGUMENTS, function_tools, is_stop, model_schema, number, shown, whole
 from ._contents import wire_contents
 from ._schema import openapi_schema
 
@@ -215,13 +215,7 @@ def _output(json_output: Any, args: Mapping[str, Any], info: ModelInfo) -> dict[
         raise InvalidRequestError(
             f"json_output must be True, False, None or a subclass of pydantic.BaseModel, not {shown(json_output)}"
         )
-    try:
-        schema = json_output.model_json_schema()
-    except Exception as exc:  # pydantic refuses some types with its own errors
-        raise InvalidRequestError(
-            f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
-        ) from None
-    check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
+    schema = model_schema(json_output)
     if args.get("schema_format") == "openapi":
         return {"responseMimeType": "application/json", "responseSchema": openapi_schema(schema, "json_output")}
     return {"responseMimeType": "application/json", "responseJsonSchema": schema}

@@ -37,7 +37,17 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from .._checks import FORBIDDEN_ARGUMENTS, check_str, function_tools, is_stop, number, shown, unknown_argument, whole
+from .._checks import (
+    FORBIDDEN_ARGUMENTS,
+    check_str,
+    function_tools,
+    is_stop,
+    model_schema,
+    number,
+    shown,
+    unknown_argument,
+    whole,
+)
 
 if TYPE_CHECKING:
     from ..._request import Request
@@ -287,13 +297,7 @@ def _from_json_output(json_output: bool | type[BaseModel]) -> Any:
     if isinstance(json_output, type) and issubclass(json_output, BaseModel):
         if json_output is BaseModel:
             raise InvalidRequestError("json_output must be a subclass of pydantic.BaseModel, not BaseModel itself")
-        try:
-            schema = json_output.model_json_schema()
-        except Exception as exc:  # pydantic refuses some types with its own errors
-            raise InvalidRequestError(
-                f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
-            ) from None
-        check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
+        schema = model_schema(json_output)
         return schema
     raise InvalidRequestError(
         f"json_output must be True, False, None or a pydantic model class, not {shown(json_output)}"

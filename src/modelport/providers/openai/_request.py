@@ -37,6 +37,7 @@ from .._checks import (
     check_web_image,
     function_tools,
     is_stop,
+    model_schema,
     number,
     shown,
     unknown_argument,
@@ -398,13 +399,7 @@ def _response_format(json_output: bool | type[BaseModel], info: ModelInfo) -> di
                 f"json_output={json_output.__name__} was given but the model does not support "
                 "structured output (model_info['structured_output'] is False)"
             )
-        try:
-            schema = json_output.model_json_schema()
-        except Exception as exc:  # pydantic refuses some types (callables, arbitrary classes) with its own errors
-            raise InvalidRequestError(
-                f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
-            ) from None
-        check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
+        schema = model_schema(json_output)
         return {
             "type": "json_schema",
             "json_schema": {"name": _name(json_output.__name__), "schema": strict_schema(schema), "strict": True},

@@ -12,7 +12,7 @@ from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from ...tools import strict_schema
-from .._checks import FORBIDDEN_ARGUMENTS, function_tools, number, shown, whole
+from .._checks import FORBIDDEN_ARGUMENTS, function_tools, model_schema, number, shown, whole
 from ._input import verifiable_only, wire_input
 
 if TYPE_CHECKING:
@@ -201,13 +201,7 @@ def _format(json_output: Any, info: ModelInfo) -> dict[str, Any]:
             f"json_output={json_output.__name__} was given but the model does not support structured output "
             "(model_info['structured_output'] is False)"
         )
-    try:
-        schema = json_output.model_json_schema()
-    except Exception as exc:  # pydantic refuses some types (callables, arbitrary classes) with its own errors
-        raise InvalidRequestError(
-            f"json_output={json_output.__name__} cannot be described as JSON schema: {type(exc).__name__}: {exc}"
-        ) from None
-    check_json_value(schema, f"json_output={json_output.__name__}: its JSON schema")
+    schema = model_schema(json_output)
     name = "".join(c if c.isalnum() or c in "_-" else "_" for c in json_output.__name__)[:64]
     return {"type": "json_schema", "name": name, "schema": strict_schema(schema), "strict": True}
 
