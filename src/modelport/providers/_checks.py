@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from .._validate import check_json_value, shown
 from ..errors import CapabilityError, InvalidRequestError
-from ..messages import FunctionCall
+from ..messages import FunctionCall, Image
 from ..model_info import ModelInfo
 from ..tools import TOOL_NAME_PATTERN, strict_schema
 
@@ -147,6 +147,32 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
         ) from None
     check_json_value(schema, f"json_output={model.__name__}: its JSON schema")
     return schema
+
+
+def user_blocks(
+    message: Any,
+    i: int,
+    text: Callable[[str], list[dict[str, Any]]],
+    image: Callable[[Image, str], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """A user message's content in a provider's blocks: ``text`` makes the blocks of a piece of text (none for text
+    the provider refuses), ``image`` the block of an image (given its field); anything else is refused by field."""
+    content = message.content
+    if isinstance(content, str):
+        check_str(content, f"messages[{i}].content")
+        return text(content)
+    if not isinstance(content, list):
+        raise InvalidRequestError(f"messages[{i}].content must be a str or a list, not {type(content).__name__}")
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        if isinstance(part, str):
+            check_str(part, f"messages[{i}].content[{j}]")
+            blocks += text(part)
+        elif isinstance(part, Image):
+            blocks.append(image(part, f"messages[{i}].content[{j}]"))
+        else:
+            raise InvalidRequestError(f"messages[{i}].content[{j}]: expected str or Image, got {type(part).__name__}")
+    return blocks
 
 
 def function_tools(

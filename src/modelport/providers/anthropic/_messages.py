@@ -16,7 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from .._checks import append_turn, call_input, check_answered, check_call, check_str, check_web_image
+from .._checks import append_turn, call_input, check_answered, check_call, check_str, check_web_image, user_blocks
 from ._names import PROVIDER_FIELD
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -135,22 +135,7 @@ def _text_block(text: str) -> list[dict[str, Any]]:
 
 
 def _user_blocks(message: UserMessage, i: int, info: ModelInfo) -> list[dict[str, Any]]:
-    content = message.content
-    if isinstance(content, str):
-        check_str(content, f"messages[{i}].content")
-        return _text_block(content)
-    if not isinstance(content, list):
-        raise InvalidRequestError(f"messages[{i}].content must be a str or a list, not {type(content).__name__}")
-    blocks: list[dict[str, Any]] = []
-    for j, part in enumerate(content):
-        if isinstance(part, str):
-            check_str(part, f"messages[{i}].content[{j}]")
-            blocks += _text_block(part)
-        elif isinstance(part, Image):
-            blocks.append(_image_block(part, f"messages[{i}].content[{j}]", info))
-        else:
-            raise InvalidRequestError(f"messages[{i}].content[{j}]: expected str or Image, got {type(part).__name__}")
-    return blocks
+    return user_blocks(message, i, _text_block, lambda image, field: _image_block(image, field, info))
 
 
 def _image_block(image: Image, field: str, info: ModelInfo) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from ...messages import (
     UserMessage,
 )
 from ...model_info import ModelInfo
-from .._checks import append_turn, call_input, check_call, check_str
+from .._checks import append_turn, call_input, check_call, check_str, user_blocks
 from ._names import GENERATED_ID_PREFIX, PARTS_FIELD, SIGNATURE_FIELD
 
 _FILE_SCHEMES = ("gs://", "https://", "http://")
@@ -80,23 +80,12 @@ def _check_answered(calls: dict[str, tuple[int, str]], answered: dict[str, None]
 
 
 def _user_parts(message: UserMessage, i: int, info: ModelInfo) -> list[dict[str, Any]]:
-    content = message.content
-    if isinstance(content, str):
-        check_str(content, f"messages[{i}].content")
-        return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise InvalidRequestError(f"messages[{i}].content must be a str or a list, not {type(content).__name__}")
-    parts: list[dict[str, Any]] = []
-    for j, item in enumerate(content):
-        if isinstance(item, str):
-            check_str(item, f"messages[{i}].content[{j}]")
-            if item:
-                parts.append({"text": item})
-        elif isinstance(item, Image):
-            parts.append(_image_part(item, f"messages[{i}].content[{j}]", info))
-        else:
-            raise InvalidRequestError(f"messages[{i}].content[{j}]: expected str or Image, got {type(item).__name__}")
-    return parts
+    return user_blocks(message, i, _text_part, lambda image, field: _image_part(image, field, info))
+
+
+def _text_part(text: str) -> list[dict[str, Any]]:
+    """A text part, or none for empty text."""
+    return [{"text": text}] if text else []
 
 
 def _image_part(image: Image, field: str, info: ModelInfo) -> dict[str, Any]:
