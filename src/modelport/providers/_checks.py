@@ -175,6 +175,17 @@ def user_blocks(
     return blocks
 
 
+def tool_choice_name(tool_choice: Any) -> str | None:
+    """The tool a ``tool_choice`` names: a tool, ``{"name": ...}`` or OpenAI's ``{"function": {"name": ...}}``."""
+    if isinstance(tool_choice, Mapping):
+        name = tool_choice.get("name")
+        if name is None and isinstance(tool_choice.get("function"), Mapping):
+            name = tool_choice["function"].get("name")
+    else:
+        name = getattr(tool_choice, "name", None)
+    return name if isinstance(name, str) else None
+
+
 def function_tools(
     tools: Sequence[Any], info: ModelInfo, *, server: str = "openai", max_description: int | None = None
 ) -> list[dict[str, Any]]:

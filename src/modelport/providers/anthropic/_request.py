@@ -13,7 +13,7 @@ from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
 from ...tools import TOOL_NAME_PATTERN, strict_schema
-from .._checks import is_stop, model_schema, number, shown, unknown_argument, whole
+from .._checks import is_stop, model_schema, number, shown, tool_choice_name, unknown_argument, whole
 from ._messages import wire_messages
 from ._names import _SIGNED, OUTPUT_TOOL
 
@@ -171,16 +171,6 @@ def _tool(schema: Mapping[str, Any], i: int) -> dict[str, Any]:
     return definition
 
 
-def _choice_name(tool_choice: Any) -> str | None:
-    if isinstance(tool_choice, Mapping):
-        name = tool_choice.get("name")
-        if name is None and isinstance(tool_choice.get("function"), Mapping):
-            name = tool_choice["function"].get("name")
-    else:
-        name = getattr(tool_choice, "name", None)
-    return name if isinstance(name, str) else None
-
-
 def _choice(tool_choice: Any, names: list[str]) -> dict[str, Any] | None:
     """The ``tool_choice`` for the caller's tools: ``auto`` (None), ``required`` / ``any``, ``none``, or a tool."""
     if isinstance(tool_choice, Mapping) and tool_choice.get("type") in ("auto", "any", "none"):
@@ -191,7 +181,7 @@ def _choice(tool_choice: Any, names: list[str]) -> dict[str, Any] | None:
         return {"type": "any"}
     if tool_choice == "none":
         return {"type": "none"}
-    name = _choice_name(tool_choice)
+    name = tool_choice_name(tool_choice)
     if name is None:
         raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {shown(tool_choice)}")
     if name not in names:
@@ -327,7 +317,7 @@ def _add_tools(body: dict[str, Any], tools: Sequence[Any], tool_choice: Any, pla
     if not tools:
         if tool_choice not in ("auto", None, "none"):
             raise InvalidRequestError(
-                f"tool_choice={shown(_choice_name(tool_choice) or tool_choice)} was given without tools"
+                f"tool_choice={shown(tool_choice_name(tool_choice) or tool_choice)} was given without tools"
             )
         return
     body["tools"] = _tools(tools, info)

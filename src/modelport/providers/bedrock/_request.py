@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ..._validate import check_json_value
 from ...errors import CapabilityError, InvalidRequestError
 from ...model_info import ModelInfo
-from .._checks import FORBIDDEN_ARGUMENTS, function_tools, is_stop, model_schema, number, shown, whole
+from .._checks import FORBIDDEN_ARGUMENTS, function_tools, is_stop, model_schema, number, shown, tool_choice_name, whole
 from ._messages import Conversation, wire_messages
 from ._names import OUTPUT_TOOL
 
@@ -167,7 +167,7 @@ def _tool_config(
             specs.append({"toolSpec": _spec(function)})
     elif tool_choice not in ("auto", None, "none"):
         raise InvalidRequestError(
-            f"tool_choice={shown(_choice_name(tool_choice) or tool_choice)} was given without tools"
+            f"tool_choice={shown(tool_choice_name(tool_choice) or tool_choice)} was given without tools"
         )
     choice = _choice(tool_choice, names) if specs else None
     if tool_choice == "none" or (isinstance(tool_choice, Mapping) and tool_choice.get("type") == "none"):
@@ -197,16 +197,6 @@ def _history_tool(name: str) -> dict[str, Any]:
     return {"toolSpec": {"name": name, "inputSchema": {"json": {"type": "object", "properties": {}}}}}
 
 
-def _choice_name(tool_choice: Any) -> str | None:
-    if isinstance(tool_choice, Mapping):
-        name = tool_choice.get("name")
-        if name is None and isinstance(tool_choice.get("function"), Mapping):
-            name = tool_choice["function"].get("name")
-    else:
-        name = getattr(tool_choice, "name", None)
-    return name if isinstance(name, str) else None
-
-
 def _choice(tool_choice: Any, names: list[str]) -> dict[str, Any] | None:
     """``toolChoice`` for the caller's tools: ``auto`` (left out), ``any`` for required, or a named ``tool``."""
     if isinstance(tool_choice, Mapping) and tool_choice.get("type") in ("auto", "any", "none", "required"):
@@ -215,7 +205,7 @@ def _choice(tool_choice: Any, names: list[str]) -> dict[str, Any] | None:
         return None
     if tool_choice in ("required", "any"):
         return {"any": {}}
-    name = _choice_name(tool_choice)
+    name = tool_choice_name(tool_choice)
     if name is None:
         raise InvalidRequestError(f"tool_choice must be 'auto', 'required', 'none' or a tool, not {shown(tool_choice)}")
     if name not in names:
