@@ -321,6 +321,33 @@ async def test_a_loaded_config_sends_no_environment_credentials_through_a_proxy_
     assert all(request.headers["authorization"] for request in server.requests)
 
 
+async def test_a_loaded_config_does_not_sign_with_the_default_shared_files_through_a_proxy_that_could_read_it(
+    server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared files where they are by default (``~/.aws``, no AWS_SHARED_CREDENTIALS_FILE set) are the
+    environment's credentials too: a loaded config's readable proxy does not see the signed request and its session
+    token unless the caller allows them by that variable's name."""
+    monkeypatch.delenv("AWS_SHARED_CREDENTIALS_FILE")
+    monkeypatch.delenv("AWS_CONFIG_FILE")
+    monkeypatch.setenv("HOME", str(aws_env))
+    (aws_env / ".aws").mkdir()
+    (aws_env / ".aws" / "credentials").write_text(
+        f"[default]\naws_access_key_id = AKIDHOME\naws_secret_access_key = s0123\naws_session_token = {TOKEN}\n"
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", f"http://{server.host}:{server.port}")
+    async with ForwardProxy() as proxy:
+        config = {"provider": "bedrock", "config": {"model": MODEL, "region": "us-east-1", "proxy": proxy.url}}
+        with pytest.raises(ComponentConfigError, match="AWS_SHARED_CREDENTIALS_FILE"):
+            client = load_component(config)
+            await client.create(HELLO)
+            await client.close()
+        assert proxy.targets == [] and server.requests == []
+        allowed = load_component(config, allow_env=["AWS_SHARED_CREDENTIALS_FILE"])
+        await allowed.create(HELLO)
+        await allowed.close()
+    assert "Credential=AKIDHOME/" in server.requests[-1].headers["authorization"]
+
+
 async def test_a_loaded_configs_profile_does_not_sign_through_its_proxy_that_could_read_it(
     server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
