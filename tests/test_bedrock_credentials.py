@@ -390,6 +390,28 @@ async def test_environment_credentials_go_to_bedrocks_hosts_not_any_host_under_a
     await loaded.close()
 
 
+@pytest.mark.parametrize("region", ["s3", "s3-us-west-2", "execute-api"])
+async def test_a_region_naming_another_service_s_host_gets_no_environment_credentials(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    """A region is one DNS label, so ``region: s3`` in a config makes the default endpoint
+    ``bedrock-runtime.s3.amazonaws.com``: the S3 bucket named bedrock-runtime, anyone's. The default endpoint is
+    trusted with the environment's credentials only when it is one of Bedrock's own hosts."""
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bearer-from-env-0123456789")
+    async with ForwardProxy() as proxy:
+        try:
+            client = load_component({"provider": "bedrock", "config": {"model": MODEL, "region": region,
+                                                                       "proxy": proxy.url, "max_retries": 0}})
+        except ComponentConfigError as refused:
+            assert "region" in str(refused) and "bearer-from-env" not in str(refused)
+        else:
+            async with client:
+                assert client.credential_source == "none"
+                with pytest.raises(AuthenticationError):
+                    await client.create(HELLO)
+        assert proxy.targets == []
+
+
 @pytest.mark.parametrize("region", ["attacker.example#", "x@attacker.example/", "us-east-1.attacker.example?", " "])
 def test_a_region_that_is_not_a_region_name_is_refused_before_it_becomes_a_host(
     aws_env: Path, monkeypatch: pytest.MonkeyPatch, region: str
