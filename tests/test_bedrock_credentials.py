@@ -412,6 +412,21 @@ async def test_a_region_naming_another_service_s_host_gets_no_environment_creden
         assert proxy.targets == []
 
 
+async def test_a_loaded_configs_profile_does_not_sign_for_a_region_naming_another_service_s_host(
+    aws_env: Path
+) -> None:
+    (aws_env / "credentials").write_text(
+        f"[work]\naws_access_key_id = AKIDWORK\naws_secret_access_key = s0123456789\naws_session_token = {TOKEN}\n"
+    )
+    async with ForwardProxy() as proxy:
+        config = {"model": MODEL, "region": "s3", "profile": "work", "proxy": proxy.url, "max_retries": 0}
+        with pytest.raises(ComponentConfigError, match="profile"):
+            client = load_component({"provider": "bedrock", "config": config})
+            async with client:
+                await client.create(HELLO)
+        assert proxy.targets == []
+
+
 @pytest.mark.parametrize("region", ["attacker.example#", "x@attacker.example/", "us-east-1.attacker.example?", " "])
 def test_a_region_that_is_not_a_region_name_is_refused_before_it_becomes_a_host(
     aws_env: Path, monkeypatch: pytest.MonkeyPatch, region: str

@@ -274,10 +274,11 @@ class BedrockChatCompletionClient(ProviderClient):
         """A loaded config's ``profile`` signs only for Bedrock's own endpoints (or the environment's), and not
         through a proxy of the config's that could read the requests, as keys of the environment do: a config is
         data, and must not have your credentials sign for a host its author names."""
-        if config.profile and config.base_url and not trusted_endpoint(config.base_url):
+        endpoint = _endpoint(config.base_url, resolve_region(config.region, config.profile)) if config.profile else ""
+        if config.profile and not trusted_endpoint(endpoint):
             raise ComponentConfigError(
                 "bedrock: a config's profile signs only for Bedrock's endpoints or AWS_ENDPOINT_URL_BEDROCK_RUNTIME, "
-                "and this one names another base_url; make the client in code to use that profile there"
+                "and this one names another endpoint; make the client in code to use that profile there"
             )
         target = config.base_url or next((os.environ[name] for name in ENDPOINT_ENVS if os.environ.get(name)), "https:")
         if config.profile and proxy_can_read(config.proxy, target, verify_ssl=config.verify_ssl):
