@@ -321,6 +321,33 @@ async def test_a_loaded_config_sends_no_environment_credentials_through_a_proxy_
     assert all(request.headers["authorization"] for request in server.requests)
 
 
+async def test_a_loaded_config_does_not_sign_with_the_default_shared_files_through_a_proxy_that_could_read_it(
+    server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared files where they are by default (``~/.aws``, no AWS_SHARED_CREDENTIALS_FILE set) are the
+    environment's credentials too: a loaded config's readable proxy does not see the signed request and its session
+    token unless the caller allows them by that variable's name."""
+    monkeypatch.delenv("AWS_SHARED_CREDENTIALS_FILE")
+    monkeypatch.delenv("AWS_CONFIG_FILE")
+    monkeypatch.setenv("HOME", str(aws_env))
+    (aws_env / ".aws").mkdir()
+    (aws_env / ".aws" / "credentials").write_text(
+        f"[default]\naws_access_key_id = AKIDHOME\naws_secret_access_key = s0123\naws_session_token = {TOKEN}\n"
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", f"http://{server.host}:{server.port}")
+    async with ForwardProxy() as proxy:
+        config = {"provider": "bedrock", "config": {"model": MODEL, "region": "us-east-1", "proxy": proxy.url}}
+        with pytest.raises(ComponentConfigError, match="AWS_SHARED_CREDENTIALS_FILE"):
+            client = load_component(config)
+            await client.create(HELLO)
+            await client.close()
+        assert proxy.targets == [] and server.requests == []
+        allowed = load_component(config, allow_env=["AWS_SHARED_CREDENTIALS_FILE"])
+        await allowed.create(HELLO)
+        await allowed.close()
+    assert "Credential=AKIDHOME/" in server.requests[-1].headers["authorization"]
+
+
 async def test_a_loaded_configs_profile_does_not_sign_through_its_proxy_that_could_read_it(
     server: FakeServer, aws_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -361,6 +388,43 @@ async def test_environment_credentials_go_to_bedrocks_hosts_not_any_host_under_a
         await own.close()
     await stranger.close()
     await loaded.close()
+
+
+@pytest.mark.parametrize("region", ["s3", "s3-us-west-2", "execute-api"])
+async def test_a_region_naming_another_service_s_host_gets_no_environment_credentials(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    """A region is one DNS label, so ``region: s3`` in a config makes the default endpoint
+    ``bedrock-runtime.s3.amazonaws.com``: the S3 bucket named bedrock-runtime, anyone's. The default endpoint is
+    trusted with the environment's credentials only when it is one of Bedrock's own hosts."""
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bearer-from-env-0123456789")
+    async with ForwardProxy() as proxy:
+        try:
+            client = load_component({"provider": "bedrock", "config": {"model": MODEL, "region": region,
+                                                                       "proxy": proxy.url, "max_retries": 0}})
+        except ComponentConfigError as refused:
+            assert "region" in str(refused) and "bearer-from-env" not in str(refused)
+        else:
+            async with client:
+                assert client.credential_source == "none"
+                with pytest.raises(AuthenticationError):
+                    await client.create(HELLO)
+        assert proxy.targets == []
+
+
+async def test_a_loaded_configs_profile_does_not_sign_for_a_region_naming_another_service_s_host(
+    aws_env: Path
+) -> None:
+    (aws_env / "credentials").write_text(
+        f"[work]\naws_access_key_id = AKIDWORK\naws_secret_access_key = s0123456789\naws_session_token = {TOKEN}\n"
+    )
+    async with ForwardProxy() as proxy:
+        config = {"model": MODEL, "region": "s3", "profile": "work", "proxy": proxy.url, "max_retries": 0}
+        with pytest.raises(ComponentConfigError, match="profile"):
+            client = load_component({"provider": "bedrock", "config": config})
+            async with client:
+                await client.create(HELLO)
+        assert proxy.targets == []
 
 
 @pytest.mark.parametrize("region", ["attacker.example#", "x@attacker.example/", "us-east-1.attacker.example?", " "])

@@ -14,6 +14,7 @@ import pytest
 
 import modelport as mp
 from modelport import RetryPolicy, UserMessage
+from modelport.components import ComponentConfigError
 from modelport.providers.gemini import GeminiChatCompletionClient
 from modelport.testing import FakeServer, Reply, gemini_error
 
@@ -243,3 +244,23 @@ def test_application_default_credentials_go_only_to_google_s_servers(
     monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", server.base_url + "/")
     GeminiChatCompletionClient(MODEL, vertexai=True, project="p", base_url=server.base_url)
     assert server.requests == []
+
+
+async def test_a_loaded_config_sends_no_application_default_token_through_a_proxy_that_could_read_it(
+    server: FakeServer, service_account: None
+) -> None:
+    """A config is data: like a key of the environment, the application default credentials' token does not go
+    through a proxy the config names when that proxy could read the request (plain HTTP, or verify_ssl false)."""
+    server.add(Reply.json({"access_token": "ya29.adc-token", "expires_in": 3600, "token_type": "Bearer"}))
+    with FakeServer() as proxy:
+        config = {
+            "provider": "modelport.GeminiChatCompletionClient",
+            "config": {"model": MODEL, "vertexai": True, "project": "my-proj", "location": "us-central1",
+                       "base_url": server.base_url, "proxy": proxy.base_url, "max_retries": 0},
+        }
+        with pytest.raises(ComponentConfigError, match="proxy") as refused:
+            client = mp.load_component(config)
+            async with client:
+                await client.create(HELLO)  # the proxy answers as the server would, holding the token
+        assert "ya29.adc-token" not in str(refused.value)
+        assert proxy.requests == []

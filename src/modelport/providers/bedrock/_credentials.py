@@ -150,8 +150,10 @@ def resolve_auth(
         _environment("AWS_ACCESS_KEY_ID", exposed)  # the three go together, allowed by the key id's name
         return Auth("environment", static=env)
     found = _from_profile(os.environ.get("AWS_PROFILE") or "default", named=bool(os.environ.get("AWS_PROFILE")))
-    if found.source != "none":  # the shared files (or botocore's chain) answered: allowed by that variable's name
-        _environment("AWS_SHARED_CREDENTIALS_FILE", exposed)
+    if found.source != "none":  # the shared files (or botocore's chain) answered: allowed by that variable's name,
+        # whether it is set or the files are where they are by default
+        use = "AWS credentials of the shared files, through the proxy this config names"
+        config_env("AWS_SHARED_CREDENTIALS_FILE", use, own=not exposed)
     return found
 
 

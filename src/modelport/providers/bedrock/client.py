@@ -164,14 +164,14 @@ class BedrockChatCompletionClient(ProviderClient):
         url = _endpoint(base_url, self._region)
         exposed = connection.exposes(url)
         if api_key is None and api_key_env:
-            api_key = _named_key(api_key_env, own=(base_url is None or trusted_endpoint(url)) and not exposed)
+            api_key = _named_key(api_key_env, own=trusted_endpoint(url) and not exposed)
         self._auth = resolve_auth(
             access_key=aws_access_key_id,
             secret_key=aws_secret_access_key,
             session_token=aws_session_token,
             api_key=api_key,
             profile=profile,
-            trusted=base_url is None or trusted_endpoint(url),
+            trusted=trusted_endpoint(url),  # the default endpoint too: a region is any DNS label (s3, ...)
             exposed=exposed,
         )
         _check_usable(self._auth, self._region, base_url)
@@ -274,10 +274,11 @@ class BedrockChatCompletionClient(ProviderClient):
         """A loaded config's ``profile`` signs only for Bedrock's own endpoints (or the environment's), and not
         through a proxy of the config's that could read the requests, as keys of the environment do: a config is
         data, and must not have your credentials sign for a host its author names."""
-        if config.profile and config.base_url and not trusted_endpoint(config.base_url):
+        endpoint = _endpoint(config.base_url, resolve_region(config.region, config.profile)) if config.profile else ""
+        if config.profile and not trusted_endpoint(endpoint):
             raise ComponentConfigError(
                 "bedrock: a config's profile signs only for Bedrock's endpoints or AWS_ENDPOINT_URL_BEDROCK_RUNTIME, "
-                "and this one names another base_url; make the client in code to use that profile there"
+                "and this one names another endpoint; make the client in code to use that profile there"
             )
         target = config.base_url or next((os.environ[name] for name in ENDPOINT_ENVS if os.environ.get(name)), "https:")
         if config.profile and proxy_can_read(config.proxy, target, verify_ssl=config.verify_ssl):
@@ -339,6 +340,11 @@ def _check_usable(auth: Auth, region: str | None, base_url: str | None) -> None:
             "SigV4 signs for one region"
         )
     if auth.source == "none" and base_url is None and not any(os.environ.get(name) for name in ENDPOINT_ENVS):
+        if auth.withheld:
+            raise InvalidRequestError(
+                f"region {region!r} makes an endpoint that is not one of Bedrock's hosts; credentials from the "
+                f"environment ({auth.withheld}) go only to Bedrock's own: give a region's name such as us-east-1"
+            )
         raise InvalidRequestError(
             "no AWS credentials: give aws_access_key_id and aws_secret_access_key, api_key (a Bedrock API key), or "
             "set them in the environment or the shared AWS files"

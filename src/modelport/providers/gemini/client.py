@@ -43,6 +43,7 @@ from .._kit import (
     check_url,
     choose_key,
     config_arguments,
+    proxy_can_read,
     resolve_model_info,
     same_origin,
 )
@@ -297,6 +298,17 @@ class GeminiChatCompletionClient(ProviderClient):
 
     @classmethod
     def _from_config(cls, config: GeminiClientConfig) -> GeminiChatCompletionClient:
+        """A loaded config's Vertex AI token (application default credentials) does not go through a proxy of the
+        config's that could read the requests, as keys of the environment do not: a config is data, and must not
+        hand your credentials to a proxy its author names."""
+        token = uses_vertex(config.vertexai) and config.api_key is None and config.api_key_env is None
+        target = config.base_url or "https:"  # Vertex AI's own servers are https
+        if token and proxy_can_read(config.proxy, target, verify_ssl=config.verify_ssl):
+            raise ComponentConfigError(
+                "gemini: a config's Vertex AI token (application default credentials) does not go through a proxy "
+                "that could read the requests (plain HTTP, or verify_ssl false), as this one names; make the client "
+                "in code to send it there"
+            )
         if config.add_name_prefixes:
             raise ComponentConfigError("gemini: add_name_prefixes has no equivalent (names are never sent)")
         arguments = config_arguments(config, cls.component_provider, skip=("add_name_prefixes",))
