@@ -15,6 +15,7 @@ import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -25,7 +26,7 @@ from ._assembly import Assembler
 from ._convert import as_messages, as_tools
 from ._http import Signer, Transport, request_id_from
 from ._redact import SecretValues, scrub_error
-from ._request import Request, merged_args, model_format
+from ._request import Request, call_tool_choice, merged_args, model_format
 from ._stream import WireStream
 from ._validate import UNREADABLE, unencodable_field, why_unreadable
 from .cancellation import CancellationTokenLike, is_cancellation_token
@@ -62,6 +63,8 @@ class WireClient(ChatCompletionClient):
     """The credential values this client sends, scrubbed from every error it raises."""
     _sign: Signer | None = None
     """Signs each attempt over its method, URL, headers and body (none by default)."""
+    _query: Mapping[str, str] = MappingProxyType({})
+    """Query parameters added to every request's URL (``default_query``; none by default)."""
 
     def __init__(
         self,
@@ -214,7 +217,7 @@ class WireClient(ChatCompletionClient):
     ) -> Request:
         """The request ``create`` (or, with ``stream=True``, ``create_stream``) would send, converted, checked,
         built and encoded, with nothing sent: bad input raises here. :meth:`send` sends it as it is."""
-        args = merged_args(extra_create_args, create_args)
+        args, tool_choice = call_tool_choice(merged_args(extra_create_args, create_args), tool_choice)
         request = Request(as_messages(messages), as_tools(tools), tool_choice, json_output, args, stream)
         self._build_into(request)
         return request
@@ -352,6 +355,8 @@ class WireClient(ChatCompletionClient):
         loop = asyncio.get_running_loop()
         deadline_at = self._transport.call_deadline(loop)
         headers = await self._headers()
+        if self._query:
+            url = url.update_query(self._query)
         if body is None:
             headers = {k: v for k, v in headers.items() if k != "content-type"}
         try:
@@ -466,8 +471,9 @@ class WireCall:
         """Send ``request`` (head read, body not), with the transport's retries; returns (response, retries)."""
         client = self._client
         assert request.body is not None
+        url = client._url(request.stream)
         return await self.transport.send(
-            client._url(request.stream),
+            url.update_query(client._query) if client._query else url,
             request.body,
             await client._headers(),
             deadline_at=deadline_at,
