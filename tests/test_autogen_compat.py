@@ -20,7 +20,7 @@ from modelport import (
     RedisStore,
     UserMessage,
 )
-from modelport.testing import FakeServer, Reply
+from modelport.testing import FakeServer, Reply, chunk
 
 from .helpers import HELLO, collect
 
@@ -297,3 +297,27 @@ async def test_tool_choice_in_extra_create_args_is_the_calls_tool_choice(make_cl
     assert [r.json["tool_choice"] for r in server.requests] == ["required", forced]
     with pytest.raises(mp.InvalidRequestError, match="tool_choice is given both"):
         await client.create(HELLO, tools=[tool], tool_choice="none", extra_create_args={"tool_choice": "required"})
+
+
+async def test_timeout_in_extra_create_args_is_the_calls_timeout(make_client: Any, server: FakeServer) -> None:
+    client = make_client(timeout=60, max_retries=0)
+    server.add(Reply.hang())
+    with pytest.raises(mp.APITimeoutError, match=r"no response within 0.2 s") as info:
+        await client.create(HELLO, extra_create_args={"timeout": 0.2})
+    assert info.value.phase == "response"
+    server.add(Reply.sse([chunk({"content": "first"})], done=False, stall=True))
+    with pytest.raises(mp.APITimeoutError, match=r"no stream event within 0.2 s"):
+        await collect(client, extra_create_args={"timeout": 0.2})
+    result = await client.create(HELLO, extra_create_args={"timeout": 5, "temperature": 0})
+    assert result.content == "You said: Hello"
+    assert "timeout" not in server.requests[-1].json and server.requests[-1].json["temperature"] == 0
+    assert client._transport.timeout == 60  # the client's own timeout is unchanged for later calls
+    with pytest.raises(mp.InvalidRequestError, match="'timeout' must be a positive number"):
+        await client.create(HELLO, extra_create_args={"timeout": -1})
+
+
+async def test_timeout_in_extra_create_args_keeps_the_cache_key(make_client: Any, server: FakeServer) -> None:
+    cache = ChatCompletionCache(make_client())
+    await cache.create(HELLO, extra_create_args={"timeout": 30})
+    assert (await cache.create(HELLO)).cached
+    assert len(server.requests) == 1
