@@ -321,3 +321,51 @@ async def test_timeout_in_extra_create_args_keeps_the_cache_key(make_client: Any
     await cache.create(HELLO, extra_create_args={"timeout": 30})
     assert (await cache.create(HELLO)).cached
     assert len(server.requests) == 1
+
+
+async def test_autogen_config_with_include_name_in_message_false_loads(server: FakeServer) -> None:
+    config = {"provider": "autogen_ext.models.openai.OpenAIChatCompletionClient", "component_type": "model",
+              "version": 1, "component_version": 1,
+              "config": {"model": "gpt-4o", "base_url": server.base_url, "api_key": API_KEY,
+                         "include_name_in_message": False}}
+    client = OpenAIChatCompletionClient.load_component(config)
+    try:
+        await client.create([UserMessage(content="Hello", source="alice")])
+    finally:
+        await client.close()
+    assert "name" not in server.requests[0].json["messages"][0]
+
+
+async def test_azure_config_keeps_project_query_and_names(server: FakeServer) -> None:
+    client = azure(server, project="proj-1", default_query={"tenant": "acme"}, include_name_in_message=False)
+    loaded = AzureOpenAIChatCompletionClient.load_component(client.dump_component(include_secrets=True))
+    try:
+        await loaded.create([UserMessage(content="Hello", source="alice")])
+    finally:
+        await client.close()
+        await loaded.close()
+    request = server.requests[0]
+    assert request.headers["openai-project"] == "proj-1" and request.query["tenant"] == ["acme"]
+    assert "name" not in request.json["messages"][0]
+
+
+async def test_autogen_guide_cache_example_runs(redis_url: str, make_client: Any, server: FakeServer) -> None:
+    """AutoGen's ChatCompletionCache example with Redis, streamed, with only its imports changed."""
+    redis = pytest.importorskip("redis")
+    from modelport import CreateResult
+    from modelport.cache import CHAT_CACHE_VALUE_TYPE, ChatCompletionCache, RedisStore
+
+    openai_model_client = make_client()
+    redis_instance = redis.Redis.from_url(redis_url)
+    cache_store = RedisStore[CHAT_CACHE_VALUE_TYPE](redis_instance)
+    cache_client = ChatCompletionCache(openai_model_client, cache_store)
+    cached = []
+    try:
+        for _ in range(2):
+            async for chunk_ in cache_client.create_stream([UserMessage(content="List all countries in Africa",
+                                                                        source="user")]):
+                if isinstance(chunk_, CreateResult):
+                    cached.append(chunk_.cached)
+    finally:
+        redis_instance.close()
+    assert cached == [False, True] and len(server.requests) == 1
