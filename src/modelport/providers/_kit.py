@@ -330,6 +330,8 @@ def migrate_client_config(config: dict[str, Any], from_version: int, provider: s
         )
     if capabilities and "model_info" not in config:
         config["model_info"] = {**capabilities, "family": "unknown"}
+    if config.get("include_name_in_message", True) is True:  # the default, which every client keeps
+        config.pop("include_name_in_message", None)
     if "azure_ad_token_provider" in config:
         raise ComponentConfigError(
             f"{provider}: a token-provider component cannot be loaded from a config; set "
