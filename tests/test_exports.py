@@ -15,8 +15,8 @@ from modelport.providers._table import PROVIDERS
 EXPECTED = {
     "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AssistantMessage", "AuthenticationError",
     "AzureOpenAIChatCompletionClient", "BadRequestError", "CacheStore", "CancellationToken", "CapabilityError",
-    "ChatCompletionCache", "DiskCacheStore", "InMemoryStore", "RedisStore", "Component", "ComponentModel",
-    "load_component",
+    "ChatCompletionCache", "CHAT_CACHE_VALUE_TYPE", "DiskCacheStore", "InMemoryStore", "RedisStore", "Component",
+    "ComponentModel", "load_component",
     "ChatCompletionClient", "ChatCompletionStream", "ChatCompletionTokenLogprob", "ConflictError",
     "ContentFilterError", "ContextLengthExceededError", "CreateResult", "DEFAULT_CONTEXT_WINDOW", "EVENT_LOGGER_NAME",
     "FinishReasons", "ModelListing", "TokenCounter",
@@ -128,5 +128,5 @@ def test_model_context_namespace() -> None:
     import modelport.model_context as contexts
 
     assert sorted(contexts.__all__) == ["BufferedChatCompletionContext", "ChatCompletionContext",
-                                        "HeadAndTailChatCompletionContext", "TokenLimitedChatCompletionContext",
-                                        "UnboundedChatCompletionContext"]
+                                        "ChatCompletionContextState", "HeadAndTailChatCompletionContext",
+                                        "TokenLimitedChatCompletionContext", "UnboundedChatCompletionContext"]

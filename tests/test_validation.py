@@ -188,7 +188,7 @@ async def test_tool_choice_must_name_a_given_tool(server: FakeServer, client: An
     ({"deadline": -1}, "deadline"),
     ({"base_url": "localhost:8000"}, "base_url"),
     ({"provider": "nope"}, "provider 'nope'"),
-    ({"model_info": {"vision": True}}, "model_info is missing"),
+    ({"model_info": "gpt-4o"}, "model_info must be a dict"),
 ])
 def test_bad_client_arguments(make_client: Any, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

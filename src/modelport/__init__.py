@@ -71,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "load_component": "components",
     # caching
     "ChatCompletionCache": "cache",
+    "CHAT_CACHE_VALUE_TYPE": "cache",
     "CacheStore": "cache",
     "InMemoryStore": "cache",
     "DiskCacheStore": "cache",
@@ -111,6 +112,7 @@ _EXPORTS.update({name: row.client.split(":")[0] for row in PROVIDERS for name in
 
 # Written out (not computed) so type checkers see every public name; a test keeps it equal to _EXPORTS.
 __all__ = [
+    "CHAT_CACHE_VALUE_TYPE",
     "DEFAULT_CONTEXT_WINDOW",
     "EVENT_LOGGER_NAME",
     "APIConnectionError",
@@ -212,6 +214,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X` marks X a re-export
     from ._retry import RetryPolicy as RetryPolicy
+    from .cache import CHAT_CACHE_VALUE_TYPE as CHAT_CACHE_VALUE_TYPE
     from .cache import CacheStore as CacheStore
     from .cache import ChatCompletionCache as ChatCompletionCache
     from .cache import DiskCacheStore as DiskCacheStore

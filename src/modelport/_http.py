@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import errno
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -163,6 +164,12 @@ class Transport:
         except KeyError:
             found = self._env_proxies[key] = _environment_proxy(url)
             return found
+
+    def with_timeout(self, timeout: float) -> Transport:
+        """This transport with another ``timeout`` (one call's): the same sessions, pool and settings otherwise."""
+        view = copy.copy(self)
+        view.timeout = timeout
+        return view
 
     def call_deadline(self, loop: asyncio.AbstractEventLoop) -> float | None:
         return loop.time() + self.deadline if self.deadline is not None else None

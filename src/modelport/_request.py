@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from ._convert import as_messages, as_tools
 from .errors import InvalidRequestError
 
-__all__ = ["EMPTY_ARGS", "Request", "checked_args", "merged_args", "model_format"]
+__all__ = ["EMPTY_ARGS", "Request", "call_tool_choice", "checked_args", "merged_args", "model_format"]
 
 EMPTY_ARGS: Mapping[str, Any] = MappingProxyType({})
 
@@ -90,7 +90,7 @@ class Request:
         **create_args: Any,
     ) -> Request:
         """A request from the arguments ``create`` takes, converted; not yet built for any client."""
-        args = merged_args(extra_create_args, create_args)
+        args, tool_choice = call_tool_choice(merged_args(extra_create_args, create_args), tool_choice)
         return cls(as_messages(messages), as_tools(tools), tool_choice, json_output, args, stream)
 
     def for_stream(self, stream: bool) -> Request:
@@ -144,10 +144,38 @@ def merged_args(extra_create_args: Any, keywords: Mapping[str, Any]) -> Mapping[
     args = checked_args(extra_create_args)
     if not keywords:
         return args
+    if "max_consecutive_empty_chunk_tolerance" in keywords:
+        keywords = _without_empty_chunk_tolerance(keywords)
     both = [name for name in keywords if name in args]
     if both:
         raise InvalidRequestError(f"create argument {both[0]!r} is given both as a keyword and in extra_create_args")
     return {**args, **keywords}
+
+
+def _without_empty_chunk_tolerance(keywords: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``keywords`` without AutoGen's ``max_consecutive_empty_chunk_tolerance`` of ``create_stream``, which is not
+    needed (empty stream chunks are always skipped) and is checked, then dropped."""
+    value = keywords["max_consecutive_empty_chunk_tolerance"]
+    if type(value) is not int or value < 0:
+        raise InvalidRequestError(
+            f"max_consecutive_empty_chunk_tolerance must be a whole number of 0 or more, got {value!r} (it is not "
+            "needed: empty stream chunks are always skipped)"
+        )
+    return {name: value for name, value in keywords.items() if name != "max_consecutive_empty_chunk_tolerance"}
+
+
+def call_tool_choice(args: Mapping[str, Any], tool_choice: Any) -> tuple[Mapping[str, Any], Any]:
+    """A call's create arguments and its ``tool_choice``: one given among the create arguments (AutoGen passes
+    ``extra_create_args={"tool_choice": ...}`` through to OpenAI) is taken as the call's ``tool_choice`` when
+    ``tool_choice=`` was left at ``"auto"``; a different one given both ways is refused."""
+    if "tool_choice" not in args:
+        return args, tool_choice
+    given = args["tool_choice"]
+    if not (isinstance(tool_choice, str) and tool_choice == "auto") and tool_choice != given:
+        raise InvalidRequestError(
+            "tool_choice is given both as tool_choice= and in extra_create_args, with different values; give it once"
+        )
+    return {name: value for name, value in args.items() if name != "tool_choice"}, given
 
 
 def model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
+import math
 import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -25,7 +28,7 @@ from ._assembly import Assembler
 from ._convert import as_messages, as_tools
 from ._http import Signer, Transport, request_id_from
 from ._redact import SecretValues, scrub_error
-from ._request import Request, merged_args, model_format
+from ._request import Request, call_tool_choice, merged_args, model_format
 from ._stream import WireStream
 from ._validate import UNREADABLE, unencodable_field, why_unreadable
 from .cancellation import CancellationTokenLike, is_cancellation_token
@@ -62,6 +65,8 @@ class WireClient(ChatCompletionClient):
     """The credential values this client sends, scrubbed from every error it raises."""
     _sign: Signer | None = None
     """Signs each attempt over its method, URL, headers and body (none by default)."""
+    _query: Mapping[str, str] = MappingProxyType({})
+    """Query parameters added to every request's URL (``default_query``; none by default)."""
 
     def __init__(
         self,
@@ -197,7 +202,7 @@ class WireClient(ChatCompletionClient):
             extra_create_args=merged_args(extra_create_args, create_args),
             stream=True,
         )
-        return WireStream(self._call, request, cancellation_token)
+        return WireStream(self._call_for(request), request, cancellation_token)
 
     # -- the request, built once --
 
@@ -214,7 +219,7 @@ class WireClient(ChatCompletionClient):
     ) -> Request:
         """The request ``create`` (or, with ``stream=True``, ``create_stream``) would send, converted, checked,
         built and encoded, with nothing sent: bad input raises here. :meth:`send` sends it as it is."""
-        args = merged_args(extra_create_args, create_args)
+        args, tool_choice = call_tool_choice(merged_args(extra_create_args, create_args), tool_choice)
         request = Request(as_messages(messages), as_tools(tools), tool_choice, json_output, args, stream)
         self._build_into(request)
         return request
@@ -249,9 +254,21 @@ class WireClient(ChatCompletionClient):
         request.output, request.payload, request.builder = output, payload, self
 
     def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The create arguments of a call (not empty): the call's, checked, over the client's defaults."""
+        """The create arguments of a call (not empty): the call's, checked, over the client's defaults. A
+        ``timeout`` among them is this call's (see :meth:`_call_for`), not sent."""
+        if "timeout" in args:
+            call_timeout(args)
+            args = {name: value for name, value in args.items() if name != "timeout"}
         self._dialect.validate_create_args(args)
         return {**self._create_args, **args}
+
+    def _call_for(self, request: Request) -> WireCall:
+        """The call that sends ``request``: this client's, or (for a request with its own ``timeout`` create
+        argument, as AutoGen passes it in ``extra_create_args``) one whose transport waits that long instead."""
+        timeout = call_timeout(request.args) if request.args else None
+        if timeout is None:
+            return self._call
+        return self._call.with_transport(self._transport.with_timeout(timeout))
 
     async def send(self, request: Request, *, cancellation_token: CancellationTokenLike | None = None) -> CreateResult:
         """Send a prepared request (built again first if another client prepared it) and return its result. A
@@ -284,7 +301,7 @@ class WireClient(ChatCompletionClient):
         if type(self).create_stream is not WireClient.create_stream:
             return super().send_stream(request, cancellation_token=cancellation_token)
         check_token(cancellation_token)
-        return WireStream(self._call, self.build(request.for_stream(True)), cancellation_token)
+        return WireStream(self._call_for(request), self.build(request.for_stream(True)), cancellation_token)
 
     def request_fingerprint(
         self,
@@ -317,19 +334,19 @@ class WireClient(ChatCompletionClient):
     # -- the pipeline --
 
     async def _create(self, request: Request) -> CreateResult:
-        call = self._call
+        call = self._call_for(request)
         loop = asyncio.get_running_loop()
-        deadline_at = self._transport.call_deadline(loop)
+        deadline_at = call.transport.call_deadline(loop)
         retries = 0
         observation = call.observe(request) if observing() else None
         try:
             while True:
                 response, retries = await call.send(request, deadline_at, retries)
                 try:
-                    asm = await self._read_response(response, loop, deadline_at)
+                    asm = await self._read_response(response, loop, deadline_at, call.transport)
                     break
                 except APIError as exc:  # a body cut off, or an error inside a 200: retried by the same rule
-                    await self._transport.sleep_before_retry(exc, {}, retries, loop, deadline_at)
+                    await call.transport.sleep_before_retry(exc, {}, retries, loop, deadline_at)
                     retries += 1
             result = self._finish(asm, request)
         except APIError as exc:
@@ -352,6 +369,8 @@ class WireClient(ChatCompletionClient):
         loop = asyncio.get_running_loop()
         deadline_at = self._transport.call_deadline(loop)
         headers = await self._headers()
+        if self._query:
+            url = url.update_query(self._query)
         if body is None:
             headers = {k: v for k, v in headers.items() if k != "content-type"}
         try:
@@ -372,10 +391,10 @@ class WireClient(ChatCompletionClient):
             ) from None
 
     async def _read_response(
-        self, response: Any, loop: asyncio.AbstractEventLoop, deadline_at: float | None
+        self, response: Any, loop: asyncio.AbstractEventLoop, deadline_at: float | None, transport: Transport
     ) -> Assembler:
         request_id = request_id_from(response.headers)
-        raw = await self._transport.read_body(response, loop, deadline_at)
+        raw = await transport.read_body(response, loop, deadline_at)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -466,8 +485,9 @@ class WireCall:
         """Send ``request`` (head read, body not), with the transport's retries; returns (response, retries)."""
         client = self._client
         assert request.body is not None
+        url = client._url(request.stream)
         return await self.transport.send(
-            client._url(request.stream),
+            url.update_query(client._query) if client._query else url,
             request.body,
             await client._headers(),
             deadline_at=deadline_at,
@@ -475,6 +495,12 @@ class WireCall:
             error=self.error,
             sign=client._sign,
         )
+
+    def with_transport(self, transport: Transport) -> WireCall:
+        """This call (of its kind) over another transport: one call's own timeout."""
+        call = copy.copy(self)
+        call.transport = transport
+        return call
 
     def assembler(self) -> Assembler:
         return Assembler(split_think_tags=self.dialect.split_think_tags)
@@ -504,6 +530,16 @@ class WireCall:
             tools=request.tools,
         )
         return _hooks.start(info)
+
+
+def call_timeout(args: Mapping[str, Any]) -> float | None:
+    """A call's own ``timeout`` create argument (seconds, as the client's ``timeout`` means), if it has one."""
+    timeout = args.get("timeout")
+    if timeout is None:
+        return None
+    if type(timeout) not in (int, float) or not math.isfinite(timeout) or timeout <= 0:
+        raise InvalidRequestError(f"create argument 'timeout' must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
 
 
 def check_token(token: Any) -> None:

@@ -22,7 +22,7 @@ import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Union
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,7 +47,11 @@ class CacheConfig(BaseModel):
     namespace: str | None = None
 
 
-__all__ = ["KEY_VERSION", "ChatCompletionCache", "canonical_json"]
+__all__ = ["CHAT_CACHE_VALUE_TYPE", "KEY_VERSION", "ChatCompletionCache", "canonical_json"]
+
+CHAT_CACHE_VALUE_TYPE = Union[CreateResult, list[Union[str, CreateResult]]]  # noqa: UP007 (a runtime alias)
+"""AutoGen's name for what a chat cache holds (a result, or a stream's chunks and result), for code that subscripts
+a store with it (``DiskCacheStore[CHAT_CACHE_VALUE_TYPE](...)``). modelport's stores hold the same as JSON bytes."""
 
 logger = logging.getLogger("modelport.cache")
 KEY_VERSION = "modelport-cache-v1"

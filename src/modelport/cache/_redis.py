@@ -11,13 +11,14 @@ import inspect
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..components import Component, ComponentConfigError, config_env
 from ..errors import InvalidRequestError
+from ._stores import T
 
 __all__ = ["RedisStore", "redis_from_url", "scrubbed", "shown_url", "url_or_env", "url_passwords"]
 
@@ -104,11 +105,13 @@ class RedisStoreConfig(BaseModel):
     timeout: float = Field(default=0.25, gt=0)
 
 
-class RedisStore(Component):
+class RedisStore(Component, Generic[T]):
     """A store in Redis.
 
     Args:
         url: ``redis://[:password@]host:port/db`` (or ``rediss://`` for TLS); or give ``url_env`` or ``client``.
+            A Redis client object given here (``RedisStore(redis_instance)``, as AutoGen's guide writes it) is taken
+            as ``client``. Subscripting (``RedisStore[CHAT_CACHE_VALUE_TYPE]``) is accepted as AutoGen writes it.
         url_env: the environment variable that holds the URL (what a config saves when the URL has a password).
         client: an existing ``redis.asyncio.Redis``, or a synchronous ``redis.Redis`` (its calls then run in a
             worker thread); you close it.
@@ -145,8 +148,12 @@ class RedisStore(Component):
         return migrated
 
     def __init__(
-        self, url: str | None = None, *, url_env: str | None = None, client: Any = None, timeout: float = 0.25
+        self, url: str | Any = None, *, url_env: str | None = None, client: Any = None, timeout: float = 0.25
     ) -> None:
+        if url is not None and not isinstance(url, str):
+            if client is not None:
+                raise InvalidRequestError("RedisStore takes one client: give it positionally or as client=, not both")
+            url, client = None, url
         self._url_env = url_env
         self._url: str | None = None
         url = url_or_env(url, url_env)

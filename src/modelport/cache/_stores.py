@@ -21,16 +21,22 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeVar
 
 from ..components import Component
 from ..errors import InvalidRequestError
 
-__all__ = ["CacheStore", "DiskCacheStore", "InMemoryStore"]
+__all__ = ["CacheStore", "DiskCacheStore", "InMemoryStore", "T"]
 
 logger = logging.getLogger("modelport.cache")
+
+T = TypeVar("T", default=Any)
+"""What a store is subscripted with, as AutoGen's generic stores are (``DiskCacheStore[CHAT_CACHE_VALUE_TYPE]``):
+a name for readers and type checkers only (a bare ``DiskCacheStore`` is ``DiskCacheStore[Any]``); every store
+holds bytes."""
 
 
 @runtime_checkable
@@ -56,7 +62,7 @@ class DiskCacheStoreConfig(BaseModel):
     directory: str
 
 
-class InMemoryStore(Component):
+class InMemoryStore(Component, Generic[T]):
     """A bounded in-process store: the least recently used entry goes first when ``max_entries`` is reached.
 
     ``clock`` (monotonic seconds) can be replaced to test expiry without waiting. Its config saves the bound,
@@ -129,8 +135,26 @@ def _check_folder(directory: Path) -> None:
             return
 
 
-class DiskCacheStore(Component):
+def _folder_of(directory: Any) -> str | os.PathLike[str]:
+    """The folder a store is given: a path, or the ``directory`` of a ``diskcache.Cache`` (AutoGen's guide's form)."""
+    if isinstance(directory, (str, os.PathLike)):
+        return directory
+    folder = getattr(directory, "directory", None)
+    if isinstance(folder, (str, os.PathLike)):
+        return folder
+    raise InvalidRequestError(
+        f"DiskCacheStore takes a folder (or a diskcache.Cache, for its folder), not a {type(directory).__name__}: "
+        "write DiskCacheStore(directory)"
+    )
+
+
+class DiskCacheStore(Component, Generic[T]):
     """A cache folder shared safely by several processes: ``<directory>/modelport-cache.sqlite3`` in WAL mode.
+
+    ``directory`` is a folder, or a ``diskcache.Cache`` as AutoGen's guide passes one (``DiskCacheStore(Cache(dir))``),
+    whose folder is then used: modelport keeps its own file there, so the ``diskcache`` package is not needed and that
+    cache's own entries and settings are not used. Subscripting (``DiskCacheStore[CHAT_CACHE_VALUE_TYPE]``) is
+    accepted as AutoGen writes it.
 
     Reads and writes run in a worker thread, so the event loop never waits on the disk. ``clock`` (wall-clock
     seconds, shared by the processes) can be replaced to test expiry without waiting. ``lazy=True`` creates the
@@ -144,20 +168,13 @@ class DiskCacheStore(Component):
 
     def __init__(
         self,
-        directory: str | Path,
+        directory: str | os.PathLike[str] | Any,
         *,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 10.0,
         lazy: bool = False,
     ) -> None:
-        if not isinstance(directory, (str, os.PathLike)):
-            folder = getattr(directory, "directory", None)
-            raise InvalidRequestError(
-                f"DiskCacheStore takes a folder, not a {type(directory).__name__}: write DiskCacheStore(directory)"
-                + (f", here DiskCacheStore({folder!r})" if isinstance(folder, str) else "")
-                + " (modelport keeps its own SQLite file in that folder; a diskcache.Cache is not needed)"
-            )
-        self.directory = Path(directory)
+        self.directory = Path(_folder_of(directory))
         _check_folder(self.directory)
         self.path = self.directory / self.FILENAME
         self._clock = clock

@@ -10,13 +10,14 @@ Every context keeps a tool call and its results together (a provider rejects one
 ``save_state`` / ``load_state`` round-trip the history through JSON.
 """
 
-from ._base import ChatCompletionContext
+from ._base import ChatCompletionContext, ChatCompletionContextState
 from ._contexts import BufferedChatCompletionContext, HeadAndTailChatCompletionContext, UnboundedChatCompletionContext
 from ._token_limited import TokenLimitedChatCompletionContext
 
 __all__ = [
     "BufferedChatCompletionContext",
     "ChatCompletionContext",
+    "ChatCompletionContextState",
     "HeadAndTailChatCompletionContext",
     "TokenLimitedChatCompletionContext",
     "UnboundedChatCompletionContext",

@@ -12,16 +12,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from .._convert import as_message
 from ..components import Component
 from ..messages import AssistantMessage, FunctionExecutionResultMessage, LLMMessage, SystemMessage, UserMessage
 
-__all__ = ["ChatCompletionContext", "Unit"]
+__all__ = ["ChatCompletionContext", "ChatCompletionContextState", "Unit"]
 
 _MESSAGES = TypeAdapter(list[LLMMessage])
 _MESSAGE_TYPES = (SystemMessage, UserMessage, AssistantMessage, FunctionExecutionResultMessage)
+
+
+class ChatCompletionContextState(BaseModel):
+    """A context's saved state, as AutoGen names it: ``ChatCompletionContextState(messages=...).model_dump()`` is
+    what :meth:`ChatCompletionContext.save_state` returns and ``load_state`` takes, and
+    ``ChatCompletionContextState.model_validate(state)`` reads one back."""
+
+    messages: list[LLMMessage] = Field(default_factory=list)
 
 
 class Unit:

@@ -43,6 +43,7 @@ from ..components import Component, ComponentConfigError, config_env
 from ..errors import APIError, AuthenticationError, InvalidRequestError
 from ..model_info import ModelInfo, lookup_model_info
 from ..tokens import TokenCounter
+from ._autogen_args import complete_model_info, query_secrets, saved_query
 from .dialect import Dialect
 
 __all__ = [
@@ -121,14 +122,24 @@ class _ClientConfig(BaseModel):
     )
 
 
-class OpenAIClientConfig(_ClientConfig):
+class _ChatCompletionsConfig(_ClientConfig):
+    """Settings of the chat-completions clients (OpenAI's and Azure's)."""
+
+    default_query: dict[str, str] | None = Field(
+        default=None, description="Query parameters added to every request; credential ones only with include_secrets."
+    )
+    include_name_in_message: bool = Field(default=True, description="Send a message's source as its name field.")
+    project: str | None = Field(default=None, description="Sent as the OpenAI-Project header.")
+
+
+class OpenAIClientConfig(_ChatCompletionsConfig):
     model: str
     base_url: str | None = None
     provider: str | None = Field(default=None, description="A preset: openai, ollama, vllm, groq, ...")
     organization: str | None = None
 
 
-class AzureClientConfig(_ClientConfig):
+class AzureClientConfig(_ChatCompletionsConfig):
     model: str | None = None
     azure_endpoint: str | None = Field(default=None, description="Defaults to AZURE_OPENAI_ENDPOINT.")
     azure_endpoint_env: str | None = None
@@ -246,6 +257,8 @@ def saved_settings(settings: dict[str, Any], *, include_secrets: bool) -> dict[s
             "this client's proxy URL holds a password, which a config does not save unless "
             "dump_component(include_secrets=True); or give the proxy through HTTPS_PROXY instead"
         )
+    if saved.get("default_query"):
+        saved["default_query"] = saved_query(saved["default_query"], include_secrets=include_secrets)
     headers = saved.get("default_headers")
     if headers and not include_secrets:
         saved["default_headers"] = {k: v for k, v in headers.items() if not is_secret_header(k)} or None
@@ -317,10 +330,8 @@ def migrate_client_config(config: dict[str, Any], from_version: int, provider: s
         )
     if capabilities and "model_info" not in config:
         config["model_info"] = {**capabilities, "family": "unknown"}
-    if config.pop("include_name_in_message", True) is False:
-        raise ComponentConfigError(
-            f"{provider}: include_name_in_message=False has no equivalent; message names follow the provider preset"
-        )
+    if config.get("include_name_in_message", True) is True:  # the default, which every client keeps
+        config.pop("include_name_in_message", None)
     if "azure_ad_token_provider" in config:
         raise ComponentConfigError(
             f"{provider}: a token-provider component cannot be loaded from a config; set "
@@ -336,12 +347,11 @@ USER_AGENT = f"modelport/{__version__}"
 
 
 def resolve_model_info(model: str, model_info: ModelInfo | None) -> ModelInfo:
+    """The client's :class:`ModelInfo`: the registry's for ``model``, or ``model_info`` (completed from the registry
+    or its defaults, with a warning, when it lacks some of the fields every client reads)."""
     if model_info is None:
         return lookup_model_info(model)
-    missing = [key for key in ("vision", "function_calling", "json_output", "family") if key not in model_info]
-    if missing:
-        raise InvalidRequestError(f"model_info is missing {', '.join(missing)}")
-    return model_info
+    return complete_model_info(model, model_info)
 
 
 def default_timeout(timeout: float | None) -> float:
@@ -456,6 +466,7 @@ class ProviderClient(WireClient, Component):
         api_base: URL | None = None,
         accept: str = JSON_OR_EVENTS,
         live: Mapping[str, bool] = _NONE,
+        default_query: Mapping[str, str] = _NONE,
     ) -> None:
         super().__init__(
             model=model,
@@ -477,15 +488,17 @@ class ProviderClient(WireClient, Component):
             **connection.settings(self._transport.retry),
             "model_info": model_info,
             "prices": saved_prices,
+            **({"default_query": dict(default_query)} if default_query else {}),
             **create_args,
         }
+        self._query = dict(default_query)
         self._live = {"http_session": connection.http_session is not None, "token_counter": token_counter is not None}
         self._live.update(live)
         headers = RedactedHeaders({"content-type": "application/json", "accept": accept, "user-agent": USER_AGENT})
         headers.update(auth_headers)
         headers.update(connection.default_headers or _NONE)
         self._request_headers = headers
-        self._secrets = header_secrets(headers, *proxy_secrets(connection.proxy))
+        self._secrets = header_secrets(headers, *proxy_secrets(connection.proxy), *query_secrets(default_query))
 
     async def _headers(self) -> dict[str, str]:
         return self._request_headers

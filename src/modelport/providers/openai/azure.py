@@ -17,12 +17,13 @@ from yarl import URL
 if TYPE_CHECKING:
     import aiohttp
 
-from ..._redact import RedactedHeaders, Secret, check_credential, header_secrets, proxy_secrets
+from ..._redact import RedactedHeaders, Secret, check_credential, check_headers, header_secrets, proxy_secrets
 from ..._retry import RetryPolicy
 from ...components import ComponentConfigError, config_env
 from ...errors import InvalidRequestError
 from ...model_info import ModelInfo
 from ...tokens import TokenCounter
+from .._autogen_args import autogen_model_info, check_default_query, openai_identity_headers
 from .._kit import (
     AzureClientConfig,
     Connection,
@@ -58,7 +59,8 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
             ``OPENAI_API_VERSION``.
         api_key / azure_ad_token / azure_ad_token_provider: one way to authenticate; the key defaults to
             ``AZURE_OPENAI_API_KEY``.
-        The remaining arguments are those of :class:`~modelport.OpenAIChatCompletionClient`.
+        The remaining arguments are those of :class:`~modelport.OpenAIChatCompletionClient` (``project`` is sent
+        as given: ``OPENAI_PROJECT_ID`` and ``OPENAI_ORG_ID`` are read only for OpenAI's own server).
     """
 
     provider_name = "azure_openai"
@@ -95,8 +97,13 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
         prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
         azure_ad_token_env: str | None = None,
+        project: str | None = None,
+        default_query: Mapping[str, Any] | None = None,
+        include_name_in_message: bool = True,
         **create_args: Any,
     ) -> None:
+        model_info = autogen_model_info(create_args, model_info)
+        query = check_default_query(default_query)
         endpoint, deployment, version, api_base = _azure_target(azure_endpoint, azure_deployment, model, api_version)
         connection = Connection(
             timeout=timeout,
@@ -124,11 +131,15 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
             auth = {"api-key": key.key.get()}
         else:
             auth = {"authorization": f"Bearer {self._ad_token.get()}"} if self._ad_token is not None else {}
+        auth.update(check_headers(openai_identity_headers(None, project, from_environment=False), "project"))
+        dialect = self._azure_dialect(add_name_prefixes)
+        if not include_name_in_message and isinstance(dialect, OpenAIDialect):
+            dialect = dialect.without_names()
         super().__init__(
             model=model or deployment if version in V1_API_VERSIONS else deployment,
             model_info=model_info,
             info=resolve_model_info(model or deployment, model_info),
-            dialect=self._azure_dialect(add_name_prefixes),
+            dialect=dialect,
             base_url=endpoint,
             api_base=api_base,
             connection=connection,
@@ -140,11 +151,14 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
                 "azure_deployment": azure_deployment,
                 "api_version": version,
                 "add_name_prefixes": add_name_prefixes,
+                "project": project,
+                "include_name_in_message": None if include_name_in_message else False,
             },
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
             live={"azure_ad_token_provider": azure_ad_token_provider is not None},
+            default_query=query,
         )
 
     def _azure_dialect(self, add_name_prefixes: bool) -> Dialect:
@@ -189,6 +203,9 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
             azure_endpoint=_endpoint_of(config),
             azure_ad_token=check_not_masked(config.azure_ad_token, "azure_ad_token"),
             azure_ad_token_env=config.azure_ad_token_env,
+            project=config.project,
+            default_query=config.default_query,
+            include_name_in_message=config.include_name_in_message,
             **config_arguments(config, cls.component_provider),
         )
 

@@ -27,6 +27,7 @@ from ..._retry import RetryPolicy
 from ...errors import InvalidRequestError, ResponseValidationError
 from ...model_info import ModelInfo, ModelListing
 from ...tokens import TokenCounter
+from .._autogen_args import autogen_model_info, check_default_query, openai_identity_headers
 from .._kit import (
     Connection,
     KeyChoice,
@@ -171,7 +172,18 @@ class OpenAIChatCompletionClient(ProviderClient):
         max_response_bytes: the largest response body read, in bytes (64 MiB by default); one stream event or line
             may hold the smaller of it and 16 MiB. Past either, :class:`~modelport.ResponseTooLargeError`.
         api_key_env: the environment variable that holds the key (saved in configs instead of the key).
-        **create_args: defaults for every request (``temperature``, ``max_tokens``, ``extra_body``, ...).
+        organization, project: sent as the ``OpenAI-Organization`` and ``OpenAI-Project`` headers; for OpenAI's own
+            server (or ``OPENAI_BASE_URL``'s) they default to ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``, as the
+            OpenAI SDK reads them.
+        default_query: query parameters added to every request's URL (one whose name says it holds a credential,
+            such as ``subscription-key``, is kept out of configs unless secrets are included).
+        include_name_in_message: ``False`` sends no ``name`` field on messages (a message's ``source`` is sent as
+            its name where the server takes one).
+        **create_args: defaults for every request (``temperature``, ``max_tokens``, ``extra_body``, ...). AutoGen's
+            ``model_capabilities`` is taken as ``model_info`` (with AutoGen's ``DeprecationWarning``) and its
+            ``max_consecutive_empty_chunk_tolerance`` is accepted and not needed (empty stream chunks are always
+            skipped); ``http_client`` is refused: pass ``http_session`` (an aiohttp session) or the connection
+            arguments above.
     """
 
     component_type = "model"
@@ -204,10 +216,15 @@ class OpenAIChatCompletionClient(ProviderClient):
         token_counter: TokenCounter | None = None,
         prices: Mapping[str, Any] | None = None,
         api_key_env: str | None = None,
+        project: str | None = None,
+        default_query: Mapping[str, Any] | None = None,
+        include_name_in_message: bool = True,
         **create_args: Any,
     ) -> None:
         if not model:
             raise InvalidRequestError("model is required")
+        model_info = autogen_model_info(create_args, model_info)
+        query = check_default_query(default_query)
         self.provider_name, preset, url, from_environment = resolve_server(model, base_url, provider)
         connection = Connection(
             timeout=timeout,
@@ -225,13 +242,15 @@ class OpenAIChatCompletionClient(ProviderClient):
         )
         key = _openai_key(api_key, api_key_env, preset, url, base_url, connection, from_environment=from_environment)
         auth = {"authorization": f"Bearer {key.key.get()}"} if key.key is not None else {}
-        if organization is not None:
-            auth.update(check_headers({"openai-organization": organization}, "organization"))
+        openai_server = own_key_env(preset, url, from_environment=from_environment) == "OPENAI_API_KEY"
+        identity = openai_identity_headers(organization, project, from_environment=openai_server)
+        auth.update(check_headers(identity, "organization and project"))
+        dialect = OpenAIDialect(preset.profile if preset else COMPATIBLE_PROFILE, add_name_prefixes)
         super().__init__(
             model=model,
             model_info=model_info,
             info=resolve_model_info(model, model_info),
-            dialect=OpenAIDialect(preset.profile if preset else COMPATIBLE_PROFILE, add_name_prefixes),
+            dialect=dialect if include_name_in_message else dialect.without_names(),
             base_url=url,
             connection=connection,
             key=key,
@@ -241,11 +260,14 @@ class OpenAIChatCompletionClient(ProviderClient):
                 "base_url": base_url,
                 "provider": provider,
                 "organization": organization,
+                "project": project,
                 "add_name_prefixes": add_name_prefixes,
+                "include_name_in_message": None if include_name_in_message else False,
             },
             create_args=create_args,
             token_counter=token_counter,
             prices=prices,
+            default_query=query,
         )
 
     @property
@@ -283,6 +305,9 @@ class OpenAIChatCompletionClient(ProviderClient):
             base_url=config.base_url,
             provider=config.provider,
             organization=config.organization,
+            project=config.project,
+            default_query=config.default_query,
+            include_name_in_message=config.include_name_in_message,
             **config_arguments(config, cls.component_provider),
         )
 

@@ -9,7 +9,7 @@ refused there first, naming the field), whole answers read in :mod:`._response`,
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..._sse import SSEDecoder
@@ -39,6 +39,10 @@ class OpenAIDialect(JSONErrors):
     add_name_prefixes: bool = False
     name: str = "openai"
     framing: str = "sse"
+
+    def without_names(self) -> OpenAIDialect:
+        """This dialect sending no message ``name`` fields (AutoGen's ``include_name_in_message=False``)."""
+        return replace(self, profile=replace(self.profile, send_names=False))
 
     @property
     def split_think_tags(self) -> bool:
