@@ -161,7 +161,7 @@ def client_from_model_string(target: ModelString, **client_args: Any) -> ChatCom
     return _client_class(target.provider)(**given, **client_args)
 
 
-def get_client(model: str, **client_args: Any) -> ChatCompletionClient:
+def get_client(model: str, /, **client_args: Any) -> ChatCompletionClient:
     """The client a model string names: ``get_client("anthropic:claude-sonnet-4-5", max_retries=5)`` is
     ``AnthropicChatCompletionClient("claude-sonnet-4-5", max_retries=5)``.
 
@@ -221,8 +221,8 @@ def _known_provider(name: str | None) -> str | None:
     known = provider_names()
     if wanted not in known:
         close = difflib.get_close_matches(wanted, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InvalidRequestError(f"--provider {name!r} is unknown{hint} (known: {', '.join(known)})")
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidRequestError(f"--provider {name!r} is unknown; known: {', '.join(known)}{hint}")
     return wanted
 
 

@@ -491,13 +491,18 @@ def _one_line_warnings(fallback: Any) -> Any:
 
 def common(p: argparse.ArgumentParser) -> None:
     """The flags that say which client to use."""
-    p.add_argument("--model", help=f"model name (default {DEFAULT_MODEL}); with --config, replaces the config's model")
+    p.add_argument(
+        "--model",
+        help=f"model name (default {DEFAULT_MODEL}), or a model string: anthropic:claude-sonnet-4-5, ollama:qwen3, "
+        "groq:openai/gpt-oss-120b (modelport models lists some); with --config, replaces the config's model",
+    )
     p.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://localhost:11434/v1")
     p.add_argument(
         "--provider",
-        help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, mistral, gemini, "
-        "anthropic, bedrock-openai; or a provider of its own: openai-responses (OpenAI's Responses API), bedrock "
-        "(Amazon Bedrock's Converse API, AWS credentials from the environment)",
+        help="a preset of the OpenAI client: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, "
+        "mistral, anthropic, bedrock-openai; or a provider's own client: gemini, vertex, azure, "
+        "azure-openai-responses, openai-responses (OpenAI's Responses API), bedrock (Amazon Bedrock's Converse "
+        "API, AWS credentials from the environment); a wrong name lists every one",
     )
     p.add_argument(
         "--api-key-env",
