@@ -165,11 +165,15 @@ def get_client(model: str, /, **client_args: Any) -> ChatCompletionClient:
     """The client a model string names: ``get_client("anthropic:claude-sonnet-4-5", max_retries=5)`` is
     ``AnthropicChatCompletionClient("claude-sonnet-4-5", max_retries=5)``.
 
-    ``model`` is ``"provider:model"`` (or LiteLLM's ``"provider/model"``, see :mod:`modelport._model_string` for the
-    rule); the providers are the clients' own (``openai``, ``azure``, ``openai-responses``,
+    ``model`` is ``"provider:model"``: the model is everything after the first ``:``, so it may hold slashes
+    (``"openrouter:anthropic/claude-sonnet-4.5"``). LiteLLM's ``"provider/model"`` is read too when the text before
+    the first ``:`` is no provider's name (``"bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"``); a model id
+    that starts with a provider's name and a slash is written with ``:`` (``"groq:openai/gpt-oss-120b"``). The
+    providers are the clients' own (``openai``, ``azure``, ``openai-responses``,
     ``azure-openai-responses``, ``anthropic``, ``gemini``, ``vertex``, ``ollama``, ``bedrock``) and the OpenAI
     client's presets (``groq``, ``deepseek``, ``openrouter``, ``mistral``, ``vllm``, ...). ``azure:NAME`` names
-    the deployment. ``client_args`` are the client's own arguments (``api_key=``, ``base_url=``, ...).
+    the deployment; ``openai:NAME`` is ``OpenAIChatCompletionClient(model=NAME)``, ``OPENAI_BASE_URL`` honoured.
+    ``client_args`` are the client's own arguments (``api_key=``, ``base_url=``, ...).
 
     Raises :class:`~modelport.InvalidRequestError` for an unknown provider (with the nearest known one), and for a
     model that is in neither the model registry nor the provider's price table but is one letter or so from one
