@@ -87,9 +87,19 @@ def test_unknown_provider_lists_every_provider_from_the_table() -> None:
     for name in ("openai-responses", "azure-openai-responses", "bedrock", "gemini", "groq", "ollama"):
         assert f" {name}," in done.stderr or f" {name} " in done.stderr, name
     assert "(did you mean 'gemini'?)" in done.stderr
+
+
+def test_flag_mistakes_beside_a_model_string_are_one_line_errors() -> None:
     clash = modelport("chat", "--provider", "ollama", "--model", "anthropic:claude-sonnet-4-5", "hi")
     assert clash.returncode == 2
-    assert "names the provider 'anthropic', but --provider is 'ollama'" in clash.stderr
+    assert clash.stderr == (
+        "modelport: --model 'anthropic:claude-sonnet-4-5' names the provider 'anthropic', but --provider is 'ollama'\n"
+    )
+    keyless = modelport("chat", "--model", "ollama:qwen3", "--api-key-env", "OPENAI_API_KEY", "hi")
+    assert keyless.returncode == 2 and keyless.stderr == "modelport: --api-key-env: ollama takes no key\n"
+    empty = modelport("chat", "--model", "anthropic:", "hi")
+    assert empty.returncode == 2
+    assert empty.stderr == "modelport: --model 'anthropic:' names no model after 'anthropic'\n"
 
 
 def test_models_lists_context_windows_and_prices() -> None:

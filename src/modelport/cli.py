@@ -151,6 +151,8 @@ def _native_client(
         kwargs[provider.url_argument] = (
             base_url.removesuffix("/v1") if fake and provider.url_argument != "base_url" else base_url
         )
+    if getattr(args, "api_key_env", None) and not provider.key_env:
+        raise CommandError(f"--api-key-env: {provider.name.replace('_', '-')} takes no key")
     if fake and provider.key_env:
         kwargs["api_key"] = "offline-demo"
     elif getattr(args, "api_key_env", None):

@@ -61,7 +61,8 @@ class Provider:
         self.fake = fake
         """The fake server's module that speaks its wire (``"testing._anthropic"``), if any."""
         self.default_model = default_model
-        """The model the command line uses for it when none is given (for a provider that is no OpenAI preset)."""
+        """The model the command line uses for it when none is given; with one, ``--provider NAME`` reaches this
+        provider's own client even where an OpenAI preset has its name (``gemini``)."""
         self.prefixes = prefixes if prefixes is not None else {name.replace("_", "-"): {}}
         """The names a model string gives it (``"anthropic"`` in ``"anthropic:claude-sonnet-4-5"``), each with the
         arguments it adds to the client's (``"vertex"``: ``vertexai=True``); by default its name, with dashes."""
