@@ -33,7 +33,7 @@ EXPECTED = {
     "ResponseTooLargeError",
     "ResponseValidationError", "RetryPolicy", "ServerError", "StreamProtocolError", "SystemMessage", "ThoughtChunk",
     "TokenCount", "TokenEstimateWarning", "Tool", "ToolSchema", "TopLogprob", "UnknownModelWarning",
-    "UnprocessableEntityError", "UserMessage", "__version__", "count_text", "Price", "UsageLog",
+    "UnprocessableEntityError", "UserMessage", "__version__", "count_text", "Price", "UsageLog", "get_client",
     "Deployment", "LocalRouterState", "RateLimit", "RedisRouterState", "Router", "RouterAttemptEvent", "RouterState",
 }
 

@@ -69,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "Component": "components",
     "ComponentModel": "components",
     "load_component": "components",
+    # model strings
+    "get_client": "_model_string",
     # caching
     "ChatCompletionCache": "cache",
     "CHAT_CACHE_VALUE_TYPE": "cache",
@@ -201,6 +203,7 @@ __all__ = [
     "UserMessage",
     "__version__",
     "count_text",
+    "get_client",
     "load_component",
 ]
 
@@ -213,6 +216,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; `X as X` marks X a re-export
+    from ._model_string import get_client as get_client
     from ._retry import RetryPolicy as RetryPolicy
     from .cache import CHAT_CACHE_VALUE_TYPE as CHAT_CACHE_VALUE_TYPE
     from .cache import CacheStore as CacheStore

@@ -15,6 +15,7 @@
     modelport batch IN.jsonl -o OUT     run a file of requests (OpenAI Batch API lines) into a results file, with
                                         --concurrency, --rpm/--tpm, --cache, --shard I/N, --dry-run; run it again
                                         to resume; `modelport batch merge IN PART... -o OUT` joins shards
+    modelport models [--provider P]     the models modelport knows, with context windows and prices (--json)
 
 Keys come from the environment: OPENAI_API_KEY, the variable of the --provider preset (each only for its own
 server), or the one --api-key-env names. A --config file reads only its provider's own key for that provider's own
@@ -96,19 +97,19 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
     """The client the flags describe (or ``--config``); ``fake``: it talks to the built-in fake server."""
     if getattr(args, "config", None):
         return _client_from_config(args)
-    from .providers._table import native_provider
+    from ._model_string import command_line_target
 
-    native = native_provider(args.provider)
+    native, provider, model, arguments = command_line_target(args.provider, args.model, getattr(args, "base_url", None))
     if native is not None:
-        return _native_client(native, args, base_url, fake=fake)
+        return _native_client(native, model, arguments, args, base_url, fake=fake)
     from .providers.openai import OpenAIChatCompletionClient
 
-    model = args.model or DEFAULT_MODEL
+    model = model or DEFAULT_MODEL
     kwargs: dict[str, Any] = {"model": model}
     if base_url:
         kwargs["base_url"] = base_url
-    if args.provider:
-        kwargs["provider"] = args.provider
+    if provider:
+        kwargs["provider"] = provider
     if getattr(args, "max_retries", None) is not None:
         kwargs["max_retries"] = args.max_retries
     if fake:
@@ -118,32 +119,48 @@ def _client(args: argparse.Namespace, base_url: str | None, *, fake: bool = Fals
             raise CommandError(f"--api-key-env names {args.api_key_env}, which is not set", missing_key=True)
         kwargs["api_key_env"] = args.api_key_env
     else:
-        _check_key(model, base_url, args.provider)
+        _check_key(model, base_url, provider)
     try:
         return OpenAIChatCompletionClient(**kwargs)
     except InvalidRequestError as exc:
         raise CommandError(_flag_words(str(exc), names=True)) from None
 
 
-def _native_client(provider: Any, args: argparse.Namespace, base_url: str | None, *, fake: bool) -> Any:
-    """The client of a provider that is no OpenAI preset (``--provider bedrock``, ``--provider openai-responses``):
-    its own credentials from the environment (or the variable ``--api-key-env`` names), or a stand-in key for the
-    fake server."""
+def _native_client(
+    provider: Any,
+    model: str | None,
+    arguments: dict[str, Any],
+    args: argparse.Namespace,
+    base_url: str | None,
+    *,
+    fake: bool,
+) -> Any:
+    """The client of a provider that is no OpenAI preset (``--provider bedrock``, ``--provider openai-responses``,
+    ``--model anthropic:claude-sonnet-4-5``): its own credentials from the environment (or the variable
+    ``--api-key-env`` names), or a stand-in key for the fake server, which a client whose address is no base URL
+    (Ollama's ``host``, Azure's endpoint) reaches at its root."""
     import importlib
 
     module, _, name = provider.client.partition(":")
     cls = getattr(importlib.import_module(f"modelport.{module}"), name)
-    kwargs: dict[str, Any] = {}
+    model = model or provider.default_model
+    if not model:
+        raise CommandError(f"--provider {provider.name.replace('_', '-')} needs --model NAME")
+    kwargs: dict[str, Any] = {provider.model_argument: model, **arguments}
     if base_url:
-        kwargs["base_url"] = base_url
-    if fake:
+        kwargs[provider.url_argument] = (
+            base_url.removesuffix("/v1") if fake and provider.url_argument != "base_url" else base_url
+        )
+    if getattr(args, "api_key_env", None) and not provider.key_env:
+        raise CommandError(f"--api-key-env: {provider.name.replace('_', '-')} takes no key")
+    if fake and provider.key_env:
         kwargs["api_key"] = "offline-demo"
     elif getattr(args, "api_key_env", None):
         kwargs["api_key_env"] = args.api_key_env
     if getattr(args, "max_retries", None) is not None:
         kwargs["max_retries"] = args.max_retries
     try:
-        return cls(args.model or provider.default_model, **kwargs)
+        return cls(**kwargs)
     except InvalidRequestError as exc:
         raise CommandError(_flag_words(str(exc), names=True), missing_key=not fake) from None
 
@@ -476,13 +493,18 @@ def _one_line_warnings(fallback: Any) -> Any:
 
 def common(p: argparse.ArgumentParser) -> None:
     """The flags that say which client to use."""
-    p.add_argument("--model", help=f"model name (default {DEFAULT_MODEL}); with --config, replaces the config's model")
+    p.add_argument(
+        "--model",
+        help=f"model name (default {DEFAULT_MODEL}), or a model string: anthropic:claude-sonnet-4-5, ollama:qwen3, "
+        "groq:openai/gpt-oss-120b (modelport models lists some); with --config, replaces the config's model",
+    )
     p.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://localhost:11434/v1")
     p.add_argument(
         "--provider",
-        help="a preset: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, mistral, gemini, "
-        "anthropic, bedrock-openai; or a provider of its own: openai-responses (OpenAI's Responses API), bedrock "
-        "(Amazon Bedrock's Converse API, AWS credentials from the environment)",
+        help="a preset of the OpenAI client: openai, ollama, vllm, llamacpp, lmstudio, deepseek, groq, openrouter, "
+        "mistral, anthropic, bedrock-openai; or a provider's own client: gemini, vertex, azure, "
+        "azure-openai-responses, openai-responses (OpenAI's Responses API), bedrock (Amazon Bedrock's Converse "
+        "API, AWS credentials from the environment); a wrong name lists every one",
     )
     p.add_argument(
         "--api-key-env",
@@ -532,6 +554,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
     usage.set_defaults(func=cmd_usage)
+
+    from . import _models_command
+
+    _models_command.add_arguments(sub.add_parser("models", help="the models modelport knows, with context and prices"))
 
     from .batch._cli import add_arguments
 

@@ -25,11 +25,12 @@ from typing import Any
 from .errors import InvalidRequestError
 from .messages import RequestUsage
 
-__all__ = ["Price", "cost_of", "price_for", "price_table_info", "register_price"]
+__all__ = ["Price", "cost_of", "price_for", "price_table_info", "priced_models", "register_price"]
 
 _MILLION = Decimal(1_000_000)
-# Which table a client's provider reads: Azure serves OpenAI's models at OpenAI's list prices.
-_TABLE_OF = {"azure_openai": "openai"}
+# Which table a client's provider reads: Azure serves OpenAI's models at OpenAI's list prices, and OpenAI's
+# Responses API serves them at the same prices as chat completions.
+_TABLE_OF = {"azure_openai": "openai", "azure_openai_responses": "openai", "openai_responses": "openai"}
 
 
 _RATES = ("input", "output", "cached_input", "cache_write")
@@ -131,6 +132,16 @@ def price_table_info() -> dict[str, str]:
     """Where the shipped prices come from, and their date."""
     table = _table()
     return {"source": table["source"], "date": table["date"]}
+
+
+def priced_models(provider: str | None = None) -> dict[str, dict[str, Price]]:
+    """The shipped table's models with their prices, by the provider whose table it is: ``provider``'s (a
+    provider's or an OpenAI preset's name; Azure's is OpenAI's), or every provider's."""
+    tables: dict[str, dict[str, Price]] = _table()["providers"]
+    if provider is None:
+        return {name: dict(models) for name, models in tables.items()}
+    name = _TABLE_OF.get(provider, provider)
+    return {name: dict(tables[name])} if name in tables else {}
 
 
 _REGISTERED: dict[str, Price] = {}

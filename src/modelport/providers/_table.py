@@ -8,13 +8,27 @@ table imports no provider.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 __all__ = ["PROVIDERS", "Provider"]
 
 
 class Provider:
     """A provider, as the rest of the package sees it (a plain class: reading the table costs no import)."""
 
-    __slots__ = ("aliases", "client", "default_model", "exports", "fake", "host", "key_env", "name")
+    __slots__ = (
+        "aliases",
+        "client",
+        "default_model",
+        "exports",
+        "fake",
+        "host",
+        "key_env",
+        "model_argument",
+        "name",
+        "prefixes",
+        "url_argument",
+    )
 
     def __init__(
         self,
@@ -27,6 +41,9 @@ class Provider:
         host: str | None = None,
         fake: str | None = None,
         default_model: str | None = None,
+        prefixes: dict[str, dict[str, object]] | None = None,
+        model_argument: str = "model",
+        url_argument: str = "base_url",
     ) -> None:
         self.name = name
         """The ``provider`` of its saved configs (``"openai"``)."""
@@ -44,7 +61,15 @@ class Provider:
         self.fake = fake
         """The fake server's module that speaks its wire (``"testing._anthropic"``), if any."""
         self.default_model = default_model
-        """The model the command line uses for it when none is given (for a provider that is no OpenAI preset)."""
+        """The model the command line uses for it when none is given; with one, ``--provider NAME`` reaches this
+        provider's own client even where an OpenAI preset has its name (``gemini``)."""
+        self.prefixes = prefixes if prefixes is not None else {name.replace("_", "-"): {}}
+        """The names a model string gives it (``"anthropic"`` in ``"anthropic:claude-sonnet-4-5"``), each with the
+        arguments it adds to the client's (``"vertex"``: ``vertexai=True``); by default its name, with dashes."""
+        self.model_argument = model_argument
+        """The client's argument that a model string's model goes to (an Azure client's ``azure_deployment``)."""
+        self.url_argument = url_argument
+        """The client's argument for the server's address, which the command line's ``--base-url`` sets."""
 
     def __repr__(self) -> str:
         return f"Provider(name={self.name!r}, client={self.client!r})"
@@ -66,6 +91,9 @@ PROVIDERS: tuple[Provider, ...] = (
     ),
     Provider(
         name="azure_openai",
+        prefixes={"azure": {}, "azure-openai": {}},
+        model_argument="azure_deployment",
+        url_argument="azure_endpoint",
         client="providers.openai.azure:AzureOpenAIChatCompletionClient",
         exports=("AzureOpenAIChatCompletionClient",),
         aliases=(
@@ -87,6 +115,9 @@ PROVIDERS: tuple[Provider, ...] = (
     ),
     Provider(
         name="azure_openai_responses",
+        prefixes={"azure-responses": {}, "azure-openai-responses": {}},
+        model_argument="azure_deployment",
+        url_argument="azure_endpoint",
         client="providers.openai_responses.azure:AzureOpenAIResponsesClient",
         exports=("AzureOpenAIResponsesClient",),
         key_env=("AZURE_OPENAI_API_KEY",),
@@ -112,6 +143,8 @@ PROVIDERS: tuple[Provider, ...] = (
         key_env=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
         host="https://generativelanguage.googleapis.com",
         fake="testing._gemini",
+        default_model="gemini-2.5-flash",
+        prefixes={"gemini": {}, "vertex": {"vertexai": True}, "vertex-ai": {"vertexai": True}},
     ),
     Provider(
         name="ollama",
@@ -124,6 +157,8 @@ PROVIDERS: tuple[Provider, ...] = (
         ),
         host="http://localhost:11434",
         fake="testing._ollama",
+        prefixes={"ollama": {}, "ollama-chat": {}},
+        url_argument="host",
     ),
     Provider(
         name="bedrock",
@@ -139,11 +174,15 @@ PROVIDERS: tuple[Provider, ...] = (
 module answers whatever no other claims, so it is asked last."""
 
 
-def native_provider(name: str | None) -> Provider | None:
-    """The provider of the table called ``name`` that the command line reaches through its own client (one with a
-    ``default_model``), or None."""
+def native_provider(name: str | None, presets: Collection[str] = ()) -> Provider | None:
+    """The provider of the table called ``name`` (dashes or underscores) that the command line reaches through its
+    own client rather than an OpenAI preset of that name (``presets``): one with a ``default_model``, or one no
+    preset shares its name with; else None."""
     wanted = name.replace("-", "_") if name else None
-    return next((p for p in PROVIDERS if p.name == wanted and p.default_model), None)
+    return next(
+        (p for p in PROVIDERS if p.name == wanted and (p.default_model or p.name.replace("_", "-") not in presets)),
+        None,
+    )
 
 
 def fake_modules() -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .._request import Request
 from ..client import ChatCompletionClient
@@ -92,13 +92,21 @@ def _max_tokens(args: Mapping[str, Any]) -> int | None:
 class DeploymentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    client: dict[str, Any] = Field(description="The deployment client's own component config.")
+    client: dict[str, Any] | str = Field(
+        description="The deployment client's own component config, or a model string ('openai:gpt-4o')."
+    )
     name: str | None = None
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
     limits: list[dict[str, Any]] = Field(default_factory=list, description="RateLimit fields: requests/tokens, per.")
     max_concurrency: int | None = Field(default=None, ge=1)
     weight: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_model_string(cls, data: Any) -> Any:
+        """A deployment written as a bare model string (``"anthropic:claude-sonnet-4-5"``) is its client."""
+        return {"client": data} if isinstance(data, str) else data
 
 
 def _dump_deployment(deployment: Deployment, include_secrets: bool, index: int) -> DeploymentConfig:

@@ -452,7 +452,7 @@ class Router(ChatCompletionClient, Component):
     def _from_config(cls, config: RouterConfig) -> Router:
         deployments = [
             Deployment(
-                load_component(d.client, expected=ChatCompletionClient),
+                _deployment_client(d.client, f"deployments[{i}].client"),
                 d.name,
                 rpm=d.rpm,
                 tpm=d.tpm,
@@ -493,6 +493,19 @@ def _dump_state(state: RouterState, include_secrets: bool) -> dict[str, Any] | N
     if not isinstance(state, RedisRouterState):
         raise InvalidRequestError(f"state: a {type(state).__name__} cannot be written to a config")
     return state.to_config(include_secrets=include_secrets).model_dump(mode="json", exclude_none=True)
+
+
+def _deployment_client(client: dict[str, Any] | str, where: str) -> ChatCompletionClient:
+    """The client a deployment's config gives: a component config, or a model string (``"openai:gpt-4o"``), whose
+    client reads only its provider's own key, for its provider's own server, as a config does."""
+    if isinstance(client, dict):
+        return load_component(client, expected=ChatCompletionClient)
+    from .._model_string import get_client
+
+    try:
+        return get_client(client)
+    except InvalidRequestError as exc:
+        raise ComponentConfigError(f"router config: {where}: {exc}") from None
 
 
 def _limit_of(fields: dict[str, Any], where: str) -> RateLimit:
