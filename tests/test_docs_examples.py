@@ -40,19 +40,21 @@ async def seed() -> None:
     namespace["messages"] = [UserMessage(content="Why is the sky blue?")]
 
 loop.run_until_complete(seed())
-for page, line, source in json.load(sys.stdin):
-    code = compile("\\n" * (line - 1) + source, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    if code.co_flags & inspect.CO_COROUTINE:
+try:
+    for page, line, source in json.load(sys.stdin):
+        code = compile("\\n" * (line - 1) + source, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        if code.co_flags & inspect.CO_COROUTINE:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(eval(code, namespace))
+        else:
+            asyncio.set_event_loop(None)
+            exec(code, namespace)
+finally:
+    client = namespace.get("client")
+    if client is not None and hasattr(client, "close"):
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(eval(code, namespace))
-    else:
-        asyncio.set_event_loop(None)
-        exec(code, namespace)
-client = namespace.get("client")
-if client is not None and hasattr(client, "close"):
-    asyncio.set_event_loop(loop)
-    loop.run_until_complete(client.close())
-loop.close()
+        loop.run_until_complete(client.close())
+    loop.close()
 """
 
 PAGES = [page for page in pages() if blocks(page)]
@@ -63,8 +65,8 @@ def _environment(server: FakeServer) -> dict[str, str]:
     return {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-docs-test",
             "ANTHROPIC_BASE_URL": root, "ANTHROPIC_API_KEY": "sk-ant-docs-test", "OLLAMA_HOST": root,
             "GOOGLE_API_KEY": "docs-test", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": root, "AWS_REGION": "us-east-1",
-            "AZURE_OPENAI_API_KEY": "docs-test", "AWS_ACCESS_KEY_ID": "AKIDDOCSTEST", "AWS_SECRET_ACCESS_KEY": "docs-test-secret",
-            "MODELPORT_USAGE_DB": "usage.sqlite3"}
+            "AZURE_OPENAI_API_KEY": "docs-test", "AWS_ACCESS_KEY_ID": "AKIDDOCSTEST",
+            "AWS_SECRET_ACCESS_KEY": "docs-test-secret", "MODELPORT_USAGE_DB": "usage.sqlite3"}
 
 
 def _runs(block: Block) -> bool:
