@@ -73,3 +73,22 @@ def test_every_dependency_keeps_its_reason() -> None:
     table = (DOCS / "dependencies.md").read_text(encoding="utf-8")
     names = {re.split(r"[<>=\[; ]", requirement, maxsplit=1)[0] for requirement in wanted}
     assert [name for name in sorted(names) if f"`{name}`" not in table] == []
+
+
+def test_a_broken_link_or_anchor_fails_the_strict_build(tmp_path: Path) -> None:
+    """The project's own settings (strict, link and anchor validation) over two small pages, one linking to a
+    heading the other lacks: the build fails and names the link."""
+    pytest.importorskip("mkdocs", reason="the docs extra (part of dev) is not installed")
+    yaml = pytest.importorskip("yaml")
+    settings = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    settings.update(docs_dir=str(tmp_path / "docs"), plugins=["search"], nav=["index.md", "other.md"])
+    settings.pop("exclude_docs", None)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Home\n\nSee [the other page](other.md#no-such-heading).\n")
+    (tmp_path / "docs" / "other.md").write_text("# Other\n\n## A heading\n")
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    environment = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--site-dir", str(tmp_path / "site")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=environment)
+    assert done.returncode != 0
+    assert "other.md#no-such-heading" in done.stdout + done.stderr
