@@ -1,4 +1,5 @@
-"""The README's "Coming from ..." blocks run as written, against the built-in server (through OPENAI_BASE_URL)."""
+"""The "Coming from ..." page's blocks for the OpenAI SDK, AutoGen, CAMEL and DB-GPT run as written, against the
+built-in server (through OPENAI_BASE_URL), and answer the question they ask."""
 
 from __future__ import annotations
 
@@ -6,19 +7,19 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from modelport.testing import FakeServer
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from .docs_blocks import DOCS, section
+
+PAGE = DOCS / "coming-from.md"
+HEADINGS = ["## The OpenAI SDK", "## AutoGen", "## CAMEL", "## DB-GPT"]
 
 
 def _blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Coming from AutoGen, CAMEL, DB-GPT or the OpenAI SDK", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    return [re.findall(r"```python\n(.*?)```", section(PAGE, heading), flags=re.DOTALL)[0] for heading in HEADINGS]
 
 
 BLOCKS = _blocks()

@@ -1,4 +1,4 @@
-"""The README's tool loop runs as written against the built-in server, which answers with two parallel tool calls:
+"""The documented tool loop runs as written against the built-in server, which answers with two parallel tool calls:
 the assistant message goes into the history once, then one result for each call."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from modelport.testing import FakeServer, Reply, completion
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from .docs_blocks import DOCS, section
+
+PAGE = DOCS / "messages-and-tools.md"
 
 RUNNER = """\
 import ast, asyncio, json, sys
@@ -20,7 +21,7 @@ from modelport import OpenAIChatCompletionClient
 
 async def main() -> None:
     namespace = {"client": OpenAIChatCompletionClient(model="gpt-4o")}  # the server: OPENAI_BASE_URL
-    code = compile(sys.stdin.read(), "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    code = compile(sys.stdin.read(), "messages-and-tools.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     ran = eval(code, namespace)
     if ran is not None:
         await ran
@@ -33,8 +34,7 @@ asyncio.run(main())
 
 
 def _tool_block() -> str:
-    section = README.read_text(encoding="utf-8").split("## Tools and structured output", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    blocks = re.findall(r"```python\n(.*?)```", section(PAGE, "## Tools and structured output"), flags=re.DOTALL)
     assert len(blocks) == 1
     return str(blocks[0])
 

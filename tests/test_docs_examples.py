@@ -1,0 +1,102 @@
+"""Every ```python block of the README and of the documentation pages runs as written, offline, against the
+built-in server.
+
+The convention, for every page (docs/examples.md says it for writers): the blocks of one page run in order in one
+Python process, sharing their names like a notebook's cells, so a later block may use what an earlier one made.
+A block may ``await`` at the top level. Each page starts with two names already defined: ``client``, an
+``OpenAIChatCompletionClient`` for ``gpt-4o-mini``, and ``messages``, a one-question conversation. Every provider's
+server is the built-in one (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``, ``OLLAMA_HOST``,
+``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, with test keys), and the working directory is an empty temporary one. A block
+marked ``<!-- not run: why -->`` is left out (and listed); one marked ``<!-- requires: module -->`` is left out where
+that module does not import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelport.testing import FakeServer
+
+from .docs_blocks import ROOT, Block, blocks, pages
+
+RUNNER = """\
+import ast, asyncio, inspect, json, sys, warnings
+from modelport import OpenAIChatCompletionClient, UnknownModelWarning, UserMessage
+
+warnings.simplefilter("default", UnknownModelWarning)  # a model of the reader's own is said to be unknown, once
+
+namespace = {"__name__": "__main__"}
+loop = asyncio.new_event_loop()
+
+async def seed() -> None:
+    namespace["client"] = OpenAIChatCompletionClient(model="gpt-4o-mini")
+    namespace["messages"] = [UserMessage(content="Why is the sky blue?")]
+
+loop.run_until_complete(seed())
+try:
+    for page, line, source in json.load(sys.stdin):
+        code = compile("\\n" * (line - 1) + source, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        if code.co_flags & inspect.CO_COROUTINE:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(eval(code, namespace))
+        else:
+            asyncio.set_event_loop(None)
+            exec(code, namespace)
+finally:
+    client = namespace.get("client")
+    if client is not None and hasattr(client, "close"):
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(client.close())
+    loop.close()
+"""
+
+PAGES = [page for page in pages() if blocks(page)]
+
+
+def _environment(server: FakeServer) -> dict[str, str]:
+    root = server.base_url.removesuffix("/v1")
+    return {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-docs-test",
+            "ANTHROPIC_BASE_URL": root, "ANTHROPIC_API_KEY": "sk-ant-docs-test", "OLLAMA_HOST": root,
+            "GOOGLE_API_KEY": "docs-test", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": root, "AWS_REGION": "us-east-1",
+            "AZURE_OPENAI_API_KEY": "docs-test", "AWS_ACCESS_KEY_ID": "AKIDDOCSTEST",
+            "AWS_SECRET_ACCESS_KEY": "docs-test-secret", "MODELPORT_USAGE_DB": "usage.sqlite3"}
+
+
+def _runs(block: Block) -> bool:
+    if block.not_run is not None:
+        return False
+    return block.requires is None or importlib.util.find_spec(block.requires) is not None
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
+def test_every_python_block_of_the_page_runs(server: FakeServer, tmp_path: Path, page: Path) -> None:
+    chosen = [(block.page, block.line, block.code) for block in blocks(page) if _runs(block)]
+    if not chosen:
+        pytest.skip("every block of this page is marked not to run here")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", RUNNER], input=json.dumps(chosen),
+                          capture_output=True, text=True, timeout=300, env=_environment(server), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_blocks_not_run_are_few_and_say_why() -> None:
+    marked = [block for page in pages() for block in blocks(page) if block.not_run is not None]
+    listing = "\n".join(f"{block.page}:{block.line}: {block.not_run}" for block in marked)
+    print(f"{len(marked)} blocks not run:\n{listing}")
+    assert all(block.not_run for block in marked), listing
+    assert len(marked) <= 5, listing
+
+
+def test_a_mark_is_read_from_the_line_before_the_fence(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("Text.\n\n<!-- not run: needs a real AWS account -->\n```python\nx = 1\n```\n\n"
+                    "<!-- requires: dbgpt -->\n```python\ny = 2\n```\n\n```python\nz = 3\n```\n")
+    found = blocks(page)
+    assert [(b.line, b.code, b.not_run, b.requires) for b in found] == [
+        (5, "x = 1\n", "needs a real AWS account", None), (10, "y = 2\n", None, "dbgpt"), (14, "z = 3\n", None, None)]
