@@ -319,9 +319,11 @@ class _Conversation:
         if not model:
             self._note(f"model: {_model_of(old)}")
             return
+        from .cli import CommandError
+
         try:
             new = self.make_client(model)
-        except ValueError as exc:  # a bad name, or a model a --config cannot change: the old model stays
+        except (ValueError, CommandError) as exc:  # a bad name, or a model a --config cannot change: the old stays
             self._say_error(exc)
             return
         self.session.client = new
@@ -354,6 +356,9 @@ class _Conversation:
         except (EOFError, KeyboardInterrupt):
             self.out.write("\n")
             return False
+        if self.editing is not None and self.editing.readline is not None and reply.strip():
+            history = self.editing.readline
+            history.remove_history_item(history.get_current_history_length() - 1)  # an answer is no prompt to recall
         return reply.strip().lower() in ("y", "yes")
 
     def _banner(self) -> str:

@@ -422,7 +422,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--live", action="store_true", help="use a real provider (keys from the environment)")
     demo.set_defaults(func=cmd_demo)
 
-    chat = sub.add_parser("chat", help="send one prompt, or chat interactively")
+    chat = sub.add_parser(
+        "chat",
+        help="send one prompt, or chat interactively",
+        epilog="On a terminal, prompts are kept for Up to recall in $XDG_STATE_HOME/modelport/chat_history "
+        "(~/.local/state/modelport/chat_history); set MODELPORT_CHAT_HISTORY to another file, or empty for none.",
+    )
     common(chat)
     chat.add_argument("prompt", nargs="*", help="the prompt; without one, an interactive chat")
     chat.add_argument("--system", help="a system message")
