@@ -22,6 +22,7 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO, TypeVar
 
 from . import __version__
+from ._cli_errors import CommandError
 from ._terminal import Style
 
 __all__ = ["Session", "chat", "clean_input", "clean_output", "history_path"]
@@ -153,9 +154,14 @@ async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool
     out.write("\n")
 
 
-def chat(args: argparse.Namespace, make_client: Callable[[str | None], Any]) -> int:
+def chat(
+    args: argparse.Namespace,
+    make_client: Callable[[str | None], Any],
+    describe_error: Callable[[BaseException], str],
+) -> int:
     """Run ``modelport chat``: the prompt given, or a conversation read from stdin. ``make_client(model)`` builds
-    the client the flags describe, with ``model`` in place of ``--model`` when it is given (for ``/model``)."""
+    the client the flags describe, with ``model`` in place of ``--model`` when it is given (for ``/model``);
+    ``describe_error(exc)`` is the line that tells a failed turn or a refused ``/model`` in a conversation."""
     from .messages import SystemMessage, UserMessage
 
     out = sys.stdout
@@ -166,7 +172,7 @@ def chat(args: argparse.Namespace, make_client: Callable[[str | None], Any]) -> 
             prompt = UserMessage(content=clean_input(" ".join(args.prompt)))
             session.run(_chat_once(client, [*system, prompt], out, not args.no_stream, _Answer()))
             return 0
-        return _Conversation(session, make_client, system, args).run()
+        return _Conversation(session, make_client, describe_error, system, args).run()
 
 
 def history_path() -> Path | None:
@@ -214,9 +220,15 @@ class _Conversation:
     """The interactive chat: prompts read from stdin, answers streamed, commands handled, until the input ends."""
 
     def __init__(
-        self, session: Session, make_client: Callable[[str | None], Any], system: list[Any], args: argparse.Namespace
+        self,
+        session: Session,
+        make_client: Callable[[str | None], Any],
+        describe_error: Callable[[BaseException], str],
+        system: list[Any],
+        args: argparse.Namespace,
     ) -> None:
-        self.session, self.make_client, self.system, self.args = session, make_client, system, args
+        self.session, self.make_client, self.describe_error = session, make_client, describe_error
+        self.system, self.args = system, args
         self.out = sys.stdout
         self.messages: list[Any] = list(system)
         self.interactive = sys.stdin.isatty()  # a person types: prompts shown, Ctrl-C stops only the answer
@@ -284,10 +296,8 @@ class _Conversation:
             self.messages.pop()  # nothing came back: forget the question rather than send it twice in a row
 
     def _say_error(self, exc: BaseException) -> None:
-        from .cli import _error_line
-
         self.out.flush()
-        print(_error_line(exc, self.args)[0], file=sys.stderr, flush=True)
+        print(self.describe_error(exc), file=sys.stderr, flush=True)
 
     def _command(self, line: str) -> str | None:
         """Carry out a ``/command``; ``"exit"`` to leave."""
@@ -319,8 +329,6 @@ class _Conversation:
         if not model:
             self._note(f"model: {_model_of(old)}")
             return
-        from .cli import CommandError
-
         try:
             new = self.make_client(model)
         except (ValueError, CommandError) as exc:  # a bad name, or a model a --config cannot change: the old stays

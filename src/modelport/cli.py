@@ -39,20 +39,12 @@ from typing import Any, TextIO
 
 from . import __version__
 from ._cli_chat import Session, chat
+from ._cli_errors import CommandError
 from ._completion import SHELLS
 from .errors import InvalidRequestError, ModelportError, NotFoundError
 
 DEFAULT_MODEL = "gpt-4o-mini"
 NO_KEY_HINT = "(try `modelport demo`, or `modelport chat --offline`, to run without a key)"
-
-
-class CommandError(Exception):
-    """A mistake on the command line or in its environment, told in one line (exit status 2). ``missing_key``
-    adds the hint that the demo and ``chat --offline`` need no key."""
-
-    def __init__(self, message: str, *, missing_key: bool = False) -> None:
-        super().__init__(message)
-        self.missing_key = missing_key
 
 
 # The library's messages name Python arguments; on the command line the same things are flags.
@@ -243,7 +235,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     with _server(args) as (base_url, fake):
-        return chat(args, lambda model: _client(_flags_with_model(args, model), base_url, fake=fake))
+        return chat(
+            args,
+            lambda model: _client(_flags_with_model(args, model), base_url, fake=fake),
+            lambda exc: _error_line(exc, args)[0],
+        )
 
 
 def _flags_with_model(args: argparse.Namespace, model: str | None) -> argparse.Namespace:
