@@ -123,6 +123,11 @@ def test_point10_config_validate_needs_no_key(tmp_path: Path) -> None:
 def test_point10_help_and_schema_show_no_docstring_markup() -> None:
     texts = [run("--help").stdout, run("batch", "merge", "--help").stdout]
     texts += [run(command, "--help").stdout for command in ("demo", "chat", "config", "usage", "batch", "completion")]
+    server_help = subprocess.run(
+        [sys.executable, "-m", "modelport.testing", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert server_help.returncode == 0 and "--port" in server_help.stdout
+    texts.append(server_help.stdout)
     schema = run("config", "schema")
     assert schema.returncode == 0
     descriptions: list[str] = []
