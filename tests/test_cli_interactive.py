@@ -75,6 +75,10 @@ class Chat:
     def type(self, line: str) -> None:
         os.write(self.terminal, line.encode() + b"\n")
 
+    def end(self) -> None:
+        """Ctrl-D: the end of the input."""
+        os.write(self.terminal, b"\x04")
+
     def expect(self, text: str, after: int = 0) -> int:
         """Wait until ``text`` appears on stdout at or after index ``after``; returns the index just past it."""
         try:
@@ -185,7 +189,7 @@ def test_ctrl_c_during_a_streamed_answer_returns_to_the_prompt_with_the_history(
         session.type("next")
         at = session.expect("You said: next", at)
         session.expect("> ", at)
-        session.type("")
+        session.end()  # Ctrl-D
         assert session.wait() == 0
         assert "Traceback" not in session.err.finish()
     messages = server.requests[-1].json["messages"]

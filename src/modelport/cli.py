@@ -1,10 +1,12 @@
-"""The ``modelport`` command.
+"""The modelport command.
 
     modelport demo                      walk through a call, a stream, a tool call and structured output,
                                         offline against the built-in fake server (--live for a real provider)
     modelport chat "What is 2+2?"       one prompt, streamed to the terminal
-    modelport chat                      an interactive chat (empty line, Ctrl-D or Ctrl-C to leave; Ctrl-C
-                                        during an answer stops it and keeps the conversation)
+    modelport chat                      an interactive chat, with line editing and a history of prompts on a
+                                        terminal; /help lists its commands (/model NAME, /clear, /save FILE);
+                                        Ctrl-D or /exit leaves; Ctrl-C stops an answer (at the prompt, leaves)
+    modelport chat --offline            the same against the built-in fake server: no key, no network
     modelport chat --config model.json  a client saved as a component config (JSON or YAML); --model
                                         replaces the config's model
     modelport config show FILE          the config as modelport reads it (secrets left out)
@@ -14,8 +16,10 @@
                                         as a table and a chart of the days (--db FILE, --since 7d)
     modelport batch IN.jsonl -o OUT     run a file of requests (OpenAI Batch API lines) into a results file, with
                                         --concurrency, --rpm/--tpm, --cache, --shard I/N, --dry-run; run it again
-                                        to resume; `modelport batch merge IN PART... -o OUT` joins shards
+                                        to resume; --offline against the built-in fake server;
+                                        `modelport batch merge IN PART... -o OUT` joins shards
     modelport models [--provider P]     the models modelport knows, with context windows and prices (--json)
+    modelport completion bash|zsh|fish  a shell completion script (eval "$(modelport completion bash)")
 
 Keys come from the environment: OPENAI_API_KEY, the variable of the --provider preset (each only for its own
 server), or the one --api-key-env names. A --config file reads only its provider's own key for that provider's own
@@ -26,33 +30,22 @@ someone else cannot send your secrets to a host of theirs.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import os
 import re
-import signal
 import sys
-import threading
 import warnings
-from collections.abc import Coroutine, Sequence
-from types import FrameType, TracebackType
-from typing import Any, TextIO, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 from . import __version__
-from ._terminal import Style
+from ._cli_chat import Session, chat
+from ._cli_errors import CommandError
+from ._completion import SHELLS
 from .errors import InvalidRequestError, ModelportError, NotFoundError
 
 DEFAULT_MODEL = "gpt-4o-mini"
 NO_KEY_HINT = "(try `modelport demo`, or `modelport chat --offline`, to run without a key)"
-T = TypeVar("T")
-
-
-class CommandError(Exception):
-    """A mistake on the command line or in its environment, told in one line (exit status 2). ``missing_key``
-    adds the hint that the demo and ``chat --offline`` need no key."""
-
-    def __init__(self, message: str, *, missing_key: bool = False) -> None:
-        super().__init__(message)
-        self.missing_key = missing_key
 
 
 # The library's messages name Python arguments; on the command line the same things are flags.
@@ -224,6 +217,9 @@ def _with_model(config: dict[str, Any], model: str, path: str) -> dict[str, Any]
 
 # -- demo --
 
+# Flags that name a real server or its key: no use against the built-in fake server.
+_NOT_OFFLINE = {"base_url": "--base-url", "api_key_env": "--api-key-env"}
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import walk_through
@@ -232,9 +228,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.live:
         client = _client(args, args.base_url)
         out.write(f"modelport {__version__} demo against {client.base_url} ({client._model})\n\n")
-        with _Session(client) as session:
+        with Session(client) as session:
             session.run(walk_through(client, out))
         return 0
+    given = [flag for name, flag in _NOT_OFFLINE.items() if getattr(args, name)]
+    if given:
+        raise CommandError(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for a real server: add --live (without it "
+            "the demo talks to the built-in fake server)"
+        )
     from .testing import FakeServer
 
     with FakeServer() as server:
@@ -243,152 +245,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"modelport {__version__} demo, offline: the built-in fake server at {server.base_url} plays the "
             "model.\nRun `modelport demo --live` with OPENAI_API_KEY set to talk to a real one.\n\n"
         )
-        with _Session(client) as session:
+        with Session(client) as session:
             session.run(walk_through(client, out))
     return 0
 
 
-# -- running async steps --
-
-
-class _Session:
-    """One event loop that the command's steps run on in turn, so the client's connections outlive each step;
-    the client is closed, and the loop with it, on leaving.
-
-    Between steps no loop runs, so reading the next line of input can block the main thread, and Ctrl-C there
-    raises ``KeyboardInterrupt`` at once. During a step, Ctrl-C cancels the step: ``run`` then raises
-    ``KeyboardInterrupt``, and the session can run the next step (a second Ctrl-C interrupts at once)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.loop = asyncio.new_event_loop()
-
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        loop = self.loop
-        try:
-            self.run(self.client.close())
-            tasks = asyncio.all_tasks(loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            loop.close()
-
-    def run(self, step: Coroutine[Any, Any, T]) -> T:
-        task = self.loop.create_task(step)
-        interrupted = False
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            nonlocal interrupted
-            if interrupted or task.done():
-                raise KeyboardInterrupt
-            interrupted = True
-            task.cancel()
-            self.loop.call_soon_threadsafe(lambda: None)  # wake the loop if it waits in select()
-
-        handled = (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not when Ctrl-C is ignored
-        )
-        if handled:
-            signal.signal(signal.SIGINT, on_sigint)
-        try:
-            return self.loop.run_until_complete(task)
-        except BaseException:
-            if interrupted:
-                raise KeyboardInterrupt from None
-            raise
-        finally:
-            if handled:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-# -- chat --
-
-
-class _Answer:
-    """What has arrived of an answer so far (all of it once the call is done)."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-
-async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool, answer: _Answer) -> None:
-    from .messages import CreateResult, ThoughtChunk
-
-    style = Style(out)
-    if not stream:
-        result = await client.create(messages)
-        answer.text = result.content if isinstance(result.content, str) else str(result.content)
-        if result.thought:
-            out.write(style.dim(result.thought) + "\n")
-        out.write(answer.text + "\n")
-        return
-    async with client.create_stream(messages) as chunks:
-        async for chunk in chunks:
-            if isinstance(chunk, CreateResult):
-                answer.text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
-            elif isinstance(chunk, ThoughtChunk):
-                out.write(style.dim(chunk))
-            else:
-                answer.text += chunk
-                out.write(chunk)
-            out.flush()
-    out.write("\n")
-
-
-def _chat(args: argparse.Namespace, base_url: str | None, *, fake: bool = False) -> int:
-    from .messages import AssistantMessage, SystemMessage, UserMessage
-
-    out = sys.stdout
-    client = _client(args, base_url, fake=fake)
-    stream = not args.no_stream
-    with _Session(client) as session:
-        history: list[Any] = [SystemMessage(content=args.system)] if args.system else []
-        if args.prompt:
-            session.run(
-                _chat_once(client, [*history, UserMessage(content=" ".join(args.prompt))], out, stream, _Answer())
-            )
-            return 0
-        interactive = sys.stdin.isatty()
-        while True:
-            if interactive:
-                out.write("> ")
-                out.flush()
-            line = sys.stdin.readline()  # no loop runs here: Ctrl-C leaves at once (KeyboardInterrupt, 130)
-            if not line.strip():
-                if interactive and not line:
-                    out.write("\n")  # Ctrl-D: end the prompt's line
-                return 0
-            history.append(UserMessage(content=line.rstrip("\n")))
-            answer = _Answer()
-            try:
-                session.run(_chat_once(client, history, out, stream, answer))
-            except KeyboardInterrupt:
-                if not interactive:
-                    raise
-                # Ctrl-C during the answer: stop it and keep the conversation, with the part that arrived
-                out.write("\n" + Style(out).dim("(interrupted)") + "\n")
-                out.flush()
-                if not answer.text:
-                    history.pop()  # nothing came back: forget the question rather than send it twice in a row
-                    continue
-            history.append(AssistantMessage(content=answer.text))
-
-
 def cmd_chat(args: argparse.Namespace) -> int:
-    if args.offline:
-        from .testing import FakeServer
+    with _server(args) as (base_url, fake):
+        return chat(
+            args,
+            lambda model: _client(_flags_with_model(args, model), base_url, fake=fake),
+            lambda exc: _error_line(exc, args)[0],
+        )
 
-        with FakeServer() as server:
-            return _chat(args, server.base_url, fake=True)
-    return _chat(args, args.base_url)
+
+def _flags_with_model(args: argparse.Namespace, model: str | None) -> argparse.Namespace:
+    """The flags with ``model`` as ``--model`` (the flags themselves when ``model`` is ``None``)."""
+    return args if model is None else argparse.Namespace(**{**vars(args), "model": model})
+
+
+@contextlib.contextmanager
+def _server(args: argparse.Namespace) -> Iterator[tuple[str | None, bool]]:
+    """The base URL the flags name and whether it is the built-in fake server's (``--offline``, which runs it for
+    the command's time)."""
+    if not args.offline:
+        yield args.base_url, False
+        return
+    given = [
+        flag for name, flag in (("base_url", "--base-url"), ("api_key_env", "--api-key-env")) if getattr(args, name)
+    ]
+    if given:
+        raise CommandError(
+            f"{' and '.join(given)} cannot be combined with --offline, which talks to the built-in fake server"
+        )
+    from .testing import FakeServer
+
+    with FakeServer() as server:
+        yield server.base_url, True
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -407,7 +300,8 @@ def cmd_config(args: argparse.Namespace) -> int:
             return 0
         if not args.target:
             raise ValueError(f"config {args.action} needs a config file")
-        component: Any = load_component(args.target, allow_env=args.allow_env or ())
+        with _stand_in_keys():  # show and validate call nothing: a key not set yet is no mistake in the config
+            component: Any = load_component(args.target, allow_env=args.allow_env or ())
         model = component.dump_component()
         if args.action == "validate":
             print(f"{args.target}: a valid {model.provider} config ({type(component).__name__})")
@@ -419,10 +313,27 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 2
 
 
+@contextlib.contextmanager
+def _stand_in_keys() -> Iterator[None]:
+    """For the time of the block, a provider none of whose credential variables is set has a stand-in in its first
+    one, so that a client is built from a config without the key it needs only to call."""
+    from .providers._table import PROVIDERS
+
+    unset = {row.key_env[0] for row in PROVIDERS if row.key_env and not any(os.environ.get(n) for n in row.key_env)}
+    for name in unset:
+        os.environ[name] = "stand-in-for-a-check"
+    try:
+        yield
+    finally:
+        for name in unset:
+            os.environ.pop(name, None)
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch._cli import cmd_batch as run
 
-    return run(args, lambda flags, fake: _client(flags, flags.base_url, fake=fake))
+    with _server(args) as (base_url, offline):
+        return run(args, lambda flags, dry_run: _client(flags, base_url, fake=offline or dry_run))
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -529,7 +440,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--live", action="store_true", help="use a real provider (keys from the environment)")
     demo.set_defaults(func=cmd_demo)
 
-    chat = sub.add_parser("chat", help="send one prompt, or chat interactively")
+    chat = sub.add_parser(
+        "chat",
+        help="send one prompt, or chat interactively",
+        epilog="On a terminal, prompts are kept for Up to recall in $XDG_STATE_HOME/modelport/chat_history "
+        "(~/.local/state/modelport/chat_history); set MODELPORT_CHAT_HISTORY to another file, or empty for none.",
+    )
     common(chat)
     chat.add_argument("prompt", nargs="*", help="the prompt; without one, an interactive chat")
     chat.add_argument("--system", help="a system message")
@@ -561,16 +477,56 @@ def _parser() -> argparse.ArgumentParser:
 
     from .batch._cli import add_arguments
 
-    batch = sub.add_parser("batch", help="run a JSONL file of requests into a results file (resumable)")
+    batch = sub.add_parser(
+        "batch",
+        help="run a JSONL file of requests into a results file (resumable)",
+        epilog="modelport batch merge IN.jsonl PART.jsonl... -o OUT.jsonl joins the results of shards "
+        "(modelport batch merge --help)",
+    )
     common(batch)
     add_arguments(batch)
+    batch.add_argument("--offline", action="store_true", help="run against the built-in fake server (no key)")
     allow_env(batch)
     batch.set_defaults(func=cmd_batch)
+
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=SHELLS, help='bash (eval "$(modelport completion bash)"), zsh or fish')
+    completion.set_defaults(func=cmd_completion)
     return parser
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from ._completion import completion_script
+
+    sys.stdout.write(completion_script(args.shell, _parser(), {"batch": ["merge"]}))
+    return 0
+
+
+def cmd_batch_merge(args: argparse.Namespace) -> int:
+    from .batch._cli import cmd_batch as run
+
+    files = argparse.Namespace(files=["merge", args.requests, *args.parts], output=args.output)
+    return run(files, lambda flags, dry_run: None)  # merging calls no model
+
+
+def _merge_parser() -> argparse.ArgumentParser:
+    """``modelport batch merge``'s own flags and help (``batch`` itself takes a requests file where it names
+    ``merge``)."""
+    merge = argparse.ArgumentParser(
+        prog="modelport batch merge",
+        description="Join the results files of a batch run in shards (--shard I/N) into one: each request's result "
+        "once, in the requests file's order, a success preferred to a failure.",
+    )
+    merge.add_argument("requests", metavar="IN.jsonl", help="the requests file the shards ran")
+    merge.add_argument("parts", nargs="+", metavar="PART.jsonl", help="the shards' results files")
+    merge.add_argument("-o", "--output", metavar="OUT.jsonl", required=True, help="the merged results file")
+    merge.set_defaults(func=cmd_batch_merge)
+    return merge
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _merge_parser().parse_args(words[2:]) if words[:2] == ["batch", "merge"] else _parser().parse_args(words)
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import re
 from collections.abc import Iterable
 from contextvars import ContextVar
 from pathlib import Path
@@ -350,8 +351,26 @@ def component_schemas() -> dict[str, Any]:
         cls = _builtin_class(short)
         schema = cls.component_config_schema.model_json_schema()
         schema["title"] = f"{short} ({cls.__name__}) config"
-        schemas[short] = schema
+        schemas[short] = _plain_descriptions(schema)
     return schemas
+
+
+_ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|exc):`~?([^`]+)`")
+_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
+
+
+def _plain_descriptions(schema: Any) -> Any:
+    """``schema`` with its descriptions (taken from docstrings) as an editor shows them, as plain text: ``x`` and
+    :class:`X` written `x` and X, and the docstring's line breaks within a paragraph as spaces."""
+    if isinstance(schema, list):
+        return [_plain_descriptions(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    plain = {key: _plain_descriptions(value) for key, value in schema.items()}
+    if isinstance(plain.get("description"), str):
+        text = _LITERAL.sub(r"`\1`", _ROLE.sub(r"\1", plain["description"]))
+        plain["description"] = re.sub(r"(?<!\n)\n(?!\n)", " ", text)
+    return plain
 
 
 def nested_dump(component: Any, *, include_secrets: bool, field: str) -> dict[str, Any]:
