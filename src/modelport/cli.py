@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from types import FrameType, TracebackType
 from typing import Any, TextIO, TypeVar
 
@@ -411,7 +412,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_usage(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from .telemetry._usage import default_usage_path, parse_since, read_usage, render_report
+    import orjson
+
+    from .telemetry._usage import default_usage_path
+    from .telemetry._usage_report import parse_since, read_usage, render_report, report_json
 
     path = args.db or str(default_usage_path())
     since = parse_since(args.since) if args.since else None
@@ -419,10 +423,14 @@ def cmd_usage(args: argparse.Namespace) -> int:
         report = read_usage(path, by=args.by, since=since)
     except FileNotFoundError:
         raise CommandError(
-            f"no usage log at {path}: attach modelport.telemetry.UsageLog to record calls (or pass --db FILE)"
+            f"no usage log at {path}: `modelport chat` and `modelport batch` record their calls there, and "
+            "modelport.telemetry.UsageLog records a program's (or pass --db FILE)"
         ) from None
     except sqlite3.Error as exc:
         raise CommandError(f"cannot read the usage log {path}: {exc}") from None
+    if args.json:
+        print(orjson.dumps(report_json(report, path=path, since=since), option=orjson.OPT_INDENT_2).decode())
+        return 0
     text = render_report(report)
     if report.total.calls == 0 and args.since:
         text += f" since {args.since}"
@@ -491,6 +499,31 @@ def common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def usage_log_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-usage-log",
+        dest="usage_log",
+        action="store_false",
+        help="do not record the calls to the usage log ($MODELPORT_USAGE_DB or ~/.modelport/usage.sqlite3, one "
+        "small row per call, read by `modelport usage`)",
+    )
+
+
+@contextlib.contextmanager
+def _usage_recorded(args: argparse.Namespace) -> Iterator[None]:
+    """Record the command's calls to the usage log, unless ``--no-usage-log``, or the fake server answers
+    (``--offline``), or nothing is sent (``--dry-run``, ``batch merge``)."""
+    merge = args.command == "batch" and args.files[:1] == ["merge"]
+    skip = getattr(args, "offline", False) or getattr(args, "dry_run", False) or merge
+    if not getattr(args, "usage_log", False) or skip:
+        yield
+        return
+    from .telemetry import UsageLog
+
+    with UsageLog():
+        yield
+
+
 def allow_env(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-env", action="append", metavar="NAME", help="let --config read this variable")
 
@@ -515,6 +548,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--offline", action="store_true", help="talk to the built-in fake server")
     chat.add_argument("--config", help="a client saved as a component config (JSON or YAML file)")
     allow_env(chat)
+    usage_log_flag(chat)
     chat.set_defaults(func=cmd_chat)
 
     config = sub.add_parser("config", help="show, validate, or print the JSON Schema of component configs")
@@ -531,6 +565,7 @@ def _parser() -> argparse.ArgumentParser:
         "--by", choices=["model", "day", "provider"], default="model", help="group rows by (default model)"
     )
     usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
+    usage.add_argument("--json", action="store_true", help="print the report as JSON (costs as exact strings)")
     usage.set_defaults(func=cmd_usage)
 
     from .batch._cli import add_arguments
@@ -539,6 +574,7 @@ def _parser() -> argparse.ArgumentParser:
     common(batch)
     add_arguments(batch)
     allow_env(batch)
+    usage_log_flag(batch)
     batch.set_defaults(func=cmd_batch)
     return parser
 
@@ -548,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
-            code: int = args.func(args)
+            with _usage_recorded(args):
+                code: int = args.func(args)
         except BrokenPipeError:  # the reader went away (`modelport demo | head`): stop quietly, as `yes | head` does
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit cannot fail again
