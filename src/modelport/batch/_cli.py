@@ -137,6 +137,8 @@ class Progress:
             self.errors += 1
         elif outcome.result.cached:
             self.cached += 1  # nothing spent: its tokens and cost were the first call's
+            if outcome.result.cost is not None:
+                self.cost = self.cost or Decimal(0)
         else:
             usage = outcome.result.usage
             self.tokens += usage.prompt_tokens + usage.completion_tokens
