@@ -26,20 +26,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Coroutine, Sequence
 from types import FrameType, TracebackType
 from typing import Any, TextIO, TypeVar
 
 from . import __version__
 from ._terminal import Style
 from .errors import InvalidRequestError, ModelportError, NotFoundError
+from .telemetry._usage_cli import add_usage_log_flag, usage_recorded
 
 DEFAULT_MODEL = "gpt-4o-mini"
 NO_KEY_HINT = "(try `modelport demo`, or `modelport chat --offline`, to run without a key)"
@@ -499,31 +499,6 @@ def common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def usage_log_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--no-usage-log",
-        dest="usage_log",
-        action="store_false",
-        help="do not record the calls to the usage log ($MODELPORT_USAGE_DB or ~/.modelport/usage.sqlite3, one "
-        "small row per call, read by `modelport usage`)",
-    )
-
-
-@contextlib.contextmanager
-def _usage_recorded(args: argparse.Namespace) -> Iterator[None]:
-    """Record the command's calls to the usage log, unless ``--no-usage-log``, or the fake server answers
-    (``--offline``), or nothing is sent (``--dry-run``, ``batch merge``)."""
-    merge = args.command == "batch" and args.files[:1] == ["merge"]
-    skip = getattr(args, "offline", False) or getattr(args, "dry_run", False) or merge
-    if not getattr(args, "usage_log", False) or skip:
-        yield
-        return
-    from .telemetry import UsageLog
-
-    with UsageLog():
-        yield
-
-
 def allow_env(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-env", action="append", metavar="NAME", help="let --config read this variable")
 
@@ -548,7 +523,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--offline", action="store_true", help="talk to the built-in fake server")
     chat.add_argument("--config", help="a client saved as a component config (JSON or YAML file)")
     allow_env(chat)
-    usage_log_flag(chat)
+    add_usage_log_flag(chat)
     chat.set_defaults(func=cmd_chat)
 
     config = sub.add_parser("config", help="show, validate, or print the JSON Schema of component configs")
@@ -574,7 +549,7 @@ def _parser() -> argparse.ArgumentParser:
     common(batch)
     add_arguments(batch)
     allow_env(batch)
-    usage_log_flag(batch)
+    add_usage_log_flag(batch)
     batch.set_defaults(func=cmd_batch)
     return parser
 
@@ -584,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
-            with _usage_recorded(args):
+            with usage_recorded(args):
                 code: int = args.func(args)
         except BrokenPipeError:  # the reader went away (`modelport demo | head`): stop quietly, as `yes | head` does
             devnull = os.open(os.devnull, os.O_WRONLY)

@@ -429,6 +429,7 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
         await run.aclose()
         await client.close()
     progress.note = ""
+    progress.waiting = 0
     progress.close()
     elapsed = time.monotonic() - started
     stopped = len(todo) - len(outcomes)

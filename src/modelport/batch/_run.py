@@ -226,10 +226,11 @@ class BatchRun:
             results.put_nowait(None)
 
     async def _take_turn(self, state: _Worker) -> None:
-        """Wait for this request's turn under ``start_every``: ``start_every`` seconds after the start before it,
-        which is counted from when it really started, so a late wake (a busy event loop) is never caught up with
-        a burst."""
-        if self._start_every is None:
+        """Wait for this request's turn under ``start_every``: turns are ``start_every`` apart, so the rate holds
+        on average when a wake comes late (a busy event loop); lateness of more than half a turn is not caught up,
+        so no two starts are ever closer than half of ``start_every``."""
+        every = self._start_every
+        if every is None:
             return
         if self._turns.locked() or self._next_start > time.monotonic():
             state(True)
@@ -237,7 +238,7 @@ class BatchRun:
             delay = self._next_start - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self._next_start = time.monotonic() + self._start_every
+            self._next_start = max(self._next_start, time.monotonic() - every / 2) + every
         state(False)
 
 
