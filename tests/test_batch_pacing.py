@@ -97,11 +97,12 @@ def test_point8_latency_counts_from_the_start_and_the_wait_is_told_apart(tmp_pat
         )
         assert code == 0, err
     latency = re.search(r"^latency: p50 ([\d.]+) s · p95 ([\d.]+) s", stdout, re.M)
-    waited = re.search(r"^waited for capacity \((\d+) calls, [\d.]+ s in all\): .* max ([\d.]+) s$", stdout, re.M)
+    waited = re.search(r"^waited for capacity: (\d+) calls, p50 .* max ([\d.]+) s$", stdout, re.M)
     assert latency, stdout
     assert float(latency.group(2)) < 1.0, stdout  # the fake server answers at once: a long latency is a wait
     assert waited, stdout
     assert float(waited.group(2)) >= 1.2 and int(waited.group(1)) >= 10  # the last ones waited over a second
+    assert all(len(line) <= 80 for line in stdout.splitlines()[:-1])  # the summary fits 80 columns (but the path)
 
 
 def _slow(delay: float) -> Any:
