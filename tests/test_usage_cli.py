@@ -64,10 +64,12 @@ def test_point9_chat_and_batch_record_to_the_usage_log_by_default(tmp_path: Path
         assert len(server.requests) == 8
     assert usage_json(db)["total"]["calls"] == 4  # the --no-usage-log runs added nothing
 
-    offline = tmp_path / "offline.sqlite3"
-    done = modelport("chat", "--offline", "hello", db=offline)  # the fake server's answers are no usage
+    untouched = tmp_path / "untouched.sqlite3"
+    done = modelport("chat", "--offline", "hello", db=untouched)  # the fake server's answers are no usage
     assert done.returncode == 0, done.stderr
-    assert not offline.exists()
+    nothing_sent = modelport("batch", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o.jsonl"), db=untouched)
+    assert nothing_sent.returncode == 2 and nothing_sent.stderr.count("\n") == 1, nothing_sent.stderr
+    assert not untouched.exists()  # the file is made with its first row
 
 
 def test_point9_a_usage_log_keeps_prompts_and_answers_out_of_the_users_logs(tmp_path: Path) -> None:

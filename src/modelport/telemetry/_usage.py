@@ -218,8 +218,7 @@ class UsageLog(logging.Handler):
     # -- the worker thread --
 
     def _run(self) -> None:
-        try:
-            self._connect()
+        try:  # the file is opened with the first row: a run that records nothing does not touch it
             while self._step([self._queue.get(), *self._drain(self.batch_size - 1)]):
                 pass
             self._step(self._drain(None))  # anything put after the stop marker (there should be nothing)
