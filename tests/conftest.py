@@ -31,6 +31,18 @@ class RecordingSleep:
         self.waits.append(seconds)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _usage_log_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The command line records its calls to the usage log by default: the tests' go to a file of their own."""
+    before = os.environ.get("MODELPORT_USAGE_DB")
+    os.environ["MODELPORT_USAGE_DB"] = str(tmp_path_factory.mktemp("usage-log") / "usage.sqlite3")
+    yield
+    if before is None:
+        os.environ.pop("MODELPORT_USAGE_DB", None)
+    else:
+        os.environ["MODELPORT_USAGE_DB"] = before
+
+
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeServer]:
     with FakeServer() as server:

@@ -21,7 +21,7 @@ import pytest
 from modelport import EVENT_LOGGER_NAME, BadRequestError, ChatCompletionCache, LLMCallEvent, LLMStreamEndEvent
 from modelport.events import LLMCallErrorEvent, LLMEvent
 from modelport.telemetry import UsageLog, default_usage_path
-from modelport.telemetry._usage import parse_since, read_usage, render_report
+from modelport.telemetry._usage_report import parse_since, read_usage, render_report
 from modelport.testing import FakeServer, Reply
 
 from .helpers import HELLO, collect
@@ -215,23 +215,25 @@ def test_a_corrupt_file_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert done.returncode == 2 and "cannot read the usage log" in done.stderr
 
 
-def test_close_writes_every_row_and_puts_the_level_back(tmp_path: Path, events_logger_level: Any) -> None:
+def test_close_writes_every_row(tmp_path: Path, events_logger_level: Any) -> None:
     logger = events_logger_level
-    logger.setLevel(logging.NOTSET)
+    logger.setLevel(logging.INFO)
     db = tmp_path / "usage.sqlite3"
-    log = UsageLog(db, batch_size=64).install()
-    assert logger.isEnabledFor(logging.INFO)
-    for i in range(3000):
-        logger.info(LLMCallEvent(model="m", prompt_tokens=i, completion_tokens=1))
-    logger.info("a plain message, not an event")
-    log.flush()
-    assert log.written == 3000
-    for _ in range(500):
-        logger.info(LLMCallEvent(model="m", prompt_tokens=0, completion_tokens=1))
-    log.close()
-    log.close()  # twice is harmless
-    assert logger.level == logging.NOTSET and log not in logger.handlers
-    logger.info(LLMCallEvent(model="m"))  # after close: not recorded, not an error
+    log = UsageLog(db, batch_size=64)
+    logger.addHandler(log)  # a usage log attached to the events' logger by hand records the events logged there
+    try:
+        for i in range(3000):
+            logger.info(LLMCallEvent(model="m", prompt_tokens=i, completion_tokens=1))
+        logger.info("a plain message, not an event")
+        log.flush()
+        assert log.written == 3000
+        for _ in range(500):
+            logger.info(LLMCallEvent(model="m", prompt_tokens=0, completion_tokens=1))
+        log.close()
+        log.close()  # twice is harmless
+        logger.info(LLMCallEvent(model="m"))  # after close: not recorded, not an error
+    finally:
+        logger.removeHandler(log)
     report = read_usage(db)
     assert report.total.calls == 3500 and report.total.prompt_tokens == sum(range(3000))
     with pytest.raises(RuntimeError):
@@ -243,13 +245,14 @@ def test_two_processes_append_to_one_file(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
+        import time
         from modelport import LLMCallEvent
-        from modelport.events import emit
         from modelport.telemetry import UsageLog
 
         with UsageLog({str(db)!r}, batch_size=7) as log:
             for i in range(300):
-                emit(LLMCallEvent(model=sys.argv[1], prompt_tokens=1, completion_tokens=2, cost="0.001"))
+                event = LLMCallEvent(model=sys.argv[1], prompt_tokens=1, completion_tokens=2, cost="0.001")
+                log.record(event, time.time())
         assert (log.written, log.dropped) == (300, 0), (log.written, log.dropped)
         """
     )

@@ -43,6 +43,7 @@ from ._cli_chat import Session, chat
 from ._cli_errors import CommandError
 from ._completion import SHELLS
 from .errors import InvalidRequestError, ModelportError, NotFoundError
+from .telemetry._usage_cli import add_usage_log_flag, usage_recorded
 
 DEFAULT_MODEL = "gpt-4o-mini"
 NO_KEY_HINT = "(try `modelport demo`, or `modelport chat --offline`, to run without a key)"
@@ -339,7 +340,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_usage(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from .telemetry._usage import default_usage_path, parse_since, read_usage, render_report
+    import orjson
+
+    from .telemetry._usage import default_usage_path
+    from .telemetry._usage_report import parse_since, read_usage, render_report, report_json
 
     path = args.db or str(default_usage_path())
     since = parse_since(args.since) if args.since else None
@@ -347,10 +351,14 @@ def cmd_usage(args: argparse.Namespace) -> int:
         report = read_usage(path, by=args.by, since=since)
     except FileNotFoundError:
         raise CommandError(
-            f"no usage log at {path}: attach modelport.telemetry.UsageLog to record calls (or pass --db FILE)"
+            f"no usage log at {path}: `modelport chat` and `modelport batch` record their calls there, and "
+            "modelport.telemetry.UsageLog records a program's (or pass --db FILE)"
         ) from None
     except sqlite3.Error as exc:
         raise CommandError(f"cannot read the usage log {path}: {exc}") from None
+    if args.json:
+        print(orjson.dumps(report_json(report, path=path, since=since), option=orjson.OPT_INDENT_2).decode())
+        return 0
     text = render_report(report)
     if report.total.calls == 0 and args.since:
         text += f" since {args.since}"
@@ -453,6 +461,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--offline", action="store_true", help="talk to the built-in fake server")
     chat.add_argument("--config", help="a client saved as a component config (JSON or YAML file)")
     allow_env(chat)
+    add_usage_log_flag(chat)
     chat.set_defaults(func=cmd_chat)
 
     config = sub.add_parser("config", help="show, validate, or print the JSON Schema of component configs")
@@ -469,6 +478,7 @@ def _parser() -> argparse.ArgumentParser:
         "--by", choices=["model", "day", "provider"], default="model", help="group rows by (default model)"
     )
     usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
+    usage.add_argument("--json", action="store_true", help="print the report as JSON (costs as exact strings)")
     usage.set_defaults(func=cmd_usage)
 
     from . import _models_command
@@ -487,6 +497,7 @@ def _parser() -> argparse.ArgumentParser:
     add_arguments(batch)
     batch.add_argument("--offline", action="store_true", help="run against the built-in fake server (no key)")
     allow_env(batch)
+    add_usage_log_flag(batch)
     batch.set_defaults(func=cmd_batch)
 
     completion = sub.add_parser("completion", help="print a shell completion script")
@@ -530,7 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
-            code: int = args.func(args)
+            with usage_recorded(args):
+                code: int = args.func(args)
         except BrokenPipeError:  # the reader went away (`modelport demo | head`): stop quietly, as `yes | head` does
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit cannot fail again

@@ -109,31 +109,40 @@ class _EventObservation:
     def end(self, result: Any, error: BaseException | None, *, retries: int = 0) -> None:
         if not events_enabled():
             return
+        event = self.event(result, error, retries=retries)
+        if event is not None:
+            emit(event)
+
+    def event(
+        self, result: Any, error: BaseException | None, *, retries: int = 0, content: bool = True
+    ) -> LLMEvent | None:
+        """The event of how the call ended (``None`` when it was cut short or failed with no ``APIError``);
+        without ``content``, the fields that hold the messages and the response are left out."""
         if result is not None:
-            fields = self._result_fields(result, retries)
-            emit(LLMStreamEndEvent(**fields) if self._info.stream else LLMCallEvent(**fields))
-        elif isinstance(error, APIError):
-            emit(
-                LLMCallErrorEvent(
-                    model=self._info.model,
-                    provider=self._info.provider,
-                    error=type(error).__name__,
-                    message=str(error),
-                    status_code=getattr(error, "status_code", None),
-                    request_id=error.request_id,
-                    attempts=error.attempts,
-                    latency_ms=self._elapsed_ms(time.perf_counter()),
-                )
+            fields = self._result_fields(result, retries, content=content)
+            return LLMStreamEndEvent(**fields) if self._info.stream else LLMCallEvent(**fields)
+        if isinstance(error, APIError):
+            return LLMCallErrorEvent(
+                model=self._info.model,
+                provider=self._info.provider,
+                error=type(error).__name__,
+                message=str(error),
+                status_code=getattr(error, "status_code", None),
+                request_id=error.request_id,
+                attempts=error.attempts,
+                latency_ms=self._elapsed_ms(time.perf_counter()),
             )
+        return None
 
     def _elapsed_ms(self, at: float) -> float:
         return round((at - self._started) * 1000, 3)
 
-    def _result_fields(self, result: Any, retries: int) -> dict[str, Any]:
+    def _result_fields(self, result: Any, retries: int, *, content: bool = True) -> dict[str, Any]:
         info, usage = self._info, result.usage
-        fields = {
-            "messages": _dumped(info.messages),
-            "response": result.model_dump(mode="json"),
+        fields: dict[str, Any] = (
+            {"messages": _dumped(info.messages), "response": result.model_dump(mode="json")} if content else {}
+        )
+        fields |= {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "cached_prompt_tokens": usage.cached_prompt_tokens,

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from .._money import format_usd
 from ._files import BatchRequest, line_failed, not_a_file, read_finished, read_requests, replace_whole
 from ._run import BatchResult, BatchRun
 
@@ -27,7 +28,11 @@ def add_arguments(batch: argparse.ArgumentParser) -> None:
     batch.add_argument("-o", "--output", metavar="OUT.jsonl", help="the results file (appended to; resumed from)")
     batch.add_argument("--config", help="a client or router saved as a component config (JSON or YAML)")
     batch.add_argument("--concurrency", type=int, default=64, help="requests in flight at once (default 64)")
-    batch.add_argument("--rpm", type=int, help="requests per minute, waited for rather than refused")
+    batch.add_argument(
+        "--rpm",
+        type=int,
+        help="requests per minute: started evenly, one every 60/N seconds, and never more than N in any minute",
+    )
     batch.add_argument("--tpm", type=int, help="tokens per minute (prompt plus max_tokens reserved per call)")
     batch.add_argument("--cache", metavar="DIR", help="answer repeated requests from a disk cache in DIR")
     batch.add_argument("--max-retries", type=int, help="retries per request (default: the client's, 3)")
@@ -92,26 +97,48 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-class Progress:
-    """Done / total, rate, tokens, cost, errors and time left: one line redrawn on a terminal, a plain line every
-    ``every`` seconds otherwise."""
+def _fit(parts: list[tuple[int, str]], room: int) -> str:
+    """``parts`` (each with its rank: the lowest goes first) joined with `` · ``, dropping the lowest ranked until
+    the line fits in ``room`` columns; the last one left is cut with ``…`` if it still does not fit."""
+    parts = list(parts)
+    while len(parts) > 1 and len(" · ".join(text for _, text in parts)) > room:
+        parts.remove(min(parts, key=lambda part: part[0]))
+    text = " · ".join(text for _, text in parts)
+    return text if len(text) <= room else text[: max(0, room - 1)] + "…"
 
-    def __init__(self, total: int, already: int, stream: TextIO, every: float) -> None:
+
+class Progress:
+    """Done / total, rate, tokens, cost, cache hits, errors, waits for capacity and time left: one line redrawn on
+    a terminal (never wider than it: the least useful figures make way), a plain line every ``every`` seconds
+    otherwise. Tokens and cost count the calls a provider answered, not the cache's answers. ``per_second``, a
+    pace the run keeps (``--rpm``), bounds the rate the time left is reckoned from."""
+
+    def __init__(
+        self, total: int, already: int, stream: TextIO, every: float, *, per_second: float | None = None
+    ) -> None:
         self.total, self.already, self.stream = total, already, stream
         self.tty = stream.isatty()
         self.every = 0.2 if self.tty else every
+        self.per_second = per_second
         self.started = time.monotonic()
         self.last = 0.0
         self.done = 0
         self.errors = 0
+        self.cached = 0
         self.tokens = 0
         self.cost: Decimal | None = None
+        self.waiting = 0
+        """Requests waiting for capacity now (set by the run's owner)."""
         self.note = ""
 
     def add(self, outcome: BatchResult) -> None:
         self.done += 1
         if outcome.result is None:
             self.errors += 1
+        elif outcome.result.cached:
+            self.cached += 1  # nothing spent: its tokens and cost were the first call's
+            if outcome.result.cost is not None:
+                self.cost = self.cost or Decimal(0)
         else:
             usage = outcome.result.usage
             self.tokens += usage.prompt_tokens + usage.completion_tokens
@@ -125,28 +152,44 @@ class Progress:
             self.last = now
             self.show()
 
-    def line(self) -> str:
+    def _time_left(self, elapsed: float, finished: int) -> str:
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        if self.per_second is not None:
+            rate = min(rate, self.per_second) if rate > 0 else self.per_second
+        if finished >= self.total or rate <= 0:
+            return f"{_duration(elapsed)} elapsed"
+        return f"{_duration((self.total - finished) / rate)} left"
+
+    def parts(self) -> list[tuple[int, str]]:
+        """The line's figures in order, each with its rank (the lowest is left out first when space is short)."""
         elapsed = time.monotonic() - self.started
         finished = self.already + self.done
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - finished) / rate if rate > 0 else None
-        parts = [f"{finished:,}/{self.total:,}", f"{rate:,.1f}/s", f"{self.tokens:,} tok"]
+        parts = [(9, f"{finished:,}/{self.total:,}"), (3, f"{rate:,.1f}/s"), (2, f"{self.tokens:,} tok")]
         if self.cost is not None:
-            parts.append(f"${self.cost:.4f}")
-        parts.append(f"{self.errors:,} error{'s' if self.errors != 1 else ''}")
-        done = left is None or finished >= self.total
-        parts.append(f"{_duration(elapsed)} elapsed" if done else f"{_duration(left or 0)} left")
+            parts.append((4, format_usd(self.cost)))
+        if self.cached:
+            parts.append((1, f"{self.cached:,} cached"))
+        parts.append((6, f"{self.errors:,} error{'s' if self.errors != 1 else ''}"))
+        if self.waiting:
+            parts.append((5, f"{self.waiting:,} waiting for capacity"))
+        parts.append((7, self._time_left(elapsed, finished)))
         if self.note:
-            parts.append(self.note)
-        text = " · ".join(parts)
+            parts.append((8, self.note))
+        return parts
+
+    def line(self) -> str:
         if not self.tty:
-            return f"batch: {text}"
-        width = shutil.get_terminal_size((100, 20)).columns
+            return "batch: " + " · ".join(text for _, text in self.parts())
+        room = shutil.get_terminal_size((100, 20)).columns - 1  # the last column would wrap on some terminals
+        text = _fit(self.parts(), room)
+        bar_width = min(30, room - len(text) - 6)  # the bar, a space, "100%" and a space
+        if bar_width < 10:
+            return text
+        finished = self.already + self.done
         share = finished / self.total if self.total else 1.0
-        bar_width = max(10, min(30, width - len(text) - 8))
         filled = int(share * bar_width)
-        bar = "█" * filled + "░" * (bar_width - filled)
-        return f"{bar} {share:4.0%} {text}"[: width - 1]
+        return f"{'█' * filled}{'░' * (bar_width - filled)} {share:4.0%} {text}"
 
     def show(self) -> None:
         if self.tty:
@@ -162,10 +205,11 @@ class Progress:
             self.stream.flush()
 
 
-async def _tick(progress: Progress) -> None:
+async def _tick(progress: Progress, run: BatchRun) -> None:
     """Redraw now and then when no result arrives (a wait for a rate limit, a slow model)."""
     while True:
         await asyncio.sleep(progress.every)
+        progress.waiting = run.waiting
         progress.maybe_show()
 
 
@@ -190,28 +234,49 @@ def _failure_class(line: dict[str, Any]) -> str:
 def _summary(
     outcomes: list[BatchResult], skipped: int, elapsed: float, out: str, stopped: int, cost: Decimal | None
 ) -> str:
+    """What the run did: calls, cache hits and failures; the tokens and cost spent (cache hits spent none); the
+    latency from each request's start; the waits for capacity, apart."""
     ok = [o for o in outcomes if o.ok]
+    spent = [o.result for o in ok if o.result is not None and not o.result.cached]
+    hits = len(ok) - len(spent)
     failures = Counter(_failure_class(o.output_line()) if o.error is not None else "" for o in outcomes if not o.ok)
-    prompt = sum(o.result.usage.prompt_tokens for o in ok if o.result is not None)
-    completion = sum(o.result.usage.completion_tokens for o in ok if o.result is not None)
-    latencies = sorted(o.seconds for o in outcomes)
+    prompt = sum(r.usage.prompt_tokens for r in spent)
+    completion = sum(r.usage.completion_tokens for r in spent)
     rate = len(outcomes) / elapsed if elapsed > 0 else 0.0
     failed = ", ".join(f"{name} {count}" for name, count in failures.most_common())
     lines = [
-        f"{len(outcomes):,} calls in {elapsed:.1f} s ({rate:,.1f}/s): {len(ok):,} ok, "
-        f"{len(outcomes) - len(ok):,} failed{f' ({failed})' if failed else ''}"
+        f"{len(outcomes):,} calls in {elapsed:.1f} s ({rate:,.1f}/s): {len(ok):,} ok"
+        + (f" ({hits:,} from the cache)" if hits else "")
+        + f", {len(outcomes) - len(ok):,} failed{f' ({failed})' if failed else ''}"
         + (f"; {skipped:,} already in {out}" if skipped else ""),
         f"tokens: {prompt:,} prompt + {completion:,} completion = {prompt + completion:,}"
-        + (f" · cost ${cost:.4f}" if cost is not None else ""),
+        + (f" · cost {format_usd(cost)}" if cost is not None else "")
+        + (f" (the {hits:,} cache hits spent none)" if hits else ""),
     ]
-    if latencies:
-        lines.append(
-            "latency: " + " · ".join(f"p{int(p * 100)} {_percentile(latencies, p):.3f} s" for p in (0.5, 0.95, 0.99))
-        )
+    lines += _timings(outcomes)
     if stopped:
         lines.append(f"stopped: {stopped:,} lines not run; run the same command again to finish them")
     lines.append(f"results in {out}")
     return "\n".join(lines)
+
+
+def _timings(outcomes: list[BatchResult]) -> list[str]:
+    """The latency percentiles (from each request's start), and the waits for capacity when there were any."""
+    if not outcomes:
+        return []
+
+    def percentiles(values: list[float], shares: Sequence[float]) -> str:
+        ordered = sorted(values)
+        return " · ".join(f"p{int(p * 100)} {_percentile(ordered, p):.3f} s" for p in shares)
+
+    lines = ["latency: " + percentiles([o.seconds for o in outcomes], (0.5, 0.95, 0.99))]
+    waits = [o.waited for o in outcomes]
+    waited = sum(1 for w in waits if w > 0.0005)
+    if waited:  # one line that fits 80 columns
+        lines.append(
+            f"waited for capacity: {waited:,} calls, {percentiles(waits, (0.5, 0.95))} · max {max(waits):.3f} s"
+        )
+    return lines
 
 
 # -- the command --
@@ -307,10 +372,10 @@ def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:
         print(f"cost: {model} has no known price")
     else:
         prompt_cost = cost_of(RequestUsage(prompt_tokens=prompt, completion_tokens=0), price)
-        text = f"cost of the prompts: ${prompt_cost:.4f} ({model})"
+        text = f"cost of the prompts: {format_usd(prompt_cost)} ({model})"
         if bounded:
             most = cost_of(RequestUsage(prompt_tokens=prompt, completion_tokens=sum(ceiling)), price)
-            text += f"; at most ${most:.4f} with the replies"
+            text += f"; at most {format_usd(most)} with the replies"
         print(text)
     return 0
 
@@ -327,8 +392,9 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
     if not todo:
         await client.close()
         return _nothing_to_run(finished, requests, out)
-    progress = Progress(len(requests), skipped, sys.stderr, args.progress_every)
-    run = BatchRun(client, todo, args.concurrency)
+    per_second = args.rpm / 60 if args.rpm is not None else None
+    progress = Progress(len(requests), skipped, sys.stderr, args.progress_every, per_second=per_second)
+    run = BatchRun(client, todo, args.concurrency, start_every=None if per_second is None else 1 / per_second)
     outcomes: list[BatchResult] = []
     loop = asyncio.get_running_loop()
     interrupts = 0
@@ -340,13 +406,13 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
         if interrupts == 1:
             stopped_by = name
             run.stop()
-            progress.note = f"stopping: waiting for {run.in_flight} in flight ({name} again to stop at once)"
+            progress.note = f"stopping: waiting for {run.in_flight} in flight ({name} again: stop at once)"
             progress.show()
         else:
             run.cancel()
 
     handled = _on_signals(loop, interrupted)
-    ticker = loop.create_task(_tick(progress))
+    ticker = loop.create_task(_tick(progress, run))
     started = time.monotonic()
     try:
         with open(out, "ab") as sink:
@@ -362,6 +428,7 @@ async def _run(client: Any, requests: list[BatchRequest], every: list[BatchReque
         await run.aclose()
         await client.close()
     progress.note = ""
+    progress.waiting = 0
     progress.close()
     elapsed = time.monotonic() - started
     stopped = len(todo) - len(outcomes)

@@ -21,12 +21,15 @@ DEFAULT_CONCURRENCY = 64
 
 @dataclass(frozen=True)
 class BatchResult:
-    """One request's outcome: its :class:`CreateResult` or the error it raised, and how long it took."""
+    """One request's outcome: its :class:`CreateResult` or the error it raised; ``seconds``, how long it took from
+    its start (retries included, the wait for capacity not), and ``waited``, the seconds it waited for capacity
+    first (a router's limits, a run's pace)."""
 
     request: BatchRequest
     result: CreateResult | None
     error: BaseException | None
     seconds: float
+    waited: float = 0.0
 
     @property
     def custom_id(self) -> str:
@@ -76,27 +79,58 @@ class _Worker:
     capacity (:data:`modelport.router.WAITING`): a stopped run ends a call that is waiting, since nothing of the
     attempt it waits to make has been sent (an earlier attempt, failed over from, may have been)."""
 
-    __slots__ = ("busy", "run", "task", "waiting")
+    __slots__ = ("busy", "run", "task", "waited", "waiting", "waiting_since")
 
     def __init__(self, run: BatchRun, task: asyncio.Task[Any]) -> None:
         self.run = run
         self.task = task
         self.busy = False
         self.waiting = False
+        self.waited = 0.0
+        """Seconds the current request has waited for capacity."""
+        self.waiting_since = 0.0
 
     def __call__(self, waiting: bool) -> None:
         if waiting and self.run.stopped:  # ended here, before it holds a place in a queue or a reservation
             raise asyncio.CancelledError
+        if waiting and not self.waiting:
+            self.waiting_since = time.perf_counter()
+        elif self.waiting and not waiting:
+            self.waited += time.perf_counter() - self.waiting_since
         self.waiting = waiting
+
+    def begin(self) -> None:
+        """A request starts: nothing waited yet."""
+        self.busy = True
+        self.waited = 0.0
+
+    def end(self) -> float:
+        """The request ended: the seconds it waited in all (a wait cut short included)."""
+        self(False)
+        self.busy = False
+        return self.waited
 
 
 class BatchRun:
     """An async iterator of :class:`BatchResult` s in the order they finish. :meth:`stop` takes no new request,
     ends those still waiting for capacity (under a router's limits: nothing of them was sent) and lets those in
-    flight finish; :meth:`cancel` also cancels those in flight. Requests ended either way yield nothing."""
+    flight finish; :meth:`cancel` also cancels those in flight. Requests ended either way yield nothing.
 
-    def __init__(self, client: ChatCompletionClient, requests: Iterable[BatchRequest], concurrency: int) -> None:
+    ``start_every`` (seconds) paces the starts evenly: one request at most every ``start_every`` seconds, a smooth
+    rate (the time a request waits for its turn is counted as a wait for capacity)."""
+
+    def __init__(
+        self,
+        client: ChatCompletionClient,
+        requests: Iterable[BatchRequest],
+        concurrency: int,
+        *,
+        start_every: float | None = None,
+    ) -> None:
         self._client = client
+        self._start_every = start_every
+        self._next_start = 0.0
+        self._turns = asyncio.Lock()
         self._requests: Iterator[BatchRequest] = iter(requests)
         self._concurrency = concurrency
         self._results: asyncio.Queue[BatchResult | None] = asyncio.Queue()
@@ -112,6 +146,11 @@ class BatchRun:
     def in_flight(self) -> int:
         """Requests sent and not answered yet (not those waiting for capacity)."""
         return sum(1 for state in self._states if state.busy and not state.waiting)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for capacity (their turn under the pace, or a router's limits)."""
+        return sum(1 for state in self._states if state.busy and state.waiting)
 
     def __aiter__(self) -> BatchRun:
         return self
@@ -167,21 +206,40 @@ class BatchRun:
                     break
                 started = time.perf_counter()
                 self.started += 1
-                state.busy = True
+                state.begin()
+                result: CreateResult | None = None
+                error: Exception | None = None
                 try:
+                    await self._take_turn(state)
                     line = line_client(client, request.endpoint)
                     result = await line.send(request.request(line))
                 except Exception as exc:  # every failure becomes the line's error; the batch goes on
-                    results.put_nowait(BatchResult(request, None, exc, time.perf_counter() - started))
-                else:
-                    results.put_nowait(BatchResult(request, result, None, time.perf_counter() - started))
+                    error = exc
                 finally:
-                    state.busy = state.waiting = False
+                    waited = state.end()
+                took = time.perf_counter() - started - waited
+                results.put_nowait(BatchResult(request, result, error, took, waited))
         except InvalidRequestError as exc:  # a request that could not be read (run_batch with check=False)
             self._stopped = True
             self._failure = exc
         finally:
             results.put_nowait(None)
+
+    async def _take_turn(self, state: _Worker) -> None:
+        """Wait for this request's turn under ``start_every``: turns are ``start_every`` apart, so the rate holds
+        on average when a wake comes late (a busy event loop); lateness of more than half a turn is not caught up,
+        so no two starts are ever closer than half of ``start_every``."""
+        every = self._start_every
+        if every is None:
+            return
+        if self._turns.locked() or self._next_start > time.monotonic():
+            state(True)
+        async with self._turns:
+            delay = self._next_start - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next_start = max(self._next_start, time.monotonic() - every / 2) + every
+        state(False)
 
 
 def run_batch(
@@ -190,6 +248,7 @@ def run_batch(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     check: bool = True,
+    start_every: float | None = None,
 ) -> BatchRun:
     """Run ``requests`` through ``client``, at most ``concurrency`` at a time, and yield each
     :class:`BatchResult` as it finishes::
@@ -198,7 +257,8 @@ def run_batch(
             print(done.custom_id, done.result.content if done.ok else done.error)
 
     Requests are :class:`BatchRequest` s (as :func:`read_requests` gives) or dicts in the forms a requests file
-    holds. With ``check`` (the default) every request is built first, so a bad one raises
+    holds. ``start_every`` (seconds) starts the requests evenly, one at most every ``start_every`` seconds (a
+    smooth rate: 60 / N for N a minute). With ``check`` (the default) every request is built first, so a bad one raises
     :class:`~modelport.batch.BatchFileError` before any is sent. For rate limits pass a
     :class:`~modelport.router.Router` as ``client``; for retries, the client's own retry policy applies. A failed
     request is a result with its ``error``, never an exception out of the loop.
@@ -207,6 +267,10 @@ def run_batch(
         raise InvalidRequestError(f"client: a ChatCompletionClient is required, not {type(client).__name__}")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidRequestError(f"concurrency: a positive integer is required, got {concurrency!r}")
+    if start_every is not None and (
+        isinstance(start_every, bool) or not isinstance(start_every, (int, float)) or not 0 < start_every < 86400
+    ):
+        raise InvalidRequestError(f"start_every: a number of seconds above 0 is required, got {start_every!r}")
     items: Iterable[BatchRequest] = (_as_request(item, i) for i, item in enumerate(requests))
     if check:
         items = list(items)
@@ -216,7 +280,7 @@ def run_batch(
                 raise InvalidRequestError(f"custom_id {request.custom_id!r} appears twice")
             seen.add(request.custom_id)
         items = check_requests(client, items)
-    return BatchRun(client, items, concurrency)
+    return BatchRun(client, items, concurrency, start_every=start_every)
 
 
 async def collect(run: BatchRun) -> list[BatchResult]:

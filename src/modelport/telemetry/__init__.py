@@ -1,4 +1,4 @@
-"""Operations: the usage log (``UsageLog``), a SQLite record of every call read from the call events; and
+"""Operations: the usage log (``UsageLog``), a SQLite record of every call, made without turning any logger on; and
 OpenTelemetry spans and metrics (``instrument()`` / ``uninstrument()``, with the ``otel`` extra).
 
 Names are imported on first use, so ``import modelport.telemetry`` costs nothing until one is used.
