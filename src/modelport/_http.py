@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -56,6 +57,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = ["CASSETTE", "ErrorReader", "Signer", "Transport", "request_id_from", "timeout_at"]
 
+CASSETTE_ENV = "MODELPORT_CASSETTE"
+"""The environment variable naming a cassette for every client of the process (see modelport.testing)."""
 CASSETTE: ContextVar[Any] = ContextVar("modelport_cassette", default=None)
 """The cassette (:class:`modelport.testing.Cassette`) that records or replays the requests of the code running in
 this context, or ``None``: read once per attempt, so no cassette costs one lookup."""
@@ -128,6 +131,10 @@ class Transport:
         self._env_proxies: dict[tuple[str, str | None], str | None] = {}
         self._given_session = session
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        if CASSETTE_ENV in os.environ:  # a process whose every client records or replays (modelport batch)
+            from .testing._cassette import environment_cassette
+
+            self.cassette = environment_cassette()
 
     def session(self) -> aiohttp.ClientSession:
         """The session of the running event loop, made on first use (a given session is always used as is)."""

@@ -37,7 +37,11 @@ from ._cassette_file import (
 from ._cassette_match import CassetteError, CassetteMismatchError, match_key, mismatch_error
 from ._cassette_wire import RecordingResponse, ReplayResponse
 
-__all__ = ["MODES", "Cassette", "CassetteError", "CassetteMismatchError"]
+__all__ = ["CASSETTE_ENV", "MODES", "Cassette", "CassetteError", "CassetteMismatchError", "environment_cassette"]
+
+CASSETTE_ENV = "MODELPORT_CASSETTE"
+"""Names a cassette that every client of the process records into or replays from (a subprocess such as
+``modelport batch``); ``MODELPORT_CASSETTE_MODE`` gives its mode (``once`` by default)."""
 
 MODES = ("none", "once", "new_episodes", "all")
 """``none``: replay only, a request with no recording fails. ``once``: record when the file is absent, else as
@@ -157,37 +161,55 @@ class Cassette:
     ) -> Any:
         """One attempt of the transport: answered from the recording, or sent (``send()``) and recorded."""
         self.load()
-        secrets = request_secrets(url, headers)
-        self._secrets.update(secrets)
-        method = "GET" if body is None else "POST"
-        stored = {
-            "method": method,
-            "url": scrub_url(url, self._secrets),
-            "headers": scrub_headers(headers, self._secrets),
-            "body": encode_body(body, headers.get("content-type", "application/json"), self._secrets),
-        }
-        key = self._key_of(stored)
+        stored, key = self._describe(url, body, headers)
         if self._replaying:
             found = self._take(key)
             if found is not None:
                 return self._replay(found)
             if not self._recording:
-                raise mismatch_error(
-                    str(self.path), self.mode, key, [(k, u) for k, u in zip(self._keys, self._used, strict=True)]
-                )
+                raise self._mismatch(key)
         response = await send()
         return self._record(stored, key, response)
+
+    def answer(self, url: URL, body: bytes | None, headers: Mapping[str, str]) -> ReplayResponse:
+        """The recorded response to a request (in order for repeated ones, the last one again once all were
+        given), or :class:`CassetteMismatchError`: what ``python -m modelport.testing --cassette`` serves."""
+        self.load()
+        key = self._describe(url, body, headers)[1]
+        found = self._take(key, again=True)
+        if found is None:
+            raise self._mismatch(key)
+        return self._replay(found)
+
+    def _describe(self, url: URL, body: bytes | None, headers: Mapping[str, str]) -> tuple[dict[str, Any], Key]:
+        """A request as it is stored (its secrets learnt and scrubbed), and its matching key."""
+        self._secrets.update(request_secrets(url, headers))
+        stored = {
+            "method": "GET" if body is None else "POST",
+            "url": scrub_url(url, self._secrets),
+            "headers": scrub_headers(headers, self._secrets),
+            "body": encode_body(body, _content_type(headers), self._secrets),
+        }
+        return stored, self._key_of(stored)
+
+    def _mismatch(self, key: Key) -> CassetteMismatchError:
+        return mismatch_error(str(self.path), self.mode, key, list(zip(self._keys, self._used, strict=True)))
 
     def _key_of(self, request: Mapping[str, Any]) -> Key:
         return match_key(request["method"], request["url"], request.get("body"), self.match_volatile)
 
-    def _take(self, key: Key) -> dict[str, Any] | None:
+    def _take(self, key: Key, *, again: bool = False) -> dict[str, Any] | None:
+        """The first unused recording matching ``key`` (or, ``again``, the last used one when none is left)."""
+        last = None
         with self._lock:
             for index, recorded in enumerate(self._keys):
-                if not self._used[index] and recorded == key and "response" in self.interactions[index]:
+                if recorded != key or "response" not in self.interactions[index]:
+                    continue
+                if not self._used[index]:
                     self._used[index] = True
                     return self.interactions[index]
-        return None
+                last = self.interactions[index]
+        return last if again else None
 
     def _replay(self, entry: Mapping[str, Any]) -> ReplayResponse:
         response = entry["response"]
@@ -225,6 +247,26 @@ class Cassette:
         return recording
 
 
+_environment: Cassette | None = None
+_environment_lock = threading.Lock()
+
+
+def environment_cassette() -> Cassette | None:
+    """The process's cassette named by ``MODELPORT_CASSETTE`` (one for the whole process, written at exit), or
+    ``None`` when the variable is not set."""
+    global _environment
+    path = os.environ.get(CASSETTE_ENV)
+    if not path:
+        return None
+    with _environment_lock:
+        if _environment is None or str(_environment.path) != path:
+            import atexit
+
+            _environment = Cassette(path, os.environ.get("MODELPORT_CASSETTE_MODE") or "once")
+            atexit.register(_environment.save)
+        return _environment
+
+
 def _clients_in(client: Any) -> list[Any]:
     """``client`` and the clients it holds: a cache's client, a Router's deployments', an adapter's, recursively."""
     found = [client]
@@ -235,3 +277,6 @@ def _clients_in(client: Any) -> list[Any]:
         found.extend(_clients_in(getattr(deployment, "client", deployment)))
     return found
 
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    return next((value for name, value in headers.items() if name.lower() == "content-type"), "application/json")

@@ -110,6 +110,10 @@ class _Playback:
     def at_eof(self) -> bool:
         return not self._held and not self._pieces
 
+    def pieces(self) -> Pieces:
+        """What is left to hand out, each piece with its wait."""
+        return list(self._pieces)
+
 
 class ReplayResponse:
     """A recorded response, replayed: no connection behind it."""
