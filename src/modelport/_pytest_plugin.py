@@ -59,7 +59,8 @@ def cassette_path(item: pytest.Item, name: str | None) -> Path:
     """``cassettes/<name>`` next to the test file; the name defaults to the test's (parameters included), and
     ``.yaml`` is added when it has no suffix."""
     if name is None:
-        name = item.name if item.cls is None else f"{item.cls.__name__}.{item.name}"
+        cls = getattr(item, "cls", None)
+        name = item.name if cls is None else f"{cls.__name__}.{item.name}"
     name = _UNSAFE.sub("-", name).strip("-")
     if not Path(name).suffix:
         name += ".yaml"

@@ -125,9 +125,7 @@ def encode_body(data: bytes | None, content_type: str, secrets: Iterable[str]) -
     return {"base64": base64.b64encode(data).decode("ascii")}
 
 
-def encode_chunks(
-    chunks: list[tuple[float, bytes]], content_type: str, secrets: Iterable[str]
-) -> dict[str, Any]:
+def encode_chunks(chunks: list[tuple[float, bytes]], content_type: str, secrets: Iterable[str]) -> dict[str, Any]:
     """A body with its timing: each piece as it arrived, after the seconds that passed before it."""
     text = _is_text(content_type) or _is_json(content_type)
     stored = []
@@ -220,7 +218,7 @@ def save_interactions(path: Path, interactions: list[dict[str, Any]], secrets: I
 def _yaml_text(data: Any) -> str:
     import yaml
 
-    class _Dumper(yaml.SafeDumper):
+    class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
         pass
 
     def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -228,4 +226,4 @@ def _yaml_text(data: Any) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     _Dumper.add_representer(str, text)
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=120)
+    return str(yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=120))

@@ -68,7 +68,7 @@ def mismatch_error(
     path: str, mode: str, key: tuple[str, str, str], recorded: list[tuple[tuple[str, str, str], bool]]
 ) -> CassetteMismatchError:
     """The error for a request (``key``) that no unused recording matches, showing the closest recording."""
-    method, where, body = key
+    method, where, _ = key
     if any(other == key for other, _ in recorded):
         return CassetteMismatchError(
             f"cassette {path} (mode {mode!r}): {method} {where} was recorded, but every recording of it has been "
