@@ -319,3 +319,28 @@ def _completion(text: str) -> dict[str, Any]:
     from modelport.testing import completion
 
     return completion(text)  # type: ignore[no-any-return]
+
+
+def test_a_file_that_is_not_a_cassette_is_named_in_the_error(tmp_path: Path) -> None:
+    from modelport.testing import CassetteError
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("interactions: [unclosed\n")
+    with pytest.raises(CassetteError, match=r"broken\.yaml is not a cassette"), Cassette(broken, mode="none"):
+        pass
+    other = tmp_path / "other.json"
+    other.write_text('{"interactions": [1, 2]}')
+    with pytest.raises(CassetteError, match=r"other\.json is not a cassette"), Cassette(other, mode="none"):
+        pass
+    with pytest.raises(CassetteError, match="mode must be one of"):
+        Cassette(tmp_path / "x.json", mode="sometimes")
+
+
+async def test_the_socket_guard_stops_a_request_that_is_not_replayed(no_sockets: list[Any]) -> None:
+    """The guard the replay tests rely on does catch a real request (so their passing means no socket was used)."""
+    client = make_client("openai", "http://127.0.0.1:9/v1")
+    with pytest.raises(Exception):  # noqa: B017 - aiohttp wraps it in its own way; the guard's list is the proof
+        await client.create([UserMessage(content="Hello", source="user")])
+    await client.close()
+    assert no_sockets
+    no_sockets.clear()

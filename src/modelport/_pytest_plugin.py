@@ -16,6 +16,7 @@ It loads in every pytest session where modelport is installed, so it imports not
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -30,13 +31,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("modelport", "modelport cassettes (record and replay)")
-    group.addoption(
-        "--record-mode",
-        choices=MODES,
-        default=None,
-        help="how modelport cassettes record: none, once, new_episodes or all (default: none when CI is set, "
-        "else once)",
-    )
+    # another recorder's plugin (pytest-recording) may define it with the same names: then it is shared
+    with contextlib.suppress(ValueError):
+        group.addoption(
+            "--record-mode",
+            choices=MODES,
+            default=None,
+            help="how modelport cassettes record: none, once, new_episodes or all (default: none when CI is set, "
+            "else once)",
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,7 +54,7 @@ def record_mode(config: pytest.Config) -> str:
     """The mode of this session: ``--record-mode``, else ``none`` under CI, else ``once``."""
     chosen = config.getoption("--record-mode", default=None)
     if chosen:
-        return str(chosen)
+        return "all" if chosen == "rewrite" else str(chosen)  # pytest-recording's name for rewriting a file
     return "none" if os.environ.get("CI") else "once"
 
 

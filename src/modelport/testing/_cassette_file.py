@@ -188,17 +188,27 @@ def uses_yaml(path: Path) -> bool:
 
 
 def load_interactions(path: Path) -> list[dict[str, Any]]:
-    """The interactions a cassette file holds (a missing file holds none)."""
+    """The interactions a cassette file holds (a missing file holds none); :class:`CassetteError` when it is not
+    a cassette. A ``.yaml`` file written without pyyaml holds JSON, which is read as such."""
+    from ._cassette_match import CassetteError
+
     if not path.exists():
         return []
     text = path.read_text("utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    try:
+        if uses_yaml(path):
+            import yaml
 
-        data = yaml.safe_load(text) or {}
-    else:
-        data = orjson.loads(text) if text.strip() else {}
-    interactions = data.get("interactions", []) if isinstance(data, dict) else []
+            data = yaml.safe_load(text) or {}
+        else:
+            data = orjson.loads(text) if text.strip() else {}
+    except Exception as exc:  # a YAML or JSON syntax error
+        raise CassetteError(f"{path} is not a cassette: {type(exc).__name__}: {exc}") from None
+    interactions = data.get("interactions") if isinstance(data, dict) else None
+    if not isinstance(interactions, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("request"), dict) for entry in interactions
+    ):
+        raise CassetteError(f"{path} is not a cassette: it needs a list of interactions, each with a request")
     return [dict(entry) for entry in interactions]
 
 
