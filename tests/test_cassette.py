@@ -155,7 +155,7 @@ async def record(dialect: str, path: Path) -> tuple[list[Any], str]:
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", [*DIALECTS, "azure", "vertex"])
 async def test_a_recorded_conversation_replays_equal_without_a_server_or_socket(
     dialect: str, suffix: str, tmp_path: Path, no_aws_env: None, request: pytest.FixtureRequest
 ) -> None:
