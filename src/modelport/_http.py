@@ -21,12 +21,12 @@ import errno
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from yarl import URL
 
 from . import errors
+from ._cassette_slot import CASSETTE, CASSETTE_ENV
 from ._retry import RetryPolicy, retry_delay
 from ._sse import MAX_EVENT_BYTES
 
@@ -55,13 +55,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     from async_timeout import timeout_at
 
-__all__ = ["CASSETTE", "ErrorReader", "Signer", "Transport", "request_id_from", "timeout_at"]
+__all__ = ["ErrorReader", "Signer", "Transport", "request_id_from", "timeout_at"]
 
-CASSETTE_ENV = "MODELPORT_CASSETTE"
-"""The environment variable naming a cassette for every client of the process (see modelport.testing)."""
-CASSETTE: ContextVar[Any] = ContextVar("modelport_cassette", default=None)
-"""The cassette (:class:`modelport.testing.Cassette`) that records or replays the requests of the code running in
-this context, or ``None``: read once per attempt, so no cassette costs one lookup."""
 
 ErrorReader = Callable[[int, Mapping[str, str], bytes], "errors.APIStatusError"]
 """How an error response (status, headers, body) becomes a typed error: the provider's dialect knows its envelope."""

@@ -24,6 +24,8 @@ from typing import Any
 
 from yarl import URL
 
+from .._cassette_slot import CASSETTE, CASSETTE_ENV
+from ._cassette_errors import CassetteError, CassetteMismatchError
 from ._cassette_file import (
     body_pieces,
     encode_body,
@@ -34,14 +36,11 @@ from ._cassette_file import (
     scrub_headers,
     scrub_url,
 )
-from ._cassette_match import CassetteError, CassetteMismatchError, match_key, mismatch_error
+from ._cassette_match import match_key, mismatch_error
 from ._cassette_wire import RecordingResponse, ReplayResponse
 
 __all__ = ["CASSETTE_ENV", "MODES", "Cassette", "CassetteError", "CassetteMismatchError", "environment_cassette"]
 
-CASSETTE_ENV = "MODELPORT_CASSETTE"
-"""Names a cassette that every client of the process records into or replays from (a subprocess such as
-``modelport batch``); ``MODELPORT_CASSETTE_MODE`` gives its mode (``once`` by default)."""
 
 MODES = ("none", "once", "new_episodes", "all")
 """``none``: replay only, a request with no recording fails. ``once``: record when the file is absent, else as
@@ -91,15 +90,11 @@ class Cassette:
     # -- using it --
 
     def __enter__(self) -> Cassette:
-        from .._http import CASSETTE
-
         self.load()
         self._tokens.append(CASSETTE.set(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from .._http import CASSETTE
-
         CASSETTE.reset(self._tokens.pop())
         self.save()
 

@@ -19,6 +19,7 @@ import orjson
 from yarl import URL
 
 from .._redact import is_secret_header
+from ._cassette_errors import CassetteError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -190,8 +191,6 @@ def uses_yaml(path: Path) -> bool:
 def load_interactions(path: Path) -> list[dict[str, Any]]:
     """The interactions a cassette file holds (a missing file holds none); :class:`CassetteError` when it is not
     a cassette. A ``.yaml`` file written without pyyaml holds JSON, which is read as such."""
-    from ._cassette_match import CassetteError
-
     if not path.exists():
         return []
     text = path.read_text("utf-8")

@@ -11,21 +11,12 @@ import orjson
 from yarl import URL
 
 from .._redact import is_secret_header
-from ..errors import ModelportError
+from ._cassette_errors import CassetteError, CassetteMismatchError
 from ._cassette_file import body_bytes
 
 __all__ = ["CassetteError", "CassetteMismatchError", "match_key", "mismatch_error"]
 
 _DIFF_LINES = 60
-
-
-class CassetteError(ModelportError):
-    """A cassette cannot be used: its file is not a cassette, or its mode is not one of the four."""
-
-
-class CassetteMismatchError(CassetteError, LookupError):
-    """A request found no recording in the cassette (or all that matched it were used). The message shows the
-    closest recording and how the request differs from it."""
 
 
 def match_key(method: str, url: str, body: Mapping[str, Any] | None, volatile: Iterable[str]) -> tuple[str, str, str]:
