@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import copy
 import errno
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from yarl import URL
 
 from . import errors
+from ._cassette_slot import CASSETTE, CASSETTE_ENV
 from ._retry import RetryPolicy, retry_delay
 from ._sse import MAX_EVENT_BYTES
 
@@ -55,6 +57,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     from async_timeout import timeout_at
 
 __all__ = ["ErrorReader", "Signer", "Transport", "request_id_from", "timeout_at"]
+
 
 ErrorReader = Callable[[int, Mapping[str, str], bytes], "errors.APIStatusError"]
 """How an error response (status, headers, body) becomes a typed error: the provider's dialect knows its envelope."""
@@ -91,6 +94,9 @@ def request_id_from(headers: Mapping[str, str]) -> str | None:
 class Transport:
     """Sends requests with retries; owns (or borrows) one aiohttp session per event loop."""
 
+    cassette: Any = None
+    """A cassette for this transport's requests alone (``Cassette.wrap``); it comes before :data:`CASSETTE`."""
+
     def __init__(
         self,
         *,
@@ -121,6 +127,10 @@ class Transport:
         self._env_proxies: dict[tuple[str, str | None], str | None] = {}
         self._given_session = session
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        if CASSETTE_ENV in os.environ:  # a process whose every client records or replays (modelport batch)
+            from .testing._cassette import environment_cassette
+
+            self.cassette = environment_cassette()
 
     def session(self) -> aiohttp.ClientSession:
         """The session of the running event loop, made on first use (a given session is always used as is)."""
@@ -192,7 +202,6 @@ class Transport:
         Redirects are followed only to the same scheme, host and port, only where the method and body survive
         (307 and 308; any of them for a GET), and at most :data:`MAX_REDIRECTS` times; anything else raises
         :class:`~modelport.RedirectError`, so a credential never travels to a host it was not given for."""
-        session = self.session()
         loop = asyncio.get_running_loop()
         hops = 0
         while True:
@@ -201,7 +210,7 @@ class Transport:
                 sent = dict(headers)
                 await sign("GET" if body is None else "POST", url, sent, body)
             try:
-                response = await self._attempt(session, loop, url, body, sent, deadline_at)
+                response = await self._attempt(loop, url, body, sent, deadline_at)
             except errors.APIConnectionError as exc:
                 failure: errors.APIError = exc
                 response_headers: Mapping[str, str] = {}
@@ -273,20 +282,37 @@ class Transport:
 
     async def _attempt(
         self,
-        session: aiohttp.ClientSession,
         loop: asyncio.AbstractEventLoop,
         url: URL,
         body: bytes | None,
         headers: Mapping[str, str],
         deadline_at: float | None,
     ) -> aiohttp.ClientResponse:
-        """One attempt: send the request and read the response head.
+        """One attempt: send the request and read the response head; a cassette, when one is active, answers it
+        from its recording or records it."""
+        cassette = self.cassette or CASSETTE.get()
+        if cassette is None:
+            return await self._send_once(loop, url, body, headers, deadline_at)
+        return await cassette.exchange(  # type: ignore[no-any-return]
+            url, body, headers, lambda: self._send_once(loop, url, body, headers, deadline_at)
+        )
+
+    async def _send_once(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        url: URL,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        deadline_at: float | None,
+    ) -> aiohttp.ClientResponse:
+        """Send the request over the wire and read the response head.
 
         A pooled connection that the server had already closed (llama.cpp's server closes after every streamed
         response while its headers say keep-alive) fails before any byte of the response arrives. That is not a
         failure of the server: the request is sent again at once on another connection, without back-off and
         without counting as a retry, as urllib3 and httpx do (at most :data:`STALE_CONNECTION_RETRIES` times).
         How it fails depends on which crossed the wire first (see :func:`_closed_before_answering`)."""
+        session = self.session()
         wait_until, phase = self.next_wait(loop.time(), deadline_at, "response")
         proxy = self.proxy_for(url)
         stale_retries = 0

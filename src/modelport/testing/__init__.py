@@ -10,7 +10,8 @@ server, scripted per test, that runs offline on loopback, and a scripted client.
         assert server.requests[0].json["stream"] is True
 
 modelport's own test suite uses exactly this server. :class:`ReplayChatCompletionClient` needs no server at all: it
-answers from a list (AutoGen's ``ReplayChatCompletionClient``), and is loaded on first use.
+answers from a list (AutoGen's ``ReplayChatCompletionClient``), and is loaded on first use. :class:`Cassette`
+records what real requests and responses crossed the wire and replays them without a server (loaded on first use).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ from ._routes import default_reply
 from ._server import FakeServer
 
 __all__ = [
+    "Cassette",
+    "CassetteError",
+    "CassetteMismatchError",
     "FakeServer",
     "RecordedRequest",
     "ReplayChatCompletionClient",
@@ -100,7 +104,15 @@ __all__ = [
 ]
 
 
+_CASSETTE_NAMES = ("Cassette", "CassetteError", "CassetteMismatchError")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _CASSETTE_NAMES:
+        from . import _cassette
+
+        value = globals()[name] = getattr(_cassette, name)
+        return value
     if name == "ReplayChatCompletionClient":  # it imports the client stack (aiohttp, pydantic): only when asked
         from ._replay import ReplayChatCompletionClient
 
@@ -110,4 +122,5 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ._cassette import Cassette, CassetteError, CassetteMismatchError
     from ._replay import ReplayChatCompletionClient

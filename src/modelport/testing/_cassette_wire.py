@@ -1,0 +1,138 @@
+"""The two responses a cassette hands the transport in place of aiohttp's: one that records a real response's
+body as it is read, and one that replays a recorded body without a socket.
+
+Both offer what the transport and the stream loop read of a response (``status``, ``headers``, ``content_length``,
+``content.readany()``, ``content.read(n)``, ``content.at_eof()``, ``read()``, ``release()``, ``close()``), so a
+recorded body goes through the same decoders, and a body that was cut, an error status or an odd framing behaves on
+replay as it did when it was recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = ["RecordingResponse", "ReplayResponse"]
+
+Pieces = list[tuple[float, bytes]]
+
+
+class _Tee:
+    """A response's body reader that keeps a copy of every piece it hands out, with the time since the last."""
+
+    def __init__(self, content: Any, pieces: Pieces) -> None:
+        self._content = content
+        self._pieces = pieces
+        self._last = time.monotonic()
+
+    def _keep(self, data: bytes) -> bytes:
+        if data:
+            now = time.monotonic()
+            self._pieces.append((now - self._last, data))
+            self._last = now
+        return data
+
+    async def readany(self) -> bytes:
+        return self._keep(await self._content.readany())
+
+    async def read(self, n: int = -1) -> bytes:
+        return self._keep(await self._content.read(n))
+
+    def at_eof(self) -> bool:
+        return bool(self._content.at_eof())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._content, name)
+
+
+class RecordingResponse:
+    """A real response whose body is copied as it is read; ``done(pieces)`` is called once, when the response is
+    released or closed (or the cassette ends), with what was read."""
+
+    def __init__(self, response: Any, done: Callable[[Pieces], None]) -> None:
+        self._response = response
+        self._pieces: Pieces = []
+        self._done: Callable[[Pieces], None] | None = done
+        self.content = _Tee(response.content, self._pieces)
+        self.status = response.status
+        self.headers = response.headers
+        self.content_length = response.content_length
+
+    async def read(self) -> bytes:
+        return self.content._keep(await self._response.read())
+
+    def release(self) -> None:
+        self._response.release()
+        self.finish()
+
+    def close(self) -> None:
+        self._response.close()
+        self.finish()
+
+    def finish(self) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done(self._pieces)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
+
+
+class _Playback:
+    """The body reader of a replayed response: the recorded pieces, each after its recorded wait when the timing
+    is kept, else at once."""
+
+    def __init__(self, pieces: Pieces, keep_timing: bool) -> None:
+        self._pieces = [(after if keep_timing else 0.0, data) for after, data in pieces if data]
+        self._held = b""
+
+    async def readany(self) -> bytes:
+        if self._held:
+            data, self._held = self._held, b""
+            return data
+        if not self._pieces:
+            return b""
+        after, data = self._pieces.pop(0)
+        if after > 0:
+            await asyncio.sleep(after)
+        return data
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self.readany()
+        if n >= 0 and len(data) > n:
+            data, self._held = data[:n], data[n:]
+        return data
+
+    def at_eof(self) -> bool:
+        return not self._held and not self._pieces
+
+    def pieces(self) -> Pieces:
+        """What is left to hand out, each piece with its wait."""
+        return list(self._pieces)
+
+
+class ReplayResponse:
+    """A recorded response, replayed: no connection behind it."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], pieces: Pieces, *, keep_timing: bool) -> None:
+        self.status = status
+        self.headers = CIMultiDictProxy(CIMultiDict(headers))
+        self.content = _Playback(pieces, keep_timing)
+        self.content_length = None if keep_timing else sum(len(data) for _, data in pieces)
+        self.reason = None
+
+    async def read(self) -> bytes:
+        parts = []
+        while data := await self.content.readany():
+            parts.append(data)
+        return b"".join(parts)
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
