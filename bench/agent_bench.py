@@ -191,6 +191,19 @@ def camel_bench(args: argparse.Namespace) -> None:
     if args.worker:
         print(json.dumps(asyncio.run(_camel_turns(args.worker, args.base_url, args.camel_mode, args.turns))))
         return
+    environment = dict(os.environ)
+    if "TIKTOKEN_CACHE_DIR" not in environment:  # CAMEL's own counter would download its encoding: give it a cache
+        import hashlib
+        import tempfile
+
+        import modelport
+
+        cache = Path(tempfile.mkdtemp(prefix="tiktoken-cache-"))
+        for name in ("o200k_base", "cl100k_base"):
+            url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+            packaged = Path(modelport.__file__).parent / "data" / "tiktoken" / f"{name}.tiktoken"
+            shutil.copy(packaged, cache / hashlib.sha1(url.encode()).hexdigest())
+        environment["TIKTOKEN_CACHE_DIR"] = str(cache)
     server, base_url = start_server()
     report: dict[str, Any] = {}
     try:
@@ -200,7 +213,7 @@ def camel_bench(args: argparse.Namespace) -> None:
                 for side, side_runs in runs.items():
                     cmd = [args.camel_python, __file__, "--camel", "--worker", side, "--base-url", base_url,
                            "--camel-mode", mode, "--turns", str(args.turns)]
-                    done = subprocess.run(pinned(cmd, 0), capture_output=True, text=True)
+                    done = subprocess.run(pinned(cmd, 0), capture_output=True, text=True, env=environment)
                     if done.returncode != 0:
                         raise RuntimeError(f"{side} worker failed:\n{done.stderr[-3000:]}")
                     side_runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -258,6 +271,9 @@ async def _camel_turns(side: str, base_url: str, mode: str, turns: int) -> dict[
     cpu0, wall0 = time.process_time(), time.perf_counter()
     answer = await take(agent, turns)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if side == "camel-modelport":
+        await model.client.close()
+        model.client.close_sync()
     return {"side": side, "mode": mode, "turns": turns, "cpu_s": cpu, "wall_s": wall, "last_answer": answer[:60]}
 
 
