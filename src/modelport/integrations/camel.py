@@ -54,7 +54,7 @@ from .._convert import as_tools, from_openai
 from ..client import ChatCompletionClient
 from ..errors import InvalidRequestError
 from ..messages import AssistantMessage, CreateResult, FunctionCall, RequestUsage, ThoughtChunk
-from ..tokens import count_text
+from ..tokens import encoding_name, tokenizer
 
 __all__ = ["CamelModel", "CamelTokenCounter", "to_chat_completion"]
 
@@ -64,34 +64,28 @@ _EXTRA_KEY = "modelport"  # the key under a tool call's extra_content that holds
 
 
 class CamelTokenCounter(BaseTokenCounter):  # type: ignore[misc, unused-ignore]  # Any where camel is absent
-    """CAMEL's ``BaseTokenCounter`` over a modelport client's ``count_tokens``."""
+    """CAMEL's ``BaseTokenCounter`` over a modelport client: its ``count_tokens``, and its model's encoding."""
 
-    def __init__(self, client: ChatCompletionClient, model: str) -> None:
+    def __init__(self, client: ChatCompletionClient) -> None:
         self._client = client
-        self._model = model
 
     def count_tokens_from_messages(self, messages: list[Any]) -> int:
         """Tokens of OpenAI-format ``messages`` as the client counts them (its own encoding, cached per message)."""
         return int(self._client.count_tokens(from_openai(messages)))
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` in the model's encoding (CAMEL uses their number to measure a text)."""
-        from ..model_info import lookup_model_info
-        from ..tokens import encoding_name, tokenizer
-
-        encoding = tokenizer(encoding_name(lookup_model_info(self._model, warn=False))).encoding
-        if encoding is None:  # no encoding file at hand: the estimate's count, as ids of nothing
-            return [0] * int(count_text(text, self._model))
-        return list(encoding.encode(text, disallowed_special=()))
+        """Token ids of ``text`` in the model's encoding (CAMEL measures a text by their number). Without the
+        encoding's file at hand (see :mod:`modelport.tokens`) the ids are zeros, as many as the estimate counts."""
+        tok = tokenizer(encoding_name(self._client.model_info))
+        if tok.encoding is None:
+            return [0] * tok.text(text)
+        return list(tok.encoding.encode(text, disallowed_special=()))
 
     def decode(self, token_ids: list[int]) -> str:
-        from ..model_info import lookup_model_info
-        from ..tokens import encoding_name, tokenizer
-
-        encoding = tokenizer(encoding_name(lookup_model_info(self._model, warn=False))).encoding
-        if encoding is None:
+        tok = tokenizer(encoding_name(self._client.model_info))
+        if tok.encoding is None:
             raise ValueError("no encoding file is at hand to decode token ids (see modelport.tokens)")
-        return str(encoding.decode(token_ids))
+        return str(tok.encoding.decode(token_ids))
 
 
 class CamelModel(BaseModelBackend):  # type: ignore[misc, unused-ignore]  # Any where camel is absent
@@ -133,7 +127,7 @@ class CamelModel(BaseModelBackend):  # type: ignore[misc, unused-ignore]  # Any 
     @property
     def token_counter(self) -> BaseTokenCounter:
         if self._token_counter is None:
-            self._token_counter = CamelTokenCounter(self._client, self._model_name)
+            self._token_counter = CamelTokenCounter(self._client)
         return self._token_counter
 
     @property
