@@ -369,3 +369,42 @@ async def test_autogen_guide_cache_example_runs(redis_url: str, make_client: Any
     finally:
         redis_instance.close()
     assert cached == [False, True] and len(server.requests) == 1
+
+
+# -- found in review --
+
+
+async def test_default_query_is_part_of_the_cache_key_without_its_credentials(make_client: Any,
+                                                                               server: FakeServer) -> None:
+    store = InMemoryStore()
+    tenant_a = ChatCompletionCache(make_client(default_query={"tenant": "a"}), store)
+    tenant_b = ChatCompletionCache(make_client(default_query={"tenant": "b"}), store)
+    await tenant_a.create(HELLO)
+    assert not (await tenant_b.create(HELLO)).cached  # another tenant's answer is not served from the cache
+    assert len(server.requests) == 2
+    keyed = make_client(default_query={"tenant": "a", "subscription-key": "sub-secret-value-1"})
+    endpoint = keyed.request_fingerprint(HELLO)["endpoint"]
+    assert "tenant=a" in endpoint and "sub-secret-value-1" not in endpoint
+    other_key = make_client(default_query={"tenant": "a", "subscription-key": "sub-secret-value-2"})
+    assert (await ChatCompletionCache(other_key, store).create(HELLO)).cached  # a credential does not split keys
+
+
+async def test_partial_model_info_config_loads_without_warning_again(make_client: Any) -> None:
+    with pytest.warns(UserWarning, match="lacks"):
+        client = make_client("my-local-model", model_info={"context_window": 16000})
+    config = client.dump_component()
+    saved = config.config["model_info"]
+    assert saved["context_window"] == 16000 and saved["function_calling"] is True and saved["family"] == "unknown"
+    loaded = OpenAIChatCompletionClient.load_component(config)  # filterwarnings=error: a warning fails here
+    try:
+        assert loaded.model_info == client.model_info
+    finally:
+        await loaded.close()
+
+
+def test_include_name_in_message_must_be_a_bool(make_client: Any) -> None:
+    with pytest.raises(mp.InvalidRequestError, match="include_name_in_message must be True or False"):
+        make_client(include_name_in_message="no")
+    with pytest.raises(mp.InvalidRequestError, match="include_name_in_message must be True or False"):
+        AzureOpenAIChatCompletionClient(azure_endpoint="https://example.openai.azure.com", azure_deployment="d",
+                                        api_version="2024-10-21", api_key=AZURE_KEY, include_name_in_message=None)

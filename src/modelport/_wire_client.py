@@ -27,7 +27,7 @@ from yarl import URL
 from ._assembly import Assembler
 from ._convert import as_messages, as_tools
 from ._http import Signer, Transport, request_id_from
-from ._redact import SecretValues, scrub_error
+from ._redact import SecretValues, is_secret_header, scrub_error
 from ._request import Request, call_tool_choice, merged_args, model_format
 from ._stream import WireStream
 from ._validate import UNREADABLE, unencodable_field, why_unreadable
@@ -313,7 +313,8 @@ class WireClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         **create_args: Any,
     ) -> dict[str, Any]:
-        """The provider, the endpoint (base URL, or Azure deployment and API version), the model and the exact
+        """The provider, the endpoint (base URL, or Azure deployment and API version; with ``default_query``'s
+        parameters, those that carry a credential left out), the model and the exact
         request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
         ``tool_choice`` and the output schema. Raises what ``create`` would raise for bad input."""
         return self.fingerprint(
@@ -329,7 +330,14 @@ class WireClient(ChatCompletionClient):
     def fingerprint(self, request: Request) -> dict[str, Any]:
         """:meth:`request_fingerprint` of a prepared request: the same for it streamed or not."""
         payload = self.build(request).payload
-        return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": payload}
+        return {"provider": self.provider_name, "endpoint": self._endpoint(), "model": self._model, "request": payload}
+
+    def _endpoint(self) -> str:
+        """The URL a request goes to, as a fingerprint names it: with the ``default_query`` parameters that can
+        change an answer (a tenant, a version), without those that carry a credential."""
+        url = self._url()
+        kept = {name: value for name, value in self._query.items() if not is_secret_header(name)}
+        return str(url.update_query(kept) if kept else url)
 
     # -- the pipeline --
 
