@@ -408,3 +408,11 @@ def test_include_name_in_message_must_be_a_bool(make_client: Any) -> None:
     with pytest.raises(mp.InvalidRequestError, match="include_name_in_message must be True or False"):
         AzureOpenAIChatCompletionClient(azure_endpoint="https://example.openai.azure.com", azure_deployment="d",
                                         api_version="2024-10-21", api_key=AZURE_KEY, include_name_in_message=None)
+
+
+@pytest.mark.parametrize("given", [b"redis://localhost:6379/0", 6379, Path("redis.sock")])
+def test_redis_store_refuses_a_positional_that_is_neither_url_nor_client(given: Any) -> None:
+    with pytest.raises(mp.InvalidRequestError, match=r"RedisStore takes a redis:// URL \(a str\) or a Redis client"):
+        RedisStore(given)
+    with pytest.raises(mp.InvalidRequestError, match="a Redis client"):
+        RedisStore(client=given)

@@ -97,6 +97,16 @@ def redis_from_url(url: str, url_env: str | None, timeout: float, owner: str) ->
         ) from None
 
 
+def _check_client(client: Any) -> None:
+    """``client`` if it reads and writes as a Redis client does, else :class:`InvalidRequestError`: a mistyped URL
+    (bytes, a port number) taken as a client would make every cache call fail quietly as a miss."""
+    if not all(callable(getattr(client, name, None)) for name in ("get", "set", "delete")):
+        raise InvalidRequestError(
+            f"RedisStore takes a redis:// URL (a str) or a Redis client (redis.Redis or redis.asyncio.Redis), "
+            f"not a {type(client).__name__}"
+        )
+
+
 class RedisStoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -162,6 +172,8 @@ class RedisStore(Component, Generic[T]):
         if timeout <= 0:
             raise InvalidRequestError(f"timeout must be positive, got {timeout}")
         self.timeout = timeout
+        if client is not None:
+            _check_client(client)
         self._owns_client = client is None
         if client is None:
             assert url is not None
