@@ -416,3 +416,23 @@ def test_redis_store_refuses_a_positional_that_is_neither_url_nor_client(given: 
         RedisStore(given)
     with pytest.raises(mp.InvalidRequestError, match="a Redis client"):
         RedisStore(client=given)
+
+
+async def test_timeout_in_extra_create_args_on_a_client_with_its_own_call_args(server: FakeServer) -> None:
+    """Ollama merges a call's create arguments its own way; a call's timeout is still that call's, not refused."""
+    client = mp.OllamaChatCompletionClient(
+        "llama3", host=server.base_url.removesuffix("/v1"), timeout=60, retry_policy=mp.RetryPolicy(max_retries=0),
+        model_info={"vision": False, "function_calling": True, "json_output": True, "family": "llama"},
+    )
+    try:
+        server.add(Reply.hang())
+        with pytest.raises(mp.APITimeoutError, match=r"no response within 0.2 s"):
+            await client.create(HELLO, extra_create_args={"timeout": 0.2})
+        server.add(Reply.hang())
+        with pytest.raises(mp.APITimeoutError, match=r"no response within 0.2 s"):
+            await collect(client, extra_create_args={"timeout": 0.2})
+        result = await client.create(HELLO, extra_create_args={"timeout": 5, "temperature": 0})
+    finally:
+        await client.close()
+    assert result.content and "timeout" not in server.requests[-1].json
+    assert server.requests[-1].json["options"] == {"temperature": 0}
