@@ -436,3 +436,19 @@ async def test_timeout_in_extra_create_args_on_a_client_with_its_own_call_args(s
         await client.close()
     assert result.content and "timeout" not in server.requests[-1].json
     assert server.requests[-1].json["options"] == {"temperature": 0}
+
+
+@pytest.mark.parametrize("provider", ["autogen_ext.models.anthropic.AnthropicChatCompletionClient",
+                                      "autogen_ext.models.ollama.OllamaChatCompletionClient"])
+async def test_v1_config_of_a_client_without_message_names_loads_with_include_name_in_message_false(
+        provider: str, server: FakeServer) -> None:
+    """These wires have no message name field, so include_name_in_message=False asks for what they already do."""
+    config = {"model": "llama3.1", "host": server.base_url.removesuffix("/v1")} if "ollama" in provider else {
+        "model": "claude-3-5-sonnet-latest", "base_url": server.base_url, "api_key": "sk-ant-compat-1"}
+    client = mp.load_component({"provider": provider, "component_type": "model", "version": 1,
+                                "component_version": 1, "config": {**config, "include_name_in_message": False}})
+    try:
+        await client.create([UserMessage(content="Hello", source="alice")])
+    finally:
+        await client.close()
+    assert "name" not in json.dumps(server.requests[0].json["messages"])
