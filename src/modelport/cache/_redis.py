@@ -163,6 +163,7 @@ class RedisStore(Component, Generic[T]):
         if url is not None and not isinstance(url, str):
             if client is not None:
                 raise InvalidRequestError("RedisStore takes one client: give it positionally or as client=, not both")
+            _check_client(url)
             url, client = None, url
         self._url_env = url_env
         self._url: str | None = None
@@ -172,8 +173,6 @@ class RedisStore(Component, Generic[T]):
         if timeout <= 0:
             raise InvalidRequestError(f"timeout must be positive, got {timeout}")
         self.timeout = timeout
-        if client is not None:
-            _check_client(client)
         self._owns_client = client is None
         if client is None:
             assert url is not None
