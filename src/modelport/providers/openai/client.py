@@ -27,7 +27,7 @@ from ..._retry import RetryPolicy
 from ...errors import InvalidRequestError, ResponseValidationError
 from ...model_info import ModelInfo, ModelListing
 from ...tokens import TokenCounter
-from .._autogen_args import autogen_model_info, check_default_query, openai_identity_headers
+from .._autogen_args import autogen_model_info, check_default_query, check_include_name, openai_identity_headers
 from .._kit import (
     Connection,
     KeyChoice,
@@ -225,6 +225,7 @@ class OpenAIChatCompletionClient(ProviderClient):
             raise InvalidRequestError("model is required")
         model_info = autogen_model_info(create_args, model_info)
         query = check_default_query(default_query)
+        include_name_in_message = check_include_name(include_name_in_message)
         self.provider_name, preset, url, from_environment = resolve_server(model, base_url, provider)
         connection = Connection(
             timeout=timeout,
