@@ -172,7 +172,7 @@ async def test_self_signed_certificate_is_refused(tls_front: str) -> None:
         model="gpt-4o", base_url=tls_front, api_key=API_KEY, retry_policy=modelport.RetryPolicy(max_retries=0)
     )
     try:
-        with pytest.raises(modelport.APIConnectionError, match="(?i)certificate"):
+        with pytest.raises(modelport.APIConnectionError, match=r"(?i)certificate"):
             await client.create([modelport.UserMessage(content="hi", source="user")])
     finally:
         await client.close()
