@@ -141,3 +141,21 @@ async def test_message_converter_is_applied(server: FakeServer, client: Any) -> 
     await DBGPTClient(client).generate(request_for("hi"), DefaultMessageConverter())
     last = server.requests[-1].json["messages"][-1]
     assert (last["role"], last["content"]) == ("user", "hi")
+
+
+def docs_blocks() -> list[str]:
+    """The ``python`` blocks of docs/integrations/dbgpt.md marked ``<!-- requires: dbgpt -->``."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "integrations" / "dbgpt.md").read_text()
+    return re.findall(r"<!-- requires: dbgpt -->\n```python\n(.*?)```", page, flags=re.S)
+
+
+@pytest.mark.parametrize("block", docs_blocks())
+def test_docs_page_blocks_run(block: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
