@@ -73,6 +73,7 @@ class DBGPTClient(LLMClient):  # type: ignore[misc]
     def __init__(self, client: ChatCompletionClient, *, model_name: str = "modelport") -> None:
         self._client = client
         self._model_name = model_name
+        self._metadata_cache: dict[str, Any] = {}
 
     @property
     def client(self) -> ChatCompletionClient:
@@ -130,10 +131,7 @@ class DBGPTClient(LLMClient):  # type: ignore[misc]
     @property
     def cache(self) -> dict[str, Any]:
         """Per client, not DB-GPT's class-wide cache: two wrappers of different models never share metadata."""
-        cache: dict[str, Any] | None = self.__dict__.get("_metadata_cache")
-        if cache is None:
-            cache = self.__dict__["_metadata_cache"] = {}
-        return cache
+        return self._metadata_cache
 
     async def count_token(self, model: str, prompt: str) -> int:
         """Tokens in ``prompt`` by the wrapped model's tokenizer (its family's tiktoken encoding)."""
