@@ -187,3 +187,21 @@ async def test_verify_ssl_false_reaches_a_self_signed_server(tls_front: str) -> 
     finally:
         await client.close()
     assert result.content
+
+
+async def test_gzip_body_through_a_session_of_your_own_is_decompressed_once(server: FakeServer) -> None:
+    """A session given by the caller decompresses as it is set up (aiohttp's default: itself); modelport does not
+    decompress its bodies a second time."""
+    import aiohttp
+
+    events = [chunk({"role": "assistant", "content": "streamed"}), chunk({}, finish_reason="stop")]
+    server.add(compressed_reply(gzip.compress(json.dumps(completion("hello")).encode()), "gzip", "application/json"))
+    server.add(compressed_reply(gzip.compress(sse_body(*events)), "gzip", "text/event-stream", chunked=True))
+    async with aiohttp.ClientSession() as session:
+        client = modelport.OpenAIChatCompletionClient(
+            model="gpt-4o", base_url=server.base_url, api_key=API_KEY, http_session=session
+        )
+        assert (await client.create([modelport.UserMessage(content="hi", source="user")])).content == "hello"
+        items = [item async for item in client.create_stream([modelport.UserMessage(content="hi", source="user")])]
+        assert items[-1].content == "streamed"
+        await client.close()

@@ -322,8 +322,8 @@ class Transport:
         try:
             async with timeout_at(wait_until):
                 if cut_at is not None:
-                    return await _read_at_most(response, cut_at, _error_body_inflater(response.headers))
-                inflater = inflater_for(response.headers)
+                    return await _read_at_most(response, cut_at, self._error_body_inflater(response))
+                inflater = self.inflater_for(response)
                 length = response.content_length
                 if inflater is None and length is not None and length <= self.max_response_bytes:
                     return await response.read()  # not compressed, so no more than the length is read
@@ -347,6 +347,21 @@ class Transport:
                 request_id=request_id_from(response.headers),
             )
         return body
+
+    def inflater_for(self, response: aiohttp.ClientResponse) -> Inflater | None:
+        """What decompresses ``response``'s body; ``None`` when it is sent as it is, or when a session given by the
+        caller decompresses itself (aiohttp's default), as that session is set up."""
+        if self._given_session is not None and getattr(self._given_session, "auto_decompress", True):
+            return None
+        return inflater_for(response.headers)
+
+    def _error_body_inflater(self, response: aiohttp.ClientResponse) -> Inflater | None:
+        """The inflater for an error body; one in an encoding not asked for is kept as it came (the status is what
+        matters)."""
+        try:
+            return self.inflater_for(response)
+        except errors.ResponseValidationError:
+            return None
 
     def next_wait(self, now: float, deadline_at: float | None, phase: str) -> tuple[float, str]:
         """Until when to wait for the next piece of the answer, and what to call it if that time passes."""
@@ -390,15 +405,6 @@ async def _read_within(response: aiohttp.ClientResponse, limit: int, inflater: I
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _error_body_inflater(headers: Mapping[str, str]) -> Inflater | None:
-    """The inflater for an error body; one in an encoding not asked for is kept as it came (the status is what
-    matters)."""
-    try:
-        return inflater_for(headers)
-    except errors.ResponseValidationError:
-        return None
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int, inflater: Inflater | None) -> bytes:

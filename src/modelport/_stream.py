@@ -26,7 +26,7 @@ import orjson
 
 from . import errors
 from ._http import request_id_from, timeout_at
-from ._inflate import Inflater, inflater_for
+from ._inflate import Inflater
 from ._validate import UNREADABLE, why_unreadable
 from .client import ChatCompletionStream
 from .messages import CreateResult
@@ -274,7 +274,7 @@ class WireStream(ChatCompletionStream):
         self._response = response
         self._answered = True
         self._asm.request_id = request_id_from(response.headers)
-        self._inflater = inflater_for(response.headers)
+        self._inflater = call.transport.inflater_for(response)
         self._armed = -1  # the head arrived: the wait for the first event starts now
         content_type = response.headers.get("content-type", "")
         if "json" in content_type and call.dialect.framing != "ndjson":  # Ollama streams application/x-ndjson
