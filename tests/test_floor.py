@@ -31,7 +31,6 @@ FLOOR_TESTS = (
     "tests/test_compressed_bodies.py",
     "tests/test_transport.py",
     "tests/test_bounds.py",
-    "tests/test_sse.py",
     "tests/test_stream_cases.py",
     "tests/test_connection_limits.py",
     "tests/test_real_server_bugs.py",
