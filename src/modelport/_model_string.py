@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -139,8 +140,18 @@ def _typo_of(target: ModelString) -> str | None:
     if price_for(model, provider) is not None or lookup_model_info(model, warn=False) is not UNKNOWN_MODEL_INFO:
         return None
     known = [name for models in priced_models(provider).values() for name in models]
+    if any(_version_free(name) == _version_free(model) for name in known):
+        return None  # a known model's newer version or dated snapshot (claude-sonnet-4-7), not a typo
     close = difflib.get_close_matches(model, known, n=1, cutoff=0.8)
     return close[0] if close else None
+
+
+_VERSION_PARTS = re.compile(r"[0-9._:/@-]")
+
+
+def _version_free(model: str) -> str:
+    """``model`` without its ASCII digits and separators: a model's name, whatever its version and date."""
+    return _VERSION_PARTS.sub("", model)
 
 
 def _client_class(row: Provider) -> type[ChatCompletionClient]:
@@ -177,7 +188,9 @@ def get_client(model: str, /, **client_args: Any) -> ChatCompletionClient:
 
     Raises :class:`~modelport.InvalidRequestError` for an unknown provider (with the nearest known one), and for a
     model that is in neither the model registry nor the provider's price table but is one letter or so from one
-    that is (a likely typo; pass ``model_info=...`` to use a model modelport does not know yet)."""
+    that is (a likely typo, ``claude-sonet-4-5``; pass ``model_info=...`` to use it anyway). A model that differs
+    from a known one only in its digits and separators is a new version or snapshot, not a typo, and is accepted
+    (``claude-sonnet-4-7``, ``gpt-4o-2026-01-15``)."""
     target = parse_model_string(model)
     if "model_info" not in client_args:
         typo = _typo_of(target)
