@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ModelString",
+    "client_with_own_keys",
     "command_line_target",
     "find_model_string",
     "get_client",
@@ -257,3 +258,25 @@ def _named_provider(name: str | None) -> tuple[Provider | None, str | None, dict
     target = find_model_string(f"{name}:")  # a model string's name for a provider ("azure", "vertex")
     assert target is not None  # every known name is a preset's or a model string's
     return target.provider, None, dict(target.arguments)
+
+
+def client_with_own_keys(
+    cls: type[ChatCompletionClient], arguments: dict[str, Any], api_key_env: str | None, base_url: str | None
+) -> ChatCompletionClient:
+    """``cls(**arguments)``, made as a loaded config's client is: a key of the environment goes only to its
+    provider's own server (Azure's, to the endpoint ``AZURE_OPENAI_ENDPOINT`` names), and to ``base_url`` only
+    when ``api_key_env`` names it; else :class:`InvalidRequestError` saying so."""
+    from .components import _ALLOWED_ENV, ComponentConfigError
+
+    allowed = _ALLOWED_ENV.set(frozenset([api_key_env] if api_key_env else []))
+    try:
+        return cls(**arguments)
+    except ComponentConfigError as exc:
+        named = re.search(r"environment variable (\w+)", str(exc))
+        variable = named.group(1) if named else "NAME"
+        raise InvalidRequestError(
+            f"{variable} goes only to its provider's own server, not to base_url {base_url}: to send it there, "
+            f"pass api_key_env {variable}"
+        ) from None
+    finally:
+        _ALLOWED_ENV.reset(allowed)

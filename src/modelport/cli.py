@@ -159,8 +159,10 @@ def _native_client(
         kwargs["api_key_env"] = args.api_key_env
     if getattr(args, "max_retries", None) is not None:
         kwargs["max_retries"] = args.max_retries
+    from ._model_string import client_with_own_keys
+
     try:
-        return cls(**kwargs)
+        return client_with_own_keys(cls, kwargs, getattr(args, "api_key_env", None), base_url)
     except InvalidRequestError as exc:
         raise CommandError(_flag_words(str(exc), names=True), missing_key=not fake) from None
 
