@@ -141,3 +141,10 @@ def test_base_url_gets_the_azure_key_only_with_api_key_env(server: FakeServer, f
     own = chat(server, "--base-url", root, *flags, env={**env, "AZURE_OPENAI_ENDPOINT": root})
     assert own.returncode == 0, own.stderr
     assert own.stdout.strip() == "You said: hello" and server.requests[-1].headers["api-key"] == KEY
+
+
+@pytest.mark.parametrize("provider", ["ollama", "vllm"])
+def test_provider_keeps_a_model_id_that_starts_with_a_presets_name(server: FakeServer, provider: str) -> None:
+    done = chat(server, "--base-url", server.base_url, "--provider", provider, "--model", "mistral:7b")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "You said: hello" and server.requests[-1].json["model"] == "mistral:7b"
