@@ -148,3 +148,13 @@ def test_provider_keeps_a_model_id_that_starts_with_a_presets_name(server: FakeS
     done = chat(server, "--base-url", server.base_url, "--provider", provider, "--model", "mistral:7b")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "You said: hello" and server.requests[-1].json["model"] == "mistral:7b"
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/", ""])
+def test_base_url_of_the_openai_compatible_endpoint_reaches_the_native_ollama_client(
+    server: FakeServer, suffix: str
+) -> None:
+    root = server.base_url.removesuffix("/v1")
+    done = chat(server, "--base-url", root + suffix, "--model", "ollama:qwen3")  # as --base-url's help shows it
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "You said: hello" and [r.path for r in server.requests] == ["/api/chat"]
