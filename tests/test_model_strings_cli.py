@@ -37,14 +37,15 @@ def chat(server: FakeServer, *flags: str, env: dict[str, str] | None = None) -> 
          "/v1beta/models/gemini-2.5-flash:generateContent", None),
         (["--provider", "gemini", "--api-key-env", "GEMINI_API_KEY"],
          "/v1beta/models/gemini-2.5-flash:generateContent", None),
-        (["--model", "groq:openai/gpt-oss-120b", "--api-key-env", "GROQ_API_KEY"], "/v1/chat/completions",
-         "openai/gpt-oss-120b"),
+        (["--provider", "groq", "--model", "groq:openai/gpt-oss-120b", "--api-key-env", "GROQ_API_KEY"],
+         "/v1/chat/completions", "openai/gpt-oss-120b"),
+        (["--model", "mistral:7b"], "/v1/chat/completions", "mistral:7b"),
         (["--provider", "openrouter", "--model", "anthropic/claude-sonnet-4.5", "--api-key-env", "OPENROUTER_API_KEY"],
          "/v1/chat/completions", "anthropic/claude-sonnet-4.5"),
         (["--model", "openai-responses:gpt-5", "--api-key-env", "OPENAI_API_KEY"], "/v1/responses", "gpt-5"),
     ],
-    ids=["anthropic-string", "gemini-string", "provider-gemini", "groq-slash-model", "openrouter-verbatim",
-         "responses-string"],
+    ids=["anthropic-string", "gemini-string", "provider-gemini", "groq-slash-model", "base-url-keeps-mistral-7b",
+         "openrouter-verbatim", "responses-string"],
 )
 def test_model_strings_and_provider_reach_the_providers_own_client(
     server: FakeServer, flags: list[str], path: str, sent: str | None

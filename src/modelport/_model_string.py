@@ -214,14 +214,15 @@ def command_line_target(
 
     ``--model`` is a model string (``anthropic:claude-sonnet-4-5``) when it starts with a provider's name and ``:``,
     or, with neither ``--provider`` nor ``--base-url`` (where a model id may hold a slash), with its name and ``/``;
-    otherwise it is the model's own name. Beside ``--provider``, a name of another of the OpenAI client's presets
-    before the ``:`` is part of the model's own name (``--provider ollama --model mistral:7b``). ``--provider``
+    otherwise it is the model's own name. Beside ``--provider`` or ``--base-url`` (which name the server), a name of
+    another of the OpenAI client's presets before the ``:`` is part of the model's own name (``--base-url
+    http://localhost:11434/v1 --model mistral:7b``). ``--provider``
     takes the same names; ``anthropic``, ``ollama`` and ``openai`` there name the OpenAI client's presets, as they
     always have (their model strings, the providers' own clients)."""
     name = _known_provider(provider)
     target = find_model_string(model, slash=not (name or base_url)) if model else None
-    if target is not None and name is not None and target.preset is not None and target.prefix != name:
-        target = None  # the model's own id on that provider's server (Ollama's mistral:7b), not a model string
+    if target is not None and (name or base_url) and target.preset is not None and target.prefix != name:
+        target = None  # the model's own id on the server named (Ollama's mistral:7b), not a model string
     if target is None:
         native, preset, arguments = _named_provider(name)
         return native, preset, model, arguments
