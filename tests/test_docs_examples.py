@@ -100,3 +100,12 @@ def test_a_mark_is_read_from_the_line_before_the_fence(tmp_path: Path) -> None:
     found = blocks(page)
     assert [(b.line, b.code, b.not_run, b.requires) for b in found] == [
         (5, "x = 1\n", "needs a real AWS account", None), (10, "y = 2\n", None, "dbgpt"), (14, "z = 3\n", None, None)]
+
+
+def test_a_block_in_a_list_an_admonition_or_a_py_fence_is_found(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("- A step:\n\n    ```python\n    x = 1\n    if x:\n        y = 2\n    ```\n\n"
+                    '!!! note\n    ```py\n    z = 3\n    ```\n\n```python title="example.py"\nw = 4\n```\n\n'
+                    "````markdown\n```python\nnot_a_block = 1\n```\n````\n")
+    found = blocks(page)
+    assert [(b.line, b.code) for b in found] == [(4, "x = 1\nif x:\n    y = 2\n"), (11, "z = 3\n"), (15, "w = 4\n")]
