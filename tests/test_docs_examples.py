@@ -8,7 +8,7 @@ A block may ``await`` at the top level. Each page starts with two names already 
 server is the built-in one (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``, ``OLLAMA_HOST``,
 ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, with test keys), and the working directory is an empty temporary one. A block
 marked ``<!-- not run: why -->`` is left out (and listed); one marked ``<!-- requires: module -->`` is left out where
-that module does not import.
+that module does not import. A block that exits, or leaves a file or a client session open, fails its page.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ from modelport.testing import FakeServer
 from .docs_blocks import ROOT, Block, blocks, pages
 
 RUNNER = """\
-import ast, asyncio, inspect, json, sys, warnings
+import ast, asyncio, gc, inspect, json, sys, warnings
 from modelport import OpenAIChatCompletionClient, UnknownModelWarning, UserMessage
 
 warnings.simplefilter("default", UnknownModelWarning)  # a model of the reader's own is said to be unknown, once
+left_open = []  # what a finaliser raised: with -W error, a ResourceWarning for a file or session never closed
+sys.unraisablehook = lambda unraisable: left_open.append(f"{unraisable.exc_type.__name__}: {unraisable.exc_value}")
 
 namespace = {"__name__": "__main__"}
 loop = asyncio.new_event_loop()
@@ -39,22 +41,32 @@ async def seed() -> None:
     namespace["client"] = OpenAIChatCompletionClient(model="gpt-4o-mini")
     namespace["messages"] = [UserMessage(content="Why is the sky blue?")]
 
-loop.run_until_complete(seed())
-try:
-    for page, line, source in json.load(sys.stdin):
-        code = compile("\\n" * (line - 1) + source, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+def run(page, line, source) -> None:
+    code = compile("\\n" * (line - 1) + source, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    try:
         if code.co_flags & inspect.CO_COROUTINE:
             asyncio.set_event_loop(loop)
             loop.run_until_complete(eval(code, namespace))
         else:
             asyncio.set_event_loop(None)
             exec(code, namespace)
+    except SystemExit as exit:  # the blocks after it would be left out, unnoticed
+        raise RuntimeError(f"the block at {page}:{line} exited ({exit.code!r})") from None
+
+loop.run_until_complete(seed())
+try:
+    for page, line, source in json.load(sys.stdin):
+        run(page, line, source)
 finally:
     client = namespace.get("client")
     if client is not None and hasattr(client, "close"):
         asyncio.set_event_loop(loop)
         loop.run_until_complete(client.close())
     loop.close()
+    namespace.clear()
+    gc.collect()
+if left_open:
+    sys.exit("left open by the blocks: " + "; ".join(left_open))
 """
 
 PAGES = [page for page in pages() if blocks(page)]
@@ -77,12 +89,18 @@ def _runs(block: Block) -> bool:
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
 def test_every_python_block_of_the_page_runs(server: FakeServer, tmp_path: Path, page: Path) -> None:
-    chosen = [(block.page, block.line, block.code) for block in blocks(page) if _runs(block)]
+    chosen = [block for block in blocks(page) if _runs(block)]
     if not chosen:
         pytest.skip("every block of this page is marked not to run here")
-    done = subprocess.run([sys.executable, "-W", "error", "-c", RUNNER], input=json.dumps(chosen),
-                          capture_output=True, text=True, timeout=300, env=_environment(server), cwd=tmp_path)
+    done = _run(chosen, server, tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def _run(chosen: list[Block], server: FakeServer, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Runs ``chosen`` in order in one new Python process, as a page's blocks are run."""
+    listing = json.dumps([(block.page, block.line, block.code) for block in chosen])
+    return subprocess.run([sys.executable, "-W", "error", "-c", RUNNER], input=listing, capture_output=True,
+                          text=True, timeout=300, env=_environment(server), cwd=folder)
 
 
 def test_the_blocks_not_run_are_few_and_say_why() -> None:
@@ -109,3 +127,30 @@ def test_a_block_in_a_list_an_admonition_or_a_py_fence_is_found(tmp_path: Path) 
                     "````markdown\n```python\nnot_a_block = 1\n```\n````\n")
     found = blocks(page)
     assert [(b.line, b.code) for b in found] == [(4, "x = 1\nif x:\n    y = 2\n"), (11, "z = 3\n"), (15, "w = 4\n")]
+
+
+def _page_blocks(tmp_path: Path, *codes: str) -> list[Block]:
+    page = tmp_path / "page.md"
+    page.write_text("".join(f"```python\n{code}\n```\n\n" for code in codes), encoding="utf-8")
+    return blocks(page)
+
+
+def test_a_block_that_raises_fails_its_page(server: FakeServer, tmp_path: Path) -> None:
+    done = _run(_page_blocks(tmp_path, "x = 1", "raise ValueError('the example is wrong')"), server, tmp_path)
+    assert done.returncode != 0
+    assert "the example is wrong" in done.stderr
+
+
+def test_a_block_that_exits_fails_its_page_rather_than_skipping_the_blocks_after_it(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    done = _run(_page_blocks(tmp_path, "raise SystemExit", "raise ValueError('never reached')"), server, tmp_path)
+    assert done.returncode != 0
+    assert "page.md:2" in done.stderr
+
+
+def test_a_resource_a_block_leaves_open_fails_its_page(server: FakeServer, tmp_path: Path) -> None:
+    """A warning from a finaliser (a file or a client session never closed) is an error, as in the other tests."""
+    done = _run(_page_blocks(tmp_path, "open('notes.txt', 'w').write('x')"), server, tmp_path)
+    assert done.returncode != 0
+    assert "ResourceWarning" in done.stderr
