@@ -13,6 +13,7 @@ that module does not import. A block that exits, or leaves a file or a client se
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -87,6 +88,28 @@ def _runs(block: Block) -> bool:
     return block.requires is None or importlib.util.find_spec(block.requires) is not None
 
 
+def _unimported_requirements(page: Path) -> list[str]:
+    """The ``requires`` marks of ``page`` naming a module that neither the block nor one before it imports: a typo
+    there would leave the block out everywhere, silently, since no such module imports anywhere."""
+    imported: set[str] = set()
+    problems = []
+    for block in blocks(page):
+        imported |= _imports(block.code)
+        wanted = block.requires
+        if wanted is not None and not any(name == wanted or name.startswith(wanted + ".") for name in imported):
+            problems.append(f"{block.page}:{block.line}: requires {wanted}, which the page never imports")
+    return problems
+
+
+def _imports(code: str) -> set[str]:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()  # the run reports it
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    return names | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
 def test_every_python_block_of_the_page_runs(server: FakeServer, tmp_path: Path, page: Path) -> None:
     chosen = [block for block in blocks(page) if _runs(block)]
@@ -154,3 +177,16 @@ def test_a_resource_a_block_leaves_open_fails_its_page(server: FakeServer, tmp_p
     done = _run(_page_blocks(tmp_path, "open('notes.txt', 'w').write('x')"), server, tmp_path)
     assert done.returncode != 0
     assert "ResourceWarning" in done.stderr
+
+
+def test_a_requires_mark_with_a_typo_is_caught_rather_than_skipping_its_block(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- requires: autogen_agentchatt -->\n```python\nimport autogen_agentchat\n```\n\n"
+                    "<!-- requires: redis -->\n```python\nfrom redis import Redis\n```\n\n"
+                    "<!-- requires: redis -->\n```python\nstore = Redis()\n```\n", encoding="utf-8")
+    assert _unimported_requirements(page) == ["page.md:3: requires autogen_agentchatt, which the page never imports"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(ROOT)) for page in PAGES])
+def test_every_requires_mark_names_a_module_its_page_imports(page: Path) -> None:
+    assert _unimported_requirements(page) == []
