@@ -67,6 +67,7 @@ def test_the_readme_says_how_to_install_and_run_every_example_offline() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
     text = README.read_text(encoding="utf-8")
     assert "pip install modelport\n" in section(README, "## Install")
+    assert "pip install .  " in section(README, "## Install")  # from a clone, before or without a release
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
     for extra in extras.keys() - {"interop"}:
         assert f"| `{extra}` |" in text, extra
