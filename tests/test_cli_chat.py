@@ -298,3 +298,20 @@ def test_point4_a_wrong_model_is_said_and_the_conversation_goes_on(tmp_path: Pat
     assert b"NotFoundError" in err and b"You said: one" in out and b"You said: three" in out
     messages = [r.json["messages"] for r in fake.requests if r.method == "POST"][-1]
     assert [m["content"] for m in messages] == ["one", "You said: one", "three"]  # the failed question forgotten
+
+
+def test_point4_save_writes_a_file_only_the_user_can_read(server: FakeServer, tmp_path: Path) -> None:
+    saved = tmp_path / "talk.json"
+    previous = os.umask(0o022)  # the usual umask: files the world may read unless told otherwise
+    try:
+        done = _piped(
+            "--base-url",
+            server.base_url,
+            stdin=f"my secret plan\n/save {saved}\n",
+            env={"MODELPORT_CHAT_HISTORY": ""},
+        )
+    finally:
+        os.umask(previous)
+    assert done.returncode == 0, done.stderr
+    assert "saved 2 messages" in done.stdout
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600  # a conversation is private

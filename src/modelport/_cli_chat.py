@@ -404,7 +404,8 @@ def _host_of(client: Any) -> str:
 
 
 def _write_messages(path: Path, messages: list[Any]) -> None:
-    """``messages`` as a JSON list of ``{"role", "content"}`` objects (the OpenAI form), replacing ``path`` whole."""
+    """``messages`` as a JSON list of ``{"role", "content"}`` objects (the OpenAI form), replacing ``path`` whole
+    with a file only the user can read."""
     import orjson
 
     from .messages import AssistantMessage, SystemMessage
@@ -421,8 +422,11 @@ def _write_messages(path: Path, messages: list[Any]) -> None:
         for m in messages
     ]
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # readable by the user alone (a conversation is private), and a new file: never one planted under that name
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     try:
-        temporary.write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+        with open(descriptor, "wb") as file:
+            file.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
