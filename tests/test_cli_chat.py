@@ -4,8 +4,10 @@ bounded, so a hang fails the test."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shlex
 import shutil
 import stat
@@ -30,11 +32,15 @@ def _asked(server: FakeServer) -> list[str]:
 
 def _model(request: RecordedRequest) -> Reply:
     """The default model, except: "story" starts a streamed answer and then stalls; "title" answers with escape
-    sequences that would retitle the terminal and clear its screen."""
+    sequences that would retitle the terminal and clear its screen; "split" with such sequences cut between
+    chunks."""
     if request.method == "POST" and request.path.endswith("/chat/completions"):
         question = request.json["messages"][-1]["content"]
         if question == "story":
             return Reply.sse([chunk({"role": "assistant", "content": "Once upon"})], done=False, stall=True)
+        if question == "split":  # escape sequences cut in two between chunks, among multi-byte characters
+            pieces = ["Ünï \x1b[3", "1m漢字\x1b]2;PW", "NED\x1b", "\\ ok\x1b", "[2J done"]
+            return Reply.sse([chunk({"role": "assistant", "content": piece}) for piece in pieces])
         if question == "title":
             return Reply.sse(
                 [chunk({"role": "assistant", "content": "\x1b]2;PWNED\x07\x1b[2Jsafe"}), chunk(finish_reason="stop")]
@@ -315,3 +321,53 @@ def test_point4_save_writes_a_file_only_the_user_can_read(server: FakeServer, tm
     assert done.returncode == 0, done.stderr
     assert "saved 2 messages" in done.stdout
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600  # a conversation is private
+
+
+class PseudoTerminal:
+    """``modelport chat ARGS`` with a pseudo-terminal as its input and output, read byte for byte."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        environment.update({"TERM": "dumb", **env})
+        self.leader, follower = os.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelport.cli", "chat", *args],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=environment,
+        )
+        os.close(follower)
+        self.output = b""
+
+    def expect(self, text: bytes, count: int = 1) -> bytes:
+        """Read until ``text`` has shown ``count`` times; all the output so far."""
+        deadline = time.monotonic() + WAIT
+        while self.output.count(text) < count:
+            assert time.monotonic() < deadline, f"{text!r} did not show; the output: {self.output!r}"
+            if select.select([self.leader], [], [], 0.1)[0]:
+                self.output += os.read(self.leader, 4096)
+        return self.output
+
+    def type(self, line: bytes) -> None:
+        os.write(self.leader, line)
+
+    def close(self) -> int:
+        """Ctrl-D (at a prompt), and the exit status."""
+        self.type(b"\x04")
+        with contextlib.suppress(OSError):  # the terminal is gone once the command has ended
+            while select.select([self.leader], [], [], WAIT)[0]:
+                self.output += os.read(self.leader, 4096)
+        status = self.process.wait(timeout=WAIT)
+        os.close(self.leader)
+        return status
+
+
+def test_point4_an_escape_sequence_split_between_chunks_is_still_filtered(server: FakeServer, tmp_path: Path) -> None:
+    chat = PseudoTerminal("--base-url", server.base_url, env={"MODELPORT_CHAT_HISTORY": ""})
+    chat.expect(b"> ")
+    chat.type(b"split\n")
+    chat.expect(b"> ", 2)  # the next prompt: readline reads the terminal again
+    assert chat.close() == 0
+    answer = chat.output.split(b"split\r\n", 1)[1].split(b"done", 1)[0]
+    assert answer == "Ünï 漢字 ok ".encode()  # nothing of the sequences shows; wide characters and UTF-8 survive

@@ -58,6 +58,30 @@ def clean_output(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# The start of an escape sequence at the end of a piece of text, which the next piece may finish.
+_UNFINISHED = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b]*\x1b?|[ -/]*)\Z")
+
+
+class _StreamCleaner:
+    """``clean_output`` for a text that arrives in pieces: an escape sequence split between two pieces is held
+    back until it is whole, so no part of it shows."""
+
+    def __init__(self) -> None:
+        self.held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self.held + piece
+        unfinished = _UNFINISHED.search(text)
+        cut = unfinished.start() if unfinished else len(text)
+        self.held = text[cut:]
+        return clean_output(text[:cut])
+
+    def end(self) -> str:
+        """What is left of the text once it has all arrived."""
+        rest, self.held = self.held, ""
+        return clean_output(rest)
+
+
 # -- running async steps --
 
 
@@ -141,16 +165,20 @@ async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool
             out.write(style.dim(shown(result.thought)) + "\n")
         out.write(shown(answer.text) + "\n")
         return
+    thought, text = (_StreamCleaner(), _StreamCleaner()) if out.isatty() else (None, None)
     async with client.create_stream(messages) as chunks:
         async for chunk in chunks:
             if isinstance(chunk, CreateResult):
                 answer.text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
             elif isinstance(chunk, ThoughtChunk):
-                out.write(style.dim(shown(chunk)))
+                out.write(style.dim(thought.feed(chunk) if thought else chunk))
             else:
                 answer.text += chunk
-                out.write(shown(chunk))
+                out.write(text.feed(chunk) if text else chunk)
             out.flush()
+    if thought and text:
+        rest = thought.end()
+        out.write((style.dim(rest) if rest else "") + text.end())
     out.write("\n")
 
 
