@@ -371,3 +371,33 @@ def test_point4_an_escape_sequence_split_between_chunks_is_still_filtered(server
     assert chat.close() == 0
     answer = chat.output.split(b"split\r\n", 1)[1].split(b"done", 1)[0]
     assert answer == "Ünï 漢字 ok ".encode()  # nothing of the sequences shows; wide characters and UTF-8 survive
+
+
+def test_point4_history_that_is_a_symbolic_link_is_neither_read_nor_written(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("a file of the user's\n")
+    history = tmp_path / "chat_history"
+    history.symlink_to(precious)  # planted where the history goes
+    chat = PseudoTerminal("--base-url", server.base_url, env={"MODELPORT_CHAT_HISTORY": str(history)})
+    chat.expect(b"> ")
+    chat.type(b"my secret\n")
+    chat.expect(b"> ", 2)
+    assert chat.close() == 0
+    assert b"symbolic link" in chat.output
+    assert precious.read_text() == "a file of the user's\n" and history.is_symlink()
+
+
+def test_point4_history_keeps_the_prompts_of_sessions_that_ran_at_once(server: FakeServer, tmp_path: Path) -> None:
+    history = tmp_path / "state" / "chat_history"
+    env = {"MODELPORT_CHAT_HISTORY": str(history)}
+    first = PseudoTerminal("--base-url", server.base_url, env=env)
+    second = PseudoTerminal("--base-url", server.base_url, env=env)
+    for chat, prompt in ((first, b"from the first\n"), (second, b"from the second\n")):
+        chat.expect(b"> ")
+        chat.type(prompt)
+        chat.expect(b"> ", 2)
+    assert first.close() == 0 and second.close() == 0
+    assert history.read_text().splitlines() == ["from the first", "from the second"]
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600

@@ -217,10 +217,12 @@ def history_path() -> Path | None:
 
 
 class _LineEditing:
-    """``readline`` with the history file, for a conversation on a terminal; ``None`` of it elsewhere."""
+    """``readline`` with the history file, for a conversation on a terminal; ``None`` of it elsewhere. A history
+    file that is a symbolic link is neither read nor written (it could lead anywhere)."""
 
     def __init__(self) -> None:
         self.path = history_path()
+        self.typed: list[str] = []  # the prompts of this session, for the history file
         try:
             import readline
         except ImportError:  # Python built without it (Windows): plain lines, no history
@@ -228,20 +230,42 @@ class _LineEditing:
             return
         self.readline = readline
         readline.set_history_length(HISTORY_LENGTH)
+        if self.path is not None and self.path.is_symlink():
+            _warn(f"the chat history {self.path} is a symbolic link: not read, nor written")
+            self.path = None
         if self.path is not None and self.path.is_file():
             with contextlib.suppress(OSError):  # an unreadable history is no reason not to chat
                 readline.read_history_file(str(self.path))
 
+    def add(self, line: str) -> None:
+        """Keep ``line``, a prompt typed, for the history file (as readline keeps it: not blank, nor twice in a
+        row)."""
+        if line.strip() and self.typed[-1:] != [line]:
+            self.typed.append(line)
+
     def save(self) -> None:
-        """Write the last ``HISTORY_LENGTH`` prompts, readable by the user alone (prompts can be private)."""
-        if self.readline is None or self.path is None:
+        """Add this session's prompts to the history file, after those other sessions kept meanwhile, to the last
+        ``HISTORY_LENGTH``; the file readable by the user alone (prompts can be private)."""
+        if self.readline is None or self.path is None or not self.typed:
             return
+        history = self.readline
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.path.is_symlink():
+                raise OSError(f"{self.path} is a symbolic link")
             self.path.touch(mode=0o600)
-            self.readline.write_history_file(str(self.path))
+            history.clear_history()
+            with contextlib.suppress(OSError):
+                history.read_history_file(str(self.path))
+            for line in self.typed:
+                history.add_history(line)
+            history.write_history_file(str(self.path))
         except OSError as exc:
-            print(f"modelport: warning: the chat history was not saved: {exc}", file=sys.stderr)
+            _warn(f"the chat history was not saved: {exc}")
+
+
+def _warn(text: str) -> None:
+    print(f"modelport: warning: {text}", file=sys.stderr)
 
 
 class _Conversation:
@@ -287,10 +311,13 @@ class _Conversation:
         """The next line typed or piped in, ``None`` at its end (Ctrl-D)."""
         if self.terminal:
             try:
-                return input("> ")  # with line editing and history, as readline was imported
+                line = input("> ")  # with line editing and history, as readline was imported
             except EOFError:
                 self.out.write("\n")  # Ctrl-D: end the prompt's line
                 return None
+            if self.editing is not None:
+                self.editing.add(line)
+            return line
         if self.interactive:
             self.out.write("> ")
             self.out.flush()
