@@ -120,6 +120,16 @@ def test_point10_config_validate_needs_no_key(tmp_path: Path) -> None:
     assert done.returncode == 2 and "temprature" in done.stderr  # still checked: only the key is not needed
 
 
+def test_point10_config_show_shows_no_docstring_markup(tmp_path: Path) -> None:
+    config = tmp_path / "cache.json"
+    client = {"provider": "openai", "config": {"model": "gpt-4o"}}
+    config.write_text(json.dumps({"provider": "chat_completion_cache", "config": {"client": client}}))
+    shown = run("config", "show", str(config))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["config"]["client"]["config"]["model"] == "gpt-4o"
+    assert "``" not in shown.stdout and ":class:`" not in shown.stdout, shown.stdout
+
+
 def test_point10_help_and_schema_show_no_docstring_markup() -> None:
     texts = [run("--help").stdout, run("batch", "merge", "--help").stdout]
     texts += [run(command, "--help").stdout for command in ("demo", "chat", "config", "usage", "batch", "completion")]
