@@ -33,7 +33,7 @@ def _asked(server: FakeServer) -> list[str]:
 def _model(request: RecordedRequest) -> Reply:
     """The default model, except: "story" starts a streamed answer and then stalls; "title" answers with escape
     sequences that would retitle the terminal and clear its screen; "split" with such sequences cut between
-    chunks."""
+    chunks; "weather?" with text and a tool call."""
     if request.method == "POST" and request.path.endswith("/chat/completions"):
         question = request.json["messages"][-1]["content"]
         if question == "story":
@@ -41,6 +41,14 @@ def _model(request: RecordedRequest) -> Reply:
         if question == "split":  # escape sequences cut in two between chunks, among multi-byte characters
             pieces = ["Ünï \x1b[3", "1m漢字\x1b]2;PW", "NED\x1b", "\\ ok\x1b", "[2J done"]
             return Reply.sse([chunk({"role": "assistant", "content": piece}) for piece in pieces])
+        if question == "weather?":  # text, and a tool call the chat never offered
+            function = {"name": "get_weather", "arguments": "{}"}
+            call = {"index": 0, "id": "call_1", "type": "function", "function": function}
+            if not request.json.get("stream"):
+                message = {"role": "assistant", "content": "Let me look.", "tool_calls": [call]}
+                return Reply.json({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+            pieces = [{"role": "assistant", "content": "Let me look."}, {"tool_calls": [call]}]
+            return Reply.sse([*(chunk(piece) for piece in pieces), chunk(finish_reason="tool_calls")])
         if question == "title":
             return Reply.sse(
                 [chunk({"role": "assistant", "content": "\x1b]2;PWNED\x07\x1b[2Jsafe"}), chunk(finish_reason="stop")]
@@ -401,3 +409,22 @@ def test_point4_history_keeps_the_prompts_of_sessions_that_ran_at_once(server: F
     assert first.close() == 0 and second.close() == 0
     assert history.read_text().splitlines() == ["from the first", "from the second"]
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_point4_an_answer_with_tool_calls_keeps_its_text(server: FakeServer, stream: bool) -> None:
+    done = _piped(
+        "--base-url",
+        server.base_url,
+        *([] if stream else ["--no-stream"]),
+        stdin="weather?\nnext\n",
+        env={"MODELPORT_CHAT_HISTORY": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Let me look." in done.stdout and "get_weather" in done.stdout and "FunctionCall" not in done.stdout
+    messages = [r.json["messages"] for r in server.requests if r.method == "POST"][-1]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", "weather?"),
+        ("assistant", "Let me look."),  # the text, not a Python repr of the calls
+        ("user", "next"),
+    ]

@@ -160,16 +160,23 @@ async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool
     shown = clean_output if out.isatty() else str
     if not stream:
         result = await client.create(messages)
-        answer.text = result.content if isinstance(result.content, str) else str(result.content)
         if result.thought:
             out.write(style.dim(shown(result.thought)) + "\n")
-        out.write(shown(answer.text) + "\n")
+        if isinstance(result.content, str):
+            answer.text = result.content
+            out.write(shown(answer.text) + "\n")
+        else:  # tool calls: the text that came with them is the answer
+            answer.text = result.thought or ""
+            out.write(style.dim(shown(_tool_calls_note(result.content))) + "\n")
         return
     thought, text = (_StreamCleaner(), _StreamCleaner()) if out.isatty() else (None, None)
     async with client.create_stream(messages) as chunks:
         async for chunk in chunks:
             if isinstance(chunk, CreateResult):
-                answer.text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+                if isinstance(chunk.content, str):
+                    answer.text = chunk.content
+                else:  # tool calls: the text streamed before them is the answer
+                    out.write(("\n" if answer.text else "") + style.dim(_tool_calls_note(chunk.content)))
             elif isinstance(chunk, ThoughtChunk):
                 out.write(style.dim(thought.feed(chunk) if thought else chunk))
             else:
@@ -180,6 +187,12 @@ async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool
         rest = thought.end()
         out.write((style.dim(rest) if rest else "") + text.end())
     out.write("\n")
+
+
+def _tool_calls_note(calls: list[Any]) -> str:
+    """What is said of an answer that asks for tool calls: the chat offers no tools and runs none."""
+    names = ", ".join(str(getattr(call, "name", "?")) for call in calls)
+    return f"(the model asked to call {names}; the chat runs no tools)"
 
 
 def chat(
