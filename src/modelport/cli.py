@@ -291,7 +291,7 @@ def _server(args: argparse.Namespace) -> Iterator[tuple[str | None, bool]]:
 def cmd_config(args: argparse.Namespace) -> int:
     import orjson
 
-    from .components import component_schemas, load_component
+    from .components import _plain_descriptions, component_schemas, load_component
 
     try:
         if args.action == "schema":
@@ -310,7 +310,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         if args.action == "validate":
             print(f"{args.target}: a valid {model.provider} config ({type(component).__name__})")
         else:
-            print(model.model_dump_json(indent=2, exclude_none=True))
+            shown = _plain_descriptions(model.model_dump(mode="json", exclude_none=True))
+            print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
         return 0
     except ValueError as exc:
         print(f"modelport: {_flag_words(str(exc))}", file=sys.stderr)
