@@ -440,18 +440,7 @@ def allow_env(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-env", action="append", metavar="NAME", help="let --config read this variable")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="modelport", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--version", action="version", version=f"modelport {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="walk through the main features (offline unless --live)")
-    common(demo)
-    demo.add_argument("--live", action="store_true", help="use a real provider (keys from the environment)")
-    demo.set_defaults(func=cmd_demo)
-
+def _add_chat(sub: Any) -> None:
     chat = sub.add_parser(
         "chat",
         help="send one prompt, or chat interactively",
@@ -468,12 +457,8 @@ def _parser() -> argparse.ArgumentParser:
     add_usage_log_flag(chat)
     chat.set_defaults(func=cmd_chat)
 
-    config = sub.add_parser("config", help="show, validate, or print the JSON Schema of component configs")
-    config.add_argument("action", choices=["show", "validate", "schema"])
-    config.add_argument("target", nargs="?", help="the config file (show, validate) or a provider name (schema)")
-    allow_env(config)
-    config.set_defaults(func=cmd_config)
 
+def _add_usage(sub: Any) -> None:
     usage = sub.add_parser("usage", help="calls, tokens and cost from the usage log, with a chart of the days")
     usage.add_argument(
         "--db", metavar="FILE", help="the usage log (default $MODELPORT_USAGE_DB or ~/.modelport/usage.sqlite3)"
@@ -484,6 +469,29 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
     usage.add_argument("--json", action="store_true", help="print the report as JSON (costs as exact strings)")
     usage.set_defaults(func=cmd_usage)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelport", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"modelport {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="walk through the main features (offline unless --live)")
+    common(demo)
+    demo.add_argument("--live", action="store_true", help="use a real provider (keys from the environment)")
+    demo.set_defaults(func=cmd_demo)
+
+    _add_chat(sub)
+
+    config = sub.add_parser("config", help="show, validate, or print the JSON Schema of component configs")
+    config.add_argument("action", choices=["show", "validate", "schema"])
+    config.add_argument("target", nargs="?", help="the config file (show, validate) or a provider name (schema)")
+    allow_env(config)
+    config.set_defaults(func=cmd_config)
+
+    _add_usage(sub)
 
     from . import _models_command
 
