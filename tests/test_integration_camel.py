@@ -20,7 +20,13 @@ from camel.societies import RolePlaying
 from camel.toolkits import FunctionTool
 from pydantic import BaseModel
 
-from modelport import AnthropicChatCompletionClient, OpenAIChatCompletionClient, RetryPolicy, Router
+from modelport import (
+    AnthropicChatCompletionClient,
+    InvalidRequestError,
+    OpenAIChatCompletionClient,
+    RetryPolicy,
+    Router,
+)
 from modelport.integrations.camel import CamelModel
 from modelport.testing import FakeServer, Reply, anthropic_message, chunk, text_block, thinking_block, tool_use_block
 
@@ -260,3 +266,13 @@ def test_token_counter_is_the_clients_count(sync_client: OpenAIChatCompletionCli
 def test_importing_the_integrations_package_imports_no_framework() -> None:
     code = "import sys, modelport.integrations; assert 'camel' not in sys.modules and 'openai' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_n_of_one_in_the_config_is_the_one_answer_not_a_refusal(server: FakeServer, anthropic: Any) -> None:
+    agent = ChatAgent(SYSTEM, model=CamelModel(anthropic, model_config_dict={"n": 1, "temperature": 0}))
+    assert (await agent.astep("Hello there")).msgs[0].content == "You said: Hello there"
+    assert "n" not in bodies(server)[0] and bodies(server)[0]["temperature"] == 0
+    many = ChatAgent(SYSTEM, model=CamelModel(anthropic, model_config_dict={"n": 2}))
+    with pytest.raises(InvalidRequestError, match="'n'"):
+        await many.astep("Hello there")
+    assert len(server.requests) == 1  # the refusal came before anything was sent

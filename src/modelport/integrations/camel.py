@@ -177,7 +177,10 @@ class CamelModel(BaseModelBackend):  # type: ignore[misc, unused-ignore]  # Any 
             "extra_create_args": {
                 k: v
                 for k, v in config.items()
-                if v is not None and k not in _NOT_CREATE_ARGS and (tools or k != "parallel_tool_calls")
+                if v is not None
+                and k not in _NOT_CREATE_ARGS
+                and (tools or k != "parallel_tool_calls")
+                and not (k == "n" and v == 1)  # the one answer every client gives; more is refused
             }
         }
         if tools:
