@@ -20,9 +20,24 @@ from camel.societies import RolePlaying
 from camel.toolkits import FunctionTool
 from pydantic import BaseModel
 
-from modelport import AnthropicChatCompletionClient, OpenAIChatCompletionClient, RetryPolicy, Router
+from modelport import (
+    AnthropicChatCompletionClient,
+    InvalidRequestError,
+    OpenAIChatCompletionClient,
+    RetryPolicy,
+    Router,
+)
 from modelport.integrations.camel import CamelModel
-from modelport.testing import FakeServer, Reply, anthropic_message, chunk, text_block, thinking_block, tool_use_block
+from modelport.testing import (
+    FakeServer,
+    Reply,
+    anthropic_message,
+    chunk,
+    completion,
+    text_block,
+    thinking_block,
+    tool_use_block,
+)
 
 from .conftest import API_KEY
 
@@ -260,3 +275,49 @@ def test_token_counter_is_the_clients_count(sync_client: OpenAIChatCompletionCli
 def test_importing_the_integrations_package_imports_no_framework() -> None:
     code = "import sys, modelport.integrations; assert 'camel' not in sys.modules and 'openai' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_n_of_one_in_the_config_is_the_one_answer_not_a_refusal(server: FakeServer, anthropic: Any) -> None:
+    agent = ChatAgent(SYSTEM, model=CamelModel(anthropic, model_config_dict={"n": 1, "temperature": 0}))
+    assert (await agent.astep("Hello there")).msgs[0].content == "You said: Hello there"
+    assert "n" not in bodies(server)[0] and bodies(server)[0]["temperature"] == 0
+    many = ChatAgent(SYSTEM, model=CamelModel(anthropic, model_config_dict={"n": 2}))
+    with pytest.raises(InvalidRequestError, match="'n'"):
+        await many.astep("Hello there")
+    assert len(server.requests) == 1  # the refusal came before anything was sent
+
+
+PNG_1PX = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGNgYPgPAAEDAQAIicLsAAAAAElFTkSuQmCC"
+)
+
+
+def screenshot(city: str) -> Any:
+    """A screenshot of a city's map.
+
+    Args:
+        city (str): The city to show.
+    """
+    from camel.utils.tool_result import ToolResult
+
+    return ToolResult(text=f"The map of {city}", images=[PNG_1PX])
+
+
+async def test_parallel_tool_results_with_images_go_before_the_images_on_every_dialect(
+    server: FakeServer, make_client: Any, anthropic: Any
+) -> None:
+    pytest.importorskip("PIL")  # CAMEL needs it to put a ToolResult's images in the conversation
+    calls = [{"id": f"call_{c}", "type": "function",
+              "function": {"name": "screenshot", "arguments": f'{{"city": "{c}"}}'}} for c in "AB"]
+    server.add(Reply.json(completion(None, tool_calls=calls)), Reply.json(completion("Two maps.")))
+    server.add(Reply.json(anthropic_message([tool_use_block(f"toolu_{c}", "screenshot", {"city": c}) for c in "AB"],
+                                            stop_reason="tool_use")),
+               Reply.json(anthropic_message([text_block("Two maps.")])))
+    for client in (make_client(), anthropic):
+        agent = ChatAgent(SYSTEM, model=CamelModel(client), tools=[FunctionTool(screenshot)])
+        assert (await agent.astep("Show me A and B")).msgs[0].content == "Two maps."
+    openai_sent, anthropic_sent = bodies(server)[1]["messages"], bodies(server)[3]["messages"]
+    assert [m["role"] for m in openai_sent[2:]] == ["assistant", "tool", "tool", "user", "user"]
+    assert [m["role"] for m in anthropic_sent[1:]] == ["assistant", "user"]  # the results, then the images
+    blocks = [b["type"] for b in anthropic_sent[-1]["content"]]
+    assert blocks[:2] == ["tool_result", "tool_result"] and blocks.count("image") == 2

@@ -177,7 +177,10 @@ class CamelModel(BaseModelBackend):  # type: ignore[misc, unused-ignore]  # Any 
             "extra_create_args": {
                 k: v
                 for k, v in config.items()
-                if v is not None and k not in _NOT_CREATE_ARGS and (tools or k != "parallel_tool_calls")
+                if v is not None
+                and k not in _NOT_CREATE_ARGS
+                and (tools or k != "parallel_tool_calls")
+                and not (k == "n" and v == 1)  # the one answer every client gives; more is refused
             }
         }
         if tools:
@@ -227,9 +230,10 @@ def _json_output(response_format: Any) -> bool | type[BaseModel] | None:
 def _messages(messages: Sequence[Mapping[str, Any]]) -> list[Any]:
     """CAMEL's OpenAI-format history as modelport's messages, each tool call's provider data put back from the
     ``extra_content`` this module gave it."""
-    converted = from_openai(messages)
     if not any(isinstance(m, Mapping) and m.get("tool_calls") for m in messages):
-        return converted
+        return from_openai(messages)
+    messages = _results_before_images(messages)
+    converted = from_openai(messages)
     fields: dict[str, dict[str, Any]] = {}
     for message in messages:
         for call in message.get("tool_calls") or ():
@@ -239,6 +243,32 @@ def _messages(messages: Sequence[Mapping[str, Any]]) -> list[Any]:
     if not fields:
         return converted
     return [_with_fields(m, fields) for m in converted]
+
+
+def _results_before_images(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """CAMEL puts the images of a tool's ``ToolResult`` in a user message right after that tool's result; after
+    parallel calls it lands between the results, where no provider takes it, so it moves after the turn's last."""
+    ordered: list[Mapping[str, Any]] = []
+    waiting: set[Any] = set()  # ids of the last assistant turn's calls not answered yet
+    held: list[Mapping[str, Any]] = []
+    for message in messages:
+        role = message.get("role") if isinstance(message, Mapping) else None
+        if waiting and role == "tool":
+            ordered.append(message)
+            waiting.discard(message.get("tool_call_id"))
+            if not waiting:
+                ordered.extend(held)
+                held = []
+            continue
+        if waiting and role == "user":
+            held.append(message)
+            continue
+        ordered.extend(held)
+        held = []
+        ordered.append(message)
+        calls = message.get("tool_calls") if role == "assistant" else None
+        waiting = {c.get("id") for c in calls or () if isinstance(c, Mapping)}
+    return ordered + held
 
 
 def _with_fields(message: Any, fields: Mapping[str, dict[str, Any]]) -> Any:
