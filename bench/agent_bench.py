@@ -204,6 +204,10 @@ def camel_bench(args: argparse.Namespace) -> None:
             packaged = Path(modelport.__file__).parent / "data" / "tiktoken" / f"{name}.tiktoken"
             shutil.copy(packaged, cache / hashlib.sha1(url.encode()).hexdigest())
         environment["TIKTOKEN_CACHE_DIR"] = str(cache)
+    if "CAMEL_WORKDIR" not in environment:  # where CAMEL writes its summaries once a long history fills the window
+        import tempfile
+
+        environment["CAMEL_WORKDIR"] = tempfile.mkdtemp(prefix="camel-workdir-")
     server, base_url = start_server()
     report: dict[str, Any] = {}
     try:
