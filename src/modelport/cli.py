@@ -436,6 +436,20 @@ def allow_env(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-env", action="append", metavar="NAME", help="let --config read this variable")
 
 
+def _add_usage_command(sub: Any) -> None:
+    """``modelport usage``: the usage log's report."""
+    usage = sub.add_parser("usage", help="calls, tokens and cost from the usage log, with a chart of the days")
+    usage.add_argument(
+        "--db", metavar="FILE", help="the usage log (default $MODELPORT_USAGE_DB or ~/.modelport/usage.sqlite3)"
+    )
+    usage.add_argument(
+        "--by", choices=["model", "day", "provider"], default="model", help="group rows by (default model)"
+    )
+    usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
+    usage.add_argument("--json", action="store_true", help="print the report as JSON (costs as exact strings)")
+    usage.set_defaults(func=cmd_usage)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelport", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -470,16 +484,7 @@ def _parser() -> argparse.ArgumentParser:
     allow_env(config)
     config.set_defaults(func=cmd_config)
 
-    usage = sub.add_parser("usage", help="calls, tokens and cost from the usage log, with a chart of the days")
-    usage.add_argument(
-        "--db", metavar="FILE", help="the usage log (default $MODELPORT_USAGE_DB or ~/.modelport/usage.sqlite3)"
-    )
-    usage.add_argument(
-        "--by", choices=["model", "day", "provider"], default="model", help="group rows by (default model)"
-    )
-    usage.add_argument("--since", metavar="WHEN", help="only calls since an ISO date (2025-01-31) or a span (7d, 24h)")
-    usage.add_argument("--json", action="store_true", help="print the report as JSON (costs as exact strings)")
-    usage.set_defaults(func=cmd_usage)
+    _add_usage_command(sub)
 
     from . import _models_command
 
