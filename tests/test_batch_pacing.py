@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -112,11 +113,13 @@ def _slow(delay: float) -> Any:
     return reply
 
 
-def _screens(session: str, until: str, timeout: float) -> list[str]:
+def _screens(session: str, until: str, timeout: float, *, joined: bool = False) -> list[str]:
+    """The pane's screens until one shows ``until``; ``joined``: a line the terminal wrapped is one line."""
     seen: list[str] = []
     deadline = time.monotonic() + timeout
+    capture = ["tmux", "capture-pane", "-p", *(["-J"] if joined else []), "-t", session]
     while time.monotonic() < deadline:
-        captured = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
+        captured = subprocess.run(capture, capture_output=True, text=True)
         if captured.returncode:  # the session has ended
             break
         screen = captured.stdout
@@ -153,3 +156,42 @@ def test_point8_every_progress_line_fits_80_columns(tmp_path: Path) -> None:
     assert re.search(r"\d+/300 · .*stopping: waiting for \d+ in flight \(Ctrl-C again: stop at once\)$", notes[-1])
     assert any("left" in line and "waiting for capacity" in line for line in bars), running[-1]
     assert "stopped:" in stopping[-1] and "results in" in stopping[-1]
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_point8_progress_fits_a_40_column_terminal_and_shows_stopping_with_stdout_redirected(tmp_path: Path) -> None:
+    _write_requests(tmp_path / "in.jsonl", 300)
+    session = f"modelport-narrow-{os.getpid()}"
+    summary = tmp_path / "summary.txt"
+    with FakeServer(default=_slow(2.0)) as server:
+        command = (
+            f"PYTHONPATH={shlex.quote(os.environ.get('PYTHONPATH', ''))} "
+            f"{sys.executable} -m modelport.cli batch {tmp_path / 'in.jsonl'} -o {tmp_path / 'out.jsonl'} "
+            f"--base-url {server.base_url} --model gpt-4o --rpm 6000 --concurrency 40 --no-usage-log > {summary}; "
+            "sleep 60"
+        )  # stdout is a file, stderr the 40-column terminal
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "40", "-y", "20", command], check=True)
+        try:
+            running = _screens(session, " left", 30, joined=True)
+            subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+            stopping = _screens(session, "stopping:", 10, joined=True)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    lines = [line for screen in running + stopping for line in screen.splitlines()]
+    assert any("/300" in line for line in lines), running[-1]
+    assert all(len(line) <= 40 for line in lines), [line for line in lines if len(line) > 40]  # nothing wrapped
+    assert any(line.startswith("stopping: waiting for") for line in lines), stopping[-1]  # kept, cut to fit
+
+
+async def test_point8_start_every_spaces_the_first_two_starts_a_whole_turn() -> None:
+    arrivals, reply = _counting_arrivals()
+    requests = [{"custom_id": f"q{i}", "messages": [{"role": "user", "content": f"n{i}"}]} for i in range(3)]
+    with FakeServer(default=reply) as server:
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
+        await client.create([UserMessage(content="warm", source="user")])  # the connection, made beforehand
+        del arrivals[:]
+        results = await collect(run_batch(client, requests, concurrency=3, start_every=0.4))
+        await client.close()
+    assert len(results) == 3 and all(r.ok for r in results)
+    # a run's first start is not late for an earlier turn: the second comes a whole turn after it, not half
+    assert [round(b - a, 1) >= 0.3 for a, b in itertools.pairwise(arrivals)] == [True, True], arrivals

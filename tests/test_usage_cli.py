@@ -5,6 +5,8 @@ as ``$0.000084`` rather than ``$8.40E-5``, and a ``--cache`` rerun of ``batch`` 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -15,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from modelport import EVENT_LOGGER_NAME, LLMCallEvent, OpenAIChatCompletionClient
+from modelport import EVENT_LOGGER_NAME, LLMCallEvent, OpenAIChatCompletionClient, UserMessage
 from modelport.telemetry import UsageLog
 from modelport.testing import FakeServer
 
@@ -107,7 +109,7 @@ def test_point9_a_usage_log_keeps_prompts_and_answers_out_of_the_users_logs(tmp_
 
 def test_point9_usage_json_and_costs_printed_readably(tmp_path: Path) -> None:
     db = tmp_path / "usage.sqlite3"
-    with UsageLog(db) as log:
+    with contextlib.closing(UsageLog(db)) as log:  # fed by hand, as a handler
         for event in (
             LLMCallEvent(model="small", prompt_tokens=12, completion_tokens=3, cost="0.000084"),
             LLMCallEvent(model="big", prompt_tokens=900, completion_tokens=80, cost="1234.5"),
@@ -152,3 +154,38 @@ def test_point9_a_cache_rerun_of_batch_reports_hits_and_spends_nothing(tmp_path:
     assert "12 ok (12 from the cache), 0 failed" in second
     assert "tokens: 0 prompt + 0 completion = 0 · cost $0.0000 (the 12 cache hits spent none)" in second
     assert "cached" in err  # the progress lines count the hits
+
+
+def test_point9_usage_json_costs_are_plain_decimals_never_exponents(tmp_path: Path) -> None:
+    db = tmp_path / "usage.sqlite3"
+    with contextlib.closing(UsageLog(db)) as log:  # a tenth of a token-priced cent: Decimal's str() would say 2E-7
+        event = LLMCallEvent(model="tiny", prompt_tokens=10, completion_tokens=0, cost="0.0000002")
+        log.handle(logging.makeLogRecord({"name": EVENT_LOGGER_NAME, "msg": event, "levelno": logging.INFO}))
+    report = usage_json(db)
+    costs = [report["total"]["cost"], *(row["cost"] for row in report["rows"] + report["days"])]
+    assert costs == ["0.0000002"] * 3
+    assert Decimal(report["total"]["cost"]) == Decimal("0.0000002")
+
+
+def test_point9_a_usage_log_installed_and_attached_counts_each_call_once(tmp_path: Path) -> None:
+    db = tmp_path / "usage.sqlite3"
+    events = logging.getLogger(EVENT_LOGGER_NAME)
+    level = events.level
+    with FakeServer() as server:
+        client = OpenAIChatCompletionClient(model="gpt-4o", base_url=server.base_url, api_key="sk-test")
+        log = UsageLog(db)
+        events.setLevel(logging.INFO)
+        events.addHandler(log)  # attached as a handler, as a program logging the events may already do ...
+        try:
+            with log:  # ... and installed as an observer as well
+
+                async def call() -> None:
+                    await client.create([UserMessage(content="hello", source="user")])
+                    await client.close()
+
+                asyncio.run(call())
+        finally:
+            events.removeHandler(log)
+            events.setLevel(level)
+    assert log.written == 1
+    assert usage_json(db)["total"]["calls"] == 1

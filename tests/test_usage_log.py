@@ -181,7 +181,7 @@ def test_cost_table_and_chart(tmp_path: Path) -> None:
 
 def test_chart_counts_calls_when_no_cost_is_known(tmp_path: Path) -> None:
     db = tmp_path / "usage.sqlite3"
-    with UsageLog(db) as log:
+    with contextlib.closing(UsageLog(db)) as log:  # fed by hand, as a handler
         for n in (4, 2):
             for _ in range(n):
                 log.handle(_record(LLMCallEvent(model="m", prompt_tokens=1, completion_tokens=1), time.time()))
@@ -207,7 +207,7 @@ async def test_unwritable_path_never_reaches_a_call(
 def test_a_corrupt_file_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "usage.sqlite3"
     db.write_bytes(b"this is not a database" * 100)
-    with UsageLog(db) as log:
+    with contextlib.closing(UsageLog(db)) as log:  # fed by hand, as a handler
         log.handle(_record(LLMCallEvent(model="m"), time.time()))
     assert log.dropped == 1
     assert any(r.name == "modelport.telemetry" for r in caplog.records)

@@ -107,6 +107,15 @@ def _fit(parts: list[tuple[int, str]], room: int) -> str:
     return text if len(text) <= room else text[: max(0, room - 1)] + "…"
 
 
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` writes to (not stdout's, which may be a file or a pipe)."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    return columns if columns > 0 else shutil.get_terminal_size((100, 20)).columns
+
+
 class Progress:
     """Done / total, rate, tokens, cost, cache hits, errors, waits for capacity and time left: one line redrawn on
     a terminal (never wider than it: the least useful figures make way), a plain line every ``every`` seconds
@@ -175,13 +184,13 @@ class Progress:
             parts.append((5, f"{self.waiting:,} waiting for capacity"))
         parts.append((7, self._time_left(elapsed, finished)))
         if self.note:
-            parts.append((8, self.note))
+            parts.append((10, self.note))  # what happens now (stopping) outranks even the count
         return parts
 
     def line(self) -> str:
         if not self.tty:
             return "batch: " + " · ".join(text for _, text in self.parts())
-        room = shutil.get_terminal_size((100, 20)).columns - 1  # the last column would wrap on some terminals
+        room = _columns(self.stream) - 1  # the last column would wrap on some terminals
         text = _fit(self.parts(), room)
         bar_width = min(30, room - len(text) - 6)  # the bar, a space, "100%" and a space
         if bar_width < 10:

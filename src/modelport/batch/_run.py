@@ -228,17 +228,19 @@ class BatchRun:
     async def _take_turn(self, state: _Worker) -> None:
         """Wait for this request's turn under ``start_every``: turns are ``start_every`` apart, so the rate holds
         on average when a wake comes late (a busy event loop); lateness of more than half a turn is not caught up,
-        so no two starts are ever closer than half of ``start_every``."""
+        so no two starts are ever closer than half of ``start_every``. A request that finds its turn free (the
+        run's first, one after a pause) is not late: the next turn is a whole ``start_every`` after it."""
         every = self._start_every
         if every is None:
             return
-        if self._turns.locked() or self._next_start > time.monotonic():
+        asked = time.monotonic()
+        if self._turns.locked() or self._next_start > asked:
             state(True)
         async with self._turns:
             delay = self._next_start - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self._next_start = max(self._next_start, time.monotonic() - every / 2) + every
+            self._next_start = max(self._next_start, asked, time.monotonic() - every / 2) + every
         state(False)
 
 

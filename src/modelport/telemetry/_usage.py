@@ -133,8 +133,8 @@ class UsageLog(logging.Handler):
             ...  # calls made here are logged
 
     It is also a :class:`logging.Handler`: attached to the ``modelport.events`` logger by hand, it records the
-    events logged there instead (install it one way, not both, or each call counts twice). A daemon thread writes
-    the rows in batches of up to ``batch_size``.
+    events logged there instead (while it is also installed, those are left out: each call counts once). A daemon
+    thread writes the rows in batches of up to ``batch_size``.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, batch_size: int = 500) -> None:
@@ -183,7 +183,8 @@ class UsageLog(logging.Handler):
                 self._queue.put((created, event.name, event.kwargs))
 
     def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, LLMEvent):
+        # Installed, it sees every call as an observer already: the same call's logged event would count twice.
+        if isinstance(record.msg, LLMEvent) and not self._installed:
             self.record(record.msg, record.created)
 
     def flush(self) -> None:

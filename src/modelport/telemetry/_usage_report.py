@@ -227,7 +227,7 @@ def _row_json(row: UsageRow) -> dict[str, Any]:
         "cached": row.cached,
         "prompt_tokens": row.prompt_tokens,
         "completion_tokens": row.completion_tokens,
-        "cost": None if row.cost is None else str(row.cost),
+        "cost": None if row.cost is None else format(row.cost, "f"),  # never an exponent (2E-7)
         "cost_complete": row.cost is not None and row.priced >= row.billed,
         "avg_latency_ms": None if row.latency_ms is None else round(row.latency_ms, 3),
     }
