@@ -41,6 +41,7 @@ def cassette_replies(
             headers=dict(response.headers),
             segments=pieces or [(0.0, b"")],
             chunked=len(pieces) > 1,
+            reset=response.content.cut is not None,
         )
 
     return reply

@@ -1,0 +1,58 @@
+"""Cassettes at the edges: a body the connection cut replays with the same typed error, where it broke; a short
+placeholder key (``"test"``, ``"ollama"``) does not eat the words it happens to spell out of what is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelport import UserMessage
+from modelport.errors import APIConnectionError
+from modelport.testing import Cassette, FakeServer, Reply
+
+CHUNK = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4o",'
+    b'"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
+)
+
+
+async def twice(path: Path, call: Any) -> list[tuple[type[BaseException], str]]:
+    """The error ``call()`` raises while recording into ``path``, then while replaying from it."""
+    raised = []
+    for _ in range(2):
+        with pytest.raises(APIConnectionError) as failure, Cassette(path):
+            await call()
+        raised.append((type(failure.value), str(failure.value)))
+    return raised
+
+
+async def test_a_stream_cut_mid_way_replays_the_same_typed_error(
+    server: FakeServer, make_client: Any, tmp_path: Path
+) -> None:
+    client = make_client(max_retries=0)
+    server.add(Reply(headers={"content-type": "text/event-stream"}, segments=[(0.0, CHUNK)], chunked=True, reset=True))
+
+    async def stream() -> None:
+        async for _ in client.create_stream([UserMessage(content="cut", source="user")]):
+            pass
+
+    recorded, replayed = await twice(tmp_path / "cut.json", stream)
+    assert recorded == replayed  # not an IncompleteStreamError: the connection broke, it did not end
+    assert "broke mid-stream: ClientPayloadError" in replayed[1]
+    assert len(server.requests) == 1
+
+
+async def test_a_body_cut_short_of_its_length_replays_as_a_broken_connection(
+    server: FakeServer, make_client: Any, tmp_path: Path
+) -> None:
+    client = make_client(max_retries=0)
+    server.add(Reply.lying_length('{"id":"c1","choices":[{"ind'))
+
+    async def create() -> None:
+        await client.create([UserMessage(content="cut", source="user")])
+
+    recorded, replayed = await twice(tmp_path / "cut.json", create)
+    assert recorded[0] is replayed[0] is APIConnectionError  # not a ResponseValidationError about bad JSON
+    assert "ClientPayloadError" in replayed[1]
