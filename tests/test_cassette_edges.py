@@ -56,3 +56,31 @@ async def test_a_body_cut_short_of_its_length_replays_as_a_broken_connection(
     recorded, replayed = await twice(tmp_path / "cut.json", create)
     assert recorded[0] is replayed[0] is APIConnectionError  # not a ResponseValidationError about bad JSON
     assert "ClientPayloadError" in replayed[1]
+
+
+@pytest.mark.parametrize("key", ["test", "ollama", "anything"])
+async def test_a_short_placeholder_key_leaves_the_words_it_spells(
+    server: FakeServer, make_client: Any, tmp_path: Path, key: str
+) -> None:
+    client = make_client(api_key=key)
+    question = [UserMessage(content=f"is this a test of {key}?", source="user")]
+    with Cassette(tmp_path / "short.json"):
+        recorded = (await client.create(question)).content
+    with Cassette(tmp_path / "short.json", mode="none"):
+        replayed = (await client.create(question)).content
+    assert replayed == recorded == f"You said: is this a test of {key}?"
+    stored = (tmp_path / "short.json").read_text()
+    assert '"authorization": "<scrubbed>"' in stored  # the credential header itself is still replaced whole
+
+
+async def test_a_short_key_of_a_wrapped_client_leaves_the_words_it_spells(
+    server: FakeServer, make_client: Any, tmp_path: Path
+) -> None:
+    client = make_client(api_key="test")
+    question = [UserMessage(content="is this a test?", source="user")]
+    cassette = Cassette(tmp_path / "short.json")
+    cassette.wrap(client)
+    recorded = (await client.create(question)).content
+    cassette.unwrap()
+    assert "is this a test?" in (tmp_path / "short.json").read_text()
+    assert recorded == "You said: is this a test?"

@@ -37,7 +37,10 @@ __all__ = [
 FORMAT_VERSION = 1
 SCRUBBED = "<scrubbed>"
 """What a secret is replaced by in a cassette."""
-_MIN_SECRET = 4
+_MIN_SECRET = 12
+"""Shorter values are not looked for in the rest of a recording (a credential header or key parameter is replaced
+whole whatever its length): no provider's credential is that short, and a placeholder key such as ``"test"`` or
+``"ollama"`` would otherwise be cut out of every word that spells it, and replay would differ from the recording."""
 _SCHEMES = ("bearer ", "basic ", "token ")
 _SIGV4_PARTS = re.compile(r"(?:Credential=([^/,\s]+))|(?:Signature=([0-9A-Fa-f]+))")
 _DROPPED_REQUEST_HEADERS = frozenset({"content-length", "host", "x-amz-date", "x-amz-content-sha256"})
@@ -66,8 +69,10 @@ def request_secrets(url: URL, headers: Mapping[str, str]) -> set[str]:
 
 
 def scrub(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` (text, bytes, or JSON data) with every secret replaced by :data:`SCRUBBED`."""
-    ordered = sorted(secrets, key=len, reverse=True)  # a longer secret first: it may contain a shorter one
+    """``value`` (text, bytes, or JSON data) with every secret (of :data:`_MIN_SECRET` characters or more)
+    replaced by :data:`SCRUBBED`."""
+    kept = (secret for secret in secrets if len(secret) >= _MIN_SECRET)
+    ordered = sorted(kept, key=len, reverse=True)  # a longer secret first: it may contain a shorter one
     return _scrub(value, ordered) if ordered else value
 
 
