@@ -1,8 +1,11 @@
 """Cassettes at the edges: a body the connection cut replays with the same typed error, where it broke; a short
-placeholder key (``"test"``, ``"ollama"``) does not eat the words it happens to spell out of what is recorded."""
+placeholder key (``"test"``, ``"ollama"``) does not eat the words it happens to spell out of what is recorded; two
+writers of one cassette file do not trip over each other."""
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 from modelport import UserMessage
 from modelport.errors import APIConnectionError
 from modelport.testing import Cassette, FakeServer, Reply
+from modelport.testing._cassette_file import save_interactions
 
 CHUNK = (
     b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4o",'
@@ -84,3 +88,26 @@ async def test_a_short_key_of_a_wrapped_client_leaves_the_words_it_spells(
     cassette.unwrap()
     assert "is this a test?" in (tmp_path / "short.json").read_text()
     assert recorded == "You said: is this a test?"
+
+
+def test_two_writers_of_one_cassette_never_share_a_partial_file(tmp_path: Path) -> None:
+    # two pytest-xdist workers whose tests share a named cassette save it at the same time
+    path = tmp_path / "shared.json"
+    failures: list[BaseException] = []
+
+    def write(words: str) -> None:
+        interactions = [{"request": {"method": "POST", "url": "http://h/v1/x", "body": {"text": words}}}]
+        for _ in range(300):
+            try:
+                save_interactions(path, interactions, ())
+            except OSError as exc:
+                failures.append(exc)
+
+    writers = [threading.Thread(target=write, args=(word * 20_000,)) for word in ("a", "b")]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == []
+    assert len(json.loads(path.read_text())["interactions"]) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]  # no partial file left behind

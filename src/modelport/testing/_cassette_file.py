@@ -10,7 +10,10 @@ recorded timing kept, as ``chunks``, each with the seconds that passed before it
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -224,9 +227,16 @@ def save_interactions(path: Path, interactions: list[dict[str, Any]], secrets: I
     else:
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, "utf-8")
-    partial.replace(path)
+    # a partial file of its own: two writers of one cassette (pytest-xdist workers) never share one
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise
 
 
 def _yaml_text(data: Any) -> str:
