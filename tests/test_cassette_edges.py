@@ -1,10 +1,13 @@
 """Cassettes at the edges: a body the connection cut replays with the same typed error, where it broke; a short
 placeholder key (``"test"``, ``"ollama"``) does not eat the words it happens to spell out of what is recorded; two
-writers of one cassette file do not trip over each other."""
+writers of one cassette file do not trip over each other; a YAML cassette served without pyyaml says what is
+missing."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -111,3 +114,25 @@ def test_two_writers_of_one_cassette_never_share_a_partial_file(tmp_path: Path) 
     assert failures == []
     assert len(json.loads(path.read_text())["interactions"]) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]  # no partial file left behind
+
+
+WITHOUT_PYYAML = (  # pyyaml is not installed: importing it fails
+    "import runpy, sys; sys.modules['yaml'] = None; sys.argv[0] = 'modelport.testing'; "
+    "runpy.run_module('modelport.testing', run_name='__main__')"
+)
+
+
+async def test_serving_a_yaml_cassette_without_pyyaml_says_to_install_it(
+    server: FakeServer, make_client: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "greeting.yaml"
+    with Cassette(path):  # written as YAML: pyyaml is installed here
+        await make_client().create([UserMessage(content="hi", source="user")])
+    assert path.read_text().startswith("interactions:")
+    served = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PYYAML, "--port", "0", "--cassette", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert served.returncode != 0
+    assert "Traceback" not in served.stderr
+    assert "reading a YAML cassette needs pyyaml: pip install 'modelport[yaml]'" in served.stderr

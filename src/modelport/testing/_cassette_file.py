@@ -210,6 +210,10 @@ def load_interactions(path: Path) -> list[dict[str, Any]]:
         else:
             data = orjson.loads(text) if text.strip() else {}
     except Exception as exc:  # a YAML or JSON syntax error
+        if path.suffix.lower() in (".yaml", ".yml") and not uses_yaml(path):
+            raise CassetteError(
+                f"{path} is YAML, and reading a YAML cassette needs pyyaml: pip install 'modelport[yaml]'"
+            ) from None
         raise CassetteError(f"{path} is not a cassette: {type(exc).__name__}: {exc}") from None
     interactions = data.get("interactions") if isinstance(data, dict) else None
     if not isinstance(interactions, list) or not all(
