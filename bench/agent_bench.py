@@ -181,6 +181,179 @@ def drive(args: argparse.Namespace) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
 
+# -- CAMEL: ChatAgent over CAMEL's own OpenAI backend against ChatAgent over CamelModel(modelport's client) --
+
+def camel_bench(args: argparse.Namespace) -> None:
+    """``--camel``: the same conversation through CAMEL's ``ChatAgent``, on CAMEL's own OpenAI backend and on
+    ``CamelModel`` over modelport's client, both sides in processes of ``--camel-python`` (which needs camel-ai and
+    modelport), with the synchronous ``step`` (modes ``text`` and ``stream``) and ``astep`` (mode ``async``). With
+    ``--worker camel-ai|camel-modelport`` it is the worker, and prints its figures as JSON."""
+    if args.worker:
+        print(json.dumps(asyncio.run(_camel_turns(args.worker, args.base_url, args.camel_mode, args.turns))))
+        return
+    environment = dict(os.environ)
+    if "TIKTOKEN_CACHE_DIR" not in environment:  # CAMEL's own counter would download its encoding: give it a cache
+        import hashlib
+        import tempfile
+
+        import modelport
+
+        cache = Path(tempfile.mkdtemp(prefix="tiktoken-cache-"))
+        for name in ("o200k_base", "cl100k_base"):
+            url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+            packaged = Path(modelport.__file__).parent / "data" / "tiktoken" / f"{name}.tiktoken"
+            shutil.copy(packaged, cache / hashlib.sha1(url.encode()).hexdigest())
+        environment["TIKTOKEN_CACHE_DIR"] = str(cache)
+    server, base_url = start_server()
+    report: dict[str, Any] = {}
+    try:
+        for mode in ("text", "stream", "async"):
+            runs: dict[str, list[dict[str, Any]]] = {"camel-modelport": [], "camel-ai": []}
+            for _ in range(args.repeats):
+                for side, side_runs in runs.items():
+                    cmd = [args.camel_python, __file__, "--camel", "--worker", side, "--base-url", base_url,
+                           "--camel-mode", mode, "--turns", str(args.turns)]
+                    done = subprocess.run(pinned(cmd, 0), capture_output=True, text=True, env=environment)
+                    if done.returncode != 0:
+                        raise RuntimeError(f"{side} worker failed:\n{done.stderr[-3000:]}")
+                    side_runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            report[mode] = {side: summary(r) for side, r in runs.items()}
+            mp, own = report[mode]["camel-modelport"], report[mode]["camel-ai"]
+            print(f"\nCAMEL mode={mode}: {args.turns} turns in one conversation, median of {args.repeats} runs")
+            for side, r in (("modelport", mp), ("camel-ai", own)):
+                print(f"  {side:<10} {r['cpu_ms_per_turn']:>7.3f} ms CPU/turn "
+                      f"{r['wall_ms_per_turn']:>7.3f} ms wall/turn   {r['last_answer']!r}")
+            print(f"  camel-ai / modelport: CPU x{own['cpu_ms_per_turn'] / mp['cpu_ms_per_turn']:.2f}, "
+                  f"wall x{own['wall_ms_per_turn'] / mp['wall_ms_per_turn']:.2f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+async def _camel_turns(side: str, base_url: str, mode: str, turns: int) -> dict[str, Any]:
+    from camel.agents import ChatAgent
+
+    config: dict[str, Any] = {"stream": mode == "stream"}
+    if mode == "stream":
+        config["max_tokens"] = STREAM_CHUNKS
+    if side == "camel-modelport":
+        from modelport import OpenAIChatCompletionClient
+        from modelport.integrations.camel import CamelModel
+
+        model: Any = CamelModel(OpenAIChatCompletionClient(model="gpt-4o", base_url=base_url, api_key="bench",
+                                                           model_info=dict(MODEL_INFO)), model_config_dict=config)
+    else:
+        from camel.models import ModelFactory
+        from camel.types import ModelPlatformType
+
+        model = ModelFactory.create(ModelPlatformType.OPENAI, "gpt-4o", model_config_dict=config, url=base_url,
+                                    api_key="bench")
+
+    async def take(agent: Any, n: int) -> str:
+        answer = ""
+        for i in range(n):
+            task = f"Question {i}: what is the weather in Paris?"
+            if mode == "async":
+                answer = (await agent.astep(task)).msgs[0].content
+            elif mode == "stream":  # delta mode: each update holds its new text
+                answer = "".join(update.msgs[0].content for update in agent.step(task) if update.msgs)
+            else:
+                answer = agent.step(task).msgs[0].content
+        return str(answer)
+
+    def new_agent() -> Any:
+        return ChatAgent("You are a helpful assistant.", model=model, stream_accumulate=False)
+
+    await take(new_agent(), WARMUP_TURNS)
+    agent = new_agent()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    answer = await take(agent, turns)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if side == "camel-modelport":
+        await model.client.close()
+        model.client.close_sync()
+    return {"side": side, "mode": mode, "turns": turns, "cpu_s": cpu, "wall_s": wall, "last_answer": answer[:60]}
+
+
+# -- DB-GPT mode: the same conversation through an AWEL LLM operator on DB-GPT's own OpenAI proxy client vs on
+# DBGPTClient(modelport's client). dbgpt pins aiohttp 3.8.4, so both sides run with --dbgpt-python (a venv with
+# dbgpt, cloudpickle, openai and modelport installed: pip install -e '.[dbgpt]' openai).
+
+def run_dbgpt(args: argparse.Namespace) -> None:
+    """Driver (``--dbgpt``) and worker (``--dbgpt-worker SIDE``) of the DB-GPT mode, text and stream: each turn
+    sends the whole history, as a DB-GPT chat does, through ``LLMOperator`` or ``StreamingLLMOperator``."""
+    sides = ("modelport", "dbgpt-openai")
+    if args.dbgpt_worker:
+        async def worker() -> dict[str, Any]:
+            from dbgpt.core import ModelMessage, ModelRequest
+            from dbgpt.core.awel import DAG
+            from dbgpt.model.operators import LLMOperator, StreamingLLMOperator
+
+            stream = args.mode[0] == "stream" if args.mode else False
+            if args.dbgpt_worker == "modelport":
+                from modelport import OpenAIChatCompletionClient
+                from modelport.integrations.dbgpt import DBGPTClient
+
+                client: Any = DBGPTClient(OpenAIChatCompletionClient(
+                    model="gpt-4o", base_url=args.base_url, api_key="bench", model_info=dict(MODEL_INFO)))
+            else:
+                from dbgpt.model.proxy.llms.chatgpt import OpenAILLMClient
+
+                client = OpenAILLMClient(api_key="bench", api_base=args.base_url, model="gpt-4o", model_alias="gpt-4o")
+            with DAG("bench"):
+                llm = StreamingLLMOperator(llm_client=client) if stream else LLMOperator(llm_client=client)
+            history = [ModelMessage.build_system_message("You are a helpful assistant.") if hasattr(
+                ModelMessage, "build_system_message") else ModelMessage(role="system", content="You are helpful.")]
+
+            async def turns(n: int) -> str:
+                text = ""
+                for i in range(n):
+                    history.append(ModelMessage.build_human_message(f"Question {i}: what is the weather in Paris?"))
+                    request = ModelRequest.build_request("gpt-4o", list(history), stream=stream,
+                                                         max_new_tokens=STREAM_CHUNKS if stream else None)
+                    if stream:
+                        async for output in await llm.call_stream(request):
+                            text = output.text
+                    else:
+                        text = (await llm.call(request)).text
+                    history.append(ModelMessage(role="ai", content=text))
+                return text
+
+            await turns(WARMUP_TURNS)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            answer = await turns(args.turns)
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            return {"side": args.dbgpt_worker, "turns": args.turns, "cpu_s": cpu, "wall_s": wall,
+                    "last_answer": answer[:60]}
+
+        print(json.dumps(asyncio.run(worker())))
+        return
+    server, base_url = start_server()
+    try:
+        for mode in args.mode or ("text", "stream"):
+            runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+            for _ in range(args.repeats):
+                for side in sides:
+                    cmd = [args.dbgpt_python, __file__, "--dbgpt-worker", side, "--base-url", base_url, "--mode",
+                           mode, "--turns", str(args.turns)]
+                    done = subprocess.run(pinned(cmd, 0), capture_output=True, text=True)
+                    if done.returncode != 0:
+                        raise RuntimeError(f"{side} worker failed:\n{done.stderr[-3000:]}")
+                    runs[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            results = {side: summary(r) for side, r in runs.items()}
+            print(f"\nDB-GPT mode={mode}: {args.turns} turns, whole history each turn, median of {args.repeats} runs")
+            for side in sides:
+                r = results[side]
+                print(f"  {side:<13} {r['cpu_ms_per_turn']:>7.3f} ms CPU/turn {r['wall_ms_per_turn']:>7.3f}"
+                      f" ms wall/turn   {r['last_answer']!r}")
+            ratio = results["modelport"]["cpu_ms_per_turn"] / results["dbgpt-openai"]["cpu_ms_per_turn"]
+            print(f"  modelport / DB-GPT's own client: CPU x{ratio:.2f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -191,10 +364,20 @@ def main() -> None:
                         help="send only the last N messages (BufferedChatCompletionContext); 0: the whole history")
     parser.add_argument("--peers-python", default=PEERS_PYTHON)
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--camel", action="store_true", help="the CAMEL comparison instead (see camel_bench)")
+    parser.add_argument("--camel-python", default=os.environ.get("MODELPORT_CAMEL_PYTHON", sys.executable))
+    parser.add_argument("--camel-mode", default="text", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*SIDES, "camel-ai", "camel-modelport"), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--dbgpt", action="store_true", help="the DB-GPT mode (see run_dbgpt)")
+    parser.add_argument("--dbgpt-python", default=sys.executable, help="a venv's Python with dbgpt and openai")
+    parser.add_argument("--dbgpt-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
+    if args.camel:
+        camel_bench(args)
+    elif args.dbgpt or args.dbgpt_worker:
+        run_dbgpt(args)
+    elif args.worker:
         mode = args.mode[0] if args.mode else "text"
         print(json.dumps(asyncio.run(run_worker(args.worker, args.base_url, mode, args.turns, args.buffer))))
     else:

@@ -13,7 +13,7 @@ from modelport import OpenAIChatCompletionClient, RetryPolicy
 from modelport.testing import FakeServer
 
 for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION",
-             "GEMINI_API_KEY", "ANTHROPIC_API_KEY", "MODEL_TIMEOUT", "OPENAI_BASE_URL",
+             "GEMINI_API_KEY", "ANTHROPIC_API_KEY", "MODEL_TIMEOUT", "OPENAI_BASE_URL", "OPENAI_API_BASE",
              "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
              "no_proxy"):
     os.environ.pop(name, None)

@@ -369,3 +369,84 @@ async def test_autogen_guide_cache_example_runs(redis_url: str, make_client: Any
     finally:
         redis_instance.close()
     assert cached == [False, True] and len(server.requests) == 1
+
+
+# -- found in review --
+
+
+async def test_default_query_is_part_of_the_cache_key_without_its_credentials(make_client: Any,
+                                                                               server: FakeServer) -> None:
+    store = InMemoryStore()
+    tenant_a = ChatCompletionCache(make_client(default_query={"tenant": "a"}), store)
+    tenant_b = ChatCompletionCache(make_client(default_query={"tenant": "b"}), store)
+    await tenant_a.create(HELLO)
+    assert not (await tenant_b.create(HELLO)).cached  # another tenant's answer is not served from the cache
+    assert len(server.requests) == 2
+    keyed = make_client(default_query={"tenant": "a", "subscription-key": "sub-secret-value-1"})
+    endpoint = keyed.request_fingerprint(HELLO)["endpoint"]
+    assert "tenant=a" in endpoint and "sub-secret-value-1" not in endpoint
+    other_key = make_client(default_query={"tenant": "a", "subscription-key": "sub-secret-value-2"})
+    assert (await ChatCompletionCache(other_key, store).create(HELLO)).cached  # a credential does not split keys
+
+
+async def test_partial_model_info_config_loads_without_warning_again(make_client: Any) -> None:
+    with pytest.warns(UserWarning, match="lacks"):
+        client = make_client("my-local-model", model_info={"context_window": 16000})
+    config = client.dump_component()
+    saved = config.config["model_info"]
+    assert saved["context_window"] == 16000 and saved["function_calling"] is True and saved["family"] == "unknown"
+    loaded = OpenAIChatCompletionClient.load_component(config)  # filterwarnings=error: a warning fails here
+    try:
+        assert loaded.model_info == client.model_info
+    finally:
+        await loaded.close()
+
+
+def test_include_name_in_message_must_be_a_bool(make_client: Any) -> None:
+    with pytest.raises(mp.InvalidRequestError, match="include_name_in_message must be True or False"):
+        make_client(include_name_in_message="no")
+    with pytest.raises(mp.InvalidRequestError, match="include_name_in_message must be True or False"):
+        AzureOpenAIChatCompletionClient(azure_endpoint="https://example.openai.azure.com", azure_deployment="d",
+                                        api_version="2024-10-21", api_key=AZURE_KEY, include_name_in_message=None)
+
+
+@pytest.mark.parametrize("given", [b"redis://localhost:6379/0", 6379, Path("redis.sock")])
+def test_redis_store_refuses_a_positional_that_is_neither_url_nor_client(given: Any) -> None:
+    with pytest.raises(mp.InvalidRequestError, match=r"RedisStore takes a redis:// URL \(a str\) or a Redis client"):
+        RedisStore(given)
+
+
+async def test_timeout_in_extra_create_args_on_a_client_with_its_own_call_args(server: FakeServer) -> None:
+    """Ollama merges a call's create arguments its own way; a call's timeout is still that call's, not refused."""
+    client = mp.OllamaChatCompletionClient(
+        "llama3", host=server.base_url.removesuffix("/v1"), timeout=60, retry_policy=mp.RetryPolicy(max_retries=0),
+        model_info={"vision": False, "function_calling": True, "json_output": True, "family": "llama"},
+    )
+    try:
+        server.add(Reply.hang())
+        with pytest.raises(mp.APITimeoutError, match=r"no response within 0.2 s"):
+            await client.create(HELLO, extra_create_args={"timeout": 0.2})
+        server.add(Reply.hang())
+        with pytest.raises(mp.APITimeoutError, match=r"no response within 0.2 s"):
+            await collect(client, extra_create_args={"timeout": 0.2})
+        result = await client.create(HELLO, extra_create_args={"timeout": 5, "temperature": 0})
+    finally:
+        await client.close()
+    assert result.content and "timeout" not in server.requests[-1].json
+    assert server.requests[-1].json["options"] == {"temperature": 0}
+
+
+@pytest.mark.parametrize("provider", ["autogen_ext.models.anthropic.AnthropicChatCompletionClient",
+                                      "autogen_ext.models.ollama.OllamaChatCompletionClient"])
+async def test_v1_config_of_a_client_without_message_names_loads_with_include_name_in_message_false(
+        provider: str, server: FakeServer) -> None:
+    """These wires have no message name field, so include_name_in_message=False asks for what they already do."""
+    config = {"model": "llama3.1", "host": server.base_url.removesuffix("/v1")} if "ollama" in provider else {
+        "model": "claude-3-5-sonnet-latest", "base_url": server.base_url, "api_key": "sk-ant-compat-1"}
+    client = mp.load_component({"provider": provider, "component_type": "model", "version": 1,
+                                "component_version": 1, "config": {**config, "include_name_in_message": False}})
+    try:
+        await client.create([UserMessage(content="Hello", source="alice")])
+    finally:
+        await client.close()
+    assert "name" not in json.dumps(server.requests[0].json["messages"])

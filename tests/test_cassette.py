@@ -344,3 +344,36 @@ async def test_the_socket_guard_stops_a_request_that_is_not_replayed(no_sockets:
     await client.close()
     assert no_sockets
     no_sockets.clear()
+
+
+async def test_a_compressed_answer_is_stored_decoded_and_replays(tmp_path: Path) -> None:
+    """The transport reads gzip bodies as they crossed the wire and decompresses them itself; the cassette stores
+    what the transport decoded (readable JSON and stream text), so replay, which drops Content-Encoding, gives the
+    same answers."""
+    import gzip
+
+    from modelport.testing import chunk
+
+    events = [chunk({"role": "assistant", "content": ""}), chunk({"content": "zipped "}), chunk({"content": "stream"}),
+              chunk({}, finish_reason="stop")]
+    sse = b"".join(f"data: {json.dumps(event)}\n\n".encode() for event in events) + b"data: [DONE]\n\n"
+    path = tmp_path / "gzip.json"
+    hello = [UserMessage(content="Hello", source="user")]
+    with FakeServer() as server:
+        server.add(
+            Reply(headers={"content-type": "application/json", "content-encoding": "gzip"},
+                  segments=[(0.0, gzip.compress(json.dumps(_completion("zipped")).encode()))]),
+            Reply(headers={"content-type": "text/event-stream", "content-encoding": "gzip"},
+                  segments=[(0.0, gzip.compress(sse))], chunked=True),
+        )
+        client = make_client("openai", server.base_url)
+        with Cassette(path):
+            recorded = (await client.create(hello)).content
+            streamed = [item async for item in client.create_stream(hello)][-1].content
+    assert (recorded, streamed) == ("zipped", "zipped stream")
+    stored = path.read_text()
+    assert '"zipped"' in stored and "zipped " in stored  # decoded, not gzip bytes
+    with Cassette(path, mode="none"):
+        assert (await client.create(hello)).content == "zipped"
+        assert [item async for item in client.create_stream(hello)][-1].content == "zipped stream"
+    await client.close()

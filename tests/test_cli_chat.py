@@ -4,8 +4,10 @@ bounded, so a hang fails the test."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shlex
 import shutil
 import stat
@@ -30,11 +32,23 @@ def _asked(server: FakeServer) -> list[str]:
 
 def _model(request: RecordedRequest) -> Reply:
     """The default model, except: "story" starts a streamed answer and then stalls; "title" answers with escape
-    sequences that would retitle the terminal and clear its screen."""
+    sequences that would retitle the terminal and clear its screen; "split" with such sequences cut between
+    chunks; "weather?" with text and a tool call."""
     if request.method == "POST" and request.path.endswith("/chat/completions"):
         question = request.json["messages"][-1]["content"]
         if question == "story":
             return Reply.sse([chunk({"role": "assistant", "content": "Once upon"})], done=False, stall=True)
+        if question == "split":  # escape sequences cut in two between chunks, among multi-byte characters
+            pieces = ["Ünï \x1b[3", "1m漢字\x1b]2;PW", "NED\x1b", "\\ ok\x1b", "[2J done"]
+            return Reply.sse([chunk({"role": "assistant", "content": piece}) for piece in pieces])
+        if question == "weather?":  # text, and a tool call the chat never offered
+            function = {"name": "get_weather", "arguments": "{}"}
+            call = {"index": 0, "id": "call_1", "type": "function", "function": function}
+            if not request.json.get("stream"):
+                message = {"role": "assistant", "content": "Let me look.", "tool_calls": [call]}
+                return Reply.json({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+            pieces = [{"role": "assistant", "content": "Let me look."}, {"tool_calls": [call]}]
+            return Reply.sse([*(chunk(piece) for piece in pieces), chunk(finish_reason="tool_calls")])
         if question == "title":
             return Reply.sse(
                 [chunk({"role": "assistant", "content": "\x1b]2;PWNED\x07\x1b[2Jsafe"}), chunk(finish_reason="stop")]
@@ -298,3 +312,119 @@ def test_point4_a_wrong_model_is_said_and_the_conversation_goes_on(tmp_path: Pat
     assert b"NotFoundError" in err and b"You said: one" in out and b"You said: three" in out
     messages = [r.json["messages"] for r in fake.requests if r.method == "POST"][-1]
     assert [m["content"] for m in messages] == ["one", "You said: one", "three"]  # the failed question forgotten
+
+
+def test_point4_save_writes_a_file_only_the_user_can_read(server: FakeServer, tmp_path: Path) -> None:
+    saved = tmp_path / "talk.json"
+    previous = os.umask(0o022)  # the usual umask: files the world may read unless told otherwise
+    try:
+        done = _piped(
+            "--base-url",
+            server.base_url,
+            stdin=f"my secret plan\n/save {saved}\n",
+            env={"MODELPORT_CHAT_HISTORY": ""},
+        )
+    finally:
+        os.umask(previous)
+    assert done.returncode == 0, done.stderr
+    assert "saved 2 messages" in done.stdout
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600  # a conversation is private
+
+
+class PseudoTerminal:
+    """``modelport chat ARGS`` with a pseudo-terminal as its input and output, read byte for byte."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        environment.update({"TERM": "dumb", **env})
+        self.leader, follower = os.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelport.cli", "chat", *args],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=environment,
+        )
+        os.close(follower)
+        self.output = b""
+
+    def expect(self, text: bytes, count: int = 1) -> bytes:
+        """Read until ``text`` has shown ``count`` times; all the output so far."""
+        deadline = time.monotonic() + WAIT
+        while self.output.count(text) < count:
+            assert time.monotonic() < deadline, f"{text!r} did not show; the output: {self.output!r}"
+            if select.select([self.leader], [], [], 0.1)[0]:
+                self.output += os.read(self.leader, 4096)
+        return self.output
+
+    def type(self, line: bytes) -> None:
+        os.write(self.leader, line)
+
+    def close(self) -> int:
+        """Ctrl-D (at a prompt), and the exit status."""
+        self.type(b"\x04")
+        with contextlib.suppress(OSError):  # the terminal is gone once the command has ended
+            while select.select([self.leader], [], [], WAIT)[0]:
+                self.output += os.read(self.leader, 4096)
+        status = self.process.wait(timeout=WAIT)
+        os.close(self.leader)
+        return status
+
+
+def test_point4_an_escape_sequence_split_between_chunks_is_still_filtered(server: FakeServer, tmp_path: Path) -> None:
+    chat = PseudoTerminal("--base-url", server.base_url, env={"MODELPORT_CHAT_HISTORY": ""})
+    chat.expect(b"> ")
+    chat.type(b"split\n")
+    chat.expect(b"> ", 2)  # the next prompt: readline reads the terminal again
+    assert chat.close() == 0
+    answer = chat.output.split(b"split\r\n", 1)[1].split(b"done", 1)[0]
+    assert answer == "Ünï 漢字 ok ".encode()  # nothing of the sequences shows; wide characters and UTF-8 survive
+
+
+def test_point4_history_that_is_a_symbolic_link_is_neither_read_nor_written(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("a file of the user's\n")
+    history = tmp_path / "chat_history"
+    history.symlink_to(precious)  # planted where the history goes
+    chat = PseudoTerminal("--base-url", server.base_url, env={"MODELPORT_CHAT_HISTORY": str(history)})
+    chat.expect(b"> ")
+    chat.type(b"my secret\n")
+    chat.expect(b"> ", 2)
+    assert chat.close() == 0
+    assert b"symbolic link" in chat.output
+    assert precious.read_text() == "a file of the user's\n" and history.is_symlink()
+
+
+def test_point4_history_keeps_the_prompts_of_sessions_that_ran_at_once(server: FakeServer, tmp_path: Path) -> None:
+    history = tmp_path / "state" / "chat_history"
+    env = {"MODELPORT_CHAT_HISTORY": str(history)}
+    first = PseudoTerminal("--base-url", server.base_url, env=env)
+    second = PseudoTerminal("--base-url", server.base_url, env=env)
+    for chat, prompt in ((first, b"from the first\n"), (second, b"from the second\n")):
+        chat.expect(b"> ")
+        chat.type(prompt)
+        chat.expect(b"> ", 2)
+    assert first.close() == 0 and second.close() == 0
+    assert history.read_text().splitlines() == ["from the first", "from the second"]
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_point4_an_answer_with_tool_calls_keeps_its_text(server: FakeServer, stream: bool) -> None:
+    done = _piped(
+        "--base-url",
+        server.base_url,
+        *([] if stream else ["--no-stream"]),
+        stdin="weather?\nnext\n",
+        env={"MODELPORT_CHAT_HISTORY": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Let me look." in done.stdout and "get_weather" in done.stdout and "FunctionCall" not in done.stdout
+    messages = [r.json["messages"] for r in server.requests if r.method == "POST"][-1]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", "weather?"),
+        ("assistant", "Let me look."),  # the text, not a Python repr of the calls
+        ("user", "next"),
+    ]

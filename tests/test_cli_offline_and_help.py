@@ -120,6 +120,16 @@ def test_point10_config_validate_needs_no_key(tmp_path: Path) -> None:
     assert done.returncode == 2 and "temprature" in done.stderr  # still checked: only the key is not needed
 
 
+def test_point10_config_show_shows_no_docstring_markup(tmp_path: Path) -> None:
+    config = tmp_path / "cache.json"
+    client = {"provider": "openai", "config": {"model": "gpt-4o"}}
+    config.write_text(json.dumps({"provider": "chat_completion_cache", "config": {"client": client}}))
+    shown = run("config", "show", str(config))
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["config"]["client"]["config"]["model"] == "gpt-4o"
+    assert "``" not in shown.stdout and ":class:`" not in shown.stdout, shown.stdout
+
+
 def test_point10_help_and_schema_show_no_docstring_markup() -> None:
     texts = [run("--help").stdout, run("batch", "merge", "--help").stdout]
     texts += [run(command, "--help").stdout for command in ("demo", "chat", "config", "usage", "batch", "completion")]
@@ -156,7 +166,7 @@ def _complete(script: Path, *words: str, cwd: Path) -> list[str]:
     typed)."""
     line = " ".join(f"'{w}'" for w in words)
     program = (
-        f"source {script}\n"
+        f"set -u\nsource {script}\n"  # as strict as a user's shell may be
         f"COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; COMPREPLY=()\n"
         f"$(complete -p modelport | sed -E 's/.*-F ([^ ]+) .*/\\1/')\n"
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
@@ -188,6 +198,23 @@ def test_point10_bash_completion_completes_subcommands_flags_and_choices(tmp_pat
     assert _complete(script, "modelport", "usage", "--by", "", cwd=tmp_path) == ["model", "day", "provider"]
     assert _complete(script, "modelport", "batch", "req", cwd=tmp_path) == ["requests.jsonl"]
     assert _complete(script, "modelport", "chat", "--off", cwd=tmp_path) == ["--offline"]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_point10_bash_completion_offers_odd_file_names_whole(tmp_path: Path) -> None:
+    script = tmp_path / "modelport.bash"
+    script.write_text(run("completion", "bash").stdout)
+    files = tmp_path / "files"
+    files.mkdir()
+    for name in ("my requests.jsonl", "*", "a$(touch pwned).jsonl"):
+        (files / name).write_text("")
+    assert sorted(_complete(script, "modelport", "batch", "my", cwd=files)) == ["my requests.jsonl"]
+    assert sorted(_complete(script, "modelport", "chat", "--config", "", cwd=files)) == [
+        "*",
+        "a$(touch pwned).jsonl",
+        "my requests.jsonl",
+    ]
+    assert not (files / "pwned").exists()
 
 
 def test_point10_completion_scripts_for_zsh_and_fish_name_every_subcommand() -> None:

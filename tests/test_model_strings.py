@@ -5,6 +5,7 @@ deployments."""
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -142,3 +143,48 @@ async def test_router_config_takes_deployments_as_model_strings(
     assert result.content == "You said: Hello" and server.requests[-1].path == "/api/chat"
     with pytest.raises(mp.InvalidRequestError, match=r"deployments\[0\]\.client: .*did you mean 'ollama'\?"):
         mp.load_component({"provider": "router", "config": {"deployments": ["olama:qwen3"]}})
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("anthropic:claude-sonnet-4-7", "/v1/messages"),  # a newer version: only its digits differ
+        ("anthropic:claude-opus-9", "/v1/messages"),
+        ("openai:gpt-6", "/v1/chat/completions"),
+        ("openai:o5-mini", "/v1/chat/completions"),
+        ("openai:gpt-4.2-nano-2026-11-30", "/v1/chat/completions"),  # and a new date suffix
+    ],
+)
+async def test_a_new_version_of_a_known_model_is_accepted_while_a_letters_typo_is_refused(
+    server: FakeServer, text: str, path: str
+) -> None:
+    with warnings.catch_warnings():  # the registry does not know it yet: the client's usual warning, once a process
+        warnings.simplefilter("ignore", mp.UnknownModelWarning)
+        client = get_client(text, base_url=server.base_url, api_key=KEY, max_retries=0)
+    try:
+        result = await client.create(HELLO)
+    finally:
+        await client.close()
+    assert result.content == "You said: Hello"
+    assert server.requests[-1].path == path and server.requests[-1].json["model"] == text.partition(":")[2]
+    for typo, nearest in [("anthropic:claude-sonet-4-5", "claude-sonnet-4-5"), ("openai:gtp-4o", "gpt-4o")]:
+        with pytest.raises(mp.InvalidRequestError, match=f"did you mean '{nearest}'"):
+            get_client(typo, base_url=server.base_url, api_key=KEY)
+
+
+async def test_router_config_takes_a_new_model_version_as_a_string_deployment(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    config = {"provider": "router", "config": {"deployments": ["anthropic:claude-sonnet-4-8"]}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mp.UnknownModelWarning)
+        router = mp.load_component(config, expected=mp.Router)
+    try:
+        result = await router.create(HELLO)
+    finally:
+        await router.close()
+    assert result.content == "You said: Hello" and server.requests[-1].json["model"] == "claude-sonnet-4-8"
+    with pytest.raises(mp.InvalidRequestError, match="did you mean 'claude-sonnet-4-5'"):
+        mp.load_component({"provider": "router", "config": {"deployments": ["anthropic:claude-sonet-4-5"]}})

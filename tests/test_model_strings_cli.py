@@ -37,14 +37,15 @@ def chat(server: FakeServer, *flags: str, env: dict[str, str] | None = None) -> 
          "/v1beta/models/gemini-2.5-flash:generateContent", None),
         (["--provider", "gemini", "--api-key-env", "GEMINI_API_KEY"],
          "/v1beta/models/gemini-2.5-flash:generateContent", None),
-        (["--model", "groq:openai/gpt-oss-120b", "--api-key-env", "GROQ_API_KEY"], "/v1/chat/completions",
-         "openai/gpt-oss-120b"),
+        (["--provider", "groq", "--model", "groq:openai/gpt-oss-120b", "--api-key-env", "GROQ_API_KEY"],
+         "/v1/chat/completions", "openai/gpt-oss-120b"),
+        (["--model", "mistral:7b"], "/v1/chat/completions", "mistral:7b"),
         (["--provider", "openrouter", "--model", "anthropic/claude-sonnet-4.5", "--api-key-env", "OPENROUTER_API_KEY"],
          "/v1/chat/completions", "anthropic/claude-sonnet-4.5"),
         (["--model", "openai-responses:gpt-5", "--api-key-env", "OPENAI_API_KEY"], "/v1/responses", "gpt-5"),
     ],
-    ids=["anthropic-string", "gemini-string", "provider-gemini", "groq-slash-model", "openrouter-verbatim",
-         "responses-string"],
+    ids=["anthropic-string", "gemini-string", "provider-gemini", "groq-slash-model", "base-url-keeps-mistral-7b",
+         "openrouter-verbatim", "responses-string"],
 )
 def test_model_strings_and_provider_reach_the_providers_own_client(
     server: FakeServer, flags: list[str], path: str, sent: str | None
@@ -122,3 +123,39 @@ def test_models_lists_context_windows_and_prices() -> None:
     assert ollama.returncode == 0 and "list_models()" in ollama.stdout
     wrong = modelport("models", "--provider", "antropic")
     assert wrong.returncode == 2 and "(did you mean 'anthropic'?)" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    "flags", [["--provider", "azure-openai-responses", "--model", "dep"], ["--model", "azure:dep"]],
+    ids=["provider-azure-responses", "azure-string"],
+)
+def test_base_url_gets_the_azure_key_only_with_api_key_env(server: FakeServer, flags: list[str]) -> None:
+    root = server.base_url.removesuffix("/v1")
+    env = {"AZURE_OPENAI_API_KEY": KEY, "OPENAI_API_VERSION": "2024-10-21"}
+    refused = chat(server, "--base-url", root, *flags, env=env)
+    assert refused.returncode == 2 and server.requests == []
+    assert "--api-key-env AZURE_OPENAI_API_KEY" in refused.stderr and KEY not in refused.stderr
+    allowed = chat(server, "--base-url", root, *flags, "--api-key-env", "AZURE_OPENAI_API_KEY", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.strip() == "You said: hello" and server.requests[-1].headers["api-key"] == KEY
+    # the endpoint AZURE_OPENAI_ENDPOINT names is the key's own server
+    own = chat(server, "--base-url", root, *flags, env={**env, "AZURE_OPENAI_ENDPOINT": root})
+    assert own.returncode == 0, own.stderr
+    assert own.stdout.strip() == "You said: hello" and server.requests[-1].headers["api-key"] == KEY
+
+
+@pytest.mark.parametrize("provider", ["ollama", "vllm"])
+def test_provider_keeps_a_model_id_that_starts_with_a_presets_name(server: FakeServer, provider: str) -> None:
+    done = chat(server, "--base-url", server.base_url, "--provider", provider, "--model", "mistral:7b")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "You said: hello" and server.requests[-1].json["model"] == "mistral:7b"
+
+
+@pytest.mark.parametrize("suffix", ["/v1", "/v1/", ""])
+def test_base_url_of_the_openai_compatible_endpoint_reaches_the_native_ollama_client(
+    server: FakeServer, suffix: str
+) -> None:
+    root = server.base_url.removesuffix("/v1")
+    done = chat(server, "--base-url", root + suffix, "--model", "ollama:qwen3")  # as --base-url's help shows it
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "You said: hello" and [r.path for r in server.requests] == ["/api/chat"]

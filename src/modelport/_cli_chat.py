@@ -58,6 +58,30 @@ def clean_output(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# The start of an escape sequence at the end of a piece of text, which the next piece may finish.
+_UNFINISHED = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b]*\x1b?|[ -/]*)\Z")
+
+
+class _StreamCleaner:
+    """``clean_output`` for a text that arrives in pieces: an escape sequence split between two pieces is held
+    back until it is whole, so no part of it shows."""
+
+    def __init__(self) -> None:
+        self.held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self.held + piece
+        unfinished = _UNFINISHED.search(text)
+        cut = unfinished.start() if unfinished else len(text)
+        self.held = text[cut:]
+        return clean_output(text[:cut])
+
+    def end(self) -> str:
+        """What is left of the text once it has all arrived."""
+        rest, self.held = self.held, ""
+        return clean_output(rest)
+
+
 # -- running async steps --
 
 
@@ -136,22 +160,39 @@ async def _chat_once(client: Any, messages: list[Any], out: TextIO, stream: bool
     shown = clean_output if out.isatty() else str
     if not stream:
         result = await client.create(messages)
-        answer.text = result.content if isinstance(result.content, str) else str(result.content)
         if result.thought:
             out.write(style.dim(shown(result.thought)) + "\n")
-        out.write(shown(answer.text) + "\n")
+        if isinstance(result.content, str):
+            answer.text = result.content
+            out.write(shown(answer.text) + "\n")
+        else:  # tool calls: the text that came with them is the answer
+            answer.text = result.thought or ""
+            out.write(style.dim(shown(_tool_calls_note(result.content))) + "\n")
         return
+    thought, text = (_StreamCleaner(), _StreamCleaner()) if out.isatty() else (None, None)
     async with client.create_stream(messages) as chunks:
         async for chunk in chunks:
             if isinstance(chunk, CreateResult):
-                answer.text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+                if isinstance(chunk.content, str):
+                    answer.text = chunk.content
+                else:  # tool calls: the text streamed before them is the answer
+                    out.write(("\n" if answer.text else "") + style.dim(_tool_calls_note(chunk.content)))
             elif isinstance(chunk, ThoughtChunk):
-                out.write(style.dim(shown(chunk)))
+                out.write(style.dim(thought.feed(chunk) if thought else chunk))
             else:
                 answer.text += chunk
-                out.write(shown(chunk))
+                out.write(text.feed(chunk) if text else chunk)
             out.flush()
+    if thought and text:
+        rest = thought.end()
+        out.write((style.dim(rest) if rest else "") + text.end())
     out.write("\n")
+
+
+def _tool_calls_note(calls: list[Any]) -> str:
+    """What is said of an answer that asks for tool calls: the chat offers no tools and runs none."""
+    names = ", ".join(str(getattr(call, "name", "?")) for call in calls)
+    return f"(the model asked to call {names}; the chat runs no tools)"
 
 
 def chat(
@@ -189,10 +230,12 @@ def history_path() -> Path | None:
 
 
 class _LineEditing:
-    """``readline`` with the history file, for a conversation on a terminal; ``None`` of it elsewhere."""
+    """``readline`` with the history file, for a conversation on a terminal; ``None`` of it elsewhere. A history
+    file that is a symbolic link is neither read nor written (it could lead anywhere)."""
 
     def __init__(self) -> None:
         self.path = history_path()
+        self.typed: list[str] = []  # the prompts of this session, for the history file
         try:
             import readline
         except ImportError:  # Python built without it (Windows): plain lines, no history
@@ -200,20 +243,42 @@ class _LineEditing:
             return
         self.readline = readline
         readline.set_history_length(HISTORY_LENGTH)
+        if self.path is not None and self.path.is_symlink():
+            _warn(f"the chat history {self.path} is a symbolic link: not read, nor written")
+            self.path = None
         if self.path is not None and self.path.is_file():
             with contextlib.suppress(OSError):  # an unreadable history is no reason not to chat
                 readline.read_history_file(str(self.path))
 
+    def add(self, line: str) -> None:
+        """Keep ``line``, a prompt typed, for the history file (as readline keeps it: not blank, nor twice in a
+        row)."""
+        if line.strip() and self.typed[-1:] != [line]:
+            self.typed.append(line)
+
     def save(self) -> None:
-        """Write the last ``HISTORY_LENGTH`` prompts, readable by the user alone (prompts can be private)."""
-        if self.readline is None or self.path is None:
+        """Add this session's prompts to the history file, after those other sessions kept meanwhile, to the last
+        ``HISTORY_LENGTH``; the file readable by the user alone (prompts can be private)."""
+        if self.readline is None or self.path is None or not self.typed:
             return
+        history = self.readline
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.path.is_symlink():
+                raise OSError(f"{self.path} is a symbolic link")
             self.path.touch(mode=0o600)
-            self.readline.write_history_file(str(self.path))
+            history.clear_history()
+            with contextlib.suppress(OSError):
+                history.read_history_file(str(self.path))
+            for line in self.typed:
+                history.add_history(line)
+            history.write_history_file(str(self.path))
         except OSError as exc:
-            print(f"modelport: warning: the chat history was not saved: {exc}", file=sys.stderr)
+            _warn(f"the chat history was not saved: {exc}")
+
+
+def _warn(text: str) -> None:
+    print(f"modelport: warning: {text}", file=sys.stderr)
 
 
 class _Conversation:
@@ -259,10 +324,13 @@ class _Conversation:
         """The next line typed or piped in, ``None`` at its end (Ctrl-D)."""
         if self.terminal:
             try:
-                return input("> ")  # with line editing and history, as readline was imported
+                line = input("> ")  # with line editing and history, as readline was imported
             except EOFError:
                 self.out.write("\n")  # Ctrl-D: end the prompt's line
                 return None
+            if self.editing is not None:
+                self.editing.add(line)
+            return line
         if self.interactive:
             self.out.write("> ")
             self.out.flush()
@@ -404,7 +472,8 @@ def _host_of(client: Any) -> str:
 
 
 def _write_messages(path: Path, messages: list[Any]) -> None:
-    """``messages`` as a JSON list of ``{"role", "content"}`` objects (the OpenAI form), replacing ``path`` whole."""
+    """``messages`` as a JSON list of ``{"role", "content"}`` objects (the OpenAI form), replacing ``path`` whole
+    with a file only the user can read."""
     import orjson
 
     from .messages import AssistantMessage, SystemMessage
@@ -421,8 +490,11 @@ def _write_messages(path: Path, messages: list[Any]) -> None:
         for m in messages
     ]
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # readable by the user alone (a conversation is private), and a new file: never one planted under that name
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     try:
-        temporary.write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+        with open(descriptor, "wb") as file:
+            file.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

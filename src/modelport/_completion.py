@@ -50,10 +50,14 @@ def _kind(action: argparse.Action) -> str:
     return "text"
 
 
+# File names one a line, each a word as it is (not split at spaces, nor taken as a pattern: a name may hold either)
+_BASH_FILES = (
+    'compopt -o filenames 2>/dev/null; while IFS= read -r word; do COMPREPLY+=("$word"); done < <(compgen -f -- "$cur")'
+)
 _BASH_VALUE = {
     "choice": 'COMPREPLY=($(compgen -W {words} -- "$cur"))',
     "variable": 'COMPREPLY=($(compgen -v -- "$cur"))',
-    "path": 'compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))',
+    "path": "COMPREPLY=(); " + _BASH_FILES,
     "text": "COMPREPLY=()",
 }
 
@@ -91,7 +95,7 @@ def _bash(prog: str, commands: list[_Command]) -> str:
             f"            {flag}) {_BASH_VALUE[kind].format(words=_words(choices))}; return ;;"
             for flag, (kind, choices) in command.valued.items()
         ]
-        paths = '\n                compopt -o filenames 2>/dev/null; COMPREPLY+=($(compgen -f -- "$cur"))'
+        paths = "\n                " + _BASH_FILES
         cases.append(
             f"        {command.name})\n"
             f'            case "$prev" in\n' + "\n".join(valued) + "\n            esac\n"
@@ -103,7 +107,7 @@ def _bash(prog: str, commands: list[_Command]) -> str:
     names = [c.name for c in commands]
     return f"""# {prog} completion for bash: eval "$({prog} completion bash)" (or save it in ~/.bash_completion)
 {function}() {{
-    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" command="" i
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" command="" i word
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${{COMP_WORDS[i]}}" in -*) ;; *) command="${{COMP_WORDS[i]}}"; break ;; esac
     done

@@ -10,7 +10,8 @@ Timeouts, as a caller means them:
 
 Sizes: ``max_response_bytes`` (64 MiB by default) bounds a response body, and one stream event or line is bounded by
 the smaller of it and 16 MiB; past either, :class:`~modelport.ResponseTooLargeError` is raised and the connection
-dropped.
+dropped. A compressed body is bounded by what it decompresses to, modelport decompressing it (see
+:mod:`modelport._inflate`), so the bound holds on every aiohttp version from 3.8.4 on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from yarl import URL
 
 from . import errors
 from ._cassette_slot import CASSETTE, CASSETTE_ENV
+from ._inflate import ACCEPT_ENCODING, Inflater, inflater_for
 from ._retry import RetryPolicy, retry_delay
 from ._sse import MAX_EVENT_BYTES
 
@@ -142,13 +144,16 @@ class Transport:
             return session
         for old_loop in [old for old in self._sessions if old.is_closed()]:
             _abandon(self._sessions.pop(old_loop))
+        # None, not True: aiohttp before 3.9 took ssl=True as "encrypt but do not verify the certificate"
+        verify: Any = None if self.verify_ssl else False
         connector = aiohttp.TCPConnector(
-            limit=self.max_connections, limit_per_host=self.max_connections_per_host, ssl=self.verify_ssl
+            limit=self.max_connections, limit_per_host=self.max_connections_per_host, ssl=verify
         )
         session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
-            auto_decompress=True,
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
+            auto_decompress=False,  # decompressed here, under max_response_bytes (modelport._inflate)
         )
         self._sessions[loop] = session
         return session
@@ -323,7 +328,7 @@ class Transport:
                     if body is None:
                         return await session.get(url, headers=headers, allow_redirects=False, proxy=proxy)
                     return await session.post(url, data=body, headers=headers, allow_redirects=False, proxy=proxy)
-            except aiohttp.ConnectionTimeoutError as exc:
+            except _connect_timeout_error() as exc:
                 raise self.timeout_error("connect", exc) from exc
             except asyncio.TimeoutError as exc:
                 raise self.timeout_error(phase, exc) from exc
@@ -350,15 +355,12 @@ class Transport:
         try:
             async with timeout_at(wait_until):
                 if cut_at is not None:
-                    return await _read_at_most(response, cut_at)
+                    return await _read_at_most(response, cut_at, self._error_body_inflater(response))
+                inflater = self.inflater_for(response)
                 length = response.content_length
-                if (
-                    length is not None
-                    and length <= self.max_response_bytes
-                    and "content-encoding" not in response.headers
-                ):
+                if inflater is None and length is not None and length <= self.max_response_bytes:
                     return await response.read()  # not compressed, so no more than the length is read
-                body = await _read_within(response, self.max_response_bytes)
+                body = await _read_within(response, self.max_response_bytes, inflater)
         except asyncio.TimeoutError as exc:
             raise self.timeout_error(phase, exc) from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -379,6 +381,21 @@ class Transport:
             )
         return body
 
+    def inflater_for(self, response: aiohttp.ClientResponse) -> Inflater | None:
+        """What decompresses ``response``'s body; ``None`` when it is sent as it is, or when a session given by the
+        caller decompresses itself (aiohttp's default), as that session is set up."""
+        if self._given_session is not None and getattr(self._given_session, "auto_decompress", True):
+            return None
+        return inflater_for(response.headers)
+
+    def _error_body_inflater(self, response: aiohttp.ClientResponse) -> Inflater | None:
+        """The inflater for an error body; one in an encoding not asked for is kept as it came (the status is what
+        matters)."""
+        try:
+            return self.inflater_for(response)
+        except errors.ResponseValidationError:
+            return None
+
     def next_wait(self, now: float, deadline_at: float | None, phase: str) -> tuple[float, str]:
         """Until when to wait for the next piece of the answer, and what to call it if that time passes."""
         wait_until = now + self.timeout
@@ -396,18 +413,25 @@ class Transport:
         return errors.APITimeoutError(f"{self.provider}: {what}", phase=phase, provider=self.provider)
 
 
-async def _read_within(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The whole body if it is at most ``limit`` bytes, else ``None`` (and the connection closed, not drained).
+async def _read_within(response: aiohttp.ClientResponse, limit: int, inflater: Inflater | None) -> bytes | None:
+    """The whole (decompressed) body if it is at most ``limit`` bytes, else ``None`` (and the connection closed, not
+    drained).
 
     A plain body whose ``Content-Length`` is over the limit is refused unread; a chunked or compressed one is counted
-    as it arrives, since its size is known only once it has."""
+    as it arrives (a compressed one as it decompresses), since its size is known only once it has."""
     length = response.content_length
-    if length is not None and length > limit and "content-encoding" not in response.headers:
+    if length is not None and length > limit and inflater is None:
         response.close()
         return None
     chunks: list[bytes] = []
     size = 0
     while chunk := await response.content.readany():
+        if inflater is not None:
+            inflated = inflater.feed(chunk, limit - size)
+            if inflated is None:
+                response.close()
+                return None
+            chunk = inflated
         size += len(chunk)
         if size > limit:
             response.close()
@@ -416,13 +440,18 @@ async def _read_within(response: aiohttp.ClientResponse, limit: int) -> bytes | 
     return b"".join(chunks)
 
 
-async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int, inflater: Inflater | None) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size <= limit:
         chunk = await response.content.read(65536)
         if not chunk:
             return b"".join(chunks)
+        if inflater is not None:
+            inflated = inflater.feed(chunk, limit - size)
+            if inflated is None:
+                break
+            chunk = inflated
         chunks.append(chunk)
         size += len(chunk)
     response.close()  # more than the limit: the rest goes with the connection
@@ -458,6 +487,19 @@ def _has_idle_connections(session: aiohttp.ClientSession) -> bool:
     return bool(getattr(session.connector, "_conns", None))
 
 
+def _connect_timeout_error() -> type[BaseException]:
+    """What aiohttp raises when a connection cannot be opened in time: ``ConnectionTimeoutError`` from 3.10, a
+    ``ServerTimeoutError`` before (the transport sets no read timeout of aiohttp's, so it can only be the connect)."""
+    found: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError", None) or aiohttp.ServerTimeoutError
+    return found
+
+
+def _reset_errors() -> tuple[type[BaseException], ...]:
+    """aiohttp's errors for a connection found closed: ``ClientConnectionResetError`` exists from 3.10 only."""
+    reset = getattr(aiohttp, "ClientConnectionResetError", ConnectionResetError)
+    return (aiohttp.ServerDisconnectedError, reset)
+
+
 _RESET = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 
@@ -470,7 +512,7 @@ def _closed_before_answering(exc: BaseException) -> bool:
     server was slow to close, as on a busy machine), the server closes a socket holding a request it never read, and
     its kernel answers with a reset: ``ECONNRESET`` on the read, or ``EPIPE`` on the write. Both are the same
     event, a keep-alive connection the server closed before answering, and are treated alike."""
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
+    if isinstance(exc, _reset_errors()):
         return True
     if isinstance(exc, OSError) and exc.errno in _RESET:
         return True

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ModelString",
+    "client_with_own_keys",
     "command_line_target",
     "find_model_string",
     "get_client",
@@ -139,8 +141,18 @@ def _typo_of(target: ModelString) -> str | None:
     if price_for(model, provider) is not None or lookup_model_info(model, warn=False) is not UNKNOWN_MODEL_INFO:
         return None
     known = [name for models in priced_models(provider).values() for name in models]
+    if any(_version_free(name) == _version_free(model) for name in known):
+        return None  # a known model's newer version or dated snapshot (claude-sonnet-4-7), not a typo
     close = difflib.get_close_matches(model, known, n=1, cutoff=0.8)
     return close[0] if close else None
+
+
+_VERSION_PARTS = re.compile(r"[0-9._:/@-]")
+
+
+def _version_free(model: str) -> str:
+    """``model`` without its ASCII digits and separators: a model's name, whatever its version and date."""
+    return _VERSION_PARTS.sub("", model)
 
 
 def _client_class(row: Provider) -> type[ChatCompletionClient]:
@@ -177,7 +189,9 @@ def get_client(model: str, /, **client_args: Any) -> ChatCompletionClient:
 
     Raises :class:`~modelport.InvalidRequestError` for an unknown provider (with the nearest known one), and for a
     model that is in neither the model registry nor the provider's price table but is one letter or so from one
-    that is (a likely typo; pass ``model_info=...`` to use a model modelport does not know yet)."""
+    that is (a likely typo, ``claude-sonet-4-5``; pass ``model_info=...`` to use it anyway). A model that differs
+    from a known one only in its digits and separators is a new version or snapshot, not a typo, and is accepted
+    (``claude-sonnet-4-7``, ``gpt-4o-2026-01-15``)."""
     target = parse_model_string(model)
     if "model_info" not in client_args:
         typo = _typo_of(target)
@@ -200,11 +214,15 @@ def command_line_target(
 
     ``--model`` is a model string (``anthropic:claude-sonnet-4-5``) when it starts with a provider's name and ``:``,
     or, with neither ``--provider`` nor ``--base-url`` (where a model id may hold a slash), with its name and ``/``;
-    otherwise it is the model's own name. ``--provider`` takes the same names; ``anthropic``, ``ollama`` and
-    ``openai`` there name the OpenAI client's presets, as they always have (their model strings, the providers'
-    own clients)."""
+    otherwise it is the model's own name. Beside ``--provider`` or ``--base-url`` (which name the server), a name of
+    another of the OpenAI client's presets before the ``:`` is part of the model's own name (``--base-url
+    http://localhost:11434/v1 --model mistral:7b``). ``--provider``
+    takes the same names; ``anthropic``, ``ollama`` and ``openai`` there name the OpenAI client's presets, as they
+    always have (their model strings, the providers' own clients)."""
     name = _known_provider(provider)
     target = find_model_string(model, slash=not (name or base_url)) if model else None
+    if target is not None and (name or base_url) and target.preset is not None and target.prefix != name:
+        target = None  # the model's own id on the server named (Ollama's mistral:7b), not a model string
     if target is None:
         native, preset, arguments = _named_provider(name)
         return native, preset, model, arguments
@@ -244,3 +262,25 @@ def _named_provider(name: str | None) -> tuple[Provider | None, str | None, dict
     target = find_model_string(f"{name}:")  # a model string's name for a provider ("azure", "vertex")
     assert target is not None  # every known name is a preset's or a model string's
     return target.provider, None, dict(target.arguments)
+
+
+def client_with_own_keys(
+    cls: type[ChatCompletionClient], arguments: dict[str, Any], api_key_env: str | None, base_url: str | None
+) -> ChatCompletionClient:
+    """``cls(**arguments)``, made as a loaded config's client is: a key of the environment goes only to its
+    provider's own server (Azure's, to the endpoint ``AZURE_OPENAI_ENDPOINT`` names), and to ``base_url`` only
+    when ``api_key_env`` names it; else :class:`InvalidRequestError` saying so."""
+    from .components import _ALLOWED_ENV, ComponentConfigError
+
+    allowed = _ALLOWED_ENV.set(frozenset([api_key_env] if api_key_env else []))
+    try:
+        return cls(**arguments)
+    except ComponentConfigError as exc:
+        named = re.search(r"environment variable (\w+)", str(exc))
+        variable = named.group(1) if named else "NAME"
+        raise InvalidRequestError(
+            f"{variable} goes only to its provider's own server, not to base_url {base_url}: to send it there, "
+            f"pass api_key_env {variable}"
+        ) from None
+    finally:
+        _ALLOWED_ENV.reset(allowed)

@@ -9,6 +9,7 @@ prepared (a router's fallback deployment, say) is built again only for the clien
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -18,7 +19,16 @@ from pydantic import BaseModel
 from ._convert import as_messages, as_tools
 from .errors import InvalidRequestError
 
-__all__ = ["EMPTY_ARGS", "Request", "call_tool_choice", "checked_args", "merged_args", "model_format"]
+__all__ = [
+    "EMPTY_ARGS",
+    "Request",
+    "call_timeout",
+    "call_tool_choice",
+    "checked_args",
+    "merged_args",
+    "model_format",
+    "sent_args",
+]
 
 EMPTY_ARGS: Mapping[str, Any] = MappingProxyType({})
 
@@ -182,3 +192,21 @@ def model_format(create_args: Mapping[str, Any]) -> type[BaseModel] | None:
     """The pydantic model a ``response_format`` create argument names (AutoGen's guide writes it so), or ``None``."""
     value = create_args.get("response_format") if create_args else None
     return value if isinstance(value, type) and issubclass(value, BaseModel) else None
+
+
+def call_timeout(args: Mapping[str, Any]) -> float | None:
+    """A call's own ``timeout`` create argument (seconds, as the client's ``timeout`` means), if it has one."""
+    timeout = args.get("timeout")
+    if timeout is None:
+        return None
+    if type(timeout) not in (int, float) or not math.isfinite(timeout) or timeout <= 0:
+        raise InvalidRequestError(f"create argument 'timeout' must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def sent_args(args: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A call's create arguments as a request carries them: its own ``timeout`` checked and taken out."""
+    if "timeout" not in args:
+        return args
+    call_timeout(args)
+    return {name: value for name, value in args.items() if name != "timeout"}

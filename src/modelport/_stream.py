@@ -26,6 +26,7 @@ import orjson
 
 from . import errors
 from ._http import request_id_from, timeout_at
+from ._inflate import Inflater
 from ._validate import UNREADABLE, why_unreadable
 from .client import ChatCompletionStream
 from .messages import CreateResult
@@ -58,6 +59,7 @@ class WireStream(ChatCompletionStream):
         "_decoder",
         "_finished",
         "_first_token_at",
+        "_inflater",
         "_loop",
         "_observation",
         "_opening",
@@ -105,7 +107,8 @@ class WireStream(ChatCompletionStream):
         """The assembler's count when the wait for the next event was set; -1: set it at the next read."""
         self._answered = False
         self._room = call.transport.max_response_bytes
-        """What the body may still bring: ``max_response_bytes`` less what it has."""
+        """What the body may still bring: ``max_response_bytes`` less what it has (decompressed)."""
+        self._inflater: Inflater | None = None
         self._opening: asyncio.Future[Any] | None = None
         self._cancelled = False
         self._first_token_at: float | None = None
@@ -271,6 +274,7 @@ class WireStream(ChatCompletionStream):
         self._response = response
         self._answered = True
         self._asm.request_id = request_id_from(response.headers)
+        self._inflater = call.transport.inflater_for(response)
         self._armed = -1  # the head arrived: the wait for the first event starts now
         content_type = response.headers.get("content-type", "")
         if "json" in content_type and call.dialect.framing != "ndjson":  # Ollama streams application/x-ndjson
@@ -384,6 +388,8 @@ class WireStream(ChatCompletionStream):
             if not self._flush_last_line():
                 self._end_of_body()
             return False
+        if self._inflater is not None and not (chunk := self._inflate(chunk)):
+            return False  # a gzip header, or a piece still inside zlib's window
         self._room -= len(chunk)
         if self._room < 0:
             raise self._too_large(self._body_too_large())
@@ -405,6 +411,14 @@ class WireStream(ChatCompletionStream):
             if self._first_token_at is None:
                 self._mark_first_token()
         return False
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        """A compressed piece of the body, decompressed within what the body may still bring."""
+        assert self._inflater is not None
+        inflated = self._inflater.feed(chunk, max(self._room, 0))
+        if inflated is None:
+            raise self._too_large(self._body_too_large())
+        return inflated
 
     def _unreadable(self, event: SSEEvent, exc: BaseException) -> errors.StreamProtocolError:
         """An event whose JSON decoded but that the dialect could not use: too deep, or a value of another type."""

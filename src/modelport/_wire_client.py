@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import copy
 import functools
-import math
 import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -27,8 +26,8 @@ from yarl import URL
 from ._assembly import Assembler
 from ._convert import as_messages, as_tools
 from ._http import Signer, Transport, request_id_from
-from ._redact import SecretValues, scrub_error
-from ._request import Request, call_tool_choice, merged_args, model_format
+from ._redact import SecretValues, is_secret_header, scrub_error
+from ._request import Request, call_timeout, call_tool_choice, merged_args, model_format, sent_args
 from ._stream import WireStream
 from ._validate import UNREADABLE, unencodable_field, why_unreadable
 from .cancellation import CancellationTokenLike, is_cancellation_token
@@ -237,7 +236,8 @@ class WireClient(ChatCompletionClient):
 
     def _build_into(self, request: Request) -> None:
         """Build ``request`` (made for this, held by nobody else yet) for this client."""
-        args = self._call_args(request.args) if request.args else self._create_args
+        sent = sent_args(request.args) if request.args else request.args
+        args = self._call_args(sent) if sent else self._create_args
         try:
             payload = self._dialect.build(request, model=self._model, info=self._model_info, args=args)
         except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
@@ -254,11 +254,8 @@ class WireClient(ChatCompletionClient):
         request.output, request.payload, request.builder = output, payload, self
 
     def _call_args(self, args: Mapping[str, Any]) -> Mapping[str, Any]:
-        """The create arguments of a call (not empty): the call's, checked, over the client's defaults. A
-        ``timeout`` among them is this call's (see :meth:`_call_for`), not sent."""
-        if "timeout" in args:
-            call_timeout(args)
-            args = {name: value for name, value in args.items() if name != "timeout"}
+        """The create arguments of a call (not empty, and without its own ``timeout``, which is not sent: see
+        :meth:`_call_for`): the call's, checked, over the client's defaults."""
         self._dialect.validate_create_args(args)
         return {**self._create_args, **args}
 
@@ -313,7 +310,8 @@ class WireClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = _EMPTY,
         **create_args: Any,
     ) -> dict[str, Any]:
-        """The provider, the endpoint (base URL, or Azure deployment and API version), the model and the exact
+        """The provider, the endpoint (base URL, or Azure deployment and API version; with ``default_query``'s
+        parameters, those that carry a credential left out), the model and the exact
         request body that a non-streamed ``create`` would send: every create argument, the full tool definitions,
         ``tool_choice`` and the output schema. Raises what ``create`` would raise for bad input."""
         return self.fingerprint(
@@ -329,7 +327,14 @@ class WireClient(ChatCompletionClient):
     def fingerprint(self, request: Request) -> dict[str, Any]:
         """:meth:`request_fingerprint` of a prepared request: the same for it streamed or not."""
         payload = self.build(request).payload
-        return {"provider": self.provider_name, "endpoint": str(self._url()), "model": self._model, "request": payload}
+        return {"provider": self.provider_name, "endpoint": self._endpoint(), "model": self._model, "request": payload}
+
+    def _endpoint(self) -> str:
+        """The URL a request goes to, as a fingerprint names it: with the ``default_query`` parameters that can
+        change an answer (a tenant, a version), without those that carry a credential."""
+        url = self._url()
+        kept = {name: value for name, value in self._query.items() if not is_secret_header(name)}
+        return str(url.update_query(kept) if kept else url)
 
     # -- the pipeline --
 
@@ -530,16 +535,6 @@ class WireCall:
             tools=request.tools,
         )
         return _hooks.start(info)
-
-
-def call_timeout(args: Mapping[str, Any]) -> float | None:
-    """A call's own ``timeout`` create argument (seconds, as the client's ``timeout`` means), if it has one."""
-    timeout = args.get("timeout")
-    if timeout is None:
-        return None
-    if type(timeout) not in (int, float) or not math.isfinite(timeout) or timeout <= 0:
-        raise InvalidRequestError(f"create argument 'timeout' must be a positive number of seconds, got {timeout!r}")
-    return float(timeout)
 
 
 def check_token(token: Any) -> None:

@@ -131,8 +131,9 @@ def _native_client(
 ) -> Any:
     """The client of a provider that is no OpenAI preset (``--provider bedrock``, ``--provider openai-responses``,
     ``--model anthropic:claude-sonnet-4-5``): its own credentials from the environment (or the variable
-    ``--api-key-env`` names), or a stand-in key for the fake server, which a client whose address is no base URL
-    (Ollama's ``host``, Azure's endpoint) reaches at its root."""
+    ``--api-key-env`` names), or a stand-in key for the fake server. A client whose address is no base URL
+    (Ollama's ``host``, Azure's endpoint) is given ``--base-url``'s root (``http://localhost:11434/v1``: the
+    server at ``http://localhost:11434``)."""
     import importlib
 
     module, _, name = provider.client.partition(":")
@@ -143,7 +144,7 @@ def _native_client(
     kwargs: dict[str, Any] = {provider.model_argument: model, **arguments}
     if base_url:
         kwargs[provider.url_argument] = (
-            base_url.removesuffix("/v1") if fake and provider.url_argument != "base_url" else base_url
+            base_url.rstrip("/").removesuffix("/v1") if provider.url_argument != "base_url" else base_url
         )
     if getattr(args, "api_key_env", None) and not provider.key_env:
         raise CommandError(f"--api-key-env: {provider.name.replace('_', '-')} takes no key")
@@ -153,8 +154,10 @@ def _native_client(
         kwargs["api_key_env"] = args.api_key_env
     if getattr(args, "max_retries", None) is not None:
         kwargs["max_retries"] = args.max_retries
+    from ._model_string import client_with_own_keys
+
     try:
-        return cls(**kwargs)
+        return client_with_own_keys(cls, kwargs, getattr(args, "api_key_env", None), base_url)
     except InvalidRequestError as exc:
         raise CommandError(_flag_words(str(exc), names=True), missing_key=not fake) from None
 
@@ -288,7 +291,7 @@ def _server(args: argparse.Namespace) -> Iterator[tuple[str | None, bool]]:
 def cmd_config(args: argparse.Namespace) -> int:
     import orjson
 
-    from .components import component_schemas, load_component
+    from .components import _plain_descriptions, component_schemas, load_component
 
     try:
         if args.action == "schema":
@@ -307,7 +310,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         if args.action == "validate":
             print(f"{args.target}: a valid {model.provider} config ({type(component).__name__})")
         else:
-            print(model.model_dump_json(indent=2, exclude_none=True))
+            shown = _plain_descriptions(model.model_dump(mode="json", exclude_none=True))
+            print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
         return 0
     except ValueError as exc:
         print(f"modelport: {_flag_words(str(exc))}", file=sys.stderr)

@@ -97,6 +97,16 @@ def redis_from_url(url: str, url_env: str | None, timeout: float, owner: str) ->
         ) from None
 
 
+def _check_client(client: Any) -> None:
+    """``client`` if it reads and writes as a Redis client does, else :class:`InvalidRequestError`: a mistyped URL
+    (bytes, a port number) taken as a client would make every cache call fail quietly as a miss."""
+    if not all(callable(getattr(client, name, None)) for name in ("get", "set", "delete")):
+        raise InvalidRequestError(
+            f"RedisStore takes a redis:// URL (a str) or a Redis client (redis.Redis or redis.asyncio.Redis), "
+            f"not a {type(client).__name__}"
+        )
+
+
 class RedisStoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -153,6 +163,7 @@ class RedisStore(Component, Generic[T]):
         if url is not None and not isinstance(url, str):
             if client is not None:
                 raise InvalidRequestError("RedisStore takes one client: give it positionally or as client=, not both")
+            _check_client(url)
             url, client = None, url
         self._url_env = url_env
         self._url: str | None = None

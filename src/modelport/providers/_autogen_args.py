@@ -23,9 +23,11 @@ __all__ = [
     "REQUIRED_INFO",
     "autogen_model_info",
     "check_default_query",
+    "check_include_name",
     "complete_model_info",
     "openai_identity_headers",
     "query_secrets",
+    "saved_model_info",
     "saved_query",
 ]
 
@@ -88,6 +90,24 @@ def complete_model_info(model: str, model_info: ModelInfo) -> ModelInfo:
         stacklevel=4,
     )
     return cast(ModelInfo, merged)
+
+
+def saved_model_info(model_info: ModelInfo | None, info: ModelInfo) -> ModelInfo | None:
+    """``model_info`` as a config saves it: a partial one as :func:`complete_model_info` completed it (``info``, the
+    client's), so that the loaded client has the same model info and does not warn again."""
+    if model_info is None:
+        return None
+    return info if any(key not in model_info for key in REQUIRED_INFO) else model_info
+
+
+def check_include_name(include_name_in_message: Any) -> bool:
+    """``include_name_in_message`` if it is ``True`` or ``False``, else :class:`InvalidRequestError` (a string such as
+    ``"false"`` would otherwise count as true)."""
+    if not isinstance(include_name_in_message, bool):
+        raise InvalidRequestError(
+            f"include_name_in_message must be True or False, not {type(include_name_in_message).__name__}"
+        )
+    return include_name_in_message
 
 
 def check_default_query(query: Mapping[str, Any] | None) -> dict[str, str]:

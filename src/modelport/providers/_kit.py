@@ -43,7 +43,7 @@ from ..components import Component, ComponentConfigError, config_env
 from ..errors import APIError, AuthenticationError, InvalidRequestError
 from ..model_info import ModelInfo, lookup_model_info
 from ..tokens import TokenCounter
-from ._autogen_args import complete_model_info, query_secrets, saved_query
+from ._autogen_args import complete_model_info, query_secrets, saved_model_info, saved_query
 from .dialect import Dialect
 
 __all__ = [
@@ -486,7 +486,7 @@ class ProviderClient(WireClient, Component):
         self._settings: dict[str, Any] = {
             **settings,
             **connection.settings(self._transport.retry),
-            "model_info": model_info,
+            "model_info": saved_model_info(model_info, info),
             "prices": saved_prices,
             **({"default_query": dict(default_query)} if default_query else {}),
             **create_args,

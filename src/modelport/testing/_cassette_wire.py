@@ -17,10 +17,38 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .. import errors
+from .._inflate import inflater_for
+
 __all__ = ["RecordingResponse", "ReplayResponse"]
 
 Pieces = list[tuple[float, bytes]]
 Done = Callable[[Pieces, "str | None"], None]
+
+_MOST_DECODED = 1 << 30
+"""A bound on one decoded piece; the transport has already refused a body past its ``max_response_bytes``."""
+
+
+def decoded(pieces: Pieces, headers: Mapping[str, str]) -> Pieces:
+    """The pieces of a body as the transport decoded them: a ``gzip``/``deflate`` body (the transport asks for the
+    bytes as they crossed the wire and decompresses them itself) is stored decompressed, since the cassette file
+    drops ``Content-Encoding``. A body that stops decoding (cut, or past the bound) keeps what decoded before."""
+    try:
+        inflater = inflater_for(headers)
+    except errors.ResponseValidationError:  # an encoding the transport did not offer: it refused the body
+        return pieces
+    if inflater is None:
+        return pieces
+    out: Pieces = []
+    for after, data in pieces:
+        try:
+            piece = inflater.feed(data, _MOST_DECODED)
+        except errors.ResponseValidationError:
+            break
+        if piece is None:
+            break
+        out.append((after, piece))
+    return out
 
 
 class _Tee:
@@ -87,7 +115,7 @@ class RecordingResponse:
     def finish(self) -> None:
         done, self._done = self._done, None
         if done is not None:
-            done(self._pieces, self.content.cut)
+            done(decoded(self._pieces, self.headers), self.content.cut)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._response, name)

@@ -244,6 +244,7 @@ class AnthropicChatCompletionClient(ProviderClient):
     def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
         """Version 1 is AutoGen's ``AnthropicChatCompletionClient`` config."""
         config = migrate_client_config(config, from_version, cls.component_provider)
+        config.pop("include_name_in_message", None)  # Anthropic's messages have no name field: never sent either way
         config = {key: value for key, value in config.items() if value is not None}
         if config.get("tools") or config.get("tool_choice") not in (None, "auto"):
             raise ComponentConfigError(

@@ -290,6 +290,7 @@ class OllamaChatCompletionClient(ProviderClient):
     def _migrate_config(cls, config: dict[str, Any], from_version: int) -> dict[str, Any]:
         """Version 1 is AutoGen's ``OllamaChatCompletionClient`` config."""
         config = migrate_client_config(config, from_version, cls.component_provider)
+        config.pop("include_name_in_message", None)  # Ollama's messages have no name field: never sent either way
         config = {key: value for key, value in config.items() if value is not None}
         headers = config.pop("headers", None)
         if headers:

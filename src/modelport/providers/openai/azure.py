@@ -23,7 +23,7 @@ from ...components import ComponentConfigError, config_env
 from ...errors import InvalidRequestError
 from ...model_info import ModelInfo
 from ...tokens import TokenCounter
-from .._autogen_args import autogen_model_info, check_default_query, openai_identity_headers
+from .._autogen_args import autogen_model_info, check_default_query, check_include_name, openai_identity_headers
 from .._kit import (
     AzureClientConfig,
     Connection,
@@ -104,6 +104,7 @@ class AzureOpenAIChatCompletionClient(ProviderClient):
     ) -> None:
         model_info = autogen_model_info(create_args, model_info)
         query = check_default_query(default_query)
+        include_name_in_message = check_include_name(include_name_in_message)
         endpoint, deployment, version, api_base = _azure_target(azure_endpoint, azure_deployment, model, api_version)
         connection = Connection(
             timeout=timeout,

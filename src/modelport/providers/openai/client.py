@@ -3,11 +3,11 @@
 A preset names a server's base URL, the environment variable that holds its key and its wire profile. It is chosen
 by ``provider=``, else by the model name as AutoGen does (``gemini-*`` and ``claude-*`` go to Google's and
 Anthropic's compatibility endpoints), else OpenAI itself when no ``base_url`` is given, else a generic compatible
-server. ``OPENAI_BASE_URL`` is honoured as the OpenAI SDK does, with ``OPENAI_API_KEY`` (both come from the
-environment, so the key belongs to that server). A key from the environment is only sent to the server whose
-variable it is: ``OPENAI_API_KEY`` never goes to a ``base_url`` given in code, nor ``GROQ_API_KEY`` to one given
-beside ``provider="groq"`` (a preset's variable goes only to the preset's own server), and a 401 from there says
-how to send it (``api_key_env="GROQ_API_KEY"``).
+server. ``OPENAI_BASE_URL`` is honoured as the OpenAI SDK does (and ``OPENAI_API_BASE``, DB-GPT's name for it), with
+``OPENAI_API_KEY`` (both come from the environment, so the key belongs to that server). A key from the environment is
+only sent to the server whose variable it is: ``OPENAI_API_KEY`` never goes to a ``base_url`` given in code, nor
+``GROQ_API_KEY`` to one given beside ``provider="groq"`` (a preset's variable goes only to the preset's own server), and
+a 401 from there says how to send it (``api_key_env="GROQ_API_KEY"``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..._retry import RetryPolicy
 from ...errors import InvalidRequestError, ResponseValidationError
 from ...model_info import ModelInfo, ModelListing
 from ...tokens import TokenCounter
-from .._autogen_args import autogen_model_info, check_default_query, openai_identity_headers
+from .._autogen_args import autogen_model_info, check_default_query, check_include_name, openai_identity_headers
 from .._kit import (
     Connection,
     KeyChoice,
@@ -125,16 +125,30 @@ def choose_preset(
 def resolve_server(
     model: str, base_url: str | None, provider: str | None, presets: Mapping[str, Preset] = PRESETS
 ) -> tuple[str, Preset | None, str, bool]:
-    """(the preset's name, the preset, the base URL, whether that URL came from ``OPENAI_BASE_URL``)."""
-    env_base_url = os.environ.get("OPENAI_BASE_URL") if base_url is None and provider is None else None
+    """(the preset's name, the preset, the base URL, whether that URL came from the environment:
+    ``OPENAI_BASE_URL``, or ``OPENAI_API_BASE`` as DB-GPT and older OpenAI SDKs name it).
+
+    A URL that already ends in ``/chat/completions`` (DB-GPT's full URL of a proxy model) is taken as the endpoint
+    itself: the base is what comes before it, so the path is not doubled."""
+    env_name, env_base_url = _environment_base_url() if base_url is None and provider is None else ("", None)
     given = base_url or env_base_url
     if given:
-        check_url(given, "base_url" if base_url else "OPENAI_BASE_URL")
+        check_url(given, "base_url" if base_url else env_name)
     preset_name, preset = choose_preset(model, base_url or env_base_url, provider, presets)
     url = (base_url or env_base_url or (preset.url() if preset else "")).rstrip("/")
+    url = url.removesuffix("/chat/completions")
     if not url.startswith(("http://", "https://")):
         raise InvalidRequestError(f"base_url must start with http:// or https://, got {url_shown(url)}")
     return preset_name, preset, url, bool(env_base_url)
+
+
+def _environment_base_url() -> tuple[str, str | None]:
+    """The environment's base URL for OpenAI's API and the variable that gave it (``OPENAI_BASE_URL`` first)."""
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        value = os.environ.get(name)
+        if value:
+            return name, value
+    return "OPENAI_BASE_URL", None
 
 
 def own_key_env(preset: Preset | None, url: str, *, from_environment: bool) -> str | None:
@@ -156,7 +170,8 @@ class OpenAIChatCompletionClient(ProviderClient):
         api_key: the key; defaults to the preset's environment variable (``OPENAI_API_KEY`` for OpenAI), which is
             sent only to the preset's own server (with another ``base_url``, pass ``api_key_env`` to send it there).
         base_url: the server, for example ``http://localhost:11434/v1`` for Ollama; defaults to ``OPENAI_BASE_URL``
-            (whose key is then ``OPENAI_API_KEY``), else the preset's.
+            or ``OPENAI_API_BASE`` (whose key is then ``OPENAI_API_KEY``), else the preset's. A URL ending in
+            ``/chat/completions`` is taken as the endpoint itself.
         provider: a preset name (``openai``, ``gemini``, ``anthropic``, ``ollama``, ``vllm``, ``llamacpp``,
             ``lmstudio``, ``deepseek``, ``groq``, ``openrouter``, ``mistral``, ``bedrock-openai``) that sets base URL,
             key variable and wire quirks.
@@ -225,6 +240,7 @@ class OpenAIChatCompletionClient(ProviderClient):
             raise InvalidRequestError("model is required")
         model_info = autogen_model_info(create_args, model_info)
         query = check_default_query(default_query)
+        include_name_in_message = check_include_name(include_name_in_message)
         self.provider_name, preset, url, from_environment = resolve_server(model, base_url, provider)
         connection = Connection(
             timeout=timeout,
