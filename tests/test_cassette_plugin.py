@@ -170,3 +170,32 @@ def test_the_plugin_imports_nothing_heavy() -> None:
 def test_the_plugin_is_registered_as_a_pytest_entry_point() -> None:
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert '[project.entry-points.pytest11]\nmodelport = "modelport._pytest_plugin"\n' in pyproject
+
+
+RECORDING_STAND_IN = '''
+def pytest_addoption(parser):
+    group = parser.getgroup("recording")
+    group.addoption("--record-mode", action="store", default=None,
+                    choices=["once", "new_episodes", "none", "all", "rewrite"])
+'''
+
+
+def test_pytest_recording_installed_alongside_shares_record_mode(inner: pytest.Pytester, server: FakeServer) -> None:
+    # pytest-recording's plugin defines --record-mode in its own group: pytest must still start, and both read it
+    package = inner.mkpydir("pytest_recording")
+    (package / "plugin.py").write_text(RECORDING_STAND_IN)
+    inner.syspathinsert()
+    run(inner, server.base_url, "-p", "pytest_recording.plugin").assert_outcomes(passed=2)
+    assert len(server.requests) == 2
+    run(inner, DEAD_URL, "-p", "pytest_recording.plugin", "--record-mode=rewrite").assert_outcomes(failed=2)
+    run(inner, server.base_url, "-p", "pytest_recording.plugin", "--record-mode=none").assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("value", ["false", "0", "False", ""])
+def test_ci_set_to_false_or_0_records_as_without_ci(
+    inner: pytest.Pytester, server: FakeServer, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("CI", value)
+    run(inner, server.base_url).assert_outcomes(passed=2)
+    assert len(server.requests) == 2
+    assert (inner.path / "cassettes" / "test_greeting.yaml").exists()

@@ -9,14 +9,15 @@ any test.
 
 A test marked with ``modelport_cassette``, or asking for the ``modelport_cassette`` fixture, runs inside a
 :class:`modelport.testing.Cassette`. ``--record-mode`` (``none``, ``once``, ``new_episodes``, ``all``) sets the mode;
-without it, ``none`` when the ``CI`` environment variable is set (a CI run never reaches a provider), else ``once``.
+without it, ``none`` when the ``CI`` environment variable is set (a CI run never reaches a provider; ``CI=false``,
+``CI=0`` and an empty value do not count), else ``once``.
 
 It loads in every pytest session where modelport is installed, so it imports nothing heavy until a test uses it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import os
 import re
 from collections.abc import Iterator
@@ -29,17 +30,25 @@ MODES = ("none", "once", "new_episodes", "all")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if _recording_plugin_present(pluginmanager):
+        return  # pytest-recording defines --record-mode with the same modes (and "rewrite"): its option is read
     group = parser.getgroup("modelport", "modelport cassettes (record and replay)")
-    # another recorder's plugin (pytest-recording) may define it with the same names: then it is shared
-    with contextlib.suppress(ValueError):
-        group.addoption(
-            "--record-mode",
-            choices=MODES,
-            default=None,
-            help="how modelport cassettes record: none, once, new_episodes or all (default: none when CI is set, "
-            "else once)",
-        )
+    group.addoption(
+        "--record-mode",
+        choices=MODES,
+        default=None,
+        help="how modelport cassettes record: none, once, new_episodes or all (default: none when CI is set, "
+        "else once)",
+    )
+
+
+def _recording_plugin_present(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """True when pytest-recording is (or will be) loaded: two plugins defining one option name stop pytest before
+    any test runs, whichever of them registers first."""
+    if pluginmanager.is_blocked("recording"):
+        return False
+    return pluginmanager.has_plugin("recording") or importlib.util.find_spec("pytest_recording") is not None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,7 +64,12 @@ def record_mode(config: pytest.Config) -> str:
     chosen = config.getoption("--record-mode", default=None)
     if chosen:
         return "all" if chosen == "rewrite" else str(chosen)  # pytest-recording's name for rewriting a file
-    return "none" if os.environ.get("CI") else "once"
+    return "none" if _on_ci() else "once"
+
+
+def _on_ci() -> bool:
+    """True when ``CI`` says so: set, and not to an empty value, ``0``, ``false``, ``no`` or ``off``."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def cassette_path(item: pytest.Item, name: str | None) -> Path:

@@ -211,7 +211,11 @@ class Cassette:
         body = response.get("body")
         pieces = body_pieces(body) if body is not None else []
         return ReplayResponse(
-            int(response["status"]), response.get("headers") or {}, pieces, keep_timing=self.keep_timing
+            int(response["status"]),
+            response.get("headers") or {},
+            pieces,
+            keep_timing=self.keep_timing,
+            cut=response.get("cut"),
         )
 
     def _record(self, request: dict[str, Any], key: Key, response: Any) -> RecordingResponse:
@@ -222,12 +226,14 @@ class Cassette:
         }
         content_type = response.headers.get("content-type", "")
 
-        def done(pieces: list[tuple[float, bytes]]) -> None:
+        def done(pieces: list[tuple[float, bytes]], cut: str | None) -> None:
             if self.keep_timing:
                 head["body"] = encode_chunks(pieces, content_type, self._secrets)
             else:
                 joined = b"".join(piece for _, piece in pieces)
                 head["body"] = encode_body(joined, content_type, self._secrets)
+            if cut is not None:
+                head["cut"] = cut  # the error that broke the body after these bytes: replay raises it there
             entry["response"] = head
             with self._lock:
                 self._pending.remove(recording)

@@ -10,7 +10,10 @@ recorded timing kept, as ``chunks``, each with the seconds that passed before it
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,10 @@ __all__ = [
 FORMAT_VERSION = 1
 SCRUBBED = "<scrubbed>"
 """What a secret is replaced by in a cassette."""
-_MIN_SECRET = 4
+_MIN_SECRET = 12
+"""Shorter values are not looked for in the rest of a recording (a credential header or key parameter is replaced
+whole whatever its length): no provider's credential is that short, and a placeholder key such as ``"test"`` or
+``"ollama"`` would otherwise be cut out of every word that spells it, and replay would differ from the recording."""
 _SCHEMES = ("bearer ", "basic ", "token ")
 _SIGV4_PARTS = re.compile(r"(?:Credential=([^/,\s]+))|(?:Signature=([0-9A-Fa-f]+))")
 _DROPPED_REQUEST_HEADERS = frozenset({"content-length", "host", "x-amz-date", "x-amz-content-sha256"})
@@ -66,8 +72,10 @@ def request_secrets(url: URL, headers: Mapping[str, str]) -> set[str]:
 
 
 def scrub(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` (text, bytes, or JSON data) with every secret replaced by :data:`SCRUBBED`."""
-    ordered = sorted(secrets, key=len, reverse=True)  # a longer secret first: it may contain a shorter one
+    """``value`` (text, bytes, or JSON data) with every secret (of :data:`_MIN_SECRET` characters or more)
+    replaced by :data:`SCRUBBED`."""
+    kept = (secret for secret in secrets if len(secret) >= _MIN_SECRET)
+    ordered = sorted(kept, key=len, reverse=True)  # a longer secret first: it may contain a shorter one
     return _scrub(value, ordered) if ordered else value
 
 
@@ -202,6 +210,10 @@ def load_interactions(path: Path) -> list[dict[str, Any]]:
         else:
             data = orjson.loads(text) if text.strip() else {}
     except Exception as exc:  # a YAML or JSON syntax error
+        if path.suffix.lower() in (".yaml", ".yml") and not uses_yaml(path):
+            raise CassetteError(
+                f"{path} is YAML, and reading a YAML cassette needs pyyaml: pip install 'modelport[yaml]'"
+            ) from None
         raise CassetteError(f"{path} is not a cassette: {type(exc).__name__}: {exc}") from None
     interactions = data.get("interactions") if isinstance(data, dict) else None
     if not isinstance(interactions, list) or not all(
@@ -219,9 +231,16 @@ def save_interactions(path: Path, interactions: list[dict[str, Any]], secrets: I
     else:
         text = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, "utf-8")
-    partial.replace(path)
+    # a partial file of its own: two writers of one cassette (pytest-xdist workers) never share one
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise
 
 
 def _yaml_text(data: Any) -> str:

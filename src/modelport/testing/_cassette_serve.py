@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from yarl import URL
 
-from ._cassette import Cassette, CassetteMismatchError
+from ._cassette import Cassette, CassetteError, CassetteMismatchError
 from ._reply import RecordedRequest, Reply
 
 __all__ = ["cassette_replies"]
@@ -41,6 +41,7 @@ def cassette_replies(
             headers=dict(response.headers),
             segments=pieces or [(0.0, b"")],
             chunked=len(pieces) > 1,
+            reset=response.content.cut is not None,
         )
 
     return reply
@@ -55,7 +56,11 @@ def serve_cassette(host: str, port: int, path: str, *, keep_timing: bool = False
 
     if not os.path.exists(path):
         raise SystemExit(f"python -m modelport.testing: no cassette at {path}")
-    server = FakeServer(host, port, default=cassette_replies(path, keep_timing=keep_timing)).start()
+    try:
+        replies = cassette_replies(path, keep_timing=keep_timing)
+    except CassetteError as exc:
+        raise SystemExit(f"python -m modelport.testing: {exc}") from None
+    server = FakeServer(host, port, default=replies).start()
     print(f"serving the cassette {path} on {server.base_url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import errors
@@ -22,6 +23,7 @@ from .._inflate import inflater_for
 __all__ = ["RecordingResponse", "ReplayResponse"]
 
 Pieces = list[tuple[float, bytes]]
+Done = Callable[[Pieces, "str | None"], None]
 
 _MOST_DECODED = 1 << 30
 """A bound on one decoded piece; the transport has already refused a body past its ``max_response_bytes``."""
@@ -50,12 +52,21 @@ def decoded(pieces: Pieces, headers: Mapping[str, str]) -> Pieces:
 
 
 class _Tee:
-    """A response's body reader that keeps a copy of every piece it hands out, with the time since the last."""
+    """A response's body reader that keeps a copy of every piece it hands out, with the time since the last, and
+    the name of the error that broke the body (``cut``), if one did."""
 
     def __init__(self, content: Any, pieces: Pieces) -> None:
         self._content = content
         self._pieces = pieces
         self._last = time.monotonic()
+        self.cut: str | None = None
+
+    async def keep(self, reading: Awaitable[bytes]) -> bytes:
+        try:
+            return self._keep(await reading)
+        except aiohttp.ClientError as exc:  # the connection broke mid-body: replay breaks there too
+            self.cut = type(exc).__name__
+            raise
 
     def _keep(self, data: bytes) -> bytes:
         if data:
@@ -65,10 +76,10 @@ class _Tee:
         return data
 
     async def readany(self) -> bytes:
-        return self._keep(await self._content.readany())
+        return await self.keep(self._content.readany())
 
     async def read(self, n: int = -1) -> bytes:
-        return self._keep(await self._content.read(n))
+        return await self.keep(self._content.read(n))
 
     def at_eof(self) -> bool:
         return bool(self._content.at_eof())
@@ -78,20 +89,20 @@ class _Tee:
 
 
 class RecordingResponse:
-    """A real response whose body is copied as it is read; ``done(pieces)`` is called once, when the response is
-    released or closed (or the cassette ends), with what was read."""
+    """A real response whose body is copied as it is read; ``done(pieces, cut)`` is called once, when the response
+    is released or closed (or the cassette ends), with what was read and the name of the error that broke it."""
 
-    def __init__(self, response: Any, done: Callable[[Pieces], None]) -> None:
+    def __init__(self, response: Any, done: Done) -> None:
         self._response = response
         self._pieces: Pieces = []
-        self._done: Callable[[Pieces], None] | None = done
+        self._done: Done | None = done
         self.content = _Tee(response.content, self._pieces)
         self.status = response.status
         self.headers = response.headers
         self.content_length = response.content_length
 
     async def read(self) -> bytes:
-        return self.content._keep(await self._response.read())
+        return await self.content.keep(self._response.read())
 
     def release(self) -> None:
         self._response.release()
@@ -104,7 +115,7 @@ class RecordingResponse:
     def finish(self) -> None:
         done, self._done = self._done, None
         if done is not None:
-            done(decoded(self._pieces, self.headers))
+            done(decoded(self._pieces, self.headers), self.content.cut)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._response, name)
@@ -112,17 +123,20 @@ class RecordingResponse:
 
 class _Playback:
     """The body reader of a replayed response: the recorded pieces, each after its recorded wait when the timing
-    is kept, else at once."""
+    is kept, else at once; then the error that broke the recorded body (``cut``), if one did."""
 
-    def __init__(self, pieces: Pieces, keep_timing: bool) -> None:
+    def __init__(self, pieces: Pieces, keep_timing: bool, cut: str | None = None) -> None:
         self._pieces = [(after if keep_timing else 0.0, data) for after, data in pieces if data]
         self._held = b""
+        self.cut = cut
 
     async def readany(self) -> bytes:
         if self._held:
             data, self._held = self._held, b""
             return data
         if not self._pieces:
+            if self.cut is not None:
+                raise _broken(self.cut)
             return b""
         after, data = self._pieces.pop(0)
         if after > 0:
@@ -136,7 +150,7 @@ class _Playback:
         return data
 
     def at_eof(self) -> bool:
-        return not self._held and not self._pieces
+        return not self._held and not self._pieces and self.cut is None
 
     def pieces(self) -> Pieces:
         """What is left to hand out, each piece with its wait."""
@@ -146,11 +160,13 @@ class _Playback:
 class ReplayResponse:
     """A recorded response, replayed: no connection behind it."""
 
-    def __init__(self, status: int, headers: Mapping[str, str], pieces: Pieces, *, keep_timing: bool) -> None:
+    def __init__(
+        self, status: int, headers: Mapping[str, str], pieces: Pieces, *, keep_timing: bool, cut: str | None = None
+    ) -> None:
         self.status = status
         self.headers = CIMultiDictProxy(CIMultiDict(headers))
-        self.content = _Playback(pieces, keep_timing)
-        self.content_length = None if keep_timing else sum(len(data) for _, data in pieces)
+        self.content = _Playback(pieces, keep_timing, cut)
+        self.content_length = None if keep_timing or cut else sum(len(data) for _, data in pieces)
         self.reason = None
 
     async def read(self) -> bytes:
@@ -164,3 +180,14 @@ class ReplayResponse:
 
     def close(self) -> None:
         pass
+
+
+def _broken(name: str) -> aiohttp.ClientError:
+    """The aiohttp error named ``name`` (as recorded when a body broke), or a payload error when there is none."""
+    kind = getattr(aiohttp, name, None)
+    if isinstance(kind, type) and issubclass(kind, aiohttp.ClientError):
+        try:
+            return kind("the recorded body broke here")
+        except TypeError:
+            pass
+    return aiohttp.ClientPayloadError("the recorded body broke here")
