@@ -437,6 +437,8 @@ async def _read_within(response: aiohttp.ClientResponse, limit: int, inflater: I
             response.close()
             return None
         chunks.append(chunk)
+    if inflater is not None:
+        inflater.finish()
     return b"".join(chunks)
 
 
