@@ -11,7 +11,8 @@ import pytest
 import modelport
 from modelport.testing import FakeServer, chunk, completion
 
-from .test_compressed_bodies import compressed_reply, sse_body
+from .conftest import API_KEY
+from .test_compressed_bodies import MiB, compressed_reply, gzip_of_zeros, sse_body
 
 HI = [modelport.UserMessage(content="hi", source="user")]
 
@@ -62,3 +63,25 @@ async def test_empty_gzip_body_of_an_error_status_is_its_status_error(server: Fa
     with pytest.raises(modelport.APIStatusError) as caught:
         await client.create(HI)
     assert caught.value.status_code == 503
+
+
+async def test_gzip_body_through_a_session_of_your_own_is_bounded_by_max_response_bytes(server: FakeServer) -> None:
+    """A session given by the caller decompresses itself; what it decompresses still counts against
+    max_response_bytes: a small compressed body with its Content-Length is not read whole past the bound."""
+    import aiohttp
+
+    server.add(compressed_reply(gzip_of_zeros(8 * MiB), "gzip", "application/json"))
+    async with aiohttp.ClientSession() as session:
+        client = modelport.OpenAIChatCompletionClient(
+            model="gpt-4o",
+            base_url=server.base_url,
+            api_key=API_KEY,
+            http_session=session,
+            max_response_bytes=MiB,
+            max_retries=0,
+        )
+        try:
+            with pytest.raises(modelport.ResponseTooLargeError):
+                await client.create(HI)
+        finally:
+            await client.close()
