@@ -85,3 +85,12 @@ async def test_gzip_body_through_a_session_of_your_own_is_bounded_by_max_respons
                 await client.create(HI)
         finally:
             await client.close()
+
+
+async def test_thousands_of_gzip_members_in_one_piece_are_decompressed(server: FakeServer, client: Any) -> None:
+    """Empty members before the body (20 bytes each, thousands in one read): each is decompressed in turn, without
+    a recursion per member."""
+    body = gzip.compress(b"") * 5000 + gzip.compress(json.dumps(completion("after many")).encode())
+    server.add(compressed_reply(body, "gzip", "application/json"))
+    result = await client.create(HI)
+    assert result.content == "after many"

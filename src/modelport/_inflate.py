@@ -41,22 +41,31 @@ class Inflater:
         rest is not decompressed). A body that is not valid ``gzip``/``deflate`` raises
         :class:`~modelport.ResponseValidationError`."""
         self._fed = self._fed or bool(data)
-        if self._zlib.eof and data:
-            data = self._next_member(data)
+        parts: list[bytes] = []
+        while True:  # a loop, not a recursion: one piece may hold any number of gzip members
+            if self._zlib.eof and data:
+                data = self._next_member(data)
+            out = self._decompress(data, room)
+            if out is None:
+                return None
+            parts.append(out)
+            room -= len(out)
+            data = self._zlib.unused_data if self._zlib.eof else b""
+            if not data:  # what follows the end of one member, if anything
+                return b"".join(parts)
+
+    def _decompress(self, data: bytes, room: int) -> bytes | None:
         try:
             out = self._zlib.decompress(data, room + 1)
         except zlib.error as exc:
             if self._encoding == "deflate" and not self._started:  # raw deflate, without the zlib header
                 self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
                 self._encoding = "raw-deflate"
-                return self.feed(data, room)
+                return self._decompress(data, room)
             raise self._invalid(str(exc), data) from None
         if len(out) > room or self._zlib.unconsumed_tail:
             return None
         self._started = True
-        if self._zlib.eof and self._zlib.unused_data:  # what follows the end of one member
-            more = self.feed(self._zlib.unused_data, room - len(out))
-            return None if more is None else out + more
         return out
 
     def finish(self) -> None:
