@@ -89,3 +89,16 @@ async def test_responses_client_honours_openai_api_base(server: FakeServer, monk
         assert client.base_url == server.base_url
     finally:
         await client.close()
+
+
+async def test_full_chat_completions_url_with_a_query_is_not_doubled(server: FakeServer) -> None:
+    """An endpoint URL with its query after the path (``?api-version=`` as Azure-style proxies take it): the
+    ``/chat/completions`` before the query is the endpoint's, and the query is kept."""
+    url = server.base_url + "/chat/completions/?api-version=2024-10-21"
+    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=url, api_key="k")
+    try:
+        await client.create(HELLO)
+    finally:
+        await client.close()
+    assert server.requests[0].path == "/v1/chat/completions"
+    assert server.requests[0].query == {"api-version": ["2024-10-21"]}

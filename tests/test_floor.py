@@ -29,6 +29,7 @@ FLOOR_REQUIREMENTS = ("aiohttp==3.8.4", "pytest>=8", "pytest-asyncio>=0.24")
 FLOOR_TESTS = (
     "tests/test_integration_dbgpt.py",
     "tests/test_compressed_bodies.py",
+    "tests/test_compressed_edges.py",
     "tests/test_transport.py",
     "tests/test_bounds.py",
     "tests/test_stream_cases.py",
@@ -109,9 +110,25 @@ def test_floor_environment_has_aiohttp_3_8_4_and_dbgpt(floor_environment: Path) 
     assert versions[1] >= "0.8.2"
 
 
-def test_dbgpt_integration_and_transport_on_aiohttp_3_8_4(floor_environment: Path) -> None:
+def tier_environment() -> dict[str, str]:
+    """The environment of the tier's run: this tree's ``src`` first on the path, so the code under test is this
+    tree's, whichever tree's editable install the cached environment holds."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(REPO / "src")
     env[INNER] = "1"
+    return env
+
+
+def test_floor_tier_imports_this_trees_modelport(floor_environment: Path) -> None:
+    found = subprocess.run(
+        [str(floor_environment / "bin" / "python"), "-c", "import modelport; print(modelport.__file__)"],
+        cwd=REPO, env=tier_environment(), capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(found).resolve().is_relative_to((REPO / "src").resolve()), found
+
+
+def test_dbgpt_integration_and_transport_on_aiohttp_3_8_4(floor_environment: Path) -> None:
+    env = tier_environment()
     run = subprocess.run(
         [str(floor_environment / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
          "-W", "error", *FLOOR_TESTS],

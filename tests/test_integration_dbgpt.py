@@ -86,6 +86,25 @@ async def test_streamed_reasoning_becomes_dbgpt_thinking_so_far(server: FakeServ
     assert outputs[-1].thinking_text == "Six sevens." and outputs[-1].text == "42."
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("stop_token_ids", [128009]), ("echo", True)], ids=["stop_token_ids", "echo"]
+)
+@pytest.mark.parametrize("stream", [False, True], ids=["generate", "generate_stream"])
+async def test_request_field_modelport_cannot_send_is_refused_by_name(
+    server: FakeServer, client: Any, field: str, value: Any, stream: bool
+) -> None:
+    """A ``ModelRequest`` field the chat-completion wire has no place for is refused naming it, before anything is
+    sent, rather than dropped (the answer would not be what the request asked for)."""
+    request = request_for("hi", **{field: value})
+    with pytest.raises(modelport.InvalidRequestError, match=field):
+        if stream:
+            async for _ in DBGPTClient(client).generate_stream(request):
+                pass
+        else:
+            await DBGPTClient(client).generate(request)
+    assert server.requests == []
+
+
 async def test_failed_call_is_an_error_output_as_dbgpt_clients_give_it(server: FakeServer, make_client: Any) -> None:
     server.add(Reply.json({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401))
     output = await DBGPTClient(make_client(max_retries=0)).generate(request_for("hi"))

@@ -358,7 +358,8 @@ class Transport:
                     return await _read_at_most(response, cut_at, self._error_body_inflater(response))
                 inflater = self.inflater_for(response)
                 length = response.content_length
-                if inflater is None and length is not None and length <= self.max_response_bytes:
+                encoded = inflater is not None or "content-encoding" in response.headers  # or by a given session
+                if not encoded and length is not None and length <= self.max_response_bytes:
                     return await response.read()  # not compressed, so no more than the length is read
                 body = await _read_within(response, self.max_response_bytes, inflater)
         except asyncio.TimeoutError as exc:
@@ -437,6 +438,8 @@ async def _read_within(response: aiohttp.ClientResponse, limit: int, inflater: I
             response.close()
             return None
         chunks.append(chunk)
+    if inflater is not None:
+        inflater.finish()
     return b"".join(chunks)
 
 

@@ -14,7 +14,8 @@ own OpenAI proxy client, ``OpenAILLMClient``):
 
 - **In**: a ``ModelRequest``: its messages (``ModelMessage`` objects or dicts; a ``message_converter`` applies
   first, as DB-GPT's clients apply it), ``temperature``, ``top_p``, ``max_new_tokens`` (sent as ``max_tokens``) and
-  ``stop``. The wrapped client decides the model: ``request.model`` names it to DB-GPT only.
+  ``stop``. The wrapped client decides the model: ``request.model`` names it to DB-GPT only. ``stop_token_ids`` and
+  ``echo``, which a chat-completion request has no place for, raise :class:`~modelport.InvalidRequestError`.
 - **Out**: a ``ModelOutput`` built as DB-GPT's own client builds it: the answer as text, the reasoning as DB-GPT's
   thinking content (``has_thinking``, ``thinking_text``), ``usage`` as an OpenAI usage dict, ``finish_reason``.
   ``generate_stream`` yields the text so far (not deltas) and the thinking so far, as DB-GPT's proxy clients do,
@@ -40,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .._convert import as_messages
 from ..client import ChatCompletionClient
-from ..errors import APIError
+from ..errors import APIError, InvalidRequestError
 from ..messages import CreateResult, ThoughtChunk
 from ..tokens import encoding_name, tokenizer
 
@@ -140,6 +141,7 @@ class DBGPTClient(LLMClient):  # type: ignore[misc]
     async def _prepare(
         self, request: ModelRequest, message_converter: MessageConverter | None
     ) -> tuple[Sequence[Any], dict[str, Any]]:
+        _refuse_unsendable(request)
         if message_converter is not None:
             request = await self.covert_message(request, message_converter)
         messages = as_messages(request.to_common_messages())
@@ -148,6 +150,16 @@ class DBGPTClient(LLMClient):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"DBGPTClient({self._client!r})"
+
+
+def _refuse_unsendable(request: ModelRequest) -> None:
+    """A request field the chat-completion wire has no place for raises, naming it, rather than being dropped."""
+    if request.stop_token_ids:
+        raise InvalidRequestError(
+            "ModelRequest.stop_token_ids has no place in a chat-completion request; pass stop (strings) instead"
+        )
+    if request.echo:
+        raise InvalidRequestError("ModelRequest.echo (the prompt repeated in the answer) is not supported")
 
 
 async def _close(stream: Any) -> None:

@@ -136,10 +136,16 @@ def resolve_server(
         check_url(given, "base_url" if base_url else env_name)
     preset_name, preset = choose_preset(model, base_url or env_base_url, provider, presets)
     url = (base_url or env_base_url or (preset.url() if preset else "")).rstrip("/")
-    url = url.removesuffix("/chat/completions")
+    url = _without_endpoint_path(url)
     if not url.startswith(("http://", "https://")):
         raise InvalidRequestError(f"base_url must start with http:// or https://, got {url_shown(url)}")
     return preset_name, preset, url, bool(env_base_url)
+
+
+def _without_endpoint_path(url: str) -> str:
+    """``url`` without a ``/chat/completions`` that ends its path (before any ``?query``, which is kept)."""
+    path, mark, query = url.partition("?")
+    return path.rstrip("/").removesuffix("/chat/completions") + mark + query
 
 
 def _environment_base_url() -> tuple[str, str | None]:
