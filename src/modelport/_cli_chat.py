@@ -24,6 +24,7 @@ from typing import Any, TextIO, TypeVar
 from . import __version__
 from ._cli_errors import CommandError
 from ._terminal import Style
+from .batch._cli import base_client
 
 __all__ = ["Session", "chat", "clean_input", "clean_output", "history_path"]
 
@@ -440,7 +441,7 @@ class _Conversation:
     def _banner(self) -> str:
         client = self.session.client
         where = "the built-in fake server" if self.args.offline else _host_of(client)
-        provider = getattr(_base_client(client), "provider_name", None)
+        provider = getattr(base_client(client), "provider_name", None)
         lines = [
             f"modelport {__version__} chat · {_model_of(client)} · "
             + (f"{provider} at {where}" if provider and not self.args.offline else where),
@@ -449,25 +450,14 @@ class _Conversation:
         return Style(sys.stderr).dim("\n".join(lines))
 
 
-def _base_client(client: Any) -> Any:
-    """The HTTP client under a cache or router (its first deployment)."""
-    while True:
-        inner = getattr(client, "client", None)
-        if inner is None and getattr(client, "deployments", None):
-            inner = client.deployments[0].client
-        if inner is None:
-            return client
-        client = inner
-
-
 def _model_of(client: Any) -> str:
-    return str(getattr(_base_client(client), "_model", None) or "the config's model")
+    return str(getattr(base_client(client), "_model", None) or "the config's model")
 
 
 def _host_of(client: Any) -> str:
     from yarl import URL
 
-    url = getattr(_base_client(client), "base_url", None)
+    url = getattr(base_client(client), "base_url", None)
     return (URL(url).host or str(url)) if url else "the config's server"
 
 

@@ -77,8 +77,9 @@ def _limited(client: Any, args: argparse.Namespace) -> Any:
     return client
 
 
-def _base_client(client: Any) -> Any:
-    """The HTTP client under a cache or router (its first deployment): whose model and price a dry run quotes."""
+def base_client(client: Any) -> Any:
+    """The HTTP client under a cache or router (its first deployment): whose model and price a dry run quotes,
+    and whose model and host the chat's banner shows."""
     while True:
         inner = getattr(client, "client", None)
         if inner is None and getattr(client, "deployments", None):
@@ -372,7 +373,7 @@ def _dry_run(client: Any, requests: list[BatchRequest], path: str) -> int:
     ]
     ceiling = [c for c in limits if isinstance(c, int)]
     bounded = len(ceiling) == len(limits)
-    base = _base_client(client)
+    base = base_client(client)
     model = getattr(base, "_model", None)
     price = price_for(model, getattr(base, "provider_name", ""), getattr(base, "_prices", None))
     print(f"{len(requests):,} requests in {path}, checked; nothing sent")
