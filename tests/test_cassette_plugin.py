@@ -46,10 +46,10 @@ def test_greeting():
 async def test_named_by_fixture(modelport_cassette):
     from modelport import OpenAIChatCompletionClient, RetryPolicy, UserMessage
 
-    client = OpenAIChatCompletionClient(model="gpt-4o", base_url=os.environ["MODELPORT_TEST_URL"],
-                                        api_key="sk-plugin-test-0000", retry_policy=RetryPolicy(max_retries=0))
-    result = await client.create([UserMessage(content="async", source="user")])
-    await client.close()
+    async with OpenAIChatCompletionClient(model="gpt-4o", base_url=os.environ["MODELPORT_TEST_URL"],
+                                          api_key="sk-plugin-test-0000",
+                                          retry_policy=RetryPolicy(max_retries=0)) as client:
+        result = await client.create([UserMessage(content="async", source="user")])  # closed when this fails too
     assert result.content == "You said: async"
 '''
 
